@@ -1,0 +1,340 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Environment variables that tell a re-executed binary it is a backend. They
+// are removed from the backend's own environment as soon as they are read,
+// so processes that a backend starts are not mistaken for backends.
+const (
+	envKind   = "MP_BACKEND"
+	envName   = "MP_NAME"
+	envEvents = "MP_EVENTS"
+	envFiles  = "MP_FILES"
+)
+
+// File descriptors of a backend: the two pipes, then the event group, then
+// the caller's extra files.
+const (
+	fdCommands = 3 // frontend → backend frames; EOF means "stop"
+	fdMessages = 4 // backend → frontend frames
+	fdFirst    = 5 // first event, then Options.Files
+)
+
+// Exit codes of a backend.
+const (
+	exitOK       = 0
+	exitFatal    = 1 // pre-run failed, or the kind is unknown
+	exitPanic    = 2 // a handler panicked
+	exitBadFrame = 3 // the command pipe carried something that is not a frame
+)
+
+// Init turns the process into a backend if it was started as one, and
+// returns at once otherwise. Call it first in main, before flags are parsed
+// or anything is printed: in a backend, Init runs the backend's hooks and
+// loop and then exits the process, never returning.
+func Init() {
+	kind := os.Getenv(envKind)
+	if kind == "" {
+		return
+	}
+	os.Exit(runBackend(kind))
+}
+
+// IsBackend reports whether the running process was started as a backend.
+// It is true in a child from its first instruction until Init exits it.
+func IsBackend() bool { return os.Getenv(envKind) != "" }
+
+func init() {
+	// Package initialization runs on the main thread, whose name is what ps
+	// and top show as the command (comm). Name it now, before the runtime
+	// starts more threads that would inherit "exe" or the binary's name.
+	if name := os.Getenv(envName); os.Getenv(envKind) != "" && name != "" {
+		setThreadName("mp:" + name)
+	}
+}
+
+// Backend is the child's side of a process: what handlers and hooks use to
+// log, to send messages to the frontend, to reply to calls and to set events.
+// A Backend exists only in the child; the frontend has a *Process instead.
+type Backend struct {
+	kind, name string
+	log        *slog.Logger
+	ctx        context.Context // cancelled on SIGTERM
+	cmds       *os.File
+	out        *frameWriter
+	events     []int // eventfd numbers, by index
+	files      []*os.File
+	params     Params
+	cmdReader  *frameReader
+
+	current  uint64 // id of the call being handled, 0 for a Send
+	replied  bool   // whether the current call was replied to
+	stopping bool
+}
+
+func runBackend(kind string) int {
+	name := os.Getenv(envName)
+	nEvents, _ := strconv.Atoi(os.Getenv(envEvents))
+	nFiles, _ := strconv.Atoi(os.Getenv(envFiles))
+	for _, v := range []string{envKind, envName, envEvents, envFiles} {
+		os.Unsetenv(v)
+	}
+	// Whatever this backend starts must not inherit our ends of the pipes,
+	// or the frontend's EOF and death detection would break.
+	for fd := fdCommands; fd < fdFirst+nEvents+nFiles; fd++ {
+		unix.CloseOnExec(fd)
+	}
+	// os/exec hands the pipes over in blocking mode; make them non-blocking
+	// so that reads go through the runtime poller and can be interrupted.
+	unix.SetNonblock(fdCommands, true)
+	unix.SetNonblock(fdMessages, true)
+
+	be := &Backend{
+		kind: kind, name: name,
+		log:  NewLogger(kind+"."+name, Back),
+		cmds: os.NewFile(fdCommands, "mp-commands"),
+		out:  &frameWriter{f: os.NewFile(fdMessages, "mp-messages")},
+	}
+	for i := range nEvents {
+		be.events = append(be.events, fdFirst+i)
+	}
+	for i := range nFiles {
+		fd := fdFirst + nEvents + i
+		be.files = append(be.files, os.NewFile(uintptr(fd), "mp-file-"+strconv.Itoa(i)))
+	}
+	// Only the frontend decides when backends stop: Ctrl-C in a terminal
+	// reaches the whole process group, and backends ignore it. SIGTERM
+	// (the stop ladder's second rung) ends the loop gracefully.
+	signal.Ignore(syscall.SIGINT)
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer cancel()
+	be.ctx = ctx
+
+	rd := newFrameReader(be.cmds, MaxFrameSize)
+	init, err := rd.read()
+	if err == nil && init.kind != kindInit {
+		err = fmt.Errorf("first frame is not a start frame: %w", ErrBadFrame)
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return exitOK // the frontend went away before we started
+		}
+		return be.fatal(CodeBadFrame, "", fmt.Errorf("reading start parameters: %w", err))
+	}
+	be.params = init.params
+	be.cmdReader = rd
+	be.log.Debug("state running", "pid", os.Getpid())
+
+	r, ok := registry.get(kind)
+	if !ok {
+		return be.fatal(CodeFatal, "", fmt.Errorf("%w %q (is its NewKind declared at package level?)", ErrUnknownKind, kind))
+	}
+	return r.run(be)
+}
+
+// Name returns the process name given to Start, e.g. "my-process".
+func (b *Backend) Name() string { return b.name }
+
+// Kind returns the name of the process's kind, e.g. "MyProcess".
+func (b *Backend) Kind() string { return b.kind }
+
+// Log returns the backend's logger; its lines are marked "[back]".
+func (b *Backend) Log() *slog.Logger { return b.log }
+
+// Context returns the backend's context, cancelled when the backend is asked
+// to terminate (SIGTERM). Handlers receive it as their ctx argument.
+func (b *Backend) Context() context.Context { return b.ctx }
+
+// Params returns the parameters given in Options.Params at Start.
+func (b *Backend) Params() Params { return b.params }
+
+// File returns the i-th file of Options.Files, or nil if there is no such file.
+func (b *Backend) File(i int) *os.File {
+	if i < 0 || i >= len(b.files) {
+		return nil
+	}
+	return b.files[i]
+}
+
+// Send sends a message to the frontend, where it arrives on
+// Process.Messages. It blocks while the frontend's buffer and the pipe are
+// full, until ctx ends. It fails with ErrParam if a parameter cannot be
+// encoded, ErrFrameTooLarge if the message is too large, and with the
+// operating system's error if the frontend is gone.
+func (b *Backend) Send(ctx context.Context, command string, params Params) error {
+	if err := b.out.write(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
+		return fmt.Errorf("mp: %s send %q: %w", b.name, command, err)
+	}
+	return nil
+}
+
+// Reply answers req, which must have been sent with Process.Call; the
+// frontend's Call returns a Message with command and params. A call whose
+// handler returns without replying is answered with an empty message
+// automatically, so handlers reply only when they have something to say.
+// Replying to a message that is not a call is an error.
+func (b *Backend) Reply(ctx context.Context, req Message, command string, params Params) error {
+	if !req.IsCall() {
+		return fmt.Errorf("mp: %s: reply to %q, which was sent with Send, not Call", b.name, req.Command)
+	}
+	if req.id == b.current {
+		b.replied = true
+	}
+	if err := b.out.write(ctx, &frame{kind: kindReply, id: req.id, command: command, params: params}); err != nil {
+		return fmt.Errorf("mp: %s reply %q: %w", b.name, command, err)
+	}
+	return nil
+}
+
+// SetEvent sets event i of the group the frontend created with
+// Options.Events, waking the frontend's EventGroup.Wait on it. An index
+// outside the group is an error wrapping ErrEventIndex (the usual cause is a
+// frontend that sent a wrong index).
+func (b *Backend) SetEvent(i int) error {
+	if i < 0 || i >= len(b.events) {
+		return fmt.Errorf("mp: %s: set event %d of a group of %d: %w", b.name, i, len(b.events), ErrEventIndex)
+	}
+	one := [8]byte{1}
+	for {
+		_, err := unix.Write(b.events[i], one[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mp: %s: set event %d: %w", b.name, i, err)
+		}
+		return nil
+	}
+}
+
+// Stop ends the backend's loop once the running handler returns; PostRun
+// then runs and the process exits with status 0. The frontend sees the
+// process exit; its Messages channel closes.
+func (b *Backend) Stop() { b.stopping = true }
+
+type lookupFunc func(cmd string) (func(context.Context, Message) error, bool)
+
+// serve is the backend's loop: read a frame, run its handler, repeat, until
+// the frontend closes the command pipe (or dies), SIGTERM arrives, or a
+// handler calls Stop.
+func (b *Backend) serve(lookup lookupFunc, commands []string) int {
+	// SIGTERM interrupts a read in progress through a deadline.
+	stop := context.AfterFunc(b.ctx, func() { b.cmds.SetReadDeadline(longAgo) })
+	defer stop()
+	for !b.stopping {
+		fr, err := b.cmdReader.read()
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			b.log.Debug("command pipe closed: stopping")
+			return exitOK
+		case errors.Is(err, os.ErrDeadlineExceeded) && b.ctx.Err() != nil:
+			b.log.Debug("terminated: stopping")
+			return exitOK
+		case errors.Is(err, ErrFrameTooLarge):
+			return b.fatal(CodeFrameTooLarge, "", err)
+		case errors.Is(err, ErrBadFrame):
+			return b.fatal(CodeBadFrame, "", err)
+		default:
+			return b.fatal(CodeFatal, "", fmt.Errorf("reading commands: %w", err))
+		}
+		if fr.kind != kindSend && fr.kind != kindCall {
+			return b.fatal(CodeBadFrame, "", fmt.Errorf("unexpected frame kind %d on the command pipe: %w", fr.kind, ErrBadFrame))
+		}
+		if code, panicked := b.dispatch(fr, lookup, commands); panicked {
+			return code
+		}
+	}
+	b.log.Debug("stopped by handler")
+	return exitOK
+}
+
+// dispatch runs the handler of one frame and reports its outcome.
+func (b *Backend) dispatch(fr frame, lookup lookupFunc, commands []string) (int, bool) {
+	m := Message{Command: fr.command, Params: fr.params, id: fr.id}
+	b.current, b.replied = fr.id, false
+	h, ok := lookup(fr.command)
+	if !ok {
+		b.log.Warn(fmt.Sprintf("unknown command %q ignored (known: %s)", fr.command, strings.Join(commands, ", ")))
+		if m.IsCall() {
+			b.out.write(b.ctx, &frame{kind: kindReply, id: fr.id, code: CodeUnknownCommand, command: fr.command})
+		}
+		return 0, false
+	}
+	var panicked bool
+	err := b.protect(fmt.Sprintf("handler %q", fr.command), func() error {
+		panicked = true
+		err := h(b.ctx, m)
+		panicked = false
+		return err
+	})
+	switch {
+	case panicked:
+		return b.fatal(CodePanic, fr.command, err), true
+	case err != nil && m.IsCall():
+		b.out.write(b.ctx, &frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: err.Error()})
+	case err != nil:
+		b.log.Error(fmt.Sprintf("handler %q failed: %v", fr.command, err))
+		b.out.write(b.ctx, &frame{kind: kindError, code: CodeHandler, command: fr.command, errText: err.Error()})
+	case m.IsCall() && !b.replied:
+		b.out.write(b.ctx, &frame{kind: kindReply, id: fr.id})
+	}
+	return 0, false
+}
+
+// protect runs f, turning a panic into an error that carries the panic value;
+// the stack goes to the debug log.
+func (b *Backend) protect(what string, f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			b.log.Debug(what+" panicked", "stack", string(debug.Stack()))
+			err = fmt.Errorf("%v", v)
+		}
+	}()
+	return f()
+}
+
+// fatal reports err to the frontend and the log, and returns the exit code
+// that goes with code.
+func (b *Backend) fatal(code ErrorCode, command string, err error) int {
+	re := &RemoteError{Process: b.name, Command: command, Code: code, Msg: err.Error()}
+	b.log.Error(re.Error())
+	// The frontend may be gone or stuck; do not wait long to tell it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	b.out.write(ctx, &frame{kind: kindFatal, code: code, command: command, errText: err.Error()})
+	switch code {
+	case CodePanic:
+		return exitPanic
+	case CodeBadFrame, CodeFrameTooLarge:
+		return exitBadFrame
+	}
+	return exitFatal
+}
+
+// postRun runs the PostRun hook of state b, if it has one.
+func (b *Backend) postRun(state any) {
+	pr, ok := state.(PostRunner)
+	if !ok {
+		return
+	}
+	b.log.Debug("post-run")
+	if err := b.protect("post-run", pr.PostRun); err != nil {
+		b.log.Error(fmt.Sprintf("post-run: %v", err))
+	}
+}

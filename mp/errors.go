@@ -1,0 +1,100 @@
+package mp
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors for the conditions callers branch on. Every error the
+// package returns wraps one of these (or an error from the operating system),
+// so errors.Is works on it.
+var (
+	// ErrStopped is returned by Send and Call once Stop or RequestStop has
+	// been called on the process.
+	ErrStopped = errors.New("mp: process stopped")
+	// ErrBackendDied is returned when the backend exited (or was killed)
+	// while the frontend was sending, calling or waiting.
+	ErrBackendDied = errors.New("mp: backend died")
+	// ErrFrameTooLarge is returned when a frame's length prefix is beyond
+	// MaxFrameSize, on either side of the pipe.
+	ErrFrameTooLarge = errors.New("mp: frame too large")
+	// ErrBadFrame is returned when the bytes on a pipe are not a valid frame.
+	ErrBadFrame = errors.New("mp: malformed frame")
+	// ErrUnknownCommand is returned by Call when the backend has no handler
+	// for the command.
+	ErrUnknownCommand = errors.New("mp: unknown command")
+	// ErrHandlerPanic is wrapped by the error reported when a backend
+	// handler panicked; the backend exits after reporting it.
+	ErrHandlerPanic = errors.New("mp: backend handler panicked")
+	// ErrHandler is wrapped by the error a Call returns when the backend
+	// handler returned an error.
+	ErrHandler = errors.New("mp: backend handler failed")
+	// ErrParam is returned by the typed Message getters when a parameter is
+	// missing or has another type, and by Send when a value cannot be encoded.
+	ErrParam = errors.New("mp: bad parameter")
+	// ErrUnknownKind is returned when a backend kind was never registered.
+	ErrUnknownKind = errors.New("mp: unknown backend kind")
+	// ErrNoFreeEvent is returned by EventGroup.Reserve when every event of
+	// the group is reserved.
+	ErrNoFreeEvent = errors.New("mp: no free event in group")
+	// ErrEventIndex is returned for an event index outside the group.
+	ErrEventIndex = errors.New("mp: event index out of range")
+	// ErrEventNotReserved is returned when releasing (or waiting on) an
+	// event that is not reserved.
+	ErrEventNotReserved = errors.New("mp: event not reserved")
+)
+
+// RemoteError is an error that happened in the backend and was reported to
+// the frontend: a handler that returned an error or panicked, an unknown
+// command, or a fatal error of the backend loop. It unwraps to
+// ErrHandler, ErrHandlerPanic, ErrUnknownCommand, ErrBadFrame or
+// ErrFrameTooLarge, depending on Code.
+type RemoteError struct {
+	Process string    // process name, e.g. "my-process"
+	Command string    // command being handled, "" for loop errors
+	Code    ErrorCode // what kind of failure
+	Msg     string    // the backend's error text
+}
+
+// ErrorCode says what kind of failure a RemoteError reports.
+type ErrorCode uint8
+
+// The error codes a backend reports.
+const (
+	CodeHandler        ErrorCode = iota + 1 // handler returned an error
+	CodePanic                               // handler panicked
+	CodeUnknownCommand                      // no handler for the command
+	CodeBadFrame                            // backend received a malformed frame
+	CodeFrameTooLarge                       // backend received an oversize frame
+	CodeFatal                               // any other fatal backend error
+)
+
+func (e *RemoteError) Error() string {
+	switch e.Code {
+	case CodePanic:
+		return fmt.Sprintf("mp: backend %q: handler %q panicked: %s", e.Process, e.Command, e.Msg)
+	case CodeUnknownCommand:
+		return fmt.Sprintf("mp: backend %q: unknown command %q", e.Process, e.Command)
+	case CodeHandler:
+		return fmt.Sprintf("mp: backend %q: handler %q: %s", e.Process, e.Command, e.Msg)
+	default:
+		return fmt.Sprintf("mp: backend %q: %s", e.Process, e.Msg)
+	}
+}
+
+// Unwrap returns the sentinel error that matches the code.
+func (e *RemoteError) Unwrap() error {
+	switch e.Code {
+	case CodeHandler:
+		return ErrHandler
+	case CodePanic:
+		return ErrHandlerPanic
+	case CodeUnknownCommand:
+		return ErrUnknownCommand
+	case CodeBadFrame:
+		return ErrBadFrame
+	case CodeFrameTooLarge:
+		return ErrFrameTooLarge
+	}
+	return nil
+}

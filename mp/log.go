@@ -1,0 +1,148 @@
+package mp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Log lines name who speaks and from which side of the process boundary:
+//
+//	MyProcess.my-process [back] - INFO - got parameter gotcha!
+//	MyProcess.my-process [front] - WARN - backend handler failed command=boom
+//
+// that is "<kind>.<name> [front|back] - <LEVEL> - <message>", followed by any
+// attributes as key=value. There is no timestamp unless MP_LOG_TIME=1, so a
+// chapter's output can be compared as it is. MP_LOG_LEVEL (debug, info, warn,
+// error; default info) sets the level. Every record is written to the
+// output with a single Write call, so lines from several processes sharing
+// one stdout never interleave.
+
+// Side says on which side of the process boundary code runs.
+type Side string
+
+// The two sides of a process.
+const (
+	Front Side = "front" // the parent, which starts the process and sends to it
+	Back  Side = "back"  // the re-executed child, which runs the handlers
+)
+
+// NewLogger returns a logger whose lines start with who and side, written to
+// os.Stdout at the level set by MP_LOG_LEVEL.
+func NewLogger(who string, side Side) *slog.Logger {
+	return slog.New(NewLogHandler(os.Stdout, who, side, nil))
+}
+
+// LogHandler is the slog.Handler behind NewLogger.
+type LogHandler struct {
+	w     io.Writer
+	mu    *sync.Mutex
+	opts  slog.HandlerOptions
+	head  string // "who [side] - "
+	attrs string // preformatted attributes from WithAttrs
+	group string // prefix from WithGroup
+	time  bool
+}
+
+// NewLogHandler returns a handler writing to w. who and side make up the
+// start of every line; opts may be nil, in which case the level comes from
+// MP_LOG_LEVEL.
+func NewLogHandler(w io.Writer, who string, side Side, opts *slog.HandlerOptions) *LogHandler {
+	h := &LogHandler{w: w, mu: new(sync.Mutex), head: fmt.Sprintf("%s [%s] - ", who, side), time: os.Getenv("MP_LOG_TIME") == "1"}
+	if opts != nil {
+		h.opts = *opts
+	}
+	if h.opts.Level == nil {
+		h.opts.Level = levelFromEnv()
+	}
+	return h
+}
+
+func levelFromEnv() slog.Level {
+	switch strings.ToLower(os.Getenv("MP_LOG_LEVEL")) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Enabled reports whether records at level are written.
+func (h *LogHandler) Enabled(_ context.Context, level slog.Level) bool {
+	return level >= h.opts.Level.Level()
+}
+
+// Handle writes one line for r.
+func (h *LogHandler) Handle(_ context.Context, r slog.Record) error {
+	var b bytes.Buffer
+	if h.time {
+		b.WriteString(r.Time.Format(time.TimeOnly + ".000"))
+		b.WriteByte(' ')
+	}
+	b.WriteString(h.head)
+	b.WriteString(r.Level.String())
+	b.WriteString(" - ")
+	b.WriteString(r.Message)
+	b.WriteString(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		appendAttr(&b, h.group, a)
+		return true
+	})
+	b.WriteByte('\n')
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := h.w.Write(b.Bytes())
+	return err
+}
+
+func appendAttr(b *bytes.Buffer, group string, a slog.Attr) {
+	a.Value = a.Value.Resolve()
+	if a.Equal(slog.Attr{}) {
+		return
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		g := group
+		if a.Key != "" {
+			g += a.Key + "."
+		}
+		for _, ga := range a.Value.Group() {
+			appendAttr(b, g, ga)
+		}
+		return
+	}
+	v := a.Value.String()
+	if strings.ContainsAny(v, " \t\n\"=") || v == "" {
+		v = fmt.Sprintf("%q", v)
+	}
+	fmt.Fprintf(b, " %s%s=%s", group, a.Key, v)
+}
+
+// WithAttrs returns a handler that adds attrs to every line.
+func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h2 := *h
+	var b bytes.Buffer
+	for _, a := range attrs {
+		appendAttr(&b, h.group, a)
+	}
+	h2.attrs += b.String()
+	return &h2
+}
+
+// WithGroup returns a handler that qualifies later attribute keys with name.
+func (h *LogHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	h2 := *h
+	h2.group += name + "."
+	return &h2
+}

@@ -1,0 +1,51 @@
+package mp
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Every process this package starts carries a name that tools can find:
+//
+//	argv[0] = "mp:<program>/<name>"   e.g. "mp:ping/my-process"
+//	comm    = "mp:<name>", cut to 15 bytes by the kernel
+//
+// ps, htop and smem show argv[0]; pgrep -f '^mp:' and aux/cleanup.bash find
+// exactly our processes by it, and never anybody else's.
+
+// ProcessPrefix starts argv[0] of every backend process.
+const ProcessPrefix = "mp:"
+
+// argv0 builds the command line name of backend name.
+func argv0(name string) string {
+	prog := "mp"
+	if exe, err := os.Executable(); err == nil {
+		prog = filepath.Base(exe)
+	}
+	return ProcessPrefix + prog + "/" + name
+}
+
+// checkProcessName returns an error if name cannot name a process.
+func checkProcessName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("mp: process name is empty")
+	case len(name) > 64:
+		return fmt.Errorf("mp: process name %.20q… is longer than 64 bytes", name)
+	case strings.ContainsAny(name, "/\x00 \t\n"):
+		return fmt.Errorf("mp: process name %q contains '/', a space or a NUL", name)
+	}
+	return nil
+}
+
+// setThreadName sets the calling thread's name (comm), cut to 15 bytes.
+func setThreadName(name string) {
+	b := make([]byte, 16)
+	copy(b[:15], name)
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+}

@@ -1,0 +1,472 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Options configure a process at Start.
+type Options struct {
+	// Name names the process in logs, in ps (argv[0] is "mp:<program>/<Name>")
+	// and in errors. It must be non-empty, at most 64 bytes, without '/',
+	// spaces or NUL.
+	Name string
+	// Params are handed to the backend before its pre-run hook (Backend.Params).
+	Params Params
+	// Events is the size of the process's event group (see EventGroup);
+	// zero means no group.
+	Events int
+	// Files are extra files the backend receives (Backend.File), e.g. the
+	// memfd of an anonymous shared array.
+	Files []*os.File
+	// StopTimeout bounds each rung of the stop ladder; zero means 3 seconds.
+	StopTimeout time.Duration
+	// MessageBuffer is the capacity of the Messages channel; zero means 64.
+	// When it is full the backend's Send blocks: read Messages.
+	MessageBuffer int
+}
+
+// Process is the frontend's handle on a running backend process: what the
+// parent uses to send to the child, call it, wait on its events, read its
+// messages and stop it. Its methods are safe for concurrent use.
+type Process struct {
+	kind, name  string
+	log         *slog.Logger
+	cmd         *exec.Cmd
+	in          *frameWriter // our end of the command pipe
+	msgs        chan Message
+	events      *EventGroup
+	stopTimeout time.Duration
+
+	state    atomic.Int32
+	nextID   atomic.Uint64
+	mu       sync.Mutex
+	pending  map[uint64]chan frame // calls waiting for their reply
+	remote   error                 // fatal error reported by the backend
+	killed   bool                  // the stop ladder reached SIGKILL
+	stopping chan struct{}         // closed by RequestStop
+	exited   context.Context       // cancelled when the child has exited
+	setExit  context.CancelFunc
+	readDone chan struct{} // closed when read returns
+	done     chan struct{} // closed once the exit is fully accounted for
+	exitErr  error
+
+	stopOnce, reqOnce sync.Once
+	stopErr           error
+}
+
+// Process states, in the order a process goes through them.
+const (
+	stateStarting int32 = iota
+	stateRunning
+	stateStopping
+	stateExited
+)
+
+var stateNames = [...]string{"starting", "running", "stopping", "exited"}
+
+func (p *Process) setState(s int32) {
+	p.state.Store(s)
+	p.log.Debug("state " + stateNames[s])
+}
+
+// Start starts a backend of the kind registered under kind, by re-executing
+// the running binary, and returns the frontend's handle on it. Prefer the
+// typed Kind.Start. When ctx ends, the process is stopped as by Stop.
+//
+// Start fails with ErrUnknownKind if no such kind is registered, and with
+// the operating system's error if the pipes, events or process cannot be
+// made; it leaves nothing behind when it fails.
+func Start(ctx context.Context, kind string, opts Options) (*Process, error) {
+	return start(ctx, kind, opts)
+}
+
+func start(ctx context.Context, kind string, opts Options) (p *Process, err error) {
+	if err := checkProcessName(opts.Name); err != nil {
+		return nil, fmt.Errorf("mp: start %s: %w", kind, err)
+	}
+	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, err) }
+	if _, ok := registry.get(kind); !ok {
+		return nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for _, f := range cleanup {
+				f()
+			}
+		}
+	}()
+	// Two pipes: commands go down one, messages come up the other. os.Pipe
+	// sets close-on-exec, so no other child inherits them.
+	cmdR, cmdW, err := os.Pipe()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	cleanup = append(cleanup, func() { cmdR.Close(); cmdW.Close() })
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	cleanup = append(cleanup, func() { outR.Close(); outW.Close() })
+
+	p = &Process{
+		kind: kind, name: opts.Name,
+		log:         NewLogger(kind+"."+opts.Name, Front),
+		in:          &frameWriter{f: cmdW},
+		msgs:        make(chan Message, cmp(opts.MessageBuffer, 64)),
+		stopTimeout: time.Duration(cmp(int(opts.StopTimeout), int(3*time.Second))),
+		pending:     map[uint64]chan frame{},
+		stopping:    make(chan struct{}),
+		readDone:    make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	p.exited, p.setExit = context.WithCancel(context.Background())
+	p.log.Debug("state starting")
+	extra := []*os.File{cmdR, outW}
+	if opts.Events > 0 {
+		g, childEnds, err := newEventGroup(p, opts.Events)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		cleanup = append(cleanup, g.close)
+		defer closeAll(childEnds)
+		p.events = g
+		extra = append(extra, childEnds...)
+	}
+	extra = append(extra, opts.Files...)
+
+	p.cmd = &exec.Cmd{
+		Path:       exe,
+		Args:       []string{argv0(opts.Name)},
+		Env:        backendEnv(kind, opts),
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: extra,
+		// The parent-death signal; see spawn.go for why it is reliable here.
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		// A grandchild holding our stdout must not hang Wait.
+		WaitDelay: time.Second,
+	}
+	if err := spawn(p.cmd); err != nil {
+		return nil, wrap(err)
+	}
+	// Close our copies of the child's ends: now only the child holds them,
+	// so its death is an EOF on outR and an EPIPE on cmdW.
+	cmdR.Close()
+	outW.Close()
+	if p.events != nil {
+		p.events.afterStart()
+	}
+	go p.read(outR)
+	go p.wait()
+	if err := p.in.write(ctx, &frame{kind: kindInit, params: opts.Params}); err != nil {
+		p.cmd.Process.Kill()
+		<-p.done
+		return nil, wrap(fmt.Errorf("sending start parameters: %w", err))
+	}
+	p.setState(stateRunning)
+	p.log.Debug("started", "pid", p.cmd.Process.Pid)
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { p.Stop() })
+		go func() { <-p.done; stop() }()
+	}
+	return p, nil
+}
+
+func cmp(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// backendEnv is our environment, minus variables that would make the child
+// something else, plus those that make it this backend.
+func backendEnv(kind string, opts Options) []string {
+	env := make([]string, 0, len(os.Environ())+4)
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != envKind && k != envName && k != envEvents && k != envFiles {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		envKind+"="+kind, envName+"="+opts.Name,
+		envEvents+"="+strconv.Itoa(opts.Events), envFiles+"="+strconv.Itoa(len(opts.Files)))
+}
+
+// Name returns the process name given in Options.Name.
+func (p *Process) Name() string { return p.name }
+
+// Kind returns the name of the process's kind.
+func (p *Process) Kind() string { return p.kind }
+
+// Pid returns the backend's process ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Log returns the frontend's logger for this process; its lines are marked
+// "[front]".
+func (p *Process) Log() *slog.Logger { return p.log }
+
+// Events returns the process's event group, or nil if Options.Events was 0.
+func (p *Process) Events() *EventGroup { return p.events }
+
+// Messages returns the channel on which messages sent by the backend
+// (Backend.Send) arrive, in order. It is closed after the backend exits and
+// every message it sent has been delivered. Read it: when it is full, the
+// backend's Send blocks.
+func (p *Process) Messages() <-chan Message { return p.msgs }
+
+// Done returns a channel closed once the backend has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err returns why the backend exited once Done is closed (nil for a clean
+// exit), and nil before.
+func (p *Process) Err() error {
+	select {
+	case <-p.done:
+		return p.exitErr
+	default:
+		return nil
+	}
+}
+
+// Send sends a command to the backend without waiting for it to be handled.
+// It fails with ErrStopped after RequestStop or Stop, with an error wrapping
+// ErrBackendDied if the backend is gone, with ErrParam or ErrFrameTooLarge for
+// a message that cannot be sent, and with ctx's error if ctx ends while the
+// pipe is full.
+func (p *Process) Send(ctx context.Context, command string, params Params) error {
+	return p.send(ctx, &frame{kind: kindSend, command: command, params: params})
+}
+
+func (p *Process) send(ctx context.Context, fr *frame) error {
+	if err := p.usable(); err != nil {
+		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, err)
+	}
+	if err := p.in.write(ctx, fr); err != nil {
+		if errors.Is(err, syscall.EPIPE) {
+			err = p.deathError()
+		}
+		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, err)
+	}
+	return nil
+}
+
+// usable returns nil while the process accepts commands.
+func (p *Process) usable() error {
+	switch p.state.Load() {
+	case stateStopping:
+		return ErrStopped
+	case stateExited:
+		return p.deathError()
+	}
+	return nil
+}
+
+// deathError says why the backend is gone, once that is known.
+func (p *Process) deathError() error {
+	select {
+	case <-p.done:
+	case <-time.After(time.Second): // exit not yet reaped; do not wait for it
+		return ErrBackendDied
+	}
+	if p.exitErr == nil {
+		return ErrStopped
+	}
+	if errors.Is(p.exitErr, ErrBackendDied) {
+		return p.exitErr
+	}
+	return fmt.Errorf("%w: %w", ErrBackendDied, p.exitErr)
+}
+
+// Call sends a command and waits for the backend's reply: the message the
+// handler passed to Backend.Reply, or an empty message once a handler that
+// did not reply returns. Calls from several goroutines may be in flight at
+// once; each gets its own reply.
+//
+// Call returns an error wrapping ErrHandler if the handler returned an
+// error, ErrUnknownCommand if there is no handler, ErrHandlerPanic or
+// ErrBackendDied if the backend died before replying, ErrStopped after Stop,
+// and ctx's error if ctx ends first.
+func (p *Process) Call(ctx context.Context, command string, params Params) (Message, error) {
+	id := p.nextID.Add(1)
+	ch := make(chan frame, 1)
+	p.mu.Lock()
+	p.pending[id] = ch
+	p.mu.Unlock()
+	if err := p.send(ctx, &frame{kind: kindCall, id: id, command: command, params: params}); err != nil {
+		p.forget(id)
+		return Message{}, err
+	}
+	var fr frame
+	select {
+	case fr = <-ch:
+	case <-ctx.Done():
+		p.forget(id)
+		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, context.Cause(ctx))
+	case <-p.done:
+		select {
+		case fr = <-ch:
+		default:
+			p.forget(id)
+			return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, p.deathError())
+		}
+	}
+	if fr.code != 0 {
+		return Message{}, &RemoteError{Process: p.name, Command: command, Code: fr.code, Msg: fr.errText}
+	}
+	return Message{Command: fr.command, Params: fr.params}, nil
+}
+
+func (p *Process) forget(id uint64) {
+	p.mu.Lock()
+	delete(p.pending, id)
+	p.mu.Unlock()
+}
+
+// read owns the read end of the message pipe: it routes replies to their
+// calls, messages to Messages, and failures to the log and to Wait.
+func (p *Process) read(f *os.File) {
+	defer close(p.readDone)
+	defer close(p.msgs)
+	defer f.Close()
+	rd := newFrameReader(f, MaxFrameSize)
+	for {
+		fr, err := rd.read()
+		if err != nil {
+			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
+				// The stream is lost: nothing after this can be trusted.
+				p.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
+				p.fail(fmt.Errorf("mp: reading from %q: %w", p.name, err))
+				p.cmd.Process.Kill()
+			}
+			return
+		}
+		switch fr.kind {
+		case kindMessage:
+			p.deliver(Message{Command: fr.command, Params: fr.params})
+		case kindReply:
+			p.mu.Lock()
+			ch := p.pending[fr.id]
+			delete(p.pending, fr.id)
+			p.mu.Unlock()
+			if ch == nil {
+				p.log.Debug("reply after its call gave up", "command", fr.command, "id", fr.id)
+				continue
+			}
+			ch <- fr
+		case kindError:
+			re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
+			p.log.Warn(re.Error())
+		case kindFatal:
+			re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
+			p.fail(re)
+		default:
+			p.log.Error(fmt.Sprintf("unexpected frame kind %d from backend, killing it", fr.kind))
+			p.fail(fmt.Errorf("mp: reading from %q: frame kind %d: %w", p.name, fr.kind, ErrBadFrame))
+			p.cmd.Process.Kill()
+			return
+		}
+	}
+}
+
+// deliver puts m on Messages, waiting for room unless the process is being
+// stopped, in which case an unread message is dropped with a warning.
+func (p *Process) deliver(m Message) {
+	select {
+	case p.msgs <- m:
+		return
+	default:
+	}
+	select {
+	case p.msgs <- m:
+	case <-p.stopping:
+		p.log.Warn(fmt.Sprintf("dropped message %q: Messages is full and the process is stopping", m.Command))
+	}
+}
+
+// fail records the first fatal error and fails the calls waiting for a reply.
+func (p *Process) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.remote == nil {
+		p.remote = err
+	}
+	code, text := CodeFatal, err.Error()
+	var re *RemoteError
+	if errors.As(err, &re) {
+		code, text = re.Code, re.Msg
+	}
+	for id, ch := range p.pending {
+		ch <- frame{kind: kindReply, id: id, code: code, errText: text}
+		delete(p.pending, id)
+	}
+}
+
+// wait owns the child: it reaps it and works out why it exited.
+func (p *Process) wait() {
+	werr := p.cmd.Wait()
+	p.setExit()
+	// The child is gone, so the message pipe ends now; let the reader
+	// account for what was in it (a fatal report, say) before deciding.
+	// If the reader is stuck on a full Messages, do not wait for it.
+	select {
+	case <-p.readDone:
+	case <-time.After(time.Second):
+	}
+	p.mu.Lock()
+	remote, killed := p.remote, p.killed
+	p.mu.Unlock()
+	switch {
+	case remote != nil:
+		p.exitErr = remote
+	case werr != nil && killed:
+		p.exitErr = fmt.Errorf("mp: %q did not stop within %v and was killed: %w", p.name, 2*p.stopTimeout, ErrBackendDied)
+	case werr != nil && p.state.Load() == stateStopping && isSignal(werr, syscall.SIGTERM):
+		p.exitErr = nil // asked to terminate, and it did
+	case werr != nil:
+		p.exitErr = fmt.Errorf("mp: backend %q: %v: %w", p.name, werr, ErrBackendDied)
+	}
+	if p.events != nil {
+		p.events.close()
+	}
+	p.in.close()
+	p.setState(stateExited)
+	if p.exitErr != nil {
+		p.log.Debug("exited", "err", p.exitErr)
+	}
+	close(p.done)
+}
+
+func isSignal(err error, sig syscall.Signal) bool {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			return ws.Signaled() && ws.Signal() == sig
+		}
+	}
+	return false
+}
+

@@ -1,0 +1,86 @@
+package mp
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// Stopping a backend is a ladder, each rung bounded by Options.StopTimeout:
+//
+//  1. close the command pipe: the backend's loop sees EOF, finishes the
+//     handler it is running, runs PostRun and exits 0;
+//  2. if it has not exited, SIGTERM: its context is cancelled and the loop
+//     ends after the running handler;
+//  3. if it still has not exited, SIGKILL.
+//
+// The same EOF also stops a backend whose frontend died without calling Stop,
+// and the parent-death signal (see spawn.go) covers a frontend that was
+// killed outright.
+
+// RequestStop asks the backend to stop by closing the command pipe, and
+// returns without waiting. Messages already sent are still handled. Send and
+// Call fail with ErrStopped afterwards.
+func (p *Process) RequestStop() {
+	p.reqOnce.Do(func() {
+		if p.state.CompareAndSwap(stateRunning, stateStopping) {
+			p.log.Debug("state stopping")
+		}
+		close(p.stopping)
+		p.in.close()
+	})
+}
+
+// Wait waits until the backend has exited and returns why (nil for a clean
+// exit; an error wrapping ErrBackendDied, or a *RemoteError, otherwise). It
+// returns ctx's error if ctx ends first. Wait does not ask the backend to
+// stop; see Stop.
+func (p *Process) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.exitErr
+	case <-ctx.Done():
+		return fmt.Errorf("mp: wait for %q: %w", p.name, context.Cause(ctx))
+	}
+}
+
+// Stop stops the backend with the ladder described above and returns why it
+// exited: nil if it stopped cleanly, the backend's failure if it had already
+// failed, or an error wrapping ErrBackendDied if it had to be killed. Stop
+// returns within about 2 × StopTimeout however the backend behaves, and
+// calling it again returns the first call's result.
+func (p *Process) Stop() error {
+	p.stopOnce.Do(func() { p.stopErr = p.stop() })
+	return p.stopErr
+}
+
+func (p *Process) stop() error {
+	p.RequestStop()
+	if p.waitFor(p.stopTimeout) {
+		return p.exitErr
+	}
+	p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if p.waitFor(p.stopTimeout) {
+		return p.exitErr
+	}
+	p.log.Warn(fmt.Sprintf("still running %v after SIGTERM: sending SIGKILL", p.stopTimeout))
+	p.mu.Lock()
+	p.killed = true
+	p.mu.Unlock()
+	p.cmd.Process.Kill()
+	<-p.done // SIGKILL cannot be ignored; WaitDelay bounds the rest
+	return p.exitErr
+}
+
+func (p *Process) waitFor(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}

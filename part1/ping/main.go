@@ -1,0 +1,80 @@
+// Chapter 1, ping: call a method in the frontend, and it runs in the backend.
+//
+// The program starts a second process, the backend, by re-executing itself.
+// Calling Ping on the frontend only sends a message down a pipe; the
+// backend's loop receives it and runs the handler registered for "ping" in
+// the child process, whose PID differs from ours.
+//
+// Run it with: go run ./part1/ping
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// MyProcess is the frontend: the methods that main calls. They run in this
+// process and do nothing but send messages.
+type MyProcess struct{ *mp.Process }
+
+// Ping asks the backend to run its "ping" handler with param.
+func (p MyProcess) Ping(ctx context.Context, param string) error {
+	return p.Send(ctx, "ping", mp.Params{"param": param})
+}
+
+// myBackend is the backend: its state and handlers. Only the child ever
+// builds one, so the frontend cannot touch it, by construction.
+type myBackend struct {
+	*mp.Backend
+}
+
+// ping runs in the child, when the frontend's Ping message arrives.
+func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
+	param, err := m.String("param")
+	if err != nil {
+		return err
+	}
+	b.Log().Info(fmt.Sprintf("got parameter %s in pid %d (the frontend is pid %d)", param, os.Getpid(), os.Getppid()))
+	return nil
+}
+
+// The kind ties the name "MyProcess" to the backend's constructor and
+// handlers. It is declared at package level so that the child finds it.
+var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return &myBackend{b} }).
+	Handle("ping", (*myBackend).ping)
+
+func main() {
+	// In the child this call becomes the backend and never returns. In the
+	// parent it returns at once, and the story begins.
+	mp.Init()
+	log := mp.NewLogger("main", mp.Front)
+	ctx := context.Background()
+
+	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process"})
+	if err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+	log.Info(fmt.Sprintf("started backend pid %d from frontend pid %d", p.Pid(), os.Getpid()))
+	mp.Pause(time.Second)
+
+	// This looks like a method call, and it is one, in the frontend: the
+	// work happens on the other side of the pipe.
+	log.Info("calling ping")
+	if err := (MyProcess{p}).Ping(ctx, "gotcha!"); err != nil {
+		log.Error(err.Error())
+	}
+	mp.Pause(time.Second)
+
+	// Stop closes the command pipe; the backend handles what it has already
+	// received, sees the end of the pipe and exits. Stop waits for that.
+	if err := p.Stop(); err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+	log.Info("backend stopped, bye")
+}
