@@ -469,4 +469,3 @@ func isSignal(err error, sig syscall.Signal) bool {
 	}
 	return false
 }
-

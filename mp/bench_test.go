@@ -1,0 +1,169 @@
+package mp
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// The floors: what two processes can do with nothing but the kernel, blocking
+// system calls on raw descriptors and 8-byte payloads. The library's
+// benchmarks are judged against these, measured in the same run:
+//
+//	go test -run '^$' -bench 'RoundTrip|Call|Sync|Eventfd' -count 5 ./mp
+
+// rawEcho is the child of the floor benchmarks: it answers every 8 bytes on
+// fd 3 with 8 bytes on fd 4, until fd 3 ends.
+func rawEcho(mode string) int {
+	var buf [8]byte
+	for {
+		if n, err := unix.Read(3, buf[:]); err != nil || n == 0 {
+			return 0
+		}
+		if mode == "eventfd" {
+			buf = [8]byte{1}
+		}
+		if _, err := unix.Write(4, buf[:]); err != nil {
+			return 0
+		}
+	}
+}
+
+// startRaw starts the raw echo child on the descriptors toChild and
+// fromChild (the child's ends) and returns a function that stops it.
+func startRaw(b *testing.B, mode string, toChild, fromChild int) func() {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envRaw+"="+mode)
+	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(toChild), "to"), os.NewFile(uintptr(fromChild), "from")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(b, cmd.Start())
+	return func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+}
+
+func readFull(fd int, buf []byte) error {
+	for got := 0; got < len(buf); {
+		n, err := unix.Read(fd, buf[got:])
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.EOF
+		}
+		got += n
+	}
+	return nil
+}
+
+// BenchmarkRawPipeRoundTrip is the floor for messages: 8 bytes there and back
+// over two pipes.
+func BenchmarkRawPipeRoundTrip(b *testing.B) {
+	var down, up [2]int
+	require.NoError(b, unix.Pipe2(down[:], unix.O_CLOEXEC))
+	require.NoError(b, unix.Pipe2(up[:], unix.O_CLOEXEC))
+	stop := startRaw(b, "pipe", down[0], up[1])
+	defer stop()
+	unix.Close(down[0])
+	unix.Close(up[1])
+	defer unix.Close(down[1])
+	defer unix.Close(up[0])
+	buf := []byte("12345678")
+	for b.Loop() {
+		if _, err := unix.Write(down[1], buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := readFull(up[0], buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawEventfdRoundTrip is the floor for events: one eventfd each way.
+func BenchmarkRawEventfdRoundTrip(b *testing.B) {
+	down, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	require.NoError(b, err)
+	up, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	require.NoError(b, err)
+	stop := startRaw(b, "eventfd", down, up)
+	defer stop()
+	one := [8]byte{1}
+	var buf [8]byte
+	for b.Loop() {
+		if _, err := unix.Write(down, one[:]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := unix.Read(up, buf[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func startBench(b *testing.B, opts Options) *Process {
+	opts.Name = "bench"
+	p, err := testKind.Start(context.Background(), opts)
+	require.NoError(b, err)
+	b.Cleanup(func() { p.Stop() })
+	// The first message pays for the backend's start-up: keep it out.
+	_, err = p.Call(context.Background(), "pid", nil)
+	require.NoError(b, err)
+	return p
+}
+
+// BenchmarkRoundTrip sends a message to the backend, which sends it back;
+// the frontend receives it from Messages.
+func BenchmarkRoundTrip(b *testing.B) {
+	p := startBench(b, Options{})
+	ctx := context.Background()
+	params := Params{"x": 1}
+	for b.Loop() {
+		if err := p.Send(ctx, "echo", params); err != nil {
+			b.Fatal(err)
+		}
+		if m := <-p.Messages(); m.Command != "echo" {
+			b.Fatalf("got %q", m.Command)
+		}
+	}
+}
+
+// BenchmarkCall is a Call whose handler replies with the parameters it got.
+func BenchmarkCall(b *testing.B) {
+	p := startBench(b, Options{})
+	ctx := context.Background()
+	params := Params{"x": 1}
+	for b.Loop() {
+		if _, err := p.Call(ctx, "echo", params); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSync is ping2's pattern: reserve an event, send its index, the
+// backend sets it, the wait returns.
+func BenchmarkSync(b *testing.B) {
+	p := startBench(b, Options{Events: 4})
+	ctx := context.Background()
+	g := p.Events()
+	for b.Loop() {
+		i, err := g.Reserve()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Send(ctx, "set", Params{"event": i}); err != nil {
+			b.Fatal(err)
+		}
+		if err := g.Wait(ctx, i); err != nil {
+			b.Fatal(err)
+		}
+		if err := g.Release(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package mp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The test binary is also the backend: TestMain gives Init (and the raw
+// floor benchmarks' echo loops) the first word, exactly as a chapter's main
+// does.
+func TestMain(m *testing.M) {
+	Init()
+	if mode := os.Getenv(envRaw); mode != "" {
+		os.Exit(rawEcho(mode))
+	}
+	if mode := os.Getenv(envHelper); mode != "" {
+		os.Exit(runHelper(mode))
+	}
+	// Every process this test binary starts carries this tag in its
+	// environment, so leftovers can be found without touching anybody else's.
+	if os.Getenv(envTestTag) == "" {
+		os.Setenv(envTestTag, "mp-unit-"+strconv.Itoa(os.Getpid()))
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	envTestTag = "MP_TEST_TAG"
+	envRaw     = "MP_TEST_RAW"
+	envHelper  = "MP_TEST_HELPER"
+)
+
+// testBackend is the state of the "Test" kind used across the unit tests.
+type testBackend struct {
+	*Backend
+	count int
+}
+
+var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBackend{Backend: b} }).
+	Handle("echo", func(b *testBackend, ctx context.Context, m Message) error {
+		if m.IsCall() {
+			return b.Reply(ctx, m, "echo", m.Params)
+		}
+		return b.Send(ctx, "echo", m.Params)
+	}).
+	Handle("count", func(b *testBackend, ctx context.Context, m Message) error {
+		b.count++
+		return b.Reply(ctx, m, "count", Params{"n": b.count})
+	}).
+	Handle("pid", func(b *testBackend, ctx context.Context, m Message) error {
+		return b.Reply(ctx, m, "pid", Params{"pid": os.Getpid()})
+	}).
+	Handle("fail", func(b *testBackend, ctx context.Context, m Message) error {
+		return errors.New("asked to fail")
+	}).
+	Handle("panic", func(b *testBackend, ctx context.Context, m Message) error {
+		var nilMap map[string]int
+		nilMap["boom"]++ // a real runtime panic
+		return nil
+	}).
+	Handle("set", func(b *testBackend, ctx context.Context, m Message) error {
+		i, err := m.Int("event")
+		if err != nil {
+			return err
+		}
+		return b.SetEvent(i)
+	}).
+	Handle("hang", func(b *testBackend, ctx context.Context, m Message) error {
+		// Tell the frontend we are inside the handler, then never return,
+		// ignoring even ctx: only SIGKILL ends this.
+		if err := b.Send(ctx, "hanging", nil); err != nil {
+			return err
+		}
+		select {}
+	}).
+	Handle("block", func(b *testBackend, ctx context.Context, m Message) error {
+		// Like hang, but gives up when the backend's context ends (SIGTERM).
+		if err := b.Send(ctx, "blocking", nil); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	}).
+	Handle("stop", func(b *testBackend, ctx context.Context, m Message) error {
+		b.Stop()
+		return nil
+	})
+
+// startTest starts a "Test" backend that is stopped when the test ends, and
+// checks then that nothing of ours is left running.
+func startTest(t *testing.T, opts Options) *Process {
+	t.Helper()
+	if opts.Name == "" {
+		opts.Name = "t-" + strings.ReplaceAll(filepath.Base(t.Name()), "/", "-")
+		if len(opts.Name) > 64 {
+			opts.Name = opts.Name[:64]
+		}
+	}
+	p, err := testKind.Start(context.Background(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		p.Stop()
+		requireNoLeftovers(t)
+	})
+	return p
+}
+
+// requireNoLeftovers fails the test if a process started by this test
+// binary is still alive (zombies excepted: they are dead, only not yet
+// reaped by their new parent). A process killed a moment ago may take a
+// little while to go, so it retries for up to two seconds.
+func requireNoLeftovers(t *testing.T) {
+	t.Helper()
+	var left []int
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		left = tagged(os.Getenv(envTestTag))
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Empty(t, left, "processes left behind")
+}
+
+// tagged lists live processes, other than this one, whose environment holds
+// MP_TEST_TAG=tag.
+func tagged(tag string) []int {
+	want := []byte(envTestTag + "=" + tag + "\x00")
+	dirs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil || !bytes.Contains(env, want) {
+			continue
+		}
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+				continue
+			}
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || len(stat) <= i+2 || stat[i+2] != 'Z'
+}
