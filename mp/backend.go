@@ -312,12 +312,13 @@ func (b *Backend) protect(what string, f func() error) (err error) {
 // fatal reports err to the frontend and the log, and returns the exit code
 // that goes with code.
 func (b *Backend) fatal(code ErrorCode, command string, err error) int {
-	re := &RemoteError{Process: b.name, Command: command, Code: code, Msg: err.Error()}
+	msg := strings.TrimPrefix(err.Error(), "mp: ")
+	re := &RemoteError{Process: b.name, Command: command, Code: code, Msg: msg}
 	b.log.Error(re.Error())
 	// The frontend may be gone or stuck; do not wait long to tell it.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	b.out.write(ctx, &frame{kind: kindFatal, code: code, command: command, errText: err.Error()})
+	b.out.write(ctx, &frame{kind: kindFatal, code: code, command: command, errText: msg})
 	switch code {
 	case CodePanic:
 		return exitPanic

@@ -157,16 +157,16 @@ func newFrameReader(r io.Reader, max int) *frameReader {
 func (fr *frameReader) read() (frame, error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return frame{}, fmt.Errorf("mp: stream ended inside a frame header: %w", ErrBadFrame)
+			return frame{}, fmt.Errorf("%w: stream ended inside a frame header", ErrBadFrame)
 		}
 		return frame{}, err
 	}
 	n := binary.LittleEndian.Uint32(fr.hdr[:])
 	if uint64(n) > uint64(fr.max) {
-		return frame{}, fmt.Errorf("mp: frame length %d is beyond the limit of %d bytes: %w", n, fr.max, ErrFrameTooLarge)
+		return frame{}, fmt.Errorf("%w: length %d is beyond the limit of %d bytes", ErrFrameTooLarge, n, fr.max)
 	}
 	if n == 0 {
-		return frame{}, fmt.Errorf("mp: empty frame: %w", ErrBadFrame)
+		return frame{}, fmt.Errorf("%w: empty frame", ErrBadFrame)
 	}
 	if int(n) > cap(fr.buf) {
 		fr.buf = make([]byte, n)
@@ -174,7 +174,7 @@ func (fr *frameReader) read() (frame, error) {
 	body := fr.buf[:n]
 	if _, err := io.ReadFull(fr.r, body); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return frame{}, fmt.Errorf("mp: stream ended inside a %d-byte frame: %w", n, ErrBadFrame)
+			return frame{}, fmt.Errorf("%w: stream ended inside a %d-byte frame", ErrBadFrame, n)
 		}
 		return frame{}, err
 	}
@@ -226,7 +226,7 @@ type decoder struct {
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
-		d.err = fmt.Errorf("mp: "+format+": %w", append(args, ErrBadFrame)...)
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrBadFrame}, args...)...)
 	}
 	d.b = nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,11 @@ func TestMain(m *testing.M) {
 	// environment, so leftovers can be found without touching anybody else's.
 	if os.Getenv(envTestTag) == "" {
 		os.Setenv(envTestTag, "mp-unit-"+strconv.Itoa(os.Getpid()))
+	}
+	// Under -race every process sleeps a second at exit by default
+	// (atexit_sleep_ms), which would slow each stop; the backends need not.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
 	os.Exit(m.Run())
 }
@@ -90,6 +96,9 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		}
 		<-ctx.Done()
 		return nil
+	}).
+	Handle("params", func(b *testBackend, ctx context.Context, m Message) error {
+		return b.Reply(ctx, m, "params", b.Params())
 	}).
 	Handle("stop", func(b *testBackend, ctx context.Context, m Message) error {
 		b.Stop()
@@ -166,4 +175,23 @@ func alive(pid int) bool {
 	}
 	i := bytes.LastIndexByte(stat, ')')
 	return i < 0 || len(stat) <= i+2 || stat[i+2] != 'Z'
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of os/exec's
+// copying goroutine and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

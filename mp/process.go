@@ -32,6 +32,10 @@ type Options struct {
 	Files []*os.File
 	// StopTimeout bounds each rung of the stop ladder; zero means 3 seconds.
 	StopTimeout time.Duration
+	// Stdout and Stderr receive the backend's standard output and error;
+	// nil means the frontend's own os.Stdout and os.Stderr, shared as they
+	// are, so that lines of both processes come out in the order written.
+	Stdout, Stderr io.Writer
 	// MessageBuffer is the capacity of the Messages channel; zero means 64.
 	// When it is full the backend's Send blocks: read Messages.
 	MessageBuffer int
@@ -155,8 +159,8 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		Path:       exe,
 		Args:       []string{argv0(opts.Name)},
 		Env:        backendEnv(kind, opts),
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
+		Stdout:     writerOr(opts.Stdout, os.Stdout),
+		Stderr:     writerOr(opts.Stderr, os.Stderr),
 		ExtraFiles: extra,
 		// The parent-death signal; see spawn.go for why it is reliable here.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
@@ -192,6 +196,13 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 func cmp(v, def int) int {
 	if v > 0 {
 		return v
+	}
+	return def
+}
+
+func writerOr(w io.Writer, def *os.File) io.Writer {
+	if w != nil {
+		return w
 	}
 	return def
 }

@@ -1,0 +1,148 @@
+package mp
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every test here injects one fault, named in the test's name.
+
+func TestFaultGarbageOnCommandPipe(t *testing.T) {
+	out := &syncBuffer{}
+	p := startTest(t, Options{Stdout: out, Stderr: out})
+	// A length prefix of 11 followed by bytes that are no frame body.
+	_, err := p.in.f.Write([]byte("\x0b\x00\x00\x00not a frame"))
+	require.NoError(t, err)
+	err = p.Wait(context.Background())
+	require.ErrorIs(t, err, ErrBadFrame)
+	assert.Contains(t, err.Error(), `backend "t-TestFaultGarbageOnCommandPipe": malformed frame: `)
+	assertExitCode(t, p, exitBadFrame)
+	assert.NotContains(t, out.String(), "goroutine ", "no panic trace")
+}
+
+func TestFaultOversizeLengthPrefix(t *testing.T) {
+	out := &syncBuffer{}
+	p := startTest(t, Options{Stdout: out, Stderr: out})
+	var hdr [4]byte
+	binary.LittleEndian.PutUint32(hdr[:], MaxFrameSize+1)
+	_, err := p.in.f.Write(hdr[:])
+	require.NoError(t, err)
+	err = p.Wait(context.Background())
+	require.ErrorIs(t, err, ErrFrameTooLarge)
+	assert.Contains(t, err.Error(), "frame too large: length 16777217 is beyond the limit of 16777216 bytes")
+	assertExitCode(t, p, exitBadFrame)
+	assert.NotContains(t, out.String(), "goroutine ", "no panic trace")
+}
+
+func TestFaultHandlerPanicsOnSend(t *testing.T) {
+	p := startTest(t, Options{})
+	require.NoError(t, p.Send(context.Background(), "panic", nil))
+	err := p.Wait(context.Background())
+	require.ErrorIs(t, err, ErrHandlerPanic)
+	assert.Contains(t, err.Error(), `handler "panic" panicked: assignment to entry in nil map`)
+	assertExitCode(t, p, exitPanic)
+	assert.Equal(t, err, p.Stop(), "Stop reports the same failure")
+}
+
+func TestFaultHandlerPanicsInCall(t *testing.T) {
+	p := startTest(t, Options{})
+	_, err := p.Call(context.Background(), "panic", nil)
+	require.ErrorIs(t, err, ErrHandlerPanic)
+	assert.Contains(t, err.Error(), `handler "panic" panicked`)
+	require.ErrorIs(t, p.Wait(context.Background()), ErrHandlerPanic)
+}
+
+func TestFaultBackendKilledMidHandler(t *testing.T) {
+	p := startTest(t, Options{})
+	require.NoError(t, p.Send(context.Background(), "hang", nil))
+	require.Equal(t, "hanging", (<-p.Messages()).Command)
+	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := p.Wait(ctx)
+	require.ErrorIs(t, err, ErrBackendDied)
+	assert.Contains(t, err.Error(), "signal: killed")
+	select {
+	case _, ok := <-p.Messages():
+		assert.False(t, ok, "Messages closes")
+	case <-ctx.Done():
+		t.Fatal("Messages did not close")
+	}
+	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrBackendDied)
+}
+
+func TestFaultBackendKilledDuringCall(t *testing.T) {
+	p := startTest(t, Options{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.Call(context.Background(), "hang", nil)
+		errc <- err
+	}()
+	require.Equal(t, "hanging", (<-p.Messages()).Command)
+	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, ErrBackendDied)
+	case <-time.After(time.Second):
+		t.Fatal("Call still waiting one second after the backend died")
+	}
+}
+
+func TestFaultBackendKilledDuringEventWait(t *testing.T) {
+	p := startTest(t, Options{Events: 2})
+	i, err := p.Events().Reserve()
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() { errc <- p.Events().Wait(context.Background(), i) }()
+	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, ErrBackendDied)
+	case <-time.After(time.Second):
+		t.Fatal("Wait still waiting one second after the backend died")
+	}
+	_, err = p.Events().Reserve()
+	assert.ErrorIs(t, err, ErrBackendDied)
+}
+
+func TestFaultFrontendKilled(t *testing.T) {
+	// The test binary plays a frontend (see runHelper) that starts a
+	// backend, prints its PID and waits. It is killed outright.
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envHelper+"=orphan")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer cmd.Wait()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	backend, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "backend ")))
+	require.NoError(t, err, "helper said %q", line)
+	require.True(t, alive(backend))
+
+	require.NoError(t, cmd.Process.Kill())
+	deadline := time.Now().Add(time.Second)
+	for alive(backend) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.False(t, alive(backend), "backend alive one second after its frontend was killed")
+	requireNoLeftovers(t)
+}
+
+func assertExitCode(t *testing.T, p *Process, code int) {
+	t.Helper()
+	<-p.Done()
+	assert.Equal(t, code, p.cmd.ProcessState.ExitCode())
+}

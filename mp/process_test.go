@@ -1,0 +1,206 @@
+package mp
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCallRunsInAnotherProcess(t *testing.T) {
+	p := startTest(t, Options{})
+	reply, err := p.Call(context.Background(), "pid", nil)
+	require.NoError(t, err)
+	pid, err := reply.Int("pid")
+	require.NoError(t, err)
+	assert.Equal(t, p.Pid(), pid)
+	assert.NotEqual(t, os.Getpid(), pid)
+}
+
+func TestStartParamsReachBackend(t *testing.T) {
+	p := startTest(t, Options{Params: Params{"size": 100, "label": "x"}})
+	reply, err := p.Call(context.Background(), "params", nil)
+	require.NoError(t, err)
+	assert.Equal(t, Params{"size": 100, "label": "x"}, reply.Params)
+}
+
+func TestMessagesArriveInOrder(t *testing.T) {
+	p := startTest(t, Options{})
+	ctx := context.Background()
+	const n = 200
+	go func() {
+		for i := range n {
+			if err := p.Send(ctx, "echo", Params{"i": i}); err != nil {
+				t.Errorf("send %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	for i := range n {
+		m := <-p.Messages()
+		got, err := m.Int("i")
+		require.NoError(t, err)
+		require.Equal(t, i, got)
+	}
+}
+
+func TestStopIsIdempotentAndSendAfterStopFails(t *testing.T) {
+	p := startTest(t, Options{})
+	require.NoError(t, p.Stop())
+	require.NoError(t, p.Stop(), "second Stop returns the first one's result")
+	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrStopped)
+	_, err := p.Call(context.Background(), "pid", nil)
+	assert.ErrorIs(t, err, ErrStopped)
+	_, ok := <-p.Messages()
+	assert.False(t, ok, "Messages is closed after the backend exits")
+	assert.NoError(t, p.Wait(context.Background()))
+}
+
+func TestStopLadderUsesSIGTERMForABusyHandler(t *testing.T) {
+	// The timeout leaves room for a slow exit (the race detector's).
+	p := startTest(t, Options{StopTimeout: time.Second})
+	require.NoError(t, p.Send(context.Background(), "block", nil))
+	require.Equal(t, "blocking", (<-p.Messages()).Command)
+	// Closing the pipe is not enough: the handler waits for its context,
+	// which only SIGTERM cancels. The backend then stops cleanly, so Stop
+	// returns nil (SIGKILL would make it return an error).
+	require.NoError(t, p.Stop())
+}
+
+func TestStopLadderEndsWithSIGKILL(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: 100 * time.Millisecond})
+	require.NoError(t, p.Send(context.Background(), "hang", nil))
+	require.Equal(t, "hanging", (<-p.Messages()).Command)
+	err := p.Stop()
+	require.ErrorIs(t, err, ErrBackendDied)
+	assert.Contains(t, err.Error(), "was killed")
+	assert.Equal(t, err, p.Stop(), "second Stop returns the first one's result")
+	assert.False(t, alive(p.Pid()))
+}
+
+func TestBackendStopsItself(t *testing.T) {
+	p := startTest(t, Options{})
+	require.NoError(t, p.Send(context.Background(), "stop", nil))
+	require.NoError(t, p.Wait(context.Background()))
+	_, ok := <-p.Messages()
+	assert.False(t, ok)
+	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrStopped)
+}
+
+func TestStartErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, kind, proc string
+		want             error
+		msg              string
+	}{
+		{"unknown kind", "NoSuchKind", "x", ErrUnknownKind, `"NoSuchKind"`},
+		{"empty name", "Test", "", nil, "process name is empty"},
+		{"slash in name", "Test", "a/b", nil, "contains '/'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Start(context.Background(), tc.kind, Options{Name: tc.proc})
+			require.Error(t, err)
+			assert.Nil(t, p)
+			if tc.want != nil {
+				assert.ErrorIs(t, err, tc.want)
+			}
+			assert.Contains(t, err.Error(), tc.msg)
+		})
+	}
+	requireNoLeftovers(t)
+}
+
+func TestStartContextCancelStopsProcess(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := testKind.Start(ctx, Options{Name: "ctx"})
+	require.NoError(t, err)
+	_, err = p.Call(context.Background(), "pid", nil)
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, p.Wait(context.Background()))
+	requireNoLeftovers(t)
+}
+
+func TestSendHandlerErrorIsReportedAndBackendGoesOn(t *testing.T) {
+	out := &syncBuffer{}
+	p := startTest(t, Options{Stdout: out})
+	// The frontend logs the report on os.Stdout; the backend's own log line
+	// goes to out.
+	require.NoError(t, p.Send(context.Background(), "fail", nil))
+	_, err := p.Call(context.Background(), "pid", nil)
+	require.NoError(t, err, "the backend keeps serving")
+	require.NoError(t, p.Stop())
+	assert.Contains(t, out.String(), `[back] - ERROR - handler "fail" failed: asked to fail`)
+}
+
+func TestCallErrors(t *testing.T) {
+	p := startTest(t, Options{})
+	ctx := context.Background()
+	_, err := p.Call(ctx, "fail", nil)
+	require.ErrorIs(t, err, ErrHandler)
+	assert.Contains(t, err.Error(), `handler "fail": asked to fail`)
+
+	_, err = p.Call(ctx, "nope", nil)
+	require.ErrorIs(t, err, ErrUnknownCommand)
+	assert.Contains(t, err.Error(), `"nope"`)
+
+	_, err = p.Call(ctx, "echo", Params{"bad": struct{}{}})
+	require.ErrorIs(t, err, ErrParam)
+
+	_, err = p.Call(ctx, "echo", Params{"big": make([]byte, MaxFrameSize+1)})
+	require.ErrorIs(t, err, ErrFrameTooLarge)
+
+	reply, err := p.Call(ctx, "count", nil)
+	require.NoError(t, err, "after all that, the backend still serves")
+	n, _ := reply.Int("n")
+	assert.Equal(t, 1, n)
+}
+
+func TestUnknownCommandWarnsAndBackendGoesOn(t *testing.T) {
+	out := &syncBuffer{}
+	p := startTest(t, Options{Stdout: out})
+	require.NoError(t, p.Send(context.Background(), "nope", nil))
+	_, err := p.Call(context.Background(), "pid", nil)
+	require.NoError(t, err)
+	require.NoError(t, p.Stop())
+	assert.Contains(t, out.String(), `WARN - unknown command "nope" ignored (known: block, count, echo, fail, hang, panic, params, pid, set, stop)`)
+}
+
+func TestCallWithoutReplyReturnsAtDeadline(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := p.Call(ctx, "block", nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// TestConcurrentCalls: 1,000 calls from 50 goroutines, each reply must reach
+// its own caller. Run under -race by .ci/run.
+func TestConcurrentCalls(t *testing.T) {
+	p := startTest(t, Options{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 50 {
+		wg.Go(func() {
+			for i := range 20 {
+				want := fmt.Sprintf("%d/%d", g, i)
+				reply, err := p.Call(ctx, "echo", Params{"v": want})
+				if !assert.NoError(t, err) {
+					return
+				}
+				got, _ := reply.String("v")
+				assert.Equal(t, want, got)
+			}
+		})
+	}
+	wg.Wait()
+	reply, err := p.Call(ctx, "count", nil)
+	require.NoError(t, err)
+	n, _ := reply.Int("n")
+	assert.Equal(t, 1, n)
+}
