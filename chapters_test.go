@@ -1,0 +1,240 @@
+// The chapters' regression suite: every script in testdata/ runs the real
+// chapter binaries, built once by TestMain, and checks what they print.
+package chapters_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/rogpeppe/go-internal/txtar"
+)
+
+// binDir holds the chapter binaries, built exactly as a user's go run or go
+// build would build them. Running them (rather than the test binary) means
+// the re-executed backends are the chapters themselves.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mp-chapters-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./part1/...")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the chapters:", err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestChapters(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			// No narrative pauses under test.
+			env.Setenv("MP_FAST", "1")
+			// A tag in every process's environment, and a shared-memory
+			// prefix, both unique to this script: scripts run in parallel.
+			tag := "ts" + randomHex(4)
+			env.Setenv("MP_TEST_TAG", tag)
+			env.Setenv("MP_SHM_PREFIX", "mp-"+tag+"-")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"noleftovers": noLeftovers,
+			"cmpre":       cmpRegexpLines,
+			"pidsdiffer":  pidsDiffer,
+		},
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// noLeftovers fails unless no process and no /dev/shm segment of this script
+// is left. A process killed a moment ago may take a little while to
+// disappear, so it looks again for up to two seconds before failing.
+//
+//	noleftovers
+func noLeftovers(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: noleftovers")
+	}
+	tag := ts.Getenv("MP_TEST_TAG")
+	var procs []string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		procs = taggedProcesses(tag)
+		if len(procs) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	prefix := ts.Getenv("MP_SHM_PREFIX")
+	var segs []string
+	entries, _ := os.ReadDir("/dev/shm")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			segs = append(segs, e.Name())
+			os.Remove(filepath.Join("/dev/shm", e.Name())) // do not leak past the test
+		}
+	}
+	if len(procs) > 0 || len(segs) > 0 {
+		ts.Fatalf("left behind: processes %v, /dev/shm segments %v", procs, segs)
+	}
+}
+
+// taggedProcesses lists live processes whose environment holds
+// MP_TEST_TAG=tag, as "pid argv0".
+func taggedProcesses(tag string) []string {
+	want := []byte("MP_TEST_TAG=" + tag + "\x00")
+	dirs, _ := os.ReadDir("/proc")
+	var found []string
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil || !bytes.Contains(env, want) {
+			continue
+		}
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+			continue // dead, waiting to be reaped
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		argv0, _, _ := bytes.Cut(cmdline, []byte{0})
+		found = append(found, fmt.Sprintf("%d %s", pid, argv0))
+	}
+	return found
+}
+
+// cmpRegexpLines compares the output line by line with a file of regular
+// expressions, one per line, each matching a whole line: the same lines, in
+// the same order, and no others.
+//
+//	cmpre stdout|stderr want-file
+func cmpRegexpLines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: cmpre stdout|stderr want-file")
+	}
+	got := lines(ts.ReadFile(args[0]))
+	want := lines(ts.ReadFile(args[1]))
+	for i := 0; i < max(len(got), len(want)); i++ {
+		switch {
+		case i >= len(got):
+			ts.Fatalf("line %d: missing, want /%s/", i+1, want[i])
+		case i >= len(want):
+			ts.Fatalf("line %d: unexpected %q", i+1, got[i])
+		}
+		re, err := regexp.Compile("^(?:" + want[i] + ")$")
+		ts.Check(err)
+		if !re.MatchString(got[i]) {
+			ts.Fatalf("line %d: %q does not match /%s/", i+1, got[i], want[i])
+		}
+	}
+}
+
+func lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+// pidsDiffer checks that every line matching the regular expression, which
+// has two groups, holds two different numbers in them; at least one line
+// must match. It proves that code ran in another process.
+//
+//	pidsdiffer stdout 'in pid ([0-9]+) \(the frontend is pid ([0-9]+)\)'
+func pidsDiffer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: pidsdiffer stdout|stderr regexp")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	matches := re.FindAllStringSubmatch(ts.ReadFile(args[0]), -1)
+	if len(matches) == 0 {
+		ts.Fatalf("no line matches /%s/", args[1])
+	}
+	for _, m := range matches {
+		if len(m) != 3 {
+			ts.Fatalf("/%s/ needs two groups", args[1])
+		}
+		if m[1] == m[2] {
+			ts.Fatalf("%q: both sides are pid %s", m[0], m[1])
+		}
+	}
+}
+
+// TestChapterOrderIsStable runs the chapters that promise an order many
+// times: the order must never change. The expected lines are the "want"
+// file of the chapter's own script, so the two cannot drift apart.
+func TestChapterOrderIsStable(t *testing.T) {
+	for _, chapter := range []string{"ping2", "ping_pong"} {
+		t.Run(chapter, func(t *testing.T) {
+			t.Parallel()
+			want := wantLines(t, chapter)
+			for run := range 50 {
+				cmd := exec.Command(filepath.Join(binDir, chapter))
+				cmd.Env = append(os.Environ(), "MP_FAST=1")
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("run %d: %v", run, err)
+				}
+				got := lines(string(out))
+				if len(got) != len(want) {
+					t.Fatalf("run %d: %d lines, want %d:\n%s", run, len(got), len(want), out)
+				}
+				for i := range want {
+					if !want[i].MatchString(got[i]) {
+						t.Fatalf("run %d, line %d: %q does not match /%s/", run, i+1, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// wantLines reads the "want" file of testdata/<chapter>.txtar.
+func wantLines(t *testing.T, chapter string) []*regexp.Regexp {
+	ar, err := txtar.ParseFile(filepath.Join("testdata", chapter+".txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		if f.Name == "want" {
+			var res []*regexp.Regexp
+			for _, l := range lines(string(f.Data)) {
+				res = append(res, regexp.MustCompile("^(?:"+l+")$"))
+			}
+			return res
+		}
+	}
+	t.Fatalf("testdata/%s.txtar has no want file", chapter)
+	return nil
+}

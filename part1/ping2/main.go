@@ -1,0 +1,93 @@
+// Chapter 2, ping2: call the backend and wait until it is done.
+//
+// Ping in chapter 1 returned as soon as the message was on its way. Here
+// the frontend's Ping blocks until the backend has finished the work, using
+// an event from a group that the frontend created before the backend
+// started: reserve an event, send its index with the message, wait for the
+// backend to set it. The wait also ends if the backend dies, so it can never
+// hang.
+//
+// Run it with: go run ./part1/ping2
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// MyProcess is the frontend.
+type MyProcess struct{ *mp.Process }
+
+// Ping hands param to the backend and returns once the backend is done with
+// it, or with an error if the backend died or ctx ended first.
+func (p MyProcess) Ping(ctx context.Context, param string) error {
+	events := p.Events()
+	i, err := events.Reserve()
+	if err != nil {
+		return err
+	}
+	defer events.Release(i)
+	// The index travels in the message: the backend's copy of the group is
+	// the same set of eventfds, so index i names the same event there.
+	if err := p.Send(ctx, "ping", mp.Params{"param": param, "event": i}); err != nil {
+		return err
+	}
+	return events.Wait(ctx, i)
+}
+
+// myBackend is the backend.
+type myBackend struct{ *mp.Backend }
+
+// ping works for a while, then sets the event the frontend is waiting on.
+func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
+	param, err := m.String("param")
+	if err != nil {
+		return err
+	}
+	event, err := m.Int("event")
+	if err != nil {
+		return err
+	}
+	b.Log().Info(fmt.Sprintf("got parameter %s, working", param))
+	mp.Pause(time.Second) // the "work"
+	b.Log().Info("done")
+	return b.SetEvent(event)
+}
+
+var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return &myBackend{b} }).
+	Handle("ping", (*myBackend).ping)
+
+func main() {
+	mp.Init()
+	log := mp.NewLogger("main", mp.Front)
+	ctx := context.Background()
+
+	// The event group is part of the process: one event is enough here, as
+	// only one Ping is in flight at a time.
+	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process", Events: 1})
+	if err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+	defer p.Stop()
+	mp.Pause(time.Second)
+
+	log.Info("calling backend")
+	if err := (MyProcess{p}).Ping(ctx, "gotcha!"); err != nil {
+		log.Error(err.Error())
+		p.Stop()
+		os.Exit(1)
+	}
+	// Only now, after the backend's "done": that is the point of the chapter.
+	log.Info("backend is ready")
+
+	if err := p.Stop(); err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+	log.Info("bye")
+}
