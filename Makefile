@@ -1,0 +1,42 @@
+# Everyday commands. The README's two commands work without make; these are
+# shortcuts around them.
+
+GO       ?= go
+FUZZTIME ?= 30s
+BENCH    ?= .
+COUNT    ?= 5
+
+CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
+
+.PHONY: test race vet fuzz bench clean list $(addprefix run-,$(notdir $(CHAPTERS)))
+
+## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
+test:
+	$(GO) test ./...
+
+## race: the library's tests under the race detector
+race:
+	$(GO) test -race ./mp/...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+## fuzz: fuzz the frame decoder for FUZZTIME (default 30s)
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./mp
+
+## bench: every benchmark of the library, COUNT times (default 5)
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) ./mp
+
+## run-<chapter>: run one chapter, e.g. make run-ping
+$(foreach c,$(CHAPTERS),$(eval run-$(notdir $(c)): ; $(GO) run ./$(c)))
+
+## list: the chapters
+list:
+	@printf '%s\n' $(CHAPTERS)
+
+## clean: stop processes and remove shared memory left by a crashed run
+clean:
+	bash aux/cleanup.bash
