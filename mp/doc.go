@@ -1,0 +1,77 @@
+// Package mp runs parts of a Go program in backend processes and talks to
+// them: messages, calls with replies, events to wait on, shared memory, and a
+// shutdown that leaves nothing behind.
+//
+// A backend is the same binary, re-executed (Go cannot fork). What it should
+// become travels in its environment; its two pipes and its events travel as
+// extra file descriptors, so both processes keep stdout for themselves. Every
+// program using mp therefore calls Init first in main:
+//
+//	func main() {
+//		mp.Init() // in a backend: runs it, then exits; in the frontend: returns
+//		...
+//	}
+//
+// # Front and back
+//
+// A process has two sides, and each is its own Go type. The backend side is
+// your state type B, built only in the child, plus the *Backend it is given
+// for logging, sending and setting events. Its handlers are registered on a
+// Kind by command name:
+//
+//	type counter struct {
+//		*mp.Backend
+//		n int
+//	}
+//
+//	func (c *counter) add(ctx context.Context, m mp.Message) error {
+//		k, err := m.Int("k")
+//		if err != nil {
+//			return err
+//		}
+//		c.n += k
+//		return c.Reply(ctx, m, "sum", mp.Params{"n": c.n})
+//	}
+//
+//	var counters = mp.NewKind("Counter", func(b *mp.Backend) *counter { return &counter{Backend: b} }).
+//		Handle("add", (*counter).add)
+//
+// The frontend side is a *Process, returned by Kind.Start. It has no B in it:
+// the compiler keeps backend state out of frontend code. Wrap it in a type of
+// your own to give the frontend methods names:
+//
+//	p, err := counters.Start(ctx, mp.Options{Name: "counter-1"})
+//	reply, err := p.Call(ctx, "add", mp.Params{"k": 2})
+//	err = p.Stop()
+//
+// # Messages
+//
+// Process.Send sends a Message (a command and Params) and returns;
+// Process.Call also waits for the reply. The backend handles messages one at
+// a time, in order. What the backend sends on its own (Backend.Send) arrives
+// on the Process.Messages channel, which a frontend reads in a select beside
+// its other channels: timers, signals, a listener, other processes.
+//
+// Messages are framed on the pipe; a frame is at most MaxFrameSize bytes.
+// Bulk data belongs in shared memory.
+//
+// # Events
+//
+// A process started with Options.Events has an EventGroup: eventfds made by
+// the frontend before the start. The frontend reserves one, sends its index,
+// and waits; the backend sets it. A wait ends with an error when the backend
+// dies or the context ends, never hanging.
+//
+// # Stopping, and dying
+//
+// Process.Stop closes the command pipe, and escalates to SIGTERM and SIGKILL
+// if the backend does not exit in time. A backend also exits when its
+// frontend dies: the command pipe reaches EOF, and the kernel sends the
+// parent-death signal if the frontend was killed outright. Every backend's
+// argv[0] starts with "mp:" so tools find exactly ours.
+//
+// # Errors
+//
+// Errors wrap sentinels (ErrStopped, ErrBackendDied, ErrFrameTooLarge, …) for
+// errors.Is; failures that happened in the backend arrive as *RemoteError.
+package mp

@@ -1,0 +1,102 @@
+package mp_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// greeter is the backend state of the examples' "Greeter" kind.
+type greeter struct{ *mp.Backend }
+
+func (g *greeter) greet(ctx context.Context, m mp.Message) error {
+	who, err := m.String("who")
+	if err != nil {
+		return err
+	}
+	return g.Reply(ctx, m, "greeting", mp.Params{"text": "hello, " + who})
+}
+
+func (g *greeter) shout(ctx context.Context, m mp.Message) error {
+	text, err := m.String("text")
+	if err != nil {
+		return err
+	}
+	return g.Send(ctx, "shouted", mp.Params{"text": strings.ToUpper(text)})
+}
+
+func (g *greeter) finish(ctx context.Context, m mp.Message) error {
+	i, err := m.Int("event")
+	if err != nil {
+		return err
+	}
+	return g.SetEvent(i)
+}
+
+var greeters = mp.NewKind("Greeter", func(b *mp.Backend) *greeter { return &greeter{b} }).
+	Handle("greet", (*greeter).greet).
+	Handle("shout", (*greeter).shout).
+	Handle("finish", (*greeter).finish)
+
+// A complete round: start a backend, call it, stop it. (The example's
+// main would call mp.Init first; here the test binary's TestMain does.)
+func Example() {
+	ctx := context.Background()
+	p, err := greeters.Start(ctx, mp.Options{Name: "greeter"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	reply, err := p.Call(ctx, "greet", mp.Params{"who": "world"})
+	if err != nil {
+		fmt.Println(err)
+	}
+	text, _ := reply.String("text")
+	fmt.Println(reply.Command+":", text)
+	fmt.Println("stopped:", p.Stop())
+	// Output:
+	// greeting: hello, world
+	// stopped: <nil>
+}
+
+// Messages the backend sends on its own arrive on a channel, to be read in
+// a select beside anything else the frontend waits for.
+func ExampleProcess_Messages() {
+	ctx := context.Background()
+	p, err := greeters.Start(ctx, mp.Options{Name: "shouter"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Stop()
+	p.Send(ctx, "shout", mp.Params{"text": "hey"})
+	select {
+	case m := <-p.Messages():
+		text, _ := m.String("text")
+		fmt.Println(m.Command, text)
+	case <-p.Done():
+		fmt.Println("backend died:", p.Err())
+	}
+	// Output:
+	// shouted HEY
+}
+
+// Reserve an event, send its index, wait until the backend sets it.
+func ExampleEventGroup() {
+	ctx := context.Background()
+	p, err := greeters.Start(ctx, mp.Options{Name: "eventful", Events: 1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Stop()
+	events := p.Events()
+	i, _ := events.Reserve()
+	defer events.Release(i)
+	p.Send(ctx, "finish", mp.Params{"event": i})
+	fmt.Println("wait:", events.Wait(ctx, i))
+	// Output:
+	// wait: <nil>
+}
