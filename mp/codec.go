@@ -46,6 +46,7 @@ const (
 	kindReply                        // backend → frontend, the reply to call id
 	kindError                        // backend → frontend, a Send's handler failed
 	kindFatal                        // backend → frontend, the backend is exiting because of this
+	kindReady                        // backend → frontend, pre-run is done: Start may return
 	kindMax
 )
 

@@ -92,6 +92,10 @@ func (k *Kind[B]) run(be *Backend) int {
 			return be.fatal(CodeFatal, "", fmt.Errorf("pre-run: %w", err))
 		}
 	}
+	if err := be.out.write(be.ctx, &frame{kind: kindReady}); err != nil {
+		be.postRun(b)
+		return exitOK // the frontend is gone already
+	}
 	code := be.serve(func(cmd string) (func(context.Context, Message) error, bool) {
 		h, ok := k.handlers[cmd]
 		if !ok {

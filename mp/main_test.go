@@ -195,3 +195,24 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// hooksBackend has pre-run and post-run hooks that fail on request.
+type hooksBackend struct{ *Backend }
+
+func (h *hooksBackend) PreRun(ctx context.Context) error {
+	switch h.Params()["prerun"] {
+	case "fail":
+		return errors.New("no can do")
+	case "panic":
+		panic("pre-run exploded")
+	}
+	h.Log().Info("pre-run done")
+	return nil
+}
+
+func (h *hooksBackend) PostRun() error {
+	h.Log().Info("post-run done")
+	return nil
+}
+
+var hooksKind = NewKind("Hooks", func(b *Backend) *hooksBackend { return &hooksBackend{b} })

@@ -28,27 +28,50 @@ func (m Message) IsCall() bool { return m.id != 0 }
 
 // String returns the string parameter key, or an error wrapping ErrParam if
 // it is missing or not a string.
-func (m Message) String(key string) (string, error) { return param[string](m, key) }
+func (m Message) String(key string) (string, error) { return param[string](m.Params, m.where(), key) }
 
 // Bool returns the bool parameter key, or an error wrapping ErrParam.
-func (m Message) Bool(key string) (bool, error) { return param[bool](m, key) }
+func (m Message) Bool(key string) (bool, error) { return param[bool](m.Params, m.where(), key) }
 
 // Float returns the float64 parameter key, or an error wrapping ErrParam.
-func (m Message) Float(key string) (float64, error) { return param[float64](m, key) }
+func (m Message) Float(key string) (float64, error) { return param[float64](m.Params, m.where(), key) }
 
 // Bytes returns the []byte parameter key, or an error wrapping ErrParam.
-func (m Message) Bytes(key string) ([]byte, error) { return param[[]byte](m, key) }
+func (m Message) Bytes(key string) ([]byte, error) { return param[[]byte](m.Params, m.where(), key) }
 
 // Ints returns the []int parameter key, or an error wrapping ErrParam.
-func (m Message) Ints(key string) ([]int, error) { return param[[]int](m, key) }
+func (m Message) Ints(key string) ([]int, error) { return param[[]int](m.Params, m.where(), key) }
 
 // Int returns the integer parameter key, sent as int, int64 or uint64, or an
 // error wrapping ErrParam if it is missing, of another type, or does not fit
 // in an int.
-func (m Message) Int(key string) (int, error) {
-	v, ok := m.Params[key]
+func (m Message) Int(key string) (int, error) { return intParam(m.Params, m.where(), key) }
+
+func (m Message) where() string { return fmt.Sprintf("message %q: ", m.Command) }
+
+// String returns the string parameter key, or an error wrapping ErrParam if
+// it is missing or not a string.
+func (p Params) String(key string) (string, error) { return param[string](p, "", key) }
+
+// Bool returns the bool parameter key, or an error wrapping ErrParam.
+func (p Params) Bool(key string) (bool, error) { return param[bool](p, "", key) }
+
+// Float returns the float64 parameter key, or an error wrapping ErrParam.
+func (p Params) Float(key string) (float64, error) { return param[float64](p, "", key) }
+
+// Bytes returns the []byte parameter key, or an error wrapping ErrParam.
+func (p Params) Bytes(key string) ([]byte, error) { return param[[]byte](p, "", key) }
+
+// Ints returns the []int parameter key, or an error wrapping ErrParam.
+func (p Params) Ints(key string) ([]int, error) { return param[[]int](p, "", key) }
+
+// Int returns the integer parameter key, as Message.Int does.
+func (p Params) Int(key string) (int, error) { return intParam(p, "", key) }
+
+func intParam(p Params, where, key string) (int, error) {
+	v, ok := p[key]
 	if !ok {
-		return 0, fmt.Errorf("mp: message %q: parameter %q is missing: %w", m.Command, key, ErrParam)
+		return 0, fmt.Errorf("mp: %sparameter %q is missing: %w", where, key, ErrParam)
 	}
 	switch n := v.(type) {
 	case int:
@@ -62,18 +85,18 @@ func (m Message) Int(key string) (int, error) {
 			return int(n), nil
 		}
 	}
-	return 0, fmt.Errorf("mp: message %q: parameter %q is %T, want an integer: %w", m.Command, key, v, ErrParam)
+	return 0, fmt.Errorf("mp: %sparameter %q is %T, want an integer: %w", where, key, v, ErrParam)
 }
 
-func param[T any](m Message, key string) (T, error) {
+func param[T any](p Params, where, key string) (T, error) {
 	var zero T
-	v, ok := m.Params[key]
+	v, ok := p[key]
 	if !ok {
-		return zero, fmt.Errorf("mp: message %q: parameter %q is missing: %w", m.Command, key, ErrParam)
+		return zero, fmt.Errorf("mp: %sparameter %q is missing: %w", where, key, ErrParam)
 	}
 	t, ok := v.(T)
 	if !ok {
-		return zero, fmt.Errorf("mp: message %q: parameter %q is %T, want %T: %w", m.Command, key, v, zero, ErrParam)
+		return zero, fmt.Errorf("mp: %sparameter %q is %T, want %T: %w", where, key, v, zero, ErrParam)
 	}
 	return t, nil
 }

@@ -62,6 +62,7 @@ type Process struct {
 	stopping chan struct{}         // closed by RequestStop
 	exited   context.Context       // cancelled when the child has exited
 	setExit  context.CancelFunc
+	ready    chan struct{} // closed when the backend reports its pre-run done
 	readDone chan struct{} // closed when read returns
 	done     chan struct{} // closed once the exit is fully accounted for
 	exitErr  error
@@ -87,11 +88,13 @@ func (p *Process) setState(s int32) {
 
 // Start starts a backend of the kind registered under kind, by re-executing
 // the running binary, and returns the frontend's handle on it. Prefer the
-// typed Kind.Start. When ctx ends, the process is stopped as by Stop.
+// typed Kind.Start. Start returns once the backend is ready: its pre-run
+// hook has run. When ctx ends, the process is stopped as by Stop.
 //
-// Start fails with ErrUnknownKind if no such kind is registered, and with
-// the operating system's error if the pipes, events or process cannot be
-// made; it leaves nothing behind when it fails.
+// Start fails with the backend's error if its pre-run hook fails (or the
+// backend dies while starting), with ErrUnknownKind if no such kind is
+// registered, and with the operating system's error if the pipes, events or
+// process cannot be made; it leaves nothing behind when it fails.
 func Start(ctx context.Context, kind string, opts Options) (*Process, error) {
 	return start(ctx, kind, opts)
 }
@@ -137,6 +140,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		stopTimeout: time.Duration(cmp(int(opts.StopTimeout), int(3*time.Second))),
 		pending:     map[uint64]chan frame{},
 		stopping:    make(chan struct{}),
+		ready:       make(chan struct{}),
 		readDone:    make(chan struct{}),
 		done:        make(chan struct{}),
 	}
@@ -183,6 +187,21 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		p.cmd.Process.Kill()
 		<-p.done
 		return nil, wrap(fmt.Errorf("sending start parameters: %w", err))
+	}
+	// Wait for the backend to be ready: its pre-run hook has run, so what
+	// the hook prints comes before anything the caller prints next, and a
+	// failing hook is Start's error.
+	select {
+	case <-p.ready:
+	case <-p.done:
+		if p.exitErr == nil {
+			return nil, wrap(fmt.Errorf("backend exited before it was ready: %w", ErrBackendDied))
+		}
+		return nil, wrap(p.exitErr)
+	case <-ctx.Done():
+		p.cmd.Process.Kill()
+		<-p.done
+		return nil, wrap(context.Cause(ctx))
 	}
 	p.setState(stateRunning)
 	p.log.Debug("started", "pid", p.cmd.Process.Pid)
@@ -364,6 +383,7 @@ func (p *Process) read(f *os.File) {
 	defer close(p.msgs)
 	defer f.Close()
 	rd := newFrameReader(f, MaxFrameSize)
+	ready := false
 	for {
 		fr, err := rd.read()
 		if err != nil {
@@ -391,6 +411,11 @@ func (p *Process) read(f *os.File) {
 		case kindError:
 			re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
 			p.log.Warn(re.Error())
+		case kindReady:
+			if !ready {
+				ready = true
+				close(p.ready)
+			}
 		case kindFatal:
 			re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
 			p.fail(re)

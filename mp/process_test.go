@@ -204,3 +204,33 @@ func TestConcurrentCalls(t *testing.T) {
 	n, _ := reply.Int("n")
 	assert.Equal(t, 1, n)
 }
+
+func TestHooksRunAroundTheLoop(t *testing.T) {
+	// A file, not a buffer: the backend writes to it directly, as it does
+	// to a terminal, with no copying goroutine in between.
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	require.NoError(t, err)
+	defer out.Close()
+	read := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
+	p, err := hooksKind.Start(context.Background(), Options{Name: "hooks", Stdout: out})
+	require.NoError(t, err)
+	// Start returned after the pre-run hook: its line is already out.
+	assert.Contains(t, read(), "[back] - INFO - pre-run done")
+	require.NoError(t, p.Stop())
+	assert.Contains(t, read(), "[back] - INFO - post-run done")
+	requireNoLeftovers(t)
+}
+
+func TestPreRunFailureIsStartError(t *testing.T) {
+	for _, mode := range []string{"fail", "panic"} {
+		t.Run(mode, func(t *testing.T) {
+			out := &syncBuffer{}
+			p, err := hooksKind.Start(context.Background(), Options{Name: "hooks", Params: Params{"prerun": mode}, Stdout: out, Stderr: out})
+			require.Error(t, err)
+			assert.Nil(t, p)
+			assert.Contains(t, err.Error(), map[string]string{"fail": "pre-run: no can do", "panic": "pre-run: pre-run exploded"}[mode])
+			assert.Contains(t, out.String(), "post-run done", "post-run releases what pre-run got, even then")
+			requireNoLeftovers(t)
+		})
+	}
+}
