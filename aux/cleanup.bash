@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# cleanup.bash: remove what a crashed mp program left behind, and nothing else.
+#
+#   aux/cleanup.bash            stop our processes, remove our stale segments
+#   aux/cleanup.bash --dry-run  only say what would be done
+#
+# "Ours" is exact, never a guess by program name (no killall):
+#   - a process is ours when its argv[0] starts with "mp:" (every backend's
+#     does, e.g. "mp:ping/my-process");
+#   - a shared-memory segment is ours when its name in /dev/shm starts with
+#     "mp-"; the creator's PID is the first all-digit part of the name
+#     ("mp-<pid>-<name>", or "mp-<tag>-<pid>-<name>" under a test prefix), and
+#     a segment is stale when that process no longer exists.
+set -euo pipefail
+
+dry=0
+case "${1:-}" in
+	--dry-run | -n) dry=1 ;;
+	"") ;;
+	*) echo "usage: $0 [--dry-run]" >&2; exit 2 ;;
+esac
+
+run() {
+	if ((dry)); then echo "would run: $*"; else "$@"; fi
+}
+
+# Processes: SIGTERM first (backends stop cleanly on it), then SIGKILL for
+# whatever is still there a second later.
+mapfile -t pids < <(pgrep -f '^mp:' || true)
+if ((${#pids[@]})); then
+	echo "our processes:"
+	ps -o pid=,ppid=,args= -p "$(IFS=,; echo "${pids[*]}")" || true
+	run kill -TERM "${pids[@]}" 2>/dev/null || true
+	if ((!dry)); then
+		sleep 1
+		mapfile -t still < <(pgrep -f '^mp:' || true)
+		((${#still[@]})) && run kill -KILL "${still[@]}" 2>/dev/null || true
+	fi
+else
+	echo "no processes of ours"
+fi
+
+# Segments whose creator is gone.
+removed=0
+shopt -s nullglob
+for path in /dev/shm/mp-*; do
+	name=${path#/dev/shm/}
+	# The owner is the first all-digit dash-separated field after "mp".
+	owner=$(awk -F- '{ for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) { print $i; exit } }' <<<"$name")
+	if [[ -z $owner ]]; then
+		echo "skipping $name: no owner PID in its name"
+		continue
+	fi
+	if [[ -d /proc/$owner ]]; then
+		echo "keeping $name: its owner, pid $owner, is alive"
+		continue
+	fi
+	echo "removing $name (owner pid $owner is gone)"
+	run rm -f -- "$path"
+	removed=$((removed + 1))
+done
+echo "stale segments removed: $removed"
