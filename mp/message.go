@@ -85,6 +85,10 @@ func intParam(p Params, where, key string) (int, error) {
 			return int(n), nil
 		}
 	}
+	switch v.(type) {
+	case int64, uint64:
+		return 0, fmt.Errorf("mp: %sparameter %q is %T %v, which does not fit in an int: %w", where, key, v, v, ErrParam)
+	}
 	return 0, fmt.Errorf("mp: %sparameter %q is %T, want an integer: %w", where, key, v, ErrParam)
 }
 
