@@ -122,6 +122,12 @@ func runBackend(kind string) int {
 	// (the stop ladder's second rung) ends the loop gracefully.
 	signal.Ignore(syscall.SIGINT)
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	if os.Getenv("MP_EXP_NOSIG") != "" {
+		ctx, cancel = context.WithCancel(context.Background())
+	}
+	if os.Getenv("MP_EXP_BG") != "" {
+		ctx = context.Background()
+	}
 	defer cancel()
 	be.ctx = ctx
 
@@ -227,12 +233,13 @@ func (b *Backend) SetEvent(i int) error {
 // process exit; its Messages channel closes.
 func (b *Backend) Stop() { b.stopping = true }
 
-type lookupFunc func(cmd string) (func(context.Context, Message) error, bool)
+// handlers are a kind's handlers, bound to the backend's state.
+type handlers map[string]func(context.Context, Message) error
 
 // serve is the backend's loop: read a frame, run its handler, repeat, until
 // the frontend closes the command pipe (or dies), SIGTERM arrives, or a
 // handler calls Stop.
-func (b *Backend) serve(lookup lookupFunc, commands []string) int {
+func (b *Backend) serve(hs handlers, commands []string) int {
 	// SIGTERM interrupts a read in progress through a deadline.
 	stop := context.AfterFunc(b.ctx, func() { b.cmds.SetReadDeadline(longAgo) })
 	defer stop()
@@ -256,7 +263,7 @@ func (b *Backend) serve(lookup lookupFunc, commands []string) int {
 		if fr.kind != kindSend && fr.kind != kindCall {
 			return b.fatal(CodeBadFrame, "", fmt.Errorf("unexpected frame kind %d on the command pipe: %w", fr.kind, ErrBadFrame))
 		}
-		if code, panicked := b.dispatch(fr, lookup, commands); panicked {
+		if code, panicked := b.dispatch(fr, hs, commands); panicked {
 			return code
 		}
 	}
@@ -265,10 +272,10 @@ func (b *Backend) serve(lookup lookupFunc, commands []string) int {
 }
 
 // dispatch runs the handler of one frame and reports its outcome.
-func (b *Backend) dispatch(fr frame, lookup lookupFunc, commands []string) (int, bool) {
+func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool) {
 	m := Message{Command: fr.command, Params: fr.params, id: fr.id}
 	b.current, b.replied = fr.id, false
-	h, ok := lookup(fr.command)
+	h, ok := hs[fr.command]
 	if !ok {
 		b.log.Warn(fmt.Sprintf("unknown command %q ignored (known: %s)", fr.command, strings.Join(commands, ", ")))
 		if m.IsCall() {
@@ -276,13 +283,7 @@ func (b *Backend) dispatch(fr frame, lookup lookupFunc, commands []string) (int,
 		}
 		return 0, false
 	}
-	var panicked bool
-	err := b.protect(fmt.Sprintf("handler %q", fr.command), func() error {
-		panicked = true
-		err := h(b.ctx, m)
-		panicked = false
-		return err
-	})
+	panicked, err := b.run(h, m)
 	switch {
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true
@@ -295,6 +296,17 @@ func (b *Backend) dispatch(fr frame, lookup lookupFunc, commands []string) (int,
 		b.out.write(b.ctx, &frame{kind: kindReply, id: fr.id})
 	}
 	return 0, false
+}
+
+// run runs handler h on m, turning a panic into an error.
+func (b *Backend) run(h func(context.Context, Message) error, m Message) (panicked bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			b.log.Debug(fmt.Sprintf("handler %q panicked", m.Command), "stack", string(debug.Stack()))
+			panicked, err = true, fmt.Errorf("%v", v)
+		}
+	}()
+	return false, h(b.ctx, m)
 }
 
 // protect runs f, turning a panic into an error that carries the panic value;

@@ -22,6 +22,21 @@ import (
 // fd 3 with 8 bytes on fd 4, until fd 3 ends.
 func rawEcho(mode string) int {
 	var buf [8]byte
+	if mode == "gopipe" {
+		// The same echo through the Go runtime's poller, as the library
+		// reads and writes.
+		unix.SetNonblock(3, true)
+		unix.SetNonblock(4, true)
+		in, out := os.NewFile(3, "in"), os.NewFile(4, "out")
+		for {
+			if _, err := io.ReadFull(in, buf[:]); err != nil {
+				return 0
+			}
+			if _, err := out.Write(buf[:]); err != nil {
+				return 0
+			}
+		}
+	}
 	for {
 		if n, err := unix.Read(3, buf[:]); err != nil || n == 0 {
 			return 0
@@ -81,6 +96,35 @@ func BenchmarkRawPipeRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := readFull(up[0], buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGoPipeRoundTrip is BenchmarkRawPipeRoundTrip through *os.File
+// on both sides, that is through the Go runtime's poller: the floor for any
+// Go code that reads pipes the idiomatic way, and what the library builds on.
+func BenchmarkGoPipeRoundTrip(b *testing.B) {
+	downR, downW, err := os.Pipe()
+	require.NoError(b, err)
+	upR, upW, err := os.Pipe()
+	require.NoError(b, err)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envRaw+"=gopipe")
+	cmd.ExtraFiles = []*os.File{downR, upW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(b, cmd.Start())
+	defer cmd.Wait()
+	downR.Close()
+	upW.Close()
+	defer upR.Close()
+	defer downW.Close()
+	buf := []byte("12345678")
+	for b.Loop() {
+		if _, err := downW.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(upR, buf); err != nil {
 			b.Fatal(err)
 		}
 	}

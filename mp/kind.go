@@ -96,13 +96,12 @@ func (k *Kind[B]) run(be *Backend) int {
 		be.postRun(b)
 		return exitOK // the frontend is gone already
 	}
-	code := be.serve(func(cmd string) (func(context.Context, Message) error, bool) {
-		h, ok := k.handlers[cmd]
-		if !ok {
-			return nil, false
-		}
-		return func(ctx context.Context, m Message) error { return h(b, ctx, m) }, true
-	}, slices.Sorted(maps.Keys(k.handlers)))
+	// Bind the handlers to this process's state once, not per message.
+	bound := make(map[string]func(context.Context, Message) error, len(k.handlers))
+	for cmd, h := range k.handlers {
+		bound[cmd] = func(ctx context.Context, m Message) error { return h(b, ctx, m) }
+	}
+	code := be.serve(bound, slices.Sorted(maps.Keys(k.handlers)))
 	be.postRun(b)
 	return code
 }
