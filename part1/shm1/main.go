@@ -1,0 +1,128 @@
+// Chapter 4, shm1: share memory with the backend.
+//
+// Bulk data does not travel in messages: it lives in shared memory, which
+// both processes map. The frontend creates a named segment first (the
+// "server side"); the backend opens the same name in its pre-run hook (the
+// "client side"), changes every value, and sets an event; the frontend then
+// reads the new values from its own mapping. Only the frontend, which
+// created the segment, unlinks it.
+//
+// Run it with: go run ./part1/shm1
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// MyProcess is the frontend.
+type MyProcess struct{ *mp.Process }
+
+// ReadWrite asks the backend to rewrite the shared array, and waits until
+// it has.
+func (p MyProcess) ReadWrite(ctx context.Context) error {
+	events := p.Events()
+	i, err := events.Reserve()
+	if err != nil {
+		return err
+	}
+	defer events.Release(i)
+	if err := p.Send(ctx, "readWrite", mp.Params{"event": i}); err != nil {
+		return err
+	}
+	return events.Wait(ctx, i)
+}
+
+// myBackend is the backend; the array is its mapping of the segment.
+type myBackend struct {
+	*mp.Backend
+	array *mp.SharedArray[float64]
+}
+
+// PreRun runs in the child before the first message: the place to map the
+// shared memory the frontend made.
+func (b *myBackend) PreRun(ctx context.Context) error {
+	name, err := b.Params().String("array")
+	if err != nil {
+		return err
+	}
+	b.array, err = mp.OpenArray[float64](name, 100, 100)
+	if err != nil {
+		return err
+	}
+	b.Log().Info(fmt.Sprintf("pre-run: mapped shared array of shape %v", b.array.Shape()))
+	return nil
+}
+
+// PostRun runs in the child after the loop: unmap, but do not unlink. The
+// segment is the frontend's.
+func (b *myBackend) PostRun() error {
+	b.Log().Info("post-run: unmapping the shared array")
+	if b.array == nil {
+		return nil
+	}
+	return b.array.Close()
+}
+
+// readWrite changes every value of the array, then says so.
+func (b *myBackend) readWrite(ctx context.Context, m mp.Message) error {
+	event, err := m.Int("event")
+	if err != nil {
+		return err
+	}
+	data := b.array.Data()
+	b.Log().Info(fmt.Sprintf("readWrite: array[0] is %.1f, setting every value to 3.0", data[0]))
+	b.array.Fill(3.0)
+	return b.SetEvent(event)
+}
+
+var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return &myBackend{Backend: b} }).
+	Handle("readWrite", (*myBackend).readWrite)
+
+func main() {
+	mp.Init()
+	log := mp.NewLogger("main", mp.Front)
+	if err := run(log); err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+	log.Info("bye")
+}
+
+func run(log *slog.Logger) error {
+	ctx := context.Background()
+
+	// The frontend creates the segment before the backend exists.
+	array, err := mp.CreateArray[float64]("my-array", 100, 100)
+	if err != nil {
+		return err
+	}
+	// Deferred in this order, these run as: unmap, then unlink. Both happen
+	// on every path out of run, errors included.
+	defer array.Unlink()
+	defer array.Close()
+	array.Fill(1.0)
+	log.Info(fmt.Sprintf("created shared array %v of %d float64, all %.1f", array.Shape(), array.Len(), array.Data()[0]))
+
+	// Its name travels to the backend with the start parameters; Start
+	// returns once the backend's pre-run hook has mapped it.
+	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process", Events: 1, Params: mp.Params{"array": array.Name()}})
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	mp.Pause(time.Second)
+
+	log.Info("calling readWrite")
+	if err := (MyProcess{p}).ReadWrite(ctx); err != nil {
+		return err
+	}
+	log.Info(fmt.Sprintf("frontend sees array[0] = %.1f, sum %.0f", array.Data()[0], array.Sum()))
+
+	return p.Stop()
+}

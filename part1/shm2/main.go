@@ -1,0 +1,224 @@
+// Chapter 5, shm2: shared memory on demand.
+//
+// In shm1 the segment existed before the backend started. Here the
+// frontend makes one while the backend runs, with an element type and a
+// shape chosen at run time, and tells the backend about it in a message:
+// the backend maps its "client side" of the resource, uses it, and unmaps
+// it when told. The frontend, which created it, closes it last and unlinks
+// it. Nothing is left in /dev/shm, and nothing complains at exit.
+//
+// Run it with: go run ./part1/shm2 [-dtype float32] [-shape 200x200]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// MyProcess is the frontend.
+type MyProcess struct{ *mp.Process }
+
+// Attach tells the backend to map the array described by spec, and returns
+// once it has.
+func (p MyProcess) Attach(ctx context.Context, spec mp.ArraySpec) error {
+	_, err := p.Call(ctx, "attach", mp.Params{"name": spec.Name, "dtype": spec.DType, "shape": spec.Shape})
+	return err
+}
+
+// ReadWrite asks the backend to rewrite the array, and returns once it has.
+func (p MyProcess) ReadWrite(ctx context.Context) error {
+	_, err := p.Call(ctx, "readWrite", nil)
+	return err
+}
+
+// Detach tells the backend to unmap the array, and returns once it has.
+func (p MyProcess) Detach(ctx context.Context) error {
+	_, err := p.Call(ctx, "detach", nil)
+	return err
+}
+
+// myBackend is the backend. Its array's element type is known only at run
+// time, hence the interface type.
+type myBackend struct {
+	*mp.Backend
+	array mp.Array
+}
+
+// attach maps the segment named in the message, with its type and shape.
+func (b *myBackend) attach(ctx context.Context, m mp.Message) error {
+	var spec mp.ArraySpec
+	var err error
+	if spec.Name, err = m.String("name"); err != nil {
+		return err
+	}
+	if spec.DType, err = m.String("dtype"); err != nil {
+		return err
+	}
+	if spec.Shape, err = m.Ints("shape"); err != nil {
+		return err
+	}
+	if b.array, err = mp.OpenSpec(spec); err != nil {
+		return err
+	}
+	b.Log().Info(fmt.Sprintf("attached %s array of shape %v", spec.DType, spec.Shape))
+	return nil
+}
+
+// readWrite sets every value to 3, whatever the element type.
+func (b *myBackend) readWrite(ctx context.Context, m mp.Message) error {
+	if b.array == nil {
+		return fmt.Errorf("readWrite before attach")
+	}
+	b.Log().Info("readWrite: setting every value to 3")
+	return fill(b.array, 3)
+}
+
+// detach unmaps the array; the segment itself stays, as it is the
+// frontend's to unlink.
+func (b *myBackend) detach(ctx context.Context, m mp.Message) error {
+	if b.array == nil {
+		return nil
+	}
+	err := b.array.Close()
+	b.array = nil
+	b.Log().Info("detached")
+	return err
+}
+
+// PostRun unmaps the array if the frontend never said detach.
+func (b *myBackend) PostRun() error {
+	if b.array != nil {
+		return b.array.Close()
+	}
+	return nil
+}
+
+var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return &myBackend{Backend: b} }).
+	Handle("attach", (*myBackend).attach).
+	Handle("readWrite", (*myBackend).readWrite).
+	Handle("detach", (*myBackend).detach)
+
+func main() {
+	mp.Init()
+	dtype := flag.String("dtype", "float32", "element type: float32, float64, int32, int64 or uint8")
+	shape := flag.String("shape", "200x200", "shape, e.g. 200x200 or 10x20x30")
+	flag.Parse()
+	log := mp.NewLogger("main", mp.Front)
+	dims, err := parseShape(*shape)
+	if err == nil {
+		err = run(log, *dtype, dims)
+	}
+	if err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+	log.Info("bye")
+}
+
+func run(log *slog.Logger, dtype string, shape []int) error {
+	ctx := context.Background()
+	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process"})
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	front := MyProcess{p}
+	mp.Pause(time.Second)
+
+	// The backend is running; only now is the array made, on demand.
+	array, err := mp.CreateSpec("my-array", dtype, shape...)
+	if err != nil {
+		return err
+	}
+	defer array.Unlink()
+	defer array.Close()
+	if err := fill(array, 1); err != nil {
+		return err
+	}
+	log.Info(fmt.Sprintf("created %s array of shape %v, all 1", dtype, shape))
+
+	if err := front.Attach(ctx, array.Spec()); err != nil {
+		return err
+	}
+	if err := front.ReadWrite(ctx); err != nil {
+		return err
+	}
+	log.Info("frontend sees " + describe(array))
+
+	// Client side first, server side last: the backend unmaps, then the
+	// frontend, which created the segment, unmaps and unlinks it. (The
+	// deferred calls above cover the error paths; here they find nothing
+	// left to do.)
+	if err := front.Detach(ctx); err != nil {
+		return err
+	}
+	if err := array.Close(); err != nil {
+		return err
+	}
+	if err := array.Unlink(); err != nil {
+		return err
+	}
+	log.Info("frontend closed and unlinked the array")
+	return p.Stop()
+}
+
+// fill sets every element of a to v, whatever its element type.
+func fill(a mp.Array, v float64) error {
+	switch a := a.(type) {
+	case *mp.SharedArray[float32]:
+		a.Fill(float32(v))
+	case *mp.SharedArray[float64]:
+		a.Fill(v)
+	case *mp.SharedArray[int32]:
+		a.Fill(int32(v))
+	case *mp.SharedArray[int64]:
+		a.Fill(int64(v))
+	case *mp.SharedArray[uint8]:
+		a.Fill(uint8(v))
+	default:
+		return fmt.Errorf("unsupported array %T", a)
+	}
+	return nil
+}
+
+// describe tells the first value and the sum of a, whatever its element type.
+func describe(a mp.Array) string {
+	switch a := a.(type) {
+	case *mp.SharedArray[float32]:
+		return summary(a)
+	case *mp.SharedArray[float64]:
+		return summary(a)
+	case *mp.SharedArray[int32]:
+		return summary(a)
+	case *mp.SharedArray[int64]:
+		return summary(a)
+	case *mp.SharedArray[uint8]:
+		return summary(a)
+	}
+	return fmt.Sprintf("unsupported array %T", a)
+}
+
+func summary[T mp.Elem](a *mp.SharedArray[T]) string {
+	return fmt.Sprintf("first value %v, sum %v", a.Data()[0], a.Sum())
+}
+
+// parseShape turns "200x200" into [200 200].
+func parseShape(s string) ([]int, error) {
+	var dims []int
+	for _, f := range strings.Split(s, "x") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad shape %q: want sizes like 200x200", s)
+		}
+		dims = append(dims, n)
+	}
+	return dims, nil
+}
