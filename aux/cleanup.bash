@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # cleanup.bash: remove what a crashed mp program left behind, and nothing else.
 #
-#   aux/cleanup.bash            stop our processes, remove our stale segments
-#   aux/cleanup.bash --dry-run  only say what would be done
+#   aux/cleanup.bash                  stop our processes, remove our stale segments
+#   aux/cleanup.bash --dry-run        only say what would be done
+#   aux/cleanup.bash --segments-only  leave processes alone
+#   aux/cleanup.bash --prefix mp-x-   only segments whose name starts with mp-x-
 #
 # "Ours" is exact, never a guess by program name (no killall):
 #   - a process is ours when its argv[0] starts with "mp:" (every backend's
@@ -14,11 +16,21 @@
 set -euo pipefail
 
 dry=0
-case "${1:-}" in
-	--dry-run | -n) dry=1 ;;
-	"") ;;
-	*) echo "usage: $0 [--dry-run]" >&2; exit 2 ;;
-esac
+procs=1
+prefix=mp-
+while (($#)); do
+	case "$1" in
+		--dry-run | -n) dry=1 ;;
+		--segments-only) procs=0 ;;
+		--prefix)
+			prefix=${2:-}
+			shift
+			[[ $prefix == mp-* && $prefix != */* ]] || { echo "--prefix must start with mp- and hold no /" >&2; exit 2; }
+			;;
+		*) echo "usage: $0 [--dry-run] [--segments-only] [--prefix mp-…]" >&2; exit 2 ;;
+	esac
+	shift
+done
 
 run() {
 	if ((dry)); then echo "would run: $*"; else "$@"; fi
@@ -26,7 +38,8 @@ run() {
 
 # Processes: SIGTERM first (backends stop cleanly on it), then SIGKILL for
 # whatever is still there a second later.
-mapfile -t pids < <(pgrep -f '^mp:' || true)
+pids=()
+((procs)) && mapfile -t pids < <(pgrep -f '^mp:' || true)
 if ((${#pids[@]})); then
 	echo "our processes:"
 	ps -o pid=,ppid=,args= -p "$(IFS=,; echo "${pids[*]}")" || true
@@ -36,14 +49,14 @@ if ((${#pids[@]})); then
 		mapfile -t still < <(pgrep -f '^mp:' || true)
 		((${#still[@]})) && run kill -KILL "${still[@]}" 2>/dev/null || true
 	fi
-else
+elif ((procs)); then
 	echo "no processes of ours"
 fi
 
 # Segments whose creator is gone.
 removed=0
 shopt -s nullglob
-for path in /dev/shm/mp-*; do
+for path in /dev/shm/"$prefix"*; do
 	name=${path#/dev/shm/}
 	# The owner is the first all-digit dash-separated field after "mp".
 	owner=$(awk -F- '{ for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) { print $i; exit } }' <<<"$name")

@@ -21,6 +21,26 @@ func runHelper(mode string) int {
 		}
 		fmt.Printf("backend %d\n", p.Pid())
 		select {}
+	case "shmorphan":
+		// A frontend that dies holding a segment: create it, have a backend
+		// map it, say so, and wait to be killed.
+		a, err := CreateArray[float64]("orphaned", 8)
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		p, err := testKind.Start(context.Background(), Options{Name: "shm-orphan"})
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		if err := p.Send(context.Background(), "shmhold", Params{"name": a.Name()}); err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		<-p.Messages()
+		fmt.Printf("backend %d segment %s\n", p.Pid(), a.Name())
+		select {}
 	}
 	fmt.Println("unknown helper", mode)
 	return 2

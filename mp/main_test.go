@@ -97,6 +97,41 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		<-ctx.Done()
 		return nil
 	}).
+	Handle("shmfill", func(b *testBackend, ctx context.Context, m Message) error {
+		// Map the array the message describes, fill it, unmap it.
+		spec := ArraySpec{}
+		spec.Name, _ = m.String("name")
+		spec.DType, _ = m.String("dtype")
+		spec.Shape, _ = m.Ints("shape")
+		v, _ := m.Float("value")
+		a, err := OpenSpec(spec)
+		if err != nil {
+			return err
+		}
+		a.(*SharedArray[float64]).Fill(v)
+		return a.Close()
+	}).
+	Handle("shmhold", func(b *testBackend, ctx context.Context, m Message) error {
+		// Map the array and keep it mapped, then hang.
+		name, _ := m.String("name")
+		a, err := OpenArray[float64](name, 8)
+		if err != nil {
+			return err
+		}
+		a.Fill(1)
+		if err := b.Send(ctx, "holding", nil); err != nil {
+			return err
+		}
+		select {}
+	}).
+	Handle("anonfill", func(b *testBackend, ctx context.Context, m Message) error {
+		a, err := OpenArrayFile[float64](b.File(0), 4, 4)
+		if err != nil {
+			return err
+		}
+		a.Fill(5)
+		return a.Close()
+	}).
 	Handle("params", func(b *testBackend, ctx context.Context, m Message) error {
 		return b.Reply(ctx, m, "params", b.Params())
 	}).

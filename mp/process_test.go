@@ -168,7 +168,7 @@ func TestUnknownCommandWarnsAndBackendGoesOn(t *testing.T) {
 	_, err := p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err)
 	require.NoError(t, p.Stop())
-	assert.Contains(t, out.String(), `WARN - unknown command "nope" ignored (known: block, count, echo, fail, hang, panic, params, pid, set, stop)`)
+	assert.Contains(t, out.String(), `WARN - unknown command "nope" ignored (known: anonfill, block, count, echo, fail, hang, panic, params, pid, set, shmfill, shmhold, stop)`)
 }
 
 func TestCallWithoutReplyReturnsAtDeadline(t *testing.T) {
