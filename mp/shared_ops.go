@@ -1,5 +1,7 @@
 package mp
 
+import "unsafe"
+
 // Whole-array operations, written to run at memory bandwidth. Their floor is
 // the same operation on an ordinary Go slice of the same size (see
 // BenchmarkSharedFill/…/heap): shared memory is just memory.
@@ -26,10 +28,49 @@ func (a *SharedArray[T]) CopyFrom(src []T) error {
 	return nil
 }
 
-// fill writes v into the first block with plain stores, then copies that
-// block over the rest: copy is the runtime's memmove, which uses the widest
-// vector stores the processor has, and the source block stays in L1.
+// ntThreshold is the size from which fill bypasses the caches. Below it the
+// array may well fit in cache, and the process that reads it next (often
+// the other one, on the same machine) finds it there.
+const ntThreshold = 4 << 20
+
+// fill sets every element of s to v. Small arrays: v goes into the first
+// block with plain stores, and copy (the runtime's memmove, with the widest
+// vector stores the processor has) repeats that block over the rest, the
+// source staying in L1. Large arrays: non-temporal stores, which do not read
+// each line before overwriting it, so they run at the memory's write
+// bandwidth, like the runtime's own clear.
 func fill[T Elem](s []T, v T) {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if haveFillNT && len(s)*size >= ntThreshold {
+		fillLarge(s, v, size)
+		return
+	}
+	fillBlocks(s, v)
+}
+
+// fillLarge fills s with non-temporal stores over its 64-byte-aligned
+// middle, and plain stores over the ends.
+func fillLarge[T Elem](s []T, v T, size int) {
+	var pattern uint64
+	for i, p := 0, unsafe.Slice((*T)(unsafe.Pointer(&pattern)), 8/size); i < len(p); i++ {
+		p[i] = v
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	head := int((64-start%64)%64) / size // elements before the first aligned line
+	if uintptr(head*size) != (64-start%64)%64 || head >= len(s) {
+		fillBlocks(s, v) // misaligned elements, or too short: no tricks
+		return
+	}
+	body := (len(s) - head) * size / 64 * 64 // bytes, whole lines
+	fillBlocks(s[:head], v)
+	fillNT((*byte)(unsafe.Pointer(&s[head])), body, pattern)
+	fillBlocks(s[head+body/size:], v)
+}
+
+// fillBlocks writes v into the first block, then copies that block over the
+// rest.
+func fillBlocks[T Elem](s []T, v T) {
 	const block = 512
 	n := min(block, len(s))
 	head := s[:n]
