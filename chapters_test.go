@@ -238,3 +238,35 @@ func wantLines(t *testing.T, chapter string) []*regexp.Regexp {
 	t.Fatalf("testdata/%s.txtar has no want file", chapter)
 	return nil
 }
+
+// TestDocsShowVerifiedOutput checks the output blocks of the docs against
+// the chapters' scripts: a block tagged "output <chapter>" must match, line
+// by line, the "want" file of testdata/<chapter>.txtar.
+func TestDocsShowVerifiedOutput(t *testing.T) {
+	docs, _ := filepath.Glob(filepath.Join("docs", "*.md"))
+	found := 0
+	for _, doc := range docs {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := regexp.MustCompile("(?ms)^```output ([a-z0-9_]+)\n(.*?)^```").FindAllStringSubmatch(string(text), -1)
+		for _, b := range blocks {
+			found++
+			chapter, got := b[1], lines(b[2])
+			want := wantLines(t, chapter)
+			if len(got) != len(want) {
+				t.Errorf("%s, output of %s: %d lines, the chapter prints %d", doc, chapter, len(got), len(want))
+				continue
+			}
+			for i := range want {
+				if !want[i].MatchString(got[i]) {
+					t.Errorf("%s, output of %s, line %d: %q does not match what the chapter prints, /%s/", doc, chapter, i+1, got[i], want[i])
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no output blocks found in docs/")
+	}
+}

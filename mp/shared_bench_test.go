@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -62,6 +63,19 @@ func BenchmarkSharedSum(b *testing.B) {
 			b.SetBytes(int64(len(s) * 8))
 			for b.Loop() {
 				sink = sum(s)
+			}
+		})
+		// The floor for reading: the runtime's vectorized byte search over
+		// the same number of bytes, which only loads. (The memory must have
+		// been written first: never-written memory reads the kernel's
+		// shared zero page, which sits in cache and flatters every figure.)
+		b.Run(fmt.Sprintf("%dx%d/heap-scan", shape[0], shape[1]), func(b *testing.B) {
+			s := bytes.Repeat([]byte{1}, shape[0]*shape[1]*8)
+			b.SetBytes(int64(len(s)))
+			for b.Loop() {
+				if bytes.IndexByte(s, 0) >= 0 {
+					b.Fatal("found a zero")
+				}
 			}
 		})
 	}
