@@ -234,3 +234,34 @@ func TestPreRunFailureIsStartError(t *testing.T) {
 		})
 	}
 }
+
+// TestManyBackendsStartAndStopConcurrently is the shape of Part II: many
+// backends started and stopped from many goroutines at once.
+func TestManyBackendsStartAndStopConcurrently(t *testing.T) {
+	const n = 50
+	ctx := context.Background()
+	procs := make([]*Process, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			p, err := testKind.Start(ctx, Options{Name: fmt.Sprintf("many-%d", i)})
+			if !assert.NoError(t, err) {
+				return
+			}
+			procs[i] = p
+			reply, err := p.Call(ctx, "pid", nil)
+			if assert.NoError(t, err) {
+				pid, _ := reply.Int("pid")
+				assert.Equal(t, p.Pid(), pid)
+			}
+		})
+	}
+	wg.Wait()
+	for _, p := range procs {
+		if p != nil {
+			wg.Go(func() { assert.NoError(t, p.Stop()) })
+		}
+	}
+	wg.Wait()
+	requireNoLeftovers(t)
+}
