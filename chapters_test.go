@@ -58,12 +58,19 @@ func TestChapters(t *testing.T) {
 			tag := "ts" + randomHex(4)
 			env.Setenv("MP_TEST_TAG", tag)
 			env.Setenv("MP_SHM_PREFIX", "mp-"+tag+"-")
+			// Scripts that run the project's tools find them here.
+			root, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			env.Setenv("MP_ROOT", root)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noleftovers": noLeftovers,
 			"cmpre":       cmpRegexpLines,
 			"pidsdiffer":  pidsDiffer,
+			"waitproc":    waitProc,
 		},
 	})
 }
@@ -129,6 +136,26 @@ func taggedProcesses(tag string) []string {
 		found = append(found, fmt.Sprintf("%d %s", pid, argv0))
 	}
 	return found
+}
+
+// waitProc waits until a process of this script whose argv[0] is the given
+// one is running, for up to ten seconds. It is how a script knows that a
+// backend has started before it injects a fault.
+//
+//	waitproc mp:ping/my-process
+func waitProc(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitproc argv0")
+	}
+	tag := ts.Getenv("MP_TEST_TAG")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, p := range taggedProcesses(tag) {
+			if _, argv0, _ := strings.Cut(p, " "); argv0 == args[0] {
+				return
+			}
+		}
+	}
+	ts.Fatalf("no process %q within ten seconds", args[0])
 }
 
 // cmpRegexpLines compares the output line by line with a file of regular
