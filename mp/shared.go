@@ -234,6 +234,9 @@ func OpenArray[T Elem](segment string, shape ...int) (*SharedArray[T], error) {
 // OpenArrayFile maps an anonymous array received as a file (Backend.File),
 // with the checks of OpenArray. The file stays the caller's to close.
 func OpenArrayFile[T Elem](f *os.File, shape ...int) (*SharedArray[T], error) {
+	if f == nil {
+		return nil, fmt.Errorf("mp: open shared array file: no file given: %w", os.ErrInvalid)
+	}
 	wrap := func(err error) error { return fmt.Errorf("mp: open shared array file %q: %w", f.Name(), err) }
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -443,15 +446,15 @@ type Array interface {
 func OpenSpec(spec ArraySpec) (Array, error) {
 	switch spec.DType {
 	case "float32":
-		return OpenArray[float32](spec.Name, spec.Shape...)
+		return asArray(OpenArray[float32](spec.Name, spec.Shape...))
 	case "float64":
-		return OpenArray[float64](spec.Name, spec.Shape...)
+		return asArray(OpenArray[float64](spec.Name, spec.Shape...))
 	case "int32":
-		return OpenArray[int32](spec.Name, spec.Shape...)
+		return asArray(OpenArray[int32](spec.Name, spec.Shape...))
 	case "int64":
-		return OpenArray[int64](spec.Name, spec.Shape...)
+		return asArray(OpenArray[int64](spec.Name, spec.Shape...))
 	case "uint8":
-		return OpenArray[uint8](spec.Name, spec.Shape...)
+		return asArray(OpenArray[uint8](spec.Name, spec.Shape...))
 	}
 	return nil, fmt.Errorf("mp: open shared array %q: %w %q (want float32, float64, int32, int64 or uint8)", spec.Name, ErrBadDType, spec.DType)
 }
@@ -462,17 +465,27 @@ func OpenSpec(spec ArraySpec) (Array, error) {
 func CreateSpec(name, dtype string, shape ...int) (Array, error) {
 	switch dtype {
 	case "float32":
-		return CreateArray[float32](name, shape...)
+		return asArray(CreateArray[float32](name, shape...))
 	case "float64":
-		return CreateArray[float64](name, shape...)
+		return asArray(CreateArray[float64](name, shape...))
 	case "int32":
-		return CreateArray[int32](name, shape...)
+		return asArray(CreateArray[int32](name, shape...))
 	case "int64":
-		return CreateArray[int64](name, shape...)
+		return asArray(CreateArray[int64](name, shape...))
 	case "uint8":
-		return CreateArray[uint8](name, shape...)
+		return asArray(CreateArray[uint8](name, shape...))
 	}
 	return nil, fmt.Errorf("mp: create shared array %q: %w %q (want float32, float64, int32, int64 or uint8)", name, ErrBadDType, dtype)
+}
+
+// asArray converts a typed result to the Array interface without the
+// typed-nil trap: on error the interface itself is nil, so callers can test
+// arr == nil as well as err != nil.
+func asArray[T Elem](a *SharedArray[T], err error) (Array, error) {
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 func errMismatchLen(name string, got, want int) error {

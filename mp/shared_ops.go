@@ -1,6 +1,9 @@
 package mp
 
-import "unsafe"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Whole-array operations, written to run at memory bandwidth. Their floor is
 // the same operation on an ordinary Go slice of the same size (see
@@ -19,7 +22,7 @@ func (a *SharedArray[T]) Sum() T { return sum(a.Data()) }
 func (a *SharedArray[T]) CopyFrom(src []T) error {
 	data := a.Data()
 	if data == nil {
-		return ErrClosed
+		return fmt.Errorf("mp: copy into shared array %q: %w", a.name, ErrClosed)
 	}
 	if len(src) != len(data) {
 		return errMismatchLen(a.name, len(src), len(data))

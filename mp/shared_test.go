@@ -208,8 +208,37 @@ func TestSharedArrayTypes(t *testing.T) {
 			require.NoError(t, a.Close())
 		})
 	}
-	_, err := CreateSpec("x", "float16", 1)
+	// On error the interface itself is nil (no typed-nil *SharedArray
+	// hiding inside), so arr == nil checks work.
+	arr, err := CreateSpec("x", "float16", 1)
 	assert.ErrorIs(t, err, ErrBadDType)
+	assert.True(t, arr == nil, "unknown dtype: nil Array")
+	arr, err = CreateSpec("bad/name", "float64", 1)
+	assert.ErrorIs(t, err, ErrBadName)
+	assert.True(t, arr == nil, "CreateArray error: nil Array, got %#v", arr)
+	arr, err = OpenSpec(ArraySpec{Name: "mp-1-absent", DType: "int32", Shape: []int{1}})
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.True(t, arr == nil, "OpenArray error: nil Array, got %#v", arr)
+}
+
+func TestSharedArrayWritesGoBothWays(t *testing.T) {
+	useShmPrefix(t)
+	a, err := CreateArray[int32]("both", 8)
+	require.NoError(t, err)
+	b, err := OpenArray[int32](a.Name(), 8)
+	require.NoError(t, err)
+	require.NoError(t, a.CopyFrom([]int32{1, 2, 3, 4, 5, 6, 7, 8}))
+	assert.Equal(t, []int32{1, 2, 3, 4, 5, 6, 7, 8}, b.Data(), "creator → opener")
+	b.Data()[7] = -100
+	assert.Equal(t, int32(28-100), a.Sum(), "opener → creator")
+
+	require.NoError(t, b.Close())
+	err = b.CopyFrom(make([]int32, 8))
+	require.ErrorIs(t, err, ErrClosed)
+	assert.Contains(t, err.Error(), a.Name())
+	assert.Equal(t, int32(-72), a.Sum(), "a closed view changes nothing")
+	require.NoError(t, a.Unlink())
+	require.NoError(t, a.Close())
 }
 
 func TestSharedOpsAllLengths(t *testing.T) {
@@ -267,7 +296,11 @@ func TestAnonArray(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 32.0, b.Sum())
 	_, err = OpenArrayFile[float32](a.File(), 4, 4)
-	assert.ErrorIs(t, err, ErrMismatch)
+	assert.ErrorIs(t, err, ErrMismatch, "other type")
+	_, err = OpenArrayFile[float64](a.File(), 4, 5)
+	assert.ErrorIs(t, err, ErrMismatch, "other shape")
+	_, err = OpenArrayFile[float64](nil, 4, 4)
+	assert.ErrorIs(t, err, os.ErrInvalid, "no file")
 	require.NoError(t, a.Unlink(), "nothing to unlink: no name")
 	require.NoError(t, b.Close())
 	require.NoError(t, a.Close())
