@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,9 +83,9 @@ type Backend struct {
 	params     Params
 	cmdReader  *frameReader
 
-	current  uint64 // id of the call being handled, 0 for a Send
-	replied  bool   // whether the current call was replied to
-	stopping bool
+	current  atomic.Uint64 // id of the call being handled, 0 for a Send
+	replied  atomic.Bool   // whether the current call was replied to
+	stopping atomic.Bool   // set by Stop
 }
 
 func runBackend(kind string) int {
@@ -122,12 +123,6 @@ func runBackend(kind string) int {
 	// (the stop ladder's second rung) ends the loop gracefully.
 	signal.Ignore(syscall.SIGINT)
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	if os.Getenv("MP_EXP_NOSIG") != "" {
-		ctx, cancel = context.WithCancel(context.Background())
-	}
-	if os.Getenv("MP_EXP_BG") != "" {
-		ctx = context.Background()
-	}
 	defer cancel()
 	be.ctx = ctx
 
@@ -163,7 +158,9 @@ func (b *Backend) Kind() string { return b.kind }
 func (b *Backend) Log() *slog.Logger { return b.log }
 
 // Context returns the backend's context, cancelled when the backend is asked
-// to terminate (SIGTERM). Handlers receive it as their ctx argument.
+// to terminate (SIGTERM, the stop ladder's second rung). Handlers receive it
+// as their ctx argument: a long handler should return when it ends. Its
+// reply still reaches the frontend (see Reply).
 func (b *Backend) Context() context.Context { return b.ctx }
 
 // Params returns the parameters given in Options.Params at Start.
@@ -193,14 +190,21 @@ func (b *Backend) Send(ctx context.Context, command string, params Params) error
 // frontend's Call returns a Message with command and params. A call whose
 // handler returns without replying is answered with an empty message
 // automatically, so handlers reply only when they have something to say.
-// Replying to a message that is not a call is an error.
+// Replying to a message that is not a call is an error. Reply must be called
+// before the handler returns.
+//
+// ctx bounds the wait for room in the pipe. A ctx that has already ended
+// (typically the handler's, after SIGTERM) still allows a short bounded
+// attempt, because the frontend's Call is waiting for this reply.
 func (b *Backend) Reply(ctx context.Context, req Message, command string, params Params) error {
 	if !req.IsCall() {
 		return fmt.Errorf("mp: %s: reply to %q, which was sent with Send, not Call", b.name, req.Command)
 	}
-	if req.id == b.current {
-		b.replied = true
+	if req.id == b.current.Load() {
+		b.replied.Store(true)
 	}
+	ctx, cancel := lastChance(ctx)
+	defer cancel()
 	if err := b.out.write(ctx, &frame{kind: kindReply, id: req.id, command: command, params: params}); err != nil {
 		return fmt.Errorf("mp: %s reply %q: %w", b.name, command, err)
 	}
@@ -228,10 +232,24 @@ func (b *Backend) SetEvent(i int) error {
 	}
 }
 
+// lastChance returns ctx, or, if ctx has ended, a context that allows one
+// more second: for the writes that must reach a frontend waiting for them.
+func lastChance(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+}
+
 // Stop ends the backend's loop once the running handler returns; PostRun
 // then runs and the process exits with status 0. The frontend sees the
-// process exit; its Messages channel closes.
-func (b *Backend) Stop() { b.stopping = true }
+// process exit; its Messages channel closes. Stop may be called from a
+// handler or from any other goroutine of the backend.
+func (b *Backend) Stop() {
+	if b.stopping.CompareAndSwap(false, true) {
+		b.cmds.SetReadDeadline(longAgo) // wake the loop if it is reading
+	}
+}
 
 // handlers are a kind's handlers, bound to the backend's state.
 type handlers map[string]func(context.Context, Message) error
@@ -243,7 +261,7 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 	// SIGTERM interrupts a read in progress through a deadline.
 	stop := context.AfterFunc(b.ctx, func() { b.cmds.SetReadDeadline(longAgo) })
 	defer stop()
-	for !b.stopping {
+	for !b.stopping.Load() {
 		fr, err := b.cmdReader.read()
 		switch {
 		case err == nil:
@@ -252,6 +270,9 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 			return exitOK
 		case errors.Is(err, os.ErrDeadlineExceeded) && b.ctx.Err() != nil:
 			b.log.Debug("terminated: stopping")
+			return exitOK
+		case errors.Is(err, os.ErrDeadlineExceeded) && b.stopping.Load():
+			b.log.Debug("stopped by Stop")
 			return exitOK
 		case errors.Is(err, ErrFrameTooLarge):
 			return b.fatal(CodeFrameTooLarge, "", err)
@@ -274,12 +295,22 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 // dispatch runs the handler of one frame and reports its outcome.
 func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool) {
 	m := Message{Command: fr.command, Params: fr.params, id: fr.id}
-	b.current, b.replied = fr.id, false
+	b.current.Store(fr.id)
+	b.replied.Store(false)
+	// What dispatch writes answers a frontend that waits for it: it goes
+	// out even after SIGTERM has cancelled b.ctx (bounded by lastChance).
+	write := func(out *frame) {
+		ctx, cancel := lastChance(b.ctx)
+		defer cancel()
+		if err := b.out.write(ctx, out); err != nil {
+			b.log.Debug("could not report to the frontend", "command", fr.command, "err", err)
+		}
+	}
 	h, ok := hs[fr.command]
 	if !ok {
 		b.log.Warn(fmt.Sprintf("unknown command %q ignored (known: %s)", fr.command, strings.Join(commands, ", ")))
 		if m.IsCall() {
-			b.out.write(b.ctx, &frame{kind: kindReply, id: fr.id, code: CodeUnknownCommand, command: fr.command})
+			write(&frame{kind: kindReply, id: fr.id, code: CodeUnknownCommand, command: fr.command})
 		}
 		return 0, false
 	}
@@ -288,12 +319,12 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true
 	case err != nil && m.IsCall():
-		b.out.write(b.ctx, &frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: err.Error()})
+		write(&frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: err.Error()})
 	case err != nil:
 		b.log.Error(fmt.Sprintf("handler %q failed: %v", fr.command, err))
-		b.out.write(b.ctx, &frame{kind: kindError, code: CodeHandler, command: fr.command, errText: err.Error()})
-	case m.IsCall() && !b.replied:
-		b.out.write(b.ctx, &frame{kind: kindReply, id: fr.id})
+		write(&frame{kind: kindError, code: CodeHandler, command: fr.command, errText: err.Error()})
+	case m.IsCall() && !b.replied.Load():
+		write(&frame{kind: kindReply, id: fr.id})
 	}
 	return 0, false
 }

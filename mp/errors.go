@@ -47,8 +47,8 @@ var (
 // RemoteError is an error that happened in the backend and was reported to
 // the frontend: a handler that returned an error or panicked, an unknown
 // command, or a fatal error of the backend loop. It unwraps to
-// ErrHandler, ErrHandlerPanic, ErrUnknownCommand, ErrBadFrame or
-// ErrFrameTooLarge, depending on Code.
+// ErrHandler, ErrHandlerPanic, ErrUnknownCommand, ErrBadFrame,
+// ErrFrameTooLarge or (for CodeFatal) ErrBackendDied, depending on Code.
 type RemoteError struct {
 	Process string    // process name, e.g. "my-process"
 	Command string    // command being handled, "" for loop errors
@@ -69,6 +69,7 @@ const (
 	CodeFatal                               // any other fatal backend error
 )
 
+// Error says which process failed, in which command, and how.
 func (e *RemoteError) Error() string {
 	switch e.Code {
 	case CodePanic:
@@ -96,5 +97,5 @@ func (e *RemoteError) Unwrap() error {
 	case CodeFrameTooLarge:
 		return ErrFrameTooLarge
 	}
-	return nil
+	return ErrBackendDied
 }

@@ -83,6 +83,9 @@ func (g *EventGroup) Reserve() (int, error) {
 	if g.closed {
 		return -1, fmt.Errorf("mp: reserve event of %q: %w", g.p.name, ErrBackendDied)
 	}
+	if len(g.reserved) == 0 {
+		return -1, fmt.Errorf("mp: reserve event of %q: it has no events (Options.Events is 0): %w", g.p.name, ErrNoFreeEvent)
+	}
 	if len(g.free) == 0 {
 		return -1, fmt.Errorf("mp: reserve event of %q: all %d reserved: %w", g.p.name, len(g.reserved), ErrNoFreeEvent)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -95,7 +96,54 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 			return err
 		}
 		<-ctx.Done()
+		if reply, _ := m.Bool("reply"); reply {
+			// Replies with the cancelled ctx: the reply must still go out.
+			return b.Reply(ctx, m, "unblocked", nil)
+		}
 		return nil
+	}).
+	Handle("garbage", func(b *testBackend, ctx context.Context, m Message) error {
+		// Corrupt the message pipe with an oversize length prefix.
+		if _, err := b.out.f.Write([]byte{0xff, 0xff, 0xff, 0x7f}); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	}).
+	Handle("stoplater", func(b *testBackend, ctx context.Context, m Message) error {
+		// Stop from another goroutine, once the loop is back reading.
+		time.AfterFunc(20*time.Millisecond, b.Stop)
+		return nil
+	}).
+	Handle("burst", func(b *testBackend, ctx context.Context, m Message) error {
+		n, _ := m.Int("n")
+		for i := range n {
+			if err := b.Send(ctx, "burst", Params{"i": i}); err != nil {
+				return err
+			}
+		}
+		if stop, _ := m.Bool("stop"); stop {
+			b.Stop()
+		}
+		return nil
+	}).
+	Handle("grandchild", func(b *testBackend, ctx context.Context, m Message) error {
+		// Start a process that outlives us holding our stdout.
+		c := exec.Command("sleep", "30")
+		c.Stdout = os.Stdout
+		if err := c.Start(); err != nil {
+			return err
+		}
+		return b.Reply(ctx, m, "grandchild", Params{"pid": c.Process.Pid})
+	}).
+	Handle("childfds", func(b *testBackend, ctx context.Context, m Message) error {
+		// What a process started by the backend inherits: it must not get
+		// our pipes or events (close-on-exec).
+		out, err := exec.Command("sh", "-c", "ls /proc/$$/fd").Output()
+		if err != nil {
+			return err
+		}
+		return b.Reply(ctx, m, "childfds", Params{"fds": strings.Fields(string(out))})
 	}).
 	Handle("shmfill", func(b *testBackend, ctx context.Context, m Message) error {
 		// Map the array the message describes, fill it, unmap it.

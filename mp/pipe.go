@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,8 +16,14 @@ type frameWriter struct {
 	mu     sync.Mutex
 	f      *os.File
 	buf    []byte
-	broken error // set when a frame was cut in half; the stream is unusable
+	broken error       // set when a frame was cut in half; the stream is unusable
+	closed atomic.Bool // set by close, which must not wait for mu
 }
+
+// errCut is returned (wrapped) by write when ctx ended half way through a
+// frame: the pipe is closed, since the reader could never find the next
+// frame boundary.
+var errCut = errors.New("mp: interrupted half way through a frame: the pipe is closed")
 
 // longAgo is a deadline in the past: setting it wakes a blocked read or write.
 var longAgo = time.Unix(1, 0)
@@ -28,6 +35,9 @@ var longAgo = time.Unix(1, 0)
 func (w *frameWriter) write(ctx context.Context, fr *frame) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed.Load() {
+		return ErrStopped
+	}
 	if w.broken != nil {
 		return w.broken
 	}
@@ -47,10 +57,14 @@ func (w *frameWriter) write(ctx context.Context, fr *frame) error {
 	if err == nil {
 		return nil
 	}
+	if w.closed.Load() {
+		return ErrStopped // close interrupted us
+	}
 	if n > 0 {
-		w.broken = fmt.Errorf("mp: pipe closed after a partial frame: %w", err)
+		// Later writes get the same error, without this call's cause.
+		w.broken = fmt.Errorf("%w: %w", errCut, ErrStopped)
 		w.f.Close()
-		return w.broken
+		return fmt.Errorf("%w (%w)", errCut, err)
 	}
 	return err
 }
@@ -77,12 +91,12 @@ func (w *frameWriter) writeCtx(ctx context.Context, buf []byte) (int, error) {
 	return n, err
 }
 
-// close closes the pipe end; writes after it fail with ErrStopped.
+// close closes the pipe end; writes after it fail with ErrStopped. It does
+// not wait for a write in progress, which may be blocked on a full pipe
+// forever: closing the file interrupts that write.
 func (w *frameWriter) close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.broken == nil {
-		w.broken = ErrStopped
+	if !w.closed.CompareAndSwap(false, true) {
+		return nil
 	}
 	return w.f.Close()
 }

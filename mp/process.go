@@ -56,11 +56,11 @@ type Process struct {
 	state    atomic.Int32
 	nextID   atomic.Uint64
 	mu       sync.Mutex
-	pending  map[uint64]chan frame // calls waiting for their reply
-	remote   error                 // fatal error reported by the backend
-	killed   bool                  // the stop ladder reached SIGKILL
-	stopping chan struct{}         // closed by RequestStop
-	exited   context.Context       // cancelled when the child has exited
+	pending  map[uint64]chan callResult // calls waiting for their reply
+	remote   error                      // fatal error reported by the backend
+	killed   bool                       // the stop ladder reached SIGKILL
+	stopping chan struct{}              // closed by RequestStop
+	exited   context.Context            // cancelled when the child has exited
 	setExit  context.CancelFunc
 	ready    chan struct{} // closed when the backend reports its pre-run done
 	readDone chan struct{} // closed when read returns
@@ -138,7 +138,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		in:          &frameWriter{f: cmdW},
 		msgs:        make(chan Message, cmp(opts.MessageBuffer, 64)),
 		stopTimeout: time.Duration(cmp(int(opts.StopTimeout), int(3*time.Second))),
-		pending:     map[uint64]chan frame{},
+		pending:     map[uint64]chan callResult{},
 		stopping:    make(chan struct{}),
 		ready:       make(chan struct{}),
 		readDone:    make(chan struct{}),
@@ -203,7 +203,11 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		<-p.done
 		return nil, wrap(context.Cause(ctx))
 	}
-	p.setState(stateRunning)
+	// Only starting → running: the backend may already have exited (or
+	// been asked to stop) since it reported ready.
+	if p.state.CompareAndSwap(stateStarting, stateRunning) {
+		p.log.Debug("state running")
+	}
 	p.log.Debug("started", "pid", p.cmd.Process.Pid)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { p.Stop() })
@@ -259,13 +263,23 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // "[front]".
 func (p *Process) Log() *slog.Logger { return p.log }
 
-// Events returns the process's event group, or nil if Options.Events was 0.
-func (p *Process) Events() *EventGroup { return p.events }
+// Events returns the process's event group. With Options.Events 0 the group
+// is empty: Reserve fails with ErrNoFreeEvent.
+func (p *Process) Events() *EventGroup {
+	if p.events == nil {
+		return &EventGroup{p: p}
+	}
+	return p.events
+}
 
 // Messages returns the channel on which messages sent by the backend
-// (Backend.Send) arrive, in order. It is closed after the backend exits and
-// every message it sent has been delivered. Read it: when it is full, the
-// backend's Send blocks.
+// (Backend.Send) arrive, in order. It is closed after the backend has exited
+// and the messages it sent have been delivered. Read it: while it is full,
+// the backend's Send blocks. Once RequestStop or Stop has been called,
+// messages that do not fit in the channel's buffer are dropped with a
+// warning instead, so that a backend can always be stopped: read what you
+// need before stopping. Messages of a backend that exited on its own are
+// kept until they are read or Stop is called.
 func (p *Process) Messages() <-chan Message { return p.msgs }
 
 // Done returns a channel closed once the backend has exited.
@@ -286,7 +300,9 @@ func (p *Process) Err() error {
 // It fails with ErrStopped after RequestStop or Stop, with an error wrapping
 // ErrBackendDied if the backend is gone, with ErrParam or ErrFrameTooLarge for
 // a message that cannot be sent, and with ctx's error if ctx ends while the
-// pipe is full.
+// pipe is full. If ctx ends half way through a large message, the rest of
+// it can never be sent: the command pipe is closed, the process stops as
+// after RequestStop, and later sends fail with ErrStopped.
 func (p *Process) Send(ctx context.Context, command string, params Params) error {
 	return p.send(ctx, &frame{kind: kindSend, command: command, params: params})
 }
@@ -296,8 +312,12 @@ func (p *Process) send(ctx context.Context, fr *frame) error {
 		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, err)
 	}
 	if err := p.in.write(ctx, fr); err != nil {
-		if errors.Is(err, syscall.EPIPE) {
+		switch {
+		case errors.Is(err, syscall.EPIPE), p.state.Load() == stateExited:
 			err = p.deathError()
+		case errors.Is(err, errCut):
+			p.log.Warn(fmt.Sprintf("send %q interrupted half way through its frame: stopping the process", fr.command))
+			p.RequestStop()
 		}
 		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, err)
 	}
@@ -342,7 +362,7 @@ func (p *Process) deathError() error {
 // and ctx's error if ctx ends first.
 func (p *Process) Call(ctx context.Context, command string, params Params) (Message, error) {
 	id := p.nextID.Add(1)
-	ch := make(chan frame, 1)
+	ch := make(chan callResult, 1)
 	p.mu.Lock()
 	p.pending[id] = ch
 	p.mu.Unlock()
@@ -350,24 +370,35 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		p.forget(id)
 		return Message{}, err
 	}
-	var fr frame
+	var res callResult
 	select {
-	case fr = <-ch:
+	case res = <-ch:
 	case <-ctx.Done():
 		p.forget(id)
 		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, context.Cause(ctx))
 	case <-p.done:
 		select {
-		case fr = <-ch:
+		case res = <-ch:
 		default:
 			p.forget(id)
 			return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, p.deathError())
 		}
 	}
+	if res.err != nil {
+		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, res.err)
+	}
+	fr := res.fr
 	if fr.code != 0 {
 		return Message{}, &RemoteError{Process: p.name, Command: command, Code: fr.code, Msg: fr.errText}
 	}
 	return Message{Command: fr.command, Params: fr.params}, nil
+}
+
+// callResult is what a waiting Call receives: the reply frame, or why none
+// will come.
+type callResult struct {
+	fr  frame
+	err error
 }
 
 func (p *Process) forget(id uint64) {
@@ -379,8 +410,14 @@ func (p *Process) forget(id uint64) {
 // read owns the read end of the message pipe: it routes replies to their
 // calls, messages to Messages, and failures to the log and to Wait.
 func (p *Process) read(f *os.File) {
-	defer close(p.readDone)
-	defer close(p.msgs)
+	var backlog []Message // messages for a full Messages of an exited backend
+	defer func() {
+		// The pipe is read to its end and closed; what the backend sent
+		// and nobody has read yet waits here for a reader or for Stop.
+		close(p.readDone)
+		p.deliverBacklog(backlog)
+		close(p.msgs)
+	}()
 	defer f.Close()
 	rd := newFrameReader(f, MaxFrameSize)
 	ready := false
@@ -390,14 +427,17 @@ func (p *Process) read(f *os.File) {
 			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
 				// The stream is lost: nothing after this can be trusted.
 				p.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
-				p.fail(fmt.Errorf("mp: reading from %q: %w", p.name, err))
+				p.fail(fmt.Errorf("mp: bad data from %q: %w: %w", p.name, ErrBackendDied, err))
 				p.cmd.Process.Kill()
 			}
 			return
 		}
 		switch fr.kind {
 		case kindMessage:
-			p.deliver(Message{Command: fr.command, Params: fr.params})
+			m := Message{Command: fr.command, Params: fr.params}
+			if len(backlog) > 0 || !p.deliver(m) {
+				backlog = append(backlog, m)
+			}
 		case kindReply:
 			p.mu.Lock()
 			ch := p.pending[fr.id]
@@ -407,7 +447,7 @@ func (p *Process) read(f *os.File) {
 				p.log.Debug("reply after its call gave up", "command", fr.command, "id", fr.id)
 				continue
 			}
-			ch <- fr
+			ch <- callResult{fr: fr}
 		case kindError:
 			re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
 			p.log.Warn(re.Error())
@@ -421,7 +461,7 @@ func (p *Process) read(f *os.File) {
 			p.fail(re)
 		default:
 			p.log.Error(fmt.Sprintf("unexpected frame kind %d from backend, killing it", fr.kind))
-			p.fail(fmt.Errorf("mp: reading from %q: frame kind %d: %w", p.name, fr.kind, ErrBadFrame))
+			p.fail(fmt.Errorf("mp: bad data from %q: frame kind %d: %w: %w", p.name, fr.kind, ErrBackendDied, ErrBadFrame))
 			p.cmd.Process.Kill()
 			return
 		}
@@ -429,18 +469,43 @@ func (p *Process) read(f *os.File) {
 }
 
 // deliver puts m on Messages, waiting for room unless the process is being
-// stopped, in which case an unread message is dropped with a warning.
-func (p *Process) deliver(m Message) {
+// stopped, in which case an unread message is dropped with a warning. It
+// returns false, leaving m to the caller's backlog, once the backend has
+// exited: the reader must then read the pipe to its end without waiting, so
+// that the exit is accounted for and the pipe closed.
+func (p *Process) deliver(m Message) bool {
 	select {
 	case p.msgs <- m:
-		return
+		return true
 	default:
 	}
 	select {
 	case p.msgs <- m:
 	case <-p.stopping:
-		p.log.Warn(fmt.Sprintf("dropped message %q: Messages is full and the process is stopping", m.Command))
+		p.dropped(m)
+	case <-p.exited.Done():
+		return false
 	}
+	return true
+}
+
+// deliverBacklog delivers what an exited backend sent, until it is read or
+// the process is stopped.
+func (p *Process) deliverBacklog(backlog []Message) {
+	for i, m := range backlog {
+		select {
+		case p.msgs <- m:
+		case <-p.stopping:
+			for _, m := range backlog[i:] {
+				p.dropped(m)
+			}
+			return
+		}
+	}
+}
+
+func (p *Process) dropped(m Message) {
+	p.log.Warn(fmt.Sprintf("dropped message %q: Messages is full and the process is stopping", m.Command))
 }
 
 // fail records the first fatal error and fails the calls waiting for a reply.
@@ -450,13 +515,8 @@ func (p *Process) fail(err error) {
 	if p.remote == nil {
 		p.remote = err
 	}
-	code, text := CodeFatal, err.Error()
-	var re *RemoteError
-	if errors.As(err, &re) {
-		code, text = re.Code, re.Msg
-	}
 	for id, ch := range p.pending {
-		ch <- frame{kind: kindReply, id: id, code: code, errText: text}
+		ch <- callResult{err: err}
 		delete(p.pending, id)
 	}
 }
@@ -464,6 +524,12 @@ func (p *Process) fail(err error) {
 // wait owns the child: it reaps it and works out why it exited.
 func (p *Process) wait() {
 	werr := p.cmd.Wait()
+	if errors.Is(werr, exec.ErrWaitDelay) {
+		// The backend exited cleanly, but something it started still
+		// holds its stdout or stderr: that is not the backend's failure.
+		p.log.Warn("exited, but a process it started still holds its output; no longer copying it")
+		werr = nil
+	}
 	p.setExit()
 	// The child is gone, so the message pipe ends now; let the reader
 	// account for what was in it (a fatal report, say) before deciding.

@@ -1,0 +1,193 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Robustness of the frontend and backend loops: stopping, replying and
+// reading whatever the other side is doing.
+
+// waitDone fails the test if p has not exited within d.
+func waitDone(t *testing.T, p *Process, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-p.Done():
+	case <-time.After(d):
+		t.Fatalf("%s: still running after %v", what, d)
+	}
+}
+
+func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: 100 * time.Millisecond})
+	require.NoError(t, p.Send(context.Background(), "hang", nil))
+	require.Equal(t, "hanging", (<-p.Messages()).Command)
+	// The backend reads no more commands: a 1 MiB message fills the pipe
+	// and its Send blocks, with no deadline, holding the pipe's writer.
+	sent := make(chan error, 1)
+	go func() { sent <- p.Send(context.Background(), "echo", Params{"b": make([]byte, 1<<20)}) }()
+	for p.in.mu.TryLock() { // wait until the Send holds the writer
+		p.in.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- p.Stop() }()
+	select {
+	case err := <-stopped:
+		require.ErrorIs(t, err, ErrBackendDied, "hang ignores SIGTERM: SIGKILL")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop blocked behind a Send on a full pipe")
+	}
+	select {
+	case err := <-sent:
+		require.Error(t, err)
+		assert.True(t, errorIsAny(err, ErrStopped, ErrBackendDied), "blocked Send ends with ErrStopped or ErrBackendDied, got %v", err)
+	case <-time.After(time.Second):
+		t.Fatal("the blocked Send did not return after Stop")
+	}
+}
+
+func errorIsAny(err error, targets ...error) bool {
+	return slices.ContainsFunc(targets, func(t error) bool { return errors.Is(err, t) })
+}
+
+func TestReplyAfterSIGTERMReachesTheCaller(t *testing.T) {
+	for _, tc := range []struct {
+		what   string
+		params Params
+		want   string
+	}{
+		{"handler's own Reply with its cancelled ctx", Params{"reply": true}, "unblocked"},
+		{"automatic empty reply", nil, ""},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			p := startTest(t, Options{StopTimeout: 200 * time.Millisecond})
+			type result struct {
+				m   Message
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				m, err := p.Call(context.Background(), "block", tc.params)
+				res <- result{m, err}
+			}()
+			require.Equal(t, "blocking", (<-p.Messages()).Command)
+			// The handler returns only when SIGTERM (the ladder's second
+			// rung) cancels its context; its reply must still arrive.
+			require.NoError(t, p.Stop())
+			r := <-res
+			require.NoError(t, r.err)
+			assert.Equal(t, tc.want, r.m.Command)
+		})
+	}
+}
+
+func TestBackendStopFromAnotherGoroutine(t *testing.T) {
+	p := startTest(t, Options{})
+	require.NoError(t, p.Send(context.Background(), "stoplater", nil))
+	waitDone(t, p, 2*time.Second, "Backend.Stop from a goroutine")
+	require.NoError(t, p.Err())
+}
+
+func TestCallFailsWithSentinelsOnBadDataFromBackend(t *testing.T) {
+	p := startTest(t, Options{})
+	_, err := p.Call(context.Background(), "garbage", nil)
+	require.ErrorIs(t, err, ErrBackendDied)
+	require.ErrorIs(t, err, ErrFrameTooLarge)
+	assert.Contains(t, err.Error(), `call "garbage"`)
+	err = p.Wait(context.Background())
+	require.ErrorIs(t, err, ErrBackendDied)
+	require.ErrorIs(t, err, ErrFrameTooLarge)
+}
+
+func TestMessagesOfAnExitedBackendAreKept(t *testing.T) {
+	fds := countFDs(t)
+	p, err := testKind.Start(context.Background(), Options{Name: "t-kept", MessageBuffer: 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Stop(); requireNoLeftovers(t) })
+	// Ten messages for a buffer of one, then the backend stops itself. Its
+	// exit must be accounted for (Wait returns) and its pipe closed while
+	// nobody reads, and no message may be lost.
+	require.NoError(t, p.Send(context.Background(), "burst", Params{"n": 10, "stop": true}))
+	require.NoError(t, p.Wait(context.Background()))
+	assert.Equal(t, fds, countFDs(t), "the message pipe is closed once the backend has exited")
+	var got []int
+	for m := range p.Messages() {
+		i, err := m.Int("i")
+		require.NoError(t, err)
+		got = append(got, i)
+	}
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, got)
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	d, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(d)
+}
+
+func TestSendInterruptedHalfWayStopsTheProcess(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: 100 * time.Millisecond})
+	require.NoError(t, p.Send(context.Background(), "hang", nil))
+	require.Equal(t, "hanging", (<-p.Messages()).Command)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := p.Send(ctx, "echo", Params{"b": make([]byte, 1<<20)})
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the interrupted Send gets its own ctx's error")
+	err = p.Send(context.Background(), "echo", nil)
+	require.ErrorIs(t, err, ErrStopped, "later sends: the process is stopping")
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "not the earlier call's cause")
+}
+
+func TestGrandchildHoldingStdoutDoesNotFailACleanStop(t *testing.T) {
+	out := &syncBuffer{} // not a file: os/exec copies it, and WaitDelay applies
+	p := startTest(t, Options{Stdout: out})
+	r, err := p.Call(context.Background(), "grandchild", nil)
+	require.NoError(t, err)
+	pid, err := r.Int("pid")
+	require.NoError(t, err)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	require.NoError(t, p.Stop(), "the backend exited 0; its child holding stdout is not its failure")
+}
+
+func TestProcessWithoutEventsHasAnEmptyGroup(t *testing.T) {
+	p := startTest(t, Options{})
+	g := p.Events()
+	require.NotNil(t, g)
+	assert.Equal(t, 0, g.Len())
+	_, err := g.Reserve()
+	require.ErrorIs(t, err, ErrNoFreeEvent)
+	assert.Contains(t, err.Error(), "Options.Events is 0")
+	assert.ErrorIs(t, g.Wait(context.Background(), 0), ErrEventIndex)
+	assert.ErrorIs(t, g.Release(0), ErrEventIndex)
+}
+
+func TestChildrenOfABackendInheritNoneOfOurDescriptors(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "extra")
+	require.NoError(t, err)
+	defer f.Close()
+	p := startTest(t, Options{Events: 2, Files: []*os.File{f}})
+	r, err := p.Call(context.Background(), "childfds", nil)
+	require.NoError(t, err)
+	fds, ok := r.Params["fds"].([]string)
+	require.True(t, ok, "fds: %#v", r.Params["fds"])
+	// The shell may hold descriptors of its own (dash keeps one at 10);
+	// never the backend's 3 (commands), 4 (messages), 5–6 (events) or 7
+	// (the file).
+	require.Contains(t, fds, "0", "the listing worked: %v", fds)
+	for _, fd := range fds {
+		n, err := strconv.Atoi(fd)
+		require.NoError(t, err, "listing %v", fds)
+		assert.False(t, n >= fdCommands && n <= fdFirst+2, "descriptor %d inherited: %v", n, fds)
+	}
+}
