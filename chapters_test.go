@@ -69,7 +69,7 @@ func TestChapters(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noleftovers": noLeftovers,
 			"cmpre":       cmpRegexpLines,
-			"pidsdiffer":  pidsDiffer,
+			"pids":        pids,
 			"waitproc":    waitProc,
 		},
 	})
@@ -193,28 +193,47 @@ func lines(s string) []string {
 	return out
 }
 
-// pidsDiffer checks that every line matching the regular expression, which
-// has two groups, holds two different numbers in them; at least one line
-// must match. It proves that code ran in another process.
+// pids checks process IDs across lines: each regular expression must match
+// at least one line; a named group must hold the same number wherever it
+// appears, and different names must hold different numbers. With the
+// backend's PID as reported by the frontend and by the backend itself, it
+// proves that code ran in the backend, a process other than the frontend.
 //
-//	pidsdiffer stdout 'in pid ([0-9]+) \(the frontend is pid ([0-9]+)\)'
-func pidsDiffer(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: pidsdiffer stdout|stderr regexp")
+//	pids stdout 'backend pid (?P<back>[0-9]+) from frontend pid (?P<front>[0-9]+)' 'in pid (?P<back>[0-9]+)'
+func pids(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: pids stdout|stderr regexp...")
 	}
-	re, err := regexp.Compile(args[1])
-	ts.Check(err)
-	matches := re.FindAllStringSubmatch(ts.ReadFile(args[0]), -1)
-	if len(matches) == 0 {
-		ts.Fatalf("no line matches /%s/", args[1])
+	text := ts.ReadFile(args[0])
+	seen := map[string]string{} // group name → pid
+	for _, expr := range args[1:] {
+		re, err := regexp.Compile(expr)
+		ts.Check(err)
+		matches := re.FindAllStringSubmatch(text, -1)
+		if len(matches) == 0 {
+			ts.Fatalf("no line matches /%s/", expr)
+		}
+		for _, m := range matches {
+			for i, name := range re.SubexpNames() {
+				if name == "" {
+					continue
+				}
+				if old, ok := seen[name]; ok && old != m[i] {
+					ts.Fatalf("%q: %s is pid %s here, pid %s before", m[0], name, m[i], old)
+				}
+				seen[name] = m[i]
+			}
+		}
 	}
-	for _, m := range matches {
-		if len(m) != 3 {
-			ts.Fatalf("/%s/ needs two groups", args[1])
+	if len(seen) == 0 {
+		ts.Fatalf("no named groups in %q", args[1:])
+	}
+	byPid := map[string]string{}
+	for name, pid := range seen {
+		if other, ok := byPid[pid]; ok {
+			ts.Fatalf("%s and %s are the same process, pid %s", other, name, pid)
 		}
-		if m[1] == m[2] {
-			ts.Fatalf("%q: both sides are pid %s", m[0], m[1])
-		}
+		byPid[pid] = name
 	}
 }
 

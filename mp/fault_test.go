@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -139,6 +142,56 @@ func TestFaultFrontendKilled(t *testing.T) {
 	}
 	assert.False(t, alive(backend), "backend alive one second after its frontend was killed")
 	requireNoLeftovers(t)
+}
+
+func TestBackendOutlivesTheThreadThatStartedIt(t *testing.T) {
+	// Go issue 27505: the parent-death signal fires when the thread that
+	// started the child exits. Start from a goroutine locked to its thread
+	// that exits without unlocking, which makes the runtime end the thread.
+	type started struct {
+		p   *Process
+		tid int
+		err error
+	}
+	// The main thread is never ended (the runtime parks it instead), so a
+	// goroutine that lands on it keeps it busy until the test ends and
+	// another goroutine tries again.
+	release := make(chan struct{})
+	defer close(release)
+	ch := make(chan started, 1)
+	var s started
+	for s.tid == 0 {
+		go func() {
+			runtime.LockOSThread()
+			if unix.Gettid() == os.Getpid() {
+				ch <- started{}
+				<-release
+				runtime.UnlockOSThread()
+				return
+			}
+			p, err := testKind.Start(context.Background(), Options{Name: "t-thread"})
+			ch <- started{p, unix.Gettid(), err}
+			// Return still locked: the runtime ends this thread.
+		}()
+		s = <-ch
+	}
+	require.NoError(t, s.err)
+	p := s.p
+	t.Cleanup(func() { p.Stop(); requireNoLeftovers(t) })
+	task := fmt.Sprintf("/proc/self/task/%d", s.tid)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(task); os.IsNotExist(err) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "thread %d did not exit", s.tid)
+		time.Sleep(time.Millisecond)
+	}
+	// The thread is gone. Had it started the backend, the kernel would
+	// have killed the backend by now.
+	_, err := p.Call(context.Background(), "pid", nil)
+	require.NoError(t, err, "backend alive after its caller's thread exited")
+	require.True(t, alive(p.Pid()))
 }
 
 func assertExitCode(t *testing.T, p *Process, code int) {

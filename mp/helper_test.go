@@ -15,8 +15,15 @@ func runHelper(mode string) int {
 			fmt.Println("error:", err)
 			return 1
 		}
-		if _, err := p.Call(context.Background(), "pid", nil); err != nil {
+		// Keep the backend busy in a handler that never returns: it will
+		// not see the end of its command pipe, so only the parent-death
+		// signal can end it when we are killed.
+		if err := p.Send(context.Background(), "hang", nil); err != nil {
 			fmt.Println("error:", err)
+			return 1
+		}
+		if m := <-p.Messages(); m.Command != "hanging" {
+			fmt.Println("error: got", m.Command)
 			return 1
 		}
 		fmt.Printf("backend %d\n", p.Pid())
