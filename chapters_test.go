@@ -83,7 +83,8 @@ func randomHex(n int) string {
 
 // noLeftovers fails unless no process and no /dev/shm segment of this script
 // is left. A process killed a moment ago may take a little while to
-// disappear, so it looks again for up to two seconds before failing.
+// disappear, so it looks again for up to one second before failing (the
+// promise: nothing of ours alive one second after its frontend is gone).
 //
 //	noleftovers
 func noLeftovers(ts *testscript.TestScript, neg bool, args []string) {
@@ -92,7 +93,7 @@ func noLeftovers(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	tag := ts.Getenv("MP_TEST_TAG")
 	var procs []string
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
 		procs = taggedProcesses(tag)
 		if len(procs) == 0 || time.Now().After(deadline) {
 			break

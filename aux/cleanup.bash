@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # cleanup.bash: remove what a crashed mp program left behind, and nothing else.
 #
-#   aux/cleanup.bash                  stop our processes, remove our stale segments
+#   aux/cleanup.bash                  stop our orphaned processes, remove our stale segments
 #   aux/cleanup.bash --dry-run        only say what would be done
 #   aux/cleanup.bash --segments-only  leave processes alone
+#   aux/cleanup.bash --all            stop every process of ours, even one whose frontend lives
+#   aux/cleanup.bash --match REGEX    only processes whose command line matches REGEX
+#                                     (default ^mp:)
 #   aux/cleanup.bash --prefix mp-x-   only segments whose name starts with mp-x-
 #
 # "Ours" is exact, never a guess by program name (no killall):
 #   - a process is ours when its argv[0] starts with "mp:" (every backend's
-#     does, e.g. "mp:ping/my-process");
+#     does, e.g. "mp:ping/my-process"). It is an orphan when its parent does
+#     not run the same executable: a backend is a re-execution of its
+#     frontend's binary, so a live frontend is a parent with the same
+#     /proc/<pid>/exe. Only orphans are stopped, unless --all;
 #   - a shared-memory segment is ours when its name in /dev/shm starts with
 #     "mp-"; the creator's PID is the first all-digit part of the name
 #     ("mp-<pid>-<name>", or "mp-<tag>-<pid>-<name>" under a test prefix), and
@@ -17,17 +23,25 @@ set -euo pipefail
 
 dry=0
 procs=1
+all=0
+match='^mp:'
 prefix=mp-
 while (($#)); do
 	case "$1" in
 		--dry-run | -n) dry=1 ;;
 		--segments-only) procs=0 ;;
+		--all) all=1 ;;
+		--match)
+			match=${2:-}
+			shift
+			[[ $match == '^mp:'* ]] || { echo "--match must start with ^mp:" >&2; exit 2; }
+			;;
 		--prefix)
 			prefix=${2:-}
 			shift
 			[[ $prefix == mp-* && $prefix != */* ]] || { echo "--prefix must start with mp- and hold no /" >&2; exit 2; }
 			;;
-		*) echo "usage: $0 [--dry-run] [--segments-only] [--prefix mp-…]" >&2; exit 2 ;;
+		*) echo "usage: $0 [--dry-run] [--segments-only] [--all] [--match '^mp:…'] [--prefix mp-…]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -39,18 +53,35 @@ run() {
 # Processes: SIGTERM first (backends stop cleanly on it), then SIGKILL for
 # whatever is still there a second later.
 pids=()
-((procs)) && mapfile -t pids < <(pgrep -f '^mp:' || true)
+if ((procs)); then
+	while read -r pid; do
+		[[ -n $pid && $pid != "$$" ]] || continue
+		ppid=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ') || continue
+		exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+		parent_exe=$(readlink "/proc/$ppid/exe" 2>/dev/null || true)
+		if ((!all)) && [[ $exe == "$parent_exe" ]]; then
+			echo "keeping pid $pid ($(ps -o args= -p "$pid")): its frontend, pid $ppid, is alive"
+			continue
+		fi
+		pids+=("$pid")
+	done < <(pgrep -f -- "$match" || true)
+fi
 if ((${#pids[@]})); then
-	echo "our processes:"
+	echo "our orphaned processes:"
 	ps -o pid=,ppid=,args= -p "$(IFS=,; echo "${pids[*]}")" || true
 	run kill -TERM "${pids[@]}" 2>/dev/null || true
 	if ((!dry)); then
 		sleep 1
-		mapfile -t still < <(pgrep -f '^mp:' || true)
-		((${#still[@]})) && run kill -KILL "${still[@]}" 2>/dev/null || true
+		still=()
+		for pid in "${pids[@]}"; do
+			[[ -d /proc/$pid ]] && still+=("$pid")
+		done
+		if ((${#still[@]})); then
+			run kill -KILL "${still[@]}" 2>/dev/null || true
+		fi
 	fi
 elif ((procs)); then
-	echo "no processes of ours"
+	echo "no orphaned processes of ours"
 fi
 
 # Segments whose creator is gone.

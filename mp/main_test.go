@@ -210,11 +210,11 @@ func startTest(t *testing.T, opts Options) *Process {
 // requireNoLeftovers fails the test if a process started by this test
 // binary is still alive (zombies excepted: they are dead, only not yet
 // reaped by their new parent). A process killed a moment ago may take a
-// little while to go, so it retries for up to two seconds.
+// little while to go, so it retries for up to one second.
 func requireNoLeftovers(t *testing.T) {
 	t.Helper()
 	var left []int
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(time.Second)
 	for {
 		left = tagged(os.Getenv(envTestTag))
 		if len(left) == 0 || time.Now().After(deadline) {

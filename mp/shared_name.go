@@ -36,8 +36,10 @@ const (
 var ErrBadName = errors.New("mp: bad shared-memory name")
 
 // SegmentPrefix returns the prefix of segment names: MP_SHM_PREFIX if set,
-// "mp-" otherwise. A prefix that does not start with "mp-", or that holds a
-// '/', is an error wrapping ErrBadName.
+// "mp-" otherwise. A prefix that does not start with "mp-", holds a '/' or
+// a NUL, is longer than 64 bytes, or has an all-digit dash-separated part
+// (which would be read as the creator's PID) is an error wrapping
+// ErrBadName.
 func SegmentPrefix() (string, error) {
 	p := os.Getenv("MP_SHM_PREFIX")
 	if p == "" {
@@ -45,6 +47,11 @@ func SegmentPrefix() (string, error) {
 	}
 	if !strings.HasPrefix(p, DefaultSegmentPrefix) || strings.ContainsAny(p, "/\x00") || len(p) > 64 {
 		return "", fmt.Errorf("%w: MP_SHM_PREFIX %q must start with %q, hold no '/' or NUL and be at most 64 bytes", ErrBadName, p, DefaultSegmentPrefix)
+	}
+	for _, part := range strings.Split(p, "-") {
+		if part != "" && strings.Trim(part, "0123456789") == "" {
+			return "", fmt.Errorf("%w: MP_SHM_PREFIX %q has an all-digit part %q, which would be read as the creator's PID", ErrBadName, p, part)
+		}
 	}
 	return p, nil
 }
@@ -60,7 +67,11 @@ func SegmentName(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return prefix + strconv.Itoa(os.Getpid()) + "-" + name, nil
+	seg := prefix + strconv.Itoa(os.Getpid()) + "-" + name
+	if len(seg) > maxSegmentLen {
+		return "", fmt.Errorf("%w: %.20q… with its prefix %q is %d bytes, more than the %d a file name can have", ErrBadName, name, prefix, len(seg), maxSegmentLen)
+	}
+	return seg, nil
 }
 
 func checkName(name string) error {

@@ -60,6 +60,12 @@ func TestSegmentNames(t *testing.T) {
 	pid, ok := SegmentOwner(seg)
 	assert.True(t, ok)
 	assert.Equal(t, os.Getpid(), pid)
+
+	// The longest prefix and the longest name do not fit in a file name.
+	t.Setenv("MP_SHM_PREFIX", "mp-"+strings.Repeat("p", 61))
+	_, err = CreateArray[uint8](strings.Repeat("x", 200), 1)
+	require.ErrorIs(t, err, ErrBadName)
+	assert.Contains(t, err.Error(), "more than the 255 a file name can have")
 }
 
 func TestSegmentPrefix(t *testing.T) {
@@ -69,6 +75,7 @@ func TestSegmentPrefix(t *testing.T) {
 	}{
 		{"", true}, {"mp-", true}, {"mp-ts12-", true},
 		{"other-", false}, {"mp-a/b-", false}, {"mp-" + strings.Repeat("x", 70), false},
+		{"mp-2024-", false}, {"mp-run-7-", false}, {"mp-7a-", true},
 	} {
 		t.Run(tc.prefix, func(t *testing.T) {
 			t.Setenv("MP_SHM_PREFIX", tc.prefix)

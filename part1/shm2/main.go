@@ -206,8 +206,14 @@ func describe(a mp.Array) string {
 	return fmt.Sprintf("unsupported array %T", a)
 }
 
+// summary sums in float64: SharedArray.Sum adds in the element type, fast
+// but, for integers, modulo their range (40,000 uint8 threes would make 192).
 func summary[T mp.Elem](a *mp.SharedArray[T]) string {
-	return fmt.Sprintf("first value %v, sum %v", a.Data()[0], a.Sum())
+	var sum float64
+	for _, v := range a.Data() {
+		sum += float64(v)
+	}
+	return fmt.Sprintf("first value %v, sum %v", a.Data()[0], sum)
 }
 
 // parseShape turns "200x200" into [200 200].
