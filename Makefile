@@ -8,7 +8,7 @@ COUNT    ?= 5
 
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
-.PHONY: test race vet fuzz bench clean list $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: test race vet fuzz bench bench-numpy clean list $(addprefix run-,$(notdir $(CHAPTERS)))
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
 test:
@@ -29,6 +29,16 @@ fuzz:
 ## bench: every benchmark of the library, COUNT times (default 5)
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) ./mp
+
+## bench-numpy: numpy's fill and sum on the same sizes, for comparison
+## (needs python3-numpy; skipped with a message when it is missing)
+PYTHON ?= python3
+bench-numpy:
+	@if $(PYTHON) -c 'import numpy' 2>/dev/null; then \
+		$(PYTHON) aux/numpy_compare.py; \
+	else \
+		echo "bench-numpy: skipped, $(PYTHON) has no numpy (apt-get install python3-numpy, then PYTHON=/usr/bin/python3)"; \
+	fi
 
 ## run-<chapter>: run one chapter, e.g. make run-ping
 $(foreach c,$(CHAPTERS),$(eval run-$(notdir $(c)): ; $(GO) run ./$(c)))
