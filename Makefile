@@ -8,7 +8,7 @@ COUNT    ?= 5
 
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
-.PHONY: test race vet fuzz bench bench-numpy clean list $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: test race vet fuzz bench bench-numpy bench-python clean list $(addprefix run-,$(notdir $(CHAPTERS)))
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
 test:
@@ -38,6 +38,14 @@ bench-numpy:
 		$(PYTHON) aux/numpy_compare.py; \
 	else \
 		echo "bench-numpy: skipped, $(PYTHON) has no numpy (apt-get install python3-numpy, then PYTHON=/usr/bin/python3)"; \
+	fi
+
+## bench-python: the original's Pipe round trip, for comparison (python3)
+bench-python:
+	@if command -v $(PYTHON) >/dev/null; then \
+		$(PYTHON) aux/python_compare.py; \
+	else \
+		echo "bench-python: skipped, no $(PYTHON) (apt-get install python3)"; \
 	fi
 
 ## run-<chapter>: run one chapter, e.g. make run-ping

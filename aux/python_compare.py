@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""The original tutorial's message mechanism, measured on this machine.
+
+A multiprocessing.Pipe round trip with pickled messages, the Python
+counterpart of BenchmarkRoundTrip. Standard library only; `make
+bench-python` runs it.
+"""
+import multiprocessing as mp
+import statistics
+import time
+
+N = 20000
+
+
+def echo(conn):
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        conn.send(("pong", msg[1]))
+
+
+def main():
+    front, back = mp.Pipe()
+    child = mp.Process(target=echo, args=(back,))
+    child.start()
+    for _ in range(1000):  # warm up
+        front.send(("ping", {"param": "gotcha!"}))
+        front.recv()
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(N):
+            front.send(("ping", {"param": "gotcha!"}))
+            front.recv()
+        runs.append((time.perf_counter() - start) / N * 1e6)
+    front.send(None)
+    child.join()
+    print(f"multiprocessing.Pipe round trip (pickle): median {statistics.median(runs):.1f} µs "
+          f"(runs: {', '.join(f'{r:.1f}' for r in runs)})")
+
+
+if __name__ == "__main__":
+    main()
