@@ -27,6 +27,12 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	require.NoError(t, orphan.Start())
 	defer orphan.Process.Kill()
 
+	// Not ours, though the pattern given below matches it: argv[0] must
+	// start with mp: whatever --match says.
+	decoy := exec.Command("bash", "-c", "exec -a decoy-"+tag+" sleep 60")
+	require.NoError(t, decoy.Start())
+	defer func() { decoy.Process.Kill(); decoy.Wait() }()
+
 	// A live frontend: ping, with its pauses, and its backend.
 	ping := exec.Command(filepath.Join(binDir, "ping"))
 	ping.Env = append(withoutEnv("MP_FAST"), "MP_TEST_TAG="+tag)
@@ -36,8 +42,9 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	defer ping.Process.Kill()
 	backend := waitForChild(t, ping.Process.Pid, "mp:ping/my-process")
 	waitForArgv0(t, orphan.Process.Pid, "mp:"+tag+"/orphan")
+	waitForArgv0(t, decoy.Process.Pid, "decoy-"+tag)
 
-	cleanup := exec.Command("bash", "aux/cleanup.bash", "--match", "^mp:("+tag+"/|ping/)")
+	cleanup := exec.Command("bash", "aux/cleanup.bash", "--match", "^mp:("+tag+"/|ping/)|decoy-"+tag)
 	out, err := cleanup.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "keeping pid "+strconv.Itoa(backend)+" (mp:ping/my-process): its frontend, pid "+strconv.Itoa(ping.Process.Pid)+", is alive")
@@ -49,6 +56,9 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "the orphan was stopped")
 	assert.Equal(t, syscall.SIGTERM, ee.Sys().(syscall.WaitStatus).Signal())
+
+	assert.NotContains(t, string(out), strconv.Itoa(decoy.Process.Pid), "the decoy is not ours")
+	assert.Equal(t, "decoy-"+tag, argv0Of(decoy.Process.Pid), "the decoy still runs")
 
 	require.NoError(t, ping.Wait(), "ping runs to its end: %s", pingOut.String())
 	assert.Contains(t, pingOut.String(), "backend stopped, bye")

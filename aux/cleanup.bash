@@ -52,18 +52,44 @@ run() {
 
 # Processes: SIGTERM first (backends stop cleanly on it), then SIGKILL for
 # whatever is still there a second later.
+# argv0 PID: the process's argv[0] (empty if it is gone).
+argv0() {
+	local a=
+	[[ -r /proc/$1/cmdline ]] && IFS= read -r -d '' a </proc/"$1"/cmdline 2>/dev/null
+	printf '%s' "$a"
+}
+# start_time PID: when the process started (field 22 of /proc/PID/stat), so
+# that a PID reused by another process is never taken for the one we saw.
+start_time() {
+	local stat
+	stat=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+	stat=${stat##*) }
+	awk '{ print $20 }' <<<"$stat"
+}
+# exe PID: the executable, without the " (deleted)" a rebuilt binary gets.
+exe() {
+	local e
+	e=$(readlink "/proc/$1/exe" 2>/dev/null) || return 0
+	printf '%s' "${e% (deleted)}"
+}
+
 pids=()
+declare -A started=()
 if ((procs)); then
 	while read -r pid; do
 		[[ -n $pid && $pid != "$$" ]] || continue
+		# --match narrows the choice; argv[0] starting with mp: is required
+		# whatever the pattern says.
+		[[ $(argv0 "$pid") == mp:* ]] || continue
 		ppid=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ') || continue
-		exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
-		parent_exe=$(readlink "/proc/$ppid/exe" 2>/dev/null || true)
-		if ((!all)) && [[ $exe == "$parent_exe" ]]; then
+		own=$(exe "$pid")
+		[[ -n $own ]] || continue
+		if ((!all)) && [[ $own == "$(exe "$ppid")" ]]; then
 			echo "keeping pid $pid ($(ps -o args= -p "$pid")): its frontend, pid $ppid, is alive"
 			continue
 		fi
 		pids+=("$pid")
+		started[$pid]=$(start_time "$pid")
 	done < <(pgrep -f -- "$match" || true)
 fi
 if ((${#pids[@]})); then
@@ -74,7 +100,10 @@ if ((${#pids[@]})); then
 		sleep 1
 		still=()
 		for pid in "${pids[@]}"; do
-			[[ -d /proc/$pid ]] && still+=("$pid")
+			# The same process still: ours, and started when we saw it.
+			if [[ $(argv0 "$pid") == mp:* && $(start_time "$pid") == "${started[$pid]}" ]]; then
+				still+=("$pid")
+			fi
 		done
 		if ((${#still[@]})); then
 			run kill -KILL "${still[@]}" 2>/dev/null || true

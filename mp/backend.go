@@ -268,6 +268,11 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 		case errors.Is(err, io.EOF):
 			b.log.Debug("command pipe closed: stopping")
 			return exitOK
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			// The frontend closed the pipe half way through a frame: it
+			// gave up on a send (its ctx ended) or stopped us meanwhile.
+			b.log.Warn("command pipe closed inside a frame (the frontend gave up on a send): stopping")
+			return exitOK
 		case errors.Is(err, os.ErrDeadlineExceeded) && b.ctx.Err() != nil:
 			b.log.Debug("terminated: stopping")
 			return exitOK

@@ -161,7 +161,7 @@ func newFrameReader(r io.Reader, max int) *frameReader {
 func (fr *frameReader) read() (frame, error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return frame{}, fmt.Errorf("%w: stream ended inside a frame header", ErrBadFrame)
+			return frame{}, fmt.Errorf("%w: stream ended inside a frame header: %w", ErrBadFrame, io.ErrUnexpectedEOF)
 		}
 		return frame{}, err
 	}
@@ -178,7 +178,9 @@ func (fr *frameReader) read() (frame, error) {
 	body := fr.buf[:n]
 	if _, err := io.ReadFull(fr.r, body); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return frame{}, fmt.Errorf("%w: stream ended inside a %d-byte frame", ErrBadFrame, n)
+			// Both: a cut frame is malformed, and also the end of the
+			// stream (a writer that gave up half way, then closed).
+			return frame{}, fmt.Errorf("%w: stream ended inside a %d-byte frame: %w", ErrBadFrame, n, io.ErrUnexpectedEOF)
 		}
 		return frame{}, err
 	}

@@ -110,6 +110,12 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		<-ctx.Done()
 		return nil
 	}).
+	Handle("sleep", func(b *testBackend, ctx context.Context, m Message) error {
+		// Busy for a while, then return on its own (not on ctx).
+		ms, _ := m.Int("ms")
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return nil
+	}).
 	Handle("stoplater", func(b *testBackend, ctx context.Context, m Message) error {
 		// Stop from another goroutine, once the loop is back reading.
 		time.AfterFunc(20*time.Millisecond, b.Stop)
@@ -139,7 +145,7 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	Handle("childfds", func(b *testBackend, ctx context.Context, m Message) error {
 		// What a process started by the backend inherits: it must not get
 		// our pipes or events (close-on-exec).
-		out, err := exec.Command("sh", "-c", "ls /proc/$$/fd").Output()
+		out, err := exec.Command("sh", "-c", "ls /proc/$$/fd; :").Output()
 		if err != nil {
 			return err
 		}
@@ -288,6 +294,13 @@ func (h *hooksBackend) PreRun(ctx context.Context) error {
 		return errors.New("no can do")
 	case "panic":
 		panic("pre-run exploded")
+	case "chatty-fail":
+		for i := range 5 {
+			if err := h.Send(ctx, "chat", Params{"i": i}); err != nil {
+				return err
+			}
+		}
+		return errors.New("said too much")
 	}
 	h.Log().Info("pre-run done")
 	return nil

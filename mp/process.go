@@ -183,6 +183,9 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	}
 	go p.read(outR)
 	go p.wait()
+	// If Start fails from here on, the caller gets no Process to stop:
+	// release the reader of whatever the backend sent before failing.
+	cleanup = append(cleanup, p.RequestStop)
 	if err := p.in.write(ctx, &frame{kind: kindInit, params: opts.Params}); err != nil {
 		p.cmd.Process.Kill()
 		<-p.done
@@ -554,8 +557,8 @@ func (p *Process) wait() {
 	if p.events != nil {
 		p.events.close()
 	}
+	p.setState(stateExited) // before closing: a Send failing now sees a death
 	p.in.close()
-	p.setState(stateExited)
 	if p.exitErr != nil {
 		p.log.Debug("exited", "err", p.exitErr)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // Robustness of the frontend and backend loops: stopping, replying and
@@ -35,10 +37,7 @@ func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 	// and its Send blocks, with no deadline, holding the pipe's writer.
 	sent := make(chan error, 1)
 	go func() { sent <- p.Send(context.Background(), "echo", Params{"b": make([]byte, 1<<20)}) }()
-	for p.in.mu.TryLock() { // wait until the Send holds the writer
-		p.in.mu.Unlock()
-		time.Sleep(time.Millisecond)
-	}
+	waitPipeHolds(t, p.in.f) // the Send is writing, and the pipe is full
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Stop() }()
 	select {
@@ -189,5 +188,53 @@ func TestChildrenOfABackendInheritNoneOfOurDescriptors(t *testing.T) {
 		n, err := strconv.Atoi(fd)
 		require.NoError(t, err, "listing %v", fds)
 		assert.False(t, n >= fdCommands && n <= fdFirst+2, "descriptor %d inherited: %v", n, fds)
+	}
+}
+
+func TestStopDuringAHalfWrittenSendIsAStopNotAFailure(t *testing.T) {
+	p := startTest(t, Options{})
+	require.NoError(t, p.Send(context.Background(), "sleep", Params{"ms": 300}))
+	sent := make(chan error, 1)
+	go func() { sent <- p.Send(context.Background(), "echo", Params{"b": make([]byte, 1<<20)}) }()
+	waitPipeHolds(t, p.in.f) // the frame is on its way, in part
+	// The pipe is closed half way through the frame. The backend, once its
+	// handler returns, reads a cut frame and the pipe's end: a stop.
+	require.NoError(t, p.Stop())
+	require.ErrorIs(t, <-sent, ErrStopped)
+}
+
+func TestFailedStartLeavesNoReaderBehind(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 5 {
+		_, err := hooksKind.Start(context.Background(), Options{
+			Name: "t-chatty", MessageBuffer: 1, Params: Params{"prerun": "chatty-fail"},
+		})
+		require.ErrorContains(t, err, "said too much")
+	}
+	requireNoLeftovers(t)
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		require.True(t, time.Now().Before(deadline), "goroutines: %d before, %d after", before, runtime.NumGoroutine())
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitPipeHolds waits until the pipe of f holds unread bytes (TIOCINQ is
+// FIONREAD, which pipes answer on either end).
+func waitPipeHolds(t *testing.T, f *os.File) {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	require.NoError(t, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		var ierr error
+		require.NoError(t, rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }))
+		require.NoError(t, ierr)
+		if n > 0 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "nothing written to the pipe")
+		time.Sleep(time.Millisecond)
 	}
 }
