@@ -132,9 +132,7 @@ func taggedProcesses(tag string) []string {
 		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
 			continue // dead, waiting to be reaped
 		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		argv0, _, _ := bytes.Cut(cmdline, []byte{0})
-		found = append(found, fmt.Sprintf("%d %s", pid, argv0))
+		found = append(found, fmt.Sprintf("%d %s", pid, argv0Of(pid)))
 	}
 	return found
 }

@@ -19,16 +19,6 @@ import (
 // Robustness of the frontend and backend loops: stopping, replying and
 // reading whatever the other side is doing.
 
-// waitDone fails the test if p has not exited within d.
-func waitDone(t *testing.T, p *Process, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-p.Done():
-	case <-time.After(d):
-		t.Fatalf("%s: still running after %v", what, d)
-	}
-}
-
 func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 100 * time.Millisecond})
 	require.NoError(t, p.Send(context.Background(), "hang", nil))
@@ -93,7 +83,11 @@ func TestReplyAfterSIGTERMReachesTheCaller(t *testing.T) {
 func TestBackendStopFromAnotherGoroutine(t *testing.T) {
 	p := startTest(t, Options{})
 	require.NoError(t, p.Send(context.Background(), "stoplater", nil))
-	waitDone(t, p, 2*time.Second, "Backend.Stop from a goroutine")
+	select {
+	case <-p.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("backend still running 2 s after Backend.Stop from a goroutine")
+	}
 	require.NoError(t, p.Err())
 }
 
