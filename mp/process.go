@@ -262,6 +262,17 @@ func (p *Process) Kind() string { return p.kind }
 // Pid returns the backend's process ID.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
+// ProcessState returns the backend's exit status (exit code or signal, and
+// its resource usage) once Done is closed, and nil before.
+func (p *Process) ProcessState() *os.ProcessState {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState
+	default:
+		return nil
+	}
+}
+
 // Log returns the frontend's logger for this process; its lines are marked
 // "[front]".
 func (p *Process) Log() *slog.Logger { return p.log }

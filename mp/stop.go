@@ -49,23 +49,37 @@ func (p *Process) Wait(ctx context.Context) error {
 // exited: nil if it stopped cleanly, the backend's failure if it had already
 // failed, or an error wrapping ErrBackendDied if it had to be killed. Stop
 // returns within about 2 × StopTimeout however the backend behaves, and
-// calling it again returns the first call's result.
+// calling it again returns the first call's result. Stop is Shutdown with a
+// context that never ends.
 func (p *Process) Stop() error {
-	p.stopOnce.Do(func() { p.stopErr = p.stop() })
+	p.stopOnce.Do(func() { p.stopErr = p.Shutdown(context.Background()) })
 	return p.stopErr
 }
 
-func (p *Process) stop() error {
+// Shutdown stops the backend with the ladder described above, each rung
+// bounded by Options.StopTimeout, and returns why the backend exited, as Stop
+// does. When ctx ends before the backend has exited, Shutdown skips the rest
+// of the ladder and sends SIGKILL at once (in the manner of
+// http.Server.Shutdown, but a process cannot be left half-stopped, so
+// Shutdown still waits for the kernel to reap it, which SIGKILL makes quick).
+// Several calls may run at once; each returns when the backend is gone.
+func (p *Process) Shutdown(ctx context.Context) error {
 	p.RequestStop()
-	if p.waitFor(p.stopTimeout) {
+	if p.waitFor(ctx, p.stopTimeout) {
 		return p.exitErr
 	}
-	p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if p.waitFor(p.stopTimeout) {
-		return p.exitErr
+	if ctx.Err() == nil {
+		p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if p.waitFor(ctx, p.stopTimeout) {
+			return p.exitErr
+		}
 	}
-	p.log.Warn(fmt.Sprintf("still running %v after SIGTERM: sending SIGKILL", p.stopTimeout))
+	if ctx.Err() != nil {
+		p.log.Warn(fmt.Sprintf("shutdown: %v: sending SIGKILL", context.Cause(ctx)))
+	} else {
+		p.log.Warn(fmt.Sprintf("still running %v after SIGTERM: sending SIGKILL", p.stopTimeout))
+	}
 	p.mu.Lock()
 	p.killed = true
 	p.mu.Unlock()
@@ -74,13 +88,17 @@ func (p *Process) stop() error {
 	return p.exitErr
 }
 
-func (p *Process) waitFor(d time.Duration) bool {
+// waitFor waits up to d for the backend to exit, and reports whether it did;
+// it gives up early when ctx ends.
+func (p *Process) waitFor(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-p.done:
 		return true
 	case <-t.C:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }
