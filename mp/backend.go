@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -16,16 +18,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
-
-// Environment variables that tell a re-executed binary it is a backend. They
-// are removed from the backend's own environment as soon as they are read,
-// so processes that a backend starts are not mistaken for backends.
-const (
-	envKind   = "MP_BACKEND"
-	envName   = "MP_NAME"
-	envEvents = "MP_EVENTS"
-	envFiles  = "MP_FILES"
 )
 
 // File descriptors of a backend: the two pipes, then the event group, then
@@ -42,32 +34,9 @@ const (
 	exitFatal    = 1 // pre-run failed, or the kind is unknown
 	exitPanic    = 2 // a handler panicked
 	exitBadFrame = 3 // the command pipe carried something that is not a frame
+	exitGrace    = 4 // still busy a grace period after SIGTERM (see Options.StopTimeout)
+	// exitNoInit (5): main did not call Init; see requireInit.
 )
-
-// Init turns the process into a backend if it was started as one, and
-// returns at once otherwise. Call it first in main, before flags are parsed
-// or anything is printed: in a backend, Init runs the backend's hooks and
-// loop and then exits the process, never returning.
-func Init() {
-	kind := os.Getenv(envKind)
-	if kind == "" {
-		return
-	}
-	os.Exit(runBackend(kind))
-}
-
-// IsBackend reports whether the running process was started as a backend.
-// It is true in a child from its first instruction until Init exits it.
-func IsBackend() bool { return os.Getenv(envKind) != "" }
-
-func init() {
-	// Package initialization runs on the main thread, whose name is what ps
-	// and top show as the command (comm). Name it now, before the runtime
-	// starts more threads that would inherit "exe" or the binary's name.
-	if name := os.Getenv(envName); os.Getenv(envKind) != "" && name != "" {
-		setThreadName("mp:" + name)
-	}
-}
 
 // Backend is the child's side of a process: what handlers and hooks use to
 // log, to send messages to the frontend, to reply to calls and to set events.
@@ -88,13 +57,8 @@ type Backend struct {
 	stopping atomic.Bool   // set by Stop
 }
 
-func runBackend(kind string) int {
-	name := os.Getenv(envName)
-	nEvents, _ := strconv.Atoi(os.Getenv(envEvents))
-	nFiles, _ := strconv.Atoi(os.Getenv(envFiles))
-	for _, v := range []string{envKind, envName, envEvents, envFiles} {
-		os.Unsetenv(v)
-	}
+func runBackend(l *launch) int {
+	kind, name, nEvents, nFiles := l.kind, l.name, l.events, l.files
 	// Whatever this backend starts must not inherit our ends of the pipes,
 	// or the frontend's EOF and death detection would break.
 	for fd := fdCommands; fd < fdFirst+nEvents+nFiles; fd++ {
@@ -119,11 +83,23 @@ func runBackend(kind string) int {
 		be.files = append(be.files, os.NewFile(uintptr(fd), "mp-file-"+strconv.Itoa(i)))
 	}
 	// Only the frontend decides when backends stop: Ctrl-C in a terminal
-	// reaches the whole process group, and backends ignore it. SIGTERM
-	// (the stop ladder's second rung) ends the loop gracefully.
-	signal.Ignore(syscall.SIGINT)
+	// reaches the whole process group, and backends leave it to the
+	// frontend. The signal is handled and dropped, not ignored: an ignored
+	// signal stays ignored across exec, and the programs a handler starts
+	// must still stop on Ctrl-C.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
+	// SIGTERM (the stop ladder's second rung, and the parent-death signal
+	// when the frontend dies) cancels the backend's context: the loop ends
+	// after the running handler and PostRun runs. A handler that ignores
+	// its context gets a grace period, then the process exits regardless.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
+	context.AfterFunc(ctx, func() {
+		time.AfterFunc(l.grace, func() {
+			be.log.Error(fmt.Sprintf("still busy %v after SIGTERM: exiting without finishing the handler or running post-run", l.grace))
+			os.Exit(exitGrace)
+		})
+	})
 	be.ctx = ctx
 
 	rd := newFrameReader(be.cmds, MaxFrameSize)
@@ -336,25 +312,53 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 
 // run runs handler h on m, turning a panic into an error.
 func (b *Backend) run(h func(context.Context, Message) error, m Message) (panicked bool, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			b.log.Debug(fmt.Sprintf("handler %q panicked", m.Command), "stack", string(debug.Stack()))
-			panicked, err = true, fmt.Errorf("%v", v)
-		}
-	}()
-	return false, h(b.ctx, m)
+	err = b.protect(fmt.Sprintf("handler %q", m.Command), func() error { return h(b.ctx, m) })
+	var pe *panicError
+	return errors.As(err, &pe), err
 }
 
-// protect runs f, turning a panic into an error that carries the panic value;
-// the stack goes to the debug log.
+// panicError is what protect makes of a panic: its value, and where.
+type panicError struct {
+	value any
+	site  string
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("%v, at %s", e.value, e.site) }
+
+// protect runs f, turning a panic into an error that carries the panic value
+// and names the function, file and line where it panicked; the whole stack
+// goes to the debug log.
 func (b *Backend) protect(what string, f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			b.log.Debug(what+" panicked", "stack", string(debug.Stack()))
-			err = fmt.Errorf("%v", v)
+			site := panicSite()
+			b.log.Debug(fmt.Sprintf("%s panicked at %s; stack:\n%s", what, site, debug.Stack()))
+			err = &panicError{value: v, site: site}
 		}
 	}()
 	return f()
+}
+
+// panicSite names the frame that panicked, as "function (file.go:line)": the
+// first frame below runtime.gopanic that is not the runtime's own (a nil
+// dereference panics through runtime.sigpanic, say). Called from the
+// deferred function that recovered.
+func panicSite() string {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	inPanic := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			inPanic = true
+		case inPanic && !strings.HasPrefix(f.Function, "runtime."):
+			return fmt.Sprintf("%s (%s:%d)", f.Function, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "an unknown place"
+		}
+	}
 }
 
 // fatal reports err to the frontend and the log, and returns the exit code

@@ -3,14 +3,49 @@ package mp
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
+	"time"
 )
+
+// helperStopTimeout is the StopTimeout of the helpers' backends: short, so
+// that the grace after SIGTERM (StopTimeout + 1 s) keeps the tests quick.
+const helperStopTimeout = 200 * time.Millisecond
+
+// exitPath plays a frontend that goes away without stopping its backend, in
+// the way how says: it starts a "Marker" backend (whose post-run hook creates
+// the file named by MP_TEST_MARKER), makes one call, prints "ready", then
+// returns, panics, calls os.Exit(1), or waits for a signal (the test sends
+// SIGTERM or SIGHUP, whose default action kills us).
+func exitPath(how string) int {
+	p, err := markerKind.Start(context.Background(), Options{Name: "marker-" + how, StopTimeout: helperStopTimeout,
+		Params: Params{"marker": os.Getenv("MP_TEST_MARKER")}})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	if _, err := p.Call(context.Background(), "touch", nil); err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Printf("ready %d\n", p.Pid())
+	switch how {
+	case "return":
+		return 0
+	case "panic":
+		panic("the frontend panics")
+	case "exit":
+		os.Exit(1)
+	}
+	select {}
+}
 
 // runHelper runs the test binary as a frontend for tests that must kill a
 // frontend: it starts a backend, prints its PID, and waits to be killed.
 func runHelper(mode string) int {
 	switch mode {
 	case "orphan":
-		p, err := testKind.Start(context.Background(), Options{Name: "orphan"})
+		p, err := testKind.Start(context.Background(), Options{Name: "orphan", StopTimeout: helperStopTimeout})
 		if err != nil {
 			fmt.Println("error:", err)
 			return 1
@@ -36,7 +71,7 @@ func runHelper(mode string) int {
 			fmt.Println("error:", err)
 			return 1
 		}
-		p, err := testKind.Start(context.Background(), Options{Name: "shm-orphan"})
+		p, err := testKind.Start(context.Background(), Options{Name: "shm-orphan", StopTimeout: helperStopTimeout})
 		if err != nil {
 			fmt.Println("error:", err)
 			return 1
@@ -48,6 +83,9 @@ func runHelper(mode string) int {
 		<-p.Messages()
 		fmt.Printf("backend %d segment %s\n", p.Pid(), a.Name())
 		select {}
+	}
+	if how, ok := strings.CutPrefix(mode, "exitpath-"); ok {
+		return exitPath(how)
 	}
 	fmt.Println("unknown helper", mode)
 	return 2

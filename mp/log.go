@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mpgo/mp/internal/env"
 )
 
 // Log lines name who speaks and from which side of the process boundary:
@@ -18,9 +20,10 @@ import (
 //	MyProcess.my-process [front] - WARN - backend handler failed command=boom
 //
 // that is "<kind>.<name> [front|back] - <LEVEL> - <message>", followed by any
-// attributes as key=value. There is no timestamp unless MP_LOG_TIME=1, so a
-// chapter's output can be compared as it is. MP_LOG_LEVEL (debug, info, warn,
-// error; default info) sets the level. Every record is written to the
+// attributes as key=value. There is no timestamp unless MP_LOG_TIME is true
+// (1, true), so a chapter's output can be compared as it is. MP_LOG_LEVEL
+// (debug, info, warn, error; default info) sets the level. Every record is
+// written to the
 // output with a single Write call, so lines from several processes sharing
 // one stdout never interleave.
 
@@ -36,7 +39,37 @@ const (
 // NewLogger returns a logger whose lines start with who and side, written to
 // os.Stdout at the level set by MP_LOG_LEVEL.
 func NewLogger(who string, side Side) *slog.Logger {
+	requireInit()
 	return slog.New(NewLogHandler(os.Stdout, who, side, nil))
+}
+
+// logConfig is what the environment says about logging, read once.
+type logConfig struct {
+	level slog.Level
+	time  bool
+	errs  []error // variables that could not be read; Init reports them
+}
+
+// config reads MP_LOG_LEVEL and MP_LOG_TIME. A value that cannot be read
+// leaves the default in place; Init reports it once, at start-up.
+func config() logConfig {
+	var c logConfig
+	level, err := env.Choice("MP_LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error")
+	if err != nil {
+		c.errs = append(c.errs, err)
+	}
+	switch level {
+	case "debug":
+		c.level = slog.LevelDebug
+	case "warn", "warning":
+		c.level = slog.LevelWarn
+	case "error":
+		c.level = slog.LevelError
+	}
+	if c.time, err = env.Bool("MP_LOG_TIME", false); err != nil {
+		c.errs = append(c.errs, err)
+	}
+	return c
 }
 
 // LogHandler is the slog.Handler behind NewLogger.
@@ -54,26 +87,14 @@ type LogHandler struct {
 // start of every line; opts may be nil, in which case the level comes from
 // MP_LOG_LEVEL.
 func NewLogHandler(w io.Writer, who string, side Side, opts *slog.HandlerOptions) *LogHandler {
-	h := &LogHandler{w: w, mu: new(sync.Mutex), head: fmt.Sprintf("%s [%s] - ", who, side), time: os.Getenv("MP_LOG_TIME") == "1"}
+	h := &LogHandler{w: w, mu: new(sync.Mutex), head: fmt.Sprintf("%s [%s] - ", who, side), time: config().time}
 	if opts != nil {
 		h.opts = *opts
 	}
 	if h.opts.Level == nil {
-		h.opts.Level = levelFromEnv()
+		h.opts.Level = config().level
 	}
 	return h
-}
-
-func levelFromEnv() slog.Level {
-	switch strings.ToLower(os.Getenv("MP_LOG_LEVEL")) {
-	case "debug":
-		return slog.LevelDebug
-	case "warn", "warning":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
 }
 
 // Enabled reports whether records at level are written.

@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,12 +9,15 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a process at Start.
@@ -28,9 +32,15 @@ type Options struct {
 	// zero means no group.
 	Events int
 	// Files are extra files the backend receives (Backend.File), e.g. the
-	// memfd of an anonymous shared array.
+	// memfd of an anonymous shared array or a listener. They stay usable in
+	// the frontend: deadlines and Close keep working on them (os/exec would
+	// otherwise switch them to blocking mode for good; Start passes
+	// duplicates and restores the mode they share).
 	Files []*os.File
 	// StopTimeout bounds each rung of the stop ladder; zero means 3 seconds.
+	// A backend that gets SIGTERM (from the ladder, or as the parent-death
+	// signal when its frontend dies) exits at the latest StopTimeout + 1 s
+	// later, even if a handler ignores its context.
 	StopTimeout time.Duration
 	// Stdout and Stderr receive the backend's standard output and error;
 	// nil means the frontend's own os.Stdout and os.Stderr, shared as they
@@ -86,31 +96,24 @@ func (p *Process) setState(s int32) {
 	p.log.Debug("state " + stateNames[s])
 }
 
-// Start starts a backend of the kind registered under kind, by re-executing
-// the running binary, and returns the frontend's handle on it. Prefer the
-// typed Kind.Start. Start returns once the backend is ready: its pre-run
-// hook has run. When ctx ends, the process is stopped as by Stop.
-//
-// Start fails with the backend's error if its pre-run hook fails (or the
-// backend dies while starting), with ErrUnknownKind if no such kind is
-// registered, and with the operating system's error if the pipes, events or
-// process cannot be made; it leaves nothing behind when it fails.
-func Start(ctx context.Context, kind string, opts Options) (*Process, error) {
-	return start(ctx, kind, opts)
-}
+// defaultStopTimeout is Options.StopTimeout's default.
+const defaultStopTimeout = 3 * time.Second
 
+// start starts a backend of the kind registered under kind, by re-executing
+// the running image, and returns the frontend's handle on it; see Kind.Start.
 func start(ctx context.Context, kind string, opts Options) (p *Process, err error) {
+	requireInit()
 	if err := checkProcessName(opts.Name); err != nil {
 		return nil, fmt.Errorf("mp: start %s: %w", kind, err)
 	}
-	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, err) }
+	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, limitError(err)) }
 	if _, ok := registry.get(kind); !ok {
 		return nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
 	}
-	exe, err := os.Executable()
-	if err != nil {
+	if err := starts.acquire(ctx); err != nil {
 		return nil, wrap(err)
 	}
+	defer starts.release()
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -131,13 +134,18 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		return nil, wrap(err)
 	}
 	cleanup = append(cleanup, func() { outR.Close(); outW.Close() })
+	pipes, err := pipeInodes(cmdR, outW)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	stopTimeout := cmp.Or(opts.StopTimeout, defaultStopTimeout)
 
 	p = &Process{
 		kind: kind, name: opts.Name,
 		log:         NewLogger(kind+"."+opts.Name, Front),
 		in:          &frameWriter{f: cmdW},
-		msgs:        make(chan Message, cmp(opts.MessageBuffer, 64)),
-		stopTimeout: time.Duration(cmp(int(opts.StopTimeout), int(3*time.Second))),
+		msgs:        make(chan Message, cmp.Or(max(opts.MessageBuffer, 0), 64)),
+		stopTimeout: stopTimeout,
 		pending:     map[uint64]chan callResult{},
 		stopping:    make(chan struct{}),
 		ready:       make(chan struct{}),
@@ -157,17 +165,29 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		p.events = g
 		extra = append(extra, childEnds...)
 	}
-	extra = append(extra, opts.Files...)
+	// The caller's files go as duplicates, whose mode we restore after the
+	// start; see passFiles.
+	files, restore, err := passFiles(opts.Files)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer restore()
+	extra = append(extra, files...)
 
 	p.cmd = &exec.Cmd{
-		Path:       exe,
+		// The running image, not the path it was started from: after an
+		// upgrade or a delete, that path holds another build, or nothing.
+		Path:       "/proc/self/exe",
 		Args:       []string{argv0(opts.Name)},
-		Env:        backendEnv(kind, opts),
+		Env:        backendEnv(kind, opts, pipes, stopTimeout),
 		Stdout:     writerOr(opts.Stdout, os.Stdout),
 		Stderr:     writerOr(opts.Stderr, os.Stderr),
 		ExtraFiles: extra,
-		// The parent-death signal; see spawn.go for why it is reliable here.
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		// The parent-death signal: SIGTERM, so that the backend runs its
+		// post-run hook when the frontend goes away without stopping it
+		// (see spawn.go for why the signal is reliable here, and the
+		// backend's grace timer for a handler that ignores it).
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
 		// A grandchild holding our stdout must not hang Wait.
 		WaitDelay: time.Second,
 	}
@@ -219,13 +239,6 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	return p, nil
 }
 
-func cmp(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
-}
-
 func writerOr(w io.Writer, def *os.File) io.Writer {
 	if w != nil {
 		return w
@@ -241,16 +254,30 @@ func closeAll(files []*os.File) {
 
 // backendEnv is our environment, minus variables that would make the child
 // something else, plus those that make it this backend.
-func backendEnv(kind string, opts Options) []string {
-	env := make([]string, 0, len(os.Environ())+4)
+func backendEnv(kind string, opts Options, pipes string, stopTimeout time.Duration) []string {
+	env := make([]string, 0, len(os.Environ())+len(backendVars))
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); k != envKind && k != envName && k != envEvents && k != envFiles {
+		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(backendVars, k) {
 			env = append(env, kv)
 		}
 	}
 	return append(env,
-		envKind+"="+kind, envName+"="+opts.Name,
-		envEvents+"="+strconv.Itoa(opts.Events), envFiles+"="+strconv.Itoa(len(opts.Files)))
+		envKind+"="+kind, envPipes+"="+pipes, envName+"="+opts.Name,
+		envEvents+"="+strconv.Itoa(opts.Events), envFiles+"="+strconv.Itoa(len(opts.Files)),
+		envGrace+"="+(stopTimeout+time.Second).String())
+}
+
+// pipeInodes returns "<inode of r>:<inode of w>", which the backend checks
+// against its file descriptors 3 and 4.
+func pipeInodes(r, w *os.File) (string, error) {
+	var a, b unix.Stat_t
+	if err := unix.Fstat(int(r.Fd()), &a); err != nil {
+		return "", err
+	}
+	if err := unix.Fstat(int(w.Fd()), &b); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d:%d", a.Ino, b.Ino), nil
 }
 
 // Name returns the process name given in Options.Name.
@@ -349,20 +376,35 @@ func (p *Process) usable() error {
 	return nil
 }
 
-// deathError says why the backend is gone, once that is known.
+// deathError says why the backend is gone, once that is known: ErrStopped
+// if the frontend asked it to stop and it did, and otherwise an error
+// wrapping ErrBackendDied that says how it ended (a backend that exits on
+// its own, even with status 0, died as far as a waiting caller is concerned).
 func (p *Process) deathError() error {
 	select {
 	case <-p.done:
 	case <-time.After(time.Second): // exit not yet reaped; do not wait for it
 		return ErrBackendDied
 	}
-	if p.exitErr == nil {
+	switch {
+	case p.exitErr == nil && p.stopRequested():
 		return ErrStopped
-	}
-	if errors.Is(p.exitErr, ErrBackendDied) {
+	case p.exitErr == nil:
+		return fmt.Errorf("%w: it exited on its own (%v)", ErrBackendDied, p.cmd.ProcessState)
+	case errors.Is(p.exitErr, ErrBackendDied):
 		return p.exitErr
 	}
 	return fmt.Errorf("%w: %w", ErrBackendDied, p.exitErr)
+}
+
+// stopRequested reports whether RequestStop, Stop or Shutdown was called.
+func (p *Process) stopRequested() bool {
+	select {
+	case <-p.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // Call sends a command and waits for the backend's reply: the message the

@@ -92,7 +92,8 @@ func TestBackendStopsItself(t *testing.T) {
 	require.NoError(t, p.Wait(context.Background()))
 	_, ok := <-p.Messages()
 	assert.False(t, ok)
-	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrStopped)
+	// The frontend did not ask for this stop: to a caller, the backend died.
+	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrBackendDied)
 }
 
 func TestStartErrors(t *testing.T) {
@@ -106,7 +107,7 @@ func TestStartErrors(t *testing.T) {
 		{"slash in name", "Test", "a/b", nil, "contains '/'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := Start(context.Background(), tc.kind, Options{Name: tc.proc})
+			p, err := start(context.Background(), tc.kind, Options{Name: tc.proc})
 			require.Error(t, err)
 			assert.Nil(t, p)
 			if tc.want != nil {

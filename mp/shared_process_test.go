@@ -74,7 +74,7 @@ func TestFaultFrontendKilledAfterCreate(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Kill())
 	cmd.Wait()
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(helperStopTimeout + 2*time.Second) // the grace after SIGTERM, and a second
 	for alive(backend) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -1,9 +1,15 @@
 package mp
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os/exec"
 	"runtime"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Children must die with their parent. The kernel's parent-death signal
@@ -36,4 +42,45 @@ func spawn(cmd *exec.Cmd) error {
 	r := spawnRequest{cmd: cmd, done: make(chan error, 1)}
 	spawner.reqs <- r
 	return <-r.done
+}
+
+// starts bounds the number of starts in progress at once. A start holds four
+// pipe descriptors and forks a process; a burst of a thousand at once would
+// run into the descriptor limit (RLIMIT_NOFILE) or the process limit long
+// before the machine is busy, so the rest wait their turn (or their ctx).
+var starts = semaphore(make(chan struct{}, 16))
+
+type semaphore chan struct{}
+
+func (s semaphore) acquire(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (s semaphore) release() { <-s }
+
+// limitError adds to err which limit of the machine it ran into, when it is
+// one: open files (EMFILE, ENFILE) or processes (EAGAIN from fork).
+func limitError(err error) error {
+	var lim unix.Rlimit
+	switch {
+	case errors.Is(err, syscall.EMFILE):
+		unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+		return fmt.Errorf("%w (the open-file limit, RLIMIT_NOFILE, is %d here; each running process holds 3 in the frontend: raise it with ulimit -n)", err, lim.Cur)
+	case errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("%w (the system-wide open-file limit, fs.file-max, is reached)", err)
+	case errors.Is(err, syscall.EAGAIN):
+		unix.Getrlimit(unix.RLIMIT_NPROC, &lim)
+		return fmt.Errorf("%w (the process limit, RLIMIT_NPROC, is %d here, or the kernel's pid_max or threads-max is reached)", err, lim.Cur)
+	}
+	return err
 }

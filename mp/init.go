@@ -1,0 +1,139 @@
+package mp
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// What a frontend puts in a backend's environment. The variables are
+// removed as soon as they are read, so processes that a backend starts do
+// not inherit them. A variable alone never makes a backend: MP_PIPES must
+// name the inodes of the pipes on file descriptors 3 and 4, which only the
+// frontend that made those pipes can know.
+const (
+	envKind   = "MP_BACKEND" // the kind's registered name
+	envPipes  = "MP_PIPES"   // "<inode of fd 3>:<inode of fd 4>"
+	envName   = "MP_NAME"    // Options.Name
+	envEvents = "MP_EVENTS"  // Options.Events
+	envFiles  = "MP_FILES"   // len(Options.Files)
+	envGrace  = "MP_GRACE"   // how long a terminated backend may take, e.g. "4s"
+)
+
+var backendVars = []string{envKind, envPipes, envName, envEvents, envFiles, envGrace}
+
+// launch is what a frontend asked this process to be.
+type launch struct {
+	kind, name    string
+	events, files int
+	grace         time.Duration
+}
+
+var (
+	// launched is set by package initialization when this process was
+	// started as a backend by a frontend; launchErr when the environment
+	// says so but the file descriptors do not.
+	launched  *launch
+	launchErr error
+
+	initCalled atomic.Bool
+	isBackend  atomic.Bool
+)
+
+func init() {
+	launched, launchErr = readLaunch()
+	if launched != nil {
+		// Package initialization runs on the main thread, whose name is
+		// what ps and top show as the command (comm). Name it now, before
+		// the runtime starts more threads that would inherit "exe".
+		setThreadName("mp:" + launched.name)
+	}
+	if launched != nil || launchErr != nil {
+		for _, v := range backendVars {
+			os.Unsetenv(v)
+		}
+	}
+}
+
+// readLaunch reads the backend's environment, and checks that file
+// descriptors 3 and 4 are the pipes its frontend made.
+func readLaunch() (*launch, error) {
+	kind := os.Getenv(envKind)
+	if kind == "" {
+		return nil, nil
+	}
+	notOurs := func(why string) error {
+		return fmt.Errorf("%s=%q is set, but %s: this is not a backend started by an mp frontend, so it runs as an ordinary program", envKind, kind, why)
+	}
+	in, out, ok := strings.Cut(os.Getenv(envPipes), ":")
+	if !ok {
+		return nil, notOurs(envPipes + " is missing")
+	}
+	for fd, want := range map[int]string{fdCommands: in, fdMessages: out} {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO || strconv.FormatUint(st.Ino, 10) != want {
+			return nil, notOurs(fmt.Sprintf("file descriptor %d is not the pipe its frontend made", fd))
+		}
+	}
+	l := &launch{kind: kind, name: os.Getenv(envName)}
+	l.events, _ = strconv.Atoi(os.Getenv(envEvents))
+	l.files, _ = strconv.Atoi(os.Getenv(envFiles))
+	l.grace, _ = time.ParseDuration(os.Getenv(envGrace))
+	if l.grace <= 0 {
+		l.grace = defaultStopTimeout + time.Second
+	}
+	return l, nil
+}
+
+// Init turns the process into a backend if a frontend started it as one,
+// and returns at once otherwise. Call it first in main, before flags are
+// parsed or anything is printed: in a backend, Init runs the backend's hooks
+// and loop and then exits the process, never returning.
+//
+// In every process, Init also makes a closed standard output harmless: by
+// default a Go program writing to a closed pipe on fd 1 or 2 (prog | head -1)
+// dies of SIGPIPE; after Init such writes fail with EPIPE instead, and log
+// lines that cannot be written are dropped. In the frontend, Init reports
+// MP_* environment variables it cannot read, on standard error.
+func Init() {
+	initCalled.Store(true)
+	// Handled (not ignored): a handled signal is reset by exec, so the
+	// programs we start still get the default SIGPIPE behaviour.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	if launched == nil {
+		if launchErr != nil {
+			fmt.Fprintln(os.Stderr, "mp: warning:", launchErr)
+		}
+		for _, err := range config().errs {
+			fmt.Fprintln(os.Stderr, "mp: warning:", err)
+		}
+		return
+	}
+	isBackend.Store(true)
+	os.Exit(runBackend(launched))
+}
+
+// IsBackend reports whether the running process is a backend: true in a
+// child's hooks and handlers, from Init until the process exits.
+func IsBackend() bool { return isBackend.Load() }
+
+// exitNoInit is the exit status of a backend whose main did not call Init.
+const exitNoInit = 5
+
+// requireInit stops a backend whose main forgot to call Init before using
+// the package. Without this check such a program would run its main again in
+// every backend, and each would start backends of its own: a chain of
+// processes, each a copy of the program.
+func requireInit() {
+	if launched != nil && !initCalled.Load() {
+		fmt.Fprintf(os.Stderr, "mp: this process was started as a backend (kind %q), but main did not call mp.Init first: add mp.Init() as the first line of main\n", launched.kind)
+		os.Exit(exitNoInit)
+	}
+}
