@@ -157,7 +157,7 @@ func (b *Backend) File(i int) *os.File {
 // operating system's error if the frontend is gone.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
 	if err := b.out.write(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
-		return fmt.Errorf("mp: %s send %q: %w", b.name, command, err)
+		return fmt.Errorf("mp: %s send %q: %w", b.name, command, inner{err})
 	}
 	return nil
 }
@@ -182,7 +182,7 @@ func (b *Backend) Reply(ctx context.Context, req Message, command string, params
 	ctx, cancel := lastChance(ctx)
 	defer cancel()
 	if err := b.out.write(ctx, &frame{kind: kindReply, id: req.id, command: command, params: params}); err != nil {
-		return fmt.Errorf("mp: %s reply %q: %w", b.name, command, err)
+		return fmt.Errorf("mp: %s reply %q: %w", b.name, command, inner{err})
 	}
 	return nil
 }
@@ -202,7 +202,7 @@ func (b *Backend) SetEvent(i int) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("mp: %s: set event %d: %w", b.name, i, err)
+			return fmt.Errorf("mp: %s: set event %d: %w", b.name, i, inner{err})
 		}
 		return nil
 	}
@@ -300,10 +300,10 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true
 	case err != nil && m.IsCall():
-		write(&frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: err.Error()})
+		write(&frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: inner{err}.Error()})
 	case err != nil:
 		b.log.Error(fmt.Sprintf("handler %q failed: %v", fr.command, err))
-		write(&frame{kind: kindError, code: CodeHandler, command: fr.command, errText: err.Error()})
+		write(&frame{kind: kindError, code: CodeHandler, command: fr.command, errText: inner{err}.Error()})
 	case m.IsCall() && !b.replied.Load():
 		write(&frame{kind: kindReply, id: fr.id})
 	}

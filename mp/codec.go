@@ -81,7 +81,7 @@ func appendFrame(buf []byte, f *frame) ([]byte, error) {
 		buf = appendString(buf, k)
 		var err error
 		if buf, err = appendValue(buf, v); err != nil {
-			return buf[:start], fmt.Errorf("mp: message %q: parameter %q: %w", f.command, k, err)
+			return buf[:start], fmt.Errorf("mp: message %q: parameter %q: %w", f.command, k, inner{err})
 		}
 	}
 	n := len(buf) - start - 4

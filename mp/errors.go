@@ -3,45 +3,53 @@ package mp
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors for the conditions callers branch on. Every error the
 // package returns wraps one of these (or an error from the operating system),
-// so errors.Is works on it.
+// so errors.Is works on it. The package's errors say "mp:" once, at the
+// start: the sentinels' own text has no prefix.
 var (
 	// ErrStopped is returned by Send and Call once Stop or RequestStop has
 	// been called on the process.
-	ErrStopped = errors.New("mp: process stopped")
+	ErrStopped = errors.New("process stopped")
 	// ErrBackendDied is returned when the backend exited (or was killed)
 	// while the frontend was sending, calling or waiting.
-	ErrBackendDied = errors.New("mp: backend died")
+	ErrBackendDied = errors.New("backend died")
 	// ErrFrameTooLarge is returned when a frame's length prefix is beyond
 	// MaxFrameSize, on either side of the pipe.
-	ErrFrameTooLarge = errors.New("mp: frame too large")
+	ErrFrameTooLarge = errors.New("frame too large")
 	// ErrBadFrame is returned when the bytes on a pipe are not a valid frame.
-	ErrBadFrame = errors.New("mp: malformed frame")
+	ErrBadFrame = errors.New("malformed frame")
 	// ErrUnknownCommand is returned by Call when the backend has no handler
 	// for the command.
-	ErrUnknownCommand = errors.New("mp: unknown command")
+	ErrUnknownCommand = errors.New("unknown command")
 	// ErrHandlerPanic is wrapped by the error reported when a backend
 	// handler panicked; the backend exits after reporting it.
-	ErrHandlerPanic = errors.New("mp: backend handler panicked")
+	ErrHandlerPanic = errors.New("backend handler panicked")
 	// ErrHandler is wrapped by the error a Call returns when the backend
 	// handler returned an error.
-	ErrHandler = errors.New("mp: backend handler failed")
+	ErrHandler = errors.New("backend handler failed")
 	// ErrParam is returned by the typed Message getters when a parameter is
 	// missing or has another type, and by Send when a value cannot be encoded.
-	ErrParam = errors.New("mp: bad parameter")
+	ErrParam = errors.New("bad parameter")
+	// ErrNoInit is returned by Start when the backend exited because the
+	// program's main does not call Init first.
+	ErrNoInit = errors.New("the program's main does not call mp.Init first")
+	// ErrBadProcessName is returned by Start for a process name that
+	// cannot name a process (see Options.Name).
+	ErrBadProcessName = errors.New("bad process name")
 	// ErrUnknownKind is returned when a backend kind was never registered.
-	ErrUnknownKind = errors.New("mp: unknown backend kind")
+	ErrUnknownKind = errors.New("unknown backend kind")
 	// ErrNoFreeEvent is returned by EventGroup.Reserve when every event of
 	// the group is reserved.
-	ErrNoFreeEvent = errors.New("mp: no free event in group")
+	ErrNoFreeEvent = errors.New("no free event in group")
 	// ErrEventIndex is returned for an event index outside the group.
-	ErrEventIndex = errors.New("mp: event index out of range")
+	ErrEventIndex = errors.New("event index out of range")
 	// ErrEventNotReserved is returned when releasing (or waiting on) an
 	// event that is not reserved.
-	ErrEventNotReserved = errors.New("mp: event not reserved")
+	ErrEventNotReserved = errors.New("event not reserved")
 )
 
 // RemoteError is an error that happened in the backend and was reported to
@@ -99,3 +107,10 @@ func (e *RemoteError) Unwrap() error {
 	}
 	return ErrBackendDied
 }
+
+// inner wraps an error for a message that already starts with "mp:", so that
+// the prefix appears once: its text loses a leading "mp: ", its chain stays.
+type inner struct{ err error }
+
+func (e inner) Error() string { return strings.TrimPrefix(e.err.Error(), "mp: ") }
+func (e inner) Unwrap() error { return e.err }

@@ -31,6 +31,7 @@ type EventGroup struct {
 	free     []int // indices of unreserved events, used as a stack
 	reserved []bool
 	closed   bool
+	latched  []bool // once closed: which events were set when the backend exited
 }
 
 // newEventGroup makes n eventfds and returns the group and, for the child,
@@ -168,29 +169,40 @@ func (g *EventGroup) Wait(ctx context.Context, i int) error {
 		return fmt.Errorf("mp: wait on event %d of %q: %w", i, g.p.name, context.Cause(ctx))
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed) {
-		return fmt.Errorf("mp: wait on event %d of %q: %w", i, g.p.name, g.p.deathError())
+		return fmt.Errorf("mp: wait on event %d of %q: %w", i, g.p.name, inner{g.p.deathError()})
 	}
-	return fmt.Errorf("mp: wait on event %d of %q: %w", i, g.p.name, err)
+	return fmt.Errorf("mp: wait on event %d of %q: %w", i, g.p.name, inner{err})
 }
 
-// trySet consumes event i if it is set, without blocking.
+// trySet consumes event i if it is set, without blocking. Once the group is
+// closed, the setting it had when the backend exited counts.
 func (g *EventGroup) trySet(i int) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return false
+		set := g.latched[i]
+		g.latched[i] = false
+		return set
 	}
 	var buf [8]byte
 	n, err := unix.Read(g.fds[i], buf[:])
 	return err == nil && n == 8
 }
 
-// close closes the frontend's eventfds; later calls fail with ErrBackendDied.
+// close closes the frontend's eventfds once the backend has exited; later
+// Reserve calls fail with ErrBackendDied. What the backend set before it
+// exited is kept: a Wait that comes later still sees it.
 func (g *EventGroup) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return
+	}
+	g.latched = make([]bool, len(g.fds))
+	for i, fd := range g.fds {
+		var buf [8]byte
+		n, err := unix.Read(fd, buf[:])
+		g.latched[i] = err == nil && n == 8
 	}
 	g.closed = true
 	closeAll(g.files)

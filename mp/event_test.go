@@ -90,7 +90,7 @@ func TestEventIndexOutOfRangeFromFrontend(t *testing.T) {
 	_, err = p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err, "the backend keeps serving")
 	require.NoError(t, p.Stop())
-	assert.Contains(t, out.String(), "set event 5 of a group of 1: mp: event index out of range")
+	assert.Contains(t, out.String(), "set event 5 of a group of 1: event index out of range")
 }
 
 func TestEventConcurrentWaiters(t *testing.T) {

@@ -84,6 +84,32 @@ func runHelper(mode string) int {
 		fmt.Printf("backend %d segment %s\n", p.Pid(), a.Name())
 		select {}
 	}
+	switch mode {
+	case "plain":
+		// An ordinary program, which must not turn into a backend
+		// whatever its environment says.
+		fmt.Println("an ordinary run")
+		return 0
+	case "noinit", "upgrade":
+		// A frontend (which forgot mp.Init, for noinit) that starts one
+		// backend when told to on stdin, and says how that went.
+		if mode == "upgrade" {
+			fmt.Println("waiting")
+			fmt.Scanln()
+		}
+		p, err := testKind.Start(context.Background(), Options{Name: mode})
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		defer p.Stop()
+		if _, err := p.Call(context.Background(), "pid", nil); err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		fmt.Println("started")
+		return 0
+	}
 	if how, ok := strings.CutPrefix(mode, "exitpath-"); ok {
 		return exitPath(how)
 	}

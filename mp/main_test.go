@@ -21,7 +21,10 @@ import (
 // floor benchmarks' echo loops) the first word, exactly as a chapter's main
 // does.
 func TestMain(m *testing.M) {
-	Init()
+	// MP_TEST_SKIP_INIT plays a program whose main forgot mp.Init.
+	if os.Getenv("MP_TEST_SKIP_INIT") == "" {
+		Init()
+	}
 	if mode := os.Getenv(envRaw); mode != "" {
 		os.Exit(rawEcho(mode))
 	}
@@ -192,7 +195,42 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	Handle("stop", func(b *testBackend, ctx context.Context, m Message) error {
 		b.Stop()
 		return nil
+	}).
+	Handle("setexit", func(b *testBackend, ctx context.Context, m Message) error {
+		// Set the event, then exit at once, before the loop says anything.
+		i, _ := m.Int("event")
+		if err := b.SetEvent(i); err != nil {
+			return err
+		}
+		os.Exit(0)
+		return nil
+	}).
+	Handle("isbackend", func(b *testBackend, ctx context.Context, m Message) error {
+		return b.Reply(ctx, m, "isbackend", Params{"is": IsBackend()})
+	}).
+	Handle("sigign", func(b *testBackend, ctx context.Context, m Message) error {
+		// The ignored-signal masks of this backend and of a program it
+		// starts, as /proc/<pid>/status shows them.
+		own, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return err
+		}
+		child, err := exec.Command("cat", "/proc/self/status").Output()
+		if err != nil {
+			return err
+		}
+		return b.Reply(ctx, m, "sigign", Params{"own": sigIgn(own), "child": sigIgn(child)})
 	})
+
+// sigIgn returns the SigIgn line of a /proc/<pid>/status.
+func sigIgn(status []byte) string {
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigIgn:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
 
 // startTest starts a "Test" backend that is stopped when the test ends, and
 // checks then that nothing of ours is left running.

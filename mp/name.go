@@ -34,11 +34,11 @@ func argv0(name string) string {
 func checkProcessName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("mp: process name is empty")
+		return fmt.Errorf("%w: it is empty", ErrBadProcessName)
 	case len(name) > 64:
-		return fmt.Errorf("mp: process name %.20q… is longer than 64 bytes", name)
+		return fmt.Errorf("%w: %.20q… is longer than 64 bytes", ErrBadProcessName, name)
 	case strings.ContainsAny(name, "/\x00 \t\n"):
-		return fmt.Errorf("mp: process name %q contains '/', a space or a NUL", name)
+		return fmt.Errorf("%w: %q contains '/', a space or a NUL", ErrBadProcessName, name)
 	}
 	return nil
 }

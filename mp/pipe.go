@@ -23,7 +23,7 @@ type frameWriter struct {
 // errCut is returned (wrapped) by write when ctx ended half way through a
 // frame: the pipe is closed, since the reader could never find the next
 // frame boundary.
-var errCut = errors.New("mp: interrupted half way through a frame: the pipe is closed")
+var errCut = errors.New("interrupted half way through a frame: the pipe is closed")
 
 // longAgo is a deadline in the past: setting it wakes a blocked read or write.
 var longAgo = time.Unix(1, 0)

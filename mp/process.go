@@ -106,7 +106,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if err := checkProcessName(opts.Name); err != nil {
 		return nil, fmt.Errorf("mp: start %s: %w", kind, err)
 	}
-	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, limitError(err)) }
+	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, inner{limitError(err)}) }
 	if _, ok := registry.get(kind); !ok {
 		return nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
 	}
@@ -217,6 +217,9 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	select {
 	case <-p.ready:
 	case <-p.done:
+		if p.cmd.ProcessState.ExitCode() == exitNoInit {
+			return nil, wrap(fmt.Errorf("%w (the backend exited with status %d): add mp.Init() as the first line of main", ErrNoInit, exitNoInit))
+		}
 		if p.exitErr == nil {
 			return nil, wrap(fmt.Errorf("backend exited before it was ready: %w", ErrBackendDied))
 		}
@@ -350,7 +353,7 @@ func (p *Process) Send(ctx context.Context, command string, params Params) error
 
 func (p *Process) send(ctx context.Context, fr *frame) error {
 	if err := p.usable(); err != nil {
-		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, err)
+		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, inner{err})
 	}
 	if err := p.in.write(ctx, fr); err != nil {
 		switch {
@@ -360,7 +363,7 @@ func (p *Process) send(ctx context.Context, fr *frame) error {
 			p.log.Warn(fmt.Sprintf("send %q interrupted half way through its frame: stopping the process", fr.command))
 			p.RequestStop()
 		}
-		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, err)
+		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, inner{err})
 	}
 	return nil
 }
@@ -437,11 +440,11 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		case res = <-ch:
 		default:
 			p.forget(id)
-			return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, p.deathError())
+			return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, inner{p.deathError()})
 		}
 	}
 	if res.err != nil {
-		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, res.err)
+		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, inner{res.err})
 	}
 	fr := res.fr
 	if fr.code != 0 {
@@ -483,7 +486,7 @@ func (p *Process) read(f *os.File) {
 			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
 				// The stream is lost: nothing after this can be trusted.
 				p.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
-				p.fail(fmt.Errorf("mp: bad data from %q: %w: %w", p.name, ErrBackendDied, err))
+				p.fail(fmt.Errorf("mp: bad data from %q: %w: %w", p.name, ErrBackendDied, inner{err}))
 				p.cmd.Process.Kill()
 			}
 			return

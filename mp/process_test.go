@@ -103,8 +103,8 @@ func TestStartErrors(t *testing.T) {
 		msg              string
 	}{
 		{"unknown kind", "NoSuchKind", "x", ErrUnknownKind, `"NoSuchKind"`},
-		{"empty name", "Test", "", nil, "process name is empty"},
-		{"slash in name", "Test", "a/b", nil, "contains '/'"},
+		{"empty name", "Test", "", ErrBadProcessName, "bad process name: it is empty"},
+		{"slash in name", "Test", "a/b", ErrBadProcessName, "contains '/'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := start(context.Background(), tc.kind, Options{Name: tc.proc})
@@ -114,6 +114,7 @@ func TestStartErrors(t *testing.T) {
 				assert.ErrorIs(t, err, tc.want)
 			}
 			assert.Contains(t, err.Error(), tc.msg)
+			assert.Equal(t, 1, strings.Count(err.Error(), "mp:"), "mp: once in %q", err)
 		})
 	}
 	requireNoLeftovers(t)
