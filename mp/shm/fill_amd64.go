@@ -1,4 +1,4 @@
-package mp
+package shm
 
 import "golang.org/x/sys/cpu"
 
