@@ -100,4 +100,3 @@ func ExampleEventGroup() {
 	// Output:
 	// wait: <nil>
 }
-

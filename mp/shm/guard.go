@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"unsafe"
-
 )
 
 // use runs fn on the elements while holding the mapping, so that Close
