@@ -53,7 +53,7 @@ func TestPrefix(t *testing.T) {
 		{"other-", false}, // not ours
 		{"mp", false}, {"mp--", false}, {"mp-a/b-", false}, {"mp-a.b-", false}, {"mp-a b-", false},
 		{"mp-" + strings.Repeat("x", 61) + "-", false}, // 65 bytes
-		{"mp-2024-", false}, {"mp-run-7-", false}, // an all-digit word reads as a PID
+		{"mp-2024-", false}, {"mp-run-7-", false},      // an all-digit word reads as a PID
 	} {
 		t.Run(tc.prefix, func(t *testing.T) {
 			t.Setenv(PrefixEnv, tc.prefix)

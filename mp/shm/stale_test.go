@@ -101,7 +101,7 @@ func TestStaleNotWhileMapped(t *testing.T) {
 	removed, err := RemoveStale(os.Getenv(PrefixEnv))
 	require.NoError(t, err)
 	assert.Equal(t, []string{seg}, removed)
-	assert.Contains(t, logs.String(), "shm: removed stale segment segment="+seg)
+	assert.Contains(t, logs.String(), `msg="shm: removed stale segment" segment=`+seg)
 	assert.NoFileExists(t, path)
 }
 
@@ -128,7 +128,7 @@ func TestStaleNotWhileOpened(t *testing.T) {
 	removed, err := RemoveStale(os.Getenv(PrefixEnv))
 	require.NoError(t, err)
 	assert.Equal(t, []string{seg}, removed)
-	assert.Contains(t, logs.String(), "shm: removed stale segment segment="+seg)
+	assert.Contains(t, logs.String(), `msg="shm: removed stale segment" segment=`+seg)
 }
 
 func TestCreateReplacesStale(t *testing.T) {
