@@ -28,7 +28,8 @@ func TestMain(m *testing.M) {
 // MP_SHM_PREFIX it inherits, prints "created <segment>", and then:
 //
 //	createkill  kills itself with SIGKILL: a creator that dies holding it
-//	createwait  waits for its stdin to close, then unlinks it and exits
+//	createwait  unmaps it (Close) but keeps it, waits for its stdin to
+//	            close, then unlinks it and exits
 func runHelper(mode string) int {
 	a, err := Create[float64]("held", 8)
 	if err != nil {
@@ -41,8 +42,8 @@ func runHelper(mode string) int {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	case "createwait":
-		bufio.NewReader(os.Stdin).ReadString('\n')
 		a.Close()
+		bufio.NewReader(os.Stdin).ReadString('\n')
 		if err := a.Unlink(); err != nil {
 			fmt.Println("error:", err)
 			return 1
