@@ -99,7 +99,7 @@ func TestFaultShrunkSegmentSum(t *testing.T) {
 	_, err := a.Sum()
 	require.ErrorIs(t, err, ErrFault)
 	assert.Contains(t, err.Error(), `shm: sum "`+a.Name()+`": memory fault on the mapping at byte 4096`)
-	assert.Contains(t, err.Error(), "the segment is now 4096 bytes")
+	assert.Contains(t, err.Error(), "the segment is now 4096 bytes: shrunk by another process?")
 	assertShmPrefixOnce(t, err)
 }
 

@@ -40,12 +40,14 @@ func (a *Array[T]) faultError(op string, r any) error {
 	if !ok || f.Addr() < start || f.Addr() >= start+uintptr(len(a.mem)) {
 		panic(r)
 	}
-	size := "of unknown size"
-	if n, ok := a.fileSize(); ok {
-		size = fmt.Sprintf("now %d bytes", n)
+	why := "the segment's size is unknown"
+	if n, ok := a.fileSize(); ok && n < int64(len(a.mem)) {
+		why = fmt.Sprintf("the segment is now %d bytes: shrunk by another process?", n)
+	} else if ok {
+		why = fmt.Sprintf("the segment is %d bytes", n)
 	}
-	return fmt.Errorf("shm: %s %q: %w at byte %d of a %d-byte mapping; the segment is %s (shrunk by another process?)",
-		op, a.name, ErrFault, f.Addr()-start, len(a.mem), size)
+	return fmt.Errorf("shm: %s %q: %w at byte %d of a %d-byte mapping; %s",
+		op, a.name, ErrFault, f.Addr()-start, len(a.mem), why)
 }
 
 // fileSize returns the current size of the segment's file.
