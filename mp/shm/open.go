@@ -72,7 +72,7 @@ func openLocked[T Elem](f *os.File, seg string, shape []int, want int) (*Array[T
 	if same, err := sameFD(fd, f.Name()); err != nil || !same {
 		return nil, fmt.Errorf("%w: it was removed while opening", ErrNotFound)
 	}
-	a, err := mapFile[T](fd, seg, shape, want, false)
+	a, err := mapFile[T](fd, seg, shape, want)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func OpenFile[T Elem](f *os.File, shape ...int) (*Array[T], error) {
 		return nil, wrap(err)
 	}
 	var a *Array[T]
-	cerr := rc.Control(func(fd uintptr) { a, err = mapFile[T](int(fd), f.Name(), shape, want, false) })
+	cerr := rc.Control(func(fd uintptr) { a, err = mapFile[T](int(fd), f.Name(), shape, want) })
 	if cerr != nil {
 		return nil, wrap(cerr)
 	}
@@ -107,7 +107,7 @@ func OpenFile[T Elem](f *os.File, shape ...int) (*Array[T], error) {
 }
 
 // mapFile checks the header of the segment open on fd and maps it.
-func mapFile[T Elem](fd int, name string, shape []int, want int, owner bool) (*Array[T], error) {
+func mapFile[T Elem](fd int, name string, shape []int, want int) (*Array[T], error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
@@ -119,5 +119,5 @@ func mapFile[T Elem](fd int, name string, shape []int, want int, owner bool) (*A
 	if err != nil {
 		return nil, err
 	}
-	return newArray[T](name, shape, mem, owner), nil
+	return newArray[T](name, shape, mem, false), nil
 }
