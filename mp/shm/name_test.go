@@ -82,7 +82,11 @@ func TestPrefixSameForCreateAndOpen(t *testing.T) {
 	defer a.Unlink()
 
 	t.Setenv(PrefixEnv, "mp-x")
-	_, cerr := Create[float64]("cfg2", 2)
+	b, cerr := Create[float64]("cfg2", 2)
+	if cerr == nil { // not to leave it behind when this test fails
+		b.Close()
+		b.Unlink()
+	}
 	require.ErrorIs(t, cerr, ErrBadPrefix)
 	_, oerr := Open[float64](a.Name(), 2)
 	require.ErrorIs(t, oerr, ErrBadPrefix)

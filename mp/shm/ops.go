@@ -41,7 +41,9 @@ func (a *Array[T]) CopyFrom(src []T) error {
 // mapping: Close waits until fn returns, and a fault on the mapping while
 // fn runs ends fn and is returned as an error wrapping ErrFault (fn may
 // then have done part of its work). fn must not keep the slice, nor call
-// Close. Use fails with ErrClosed after Close.
+// the array's methods (Close would wait for fn forever; the others hold
+// the mapping again, which waits behind a pending Close). Use fails with
+// ErrClosed after Close.
 func (a *Array[T]) Use(fn func(data []T)) error {
 	return a.use("use", fn)
 }
