@@ -41,7 +41,7 @@ func Stale(segment string) (stale bool, why string, err error) {
 	if _, _, _, err := splitSegment(segment); err != nil {
 		return false, "", fmt.Errorf("shm: stale %q: %w", segment, err)
 	}
-	f, err := os.OpenFile(filepath.Join(Dir, segment), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	f, err := openSegment(filepath.Join(Dir, segment))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, "", fmt.Errorf("shm: stale %q: %w", segment, ErrNotFound)
 	}
@@ -54,6 +54,24 @@ func Stale(segment string) (stale bool, why string, err error) {
 		return false, "", fmt.Errorf("shm: stale %q: %w", segment, err)
 	}
 	return stale, why, nil
+}
+
+// openSegment opens path to apply the rule to it: read-only (a lock needs
+// no more), without following a symbolic link, without blocking (on a FIFO
+// somebody put there), and only if it is a regular file.
+func openSegment(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%w: not a regular file", ErrBadName)
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 // check applies the rule to the segment open as f. When it returns true,
@@ -82,7 +100,7 @@ func check(f *os.File) (stale bool, why string, err error) {
 // default logger. removed is also true when seg no longer exists.
 func removeStale(seg string) (removed bool, why string, err error) {
 	path := filepath.Join(Dir, seg)
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	f, err := openSegment(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return true, "gone already", nil
 	}
@@ -116,7 +134,8 @@ func removeStale(seg string) (removed bool, why string, err error) {
 // RemoveStale removes the stale segments whose names start with prefix (a
 // prefix of ours, as MP_SHM_PREFIX holds; "mp-" for all of ours), each with
 // a warning on slog's default logger, and returns their names. Live
-// segments, and files that are not segments of ours, are left alone. A bad
+// segments, files that are not segments of ours, and segments this process
+// may not open (another user's) are left alone. A bad
 // prefix is an error wrapping ErrBadPrefix; errors on single segments are
 // joined, and the others are still removed.
 func RemoveStale(prefix string) (removed []string, err error) {
@@ -137,6 +156,9 @@ func RemoveStale(prefix string) (removed []string, err error) {
 			continue
 		}
 		ok, _, err := removeStale(seg)
+		if errors.Is(err, os.ErrPermission) {
+			continue // another user's: not ours to judge, nor to remove
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("shm: remove stale %q: %w", seg, err))
 		} else if ok {

@@ -201,3 +201,23 @@ func TestRemoveStaleBadPrefix(t *testing.T) {
 		assert.ErrorIs(t, err, ErrBadPrefix, "%q", p)
 	}
 }
+
+func TestStaleOnlyRegularFiles(t *testing.T) {
+	// Fault: something that is not a segment sits under one of our names
+	// (a FIFO, which would block a plain open for reading). Stale says so
+	// at once, and RemoveStale leaves it alone.
+	prefix := useShmPrefix(t)
+	seg, err := SegmentName("fifo")
+	require.NoError(t, err)
+	path := filepath.Join(Dir, seg)
+	require.NoError(t, unix.Mkfifo(path, 0o600))
+	defer os.Remove(path)
+	_, _, err = Stale(seg)
+	assert.ErrorIs(t, err, ErrBadName)
+	assert.Contains(t, err.Error(), "not a regular file")
+	removed, err := RemoveStale(prefix)
+	assert.NoError(t, err)
+	assert.Empty(t, removed)
+	assert.FileExists(t, path)
+	require.NoError(t, os.Remove(path))
+}
