@@ -79,50 +79,69 @@ func createSegment(seg string, size int, header func(fd int) error) (*os.File, e
 	}
 
 	path := filepath.Join(Dir, seg)
+	if err := link(tmp, path, seg); err != nil {
+		return nil, err
+	}
+	f, err := reopen(tmp, path)
+	if err != nil {
+		if same, _ := sameFD(tmp, path); same {
+			unix.Unlink(path)
+		}
+		return nil, fmt.Errorf("open the new segment: %w", err)
+	}
+	return f, nil
+}
+
+// link gives the nameless file open on tmp its name, path, replacing a stale
+// segment of that name (seg) once.
+func link(tmp int, path, seg string) error {
 	self := "/proc/self/fd/" + strconv.Itoa(tmp)
 	for retried := false; ; retried = true {
 		err := unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("name the segment: %w", err)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, unix.EEXIST):
+			return fmt.Errorf("name the segment: %w", err)
+		case retried:
+			return fmt.Errorf("%w: taken again just after a stale segment of that name was removed", ErrExists)
 		}
 		removed, why, err := removeStale(seg)
 		if err != nil {
-			return nil, fmt.Errorf("%w, and checking whether it is stale failed: %w", ErrExists, err)
+			return fmt.Errorf("%w, and checking whether it is stale failed: %w", ErrExists, err)
 		}
-		if !removed || retried {
-			return nil, fmt.Errorf("%w: %s", ErrExists, why)
+		if !removed {
+			return fmt.Errorf("%w: %s", ErrExists, why)
 		}
 	}
+}
 
-	// Map through the name, not the nameless file, so that /proc/<pid>/maps
-	// shows the name (tools look for it there); lock it through this
-	// descriptor too before the nameless one, and its lock, go.
+// reopen opens the segment by its name, checks that it is the file open on
+// tmp, and locks it. The mapping is made through this descriptor, not the
+// nameless one, so that /proc/<pid>/maps shows the name (tools look for it
+// there); its lock is taken before the nameless descriptor, and its lock, go.
+func reopen(tmp int, path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	var have, now unix.Stat_t
+	err = unix.Flock(fd, unix.LOCK_SH)
 	if err == nil {
-		err = unix.Flock(fd, unix.LOCK_SH)
-		f := os.NewFile(uintptr(fd), path)
-		var have, now unix.Stat_t
-		if err == nil {
-			err = unix.Fstat(tmp, &have)
-		}
-		if err == nil {
-			err = unix.Fstat(fd, &now)
-		}
-		if err == nil && (have.Dev != now.Dev || have.Ino != now.Ino) {
-			err = errors.New("the name was replaced by another file")
-		}
-		if err == nil {
-			return f, nil
-		}
+		err = unix.Fstat(tmp, &have)
+	}
+	if err == nil {
+		err = unix.Fstat(fd, &now)
+	}
+	if err == nil && (have.Dev != now.Dev || have.Ino != now.Ino) {
+		err = errors.New("the name was replaced by another file")
+	}
+	if err != nil {
 		f.Close()
+		return nil, err
 	}
-	if same, _ := sameFD(tmp, path); same {
-		unix.Unlink(path)
-	}
-	return nil, fmt.Errorf("open the new segment: %w", err)
+	return f, nil
 }
 
 // sameFD reports whether path names the file open on fd.
