@@ -28,7 +28,7 @@ fuzz:
 
 ## bench: every benchmark of the library, COUNT times (default 5)
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) ./mp
+	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) ./mp/...
 
 ## bench-numpy: numpy's fill and sum on the same sizes, for comparison
 ## (needs python3-numpy; skipped with a message when it is missing)

@@ -13,7 +13,7 @@ import (
 // that either side writes or accepts. A larger message is refused by Send
 // with ErrFrameTooLarge; a larger length prefix on the pipe is a fatal
 // ErrFrameTooLarge for the reader, which never allocates beyond this limit.
-// Bulk data belongs in shared memory (see SharedArray), not in messages.
+// Bulk data belongs in shared memory (see package mp/shm), not in messages.
 const MaxFrameSize = 16 << 20
 
 // A frame is the unit on the pipe:

@@ -53,7 +53,8 @@
 // its other channels: timers, signals, a listener, other processes.
 //
 // Messages are framed on the pipe; a frame is at most MaxFrameSize bytes.
-// Bulk data belongs in shared memory.
+// Bulk data belongs in shared memory: package mp/shm makes arrays that a
+// frontend and its backends map, by name or as a file in Options.Files.
 //
 // # Events
 //

@@ -2,7 +2,6 @@ package mp_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -100,39 +99,4 @@ func ExampleEventGroup() {
 	fmt.Println("wait:", events.Wait(ctx, i))
 	// Output:
 	// wait: <nil>
-}
-
-// A shared array is created by one side (the owner, which alone unlinks
-// it) and opened by name, element type and shape by the other. Here both
-// sides live in one process to keep the example short; in shm1 and shm2 the
-// opener is a backend.
-func ExampleCreateArray() {
-	grid, err := mp.CreateArray[float64]("example-grid", 2, 3)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer grid.Close()
-	defer grid.Unlink()
-	grid.Fill(1)
-
-	// The spec is what travels in a message: name, element type, shape.
-	spec := grid.Spec()
-	fmt.Println(spec.DType, spec.Shape)
-	view, err := mp.OpenSpec(spec)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer view.Close()
-	other := view.(*mp.SharedArray[float64])
-	other.Data()[grid.Index(1, 2)] = 5
-
-	fmt.Println(grid.Sum(), grid.Data())
-	_, err = mp.OpenArray[int32](grid.Name(), 2, 3)
-	fmt.Println(errors.Is(err, mp.ErrMismatch))
-	// Output:
-	// float64 [2 3]
-	// 10 [1 1 1 1 1 5]
-	// true
 }

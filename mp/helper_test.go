@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/mpgo/mp/mp/shm"
 )
 
 // helperStopTimeout is the StopTimeout of the helpers' backends: short, so
@@ -66,7 +68,7 @@ func runHelper(mode string) int {
 	case "shmorphan":
 		// A frontend that dies holding a segment: create it, have a backend
 		// map it, say so, and wait to be killed.
-		a, err := CreateArray[float64]("orphaned", 8)
+		a, err := shm.Create[float64]("orphaned", 8)
 		if err != nil {
 			fmt.Println("error:", err)
 			return 1

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/mp/shm"
 	"github.com/stretchr/testify/require"
 )
 
@@ -156,38 +157,40 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	}).
 	Handle("shmfill", func(b *testBackend, ctx context.Context, m Message) error {
 		// Map the array the message describes, fill it, unmap it.
-		spec := ArraySpec{}
+		spec := shm.Spec{}
 		spec.Name, _ = m.String("name")
 		spec.DType, _ = m.String("dtype")
 		spec.Shape, _ = m.Ints("shape")
 		v, _ := m.Float("value")
-		a, err := OpenSpec(spec)
+		a, err := shm.OpenAny(spec)
 		if err != nil {
 			return err
 		}
-		a.(*SharedArray[float64]).Fill(v)
-		return a.Close()
+		defer a.Close()
+		return a.(*shm.Array[float64]).Fill(v)
 	}).
 	Handle("shmhold", func(b *testBackend, ctx context.Context, m Message) error {
 		// Map the array and keep it mapped, then hang.
 		name, _ := m.String("name")
-		a, err := OpenArray[float64](name, 8)
+		a, err := shm.Open[float64](name, 8)
 		if err != nil {
 			return err
 		}
-		a.Fill(1)
+		if err := a.Fill(1); err != nil {
+			return err
+		}
 		if err := b.Send(ctx, "holding", nil); err != nil {
 			return err
 		}
 		select {}
 	}).
 	Handle("anonfill", func(b *testBackend, ctx context.Context, m Message) error {
-		a, err := OpenArrayFile[float64](b.File(0), 4, 4)
+		a, err := shm.OpenFile[float64](b.File(0), 4, 4)
 		if err != nil {
 			return err
 		}
-		a.Fill(5)
-		return a.Close()
+		defer a.Close()
+		return a.Fill(5)
 	}).
 	Handle("params", func(b *testBackend, ctx context.Context, m Message) error {
 		return b.Reply(ctx, m, "params", b.Params())

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/shm"
 )
 
 // MyProcess is the frontend.
@@ -41,7 +42,7 @@ func (p MyProcess) ReadWrite(ctx context.Context) error {
 // myBackend is the backend; the array is its mapping of the segment.
 type myBackend struct {
 	*mp.Backend
-	array *mp.SharedArray[float64]
+	array *shm.Array[float64]
 }
 
 // PreRun runs in the child before the first message: the place to map the
@@ -51,7 +52,7 @@ func (b *myBackend) PreRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.array, err = mp.OpenArray[float64](name, 100, 100)
+	b.array, err = shm.Open[float64](name, 100, 100)
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,9 @@ func (b *myBackend) readWrite(ctx context.Context, m mp.Message) error {
 	}
 	data := b.array.Data()
 	b.Log().Info(fmt.Sprintf("readWrite: array[0] is %.1f, setting every value to 3.0", data[0]))
-	b.array.Fill(3.0)
+	if err := b.array.Fill(3.0); err != nil {
+		return err
+	}
 	return b.SetEvent(event)
 }
 
@@ -98,7 +101,7 @@ func run(log *slog.Logger) error {
 	ctx := context.Background()
 
 	// The frontend creates the segment before the backend exists.
-	array, err := mp.CreateArray[float64]("my-array", 100, 100)
+	array, err := shm.Create[float64]("my-array", 100, 100)
 	if err != nil {
 		return err
 	}
@@ -106,7 +109,9 @@ func run(log *slog.Logger) error {
 	// on every path out of run, errors included.
 	defer array.Unlink()
 	defer array.Close()
-	array.Fill(1.0)
+	if err := array.Fill(1.0); err != nil {
+		return err
+	}
 	log.Info(fmt.Sprintf("created shared array %v of %d float64, all %.1f", array.Shape(), array.Len(), array.Data()[0]))
 
 	// Its name travels to the backend with the start parameters; Start
@@ -122,7 +127,11 @@ func run(log *slog.Logger) error {
 	if err := (MyProcess{p}).ReadWrite(ctx); err != nil {
 		return err
 	}
-	log.Info(fmt.Sprintf("frontend sees array[0] = %.1f, sum %.0f", array.Data()[0], array.Sum()))
+	sum, err := array.Sum()
+	if err != nil {
+		return err
+	}
+	log.Info(fmt.Sprintf("frontend sees array[0] = %.1f, sum %.0f", array.Data()[0], sum))
 
 	return p.Stop()
 }

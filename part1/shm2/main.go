@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/shm"
 )
 
 // MyProcess is the frontend.
@@ -28,7 +29,7 @@ type MyProcess struct{ *mp.Process }
 
 // Attach tells the backend to map the array described by spec, and returns
 // once it has.
-func (p MyProcess) Attach(ctx context.Context, spec mp.ArraySpec) error {
+func (p MyProcess) Attach(ctx context.Context, spec shm.Spec) error {
 	_, err := p.Call(ctx, "attach", mp.Params{"name": spec.Name, "dtype": spec.DType, "shape": spec.Shape})
 	return err
 }
@@ -49,12 +50,12 @@ func (p MyProcess) Detach(ctx context.Context) error {
 // time, hence the interface type.
 type myBackend struct {
 	*mp.Backend
-	array mp.Array
+	array shm.AnyArray
 }
 
 // attach maps the segment named in the message, with its type and shape.
 func (b *myBackend) attach(ctx context.Context, m mp.Message) error {
-	var spec mp.ArraySpec
+	var spec shm.Spec
 	var err error
 	if spec.Name, err = m.String("name"); err != nil {
 		return err
@@ -65,7 +66,7 @@ func (b *myBackend) attach(ctx context.Context, m mp.Message) error {
 	if spec.Shape, err = m.Ints("shape"); err != nil {
 		return err
 	}
-	if b.array, err = mp.OpenSpec(spec); err != nil {
+	if b.array, err = shm.OpenAny(spec); err != nil {
 		return err
 	}
 	b.Log().Info(fmt.Sprintf("attached %s array of shape %v", spec.DType, spec.Shape))
@@ -134,7 +135,7 @@ func run(log *slog.Logger, dtype string, shape []int) error {
 	mp.Pause(time.Second)
 
 	// The backend is running; only now is the array made, on demand.
-	array, err := mp.CreateSpec("my-array", dtype, shape...)
+	array, err := shm.CreateAny("my-array", dtype, shape...)
 	if err != nil {
 		return err
 	}
@@ -171,44 +172,43 @@ func run(log *slog.Logger, dtype string, shape []int) error {
 }
 
 // fill sets every element of a to v, whatever its element type.
-func fill(a mp.Array, v float64) error {
+func fill(a shm.AnyArray, v float64) error {
 	switch a := a.(type) {
-	case *mp.SharedArray[float32]:
-		a.Fill(float32(v))
-	case *mp.SharedArray[float64]:
-		a.Fill(v)
-	case *mp.SharedArray[int32]:
-		a.Fill(int32(v))
-	case *mp.SharedArray[int64]:
-		a.Fill(int64(v))
-	case *mp.SharedArray[uint8]:
-		a.Fill(uint8(v))
+	case *shm.Array[float32]:
+		return a.Fill(float32(v))
+	case *shm.Array[float64]:
+		return a.Fill(v)
+	case *shm.Array[int32]:
+		return a.Fill(int32(v))
+	case *shm.Array[int64]:
+		return a.Fill(int64(v))
+	case *shm.Array[uint8]:
+		return a.Fill(uint8(v))
 	default:
 		return fmt.Errorf("unsupported array %T", a)
 	}
-	return nil
 }
 
 // describe tells the first value and the sum of a, whatever its element type.
-func describe(a mp.Array) string {
+func describe(a shm.AnyArray) string {
 	switch a := a.(type) {
-	case *mp.SharedArray[float32]:
+	case *shm.Array[float32]:
 		return summary(a)
-	case *mp.SharedArray[float64]:
+	case *shm.Array[float64]:
 		return summary(a)
-	case *mp.SharedArray[int32]:
+	case *shm.Array[int32]:
 		return summary(a)
-	case *mp.SharedArray[int64]:
+	case *shm.Array[int64]:
 		return summary(a)
-	case *mp.SharedArray[uint8]:
+	case *shm.Array[uint8]:
 		return summary(a)
 	}
 	return fmt.Sprintf("unsupported array %T", a)
 }
 
-// summary sums in float64: SharedArray.Sum adds in the element type, fast
+// summary sums in float64: Array.Sum adds in the element type, fast
 // but, for integers, modulo their range (40,000 uint8 threes would make 192).
-func summary[T mp.Elem](a *mp.SharedArray[T]) string {
+func summary[T shm.Elem](a *shm.Array[T]) string {
 	var sum float64
 	for _, v := range a.Data() {
 		sum += float64(v)

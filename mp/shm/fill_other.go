@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package mp
+package shm
 
 func fillNT(p *byte, n int, pattern uint64) { panic("unreachable") }
 

@@ -1,4 +1,4 @@
-package mp
+package shm
 
 import (
 	"fmt"
@@ -7,28 +7,45 @@ import (
 
 // Whole-array operations, written to run at memory bandwidth. Their floor is
 // the same operation on an ordinary Go slice of the same size (see
-// BenchmarkSharedFill/…/heap): shared memory is just memory.
+// BenchmarkFill/…/heap): shared memory is just memory. Each holds the
+// mapping while it runs (Close waits) and turns a fault on it into an error
+// wrapping ErrFault; on an error the array may be partly written.
 
-// Fill sets every element to v.
-func (a *SharedArray[T]) Fill(v T) { fill(a.Data(), v) }
+// Fill sets every element to v. It fails with ErrClosed after Close, and
+// with ErrFault if the mapping faults.
+func (a *Array[T]) Fill(v T) error {
+	return a.use("fill", func(data []T) { fill(data, v) })
+}
 
 // Sum returns the sum of the elements, computed in T (integers wrap around,
 // as Go's do; float32 loses precision on large arrays like any float32 sum,
-// less so here thanks to eight separate partial sums).
-func (a *SharedArray[T]) Sum() T { return sum(a.Data()) }
+// less so here thanks to eight separate partial sums). It fails with
+// ErrClosed after Close, and with ErrFault if the mapping faults.
+func (a *Array[T]) Sum() (T, error) {
+	var s T
+	err := a.use("sum", func(data []T) { s = sum(data) })
+	return s, err
+}
 
 // CopyFrom copies src into the array. src must have exactly Len elements;
-// otherwise nothing is copied and the error wraps ErrMismatch.
-func (a *SharedArray[T]) CopyFrom(src []T) error {
-	data := a.Data()
-	if data == nil {
-		return fmt.Errorf("mp: copy into shared array %q: %w", a.name, ErrClosed)
+// otherwise nothing is copied and the error wraps ErrMismatch. It fails
+// with ErrClosed after Close, and with ErrFault if the mapping faults.
+func (a *Array[T]) CopyFrom(src []T) error {
+	if len(src) != a.Len() {
+		return fmt.Errorf("shm: copy into %q: %d elements for %d: %w", a.name, len(src), a.Len(), ErrMismatch)
 	}
-	if len(src) != len(data) {
-		return errMismatchLen(a.name, len(src), len(data))
-	}
-	copy(data, src)
-	return nil
+	return a.use("copy into", func(data []T) { copy(data, src) })
+}
+
+// Use calls fn with the elements (as Data returns them) while holding the
+// mapping: Close waits until fn returns, and a fault on the mapping while
+// fn runs ends fn and is returned as an error wrapping ErrFault (fn may
+// then have done part of its work). fn must not keep the slice, nor call
+// the array's methods (Close would wait for fn forever; the others hold
+// the mapping again, which waits behind a pending Close). Use fails with
+// ErrClosed after Close.
+func (a *Array[T]) Use(fn func(data []T)) error {
+	return a.use("use", fn)
 }
 
 // ntThreshold is the size from which fill bypasses the caches. Below it the
