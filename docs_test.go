@@ -195,7 +195,7 @@ func mpNames(t *testing.T) map[string]bool {
 
 var (
 	mpNameRE   = regexp.MustCompile(`\bmp\.([A-Z]\w*)(?:\.([A-Z]\w*))?`)
-	repoFileRE = regexp.MustCompile(`\b((?:mp|aux|part[0-9])/[\w./-]+\.(?:go|s|bash|py))\b`)
+	repoFileRE = regexp.MustCompile("(?:^|[\\s`(\\[\"'])((?:mp|aux|examples|part[0-9])/[\\w./-]+\\.(?:go|s|bash|py))\\b")
 	mermaidRE  = regexp.MustCompile("(?s)```mermaid\n(.*?)```")
 )
 
@@ -237,4 +237,17 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestTroubleshootingListsExitCodes: every backend exit code declared in
+// mp/backend.go (const exitName = N // meaning) has a row in the table of
+// docs/troubleshooting.md.
+func TestTroubleshootingListsExitCodes(t *testing.T) {
+	src := string(must(os.ReadFile("mp/backend.go")))
+	codes := regexp.MustCompile(`(?m)^\s*exit[A-Z]\w*\s*=\s*([0-9]+)`).FindAllStringSubmatch(src, -1)
+	require.NotEmpty(t, codes, "no exit codes found in mp/backend.go")
+	page := string(must(os.ReadFile("docs/troubleshooting.md")))
+	for _, c := range codes {
+		assert.Regexp(t, `(?m)^\| `+c[1]+` \|`, page, "exit status %s of mp/backend.go is not explained in docs/troubleshooting.md", c[1])
+	}
 }

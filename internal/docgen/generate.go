@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -49,6 +50,37 @@ func Generate(ctx context.Context, opts Options) ([]File, error) {
 			dirs = append(dirs, c.Dir)
 		}
 	}
+	// Hand-written pages with generated regions, and the programs their
+	// run regions name.
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		return nil, err
+	}
+	pages = append(pages, filepath.Join(root, "README.md"))
+	handWritten := map[string]string{}
+	var programs []*Chapter
+	for _, abs := range pages {
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			return nil, err
+		}
+		rel = filepath.ToSlash(rel)
+		if isPartPage(rel, ns) {
+			continue
+		}
+		text, err := os.ReadFile(abs)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Contains(text, []byte("<!-- docgen:")) {
+			handWritten[rel] = string(text)
+			for _, c := range RunRegions(string(text)) {
+				programs = append(programs, c)
+				dirs = append(dirs, c.Dir)
+			}
+		}
+	}
+
 	binDir := opts.BinDir
 	if binDir == "" {
 		if binDir, err = os.MkdirTemp("", "docgen-"); err != nil {
@@ -60,7 +92,6 @@ func Generate(ctx context.Context, opts Options) ([]File, error) {
 		}
 	}
 	var files []File
-	generated := map[string]bool{}
 	for _, p := range parts {
 		outputs := map[string]string{}
 		for _, c := range p.Chapters {
@@ -69,37 +100,37 @@ func Generate(ctx context.Context, opts Options) ([]File, error) {
 			}
 		}
 		files = append(files, File{Path: PagePath(p.N), Data: []byte(RenderPart(p, outputs))})
-		generated[PagePath(p.N)] = true
 	}
 
-	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	if err != nil {
-		return nil, err
+	outputs := map[string]string{}
+	for _, c := range programs {
+		if outputs[c.Dir], err = Run(ctx, binDir, c, opts.Env); err != nil {
+			return nil, err
+		}
 	}
-	pages = append(pages, filepath.Join(root, "README.md"))
-	for _, abs := range pages {
-		rel, err := filepath.Rel(root, abs)
-		if err != nil {
-			return nil, err
-		}
-		rel = filepath.ToSlash(rel)
-		if generated[rel] {
-			continue
-		}
-		text, err := os.ReadFile(abs)
-		if err != nil {
-			return nil, err
-		}
-		if !bytes.Contains(text, []byte("<!-- docgen:")) {
-			continue
-		}
-		out, err := Regions(root, rel, string(text), parts)
+	rels := make([]string, 0, len(handWritten))
+	for rel := range handWritten {
+		rels = append(rels, rel)
+	}
+	sort.Strings(rels)
+	for _, rel := range rels {
+		out, err := Regions(root, rel, handWritten[rel], parts, outputs)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, File{Path: rel, Data: []byte(out)})
 	}
 	return files, nil
+}
+
+// isPartPage reports whether rel is the generated page of one of parts.
+func isPartPage(rel string, parts []int) bool {
+	for _, n := range parts {
+		if rel == PagePath(n) {
+			return true
+		}
+	}
+	return false
 }
 
 // Stale returns the files whose content on disk under root differs from

@@ -29,8 +29,12 @@ func Build(ctx context.Context, root, binDir string, dirs []string) error {
 		return nil
 	}
 	args := []string{"build", "-o", binDir + string(filepath.Separator)}
+	seen := map[string]bool{}
 	for _, d := range dirs {
-		args = append(args, "./"+d)
+		if !seen[d] {
+			seen[d] = true
+			args = append(args, "./"+d)
+		}
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
