@@ -239,15 +239,22 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// TestTroubleshootingListsExitCodes: every backend exit code declared in
-// mp/backend.go (const exitName = N // meaning) has a row in the table of
-// docs/troubleshooting.md.
+// TestTroubleshootingListsExitCodes: every backend exit code that package
+// mp declares (exitName = N, in mp/backend.go and beside it) has a row in
+// the table of docs/troubleshooting.md.
 func TestTroubleshootingListsExitCodes(t *testing.T) {
-	src := string(must(os.ReadFile("mp/backend.go")))
-	codes := regexp.MustCompile(`(?m)^\s*exit[A-Z]\w*\s*=\s*([0-9]+)`).FindAllStringSubmatch(src, -1)
-	require.NotEmpty(t, codes, "no exit codes found in mp/backend.go")
+	declared := regexp.MustCompile(`(?m)^\s*(?:const\s+)?(exit[A-Z]\w*)\s*=\s*([0-9]+)`)
 	page := string(must(os.ReadFile("docs/troubleshooting.md")))
-	for _, c := range codes {
-		assert.Regexp(t, `(?m)^\| `+c[1]+` \|`, page, "exit status %s of mp/backend.go is not explained in docs/troubleshooting.md", c[1])
+	found := 0
+	for _, f := range must(filepath.Glob("mp/*.go")) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		for _, c := range declared.FindAllStringSubmatch(string(must(os.ReadFile(f))), -1) {
+			found++
+			row := regexp.MustCompile(`(?m)^\| ` + c[2] + ` \|`)
+			assert.True(t, row.MatchString(page), "exit status %s (%s in %s) is not explained in docs/troubleshooting.md", c[2], c[1], f)
+		}
 	}
+	require.NotZero(t, found, "no exit codes found in mp/*.go")
 }
