@@ -112,32 +112,41 @@ func isProse(trimmed string) bool {
 // proseMarkdown turns comment text (the part after "//") into Markdown:
 // indented lines, which go doc shows as code, become a fenced block.
 func proseMarkdown(lines []string) string {
-	var b strings.Builder
+	var out []string
 	inCode := false
+	endCode := func() {
+		for len(out) > 0 && out[len(out)-1] == "" {
+			out = out[:len(out)-1]
+		}
+		out = append(out, "```", "")
+		inCode = false
+	}
 	for _, l := range lines {
 		isCode := strings.HasPrefix(l, "\t") || strings.HasPrefix(l, "  ")
+		blank := strings.TrimSpace(l) == ""
 		switch {
 		case isCode && !inCode:
-			b.WriteString("\n```go\n")
-			inCode = true
-		case !isCode && inCode && strings.TrimSpace(l) != "":
-			b.WriteString("```\n\n")
-			inCode = false
-		}
-		if inCode {
-			if strings.TrimSpace(l) != "" {
-				b.WriteString(strings.TrimPrefix(strings.TrimPrefix(l, "\t"), "  "))
+			if len(out) > 0 && out[len(out)-1] != "" {
+				out = append(out, "")
 			}
-			b.WriteString("\n")
-			continue
+			out = append(out, "```go")
+			inCode = true
+		case !isCode && !blank && inCode:
+			endCode()
 		}
-		b.WriteString(strings.TrimPrefix(l, " "))
-		b.WriteString("\n")
+		switch {
+		case inCode && blank:
+			out = append(out, "")
+		case inCode:
+			out = append(out, strings.TrimPrefix(strings.TrimPrefix(l, "\t"), "  "))
+		default:
+			out = append(out, strings.TrimPrefix(l, " "))
+		}
 	}
 	if inCode {
-		b.WriteString("```\n")
+		endCode()
 	}
-	return strings.TrimSpace(b.String())
+	return strings.TrimSpace(strings.Join(out, "\n"))
 }
 
 // trimBlank joins lines, without blank lines at either end.
