@@ -70,7 +70,7 @@ func LoadChapter(root, dir string) (*Chapter, error) {
 	path := filepath.Join(root, filepath.FromSlash(dir), "main.go")
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoChapter, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoChapter, err)
 	}
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, path, src, parser.ParseComments|parser.SkipObjectResolution)
