@@ -8,7 +8,7 @@ COUNT    ?= 5
 
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
-.PHONY: test race vet fuzz bench bench-numpy bench-python clean list $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: test race vet fuzz bench bench-numpy bench-python clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
 test:
@@ -26,9 +26,10 @@ vet:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./mp
 
-## bench: every benchmark of the library, COUNT times (default 5)
+## bench: every benchmark of the library, COUNT times (default 5);
+## BENCH='Call$' picks some (a $ in BENCH reaches go test as it is)
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) ./mp/...
+	$(GO) test -run '^$$' -bench '$(value BENCH)' -count $(COUNT) ./mp/...
 
 ## bench-numpy: numpy's fill and sum on the same sizes, for comparison
 ## (needs python3-numpy; skipped with a message when it is missing)
@@ -48,12 +49,16 @@ bench-python:
 		echo "bench-python: skipped, no $(PYTHON) (apt-get install python3)"; \
 	fi
 
-## run-<chapter>: run one chapter, e.g. make run-ping
-$(foreach c,$(CHAPTERS),$(eval run-$(notdir $(c)): ; $(GO) run ./$(c)))
+## run-<chapter>: run one chapter, e.g. make run-ping, make run-shm2 ARGS='-dtype int64'
+$(foreach c,$(CHAPTERS),$(eval run-$(notdir $(c)): ; $$(GO) run ./$(c) $$(value ARGS)))
 
-## list: the chapters
+## list: the chapters, as run-<chapter> takes them
 list:
-	@printf '%s\n' $(CHAPTERS)
+	@printf '%s\n' $(notdir $(CHAPTERS))
+
+## docs: regenerate docs/ from the chapters (go test ./... fails when it is due)
+docs:
+	$(GO) run ./internal/docgen/cmd/docgen
 
 ## clean: stop processes and remove shared memory left by a crashed run
 clean:

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/docgen"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/rogpeppe/go-internal/txtar"
 )
@@ -32,7 +33,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./part1/...")
+	// Every chapter there is (part*/*/main.go), and the examples.
+	pkgs := []string{"./examples/..."}
+	chapters, err := docgen.ChapterDirs(".")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	for _, c := range chapters {
+		pkgs = append(pkgs, "./"+c)
+	}
+	build := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the chapters:", err)

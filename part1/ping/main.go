@@ -54,6 +54,9 @@ func main() {
 	log := mp.NewLogger("main", mp.Front)
 	ctx := context.Background()
 
+	// Start runs this same program again as the backend "my-process" and
+	// returns once it is ready to handle messages. In ps it shows as
+	// mp:ping/my-process.
 	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process"})
 	if err != nil {
 		log.Error(err.Error())

@@ -1,0 +1,260 @@
+package chapters_test
+
+import (
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpgo/mp/internal/docgen"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDocsAreGenerated runs the generator on the chapter binaries that
+// TestMain built, and compares every page it owns with the one on disk: a
+// chapter whose code, comments, doc.md or output changed without the pages
+// being regenerated fails here.
+func TestDocsAreGenerated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tag := "docs" + randomHex(4)
+	files, err := docgen.Generate(ctx, docgen.Options{Root: ".", BinDir: binDir, Env: []string{"MP_TEST_TAG=" + tag}})
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, s := range docgen.Stale(".", files) {
+		t.Errorf("out of date: %s", s)
+	}
+	if t.Failed() {
+		t.Log("to fix: make docs   (or: go generate ./internal/docgen)")
+	}
+	assert.Empty(t, taggedProcesses(tag), "the chapter runs left processes behind")
+}
+
+// markdownFiles are the pages whose links must resolve.
+func markdownFiles(t *testing.T) []string {
+	var files []string
+	for _, pattern := range []string{"*.md", "docs/*.md", "part*/*.md", "part*/*/*.md", "examples/*/*.md"} {
+		m, err := filepath.Glob(pattern)
+		require.NoError(t, err)
+		files = append(files, m...)
+	}
+	require.NotEmpty(t, files)
+	return files
+}
+
+var (
+	inlineLinkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	refLinkRE    = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(\S+)`)
+	codeSpanRE   = regexp.MustCompile("`[^`\n]*`")
+)
+
+// links returns the link targets of a Markdown text, outside code.
+func links(md string) []string {
+	var prose []string
+	inFence := false
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+			continue
+		}
+		if !inFence {
+			prose = append(prose, codeSpanRE.ReplaceAllString(line, ""))
+		}
+	}
+	text := strings.Join(prose, "\n")
+	var targets []string
+	for _, re := range []*regexp.Regexp{inlineLinkRE, refLinkRE} {
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			targets = append(targets, m[1])
+		}
+	}
+	return targets
+}
+
+// TestDocsLinksResolve checks every relative link of every page (the
+// README, docs/, the parts' READMEs, the chapters' doc.md): the file
+// exists, and an anchor names a heading of that file.
+func TestDocsLinksResolve(t *testing.T) {
+	checked := 0
+	for _, file := range markdownFiles(t) {
+		text, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for _, target := range links(string(text)) {
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			checked++
+			name, frag, _ := strings.Cut(target, "#")
+			dest := file
+			if name != "" {
+				dest = filepath.Join(filepath.Dir(file), filepath.FromSlash(name))
+			}
+			st, err := os.Stat(dest)
+			if err != nil {
+				t.Errorf("%s: link %q: %v", file, target, err)
+				continue
+			}
+			if frag == "" {
+				continue
+			}
+			if st.IsDir() || path.Ext(dest) != ".md" {
+				t.Errorf("%s: link %q: an anchor in something that is not a Markdown page", file, target)
+				continue
+			}
+			destText, err := os.ReadFile(dest)
+			require.NoError(t, err)
+			if !docgen.Anchors(string(destText))[frag] {
+				t.Errorf("%s: link %q: %s has no heading with anchor #%s", file, target, dest, frag)
+			}
+		}
+	}
+	assert.Greater(t, checked, 10, "too few links found: is the link pattern broken?")
+}
+
+// TestEveryChapterHasPageAndScript: each chapter directory has a section
+// on its part's page, with its output, and a testscript of its own.
+func TestEveryChapterHasPageAndScript(t *testing.T) {
+	dirs, err := docgen.ChapterDirs(".")
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	for _, dir := range dirs {
+		c, err := docgen.LoadChapter(".", dir)
+		require.NoError(t, err, dir)
+		page, err := os.ReadFile(filepath.FromSlash(docgen.PagePath(c.Part)))
+		if !assert.NoError(t, err, "%s has no page: run make docs", dir) {
+			continue
+		}
+		assert.True(t, docgen.Anchors(string(page))[docgen.Slug(c.Name)], "%s has no section ## %s: run make docs", docgen.PagePath(c.Part), c.Name)
+		assert.Contains(t, string(page), "```output "+c.Name+"\n", "%s shows no output of %s", docgen.PagePath(c.Part), c.Name)
+		assert.FileExists(t, filepath.Join("testdata", c.Name+".txtar"), "chapter %s has no testscript", dir)
+	}
+}
+
+// mpNames returns the exported names of package mp: top-level
+// declarations ("Init", "SharedArray"), and methods and struct fields as
+// "Type.Name" ("Process.Send", "Options.Events").
+func mpNames(t *testing.T) map[string]bool {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("mp/*.go")
+	require.NoError(t, err)
+	names := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
+		require.NoError(t, err)
+		for _, d := range file.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					names[d.Name.Name] = true
+					continue
+				}
+				recv := d.Recv.List[0].Type
+				if s, ok := recv.(*ast.StarExpr); ok {
+					recv = s.X
+				}
+				if ix, ok := recv.(*ast.IndexExpr); ok {
+					recv = ix.X
+				}
+				if id, ok := recv.(*ast.Ident); ok {
+					names[id.Name+"."+d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						names[s.Name.Name] = true
+						if st, ok := s.Type.(*ast.StructType); ok {
+							for _, f := range st.Fields.List {
+								for _, n := range f.Names {
+									names[s.Name.Name+"."+n.Name] = true
+								}
+							}
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							names[n.Name] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return names
+}
+
+var (
+	mpNameRE   = regexp.MustCompile(`\bmp\.([A-Z]\w*)(?:\.([A-Z]\w*))?`)
+	repoFileRE = regexp.MustCompile("(?:^|[\\s`(\\[\"'])((?:mp|aux|examples|part[0-9])/[\\w./-]+\\.(?:go|s|bash|py))\\b")
+	mermaidRE  = regexp.MustCompile("(?s)```mermaid\n(.*?)```")
+)
+
+// TestDocsNameWhatExists: every mp.Name (and mp.Type.Method) that a page
+// mentions is in package mp, and every source file it names exists. The
+// architecture diagram must be among what is checked, so it cannot go
+// stale when the library changes.
+func TestDocsNameWhatExists(t *testing.T) {
+	names := mpNames(t)
+	require.True(t, names["Init"] && names["Process.Send"], "parsing package mp found too little")
+	pages := append([]string{"README.md"}, must(filepath.Glob("docs/*.md"))...)
+	diagrams := 0
+	for _, page := range pages {
+		text := string(must(os.ReadFile(page)))
+		for _, m := range mpNameRE.FindAllStringSubmatch(text, -1) {
+			name := m[1]
+			if m[2] != "" {
+				name += "." + m[2]
+			}
+			if !names[name] {
+				t.Errorf("%s names mp.%s, which package mp does not have", page, name)
+			}
+		}
+		for _, m := range repoFileRE.FindAllStringSubmatch(text, -1) {
+			if _, err := os.Stat(m[1]); err != nil {
+				t.Errorf("%s names %s: %v", page, m[1], err)
+			}
+		}
+		for _, d := range mermaidRE.FindAllStringSubmatch(text, -1) {
+			diagrams++
+			assert.Regexp(t, mpNameRE, d[1], "%s: a diagram that names nothing of package mp cannot be checked", page)
+		}
+	}
+	assert.NotZero(t, diagrams, "no Mermaid diagram found in docs/")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestTroubleshootingListsExitCodes: every backend exit code that package
+// mp declares (exitName = N, in mp/backend.go and beside it) has a row in
+// the table of docs/troubleshooting.md.
+func TestTroubleshootingListsExitCodes(t *testing.T) {
+	declared := regexp.MustCompile(`(?m)^\s*(?:const\s+)?(exit[A-Z]\w*)\s*=\s*([0-9]+)`)
+	page := string(must(os.ReadFile("docs/troubleshooting.md")))
+	found := 0
+	for _, f := range must(filepath.Glob("mp/*.go")) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		for _, c := range declared.FindAllStringSubmatch(string(must(os.ReadFile(f))), -1) {
+			found++
+			row := regexp.MustCompile(`(?m)^\| ` + c[2] + ` \|`)
+			assert.True(t, row.MatchString(page), "exit status %s (%s in %s) is not explained in docs/troubleshooting.md", c[2], c[1], f)
+		}
+	}
+	require.NotZero(t, found, "no exit codes found in mp/*.go")
+}

@@ -1,0 +1,83 @@
+// Command greeter is the smallest complete program built on mp: one backend
+// process that answers calls. Copy it to start a program of your own.
+//
+//	go run ./examples/greeter Ada Grace
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// greeter is the backend's state. It exists only in the child process.
+type greeter struct {
+	*mp.Backend
+	greeted int
+}
+
+// greet answers a "greet" call with a greeting for the name it carries.
+func (g *greeter) greet(ctx context.Context, m mp.Message) error {
+	name, err := m.String("name")
+	if err != nil {
+		return err
+	}
+	g.greeted++
+	return g.Reply(ctx, m, "greeting", mp.Params{
+		"text": fmt.Sprintf("hello, %s (greeting %d, from pid %d)", name, g.greeted, os.Getpid()),
+	})
+}
+
+// greeters is declared at package level, so that the re-executed child
+// registers it before mp.Init looks for it.
+var greeters = mp.NewKind("Greeter", func(b *mp.Backend) *greeter { return &greeter{Backend: b} }).
+	Handle("greet", (*greeter).greet)
+
+func main() {
+	// First, always: in the child this runs the backend and exits.
+	mp.Init()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	names := os.Args[1:]
+	if len(names) == 0 {
+		names = []string{"world"}
+	}
+	if err := run(ctx, names); err != nil {
+		fmt.Fprintln(os.Stderr, "greeter:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run starts the backend, greets every name through it, and stops it.
+func run(ctx context.Context, names []string) error {
+	// The process lives as long as ctx: here, until Ctrl-C or SIGTERM.
+	p, err := greeters.Start(ctx, mp.Options{Name: "greeter-1"})
+	if err != nil {
+		return err
+	}
+	defer p.Stop() // on every path out of run: no backend outlives us
+	fmt.Printf("frontend pid %d started backend pid %d\n", os.Getpid(), p.Pid())
+
+	for _, name := range names {
+		// Each call gets its own deadline; the process keeps ctx's.
+		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		reply, err := p.Call(callCtx, "greet", mp.Params{"name": name})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("greeting %s: %w", name, err)
+		}
+		text, err := reply.String("text")
+		if err != nil {
+			return err
+		}
+		fmt.Println(text)
+	}
+	return p.Stop()
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The tests in this file show the mistakes docs/your-program.md warns
+// about, as they happen today: if the library changes what they do, the
+// page must change too.
+
+// chatty sends n "progress" messages of its own before it replies.
+type chatty struct{ *mp.Backend }
+
+func (c *chatty) work(ctx context.Context, m mp.Message) error {
+	n, err := m.Int("n")
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if err := c.Send(ctx, "progress", mp.Params{"i": i}); err != nil {
+			return err
+		}
+	}
+	return c.Reply(ctx, m, "done", nil)
+}
+
+var chatties = mp.NewKind("Chatty", func(b *mp.Backend) *chatty { return &chatty{b} }).
+	Handle("work", (*chatty).work)
+
+// startGreeter makes the mistake: the context it starts the process with
+// ends when it returns, and the process with it.
+func startGreeter() (*mp.Process, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return greeters.Start(ctx, mp.Options{Name: "greeter-short"})
+}
+
+// TestMistakeContextEndsTooEarly: a process started with a context that a
+// helper cancels on return is stopped as soon as the helper returns; the
+// next call fails with ErrStopped instead of greeting.
+func TestMistakeContextEndsTooEarly(t *testing.T) {
+	p, err := startGreeter()
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		t.Fatal("the process outlived the context it was started with")
+	}
+	_, err = p.Call(ctx, "greet", mp.Params{"name": "Ada"})
+	assert.ErrorIs(t, err, mp.ErrStopped)
+}
+
+// TestMistakeUnreadMessages: a frontend that never reads Messages stalls
+// its backend. Once Messages is full, the reply to a call waits behind the
+// unread messages, and the call ends only with its own deadline.
+func TestMistakeUnreadMessages(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := chatties.Start(ctx, mp.Options{Name: "chatty", MessageBuffer: 1, StopTimeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Stop() })
+
+	callCtx, callCancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer callCancel()
+	_, err = p.Call(callCtx, "work", mp.Params{"n": 3})
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// TestReadMessagesWhileCalling is the fix for the mistake above: a
+// goroutine reads Messages while the call waits, and both complete.
+func TestReadMessagesWhileCalling(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := chatties.Start(ctx, mp.Options{Name: "chatty-read", MessageBuffer: 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Stop() })
+
+	got := make(chan int)
+	go func() {
+		n := 0
+		for m := range p.Messages() {
+			if m.Command == "progress" {
+				n++
+			}
+		}
+		got <- n
+	}()
+	reply, err := p.Call(ctx, "work", mp.Params{"n": 3})
+	require.NoError(t, err)
+	assert.Equal(t, "done", reply.Command)
+	require.NoError(t, p.Stop())
+	select {
+	case n := <-got:
+		assert.Equal(t, 3, n)
+	case <-ctx.Done():
+		t.Fatal("Messages was not closed after Stop")
+	}
+}

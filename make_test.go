@@ -1,0 +1,43 @@
+package chapters_test
+
+import (
+	"os/exec"
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/mpgo/mp/internal/docgen"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// makeDry runs make with args and returns what it prints; -n shows the
+// commands without running them.
+func makeDry(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("make", args...).CombinedOutput()
+	require.NoError(t, err, "make %s:\n%s", strings.Join(args, " "), out)
+	return string(out)
+}
+
+// TestMakeWorkshopTargets: make list prints the names make run-<chapter>
+// takes, one per chapter directory; ARGS reaches the chapter; a $ in BENCH
+// reaches go test as it is.
+func TestMakeWorkshopTargets(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on this machine")
+	}
+	dirs, err := docgen.ChapterDirs(".")
+	require.NoError(t, err)
+	var names []string
+	for _, d := range dirs {
+		names = append(names, path.Base(d))
+	}
+	assert.Equal(t, names, strings.Fields(makeDry(t, "-s", "list")))
+
+	for _, d := range dirs {
+		assert.Equal(t, "go run ./"+d+" -x 'a b'\n", makeDry(t, "-n", "run-"+path.Base(d), "ARGS=-x 'a b'"))
+	}
+	assert.Contains(t, makeDry(t, "-n", "bench", "BENCH=Call$|Sync$", "COUNT=1"), "-bench 'Call$|Sync$' -count 1 ")
+	assert.Equal(t, "go run ./internal/docgen/cmd/docgen\n", makeDry(t, "-n", "docs"))
+}
