@@ -1,5 +1,7 @@
 package shm
 
+import "slices"
+
 // Elem is the set of element types an Array can hold: plain numbers, never
 // Go pointers, which mean nothing in another process.
 type Elem interface {
@@ -28,3 +30,7 @@ func dtypeCode[T Elem]() uint32 {
 	}
 	return 5
 }
+
+// DTypes returns the names of the element types, in a fixed order:
+// float32, float64, int32, int64, uint8.
+func DTypes() []string { return slices.Clone(dtypes[1:]) }

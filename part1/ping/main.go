@@ -11,9 +11,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 )
 
@@ -52,32 +56,41 @@ func main() {
 	// parent it returns at once, and the story begins.
 	mp.Init()
 	log := mp.NewLogger("main", mp.Front)
-	ctx := context.Background()
+	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
+	// program. Every wait below takes ctx, so a signal unwinds run through
+	// its deferred clean-up: the backend is stopped, nothing is left.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	story.Exit(ctx, log, run(ctx, log))
+}
 
-	// Start runs this same program again as the backend "my-process" and
-	// returns once it is ready to handle messages. In ps it shows as
-	// mp:ping/my-process.
+func run(ctx context.Context, log *slog.Logger) error {
 	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process"})
 	if err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+		return err
 	}
+	// Deferred, Stop also runs when run returns early: an error, Ctrl-C.
+	defer p.Stop()
 	log.Info(fmt.Sprintf("started backend pid %d from frontend pid %d", p.Pid(), os.Getpid()))
-	mp.Pause(time.Second)
+	if err := story.Pause(ctx, time.Second); err != nil {
+		return err
+	}
 
 	// This looks like a method call, and it is one, in the frontend: the
 	// work happens on the other side of the pipe.
 	log.Info("calling ping")
 	if err := (MyProcess{p}).Ping(ctx, "gotcha!"); err != nil {
-		log.Error(err.Error())
+		return err
 	}
-	mp.Pause(time.Second)
+	if err := story.Pause(ctx, time.Second); err != nil {
+		return err
+	}
 
 	// Stop closes the command pipe; the backend handles what it has already
 	// received, sees the end of the pipe and exits. Stop waits for that.
 	if err := p.Stop(); err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+		return err
 	}
 	log.Info("backend stopped, bye")
+	return nil
 }

@@ -13,9 +13,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 )
 
@@ -53,7 +57,7 @@ func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
 		return err
 	}
 	b.Log().Info(fmt.Sprintf("got parameter %s, working", param))
-	mp.Pause(time.Second) // the "work"
+	story.Pause(ctx, time.Second) // the "work"; it ends early on SIGTERM
 	b.Log().Info("done")
 	return b.SetEvent(event)
 }
@@ -64,30 +68,36 @@ var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return 
 func main() {
 	mp.Init()
 	log := mp.NewLogger("main", mp.Front)
-	ctx := context.Background()
+	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
+	// program. Every wait below takes ctx, so a signal unwinds run through
+	// its deferred clean-up: the backend is stopped, nothing is left.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	story.Exit(ctx, log, run(ctx, log))
+}
 
+func run(ctx context.Context, log *slog.Logger) error {
 	// The event group is part of the process: one event is enough here, as
 	// only one Ping is in flight at a time.
 	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process", Events: 1})
 	if err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+		return err
 	}
 	defer p.Stop()
-	mp.Pause(time.Second)
+	if err := story.Pause(ctx, time.Second); err != nil {
+		return err
+	}
 
 	log.Info("calling backend")
 	if err := (MyProcess{p}).Ping(ctx, "gotcha!"); err != nil {
-		log.Error(err.Error())
-		p.Stop()
-		os.Exit(1)
+		return err
 	}
 	// Only now, after the backend's "done": that is the point of the chapter.
 	log.Info("backend is ready")
 
 	if err := p.Stop(); err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+		return err
 	}
 	log.Info("bye")
+	return nil
 }

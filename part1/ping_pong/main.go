@@ -9,11 +9,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 )
 
@@ -45,47 +50,50 @@ var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return 
 func main() {
 	mp.Init()
 	log := mp.NewLogger("main", mp.Front)
-	ctx := context.Background()
+	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
+	// program. Every wait below takes ctx, so a signal unwinds run through
+	// its deferred clean-up: the backend is stopped, nothing is left.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	story.Exit(ctx, log, run(ctx, log))
+}
 
+func run(ctx context.Context, log *slog.Logger) error {
 	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process"})
 	if err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+		return err
 	}
 	defer p.Stop()
-	mp.Pause(time.Second)
+	if err := story.Pause(ctx, time.Second); err != nil {
+		return err
+	}
 
 	if err := (MyProcess{p}).Ping(ctx, "gotcha!"); err != nil {
-		log.Error(err.Error())
-		p.Stop()
-		os.Exit(1)
+		return err
 	}
 	log.Info("waiting for reply")
 
-	// One select, several sources: the backend's messages and a timer. A
-	// closed Messages channel means the backend is gone.
+	// One select, several sources: the backend's messages, a timer, and
+	// ctx (Ctrl-C). A closed Messages channel means the backend is gone.
 	select {
 	case m, ok := <-p.Messages():
 		if !ok {
-			log.Error(fmt.Sprintf("backend exited before answering: %v", p.Err()))
-			os.Exit(1)
+			return fmt.Errorf("backend exited before answering: %v", p.Err())
 		}
 		result, err := m.String("result")
 		if m.Command != "pong" || err != nil {
-			log.Error(fmt.Sprintf("unexpected answer %q: %v", m.Command, err))
-			p.Stop()
-			os.Exit(1)
+			return fmt.Errorf("unexpected answer %q: %v", m.Command, err)
 		}
 		log.Info("got pong with " + result)
 	case <-time.After(5 * time.Second):
-		log.Error("no pong within 5 seconds")
-		p.Stop()
-		os.Exit(1)
+		return errors.New("no pong within 5 seconds")
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 
 	if err := p.Stop(); err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+		return err
 	}
 	log.Info("bye")
+	return nil
 }

@@ -15,8 +15,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
 )
@@ -90,16 +93,18 @@ var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return 
 func main() {
 	mp.Init()
 	log := mp.NewLogger("main", mp.Front)
-	if err := run(log); err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
+	// program. Every wait below takes ctx, so a signal unwinds run through
+	// its deferred clean-up: the backend is stopped, nothing is left.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil || ctx.Err() != nil {
+		story.Exit(ctx, log, err)
 	}
 	log.Info("bye")
 }
 
-func run(log *slog.Logger) error {
-	ctx := context.Background()
-
+func run(ctx context.Context, log *slog.Logger) error {
 	// The frontend creates the segment before the backend exists.
 	array, err := shm.Create[float64]("my-array", 100, 100)
 	if err != nil {
@@ -121,7 +126,9 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer p.Stop()
-	mp.Pause(time.Second)
+	if err := story.Pause(ctx, time.Second); err != nil {
+		return err
+	}
 
 	log.Info("calling readWrite")
 	if err := (MyProcess{p}).ReadWrite(ctx); err != nil {

@@ -16,10 +16,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
 )
@@ -109,30 +113,48 @@ var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return 
 
 func main() {
 	mp.Init()
-	dtype := flag.String("dtype", "float32", "element type: float32, float64, int32, int64 or uint8")
+	dtype := flag.String("dtype", "float32", "element type: "+strings.Join(shm.DTypes(), ", "))
 	shape := flag.String("shape", "200x200", "shape, e.g. 200x200 or 10x20x30")
 	flag.Parse()
-	log := mp.NewLogger("main", mp.Front)
+	// Bad input is a usage error (status 2) before anything starts.
 	dims, err := parseShape(*shape)
-	if err == nil {
-		err = run(log, *dtype, dims)
+	switch {
+	case err != nil:
+		usage(err)
+	case !slices.Contains(shm.DTypes(), *dtype):
+		usage(fmt.Errorf("bad -dtype %q: want one of %s", *dtype, strings.Join(shm.DTypes(), ", ")))
+	case flag.NArg() > 0:
+		usage(fmt.Errorf("unexpected arguments %q: shm2 takes only flags", flag.Args()))
 	}
-	if err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+	log := mp.NewLogger("main", mp.Front)
+	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
+	// program. Every wait below takes ctx, so a signal unwinds run through
+	// its deferred clean-up: the backend is stopped, the segment unlinked.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, *dtype, dims); err != nil || ctx.Err() != nil {
+		story.Exit(ctx, log, err)
 	}
 	log.Info("bye")
 }
 
-func run(log *slog.Logger, dtype string, shape []int) error {
-	ctx := context.Background()
+// usage reports a bad command line and exits with status 2, as flag does.
+func usage(err error) {
+	fmt.Fprintln(os.Stderr, "shm2:", err)
+	flag.Usage()
+	os.Exit(2)
+}
+
+func run(ctx context.Context, log *slog.Logger, dtype string, shape []int) error {
 	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process"})
 	if err != nil {
 		return err
 	}
 	defer p.Stop()
 	front := MyProcess{p}
-	mp.Pause(time.Second)
+	if err := story.Pause(ctx, time.Second); err != nil {
+		return err
+	}
 
 	// The backend is running; only now is the array made, on demand.
 	array, err := shm.CreateAny("my-array", dtype, shape...)
@@ -213,7 +235,7 @@ func summary[T shm.Elem](a *shm.Array[T]) string {
 	for _, v := range a.Data() {
 		sum += float64(v)
 	}
-	return fmt.Sprintf("first value %v, sum %v", a.Data()[0], sum)
+	return fmt.Sprintf("first value %v, sum %s", a.Data()[0], strconv.FormatFloat(sum, 'f', -1, 64))
 }
 
 // parseShape turns "200x200" into [200 200].
