@@ -64,6 +64,10 @@ func TestChapters(t *testing.T) {
 			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
 			// No narrative pauses under test.
 			env.Setenv("MP_FAST", "1")
+			// CI marks every process of its run (see .ci/run).
+			if run := os.Getenv("MP_TEST_RUN"); run != "" {
+				env.Setenv("MP_TEST_RUN", run)
+			}
 			// A tag in every process's environment, and a shared-memory
 			// prefix, both unique to this script: scripts run in parallel.
 			tag := "ts" + randomHex(4)
