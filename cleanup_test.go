@@ -2,9 +2,12 @@ package chapters_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestCleanupStopsOnlyOrphans runs aux/cleanup.bash's process half next to
@@ -44,12 +48,11 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	waitForArgv0(t, orphan.Process.Pid, "mp:"+tag+"/orphan")
 	waitForArgv0(t, decoy.Process.Pid, "decoy-"+tag)
 
-	cleanup := exec.Command("bash", "aux/cleanup.bash", "--match", "^mp:("+tag+"/|ping/)|decoy-"+tag)
+	cleanup := exec.Command("bash", "aux/cleanup.bash", "--processes-only", "--match", "^mp:("+tag+"/|ping/)|decoy-"+tag)
 	out, err := cleanup.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "keeping pid "+strconv.Itoa(backend)+" (mp:ping/my-process): its frontend, pid "+strconv.Itoa(ping.Process.Pid)+", is alive")
-	assert.Contains(t, string(out), "our orphaned processes:")
-	assert.Regexp(t, `(?m)^\s*`+strconv.Itoa(orphan.Process.Pid)+`\s+\d+\s+mp:`+tag+`/orphan`, string(out))
+	assert.Contains(t, string(out), "stopping pid "+strconv.Itoa(orphan.Process.Pid)+" (mp:"+tag+"/orphan 60), parent pid "+strconv.Itoa(os.Getpid())+"\n")
 	assert.NotContains(t, string(out), "keeping pid "+strconv.Itoa(orphan.Process.Pid))
 
 	err = orphan.Wait()
@@ -112,4 +115,210 @@ func argv0Of(pid int) string {
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	argv0, _, _ := bytes.Cut(cmdline, []byte{0})
 	return string(argv0)
+}
+
+// cleanupRun is what one run of aux/cleanup.bash printed and how it ended.
+type cleanupRun struct {
+	stdout, stderr string
+	code           int
+}
+
+// runCleanup runs aux/cleanup.bash with args. Callers always narrow it to
+// their own prefix and processes: other tests run on this machine at the
+// same time.
+func runCleanup(t *testing.T, args ...string) cleanupRun {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{"aux/cleanup.bash"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		require.NoError(t, err)
+	}
+	return cleanupRun{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+}
+
+// testPrefix returns a segment prefix unique to this test, and removes
+// whatever is left under it when the test ends.
+func testPrefix(t *testing.T) string {
+	prefix := "mp-cu" + randomHex(4) + "-"
+	t.Cleanup(func() {
+		left, _ := filepath.Glob("/dev/shm/" + prefix + "*")
+		for _, p := range left {
+			exec.Command("chattr", "-i", p).Run()
+			os.Remove(p)
+		}
+	})
+	return prefix
+}
+
+// segment creates /dev/shm/name by hand, one page long, with nobody holding
+// or mapping it: what a crashed creator leaves.
+func segment(t *testing.T, name string) string {
+	t.Helper()
+	path := "/dev/shm/" + name
+	require.NoError(t, os.WriteFile(path, make([]byte, 4096), 0o600))
+	return path
+}
+
+// lockShared takes the creator's shared flock on path and holds it until the
+// test ends, as a live creator does.
+func lockShared(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	require.NoError(t, unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB))
+}
+
+// mapWithoutLock maps path and closes it, holding no lock and no file
+// descriptor, until the test ends: a process that uses a segment without
+// following the locking rule.
+func mapWithoutLock(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	mem, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	require.NoError(t, f.Close())
+	require.NoError(t, err)
+	t.Cleanup(func() { unix.Munmap(mem) })
+}
+
+// startSleep starts a process that is not ours: a plain sleep, with a
+// duration unique to this test so that a pattern can name it exactly.
+func startSleep(t *testing.T) (*exec.Cmd, string) {
+	t.Helper()
+	secs := fmt.Sprintf("3600.%06d", time.Now().UnixNano()%1000000)
+	cmd := exec.Command("sleep", secs)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, secs
+}
+
+// noPID is a PID no process can have (the kernel's limit is 4194304), for
+// segment names whose creator the name must not be taken to identify.
+const noPID = "4194304"
+
+// TestCleanupSegmentsByLockAndMaps checks the segment ownership rule: a
+// segment is removed only when nobody holds a lock on it and nobody maps it,
+// whatever PID its name holds.
+//
+// Fault injected: the PID in a segment's name lies in both directions. The
+// stale segment is named after PID 1, which is always alive (a tool that
+// trusts the name keeps it forever); the two segments in use are named
+// after a PID that cannot exist (a tool that trusts the name removes them
+// under their users).
+func TestCleanupSegmentsByLockAndMaps(t *testing.T) {
+	prefix := testPrefix(t)
+	stale := segment(t, prefix+"1-stale")
+	locked := segment(t, prefix+noPID+"-locked")
+	lockShared(t, locked)
+	mapped := segment(t, prefix+noPID+"-mapped")
+	mapWithoutLock(t, mapped)
+	other := "/dev/shm/other-" + prefix + "1-x"
+	require.NoError(t, os.WriteFile(other, nil, 0o600))
+	t.Cleanup(func() { os.Remove(other) })
+	sleep, secs := startSleep(t)
+
+	// The pattern names the sleep too: only argv[0] decides what is ours.
+	run := runCleanup(t, "--prefix", prefix, "--match", `^mp:`+prefix+`/|^sleep `+regexp.QuoteMeta(secs)+`$`)
+	require.Equal(t, 0, run.code, "stdout:\n%s\nstderr:\n%s", run.stdout, run.stderr)
+
+	assert.NoFileExists(t, stale, "stale, though pid 1 is alive")
+	assert.Contains(t, run.stdout, "removed "+prefix+"1-stale: stale (no lock, nobody maps it)\n")
+	assert.FileExists(t, locked, "its creator holds the lock")
+	assert.Contains(t, run.stdout, "keeping "+prefix+noPID+"-locked: in use (its creator or a backend holds a lock on it)\n")
+	assert.FileExists(t, mapped, "a live process maps it")
+	assert.Contains(t, run.stdout, fmt.Sprintf("keeping %s%s-mapped: in use (pid %d maps it)\n", prefix, noPID, os.Getpid()))
+	assert.FileExists(t, other, "not our prefix")
+	assert.NotContains(t, run.stdout, "other-")
+	assert.Equal(t, "sleep", argv0Of(sleep.Process.Pid), "the sleep is not ours and still runs")
+	assert.NotContains(t, run.stdout, strconv.Itoa(sleep.Process.Pid))
+	assert.Contains(t, run.stdout, "stopped 0 processes, removed 1 segment, kept 2 in use\n")
+	assert.Empty(t, run.stderr)
+}
+
+// TestCleanupDryRunChangesNothing: --dry-run reports a stale segment and an
+// orphan of ours, and leaves both as they are.
+func TestCleanupDryRunChangesNothing(t *testing.T) {
+	prefix := testPrefix(t)
+	stale := segment(t, prefix+"1-stale")
+	orphan := exec.Command("bash", "-c", "exec -a mp:"+prefix+"/orphan sleep 60")
+	require.NoError(t, orphan.Start())
+	t.Cleanup(func() { orphan.Process.Kill(); orphan.Wait() })
+	waitForArgv0(t, orphan.Process.Pid, "mp:"+prefix+"/orphan")
+
+	run := runCleanup(t, "--dry-run", "--prefix", prefix, "--match", "^mp:"+prefix+"/")
+	require.Equal(t, 0, run.code, "stdout:\n%s\nstderr:\n%s", run.stdout, run.stderr)
+	assert.Contains(t, run.stdout, fmt.Sprintf("would stop pid %d (mp:%s/orphan 60)", orphan.Process.Pid, prefix))
+	assert.Contains(t, run.stdout, "would remove "+prefix+"1-stale: stale (no lock, nobody maps it)\n")
+	assert.Contains(t, run.stdout, "dry run: would stop 1 process, would remove 1 segment, kept 0 in use\n")
+	assert.NotRegexp(t, `(?m)^(stopping|removed|removing) `, run.stdout)
+	assert.FileExists(t, stale)
+	assert.Equal(t, "mp:"+prefix+"/orphan", argv0Of(orphan.Process.Pid), "the orphan still runs")
+}
+
+// TestCleanupKillsWhatIgnoresSIGTERM: an orphan of ours that ignores
+// SIGTERM gets SIGKILL once the grace period is over.
+//
+// Fault injected: the orphan ignores SIGTERM (an ignored signal stays
+// ignored across exec).
+func TestCleanupKillsWhatIgnoresSIGTERM(t *testing.T) {
+	prefix := testPrefix(t)
+	orphan := exec.Command("bash", "-c", "trap '' TERM; exec -a mp:"+prefix+"/stubborn sleep 60")
+	require.NoError(t, orphan.Start())
+	t.Cleanup(func() { orphan.Process.Kill() })
+	waitForArgv0(t, orphan.Process.Pid, "mp:"+prefix+"/stubborn")
+
+	run := runCleanup(t, "--processes-only", "--grace", "0.2", "--match", "^mp:"+prefix+"/")
+	require.Equal(t, 0, run.code, "stdout:\n%s\nstderr:\n%s", run.stdout, run.stderr)
+	assert.Contains(t, run.stdout, fmt.Sprintf("pid %d still runs after 0.2s: SIGKILL\n", orphan.Process.Pid))
+	assert.Contains(t, run.stdout, "stopped 1 process, removed 0 segments, kept 0 in use\n")
+	err := orphan.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, syscall.SIGKILL, ee.Sys().(syscall.WaitStatus).Signal())
+}
+
+// TestCleanupFailsOnWhatItCannotRemove: a stale segment that cannot be
+// unlinked is reported, counted, and makes the exit status 1.
+//
+// Fault injected: the segment file is immutable (chattr +i), so unlink
+// fails with EPERM even for root. The test is skipped where chattr cannot
+// set the flag (not root, or a file system without it).
+func TestCleanupFailsOnWhatItCannotRemove(t *testing.T) {
+	prefix := testPrefix(t)
+	stuck := segment(t, prefix+"1-stuck")
+	if out, err := exec.Command("chattr", "+i", stuck).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a file immutable here, so no unlink can fail: chattr +i: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", stuck).Run() })
+
+	run := runCleanup(t, "--segments-only", "--prefix", prefix)
+	assert.Equal(t, 1, run.code, "stdout:\n%s\nstderr:\n%s", run.stdout, run.stderr)
+	assert.Contains(t, run.stderr, "cannot remove "+prefix+"1-stuck: ")
+	assert.Contains(t, run.stderr, "Operation not permitted")
+	assert.Contains(t, run.stdout, "stopped 0 processes, removed 0 segments, kept 0 in use; 1 of ours could not be stopped or removed (see above)\n")
+	assert.FileExists(t, stuck)
+}
+
+// TestCleanupUsage: --help prints the help on stdout and succeeds; an
+// unknown option is a usage error.
+func TestCleanupUsage(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		run := runCleanup(t, arg)
+		assert.Equal(t, 0, run.code, arg)
+		assert.True(t, strings.HasPrefix(run.stdout, "Usage: aux/cleanup.bash"), "%s:\n%s", arg, run.stdout)
+		for _, opt := range []string{"--dry-run", "--segments-only", "--processes-only", "--all", "--match", "--prefix", "--grace", "--help", "never touches"} {
+			assert.Contains(t, run.stdout, opt, arg)
+		}
+		assert.Empty(t, run.stderr, arg)
+	}
+	for _, args := range [][]string{{"--bogus"}, {"--prefix", "tmp-"}, {"--match", "sleep"}, {"--grace"}} {
+		run := runCleanup(t, args...)
+		assert.Equal(t, 2, run.code, "%q", args)
+		assert.Contains(t, run.stderr, "cleanup.bash: ", "%q", args)
+		assert.Empty(t, run.stdout, "%q", args)
+	}
 }

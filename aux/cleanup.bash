@@ -1,71 +1,136 @@
 #!/usr/bin/env bash
 # cleanup.bash: remove what a crashed mp program left behind, and nothing else.
-#
-#   aux/cleanup.bash                  stop our orphaned processes, remove our stale segments
-#   aux/cleanup.bash --dry-run        only say what would be done
-#   aux/cleanup.bash --segments-only  leave processes alone
-#   aux/cleanup.bash --all            stop every process of ours, even one whose frontend lives
-#   aux/cleanup.bash --match REGEX    only processes whose command line matches REGEX
-#                                     (default ^mp:)
-#   aux/cleanup.bash --prefix mp-x-   only segments whose name starts with mp-x-
-#
-# "Ours" is exact, never a guess by program name (no killall):
-#   - a process is ours when its argv[0] starts with "mp:" (every backend's
-#     does, e.g. "mp:ping/my-process"). It is an orphan when its parent does
-#     not run the same executable: a backend is a re-execution of its
-#     frontend's binary, so a live frontend is a parent with the same
-#     /proc/<pid>/exe. Only orphans are stopped, unless --all;
-#   - a shared-memory segment is ours when its name in /dev/shm starts with
-#     "mp-"; the creator's PID is the first all-digit part of the name
-#     ("mp-<pid>-<name>", or "mp-<tag>-<pid>-<name>" under a test prefix), and
-#     a segment is stale when that process no longer exists.
+# Run it with --help for what it does; the rules are in usage() below and in
+# docs/shared-memory.md ("the segment ownership rule").
 set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+Usage: aux/cleanup.bash [options]
+
+Stops the processes and removes the /dev/shm segments that a crashed mp
+program left behind, and nothing else.
+
+What it stops: processes whose argv[0] starts with "mp:" (every backend's
+does, e.g. "mp:ping/my-process") and whose frontend is gone (the parent no
+longer runs the same executable). Each gets SIGTERM, so that it runs its
+post-run hook; one still there after the grace period gets SIGKILL, but only
+if it is still the same process (same argv[0], same start time).
+
+What it removes: files in /dev/shm whose name starts with the prefix (mp- by
+default) and that are stale: nobody holds a lock on them (a non-blocking
+exclusive flock succeeds, so neither their creator nor a backend has them
+open, in any PID namespace) and no process maps them (/proc/*/maps). The
+lock is held while it checks that the name still is the same file, then it
+unlinks.
+
+What it never touches: a process whose argv[0] does not start with "mp:",
+whatever its name or command line (no killall, no pkill); a backend whose
+frontend still runs (unless --all); a file without the prefix; a segment in
+use, whatever PID its name holds (a PID in a name is a hint for humans, not
+an identity: PIDs are reused and differ across PID namespaces).
+
+Options:
+  -n, --dry-run         say what would be stopped or removed, change nothing
+      --segments-only   leave processes alone
+      --processes-only  leave /dev/shm alone
+      --all             also stop backends whose frontend still runs
+      --match REGEX     only processes whose command line matches REGEX, an
+                        extended regular expression that must start with ^mp:
+                        (argv[0] must start with mp: whatever REGEX says)
+      --prefix PREFIX   only segments whose name starts with PREFIX, which
+                        must start with mp- and hold no / (default: mp-)
+      --grace SECONDS   how long to wait after SIGTERM before SIGKILL
+                        (default: 2)
+  -h, --help            print this help and exit
+
+It ends with a summary:
+  stopped N processes, removed M segments, kept K in use
+where K counts the backends kept because their frontend runs and the
+segments kept because they are in use. Exit status: 0 when everything of
+ours that should go is gone, 1 when something could not be stopped,
+checked or removed (each is reported on stderr), 2 for a usage error.
+EOF
+}
+
+die_usage() {
+	echo "cleanup.bash: $*" >&2
+	echo "Try 'aux/cleanup.bash --help'." >&2
+	exit 2
+}
 
 dry=0
 procs=1
+segs=1
 all=0
 match='^mp:'
 prefix=mp-
+grace=2
 while (($#)); do
 	case "$1" in
-		--dry-run | -n) dry=1 ;;
+		-h | --help) usage; exit 0 ;;
+		-n | --dry-run) dry=1 ;;
 		--segments-only) procs=0 ;;
+		--processes-only) segs=0 ;;
 		--all) all=1 ;;
-		--match)
-			match=${2:-}
+		--match | --prefix | --grace)
+			(($# >= 2)) || die_usage "$1 needs a value"
+			case "$1" in
+				--match)
+					match=$2
+					[[ $match == '^mp:'* ]] || die_usage "--match must start with ^mp:, got '$match'"
+					;;
+				--prefix)
+					prefix=$2
+					[[ $prefix == mp-* && $prefix != */* ]] || die_usage "--prefix must start with mp- and hold no /, got '$prefix'"
+					;;
+				--grace)
+					grace=$2
+					[[ $grace =~ ^[0-9]+(\.[0-9]+)?$ ]] || die_usage "--grace takes seconds, such as 2 or 0.5, got '$grace'"
+					;;
+			esac
 			shift
-			[[ $match == '^mp:'* ]] || { echo "--match must start with ^mp:" >&2; exit 2; }
 			;;
-		--prefix)
-			prefix=${2:-}
-			shift
-			[[ $prefix == mp-* && $prefix != */* ]] || { echo "--prefix must start with mp- and hold no /" >&2; exit 2; }
-			;;
-		*) echo "usage: $0 [--dry-run] [--segments-only] [--all] [--match '^mp:…'] [--prefix mp-…]" >&2; exit 2 ;;
+		*) die_usage "unknown option '$1'" ;;
 	esac
 	shift
 done
+((procs || segs)) || die_usage "--segments-only and --processes-only leave nothing to do"
 
-run() {
-	if ((dry)); then echo "would run: $*"; else "$@"; fi
+stopped=0 removed=0 kept=0 failed=0
+
+fail() {
+	echo "cannot $*" >&2
+	failed=$((failed + 1))
 }
 
-# Processes: SIGTERM first (backends stop cleanly on it), then SIGKILL for
-# whatever is still there a second later.
-# argv0 PID: the process's argv[0] (empty if it is gone).
+# --- Processes ------------------------------------------------------------
+
+# argv0 PID: the process's argv[0] (empty if it is gone or a zombie).
 argv0() {
 	local a=
-	[[ -r /proc/$1/cmdline ]] && IFS= read -r -d '' a </proc/"$1"/cmdline 2>/dev/null
+	{ IFS= read -r -d '' a </proc/"$1"/cmdline; } 2>/dev/null || true
 	printf '%s' "$a"
 }
-# start_time PID: when the process started (field 22 of /proc/PID/stat), so
-# that a PID reused by another process is never taken for the one we saw.
-start_time() {
+
+# args PID: the command line, arguments joined by spaces.
+args() {
+	local -a a=()
+	{ mapfile -d '' -t a </proc/"$1"/cmdline; } 2>/dev/null || true
+	printf '%s' "${a[*]}"
+}
+
+# stat_field PID N: field N of /proc/PID/stat (3 is the state, 4 the parent,
+# 22 the start time), read after the command name, which may hold spaces.
+stat_field() {
 	local stat
 	stat=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
 	stat=${stat##*) }
-	awk '{ print $20 }' <<<"$stat"
+	local -a f
+	read -r -a f <<<"$stat"
+	printf '%s' "${f[$2 - 3]:-}"
 }
+
 # exe PID: the executable, without the " (deleted)" a rebuilt binary gets.
 exe() {
 	local e
@@ -73,63 +138,158 @@ exe() {
 	printf '%s' "${e% (deleted)}"
 }
 
-pids=()
+# same PID START: whether PID still is the process of ours seen at START.
+same() {
+	[[ $(argv0 "$1") == mp:* && $(stat_field "$1" 22) == "$2" && $(stat_field "$1" 3) != Z ]]
+}
+
+# wait_gone SECONDS PID...: wait until none of the PIDs is the process we
+# saw (gone, a zombie, or someone else), or SECONDS pass.
+wait_gone() {
+	local ticks pid alive
+	ticks=$(awk -v s="$1" 'BEGIN { printf "%d", s * 20 + 1 }')
+	shift
+	while :; do
+		alive=0
+		for pid; do
+			if same "$pid" "${started[$pid]}"; then alive=1; break; fi
+		done
+		((alive)) || return 0
+		((ticks-- > 0)) || return 1
+		sleep 0.05
+	done
+}
+
 declare -A started=()
+pids=()
 if ((procs)); then
-	while read -r pid; do
-		[[ -n $pid && $pid != "$$" ]] || continue
+	for dir in /proc/[0-9]*; do
+		pid=${dir#/proc/}
+		[[ $pid != "$$" ]] || continue
 		# --match narrows the choice; argv[0] starting with mp: is required
 		# whatever the pattern says.
 		[[ $(argv0 "$pid") == mp:* ]] || continue
-		ppid=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ') || continue
+		cmd=$(args "$pid")
+		[[ $cmd =~ $match ]] || continue
 		own=$(exe "$pid")
 		[[ -n $own ]] || continue
+		ppid=$(stat_field "$pid" 4)
 		if ((!all)) && [[ $own == "$(exe "$ppid")" ]]; then
-			echo "keeping pid $pid ($(ps -o args= -p "$pid")): its frontend, pid $ppid, is alive"
+			echo "keeping pid $pid ($cmd): its frontend, pid $ppid, is alive"
+			kept=$((kept + 1))
 			continue
 		fi
+		start=$(stat_field "$pid" 22)
+		[[ -n $start ]] || continue
 		pids+=("$pid")
-		started[$pid]=$(start_time "$pid")
-	done < <(pgrep -f -- "$match" || true)
+		started[$pid]=$start
+		if ((dry)); then
+			echo "would stop pid $pid ($cmd), parent pid $ppid"
+		else
+			echo "stopping pid $pid ($cmd), parent pid $ppid"
+		fi
+	done
 fi
-if ((${#pids[@]})); then
-	echo "our orphaned processes:"
-	ps -o pid=,ppid=,args= -p "$(IFS=,; echo "${pids[*]}")" || true
-	run kill -TERM "${pids[@]}" 2>/dev/null || true
-	if ((!dry)); then
-		sleep 1
-		still=()
+if ((${#pids[@]} && !dry)); then
+	# SIGTERM first: a backend stops cleanly on it and runs its post-run hook.
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	if ! wait_gone "$grace" "${pids[@]}"; then
 		for pid in "${pids[@]}"; do
-			# The same process still: ours, and started when we saw it.
-			if [[ $(argv0 "$pid") == mp:* && $(start_time "$pid") == "${started[$pid]}" ]]; then
-				still+=("$pid")
+			# Only the very process we saw: a PID reused since is not ours.
+			if same "$pid" "${started[$pid]}"; then
+				echo "pid $pid still runs after ${grace}s: SIGKILL"
+				kill -KILL "$pid" 2>/dev/null || true
 			fi
 		done
-		if ((${#still[@]})); then
-			run kill -KILL "${still[@]}" 2>/dev/null || true
-		fi
+		wait_gone 1 "${pids[@]}" || true
 	fi
-elif ((procs)); then
-	echo "no orphaned processes of ours"
+	for pid in "${pids[@]}"; do
+		if same "$pid" "${started[$pid]}"; then
+			fail "stop pid $pid: it survived SIGKILL"
+		else
+			stopped=$((stopped + 1))
+		fi
+	done
+elif ((dry)); then
+	stopped=${#pids[@]}
 fi
 
-# Segments whose creator is gone.
-removed=0
-shopt -s nullglob
-for path in /dev/shm/"$prefix"*; do
-	name=${path#/dev/shm/}
-	# The owner is the first all-digit dash-separated field after "mp".
-	owner=$(awk -F- '{ for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) { print $i; exit } }' <<<"$name")
-	if [[ -z $owner ]]; then
-		echo "skipping $name: no owner PID in its name"
-		continue
-	fi
-	if [[ -d /proc/$owner ]]; then
-		echo "keeping $name: its owner, pid $owner, is alive"
-		continue
-	fi
-	echo "removing $name (owner pid $owner is gone)"
-	run rm -f -- "$path"
-	removed=$((removed + 1))
-done
-echo "stale segments removed: $removed"
+# --- Segments -------------------------------------------------------------
+
+# mapper NAME: the first process that maps /dev/shm/NAME, if any.
+mapper() {
+	local maps line
+	while IFS= read -r maps; do
+		while IFS= read -r line; do
+			if [[ $line == *" /dev/shm/$1" ]]; then
+				maps=${maps#/proc/}
+				printf '%s' "${maps%/maps}"
+				return 0
+			fi
+		done <"$maps" 2>/dev/null || true
+	done < <(grep -lF -- "/dev/shm/$1" /proc/[0-9]*/maps 2>/dev/null || true)
+}
+
+# inode PATH: device and inode of PATH, following symbolic links.
+inode() { stat -L -c '%d:%i' -- "$1" 2>/dev/null || true; }
+
+if ((segs)); then
+	shopt -s nullglob
+	for path in /dev/shm/"$prefix"*; do
+		name=${path#/dev/shm/}
+		if [[ -L $path || ! -f $path ]]; then
+			echo "skipping $name: not a regular file, so not a segment of ours"
+			continue
+		fi
+		# Open for reading only (never create), then ask the kernel whether
+		# anybody holds a lock: the creator and every backend hold a shared
+		# one while they use the segment.
+		if ! { exec {fd}<"$path"; } 2>/dev/null; then
+			[[ -e $path ]] || continue # removed meanwhile by its owner
+			fail "check $name: cannot open it"
+			continue
+		fi
+		if ! flock -n -x "$fd"; then
+			echo "keeping $name: in use (its creator or a backend holds a lock on it)"
+			kept=$((kept + 1))
+			exec {fd}<&-
+			continue
+		fi
+		# Nobody holds a lock; a process may still map it without one.
+		user=$(mapper "$name")
+		if [[ -n $user ]]; then
+			echo "keeping $name: in use (pid $user maps it)"
+			kept=$((kept + 1))
+			exec {fd}<&-
+			continue
+		fi
+		# Still under our exclusive lock: the name must still be the file we
+		# locked, or we would unlink someone else's new segment.
+		if [[ $(inode "/proc/$$/fd/$fd") != "$(inode "$path")" ]]; then
+			echo "keeping $name: it was replaced while we looked"
+			kept=$((kept + 1))
+		elif ((dry)); then
+			echo "would remove $name: stale (no lock, nobody maps it)"
+			removed=$((removed + 1))
+		elif err=$(rm -f -- "$path" 2>&1) && [[ ! -e $path ]]; then
+			echo "removed $name: stale (no lock, nobody maps it)"
+			removed=$((removed + 1))
+		else
+			fail "remove $name: ${err#rm: }"
+		fi
+		exec {fd}<&-
+	done
+fi
+
+# count N ONE MANY: "1 segment", "2 segments".
+count() { if (($1 == 1)); then printf '%d %s' "$1" "$2"; else printf '%d %s' "$1" "$3"; fi; }
+if ((dry)); then
+	summary="dry run: would stop $(count "$stopped" process processes), would remove $(count "$removed" segment segments), kept $kept in use"
+else
+	summary="stopped $(count "$stopped" process processes), removed $(count "$removed" segment segments), kept $kept in use"
+fi
+if ((failed)); then
+	echo "$summary; $failed of ours could not be stopped or removed (see above)"
+	exit 1
+fi
+echo "$summary"
