@@ -83,6 +83,7 @@ func TestChapters(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noleftovers": noLeftovers,
+			"noprocs":     noProcs,
 			"cmpre":       cmpRegexpLines,
 			"pids":        pids,
 			"waitproc":    waitProc,
@@ -106,14 +107,7 @@ func noLeftovers(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: noleftovers")
 	}
-	tag := ts.Getenv("MP_TEST_TAG")
-	var procs []string
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
-		procs = taggedProcesses(tag)
-		if len(procs) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
+	procs := waitNoProcesses(ts.Getenv("MP_TEST_TAG"))
 	prefix := ts.Getenv("MP_SHM_PREFIX")
 	var segs []string
 	entries, _ := os.ReadDir("/dev/shm")
@@ -125,6 +119,31 @@ func noLeftovers(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if len(procs) > 0 || len(segs) > 0 {
 		ts.Fatalf("left behind: processes %v, /dev/shm segments %v", procs, segs)
+	}
+}
+
+// noProcs fails unless no process of this script is left one second after
+// it is called, and leaves /dev/shm alone: the check a script makes before
+// it shows what a crash left there.
+//
+//	noprocs
+func noProcs(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: noprocs")
+	}
+	if procs := waitNoProcesses(ts.Getenv("MP_TEST_TAG")); len(procs) > 0 {
+		ts.Fatalf("still running after one second: %v", procs)
+	}
+}
+
+// waitNoProcesses waits up to one second for the processes tagged tag to be
+// gone, and returns those still alive.
+func waitNoProcesses(tag string) []string {
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		procs := taggedProcesses(tag)
+		if len(procs) == 0 || time.Now().After(deadline) {
+			return procs
+		}
 	}
 }
 

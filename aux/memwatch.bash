@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# memwatch.bash: the memory of our processes, live. Run it with --help.
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+Usage: aux/memwatch.bash [options]
+
+Shows the memory of this project's processes, refreshed every second:
+every process whose argv[0] starts with "mp:" (a backend, named
+"mp:<program>/<name>"), and its frontend (the parent that runs the same
+executable, shown as "(frontend)"). Rows are grouped by program and process
+name, with a total per program and a grand total. Ctrl-C ends it.
+
+Columns, in KiB:
+  RSS    resident memory, every page counted in full, shared or not
+  PSS    proportional share: a page shared by N processes counts 1/N
+  USS    unique memory: pages only this process has (what its death frees)
+  SHMEM  the shared-memory part of PSS (Pss_Shmem: /dev/shm segments,
+         memfd arrays), so the segments' cost is counted once in a total
+
+Where the numbers come from: smem when it is installed (RSS, PSS, USS),
+/proc/<pid>/smaps_rollup otherwise; SHMEM always comes from smaps_rollup
+(smem does not report it). The header says which.
+
+Options:
+      --once            print one table and exit
+      --json            print one JSON object per line per process, and no
+                        table (once, or every interval when live)
+      --interval SECS   seconds between refreshes (default: 1)
+      --proc            use /proc/<pid>/smaps_rollup even if smem is
+                        installed (or set MEMWATCH_SOURCE=proc)
+      --match REGEX     only processes whose argv[0] matches REGEX (an
+                        extended regular expression, e.g. '^mp:names/');
+                        a frontend is shown when one of its backends is
+      --frontend PID    only the frontend PID and its backends
+  -h, --help            print this help and exit
+
+JSON fields: pid, program, name, state (R running, S sleeping, D disk,
+T stopped, Z zombie), rss_kib, pss_kib, uss_kib, shmem_kib, source
+("smem" or "proc").
+EOF
+}
+
+die_usage() {
+	echo "memwatch.bash: $*" >&2
+	echo "Try 'aux/memwatch.bash --help'." >&2
+	exit 2
+}
+
+once=0
+json=0
+interval=1
+source=${MEMWATCH_SOURCE:-auto}
+match=
+frontend=
+while (($#)); do
+	case "$1" in
+		-h | --help) usage; exit 0 ;;
+		--once) once=1 ;;
+		--json) json=1 ;;
+		--proc) source=proc ;;
+		--interval | --match | --frontend)
+			(($# >= 2)) || die_usage "$1 needs a value"
+			case "$1" in
+				--interval)
+					interval=$2
+					[[ $interval =~ ^[0-9]+(\.[0-9]+)?$ && ! $interval =~ ^0+(\.0+)?$ ]] || die_usage "--interval takes seconds, such as 1 or 0.5, got '$interval'"
+					;;
+				--match) match=$2 ;;
+				--frontend)
+					frontend=$2
+					[[ $frontend =~ ^[1-9][0-9]*$ ]] || die_usage "--frontend takes a PID, got '$frontend'"
+					;;
+			esac
+			shift
+			;;
+		*) die_usage "unknown option '$1'" ;;
+	esac
+	shift
+done
+case $source in
+	auto) if command -v smem >/dev/null; then source=smem; else source=proc; fi ;;
+	proc) ;;
+	smem) command -v smem >/dev/null || die_usage "MEMWATCH_SOURCE=smem, but smem is not installed (make tools)" ;;
+	*) die_usage "MEMWATCH_SOURCE must be proc or smem, got '$source'" ;;
+esac
+
+# argv0 PID: the process's argv[0], empty if it is gone.
+argv0() {
+	local a=
+	{ IFS= read -r -d '' a </proc/"$1"/cmdline; } 2>/dev/null || true
+	printf '%s' "$a"
+}
+
+# stat_field PID N: field N of /proc/PID/stat (3 state, 4 parent).
+stat_field() {
+	local stat
+	stat=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+	stat=${stat##*) }
+	local -a f
+	read -r -a f <<<"$stat"
+	printf '%s' "${f[$2 - 3]:-}"
+}
+
+exe() {
+	local e
+	e=$(readlink "/proc/$1/exe" 2>/dev/null) || return 0
+	printf '%s' "${e% (deleted)}"
+}
+
+# ours: print "pid program name" for each process of ours, frontends too.
+ours() {
+	local dir pid a prog name ppid
+	local -A front=()
+	for dir in /proc/[0-9]*; do
+		pid=${dir#/proc/}
+		a=$(argv0 "$pid")
+		[[ $a == mp:*/* ]] || continue
+		[[ -z $match || $a =~ $match ]] || continue
+		ppid=$(stat_field "$pid" 4)
+		[[ -z $frontend || $ppid == "$frontend" ]] || continue
+		a=${a#mp:}
+		prog=${a%%/*}
+		name=${a#*/}
+		echo "$pid $prog $name"
+		if [[ -n $ppid && -z ${front[$ppid]:-} && $(exe "$ppid") == "$(exe "$pid")" ]]; then
+			front[$ppid]=$prog
+		fi
+	done
+	for pid in "${!front[@]}"; do
+		echo "$pid ${front[$pid]} (frontend)"
+	done
+}
+
+# rollup PID: "rss pss uss shmem" in KiB from /proc/PID/smaps_rollup.
+rollup() {
+	awk '
+		$1 == "Rss:" { rss = $2 }
+		$1 == "Pss:" { pss = $2 }
+		$1 == "Private_Clean:" || $1 == "Private_Dirty:" { uss += $2 }
+		$1 == "Pss_Shmem:" { shmem = $2 }
+		END { if (rss != "") printf "%d %d %d %d\n", rss, pss, uss, shmem }
+	' /proc/"$1"/smaps_rollup 2>/dev/null || true
+}
+
+# json_string S: S as a JSON string (names hold no control characters:
+# the library refuses them).
+json_string() {
+	local s=${1//\\/\\\\}
+	printf '"%s"' "${s//\"/\\\"}"
+}
+
+# sample: one row per process, "program<TAB>name<TAB>pid<TAB>state<TAB>rss
+# <TAB>pss<TAB>uss<TAB>shmem", sorted by program, name, pid.
+sample() {
+	local -A smem_rss=() smem_pss=() smem_uss=()
+	local pid rss pss uss prog name state shmem r
+	if [[ $source == smem ]]; then
+		while read -r pid rss pss uss; do
+			smem_rss[$pid]=$rss smem_pss[$pid]=$pss smem_uss[$pid]=$uss
+		done < <(smem -H -c 'pid rss pss uss' 2>/dev/null || true)
+	fi
+	while read -r pid prog name; do
+		r=$(rollup "$pid")
+		[[ -n $r ]] || continue # gone meanwhile
+		read -r rss pss uss shmem <<<"$r"
+		if [[ $source == smem ]]; then
+			[[ -n ${smem_pss[$pid]:-} ]] || continue # gone before smem saw it
+			rss=${smem_rss[$pid]} pss=${smem_pss[$pid]} uss=${smem_uss[$pid]}
+		fi
+		state=$(stat_field "$pid" 3)
+		[[ -n $state ]] || continue
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$prog" "$name" "$pid" "$state" "$rss" "$pss" "$uss" "$shmem"
+	done < <(ours) | sort -t $'\t' -k1,1 -k2,2 -k3,3n
+}
+
+print_json() {
+	local prog name pid state rss pss uss shmem
+	while IFS=$'\t' read -r prog name pid state rss pss uss shmem; do
+		printf '{"pid":%d,"program":%s,"name":%s,"state":"%s","rss_kib":%d,"pss_kib":%d,"uss_kib":%d,"shmem_kib":%d,"source":"%s"}\n' \
+			"$pid" "$(json_string "$prog")" "$(json_string "$name")" "$state" "$rss" "$pss" "$uss" "$shmem" "$source"
+	done
+}
+
+print_table() {
+	local via
+	if [[ $source == smem ]]; then
+		via="smem (SHMEM from /proc/<pid>/smaps_rollup)"
+	else
+		via="/proc/<pid>/smaps_rollup"
+	fi
+	echo "memwatch: memory of our processes in KiB, from $via"
+	awk -F '\t' '
+		function row(prog, name, pid, state, rss, pss, uss, shmem) {
+			printf "%-12s %-20s %8s %-5s %10s %10s %10s %10s\n", prog, name, pid, state, rss, pss, uss, shmem
+		}
+		function total(label, n, t) {
+			row("", label " (" n ")", "", "", t["rss"], t["pss"], t["uss"], t["shmem"])
+		}
+		BEGIN { row("PROGRAM", "NAME", "PID", "STATE", "RSS", "PSS", "USS", "SHMEM") }
+		NR > 1 && $1 != prog { total("total " prog, n, grp); split("", grp); n = 0 }
+		{
+			prog = $1; n++; all++
+			row($1, $2, $3, $4, $5, $6, $7, $8)
+			grp["rss"] += $5; grp["pss"] += $6; grp["uss"] += $7; grp["shmem"] += $8
+			tot["rss"] += $5; tot["pss"] += $6; tot["uss"] += $7; tot["shmem"] += $8
+		}
+		END {
+			if (NR == 0) { print "no processes of ours"; exit }
+			total("total " prog, n, grp)
+			total("all programs", all, tot)
+		}
+	'
+}
+
+show() {
+	if ((json)); then sample | print_json; else sample | print_table; fi
+}
+
+if ((once)); then
+	show
+	exit 0
+fi
+trap 'exit 0' INT TERM
+while :; do
+	if ((json)); then
+		show
+	else
+		# Build the table first, then clear and print it: no flicker.
+		table=$(show)
+		printf '\033[H\033[2J%s\n(every %ss; Ctrl-C ends)\n' "$table" "$interval"
+	fi
+	sleep "$interval"
+done

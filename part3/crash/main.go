@@ -1,0 +1,157 @@
+// Part III, crash: what a crash leaves behind, and who cleans it up.
+//
+// The frontend creates a named shared array and starts workers that map
+// it. Run normally, it stops them and unlinks the segment. Run with -kill,
+// it kills itself with SIGKILL halfway: no deferred call runs. The workers
+// die with it all the same (the kernel's parent-death signal, and the end
+// of their command pipe), but the segment's name in /dev/shm outlives
+// everybody, until aux/cleanup.bash finds it stale and removes it.
+//
+// Run it with: go run ./part3/crash -kill; then: bash aux/cleanup.bash
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// worker is the backend: it maps the frontend's array and fills its row.
+type worker struct {
+	*mp.Backend
+	results *mp.SharedArray[float64]
+}
+
+// PreRun maps the segment by the name the frontend sent. The mapping is
+// what keeps the segment in use while the worker lives: aux/cleanup.bash
+// sees it in /proc/<pid>/maps and leaves the segment alone.
+func (w *worker) PreRun(ctx context.Context) error {
+	p := w.Params()
+	name, err := p.String("results")
+	if err != nil {
+		return err
+	}
+	rows, err := p.Int("rows")
+	if err != nil {
+		return err
+	}
+	w.results, err = mp.OpenArray[float64](name, rows, columns)
+	if err != nil {
+		return err
+	}
+	w.Log().Info("pre-run: mapped " + name)
+	return nil
+}
+
+// PostRun unmaps; a worker never unlinks what it did not create.
+func (w *worker) PostRun() error {
+	if w.results == nil {
+		return nil
+	}
+	return w.results.Close()
+}
+
+// fill writes the worker's number into its row of the array.
+func (w *worker) fill(ctx context.Context, m mp.Message) error {
+	row, err := m.Int("row")
+	if err != nil {
+		return err
+	}
+	data := w.results.Data()
+	for i := range columns {
+		data[w.results.Index(row, i)] = float64(row + 1)
+	}
+	w.Log().Info(fmt.Sprintf("filled row %d", row))
+	return nil
+}
+
+// columns is the width of the results array: one row per worker.
+const columns = 4
+
+var workerKind = mp.NewKind("Worker", func(b *mp.Backend) *worker { return &worker{Backend: b} }).
+	Handle("fill", (*worker).fill)
+
+func main() {
+	mp.Init()
+	kill := flag.Bool("kill", false, "kill the frontend with SIGKILL once the workers run")
+	workers := flag.Int("workers", 2, "number of workers")
+	flag.Parse()
+	log := mp.NewLogger("main", mp.Front)
+	if err := run(log, *workers, *kill); err != nil {
+		log.Error(err.Error())
+		os.Exit(1)
+	}
+	log.Info("workers stopped, segment unlinked, bye")
+}
+
+func run(log *slog.Logger, workers int, kill bool) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	// A named segment: a file in /dev/shm, <prefix><our pid>-results. Its
+	// name is what lets a worker, or anybody, open it; it is also why it
+	// can outlive us. Only this deferred Unlink removes it, and a process
+	// killed with SIGKILL runs no deferred call.
+	//
+	// An anonymous array (mp.CreateAnonArray, a memfd handed to the workers
+	// as a file) would leave nothing behind even then: it has no name, and
+	// the kernel frees its memory when the last process holding its file
+	// or a mapping of it is gone. A name is the price of letting processes
+	// that we did not start find the memory.
+	results, err := mp.CreateArray[float64]("results", workers, columns)
+	if err != nil {
+		return err
+	}
+	defer results.Unlink()
+	defer results.Close()
+	log.Info("created shared array " + results.Name())
+
+	// Each worker maps the array before Start returns, then fills its row.
+	var procs []*mp.Process
+	defer func() {
+		for _, p := range procs {
+			p.Stop()
+		}
+	}()
+	for i := range workers {
+		p, err := workerKind.Start(ctx, mp.Options{
+			Name:   fmt.Sprintf("worker-%d", i+1),
+			Params: mp.Params{"results": results.Name(), "rows": workers},
+		})
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		if _, err := p.Call(ctx, "fill", mp.Params{"row": i}); err != nil {
+			return err
+		}
+	}
+	log.Info(fmt.Sprintf("the workers filled their rows: sum %.0f", results.Sum()))
+	mp.Pause(time.Second)
+
+	if kill {
+		// The crash. Nothing after this line runs, deferred calls included:
+		// the workers are not stopped and the segment is not unlinked. The
+		// kernel still ends the workers, because they asked for a signal
+		// when their parent dies; their mappings go with them.
+		log.Warn("-kill: killing the frontend with SIGKILL; the segment stays: run aux/cleanup.bash")
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // SIGKILL cannot be caught: we never get here
+	}
+
+	// The normal end: stop the workers first (they unmap), then the
+	// deferred Close and Unlink remove the segment.
+	for _, p := range procs {
+		if err := p.Stop(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
