@@ -1,0 +1,188 @@
+package chapters_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// memRow is one process as aux/memwatch.bash reports it, in KiB; its JSON
+// form is one line of --json.
+type memRow struct {
+	PID     int    `json:"pid"`
+	Program string `json:"program"`
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	RSS     int    `json:"rss_kib"`
+	PSS     int    `json:"pss_kib"`
+	USS     int    `json:"uss_kib"`
+	Shmem   int    `json:"shmem_kib"`
+	Source  string `json:"source"`
+}
+
+// startNames runs the names chapter until the test ends (then stops it with
+// SIGTERM, which it must take as Ctrl-C), and returns its PID and its
+// workers' PIDs by name, once every worker has run its pre-run hook.
+func startNames(t *testing.T, workers int) (int, map[string]int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "names"), "-workers", strconv.Itoa(workers))
+	cmd.Env = append(withoutEnv("MP_FAST"), "MP_TEST_TAG=memwatch-"+randomHex(4))
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+
+	// The frontend prints "look at them" once Start has returned for every
+	// worker, that is, after every pre-run hook touched its memory.
+	lines := make(chan string)
+	var out strings.Builder
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	ready := false
+	for !ready {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "names ended early:\n%s", out.String())
+			out.WriteString(l + "\n")
+			ready = strings.Contains(l, "look at them")
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("names never said its workers run:\n%s", out.String())
+		}
+	}
+	t.Cleanup(func() {
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		for l := range lines {
+			out.WriteString(l + "\n")
+		}
+		assert.NoError(t, cmd.Wait(), "names ends cleanly on SIGTERM:\n%s", out.String())
+		assert.Contains(t, out.String(), "main [front] - INFO - bye\n")
+	})
+
+	pids := map[string]int{}
+	for i := 1; i <= workers; i++ {
+		name := fmt.Sprintf("worker-%d", i)
+		pids[name] = waitForChild(t, cmd.Process.Pid, "mp:names/"+name)
+	}
+	return cmd.Process.Pid, pids
+}
+
+// runMemwatch runs aux/memwatch.bash --once for one frontend, with the
+// numbers taken from source ("proc" or "smem").
+func runMemwatch(t *testing.T, source string, frontend int, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{"aux/memwatch.bash", "--once", "--frontend", strconv.Itoa(frontend)}, args...)...)
+	cmd.Env = append(os.Environ(), "MEMWATCH_SOURCE="+source)
+	out, err := cmd.Output()
+	var stderr []byte
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = ee.Stderr
+	}
+	require.NoError(t, err, "%s", stderr)
+	return string(out)
+}
+
+var tableRow = regexp.MustCompile(`(?m)^(\S+)\s+(worker-\d+|\(frontend\))\s+(\d+)\s+([A-Z])\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$`)
+
+// parseTable reads the process rows of memwatch's table, by name.
+func parseTable(table string) map[string]memRow {
+	rows := map[string]memRow{}
+	for _, m := range tableRow.FindAllStringSubmatch(table, -1) {
+		n := make([]int, 9)
+		for i := 5; i <= 8; i++ {
+			n[i], _ = strconv.Atoi(m[i])
+		}
+		pid, _ := strconv.Atoi(m[3])
+		rows[m[2]] = memRow{PID: pid, Program: m[1], Name: m[2], State: m[4], RSS: n[5], PSS: n[6], USS: n[7], Shmem: n[8]}
+	}
+	return rows
+}
+
+// checkRows checks what memwatch says of the names chapter: every worker, by
+// its PID, with memory, its share of the shared table, and the private
+// buffer that grows with its number.
+func checkRows(t *testing.T, rows map[string]memRow, frontend int, workers map[string]int) {
+	t.Helper()
+	require.Len(t, rows, len(workers)+1, "the workers and their frontend: %v", rows)
+	assert.Equal(t, frontend, rows["(frontend)"].PID)
+	for name, pid := range workers {
+		r := rows[name]
+		assert.Equal(t, pid, r.PID, name)
+		assert.Equal(t, "names", r.Program, name)
+		assert.Positive(t, r.PSS, name)
+		// The table counts in full in RSS, for a quarter in PSS.
+		assert.Greater(t, r.RSS-r.PSS, 2048, "%s: RSS %d, PSS %d", name, r.RSS, r.PSS)
+		assert.LessOrEqual(t, r.USS, r.PSS, name)
+		// The 4 MiB table is shared by the frontend and every worker.
+		assert.InDelta(t, 4096/(len(workers)+1), r.Shmem, 64, "%s: its share of the table", name)
+	}
+	// Worker 3 holds 2 MiB more of its own than worker 1.
+	assert.Greater(t, rows["worker-3"].USS, rows["worker-1"].USS+1800, "USS grows with the private buffer")
+}
+
+// TestMemwatchListsNamesChapter runs memwatch --once on the names chapter,
+// with the /proc fallback, with smem, and as JSON.
+func TestMemwatchListsNamesChapter(t *testing.T) {
+	frontend, workers := startNames(t, 3)
+
+	t.Run("proc", func(t *testing.T) {
+		out := runMemwatch(t, "proc", frontend)
+		assert.Contains(t, out, "from /proc/<pid>/smaps_rollup\n")
+		checkRows(t, parseTable(out), frontend, workers)
+		assert.Regexp(t, `(?m)^\s+total names \(4\)(\s+\d+){4}$`, out)
+	})
+
+	t.Run("smem", func(t *testing.T) {
+		if _, err := exec.LookPath("smem"); err != nil {
+			t.Skip("smem is not installed (make tools installs it): only the /proc fallback is tested")
+		}
+		out := runMemwatch(t, "smem", frontend)
+		assert.Contains(t, out, "from smem (SHMEM from /proc/<pid>/smaps_rollup)\n")
+		checkRows(t, parseTable(out), frontend, workers)
+	})
+
+	t.Run("json", func(t *testing.T) {
+		out := runMemwatch(t, "proc", frontend, "--json")
+		rows := map[string]memRow{}
+		for _, line := range lines(out) {
+			var r memRow
+			require.NoError(t, json.Unmarshal([]byte(line), &r), "%q", line)
+			assert.Equal(t, "proc", r.Source)
+			assert.NotEmpty(t, r.State)
+			rows[r.Name] = r
+		}
+		checkRows(t, rows, frontend, workers)
+	})
+}
+
+// TestMemwatchUsage: --help prints the help on stdout and succeeds; an
+// unknown option is a usage error.
+func TestMemwatchUsage(t *testing.T) {
+	out, err := exec.Command("bash", "aux/memwatch.bash", "--help").Output()
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(out), "Usage: aux/memwatch.bash"))
+	for _, opt := range []string{"--once", "--json", "--interval", "--proc", "MEMWATCH_SOURCE", "--match", "--frontend", "Pss_Shmem"} {
+		assert.Contains(t, string(out), opt)
+	}
+	cmd := exec.Command("bash", "aux/memwatch.bash", "--bogus")
+	out, err = cmd.CombinedOutput()
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode(), "%v", err)
+	assert.Contains(t, string(out), "unknown option '--bogus'")
+}
