@@ -9,6 +9,7 @@ COUNT    ?= 5
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
 .PHONY: test race vet fuzz bench bench-numpy bench-python clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: help cleanup memwatch tools
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
 test:
@@ -18,6 +19,7 @@ test:
 race:
 	$(GO) test -race ./mp/...
 
+## vet: go vet, and gofmt's list of unformatted files
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
@@ -63,3 +65,24 @@ docs:
 ## clean: stop processes and remove shared memory left by a crashed run
 clean:
 	bash aux/cleanup.bash
+
+## cleanup: stop our orphaned processes, remove our stale /dev/shm segments
+## (CLEANUP_ARGS=--dry-run to only see what it would do; see --help)
+CLEANUP_ARGS ?=
+cleanup:
+	bash aux/cleanup.bash $(CLEANUP_ARGS)
+
+## memwatch: our processes' memory, live (MEMWATCH_ARGS=--once for one table)
+MEMWATCH_ARGS ?=
+memwatch:
+	bash aux/memwatch.bash $(MEMWATCH_ARGS)
+
+## tools: install smem and htop (Debian/Ubuntu, with apt-get), for memwatch
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+tools:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y smem htop
+
+## help: this list
+help:
+	@sed -n 's/^## \([a-z<][a-z0-9<>-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{ printf "  %-16s %s\n", $$1, $$2 }'

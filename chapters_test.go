@@ -73,6 +73,10 @@ func TestChapters(t *testing.T) {
 			tag := "ts" + randomHex(4)
 			env.Setenv("MP_TEST_TAG", tag)
 			env.Setenv("MP_SHM_PREFIX", "mp-"+tag+"-")
+			// A script that fails before its noleftovers (the crash
+			// scripts leave a segment on purpose) must not leave it on
+			// the machine: remove what is left under its prefix.
+			env.Defer(func() { removeSegments("mp-" + tag + "-") })
 			// Scripts that run the project's tools find them here.
 			root, err := os.Getwd()
 			if err != nil {
@@ -108,18 +112,24 @@ func noLeftovers(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: noleftovers")
 	}
 	procs := waitNoProcesses(ts.Getenv("MP_TEST_TAG"))
-	prefix := ts.Getenv("MP_SHM_PREFIX")
+	segs := removeSegments(ts.Getenv("MP_SHM_PREFIX")) // do not leak past the test
+	if len(procs) > 0 || len(segs) > 0 {
+		ts.Fatalf("left behind: processes %v, /dev/shm segments %v", procs, segs)
+	}
+}
+
+// removeSegments removes the /dev/shm files whose name starts with prefix,
+// and returns their names.
+func removeSegments(prefix string) []string {
 	var segs []string
 	entries, _ := os.ReadDir("/dev/shm")
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), prefix) {
 			segs = append(segs, e.Name())
-			os.Remove(filepath.Join("/dev/shm", e.Name())) // do not leak past the test
+			os.Remove(filepath.Join("/dev/shm", e.Name()))
 		}
 	}
-	if len(procs) > 0 || len(segs) > 0 {
-		ts.Fatalf("left behind: processes %v, /dev/shm segments %v", procs, segs)
-	}
+	return segs
 }
 
 // noProcs fails unless no process of this script is left one second after

@@ -1,8 +1,10 @@
 package chapters_test
 
 import (
+	"os"
 	"os/exec"
 	"path"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -40,4 +42,25 @@ func TestMakeWorkshopTargets(t *testing.T) {
 	}
 	assert.Contains(t, makeDry(t, "-n", "bench", "BENCH=Call$|Sync$", "COUNT=1"), "-bench 'Call$|Sync$' -count 1 ")
 	assert.Equal(t, "go run ./internal/docgen/cmd/docgen\n", makeDry(t, "-n", "docs"))
+}
+
+// TestMakeHelpListsEveryTarget checks that make help lists every target of
+// the Makefile, each with a description: a target added without its
+// "## name: description" line fails here.
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	makefile, err := os.ReadFile("Makefile")
+	require.NoError(t, err)
+	targets := regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):([^=]|$)`).FindAllStringSubmatch(string(makefile), -1)
+	require.NotEmpty(t, targets)
+
+	out, err := exec.Command("make", "-s", "help").Output()
+	require.NoError(t, err)
+	for _, target := range targets {
+		assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(target[1])+` +\S`, string(out), "make help lists %s", target[1])
+	}
+	// The chapters' run-<chapter> targets are made by a loop.
+	assert.Regexp(t, `(?m)^  run-<chapter> +\S`, string(out))
 }
