@@ -118,7 +118,7 @@ func run(log *slog.Logger, workers int, runFor time.Duration) error {
 	log.Info(fmt.Sprintf("  ps -o pid,comm,args --ppid %d", me))
 	log.Info(fmt.Sprintf("  bash aux/memwatch.bash --frontend %d", me))
 	log.Info("  htop -t -F mp:   (set-up: docs/debugging.md)")
-	log.Info("  smem -t -k -P mp:")
+	log.Info("  smem -t -k -P '^mp:'")
 
 	// Idle until told to stop: a signal, -for, or MP_FAST.
 	switch {
