@@ -246,7 +246,7 @@ if ((segs)); then
 		# one while they use the segment.
 		if ! { exec {fd}<"$path"; } 2>/dev/null; then
 			[[ -e $path ]] || continue # removed meanwhile by its owner
-			fail "check $name: cannot open it"
+			fail "check $name: cannot open it (owner: $(stat -c %U -- "$path" 2>/dev/null || echo unknown); you are $(id -un))"
 			continue
 		fi
 		if ! flock -n -x "$fd"; then
