@@ -322,3 +322,29 @@ func TestCleanupUsage(t *testing.T) {
 		assert.Empty(t, run.stdout, "%q", args)
 	}
 }
+
+// TestCleanupRechecksIdentityBeforeSIGKILL: a process that stops being ours
+// between SIGTERM and the SIGKILL that would follow is left alone.
+//
+// Fault injected: the same PID changes identity. The process ignores
+// SIGTERM's default action; its trap execs into a program whose argv[0] is
+// not ours, in the same PID (as a reused PID would be). A tool that kills
+// by PID alone would SIGKILL it after the grace period.
+func TestCleanupRechecksIdentityBeforeSIGKILL(t *testing.T) {
+	tag := "cu" + randomHex(4)
+	shifty := exec.Command("bash", "-c", `exec -a mp:`+tag+`/shifty bash -c 'trap "exec -a notours-`+tag+` sleep 60" TERM; read -r _'`)
+	stdin, err := shifty.StdinPipe() // never written: read waits until the trap
+	require.NoError(t, err)
+	defer stdin.Close()
+	require.NoError(t, shifty.Start())
+	t.Cleanup(func() { shifty.Process.Kill(); shifty.Wait() })
+	waitForArgv0(t, shifty.Process.Pid, "mp:"+tag+"/shifty")
+
+	run := runCleanup(t, "--processes-only", "--grace", "0.3", "--match", "^mp:"+tag+"/")
+	require.Equal(t, 0, run.code, "stdout:\n%s\nstderr:\n%s", run.stdout, run.stderr)
+	assert.Contains(t, run.stdout, fmt.Sprintf("stopping pid %d (mp:%s/shifty", shifty.Process.Pid, tag))
+	assert.NotContains(t, run.stdout, "SIGKILL")
+	// Alive, and someone else now: a zombie or a killed process has no
+	// argv[0].
+	waitForArgv0(t, shifty.Process.Pid, "notours-"+tag)
+}
