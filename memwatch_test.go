@@ -72,8 +72,12 @@ func startNames(t *testing.T, workers int) (int, map[string]int) {
 		for l := range lines {
 			out.WriteString(l + "\n")
 		}
-		assert.NoError(t, cmd.Wait(), "names ends cleanly on SIGTERM:\n%s", out.String())
-		assert.Contains(t, out.String(), "main [front] - INFO - bye\n")
+		// Handled, cleaned up, and said so: 128 + SIGTERM, as a shell
+		// reports a program killed by it.
+		err := cmd.Wait()
+		assert.Equal(t, 143, cmd.ProcessState.ExitCode(), "names ends on SIGTERM (%v):\n%s", err, out.String())
+		assert.Contains(t, out.String(), "main [front] - INFO - stopping the workers\n")
+		assert.Contains(t, out.String(), "main [front] - INFO - stopped: terminated signal received; everything is cleaned up\n")
 	})
 
 	pids := map[string]int{}

@@ -1,4 +1,4 @@
-// Part III, crash: what a crash leaves behind, and who cleans it up.
+// Chapter 7, crash: what a crash leaves behind, and who cleans it up.
 //
 // The frontend creates a named shared array and starts workers that map
 // it. Run normally, it stops them and unlinks the segment. Run with -kill,
@@ -20,18 +20,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/shm"
 )
 
 // worker is the backend: it maps the frontend's array and fills its row.
 type worker struct {
 	*mp.Backend
-	results *mp.SharedArray[float64]
+	results *shm.Array[float64]
 }
 
-// PreRun maps the segment by the name the frontend sent. The mapping is
-// what keeps the segment in use while the worker lives: aux/cleanup.bash
-// sees it in /proc/<pid>/maps and leaves the segment alone.
+// PreRun opens the segment by the name the frontend sent. While it has it
+// open, the worker holds a shared lock on it, and its mapping shows in
+// /proc/<pid>/maps: either tells aux/cleanup.bash that the segment is in
+// use.
 func (w *worker) PreRun(ctx context.Context) error {
 	p := w.Params()
 	name, err := p.String("results")
@@ -42,7 +45,7 @@ func (w *worker) PreRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.results, err = mp.OpenArray[float64](name, rows, columns)
+	w.results, err = shm.Open[float64](name, rows, columns)
 	if err != nil {
 		return err
 	}
@@ -84,28 +87,29 @@ func main() {
 	workers := flag.Int("workers", 2, "number of workers")
 	flag.Parse()
 	log := mp.NewLogger("main", mp.Front)
-	if err := run(log, *workers, *kill); err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+	// Ctrl-C and SIGTERM end run through its deferred clean-up; SIGKILL,
+	// which -kill sends, cannot be caught: that is the point.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, *workers, *kill); err != nil || ctx.Err() != nil {
+		story.Exit(ctx, log, err)
 	}
 	log.Info("workers stopped, segment unlinked, bye")
 }
 
-func run(log *slog.Logger, workers int, kill bool) error {
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-
+func run(ctx context.Context, log *slog.Logger, workers int, kill bool) error {
 	// A named segment: a file in /dev/shm, <prefix><our pid>-results. Its
 	// name is what lets a worker, or anybody, open it; it is also why it
-	// can outlive us. Only this deferred Unlink removes it, and a process
-	// killed with SIGKILL runs no deferred call.
+	// can outlive us. We hold a lock on it while we live, but only this
+	// deferred Unlink removes the name, and a process killed with SIGKILL
+	// runs no deferred call.
 	//
-	// An anonymous array (mp.CreateAnonArray, a memfd handed to the workers
-	// as a file) would leave nothing behind even then: it has no name, and
-	// the kernel frees its memory when the last process holding its file
-	// or a mapping of it is gone. A name is the price of letting processes
-	// that we did not start find the memory.
-	results, err := mp.CreateArray[float64]("results", workers, columns)
+	// An anonymous array (shm.CreateAnon, a memfd handed to the workers as
+	// a file) would leave nothing behind even then: it has no name, and the
+	// kernel frees its memory when the last process holding its file or a
+	// mapping of it is gone. A name is the price of letting processes that
+	// we did not start find the memory.
+	results, err := shm.Create[float64]("results", workers, columns)
 	if err != nil {
 		return err
 	}
@@ -133,14 +137,21 @@ func run(log *slog.Logger, workers int, kill bool) error {
 			return err
 		}
 	}
-	log.Info(fmt.Sprintf("the workers filled their rows: sum %.0f", results.Sum()))
-	mp.Pause(time.Second)
+	sum, err := results.Sum()
+	if err != nil {
+		return err
+	}
+	log.Info(fmt.Sprintf("the workers filled their rows: sum %.0f", sum))
+	if err := story.Pause(ctx, time.Second); err != nil {
+		return err
+	}
 
 	if kill {
 		// The crash. Nothing after this line runs, deferred calls included:
 		// the workers are not stopped and the segment is not unlinked. The
 		// kernel still ends the workers, because they asked for a signal
-		// when their parent dies; their mappings go with them.
+		// when their parent dies; their locks and mappings go with them,
+		// and so does ours.
 		log.Warn("-kill: killing the frontend with SIGKILL; the segment stays: run aux/cleanup.bash")
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // SIGKILL cannot be caught: we never get here

@@ -1,4 +1,4 @@
-// Part III, names: processes you can find by name, and their memory.
+// Chapter 8, names: processes you can find by name, and their memory.
 //
 // Every backend carries its name twice: in argv[0], "mp:<program>/<name>",
 // which ps, htop and smem show as the command line, and in its thread name
@@ -21,7 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/shm"
 )
 
 // The shared table: 4 MiB of float64 that every worker maps.
@@ -31,7 +33,7 @@ const tableRows, tableColumns = 512, 1024
 // buffer, and then does nothing; its memory is the point.
 type worker struct {
 	*mp.Backend
-	table   *mp.SharedArray[float64]
+	table   *shm.Array[float64]
 	private []byte
 }
 
@@ -42,11 +44,14 @@ func (w *worker) PreRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.table, err = mp.OpenArrayFile[float64](w.File(0), tableRows, tableColumns)
+	w.table, err = shm.OpenFile[float64](w.File(0), tableRows, tableColumns)
 	if err != nil {
 		return err
 	}
-	sum := w.table.Sum()
+	sum, err := w.table.Sum()
+	if err != nil {
+		return err
+	}
 	w.private = make([]byte, mib<<20)
 	for i := 0; i < len(w.private); i += os.Getpagesize() {
 		w.private[i] = 1
@@ -71,26 +76,27 @@ func main() {
 	runFor := flag.Duration("for", 0, "end on its own after this long (0: run until Ctrl-C or SIGTERM, or end at once when MP_FAST is set)")
 	flag.Parse()
 	log := mp.NewLogger("main", mp.Front)
-	if err := run(log, *workers, *runFor); err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+	// Ctrl-C or SIGTERM ends the wait in run; the deferred stops then run,
+	// and the exit status says which signal it was (130, 143).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, *workers, *runFor); err != nil || ctx.Err() != nil {
+		story.Exit(ctx, log, err)
 	}
 	log.Info("bye")
 }
 
-func run(log *slog.Logger, workers int, runFor time.Duration) error {
-	// Ctrl-C or SIGTERM ends the wait below; the deferred stops then run.
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-
+func run(ctx context.Context, log *slog.Logger, workers int, runFor time.Duration) error {
 	// An anonymous table (a memfd): it leaves nothing in /dev/shm, and still
 	// shows in every mapper's memory as shared memory (SHMEM in memwatch).
-	table, err := mp.CreateAnonArray[float64]("table", tableRows, tableColumns)
+	table, err := shm.CreateAnon[float64]("table", tableRows, tableColumns)
 	if err != nil {
 		return err
 	}
 	defer table.Close()
-	table.Fill(1.0)
+	if err := table.Fill(1.0); err != nil {
+		return err
+	}
 
 	// The name given here is the one ps shows: mp:names/worker-1, and
 	// mp:worker-1 as the thread name. Worker i keeps i MiB of its own, so
@@ -123,16 +129,15 @@ func run(log *slog.Logger, workers int, runFor time.Duration) error {
 	// Idle until told to stop: a signal, -for, or MP_FAST.
 	switch {
 	case runFor > 0:
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeout(ctx, runFor)
+		idle, stop := context.WithTimeout(ctx, runFor)
 		defer stop()
-	case mp.Fast():
+		<-idle.Done()
+	case story.Fast():
 		log.Info("MP_FAST is set: not waiting")
-		cancel()
 	default:
 		log.Info("Ctrl-C ends it")
+		<-ctx.Done()
 	}
-	<-ctx.Done()
 
 	log.Info("stopping the workers")
 	for _, p := range procs {
