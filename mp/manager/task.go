@@ -1,0 +1,176 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// Task is a unit of work for one worker.
+type Task struct {
+	// Name names the task in logs and errors, e.g. "fill-7".
+	Name string
+	// Timeout bounds the task, from the moment a worker takes it; zero
+	// means no bound. Past it, the worker is stopped (Process.Shutdown)
+	// and replaced, and the task fails with a *TaskError wrapping
+	// ErrTaskTimeout.
+	Timeout time.Duration
+	// Do runs the task on worker w, whose process is p, on a goroutine of
+	// its own: typically a typed command's Call on p. ctx ends when the
+	// task times out or the manager stops.
+	Do func(ctx context.Context, w *Worker, p *mp.Process) error
+	// Done, if not nil, runs on the loop when the task has ended: err is
+	// Do's error, or a *TaskError if the worker died or the task timed
+	// out, or ErrStopped if the manager stopped before a worker took it
+	// (w is nil then). When Done runs, w is back in the idle pool if it
+	// is still running; Done may Submit the next task.
+	Done func(w *Worker, err error)
+}
+
+// running is a task handed to a worker.
+type running struct {
+	task     Task
+	w        *Worker
+	cancel   context.CancelFunc
+	timer    *time.Timer
+	timedOut bool
+	finished bool
+}
+
+// Submit queues t; the loop gives it to the next idle worker. It may be
+// called from any goroutine, callbacks on the loop included. A task
+// submitted after the manager stopped fails with ErrStopped.
+func (m *Manager) Submit(t Task) {
+	m.mu.Lock()
+	m.queue = append(m.queue, &running{task: t})
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Queued returns the number of tasks waiting for a worker.
+func (m *Manager) Queued() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.queue)
+}
+
+// dispatch hands queued tasks to idle workers.
+func (m *Manager) dispatch() {
+	if m.stopping {
+		m.failQueued()
+		return
+	}
+	for len(m.idle) > 0 {
+		m.mu.Lock()
+		if len(m.queue) == 0 {
+			m.mu.Unlock()
+			return
+		}
+		r := m.queue[0]
+		m.queue = m.queue[1:]
+		m.mu.Unlock()
+		w := m.idle[0]
+		m.idle = m.idle[1:]
+		m.run(w, r)
+	}
+}
+
+// run starts task r on worker w.
+func (m *Manager) run(w *Worker, r *running) {
+	r.w, w.task = w, r
+	ctx, cancel := context.WithCancel(m.startCtx)
+	r.cancel = cancel
+	if r.task.Timeout > 0 {
+		r.timer = time.AfterFunc(r.task.Timeout, func() { m.send(event{kind: evTimeout, task: r}) })
+	}
+	p := w.proc
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		err := r.task.Do(ctx, w, p)
+		m.send(event{kind: evTaskDone, task: r, err: err})
+	}()
+}
+
+// taskDone handles the return of a task's Do.
+func (m *Manager) taskDone(r *running, err error) {
+	if r.finished || r.timedOut {
+		return // already failed (its worker died), or failing (timeout)
+	}
+	w := r.w
+	if err != nil && (w.proc == nil || w.stopping || isDone(w.proc)) {
+		// Do failed because its worker is dying: the exit, which comes
+		// next (or came first), fails the task with the exit status.
+		return
+	}
+	m.finish(r, err)
+	if w.proc != nil && !w.stopping && !isDone(w.proc) {
+		m.idle = append(m.idle, w)
+	}
+	if r.task.Done != nil {
+		r.task.Done(w, err)
+	}
+}
+
+// finish marks r ended; for a task whose worker died, it also reports err.
+func (m *Manager) finish(r *running, err error) {
+	r.finished = true
+	r.cancel()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.w.task = nil
+	if err == nil {
+		return
+	}
+	if _, ok := err.(*TaskError); ok {
+		if !errors.Is(err, ErrStopped) {
+			m.log.Error(err.Error())
+		}
+		if r.task.Done != nil {
+			r.task.Done(r.w, err)
+		}
+	}
+}
+
+// timeout handles a task past its Timeout: its worker is stopped, and the
+// task fails when the exit is seen (with how the worker ended).
+func (m *Manager) timeout(r *running) {
+	if r.finished || r.timedOut {
+		return
+	}
+	r.timedOut = true
+	r.cancel()
+	w := r.w
+	m.log.Warn(fmt.Sprintf("task %q on %q (pid %d) ran past its timeout of %v: stopping the worker",
+		r.task.Name, w.name, w.proc.Pid(), r.task.Timeout))
+	m.shutdown(w)
+}
+
+// failQueued fails the tasks no worker will take.
+func (m *Manager) failQueued() {
+	m.mu.Lock()
+	q := m.queue
+	m.queue = nil
+	m.mu.Unlock()
+	for _, r := range q {
+		if r.task.Done != nil {
+			r.task.Done(nil, fmt.Errorf("task %q: %w", r.task.Name, ErrStopped))
+		}
+	}
+}
+
+func isDone(p *mp.Process) bool {
+	select {
+	case <-p.Done():
+		return true
+	default:
+		return false
+	}
+}
