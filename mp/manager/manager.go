@@ -86,6 +86,7 @@ type Manager struct {
 	// Loop state.
 	live      int // processes started and not yet seen exit
 	starting  int // starts in flight
+	doing     int // tasks whose Do has not returned
 	startSem  chan struct{}
 	restarts  []time.Time
 	stopping  bool
@@ -190,7 +191,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		quiet.Stop()
 	}
 	done := ctx.Done()
-	for !m.stopping || m.live > 0 || m.starting > 0 {
+	for !m.stopping || m.live > 0 || m.starting > 0 || m.doing > 0 {
 		m.dispatch()
 		var force <-chan struct{}
 		if m.stopping {

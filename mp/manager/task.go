@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/mpgo/mp/mp"
@@ -25,7 +26,8 @@ type Task struct {
 	// Done, if not nil, runs on the loop when the task has ended: err is
 	// Do's error, or a *TaskError if the worker died or the task timed
 	// out, or ErrStopped if the manager stopped before a worker took it
-	// (w is nil then). When Done runs, w is back in the idle pool if it
+	// (w is nil then). Done runs after Do has returned, so it sees what
+	// Do wrote; Do must therefore return when ctx ends. When Done runs, w is back in the idle pool if it
 	// is still running; Done may Submit the next task.
 	Done func(w *Worker, err error)
 }
@@ -36,8 +38,10 @@ type running struct {
 	w        *Worker
 	cancel   context.CancelFunc
 	timer    *time.Timer
-	timedOut bool
-	finished bool
+	timedOut bool  // past its Timeout: its worker is being stopped
+	returned bool  // Do has returned
+	failure  error // set when its worker exited while it ran
+	finished bool  // Done has run (or is about to)
 }
 
 // Submit queues t; the loop gives it to the next idle worker. It may be
@@ -84,6 +88,7 @@ func (m *Manager) dispatch() {
 // run starts task r on worker w.
 func (m *Manager) run(w *Worker, r *running) {
 	r.w, w.task = w, r
+	m.doing++
 	ctx, cancel := context.WithCancel(m.startCtx)
 	r.cancel = cancel
 	if r.task.Timeout > 0 {
@@ -100,17 +105,22 @@ func (m *Manager) run(w *Worker, r *running) {
 
 // taskDone handles the return of a task's Do.
 func (m *Manager) taskDone(r *running, err error) {
-	if r.finished || r.timedOut {
-		return // already failed (its worker died), or failing (timeout)
-	}
+	m.doing--
+	r.returned = true
 	w := r.w
-	if err != nil && (w.proc == nil || w.stopping || isDone(w.proc)) {
-		// Do failed because its worker is dying: the exit, which comes
-		// next (or came first), fails the task with the exit status.
+	switch {
+	case err == nil:
+		// Done, even if the worker died just after: the work is done.
+	case r.failure != nil:
+		err = r.failure // its worker's exit came first
+	case r.timedOut, w.stopping, w.proc == nil, isDone(w.proc):
+		// Do failed because its worker is dying: its exit, which comes
+		// next, fails the task with how the worker ended.
 		return
 	}
-	m.finish(r, err)
-	if w.proc != nil && !w.stopping && !isDone(w.proc) {
+	alive := w.task == r && w.proc != nil && !w.stopping && !isDone(w.proc)
+	m.complete(r, err)
+	if alive {
 		m.idle = append(m.idle, w)
 	}
 	if r.task.Done != nil {
@@ -118,31 +128,46 @@ func (m *Manager) taskDone(r *running, err error) {
 	}
 }
 
-// finish marks r ended; for a task whose worker died, it also reports err.
-func (m *Manager) finish(r *running, err error) {
+// failed fails r because its worker exited; Done runs once Do has
+// returned too (at once if it has), so that Done sees what Do did.
+func (m *Manager) failed(r *running, err *TaskError) {
+	r.failure = err
+	r.cancel()
+	if r.w.task == r {
+		r.w.task = nil
+	}
+	if !r.returned {
+		return
+	}
+	m.complete(r, err)
+	if r.task.Done != nil {
+		r.task.Done(r.w, err)
+	}
+}
+
+// complete marks r ended and logs its failure if its worker caused it.
+func (m *Manager) complete(r *running, err error) {
+	if r.finished {
+		return
+	}
 	r.finished = true
 	r.cancel()
 	if r.timer != nil {
 		r.timer.Stop()
 	}
-	r.w.task = nil
-	if err == nil {
-		return
+	if r.w.task == r {
+		r.w.task = nil
 	}
-	if _, ok := err.(*TaskError); ok {
-		if !errors.Is(err, ErrStopped) {
-			m.log.Error(err.Error())
-		}
-		if r.task.Done != nil {
-			r.task.Done(r.w, err)
-		}
+	var te *TaskError
+	if errors.As(err, &te) && !errors.Is(err, ErrStopped) {
+		m.log.Error(err.Error())
 	}
 }
 
 // timeout handles a task past its Timeout: its worker is stopped, and the
 // task fails when the exit is seen (with how the worker ended).
 func (m *Manager) timeout(r *running) {
-	if r.finished || r.timedOut {
+	if r.finished || r.timedOut || r.failure != nil {
 		return
 	}
 	r.timedOut = true
@@ -151,6 +176,14 @@ func (m *Manager) timeout(r *running) {
 	m.log.Warn(fmt.Sprintf("task %q on %q (pid %d) ran past its timeout of %v: stopping the worker",
 		r.task.Name, w.name, w.proc.Pid(), r.task.Timeout))
 	m.shutdown(w)
+	// The ladder's first rung (closing the command pipe) waits for the
+	// running handler, which is the one that is late: go straight to
+	// SIGTERM, which cancels the handler's context. Process.Shutdown has
+	// no option for this yet; the signal goes to a child not yet reaped
+	// (isDone), so its PID cannot have been reused.
+	if !isDone(w.proc) {
+		syscall.Kill(w.proc.Pid(), syscall.SIGTERM)
+	}
 }
 
 // failQueued fails the tasks no worker will take.

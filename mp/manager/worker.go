@@ -182,7 +182,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		case perr != nil:
 			cause = fmt.Errorf("%w: %w", ErrWorkerDied, perr)
 		}
-		m.finish(r, &TaskError{Task: r.task.Name, Worker: w.name, Pid: report.Pid, Exit: report.Exit, Err: cause})
+		m.failed(r, &TaskError{Task: r.task.Name, Worker: w.name, Pid: report.Pid, Exit: report.Exit, Err: cause})
 	}
 	if m.stopping {
 		return
