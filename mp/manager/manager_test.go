@@ -340,6 +340,19 @@ func TestFaultForceKillsAtOnce(t *testing.T) {
 // script main1_sigint_starting.txtar does the same with 500 workers.)
 func TestFaultStopWhileStarting(t *testing.T) {
 	cfg, _ := config(150)
+	// Workers that warm up after their process starts: a start takes a
+	// while, so that many are in flight when the stop comes.
+	cfg.Start = func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+		p, err := testWorkers.Start(ctx, mp.Options{Name: w.Name()})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := doJob.Call(ctx, p, job{Sleep: 50 * time.Millisecond}); err != nil {
+			p.Stop()
+			return nil, err
+		}
+		return p, nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := 0
 	cfg.OnReady = func(w *manager.Worker) {
