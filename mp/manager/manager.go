@@ -251,6 +251,9 @@ func (m *Manager) stop(err error) {
 		if w.proc != nil {
 			m.shutdown(w)
 		}
+		if w.task != nil {
+			m.terminate(w) // a running task is cancelled, not awaited
+		}
 	}
 	m.idle = nil
 }

@@ -176,14 +176,7 @@ func (m *Manager) timeout(r *running) {
 	m.log.Warn(fmt.Sprintf("task %q on %q (pid %d) ran past its timeout of %v: stopping the worker",
 		r.task.Name, w.name, w.proc.Pid(), r.task.Timeout))
 	m.shutdown(w)
-	// The ladder's first rung (closing the command pipe) waits for the
-	// running handler, which is the one that is late: go straight to
-	// SIGTERM, which cancels the handler's context. Process.Shutdown has
-	// no option for this yet; the signal goes to a child not yet reaped
-	// (isDone), so its PID cannot have been reused.
-	if !isDone(w.proc) {
-		syscall.Kill(w.proc.Pid(), syscall.SIGTERM)
-	}
+	m.terminate(w)
 }
 
 // failQueued fails the tasks no worker will take.
@@ -205,5 +198,17 @@ func isDone(p *mp.Process) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// terminate sends SIGTERM to w's process, which cancels the context of the
+// handler it runs. The stop ladder's first rung (closing the command pipe)
+// waits for the running handler, which is pointless when that handler is
+// what we stop: this skips it. Process.Shutdown has no option for this
+// yet; the signal goes to a child not yet reaped (isDone), so its PID
+// cannot have been reused.
+func (m *Manager) terminate(w *Worker) {
+	if w.proc != nil && !isDone(w.proc) {
+		syscall.Kill(w.proc.Pid(), syscall.SIGTERM)
 	}
 }

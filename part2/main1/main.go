@@ -193,6 +193,7 @@ func run(cfg config, log *slog.Logger) error {
 			if ready++; ready != cfg.workers {
 				return
 			}
+			log.Info(fmt.Sprintf("all %d workers ready; giving work to %d of them", cfg.workers, cfg.jobs))
 			for j := range cfg.jobs {
 				submit(float64(j) / float64(cfg.jobs))
 			}
@@ -208,7 +209,7 @@ func run(cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info(fmt.Sprintf("starting %d workers; %d jobs at a time", cfg.workers, cfg.jobs))
+	log.Info(fmt.Sprintf("starting %d workers", cfg.workers))
 	err = m.Run(ctx)
 	log.Info(fmt.Sprintf("all workers stopped; %d tasks done", done))
 	return err
