@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,7 @@ func openPty(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	require.NoError(t, err)
+	require.NoError(t, unix.SetNonblock(fd, true)) // so reads take a deadline
 	master = os.NewFile(uintptr(fd), "ptmx")
 	require.NoError(t, unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0))
 	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
@@ -32,11 +34,18 @@ func TestProgressOnTerminal(t *testing.T) {
 	for range 25 {
 		p.ready()
 	}
+	// The line discipline hands the writes over in pieces: read until
+	// the last one.
+	require.NoError(t, master.SetReadDeadline(time.Now().Add(5*time.Second)))
+	var out string
 	buf := make([]byte, 4096)
-	n, err := master.Read(buf)
-	require.NoError(t, err)
-	out := string(buf[:n])
-	assert.True(t, strings.HasSuffix(strings.ReplaceAll(out, "\r\n", "\n"), "workers ready: 25/25\n"), "%q", out)
+	for !strings.Contains(strings.ReplaceAll(out, "\r\n", "\n"), "25/25\n") {
+		n, err := master.Read(buf)
+		require.NoError(t, err, "read so far: %q", out)
+		out += string(buf[:n])
+	}
+	assert.True(t, strings.HasPrefix(out, "\rworkers ready: 1/25"), "%q", out)
+	assert.True(t, strings.HasSuffix(strings.ReplaceAll(out, "\r\n", "\n"), "\rworkers ready: 25/25\n"), "%q", out)
 }
 
 func TestNoProgressOffTerminal(t *testing.T) {
