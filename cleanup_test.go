@@ -44,7 +44,11 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	waitForArgv0(t, orphan.Process.Pid, "mp:"+tag+"/orphan")
 	waitForArgv0(t, decoy.Process.Pid, "decoy-"+tag)
 
-	cleanup := exec.Command("bash", "aux/cleanup.bash", "--match", "^mp:("+tag+"/|ping/)|decoy-"+tag)
+	// --prefix keeps its segment half to this test's own (none): with the
+	// default, mp-, it removed the orphaned segment that mp's
+	// TestFaultFrontendKilledAfterCreate, running at the same time under
+	// go test ./..., was about to look for.
+	cleanup := exec.Command("bash", "aux/cleanup.bash", "--match", "^mp:("+tag+"/|ping/)|decoy-"+tag, "--prefix", "mp-"+tag+"-")
 	out, err := cleanup.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "keeping pid "+strconv.Itoa(backend)+" (mp:ping/my-process): its frontend, pid "+strconv.Itoa(ping.Process.Pid)+", is alive")
