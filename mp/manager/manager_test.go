@@ -485,3 +485,32 @@ func TestFirstStartFailure(t *testing.T) {
 	assert.ErrorContains(t, err, `start "worker-3": no such luck`)
 	assert.Empty(t, tagged())
 }
+
+// Fault: a handler panics, so the worker reports the panic and then exits.
+// The reply (the panic) reaches the task before the exit does: the manager
+// must not take it for an ordinary failed task and hand the dying worker
+// the next task; the task fails with how the worker ended.
+func TestFaultPanicIsAWorkerDeath(t *testing.T) {
+	cfg, _ := config(1)
+	cfg.Restart = manager.Temporary // so that no worker runs "next"
+	exits := make(chan *manager.ExitReport, 1)
+	cfg.OnExit = func(w *manager.Worker, e *manager.ExitReport) { exits <- e }
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 2)
+	m.Submit(jobTask("crash", job{Panic: true}, 0, out))
+	m.Submit(jobTask("next", job{}, 0, out))
+	cancel, wait := runManager(t, m)
+	r := recv(t, out)
+	var te *manager.TaskError
+	require.ErrorAs(t, r.err, &te, "the panic came back as an ordinary task error: %v", r.err)
+	assert.Equal(t, "crash", te.Task)
+	assert.Equal(t, "exit status 2", te.Exit)
+	assert.ErrorIs(t, r.err, mp.ErrHandlerPanic)
+	assert.Equal(t, "crash", (<-exits).Task)
+	cancel()
+	require.NoError(t, wait())
+	r = recv(t, out)
+	assert.ErrorIs(t, r.err, manager.ErrStopped, "next went to the dying worker: %v", r.err)
+	assert.Empty(t, r.w)
+}

@@ -48,7 +48,6 @@ func (m *Manager) restartLater(w *Worker, why string) {
 	if len(m.restarts) > max(m.cfg.MaxRestarts, 0) {
 		m.stop(fmt.Errorf("%w: %d restarts within %v (the limit is %d); last: %s",
 			ErrRestartIntensity, len(m.restarts), m.cfg.Period, max(m.cfg.MaxRestarts, 0), why))
-		m.log.Error(m.err.Error())
 		return
 	}
 	delay := m.cfg.Backoff << min(w.consecutive, 30)

@@ -113,9 +113,10 @@ func (m *Manager) taskDone(r *running, err error) {
 		// Done, even if the worker died just after: the work is done.
 	case r.failure != nil:
 		err = r.failure // its worker's exit came first
-	case r.timedOut, w.stopping, w.proc == nil, isDone(w.proc):
+	case r.timedOut, w.stopping, w.proc == nil, isDone(w.proc), dying(err):
 		// Do failed because its worker is dying: its exit, which comes
-		// next, fails the task with how the worker ended.
+		// next, fails the task with how the worker ended (and the worker
+		// does not go back to the pool meanwhile).
 		return
 	}
 	alive := w.task == r && w.proc != nil && !w.stopping && !isDone(w.proc)
@@ -158,10 +159,13 @@ func (m *Manager) complete(r *running, err error) {
 	if r.w.task == r {
 		r.w.task = nil
 	}
-	var te *TaskError
-	if errors.As(err, &te) && !errors.Is(err, ErrStopped) {
-		m.log.Error(err.Error())
-	}
+}
+
+// dying reports whether err says that the worker's process is on its way
+// out: its handler panicked, or mp found it dead or broken. Its exit event
+// follows.
+func dying(err error) bool {
+	return errors.Is(err, mp.ErrHandlerPanic) || errors.Is(err, mp.ErrBackendDied)
 }
 
 // timeout handles a task past its Timeout: its worker is stopped, and the
