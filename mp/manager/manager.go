@@ -24,8 +24,10 @@ type Config struct {
 	// when the manager stops.
 	Start func(ctx context.Context, w *Worker) (*mp.Process, error)
 	// Restart says when a worker that exited is started again; the default
-	// is Permanent.
-	Restart Restart
+	// is Permanent. RestartOf, if not nil, says it for each worker (by
+	// index) instead, as an OTP supervisor's child specifications do.
+	Restart   Restart
+	RestartOf func(i int) Restart
 	// MaxRestarts and Period are the restart intensity: more than
 	// MaxRestarts restarts (of all workers together) within Period stop
 	// the manager with ErrRestartIntensity. Defaults: 3 in 5 seconds.
@@ -146,7 +148,14 @@ func New(cfg Config) (*Manager, error) {
 		startSem: make(chan struct{}, cfg.StartConcurrency),
 	}
 	for i := range cfg.Workers {
-		m.workers = append(m.workers, &Worker{index: i, name: cfg.Name(i)})
+		w := &Worker{index: i, name: cfg.Name(i), policy: cfg.Restart}
+		if cfg.RestartOf != nil {
+			w.policy = cfg.RestartOf(i)
+		}
+		if w.policy < Permanent || w.policy > Temporary {
+			return nil, fmt.Errorf("%w: restart type %d for worker %d", ErrConfig, w.policy, i)
+		}
+		m.workers = append(m.workers, w)
 	}
 	return m, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -380,7 +381,8 @@ func TestRestartTypes(t *testing.T) {
 	} {
 		t.Run(tt.restart.String(), func(t *testing.T) {
 			cfg, _ := config(1)
-			cfg.Restart = tt.restart
+			cfg.Restart = manager.Permanent
+			cfg.RestartOf = func(int) manager.Restart { return tt.restart }
 			starts := 0
 			ready := make(chan struct{}, 4)
 			cfg.OnReady = func(w *manager.Worker) { starts++; ready <- struct{}{} }
@@ -463,6 +465,7 @@ func TestConfigErrors(t *testing.T) {
 		"no start":         {Workers: 1},
 		"negative period":  {Workers: 1, Start: start, Period: -time.Second},
 		"bad restart":      {Workers: 1, Start: start, Restart: 7},
+		"bad restart of 0": {Workers: 1, Start: start, RestartOf: func(int) manager.Restart { return -1 }},
 	} {
 		_, err := manager.New(cfg)
 		assert.ErrorIs(t, err, manager.ErrConfig, name)
@@ -513,4 +516,42 @@ func TestFaultPanicIsAWorkerDeath(t *testing.T) {
 	r = recv(t, out)
 	assert.ErrorIs(t, r.err, manager.ErrStopped, "next went to the dying worker: %v", r.err)
 	assert.Empty(t, r.w)
+}
+
+// Descriptor numbers set no limit (the original's select() broke at 1024):
+// with 1,100 descriptors already open, the workers' pipes get numbers
+// above 1024, and tasks and messages go through as usual.
+func TestDescriptorsAbove1024(t *testing.T) {
+	var held []*os.File
+	defer func() {
+		for _, f := range held {
+			f.Close()
+		}
+	}()
+	for range 1100 {
+		f, err := os.Open(os.DevNull)
+		require.NoError(t, err, "raise the open-file limit (ulimit -n) to run this test")
+		held = append(held, f)
+	}
+	require.Greater(t, int(held[len(held)-1].Fd()), 1024)
+	cfg, _ := config(3)
+	got := make(chan struct{}, 3*100)
+	cfg.OnMessage = func(*manager.Worker, mp.Message) { got <- struct{}{} }
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 3)
+	for range 3 {
+		m.Submit(jobTask("job", job{Sleep: time.Millisecond}, 5*time.Second, out))
+		m.Submit(manager.Task{Name: "burst", Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
+			_, err := burst.Call(ctx, p, 100)
+			return err
+		}})
+	}
+	runManager(t, m)
+	for range 3 {
+		assert.NoError(t, recv(t, out).err)
+	}
+	for range 300 {
+		<-got
+	}
 }

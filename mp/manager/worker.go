@@ -12,8 +12,9 @@ import (
 // while its process is replaced. Its methods may be called from any
 // goroutine, but what they return is only stable on the manager's loop.
 type Worker struct {
-	index int
-	name  string
+	index  int
+	name   string
+	policy Restart
 
 	// Loop state.
 	proc        *mp.Process // nil while not running
@@ -30,6 +31,9 @@ func (w *Worker) Name() string { return w.name }
 
 // Index returns the worker's position, from 0 to Config.Workers-1.
 func (w *Worker) Index() int { return w.index }
+
+// Restart returns the worker's restart type.
+func (w *Worker) Restart() Restart { return w.policy }
 
 // Process returns the worker's current process, or nil while it is not
 // running (starting, restarting, or stopped). Call it on the loop or in a
@@ -193,9 +197,9 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		m.log.Warn(fmt.Sprintf("worker %q (pid %d) stopped: %s; replacing it", w.name, report.Pid, report.Exit))
 	}
 	switch {
-	case m.cfg.Restart == Temporary:
+	case w.policy == Temporary:
 		return
-	case m.cfg.Restart == Transient && !abnormal:
+	case w.policy == Transient && !abnormal:
 		return
 	}
 	if time.Since(w.upSince) > m.cfg.Period {
