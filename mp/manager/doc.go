@@ -33,9 +33,10 @@
 // (killed, crashed, out of memory), the calls waiting on it fail at once,
 // the loop reports its name, PID and exit status, and the task it was
 // running fails with a *TaskError wrapping ErrWorkerDied. The worker is
-// then restarted according to its Restart type, the terms of OTP:
-// Permanent (always), Transient (only after an abnormal exit) or Temporary
-// (never), after a backoff that doubles with each consecutive restart. More
+// then restarted according to its Restart type (Config.Restart, or per
+// worker Config.RestartOf), the terms of OTP: Permanent (always),
+// Transient (only after an abnormal exit) or Temporary (never), after a
+// backoff that doubles with each consecutive restart. More
 // than Config.MaxRestarts restarts within Config.Period stop everything:
 // Run returns an error wrapping ErrRestartIntensity that names the worker
 // and how it last ended.
