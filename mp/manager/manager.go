@@ -93,8 +93,10 @@ type Manager struct {
 	restarts  []time.Time
 	stopping  bool
 	err       error
-	stopCtx   context.Context // ends when the workers must die now
-	stopAll   context.CancelFunc
+	stopCtx   context.Context // bounds the stop of all workers
+	endStop   context.CancelFunc
+	killCtx   context.Context    // ends when every stop must skip to SIGKILL
+	killAll   context.CancelFunc // ends killCtx: Force, or Run's end
 	startCtx  context.Context
 	endStarts context.CancelFunc
 	progress  *progress
@@ -184,6 +186,8 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	m.startCtx, m.endStarts = context.WithCancel(context.WithoutCancel(ctx))
 	defer m.endStarts()
+	m.killCtx, m.killAll = context.WithCancel(context.Background())
+	defer m.killAll()
 	for _, w := range extras {
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); w(m.startCtx, m) }()
@@ -215,7 +219,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.stop(nil)
 		case <-force:
 			m.log.Warn("forced stop: killing the workers still running")
-			m.stopAll()
+			m.killAll()
 			m.cfg.Force = nil
 		case <-quiet.C:
 			m.log.Info(m.stillAlive())
@@ -225,7 +229,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	m.progress.finish()
-	m.stopAll()
+	m.endStop()
 	m.failQueued()
 	close(m.quit)
 	m.wg.Wait()
@@ -254,7 +258,7 @@ func (m *Manager) stop(err error) {
 	m.stopping, m.err = true, err
 	m.endStarts()
 	m.cancelRestarts()
-	m.stopCtx, m.stopAll = context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+	m.stopCtx, m.endStop = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
 	m.log.Debug(fmt.Sprintf("stopping %d workers (%d starting)", m.live, m.starting))
 	for _, w := range m.workers {
 		if w.proc != nil {
@@ -274,16 +278,14 @@ func (m *Manager) shutdown(w *Worker) {
 		return
 	}
 	w.stopping = true
-	p, ctx := w.proc, m.stopCtx
-	if ctx == nil { // a single worker replaced during the run
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
-		m.wg.Add(1)
-		go func() { defer m.wg.Done(); defer cancel(); p.Shutdown(ctx) }()
-		return
+	// The stop of all workers has one deadline; a worker replaced during
+	// the run has its own. Both end at once on a forced stop.
+	p, ctx, cancel := w.proc, m.stopCtx, context.CancelFunc(func() {})
+	if ctx == nil {
+		ctx, cancel = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
 	}
 	m.wg.Add(1)
-	go func() { defer m.wg.Done(); p.Shutdown(ctx) }()
+	go func() { defer m.wg.Done(); defer cancel(); p.Shutdown(ctx) }()
 }
 
 // send delivers ev to the loop, unless Run has returned.
