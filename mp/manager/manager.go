@@ -81,6 +81,7 @@ type Manager struct {
 
 	mu     sync.Mutex
 	queue  []*running // submitted, not yet handed out
+	closed bool       // stopping: Submit refuses
 	wake   chan struct{}
 	ran    bool
 	extras []func(ctx context.Context, m *Manager)
@@ -256,6 +257,9 @@ func (m *Manager) stop(err error) {
 		return
 	}
 	m.stopping, m.err = true, err
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
 	m.endStarts()
 	m.cancelRestarts()
 	m.stopCtx, m.endStop = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)

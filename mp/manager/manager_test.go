@@ -555,3 +555,17 @@ func TestDescriptorsAbove1024(t *testing.T) {
 		<-got
 	}
 }
+
+func TestSubmitAfterStop(t *testing.T) {
+	cfg, _ := config(1)
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, m.Run(ctx))
+	called := false
+	err = m.Submit(manager.Task{Name: "late", Done: func(*manager.Worker, error) { called = true }})
+	assert.ErrorIs(t, err, manager.ErrStopped)
+	assert.False(t, called)
+	assert.Empty(t, tagged())
+}

@@ -45,16 +45,23 @@ type running struct {
 }
 
 // Submit queues t; the loop gives it to the next idle worker. It may be
-// called from any goroutine, callbacks on the loop included. A task
-// submitted after the manager stopped fails with ErrStopped.
-func (m *Manager) Submit(t Task) {
+// called from any goroutine, callbacks on the loop included. Once the
+// manager is stopping, Submit queues nothing and returns an error wrapping
+// ErrStopped (t.Done is not called); tasks still queued when the stop
+// begins end with ErrStopped through their Done.
+func (m *Manager) Submit(t Task) error {
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return fmt.Errorf("task %q: %w", t.Name, ErrStopped)
+	}
 	m.queue = append(m.queue, &running{task: t})
 	m.mu.Unlock()
 	select {
 	case m.wake <- struct{}{}:
 	default:
 	}
+	return nil
 }
 
 // Queued returns the number of tasks waiting for a worker.

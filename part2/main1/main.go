@@ -158,7 +158,9 @@ func run(cfg config, log *slog.Logger) error {
 		tasks++
 		req := Work{Task: tasks, Value: float64(rng.IntN(1000)) / 1000, Seconds: (float64(1+rng.IntN(4)) + offset) * cfg.unit}
 		var reply Ready
-		m.Submit(manager.Task{
+		// Submit fails only once the manager is stopping: then there is
+		// nothing more to do.
+		_ = m.Submit(manager.Task{
 			Name:    fmt.Sprintf("task-%d", req.Task),
 			Timeout: cfg.timeout,
 			Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) (err error) {
