@@ -263,7 +263,7 @@ func (m *Manager) stop(err error) {
 	m.endStarts()
 	m.cancelRestarts()
 	m.stopCtx, m.endStop = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
-	m.log.Debug(fmt.Sprintf("stopping %d workers (%d starting)", m.live, m.starting))
+	m.log.Info(fmt.Sprintf("stopping %d workers", m.live))
 	for _, w := range m.workers {
 		if w.proc != nil {
 			m.shutdown(w)
