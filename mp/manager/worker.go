@@ -145,7 +145,9 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 		return
 	}
 	m.log.Debug(fmt.Sprintf("%q ready (pid %d)", w.name, p.Pid()))
-	m.progress.ready()
+	if first {
+		m.progress.ready()
+	}
 	m.idle = append(m.idle, w)
 	if first {
 		// Workers started together join the pool in the order of their
