@@ -52,6 +52,7 @@ func Example() {
 		fmt.Println(r)
 	}
 	// Output:
+	// manager [front] - INFO - stopping 2 workers
 	// Run: <nil>
 	// job-0: err <nil>, ran in its worker: true
 	// job-1: err <nil>, ran in its worker: true
