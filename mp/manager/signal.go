@@ -53,4 +53,6 @@ func Signals(parent context.Context) (ctx context.Context, force <-chan struct{}
 // signalError is the cause of a context ended by a signal.
 type signalError struct{ sig os.Signal }
 
-func (e *signalError) Error() string { return "received " + e.sig.String() }
+// Error reads as signal.NotifyContext's cause does: "interrupt signal
+// received".
+func (e *signalError) Error() string { return e.sig.String() + " signal received" }

@@ -8,7 +8,7 @@
 // nothing behind.
 //
 // Run it with: go run ./part2/main1 (stop it with Ctrl-C), or
-// go run ./part2/main1 -mode test to run it for a few seconds.
+// go run ./part2/main1 -mode test for a ten-second run.
 package main
 
 import (
@@ -20,8 +20,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/manager"
+	"github.com/mpgo/mp/mp/shm"
 )
 
 // The work a worker does, and what it reports when it is done: typed
@@ -43,7 +45,7 @@ var work = mp.NewCommand[Work, Ready]("work")
 // worker is the backend: it owns one shared array, made by the manager.
 type worker struct {
 	*mp.Backend
-	array *mp.SharedArray[float64]
+	array *shm.Array[float64]
 	fault string
 }
 
@@ -54,7 +56,7 @@ func (w *worker) PreRun(ctx context.Context) error {
 	if err != nil {
 		return nil // -scale runs workers without arrays
 	}
-	w.array, err = mp.OpenArray[float64](name, arrayLen)
+	w.array, err = shm.Open[float64](name, arrayLen)
 	return err
 }
 
@@ -69,13 +71,17 @@ func (w *worker) PostRun() error {
 // doWork fills the array, then takes its time. The context ends when the
 // manager stops the worker (SIGTERM): a task is not a reason to linger.
 func (w *worker) doWork(ctx context.Context, req Work) (Ready, error) {
-	w.array.Fill(req.Value)
+	if err := w.array.Fill(req.Value); err != nil {
+		return Ready{}, err
+	}
+	//docs:skip
 	switch w.fault { // faults the tests inject; see the fault flag
 	case "crash":
 		panic("injected crash")
 	case "hang":
 		select {} // never answers, deaf to SIGTERM: only SIGKILL ends it
 	}
+	//docs:end
 	select {
 	case <-time.After(time.Duration(req.Seconds * float64(time.Second))):
 	case <-ctx.Done():
@@ -106,30 +112,29 @@ func main() {
 	// which inherit its environment.
 	os.Setenv("GOMAXPROCS", "1")
 	log := mp.NewLogger("main", mp.Front)
+	// Ctrl-C (or SIGTERM) reaches the manager only: the workers leave it
+	// to the manager, which stops them all. A second Ctrl-C does not wait
+	// for them: it kills them.
+	ctx, force, stop := manager.Signals(context.Background())
+	defer stop()
 	if cfg.scale > 0 {
-		err = runScale(cfg, log)
+		err = runScale(ctx, cfg, log)
 	} else {
-		err = run(cfg, log)
+		err = run(ctx, force, cfg, log)
 	}
-	if err != nil {
-		log.Error(err.Error())
-		os.Exit(1)
+	if err != nil || ctx.Err() != nil {
+		story.Exit(ctx, log, err) // 1 on an error; 130 after Ctrl-C, 143 after SIGTERM
 	}
 	log.Info("bye")
 }
 
-func run(cfg config, log *slog.Logger) error {
-	// Ctrl-C (or SIGTERM) reaches the manager only: the workers ignore it
-	// and wait for the manager to stop them. A second Ctrl-C does not wait
-	// for them to finish their tasks: it kills them.
-	ctx, force, stop := manager.Signals(context.Background())
-	defer stop()
+func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	// The manager creates every worker's array before the worker starts,
 	// and unlinks them all when it is done, whatever happened meanwhile.
-	arrays := make([]*mp.SharedArray[float64], cfg.workers)
+	arrays := make([]*shm.Array[float64], cfg.workers)
 	defer func() {
 		for _, a := range arrays {
 			if a != nil {
@@ -139,7 +144,7 @@ func run(cfg config, log *slog.Logger) error {
 		}
 	}()
 	for i := range arrays {
-		a, err := mp.CreateArray[float64](fmt.Sprintf("worker-%d", i+1), arrayLen)
+		a, err := shm.Create[float64](fmt.Sprintf("worker-%d", i+1), arrayLen)
 		if err != nil {
 			return err
 		}

@@ -34,9 +34,9 @@ const messagesPerWorker = 1000
 // runScale starts cfg.scale workers, waits until every one is ready, has
 // each send a burst of messages through the manager's loop, reads their
 // memory, stops them, and prints the figures.
-func runScale(cfg config, log *slog.Logger) error {
+func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 	n := cfg.scale
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		begin                = time.Now()
