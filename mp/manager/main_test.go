@@ -34,6 +34,7 @@ type job struct {
 	Hang   bool          // never return, whatever happens (deaf to SIGTERM)
 	Panic  bool          // crash the worker
 	Notify bool          // send "started" first
+	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
 }
 
 var (
@@ -50,6 +51,8 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 		}
 	}
 	switch {
+	case j.Quit:
+		w.Stop()
 	case j.Panic:
 		panic("injected crash")
 	case j.Hang:

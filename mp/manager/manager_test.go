@@ -569,3 +569,39 @@ func TestSubmitAfterStop(t *testing.T) {
 	assert.False(t, called)
 	assert.Empty(t, tagged())
 }
+
+// A worker that ends by its own choice (Backend.Stop, exit status 0) exited
+// normally: a transient worker is not restarted then, a permanent one is.
+func TestRestartAfterNormalExit(t *testing.T) {
+	for _, tt := range []struct {
+		restart manager.Restart
+		want    int // starts of the worker
+	}{
+		{manager.Transient, 1},
+		{manager.Permanent, 2},
+	} {
+		t.Run(tt.restart.String(), func(t *testing.T) {
+			cfg, _ := config(1)
+			cfg.Restart = tt.restart
+			starts := 0
+			ready := make(chan struct{}, 4)
+			cfg.OnReady = func(w *manager.Worker) { starts++; ready <- struct{}{} }
+			exits := make(chan *manager.ExitReport, 1)
+			cfg.OnExit = func(w *manager.Worker, e *manager.ExitReport) { exits <- e }
+			m, err := manager.New(cfg)
+			require.NoError(t, err)
+			out := make(chan result, 1)
+			m.Submit(jobTask("quit", job{Quit: true}, 0, out))
+			cancel, wait := runManager(t, m)
+			<-ready
+			assert.NoError(t, recv(t, out).err)
+			assert.Equal(t, "exit status 0", (<-exits).Exit)
+			if tt.want > 1 {
+				<-ready
+			}
+			cancel()
+			require.NoError(t, wait())
+			assert.Equal(t, tt.want, starts)
+		})
+	}
+}

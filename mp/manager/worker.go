@@ -193,7 +193,9 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	if m.stopping {
 		return
 	}
-	abnormal := p.Err() != nil || !p.ProcessState().Success()
+	// Normal, in OTP's sense, is a worker that chose to end (Backend.Stop)
+	// and exited with status 0; a signal or any other status is abnormal.
+	abnormal := !p.ProcessState().Success()
 	if asked {
 		abnormal = true // stopped by the manager to be replaced
 		m.log.Warn(fmt.Sprintf("worker %q (pid %d) stopped: %s; replacing it", w.name, report.Pid, report.Exit))
