@@ -176,3 +176,29 @@ func ExampleCommand() {
 	// Output:
 	// three: sum 60 of 3 values, err <nil>
 }
+
+// Reports: typed messages a backend sends on its own, recognized and
+// decoded by the frontend in its loop over Messages.
+func ExampleReport() {
+	ctx := context.Background()
+	p, err := typedKind.Start(ctx, mp.Options{Name: "typed-report"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Stop()
+	// The backend's handler sends progressMsg three times:
+	//	progressMsg.Send(ctx, b.Backend, progress{Done: i + 1, Total: n})
+	if err := reportCmd.Send(ctx, p, 3); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for range 3 {
+		v, ok, err := progressMsg.Decode(<-p.Messages())
+		fmt.Println(ok, v.Done, "of", v.Total, err)
+	}
+	// Output:
+	// true 1 of 3 <nil>
+	// true 2 of 3 <nil>
+	// true 3 of 3 <nil>
+}
