@@ -52,7 +52,11 @@ type Config struct {
 	// OnReady runs when worker w has started (or restarted) and joined
 	// the idle pool.
 	OnReady func(w *Worker)
-	// OnMessage runs for every message a worker sends (Backend.Send).
+	// OnMessage runs for every message a worker sends (Backend.Send), in
+	// the order that worker sent them, and all of a process's messages
+	// before its exit (OnExit). Messages are not ordered against the end
+	// of a task (Task.Done): a message sent during a task may come after
+	// it; have the reply carry what Done needs.
 	OnMessage func(w *Worker, m mp.Message)
 	// OnExit runs when a worker exited without being asked to: e says
 	// which, with its PID, its exit status and the task it was running.
