@@ -44,11 +44,13 @@
 // # Stopping
 //
 // When Run's context ends, every worker is stopped in parallel, each with
-// Process.Shutdown bounded by Config.ShutdownTimeout; when Config.Force is
-// closed (a second Ctrl-C, see Signals), the workers still running are
-// killed at once. Run returns once every worker it started has exited: none
-// is left behind. Workers do not act on Ctrl-C themselves (mp's backends
-// ignore SIGINT), so the manager alone decides.
+// Process.Shutdown bounded by Config.ShutdownTimeout; a worker running a
+// task gets SIGTERM at once, which cancels its handler's context, instead
+// of being waited for. When Config.Force is closed (a second Ctrl-C, see
+// Signals), the workers still running are killed at once. Run returns once
+// every worker it started has exited: none is left behind. Workers do not
+// act on Ctrl-C themselves (mp's backends leave SIGINT to their frontend),
+// so the manager alone decides.
 //
 // A test runs the manager for a while and stops it: go m.Run(ctx), then
 // cancel ctx.

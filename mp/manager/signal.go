@@ -13,9 +13,9 @@ import (
 // second one kills them at once. stop releases the signals (they then act
 // as by default again).
 //
-// Only the manager acts on these signals: mp's workers ignore SIGINT (a
-// Ctrl-C in a terminal reaches the whole process group) and treat SIGTERM
-// as a request to stop, which only the manager sends them.
+// Only the manager acts on these signals: mp's workers leave SIGINT to
+// their frontend (a Ctrl-C in a terminal reaches the whole process group)
+// and treat SIGTERM as a request to stop, which only the manager sends them.
 func Signals(parent context.Context) (ctx context.Context, force <-chan struct{}, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 2)
