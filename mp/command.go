@@ -91,10 +91,11 @@ type replier interface {
 //
 //	mp.HandleCommand(workers, work, (*worker).work)
 //
-// The backend state must embed *Backend (PB is *B; the compiler infers it).
-// A request that does not decode as a Req is the handler's error, wrapping
-// ErrParam. HandleCommand panics, as Handle does, if c's name already has
-// a handler.
+// The backend state must embed *Backend (PB is *B; the compiler infers it,
+// and refuses a B without Reply). A request that does not decode as a Req
+// (a frontend that sent Params, or another type) fails the call with
+// ErrHandler, its text saying why, and the handler does not run.
+// HandleCommand panics, as Handle does, if c's name already has a handler.
 func HandleCommand[B any, PB interface {
 	*B
 	replier
