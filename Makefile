@@ -8,7 +8,7 @@ COUNT    ?= 5
 
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
-.PHONY: test race vet fuzz bench bench-numpy bench-python clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: test race vet fuzz fuzz-payload scale bench bench-numpy bench-python clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
 .PHONY: help cleanup memwatch tools
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
@@ -28,10 +28,18 @@ vet:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./mp
 
-## bench: every benchmark of the library, COUNT times (default 5);
-## BENCH='Call$' picks some (a $ in BENCH reaches go test as it is)
+## fuzz-payload: fuzz the decoder of typed commands for FUZZTIME
+fuzz-payload:
+	$(GO) test -run '^$$' -fuzz FuzzPayloadDecode -fuzztime $(FUZZTIME) ./mp
+
+## bench: every benchmark of the library and the manager, COUNT times
+## (default 5); BENCH='Call$' picks some (a $ in BENCH reaches go test as it is)
 bench:
 	$(GO) test -run '^$$' -bench '$(value BENCH)' -count $(COUNT) ./mp/...
+
+## scale: start 1,000 workers under main1's manager and print the figures
+scale:
+	$(GO) run ./part2/main1 -scale 1000
 
 ## bench-numpy: numpy's fill and sum on the same sizes, for comparison
 ## (needs python3-numpy; skipped with a message when it is missing)

@@ -20,6 +20,7 @@ import (
 	"github.com/mpgo/mp/internal/docgen"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/rogpeppe/go-internal/txtar"
+	"golang.org/x/sys/unix"
 )
 
 // binDir holds the chapter binaries, built exactly as a user's go run or go
@@ -91,6 +92,8 @@ func TestChapters(t *testing.T) {
 			"cmpre":       cmpRegexpLines,
 			"pids":        pids,
 			"waitproc":    waitProc,
+			"signalproc":  signalProc,
+			"waitfor":     waitFor,
 		},
 	})
 }
@@ -105,13 +108,21 @@ func randomHex(n int) string {
 // is left. A process killed a moment ago may take a little while to
 // disappear, so it looks again for up to one second before failing (the
 // promise: nothing of ours alive one second after its frontend is gone).
+// With -procs it checks the processes only.
 //
-//	noleftovers
+//	noleftovers [-procs]
 func noLeftovers(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 0 {
-		ts.Fatalf("usage: noleftovers")
+	procsOnly := len(args) == 1 && args[0] == "-procs"
+	if neg || len(args) > 1 || len(args) == 1 && !procsOnly {
+		ts.Fatalf("usage: noleftovers [-procs]")
 	}
 	procs := waitNoProcesses(ts.Getenv("MP_TEST_TAG"))
+	if procsOnly {
+		if len(procs) > 0 {
+			ts.Fatalf("left behind: processes %v", procs)
+		}
+		return
+	}
 	segs := removeSegments(ts.Getenv("MP_SHM_PREFIX")) // do not leak past the test
 	if len(procs) > 0 || len(segs) > 0 {
 		ts.Fatalf("left behind: processes %v, /dev/shm segments %v", procs, segs)
@@ -199,6 +210,56 @@ func waitProc(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("no process %q within ten seconds", args[0])
+}
+
+// waitFor waits until a file of the script's work directory holds a line
+// matching a regular expression, for up to ten seconds: how a script knows
+// that a background command has reached a point of its story (its output
+// redirected to that file) before it injects a fault.
+//
+//	waitfor out 'all 5 workers ready'
+func waitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitfor file regexp")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	path := ts.MkAbs(args[0])
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if b, err := os.ReadFile(path); err == nil && re.Match(b) {
+			return
+		}
+	}
+	ts.Fatalf("no line matching /%s/ in %s within ten seconds", args[1], args[0])
+}
+
+// signalProc sends a signal to the processes of this script whose argv[0]
+// is the given one: how a script kills one worker among many.
+//
+//	signalproc KILL mp:main1/worker-2
+func signalProc(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signalproc SIGNAL argv0")
+	}
+	sig := unix.SignalNum("SIG" + args[0])
+	if sig == 0 {
+		ts.Fatalf("unknown signal %q", args[0])
+	}
+	n := 0
+	for _, p := range taggedProcesses(ts.Getenv("MP_TEST_TAG")) {
+		pid, argv0, _ := strings.Cut(p, " ")
+		if argv0 != args[1] {
+			continue
+		}
+		id, err := strconv.Atoi(pid)
+		ts.Check(err)
+		ts.Check(unix.Kill(id, sig))
+		ts.Logf("sent SIG%s to %s (%s)", args[0], argv0, pid)
+		n++
+	}
+	if n == 0 {
+		ts.Fatalf("no process %q", args[1])
+	}
 }
 
 // cmpRegexpLines compares the output line by line with a file of regular

@@ -56,6 +56,22 @@
 // Bulk data belongs in shared memory: package mp/shm makes arrays that a
 // frontend and its backends map, by name or as a file in Options.Files.
 //
+// # Typed commands
+//
+// Params suit a few scalars. A Command gives a command Go types for its
+// request and its reply, checked by the compiler on both sides; structs,
+// slices and maps travel (encoded with CBOR, with decoding limits):
+//
+//	var work = mp.NewCommand[WorkReq, WorkResp]("work")
+//	func init() { mp.HandleCommand(workers, work, (*worker).work) } // backend
+//	resp, err := work.Call(ctx, p, WorkReq{N: 3})                  // frontend
+//
+// A Report is the same for what a backend sends on its own.
+//
+// Many workers are the business of package manager
+// (github.com/mpgo/mp/mp/manager): a pool, tasks with timeouts, restarts,
+// and a shutdown that leaves nothing behind.
+//
 // # Events
 //
 // A process started with Options.Events has an EventGroup: eventfds made by

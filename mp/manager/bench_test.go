@@ -1,0 +1,113 @@
+package manager_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/manager"
+)
+
+// BenchmarkSpawn measures a manager's whole life with n workers: start them
+// all, each ready, stop them all. ns/op is one life; workers/s is n over it.
+//
+//	go test -run '^$' -bench Spawn -benchtime 20x ./mp/manager
+func BenchmarkSpawn(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				cfg, _ := config(n)
+				ctx, cancel := context.WithCancel(context.Background())
+				ready := 0
+				cfg.OnReady = func(*manager.Worker) {
+					if ready++; ready == n {
+						cancel()
+					}
+				}
+				m, err := manager.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := m.Run(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if ready != n {
+					b.Fatalf("%d of %d workers were ready", ready, n)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "workers/s")
+		})
+	}
+}
+
+// BenchmarkFanIn measures the manager's loop receiving the messages of 100
+// workers, each sending small messages (a command and no parameters) as
+// fast as it can. msgs/s counts messages handed to OnMessage.
+//
+// The floor, in the same run: one worker's messages read straight from its
+// Process.Messages channel, without the manager (direct), which is what the
+// message path of mp gives one reader.
+//
+//	go test -run '^$' -bench FanIn -benchtime 5x ./mp/manager
+func BenchmarkFanIn(b *testing.B) {
+	const perWorker = 10000
+	b.Run("workers=100", func(b *testing.B) {
+		const n = 100
+		cfg, _ := config(n)
+		received := 0
+		all := make(chan struct{}, 1)
+		cfg.OnMessage = func(*manager.Worker, mp.Message) {
+			if received++; received == n*perWorker {
+				received = 0
+				all <- struct{}{}
+			}
+		}
+		readyAll := make(chan struct{})
+		ready := 0
+		cfg.OnReady = func(*manager.Worker) {
+			if ready++; ready == n {
+				close(readyAll)
+			}
+		}
+		m, err := manager.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		<-readyAll
+		b.ResetTimer()
+		for b.Loop() {
+			for _, w := range m.Workers() {
+				if err := burst.Send(ctx, w.Process(), perWorker); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-all
+		}
+		b.ReportMetric(float64(n*perWorker)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("direct-1", func(b *testing.B) {
+		p, err := testWorkers.Start(context.Background(), mp.Options{Name: "direct"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Stop()
+		for b.Loop() {
+			if err := burst.Send(context.Background(), p, perWorker); err != nil {
+				b.Fatal(err)
+			}
+			for range perWorker {
+				<-p.Messages()
+			}
+		}
+		b.ReportMetric(float64(perWorker)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
+}

@@ -1,0 +1,107 @@
+package manager_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// The test binary is also the workers' binary: Init first.
+func TestMain(m *testing.M) {
+	mp.Init()
+	// Every process of this test binary carries the tag, so the tests can
+	// look for leftovers without touching anybody else's processes.
+	if os.Getenv("MP_TEST_TAG") == "" {
+		os.Setenv("MP_TEST_TAG", "mp-manager-"+strconv.Itoa(os.Getpid()))
+	}
+	// Under -race every process sleeps a second at exit by default; the
+	// workers need not.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+	os.Exit(m.Run())
+}
+
+// job is what a test worker is asked to do.
+type job struct {
+	Sleep  time.Duration // then reply
+	Hang   bool          // never return, whatever happens (deaf to SIGTERM)
+	Panic  bool          // crash the worker
+	Notify bool          // send "started" first
+	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
+}
+
+var (
+	doJob = mp.NewCommand[job, int]("job")
+	burst = mp.NewCommand[int, struct{}]("burst")
+)
+
+type testWorker struct{ *mp.Backend }
+
+func (w *testWorker) job(ctx context.Context, j job) (int, error) {
+	if j.Notify {
+		if err := w.Send(ctx, "started", mp.Params{"pid": os.Getpid()}); err != nil {
+			return 0, err
+		}
+	}
+	switch {
+	case j.Quit:
+		w.Stop()
+	case j.Panic:
+		panic("injected crash")
+	case j.Hang:
+		select {}
+	}
+	select {
+	case <-time.After(j.Sleep):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return os.Getpid(), nil
+}
+
+func (w *testWorker) burst(ctx context.Context, n int) (struct{}, error) {
+	for range n {
+		if err := w.Send(ctx, "tick", nil); err != nil {
+			return struct{}{}, err
+		}
+	}
+	return struct{}{}, nil
+}
+
+var testWorkers = mp.NewKind("TestWorker", func(b *mp.Backend) *testWorker { return &testWorker{b} })
+
+func init() {
+	mp.HandleCommand(testWorkers, doJob, (*testWorker).job)
+	mp.HandleCommand(testWorkers, burst, (*testWorker).burst)
+}
+
+// tagged lists the live (not zombie) processes of this test binary's tag,
+// other than the test binary itself.
+func tagged() []int {
+	want := []byte("MP_TEST_TAG=" + os.Getenv("MP_TEST_TAG") + "\x00")
+	dirs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil || !bytes.Contains(env, want) {
+			continue
+		}
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}

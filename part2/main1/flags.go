@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// config is what the flags say. The defaults are the chapter as a reader
+// runs it; the tests make it short and deterministic.
+type config struct {
+	mode             string
+	workers, jobs    int
+	duration         time.Duration
+	seed             uint64
+	unit             float64 // seconds per unit of work time
+	timeout          time.Duration
+	stillAlive       time.Duration
+	shutdownTimeout  time.Duration
+	scale            int
+	startConcurrency int
+	fault            string
+}
+
+// parseFlags checks the flags before anything starts: a bad value is a
+// usage error, never a half-started manager.
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("main1", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.mode, "mode", "main", "main: run until Ctrl-C; test: run for -duration, then stop")
+	fs.IntVar(&c.workers, "workers", 5, "number of worker processes")
+	fs.IntVar(&c.jobs, "jobs", 3, "jobs in flight at once (at most -workers)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long test mode runs once the workers are ready")
+	fs.Uint64Var(&c.seed, "seed", 1, "random seed of values and work times")
+	fs.Float64Var(&c.unit, "time-scale", 1, "seconds per unit of work time (a task takes 1 to 4 units)")
+	fs.DurationVar(&c.timeout, "timeout", 0, "task timeout (0: none): past it the worker is stopped and replaced")
+	fs.DurationVar(&c.stillAlive, "still-alive", 3*time.Second, `log "still alive" after this long without events`)
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long workers may take to stop before they are killed")
+	fs.IntVar(&c.scale, "scale", 0, "measure: start this many workers, have each report ready, stop them, print the figures")
+	fs.IntVar(&c.startConcurrency, "start-concurrency", 8, "with -scale: starts in progress at once")
+	fs.StringVar(&c.fault, "fault", "", "inject a fault in every task, for the tests: crash or hang")
+	usage := func(err error) error {
+		var b strings.Builder
+		fmt.Fprintf(&b, "main1: %v\nusage: main1 [flags]\n", err)
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		return errors.New(strings.TrimSuffix(b.String(), "\n"))
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, usage(err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	case c.mode != "main" && c.mode != "test":
+		return c, usage(fmt.Errorf("-mode %q: want main or test", c.mode))
+	case c.workers < 1:
+		return c, usage(fmt.Errorf("-workers %d: want at least 1", c.workers))
+	case c.jobs < 1 || c.jobs > c.workers:
+		return c, usage(fmt.Errorf("-jobs %d: want 1 to -workers (%d)", c.jobs, c.workers))
+	case c.duration < 0, c.timeout < 0, c.stillAlive < 0, c.shutdownTimeout < 0:
+		return c, usage(errors.New("durations may not be negative"))
+	case !(c.unit > 0):
+		return c, usage(fmt.Errorf("-time-scale %v: want a positive number", c.unit))
+	case c.scale < 0:
+		return c, usage(fmt.Errorf("-scale %d: want a positive number of workers", c.scale))
+	case c.fault != "" && c.fault != "crash" && c.fault != "hang":
+		return c, usage(fmt.Errorf("-fault %q: want crash or hang", c.fault))
+	}
+	return c, nil
+}
