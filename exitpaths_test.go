@@ -29,7 +29,7 @@ func TestChaptersStopCleanlyOnSignals(t *testing.T) {
 		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 			t.Run(chapter+"/"+sig.String(), func(t *testing.T) {
 				t.Parallel()
-				tag := "sig-" + randomHex(4)
+				tag := "sig" + randomHex(4)
 				prefix := "mp-" + tag + "-"
 				cmd := exec.Command(filepath.Join(binDir, chapter))
 				// With its pauses (MP_FAST unset), so that it is mid-story.
@@ -67,7 +67,7 @@ func TestChaptersSurviveAClosedStdout(t *testing.T) {
 	for _, chapter := range part1 {
 		t.Run(chapter, func(t *testing.T) {
 			t.Parallel()
-			tag := "pipe-" + randomHex(4)
+			tag := "pipe" + randomHex(4)
 			prefix := "mp-" + tag + "-"
 			cmd := exec.Command("bash", "-c", `"$0" | head -1; echo "status ${PIPESTATUS[0]}" >&2`, filepath.Join(binDir, chapter))
 			cmd.Env = append(os.Environ(), "MP_FAST=1", "MP_TEST_TAG="+tag, "MP_SHM_PREFIX="+prefix)
