@@ -91,10 +91,11 @@ type Manager struct {
 	extras []func(ctx context.Context, m *Manager)
 
 	// Loop state.
-	live      int // processes started and not yet seen exit
-	starting  int // starts in flight
-	doing     int // tasks whose Do has not returned
-	startSem  chan struct{}
+	live      int       // processes started and not yet seen exit
+	starting  int       // starts in flight
+	doing     int       // tasks whose Do has not returned
+	queued    []*Worker // starts waiting for room, in order
+	inflight  int       // starts running
 	restarts  []time.Time
 	stopping  bool
 	err       error
@@ -147,12 +148,11 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Progress = os.Stdout
 	}
 	m := &Manager{
-		cfg:      cfg,
-		log:      cfg.Log,
-		events:   make(chan event, 256),
-		quit:     make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		startSem: make(chan struct{}, cfg.StartConcurrency),
+		cfg:    cfg,
+		log:    cfg.Log,
+		events: make(chan event, 256),
+		quit:   make(chan struct{}),
+		wake:   make(chan struct{}, 1),
 	}
 	for i := range cfg.Workers {
 		w := &Worker{index: i, name: cfg.Name(i), policy: cfg.Restart}
@@ -266,6 +266,8 @@ func (m *Manager) stop(err error) {
 	m.mu.Unlock()
 	m.endStarts()
 	m.cancelRestarts()
+	m.starting -= len(m.queued) // never to run
+	m.queued = nil
 	m.stopCtx, m.endStop = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
 	m.log.Info(fmt.Sprintf("stopping %d workers", m.live))
 	for _, w := range m.workers {

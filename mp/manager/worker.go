@@ -1,7 +1,6 @@
 package manager
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -69,27 +68,33 @@ func exitText(p *mp.Process) string {
 	return "exit status unknown"
 }
 
-// start starts w's process in the background, at most StartConcurrency at
-// a time; the result comes back to the loop as an evStarted event.
+// start queues the start of w's process. Starts run in the background, in
+// the order they were queued (workers by index at first), at most
+// StartConcurrency at a time; each result comes back to the loop as an
+// evStarted event.
 func (m *Manager) start(w *Worker) {
 	m.starting++
-	ctx := m.startCtx
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		select {
-		case m.startSem <- struct{}{}:
-		case <-ctx.Done():
-			m.send(event{kind: evStarted, w: w, err: context.Cause(ctx)})
-			return
-		}
-		p, err := m.cfg.Start(ctx, w)
-		<-m.startSem
-		if err == nil && p == nil {
-			err = fmt.Errorf("manager: Start returned no process for %q", w.name)
-		}
-		m.send(event{kind: evStarted, w: w, proc: p, err: err})
-	}()
+	m.queued = append(m.queued, w)
+	m.pumpStarts()
+}
+
+// pumpStarts launches queued starts while there is room.
+func (m *Manager) pumpStarts() {
+	for m.inflight < m.cfg.StartConcurrency && len(m.queued) > 0 && !m.stopping {
+		w := m.queued[0]
+		m.queued = m.queued[1:]
+		m.inflight++
+		ctx := m.startCtx
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			p, err := m.cfg.Start(ctx, w)
+			if err == nil && p == nil {
+				err = fmt.Errorf("manager: Start returned no process for %q", w.name)
+			}
+			m.send(event{kind: evStarted, w: w, proc: p, err: err})
+		}()
+	}
 }
 
 // watch forwards the messages of w's process p to the loop, then its exit.
@@ -124,6 +129,8 @@ func (m *Manager) watch(w *Worker, p *mp.Process) {
 // started handles the end of a start.
 func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 	m.starting--
+	m.inflight--
+	defer m.pumpStarts()
 	if err != nil {
 		if m.stopping {
 			return // the start was cut short by the stop

@@ -41,7 +41,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.stillAlive, "still-alive", 3*time.Second, `log "still alive" after this long without events`)
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long workers may take to stop before they are killed")
 	fs.IntVar(&c.scale, "scale", 0, "measure: start this many workers, have each report ready, stop them, print the figures")
-	fs.IntVar(&c.startConcurrency, "start-concurrency", 8, "with -scale: starts in progress at once")
+	fs.IntVar(&c.startConcurrency, "start-concurrency", 8, "worker starts in progress at once")
 	fs.StringVar(&c.fault, "fault", "", "inject a fault in every task, for the tests: crash or hang")
 	usage := func(err error) error {
 		var b strings.Builder
@@ -66,6 +66,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(errors.New("durations may not be negative"))
 	case !(c.unit > 0):
 		return c, usage(fmt.Errorf("-time-scale %v: want a positive number", c.unit))
+	case c.startConcurrency < 1:
+		return c, usage(fmt.Errorf("-start-concurrency %d: want at least 1", c.startConcurrency))
 	case c.scale < 0:
 		return c, usage(fmt.Errorf("-scale %d: want a positive number of workers", c.scale))
 	case c.fault != "" && c.fault != "crash" && c.fault != "hang":

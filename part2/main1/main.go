@@ -192,7 +192,8 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	}
 
 	m, err := manager.New(manager.Config{
-		Workers: cfg.workers,
+		Workers:          cfg.workers,
+		StartConcurrency: cfg.startConcurrency,
 		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
 			return workers.Start(ctx, mp.Options{
 				Name:   w.Name(),
