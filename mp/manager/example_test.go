@@ -10,24 +10,15 @@ import (
 	"github.com/mpgo/mp/mp/manager"
 )
 
-// Two workers, five tasks handed out as workers fall idle, then a stop.
-// (A program's main calls mp.Init first; here the test binary's TestMain
-// does.)
+// Two workers; once both are ready, five tasks handed out as workers fall
+// idle; then a stop. (A program's main calls mp.Init first; here the test
+// binary's TestMain does.)
 func Example() {
 	var results []string
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m, err := manager.New(manager.Config{
-		Workers: 2,
-		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
-			return testWorkers.Start(ctx, mp.Options{Name: w.Name()})
-		},
-	})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for i := range 5 {
+	var m *manager.Manager
+	submit := func(i int) {
 		var pid int
 		m.Submit(manager.Task{
 			Name:    fmt.Sprintf("job-%d", i),
@@ -45,6 +36,25 @@ func Example() {
 				}
 			},
 		})
+	}
+	ready := 0
+	m, err := manager.New(manager.Config{
+		Workers: 2,
+		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+			return testWorkers.Start(ctx, mp.Options{Name: w.Name()})
+		},
+		// Callbacks run on the manager's loop, one at a time.
+		OnReady: func(w *manager.Worker) {
+			if ready++; ready == 2 {
+				for i := range 5 {
+					submit(i)
+				}
+			}
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
 	fmt.Println("Run:", m.Run(ctx))
 	slices.Sort(results)
