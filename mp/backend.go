@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,7 +26,8 @@ import (
 const (
 	fdCommands = 3 // frontend → backend frames; EOF means "stop"
 	fdMessages = 4 // backend → frontend frames
-	fdFirst    = 5 // first event, then Options.Files
+	fdCredits  = 5 // eventfd: messages the backend may send (credits.go)
+	fdFirst    = 6 // first event, then Options.Files
 )
 
 // Exit codes of a backend.
@@ -51,10 +53,18 @@ type Backend struct {
 	files      []*os.File
 	params     Params
 	cmdReader  *frameReader
+	credits    *credits // messages Send may still send; see credits.go
 
 	current  atomic.Uint64 // id of the call being handled, 0 for a Send
 	replied  atomic.Bool   // whether the current call was replied to
 	stopping atomic.Bool   // set by Stop
+	stop     chan struct{} // closed by Stop
+
+	mu        sync.Mutex
+	cancelRun context.CancelFunc  // cancels the running handler's ctx
+	started   uint64              // id of the last call handed to a handler
+	cancelled map[uint64]struct{} // calls given up on before they started
+	readErr   error               // why the command pipe ended
 }
 
 func runBackend(l *launch) int {
@@ -68,12 +78,16 @@ func runBackend(l *launch) int {
 	// so that reads go through the runtime poller and can be interrupted.
 	unix.SetNonblock(fdCommands, true)
 	unix.SetNonblock(fdMessages, true)
+	unix.SetNonblock(fdCredits, true)
 
 	be := &Backend{
 		kind: kind, name: name,
-		log:  NewLogger(kind+"."+name, Back),
-		cmds: os.NewFile(fdCommands, "mp-commands"),
-		out:  &frameWriter{f: os.NewFile(fdMessages, "mp-messages")},
+		log:       NewLogger(kind+"."+name, Back),
+		cmds:      os.NewFile(fdCommands, "mp-commands"),
+		out:       newFrameWriter(os.NewFile(fdMessages, "mp-messages")),
+		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
+		stop:      make(chan struct{}),
+		cancelled: map[uint64]struct{}{},
 	}
 	for i := range nEvents {
 		be.events = append(be.events, fdFirst+i)
@@ -102,7 +116,11 @@ func runBackend(l *launch) int {
 	})
 	be.ctx = ctx
 
-	rd := newFrameReader(be.cmds, MaxFrameSize)
+	var src io.Reader = be.cmds
+	if sr, err := newSpinReader(be.cmds); err == nil {
+		src = sr
+	}
+	rd := newFrameReader(src, MaxFrameSize)
 	init, err := rd.read()
 	if err == nil && init.kind != kindInit {
 		err = fmt.Errorf("first frame is not a start frame: %w", ErrBadFrame)
@@ -151,11 +169,15 @@ func (b *Backend) File(i int) *os.File {
 }
 
 // Send sends a message to the frontend, where it arrives on
-// Process.Messages. It blocks while the frontend's buffer and the pipe are
-// full, until ctx ends. It fails with ErrParam if a parameter cannot be
+// Process.Messages. It blocks while the frontend holds Options.MessageBuffer
+// unread messages beyond the channel's buffer (see credits.go), until ctx
+// ends. It fails with ErrParam if a parameter cannot be
 // encoded, ErrFrameTooLarge if the message is too large, and with the
 // operating system's error if the frontend is gone.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
+	if err := b.credits.take(ctx); err != nil {
+		return fmt.Errorf("mp: %s send %q: %w", b.name, command, err)
+	}
 	if err := b.out.write(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
 		return fmt.Errorf("mp: %s send %q: %w", b.name, command, inner{err})
 	}
@@ -223,61 +245,129 @@ func lastChance(ctx context.Context) (context.Context, context.CancelFunc) {
 // handler or from any other goroutine of the backend.
 func (b *Backend) Stop() {
 	if b.stopping.CompareAndSwap(false, true) {
-		b.cmds.SetReadDeadline(longAgo) // wake the loop if it is reading
+		close(b.stop) // wake the loop if it is waiting for a command
 	}
 }
 
 // handlers are a kind's handlers, bound to the backend's state.
 type handlers map[string]func(context.Context, Message) error
 
-// serve is the backend's loop: read a frame, run its handler, repeat, until
-// the frontend closes the command pipe (or dies), SIGTERM arrives, or a
-// handler calls Stop.
+// serve is the backend's loop: take a command, run its handler, repeat,
+// until the frontend closes the command pipe (or dies), SIGTERM arrives, or
+// a handler calls Stop. A reader goroutine owns the command pipe, so that
+// cancellations reach the backend while a handler runs.
 func (b *Backend) serve(hs handlers, commands []string) int {
-	// SIGTERM interrupts a read in progress through a deadline.
-	stop := context.AfterFunc(b.ctx, func() { b.cmds.SetReadDeadline(longAgo) })
-	defer stop()
-	for !b.stopping.Load() {
-		fr, err := b.cmdReader.read()
-		switch {
-		case err == nil:
-		case errors.Is(err, io.EOF):
-			b.log.Debug("command pipe closed: stopping")
-			return exitOK
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			// The frontend closed the pipe half way through a frame: it
-			// gave up on a send (its ctx ended) or stopped us meanwhile.
-			b.log.Warn("command pipe closed inside a frame (the frontend gave up on a send): stopping")
-			return exitOK
-		case errors.Is(err, os.ErrDeadlineExceeded) && b.ctx.Err() != nil:
+	cmds := make(chan frame, 64)
+	go b.readCommands(cmds)
+	b.credits.free.Store(false)
+	for {
+		select {
+		case fr, ok := <-cmds:
+			if !ok {
+				return b.commandsEnded()
+			}
+			if fr.kind != kindSend && fr.kind != kindCall {
+				return b.fatal(CodeBadFrame, "", fmt.Errorf("unexpected frame kind %d on the command pipe: %w", fr.kind, ErrBadFrame))
+			}
+			if code, panicked := b.dispatch(fr, hs, commands); panicked {
+				return code
+			}
+		case <-b.ctx.Done():
 			b.log.Debug("terminated: stopping")
 			return exitOK
-		case errors.Is(err, os.ErrDeadlineExceeded) && b.stopping.Load():
+		case <-b.stop:
 			b.log.Debug("stopped by Stop")
 			return exitOK
-		case errors.Is(err, ErrFrameTooLarge):
-			return b.fatal(CodeFrameTooLarge, "", err)
-		case errors.Is(err, ErrBadFrame):
-			return b.fatal(CodeBadFrame, "", err)
-		default:
-			return b.fatal(CodeFatal, "", fmt.Errorf("reading commands: %w", err))
-		}
-		if fr.kind != kindSend && fr.kind != kindCall {
-			return b.fatal(CodeBadFrame, "", fmt.Errorf("unexpected frame kind %d on the command pipe: %w", fr.kind, ErrBadFrame))
-		}
-		if code, panicked := b.dispatch(fr, hs, commands); panicked {
-			return code
 		}
 	}
-	b.log.Debug("stopped by handler")
-	return exitOK
+}
+
+// readCommands owns the command pipe: cancellations take effect at once
+// (behind at most cmds' capacity of commands), commands queue for the loop
+// (up to that capacity, after which the pipe, and the frontend's Send,
+// wait).
+func (b *Backend) readCommands(cmds chan<- frame) {
+	defer close(cmds)
+	defer b.credits.close()
+	for {
+		fr, err := b.cmdReader.read()
+		if err != nil {
+			b.mu.Lock()
+			b.readErr = err
+			b.mu.Unlock()
+			return
+		}
+		switch fr.kind {
+		case kindCancel:
+			b.cancel(fr.id)
+		default:
+			cmds <- fr
+		}
+	}
+}
+
+// cancel cancels call id: its handler's ctx if it runs, or the call itself
+// if it has not started (ids grow, so a call that ended is simply ignored).
+func (b *Backend) cancel(id uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case id == b.current.Load() && b.cancelRun != nil:
+		b.log.Debug("call cancelled by its caller", "id", id)
+		b.cancelRun()
+	case id > b.started:
+		b.cancelled[id] = struct{}{}
+	}
+}
+
+// commandsEnded says why the command pipe ended, and the exit code for it.
+func (b *Backend) commandsEnded() int {
+	b.mu.Lock()
+	err := b.readErr
+	b.mu.Unlock()
+	switch {
+	case errors.Is(err, io.EOF):
+		b.log.Debug("command pipe closed: stopping")
+		return exitOK
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The frontend closed the pipe half way through a frame: it was
+		// stopped (or died) while a send was going out.
+		b.log.Warn("command pipe closed inside a frame: stopping")
+		return exitOK
+	case errors.Is(err, ErrFrameTooLarge):
+		return b.fatal(CodeFrameTooLarge, "", err)
+	case errors.Is(err, ErrBadFrame):
+		return b.fatal(CodeBadFrame, "", err)
+	}
+	return b.fatal(CodeFatal, "", fmt.Errorf("reading commands: %w", err))
 }
 
 // dispatch runs the handler of one frame and reports its outcome.
 func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool) {
 	m := Message{Command: fr.command, Params: fr.params, id: fr.id}
+	// Each handler gets its own ctx: the backend's (SIGTERM), cancelled
+	// also when the caller of this call gives up.
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	b.mu.Lock()
+	_, gaveUp := b.cancelled[fr.id]
+	delete(b.cancelled, fr.id)
+	if fr.id != 0 {
+		b.started = fr.id
+	}
 	b.current.Store(fr.id)
+	b.cancelRun = cancel
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.cancelRun = nil
+		b.mu.Unlock()
+	}()
 	b.replied.Store(false)
+	if gaveUp {
+		b.log.Debug("call given up by its caller before it started", "command", fr.command, "id", fr.id)
+		return 0, false
+	}
 	// What dispatch writes answers a frontend that waits for it: it goes
 	// out even after SIGTERM has cancelled b.ctx (bounded by lastChance).
 	write := func(out *frame) {
@@ -295,7 +385,7 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 		}
 		return 0, false
 	}
-	panicked, err := b.run(h, m)
+	panicked, err := b.run(ctx, h, m)
 	switch {
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true
@@ -311,8 +401,8 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 }
 
 // run runs handler h on m, turning a panic into an error.
-func (b *Backend) run(h func(context.Context, Message) error, m Message) (panicked bool, err error) {
-	err = b.protect(fmt.Sprintf("handler %q", m.Command), func() error { return h(b.ctx, m) })
+func (b *Backend) run(ctx context.Context, h func(context.Context, Message) error, m Message) (panicked bool, err error) {
+	err = b.protect(fmt.Sprintf("handler %q", m.Command), func() error { return h(ctx, m) })
 	var pe *panicError
 	return errors.As(err, &pe), err
 }

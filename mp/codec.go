@@ -50,6 +50,7 @@ const (
 	kindError                        // backend → frontend, a Send's handler failed
 	kindFatal                        // backend → frontend, the backend is exiting because of this
 	kindReady                        // backend → frontend, pre-run is done: Start may return
+	kindCancel                       // frontend → backend, the caller of call id gave up
 	kindMax
 )
 
@@ -142,6 +143,10 @@ func appendValue(buf []byte, v any) ([]byte, error) {
 	return buf, fmt.Errorf("type %T cannot be sent (use bool, int, int64, uint64, float64, string, []byte, []int, []float64 or []string): %w", v, ErrParam)
 }
 
+// readBufferSize is the frame reader's buffer: enough for many small frames
+// per read; a larger frame is read past it, straight into its own buffer.
+const readBufferSize = 4 << 10
+
 // frameReader reads frames from a stream, never allocating more than
 // max bytes for one frame.
 type frameReader struct {
@@ -152,7 +157,7 @@ type frameReader struct {
 }
 
 func newFrameReader(r io.Reader, max int) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+	return &frameReader{r: bufio.NewReaderSize(r, readBufferSize), max: max}
 }
 
 // read returns the next frame. It returns io.EOF when the stream ends cleanly

@@ -25,15 +25,16 @@ const (
 	envEvents = "MP_EVENTS"  // Options.Events
 	envFiles  = "MP_FILES"   // len(Options.Files)
 	envGrace  = "MP_GRACE"   // how long a terminated backend may take, e.g. "4s"
+	envWindow = "MP_WINDOW"  // Options.MessageBuffer: the backend's message credits
 )
 
-var backendVars = []string{envKind, envPipes, envName, envEvents, envFiles, envGrace}
+var backendVars = []string{envKind, envPipes, envName, envEvents, envFiles, envGrace, envWindow}
 
 // launch is what a frontend asked this process to be.
 type launch struct {
-	kind, name    string
-	events, files int
-	grace         time.Duration
+	kind, name            string
+	events, files, window int
+	grace                 time.Duration
 }
 
 var (
@@ -90,6 +91,9 @@ func readLaunch() (*launch, error) {
 	l.events, _ = strconv.Atoi(os.Getenv(envEvents))
 	l.files, _ = strconv.Atoi(os.Getenv(envFiles))
 	l.grace, _ = time.ParseDuration(os.Getenv(envGrace))
+	if l.window, _ = strconv.Atoi(os.Getenv(envWindow)); l.window <= 0 {
+		l.window = defaultMessageBuffer
+	}
 	if l.grace <= 0 {
 		l.grace = defaultStopTimeout + time.Second
 	}

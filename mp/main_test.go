@@ -128,8 +128,9 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	}).
 	Handle("burst", func(b *testBackend, ctx context.Context, m Message) error {
 		n, _ := m.Int("n")
+		size, _ := m.Int("size")
 		for i := range n {
-			if err := b.Send(ctx, "burst", Params{"i": i}); err != nil {
+			if err := b.Send(ctx, "burst", Params{"i": i, "pad": make([]byte, size)}); err != nil {
 				return err
 			}
 		}

@@ -3,46 +3,55 @@ package mp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // frameWriter writes whole frames to one end of a pipe. It is safe for use by
-// several goroutines: a mutex keeps frames from interleaving.
+// several goroutines: one frame is written at a time, in the order the
+// writers got their turn.
+//
+// A frame is written whole or not at all. A writer whose ctx ends before the
+// first byte went out gives up; one whose ctx ends half way through a frame
+// gets ctx's error at once, and the rest of the frame is written in the
+// background, so that the stream stays whole and the peer healthy. Only
+// close (or the peer's death) ends a write in progress.
 type frameWriter struct {
-	mu     sync.Mutex
+	turn   chan struct{} // a one-slot lock that a ctx can give up waiting for
 	f      *os.File
 	buf    []byte
-	broken error       // set when a frame was cut in half; the stream is unusable
-	closed atomic.Bool // set by close, which must not wait for mu
+	closed atomic.Bool // set by close, which must not wait for the turn
 }
 
-// errCut is returned (wrapped) by write when ctx ended half way through a
-// frame: the pipe is closed, since the reader could never find the next
-// frame boundary.
-var errCut = errors.New("interrupted half way through a frame: the pipe is closed")
+func newFrameWriter(f *os.File) *frameWriter {
+	return &frameWriter{turn: make(chan struct{}, 1), f: f}
+}
 
 // longAgo is a deadline in the past: setting it wakes a blocked read or write.
 var longAgo = time.Unix(1, 0)
 
 // write encodes fr and writes it in one system call where the pipe allows.
-// When ctx ends before the pipe takes the frame, write returns ctx's error;
-// if that happens half way through a frame, the stream is closed for good,
-// since the reader could never find the next frame boundary.
+// It returns ctx's error if ctx ends before the frame started to go out, or
+// while it was going out (the rest then follows in the background), and
+// ErrStopped once the writer is closed.
 func (w *frameWriter) write(ctx context.Context, fr *frame) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed.Load() {
-		return ErrStopped
+	select {
+	case w.turn <- struct{}{}:
+	default:
+		select {
+		case w.turn <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	}
-	if w.broken != nil {
-		return w.broken
+	if w.closed.Load() {
+		<-w.turn
+		return ErrStopped
 	}
 	buf, err := appendFrame(w.buf[:0], fr)
 	if err != nil {
+		<-w.turn
 		return err
 	}
 	if cap(buf) <= 64<<10 {
@@ -54,26 +63,35 @@ func (w *frameWriter) write(ctx context.Context, fr *frame) error {
 	} else {
 		n, err = w.writeCtx(ctx, buf)
 	}
+	if err != nil && n > 0 && n < len(buf) && !w.closed.Load() && isCtxErr(ctx, err) {
+		// Half a frame is out: finish it in the background, keeping the
+		// turn until it is done, so that the stream stays whole.
+		rest := append([]byte(nil), buf[n:]...)
+		go func() {
+			defer func() { <-w.turn }()
+			w.f.Write(rest)
+		}()
+		return err
+	}
+	<-w.turn
 	if err == nil {
 		return nil
 	}
 	if w.closed.Load() {
 		return ErrStopped // close interrupted us
 	}
-	if n > 0 {
-		// Later writes get the same error, without this call's cause.
-		w.broken = fmt.Errorf("%w: %w", errCut, ErrStopped)
-		w.f.Close()
-		return fmt.Errorf("%w (%w)", errCut, err)
-	}
 	return err
+}
+
+func isCtxErr(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Cause(ctx))
 }
 
 // writeCtx writes buf, interrupting the write through a deadline when ctx
 // ends first.
 func (w *frameWriter) writeCtx(ctx context.Context, buf []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, context.Cause(ctx)
 	}
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {

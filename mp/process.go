@@ -46,8 +46,9 @@ type Options struct {
 	// nil means the frontend's own os.Stdout and os.Stderr, shared as they
 	// are, so that lines of both processes come out in the order written.
 	Stdout, Stderr io.Writer
-	// MessageBuffer is the capacity of the Messages channel; zero means 64.
-	// When it is full the backend's Send blocks: read Messages.
+	// MessageBuffer is the capacity of the Messages channel, and the number
+	// of messages the backend may send beyond it before its Send blocks
+	// (replies to calls are never held back); zero means 64. Read Messages.
 	MessageBuffer int
 }
 
@@ -60,6 +61,9 @@ type Process struct {
 	cmd         *exec.Cmd
 	in          *frameWriter // our end of the command pipe
 	msgs        chan Message
+	inbox       *inbox   // messages read, waiting to be delivered to msgs
+	window      int      // the backend's message credits (MessageBuffer)
+	credits     *os.File // eventfd of the credits given back (credits.go)
 	events      *EventGroup
 	stopTimeout time.Duration
 
@@ -73,7 +77,6 @@ type Process struct {
 	exited   context.Context            // cancelled when the child has exited
 	setExit  context.CancelFunc
 	ready    chan struct{} // closed when the backend reports its pre-run done
-	readDone chan struct{} // closed when read returns
 	done     chan struct{} // closed once the exit is fully accounted for
 	exitErr  error
 
@@ -96,8 +99,11 @@ func (p *Process) setState(s int32) {
 	p.log.Debug("state " + stateNames[s])
 }
 
-// defaultStopTimeout is Options.StopTimeout's default.
-const defaultStopTimeout = 3 * time.Second
+// Defaults of Options.StopTimeout and Options.MessageBuffer.
+const (
+	defaultStopTimeout   = 3 * time.Second
+	defaultMessageBuffer = 64
+)
 
 // start starts a backend of the kind registered under kind, by re-executing
 // the running image, and returns the frontend's handle on it; see Kind.Start.
@@ -139,22 +145,38 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		return nil, wrap(err)
 	}
 	stopTimeout := cmp.Or(opts.StopTimeout, defaultStopTimeout)
+	window := cmp.Or(max(opts.MessageBuffer, 0), defaultMessageBuffer)
 
 	p = &Process{
 		kind: kind, name: opts.Name,
 		log:         NewLogger(kind+"."+opts.Name, Front),
-		in:          &frameWriter{f: cmdW},
-		msgs:        make(chan Message, cmp.Or(max(opts.MessageBuffer, 0), 64)),
+		in:          newFrameWriter(cmdW),
+		window:      window,
+		msgs:        make(chan Message, window),
+		inbox:       newInbox(),
 		stopTimeout: stopTimeout,
 		pending:     map[uint64]chan callResult{},
 		stopping:    make(chan struct{}),
 		ready:       make(chan struct{}),
-		readDone:    make(chan struct{}),
 		done:        make(chan struct{}),
 	}
 	p.exited, p.setExit = context.WithCancel(context.Background())
 	p.log.Debug("state starting")
-	extra := []*os.File{cmdR, outW}
+	// The credits' eventfd: ours stays non-blocking; the child gets a
+	// duplicate (os/exec makes what it passes blocking; see passFiles).
+	cfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, wrap(fmt.Errorf("credits eventfd: %w", err))
+	}
+	creditsFile := os.NewFile(uintptr(cfd), "mp-credits")
+	p.credits = creditsFile
+	cleanup = append(cleanup, func() { creditsFile.Close() })
+	childCredits, restoreCredits, err := passFiles([]*os.File{p.credits})
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer restoreCredits()
+	extra := []*os.File{cmdR, outW, childCredits[0]}
 	if opts.Events > 0 {
 		g, childEnds, err := newEventGroup(p, opts.Events)
 		if err != nil {
@@ -179,7 +201,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		// upgrade or a delete, that path holds another build, or nothing.
 		Path:       "/proc/self/exe",
 		Args:       []string{argv0(opts.Name)},
-		Env:        backendEnv(kind, opts, pipes, stopTimeout),
+		Env:        backendEnv(kind, opts, pipes, stopTimeout, window),
 		Stdout:     writerOr(opts.Stdout, os.Stdout),
 		Stderr:     writerOr(opts.Stderr, os.Stderr),
 		ExtraFiles: extra,
@@ -201,8 +223,12 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if p.events != nil {
 		p.events.afterStart()
 	}
+	// Two goroutines per process: the reader (which also reaps the child
+	// once its pipe ends: no thread waits for an idle child's exit) and
+	// the deliverer of Messages. An idle process parks both in the runtime.
+	p.cmd.Env, p.cmd.Args = nil, nil // not needed any more; 1–4 KB each
 	go p.read(outR)
-	go p.wait()
+	go p.deliver()
 	// If Start fails from here on, the caller gets no Process to stop:
 	// release the reader of whatever the backend sent before failing.
 	cleanup = append(cleanup, p.RequestStop)
@@ -257,7 +283,7 @@ func closeAll(files []*os.File) {
 
 // backendEnv is our environment, minus variables that would make the child
 // something else, plus those that make it this backend.
-func backendEnv(kind string, opts Options, pipes string, stopTimeout time.Duration) []string {
+func backendEnv(kind string, opts Options, pipes string, stopTimeout time.Duration, window int) []string {
 	env := make([]string, 0, len(os.Environ())+len(backendVars))
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(backendVars, k) {
@@ -267,7 +293,7 @@ func backendEnv(kind string, opts Options, pipes string, stopTimeout time.Durati
 	return append(env,
 		envKind+"="+kind, envPipes+"="+pipes, envName+"="+opts.Name,
 		envEvents+"="+strconv.Itoa(opts.Events), envFiles+"="+strconv.Itoa(len(opts.Files)),
-		envGrace+"="+(stopTimeout+time.Second).String())
+		envGrace+"="+(stopTimeout+time.Second).String(), envWindow+"="+strconv.Itoa(window))
 }
 
 // pipeInodes returns "<inode of r>:<inode of w>", which the backend checks
@@ -356,12 +382,8 @@ func (p *Process) send(ctx context.Context, fr *frame) error {
 		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, inner{err})
 	}
 	if err := p.in.write(ctx, fr); err != nil {
-		switch {
-		case errors.Is(err, syscall.EPIPE), p.state.Load() == stateExited:
+		if errors.Is(err, syscall.EPIPE) || p.state.Load() == stateExited {
 			err = p.deathError()
-		case errors.Is(err, errCut):
-			p.log.Warn(fmt.Sprintf("send %q interrupted half way through its frame: stopping the process", fr.command))
-			p.RequestStop()
 		}
 		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, inner{err})
 	}
@@ -434,6 +456,9 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 	case res = <-ch:
 	case <-ctx.Done():
 		p.forget(id)
+		// Tell the backend: its handler's ctx is cancelled, or the call
+		// skipped if it has not started. The reply, if any, is dropped.
+		go p.in.write(context.Background(), &frame{kind: kindCancel, id: id})
 		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, context.Cause(ctx))
 	case <-p.done:
 		select {
@@ -467,18 +492,17 @@ func (p *Process) forget(id uint64) {
 }
 
 // read owns the read end of the message pipe: it routes replies to their
-// calls, messages to Messages, and failures to the log and to Wait.
+// calls, messages to the deliverer, and failures to the log and to Wait. It
+// never blocks on anything but the pipe, so a reply is never held up. When the pipe ends, the backend has exited: read reaps it.
 func (p *Process) read(f *os.File) {
-	var backlog []Message // messages for a full Messages of an exited backend
-	defer func() {
-		// The pipe is read to its end and closed; what the backend sent
-		// and nobody has read yet waits here for a reader or for Stop.
-		close(p.readDone)
-		p.deliverBacklog(backlog)
-		close(p.msgs)
-	}()
+	defer p.wait()
+	defer p.inbox.close()
 	defer f.Close()
-	rd := newFrameReader(f, MaxFrameSize)
+	var src io.Reader = f
+	if sr, err := newSpinReader(f); err == nil {
+		src = sr
+	}
+	rd := newFrameReader(src, MaxFrameSize)
 	ready := false
 	for {
 		fr, err := rd.read()
@@ -486,17 +510,14 @@ func (p *Process) read(f *os.File) {
 			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
 				// The stream is lost: nothing after this can be trusted.
 				p.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
-				p.fail(fmt.Errorf("mp: bad data from %q: %w: %w", p.name, ErrBackendDied, inner{err}))
+				p.fail(fmt.Errorf("bad data from %q: %w: %w", p.name, ErrBackendDied, err))
 				p.cmd.Process.Kill()
 			}
 			return
 		}
 		switch fr.kind {
 		case kindMessage:
-			m := Message{Command: fr.command, Params: fr.params}
-			if len(backlog) > 0 || !p.deliver(m) {
-				backlog = append(backlog, m)
-			}
+			p.inbox.push(Message{Command: fr.command, Params: fr.params})
 		case kindReply:
 			p.mu.Lock()
 			ch := p.pending[fr.id]
@@ -520,47 +541,51 @@ func (p *Process) read(f *os.File) {
 			p.fail(re)
 		default:
 			p.log.Error(fmt.Sprintf("unexpected frame kind %d from backend, killing it", fr.kind))
-			p.fail(fmt.Errorf("mp: bad data from %q: frame kind %d: %w: %w", p.name, fr.kind, ErrBackendDied, ErrBadFrame))
+			p.fail(fmt.Errorf("bad data from %q: frame kind %d: %w: %w", p.name, fr.kind, ErrBackendDied, ErrBadFrame))
 			p.cmd.Process.Kill()
 			return
 		}
 	}
 }
 
-// deliver puts m on Messages, waiting for room unless the process is being
-// stopped, in which case an unread message is dropped with a warning. It
-// returns false, leaving m to the caller's backlog, once the backend has
-// exited: the reader must then read the pipe to its end without waiting, so
-// that the exit is accounted for and the pipe closed.
-func (p *Process) deliver(m Message) bool {
-	select {
-	case p.msgs <- m:
-		return true
-	default:
-	}
-	select {
-	case p.msgs <- m:
-	case <-p.stopping:
-		p.dropped(m)
-	case <-p.exited.Done():
-		return false
-	}
-	return true
-}
-
-// deliverBacklog delivers what an exited backend sent, until it is read or
-// the process is stopped.
-func (p *Process) deliverBacklog(backlog []Message) {
-	for i, m := range backlog {
+// deliver moves messages from the reader to Messages, waiting for room
+// unless the process is being stopped, in which case an unread message is
+// dropped with a warning. Every message delivered or dropped earns the
+// backend a credit back (see credits.go). What an exited backend sent waits
+// for a reader, or for Stop. Messages closes once the exit is accounted for.
+func (p *Process) deliver() {
+	defer close(p.msgs)
+	batch := max(p.window/4, 1)
+	owed := 0
+	for {
+		m, ok := p.inbox.pop()
+		if !ok {
+			break
+		}
 		select {
 		case p.msgs <- m:
-		case <-p.stopping:
-			for _, m := range backlog[i:] {
+		default:
+			select {
+			case p.msgs <- m:
+			case <-p.stopping:
 				p.dropped(m)
 			}
-			return
+		}
+		if owed++; owed >= batch {
+			p.giveCredits(owed)
+			owed = 0
 		}
 	}
+	<-p.done
+}
+
+// giveCredits gives the backend k credits back, unless it is gone.
+func (p *Process) giveCredits(k int) {
+	rc, err := p.credits.SyscallConn()
+	if err != nil {
+		return // closed: the backend has exited
+	}
+	rc.Control(func(fd uintptr) { giveCredits(int(fd), k) })
 }
 
 func (p *Process) dropped(m Message) {
@@ -580,7 +605,8 @@ func (p *Process) fail(err error) {
 	}
 }
 
-// wait owns the child: it reaps it and works out why it exited.
+// wait reaps the child once its message pipe has ended (so it is exiting,
+// and cmd.Wait returns at once) and works out why it exited.
 func (p *Process) wait() {
 	werr := p.cmd.Wait()
 	if errors.Is(werr, exec.ErrWaitDelay) {
@@ -590,13 +616,6 @@ func (p *Process) wait() {
 		werr = nil
 	}
 	p.setExit()
-	// The child is gone, so the message pipe ends now; let the reader
-	// account for what was in it (a fatal report, say) before deciding.
-	// If the reader is stuck on a full Messages, do not wait for it.
-	select {
-	case <-p.readDone:
-	case <-time.After(time.Second):
-	}
 	p.mu.Lock()
 	remote, killed := p.remote, p.killed
 	p.mu.Unlock()
@@ -613,6 +632,7 @@ func (p *Process) wait() {
 	if p.events != nil {
 		p.events.close()
 	}
+	p.credits.Close()
 	p.setState(stateExited) // before closing: a Send failing now sees a death
 	p.in.close()
 	if p.exitErr != nil {

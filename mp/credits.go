@@ -1,0 +1,112 @@
+package mp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Messages from a backend (Backend.Send) are flow-controlled with credits,
+// so that a reply never waits behind them and a frontend that does not read
+// Messages still holds back its backend:
+//
+//   - the backend starts with Options.MessageBuffer credits (64 by default)
+//     and spends one per message; with none left, Send blocks until the
+//     frontend gives some back (or Send's ctx ends). Messages sent before the
+//     loop starts (by PreRun) need none: nobody can read them before Start
+//     returns; the credits they earn back raise the window by as many;
+//   - the frontend's reader never blocks: it routes replies to their calls
+//     at once, and queues messages (at most the credits it gave) for the
+//     goroutine that delivers them to the Messages channel;
+//   - each message delivered (or dropped by a stop) earns a credit back, in
+//     batches of a quarter of the window, added to an eventfd the two
+//     processes share (file descriptor 5 in the backend). An eventfd write
+//     never blocks, so credits never wait behind commands on the pipe.
+//
+// So at most twice MessageBuffer messages wait in the frontend: the
+// channel's buffer and the queue behind it.
+
+// errFrontendGone is what a waiting Backend.Send gets when the command pipe
+// ended: no credit will come.
+var errFrontendGone = errors.New("the frontend is gone")
+
+// credits counts the messages a backend may still send.
+type credits struct {
+	free atomic.Bool   // before the loop starts (pre-run): no credit needed
+	turn chan struct{} // a one-slot lock that a ctx can give up waiting for
+	n    uint64        // credits in hand; only with the turn
+	efd  *os.File      // the shared eventfd, read through the runtime poller
+}
+
+func newCredits(n int, efd *os.File) *credits {
+	c := &credits{turn: make(chan struct{}, 1), n: uint64(n), efd: efd}
+	c.free.Store(true)
+	return c
+}
+
+// take spends one credit, waiting for the frontend to give some while there
+// are none.
+func (c *credits) take(ctx context.Context) error {
+	if c.free.Load() {
+		return nil
+	}
+	select {
+	case c.turn <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { <-c.turn }()
+	for c.n == 0 {
+		got, err := c.read(ctx)
+		if err != nil {
+			return err
+		}
+		c.n += got
+	}
+	c.n--
+	return nil
+}
+
+// read waits for the eventfd to hold credits and takes them all.
+func (c *credits) read(ctx context.Context) (uint64, error) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.efd.SetReadDeadline(longAgo) })
+		defer func() {
+			if !stop() {
+				c.efd.SetReadDeadline(time.Time{})
+			}
+		}()
+	}
+	var buf [8]byte
+	if _, err := c.efd.Read(buf[:]); err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return 0, context.Cause(ctx)
+		case errors.Is(err, os.ErrClosed):
+			return 0, errFrontendGone
+		}
+		return 0, fmt.Errorf("reading credits: %w", err)
+	}
+	return binary.NativeEndian.Uint64(buf[:]), nil
+}
+
+// close wakes every waiter for good: the command pipe ended.
+func (c *credits) close() { c.efd.Close() }
+
+// giveCredits adds k credits to the eventfd efd (the frontend's side).
+func giveCredits(efd int, k int) error {
+	var buf [8]byte
+	binary.NativeEndian.PutUint64(buf[:], uint64(k))
+	for {
+		_, err := unix.Write(efd, buf[:])
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
