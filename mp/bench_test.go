@@ -1,12 +1,19 @@
 package mp
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -150,8 +157,48 @@ func BenchmarkRawEventfdRoundTrip(b *testing.B) {
 	}
 }
 
+// measureCPU reports, as "cpu-µs/op", the CPU time (user + system) that
+// this process and the backend pid spent from now until the returned
+// function is called, per iteration: what the speed costs.
+func measureCPU(b *testing.B, pid int) func() {
+	self0, back0 := selfCPU(), procCPU(pid)
+	return func() {
+		total := selfCPU() - self0 + procCPU(pid) - back0
+		b.ReportMetric(float64(total.Microseconds())/float64(b.N), "cpu-µs/op")
+	}
+}
+
+func selfCPU() time.Duration {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU reads utime + stime of pid from /proc (in clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+var benchSeq atomic.Int32
+
+// benchEnv is the backend's extra environment: MP_BENCH_ENV, e.g.
+// "GOMAXPROCS=1", to compare settings in one run.
+func benchEnv() []string {
+	if v := os.Getenv("MP_BENCH_ENV"); v != "" {
+		return strings.Fields(v)
+	}
+	return nil
+}
+
 func startBench(b *testing.B, opts Options) *Process {
-	opts.Name = "bench"
+	opts.Name = "bench-" + strconv.Itoa(int(benchSeq.Add(1)))
 	p, err := testKind.Start(context.Background(), opts)
 	require.NoError(b, err)
 	b.Cleanup(func() { p.Stop() })
@@ -164,9 +211,10 @@ func startBench(b *testing.B, opts Options) *Process {
 // BenchmarkRoundTrip sends a message to the backend, which sends it back;
 // the frontend receives it from Messages.
 func BenchmarkRoundTrip(b *testing.B) {
-	p := startBench(b, Options{})
+	p := startBench(b, Options{Env: benchEnv()})
 	ctx := context.Background()
 	params := Params{"x": 1}
+	defer measureCPU(b, p.Pid())()
 	for b.Loop() {
 		if err := p.Send(ctx, "echo", params); err != nil {
 			b.Fatal(err)
@@ -179,9 +227,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // BenchmarkCall is a Call whose handler replies with the parameters it got.
 func BenchmarkCall(b *testing.B) {
-	p := startBench(b, Options{})
+	p := startBench(b, Options{Env: benchEnv()})
 	ctx := context.Background()
 	params := Params{"x": 1}
+	defer measureCPU(b, p.Pid())()
 	for b.Loop() {
 		if _, err := p.Call(ctx, "echo", params); err != nil {
 			b.Fatal(err)
@@ -192,9 +241,10 @@ func BenchmarkCall(b *testing.B) {
 // BenchmarkSync is ping2's pattern: reserve an event, send its index, the
 // backend sets it, the wait returns.
 func BenchmarkSync(b *testing.B) {
-	p := startBench(b, Options{Events: 4})
+	p := startBench(b, Options{Events: 4, Env: benchEnv()})
 	ctx := context.Background()
 	g := p.Events()
+	defer measureCPU(b, p.Pid())()
 	for b.Loop() {
 		i, err := g.Reserve()
 		if err != nil {
@@ -210,4 +260,28 @@ func BenchmarkSync(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCallParallel runs Calls on 8 backends at once from 8 goroutines:
+// more busy process pairs than this machine has CPUs, where polling a pipe
+// before sleeping must not cost throughput (compare with MP_SPIN=0).
+func BenchmarkCallParallel(b *testing.B) {
+	const pairs = 8
+	procs := make(chan *Process, pairs)
+	for range pairs {
+		procs <- startBench(b, Options{Env: benchEnv()})
+	}
+	ctx := context.Background()
+	params := Params{"x": 1}
+	b.SetParallelism((pairs + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		p := <-procs
+		for pb.Next() {
+			if _, err := p.Call(ctx, "echo", params); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

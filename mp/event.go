@@ -23,9 +23,10 @@ import (
 // backend dies, or when the caller's context ends. Reserve, Release and Wait
 // are safe for concurrent use; each reserved event has one waiter at a time.
 type EventGroup struct {
-	p     *Process
-	files []*os.File // our eventfds: non-blocking, read through the runtime poller
-	fds   []int      // the same descriptors, for draining without the poller
+	p       *Process
+	files   []*os.File    // our eventfds: non-blocking, read through the runtime poller
+	readers []*spinReader // the same, polled for a moment before parking (spin.go)
+	fds     []int         // the same descriptors, for draining without the poller
 
 	mu       sync.Mutex
 	free     []int // indices of unreserved events, used as a stack
@@ -48,7 +49,15 @@ func newEventGroup(p *Process, n int) (*EventGroup, []*os.File, error) {
 			return nil, nil, fmt.Errorf("mp: event group of %d: eventfd: %w", n, err)
 		}
 		g.fds = append(g.fds, fd)
-		g.files = append(g.files, os.NewFile(uintptr(fd), "mp-event-"+strconv.Itoa(i)))
+		f := os.NewFile(uintptr(fd), "mp-event-"+strconv.Itoa(i))
+		g.files = append(g.files, f)
+		sr, err := newSpinReader(f)
+		if err != nil {
+			g.close()
+			closeAll(child)
+			return nil, nil, fmt.Errorf("mp: event group of %d: %w", n, err)
+		}
+		g.readers = append(g.readers, sr)
 		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			g.close()
@@ -150,7 +159,7 @@ func (g *EventGroup) Wait(ctx context.Context, i int) error {
 		stopCtx = context.AfterFunc(ctx, interrupt)
 	}
 	var buf [8]byte
-	_, err := f.Read(buf[:])
+	_, err := g.readers[i].Read(buf[:])
 	stopDeath()
 	stopCtx()
 	once.Do(func() {}) // wait for an interrupt in progress; disable later ones

@@ -46,6 +46,11 @@ type Options struct {
 	// nil means the frontend's own os.Stdout and os.Stderr, shared as they
 	// are, so that lines of both processes come out in the order written.
 	Stdout, Stderr io.Writer
+	// Env is added to the backend's environment (after the frontend's own,
+	// so it wins), as "KEY=value" strings: GOMAXPROCS=1 or GOMEMLIMIT=64MiB
+	// for small workers, say. Variables of the package's own (MP_BACKEND…)
+	// cannot be set this way.
+	Env []string
 	// MessageBuffer is the capacity of the Messages channel, and the number
 	// of messages the backend may send beyond it before its Send blocks
 	// (replies to calls are never held back); zero means 64. Read Messages.
@@ -285,7 +290,7 @@ func closeAll(files []*os.File) {
 // something else, plus those that make it this backend.
 func backendEnv(kind string, opts Options, pipes string, stopTimeout time.Duration, window int) []string {
 	env := make([]string, 0, len(os.Environ())+len(backendVars))
-	for _, kv := range os.Environ() {
+	for _, kv := range slices.Concat(os.Environ(), opts.Env) {
 		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(backendVars, k) {
 			env = append(env, kv)
 		}
