@@ -46,6 +46,11 @@ type Options struct {
 	// nil means the frontend's own os.Stdout and os.Stderr, shared as they
 	// are, so that lines of both processes come out in the order written.
 	Stdout, Stderr io.Writer
+	// Logger receives what the library logs about this process in the
+	// frontend (state changes at debug level, warnings of the stop ladder,
+	// dropped messages); nil means NewLogger("<kind>.<Name>", Front). The
+	// backend logs in its own process, to its standard output (Stdout).
+	Logger *slog.Logger
 	// Env is added to the backend's environment (after the frontend's own,
 	// so it wins), as "KEY=value" strings: GOMAXPROCS=1 or GOMEMLIMIT=64MiB
 	// for small workers, say. Variables of the package's own (MP_BACKEND…)
@@ -154,7 +159,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 
 	p = &Process{
 		kind: kind, name: opts.Name,
-		log:         NewLogger(kind+"."+opts.Name, Front),
+		log:         opts.Logger,
 		in:          newFrameWriter(cmdW),
 		window:      window,
 		msgs:        make(chan Message, window),
@@ -164,6 +169,9 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		stopping:    make(chan struct{}),
 		ready:       make(chan struct{}),
 		done:        make(chan struct{}),
+	}
+	if p.log == nil {
+		p.log = NewLogger(kind+"."+opts.Name, Front)
 	}
 	p.exited, p.setExit = context.WithCancel(context.Background())
 	p.log.Debug("state starting")

@@ -2,6 +2,7 @@ package mp
 
 import (
 	"context"
+	"log/slog"
 	"syscall"
 	"testing"
 	"time"
@@ -44,4 +45,25 @@ func TestShutdownClean(t *testing.T) {
 	require.NotNil(t, p.ProcessState())
 	assert.Equal(t, 0, p.ProcessState().ExitCode())
 	assert.NoError(t, p.Stop(), "Stop after Shutdown")
+}
+
+// Signal(SIGTERM) cancels the running handler's context without waiting for
+// it (the ladder's first rung would); after the exit it says the backend is
+// gone instead of signalling whatever process has the PID now.
+func TestSignal(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: time.Hour})
+	require.NoError(t, p.Send(context.Background(), "block", nil))
+	<-p.Messages() // "blocking": the handler runs, until its ctx ends
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait(context.Background()), "the handler returned, the loop ended: a clean exit")
+	assert.ErrorIs(t, p.Signal(syscall.SIGTERM), ErrBackendDied)
+}
+
+// Options.Logger receives the frontend's lines about the process.
+func TestOptionsLogger(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(NewLogHandler(&buf, "mine", Front, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p := startTest(t, Options{Logger: log})
+	require.NoError(t, p.Stop())
+	assert.Contains(t, buf.String(), "mine [front] - DEBUG - state stopping")
 }

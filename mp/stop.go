@@ -2,7 +2,9 @@ package mp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 )
@@ -101,4 +103,20 @@ func (p *Process) waitFor(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// Signal sends sig to the backend: SIGTERM cancels the context of the
+// handler it runs (and ends its loop), without the first rung of the stop
+// ladder, which would wait for that handler. The signal goes through the
+// process's pidfd, so it never reaches another process that reuses the PID.
+// Once the backend has exited, Signal fails with ErrBackendDied (or
+// ErrStopped after a requested stop).
+func (p *Process) Signal(sig os.Signal) error {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		if errors.Is(err, os.ErrProcessDone) {
+			err = p.deathError()
+		}
+		return fmt.Errorf("mp: signal %v to %q: %w", sig, p.name, inner{err})
+	}
+	return nil
 }

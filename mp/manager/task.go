@@ -215,11 +215,9 @@ func isDone(p *mp.Process) bool {
 // terminate sends SIGTERM to w's process, which cancels the context of the
 // handler it runs. The stop ladder's first rung (closing the command pipe)
 // waits for the running handler, which is pointless when that handler is
-// what we stop: this skips it. Process.Shutdown has no option for this
-// yet; the signal goes to a child not yet reaped (isDone), so its PID
-// cannot have been reused.
+// what we stop: this skips it.
 func (m *Manager) terminate(w *Worker) {
-	if w.proc != nil && !isDone(w.proc) {
-		syscall.Kill(w.proc.Pid(), syscall.SIGTERM)
+	if w.proc != nil {
+		w.proc.Signal(syscall.SIGTERM) // fails only if it has exited: fine
 	}
 }

@@ -97,6 +97,12 @@ func init() { mp.HandleCommand(workers, work, (*worker).doWork) }
 // arrayLen is the length of each worker's array.
 const arrayLen = 1000
 
+// workerEnv is added to each worker's environment. A worker handles one
+// task at a time, so one P (the Go runtime's share of CPUs for running
+// goroutines) is all it needs, and each P costs memory: with one, an idle
+// worker's PSS falls from 0.81 to 0.67 MiB.
+var workerEnv = []string{"GOMAXPROCS=1"}
+
 func main() {
 	mp.Init()
 	cfg, err := parseFlags(os.Args[1:])
@@ -104,13 +110,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2) // a usage error: nothing was started
 	}
-	// A worker handles one task at a time, so one P (the Go runtime's
-	// share of CPUs for running goroutines) is all it needs, and each P
-	// costs memory: with one, an idle worker's PSS falls from 0.81 to
-	// 0.67 MiB. The runtime reads GOMAXPROCS once, at start, so setting it
-	// now changes nothing for the manager and everything for its workers,
-	// which inherit its environment.
-	os.Setenv("GOMAXPROCS", "1")
 	log := mp.NewLogger("main", mp.Front)
 	// Ctrl-C (or SIGTERM) reaches the manager only: the workers leave it
 	// to the manager, which stops them all. A second Ctrl-C does not wait
@@ -198,6 +197,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 			return workers.Start(ctx, mp.Options{
 				Name:   w.Name(),
 				Params: mp.Params{"array": arrays[w.Index()].Name(), "fault": cfg.fault},
+				Env:    workerEnv,
 			})
 		},
 		// When every worker is ready, the first jobs go out (a worker

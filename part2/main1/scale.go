@@ -51,7 +51,7 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 		Workers:          n,
 		StartConcurrency: cfg.startConcurrency,
 		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
-			return workers.Start(ctx, mp.Options{Name: w.Name()})
+			return workers.Start(ctx, mp.Options{Name: w.Name(), Env: workerEnv})
 		},
 		OnReady: func(w *manager.Worker) {
 			if ready++; ready < n {
