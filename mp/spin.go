@@ -18,8 +18,12 @@ import (
 // round trip takes ~9 µs and one through Go's poller 10–70 µs, but ~2 µs
 // when both sides poll the pipe for a moment before sleeping). So a reader
 // that has just seen data polls the pipe for a short window before it parks
-// in the runtime poller; the window adapts: it doubles (up to maxSpin) when
-// polling found data, halves (down to minSpin) when it did not, and no
+// in the runtime poller. The window adapts to how long data takes to come:
+// when polling gave up and data came soon after, the next window is half
+// as long again as that wait (up to maxSpin); when it came much later, the
+// window halves (down to minSpin); when a thread of the process lost its
+// CPU while polling (more busy processes than CPUs: the kernel preempted
+// it), the window drops to minSpin; and no
 // polling happens at all when the pipe was quiet for longer than recently.
 // An idle process therefore uses no CPU. MP_SPIN=0 turns polling off.
 const (
@@ -40,6 +44,7 @@ type spinReader struct {
 	rc     syscall.RawConn
 	window atomic.Int64 // the polling window, in nanoseconds
 	last   atomic.Int64 // when data last arrived, as monotonic nanoseconds
+	parked atomic.Int64 // when polling last gave up, 0 once data came
 }
 
 var clockStart = time.Now()
@@ -90,7 +95,18 @@ func (r *spinReader) Read(p []byte) (int, error) {
 	if n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
-	r.last.Store(monotonic())
+	now := monotonic()
+	if parked := r.parked.Swap(0); parked != 0 {
+		// Polling gave up, then the data came: had it come soon after,
+		// a longer window would have caught it; poll that long next time.
+		// Otherwise polling was wasted: halve the window.
+		if late := now - parked; late < int64(maxSpin) {
+			r.window.Store(min(max(late*3/2, int64(minSpin)), int64(maxSpin)))
+		} else {
+			r.window.Store(max(r.window.Load()/2, int64(minSpin)))
+		}
+	}
+	r.last.Store(now)
 	return n, nil
 }
 
@@ -102,16 +118,34 @@ func (r *spinReader) poll(fd int, p []byte, n *int, err *error) bool {
 		return false
 	}
 	window := r.window.Load()
+	preempted := involuntarySwitches()
 	for deadline := now + window; monotonic() < deadline; {
 		// Let this P run what is ready (the goroutine we just handed a
 		// message to, typically) before looking again.
 		runtime.Gosched()
 		*n, *err = unix.Read(fd, p)
 		if *err != unix.EAGAIN && *err != unix.EINTR {
-			r.window.Store(min(2*window, int64(maxSpin)))
+			r.checkContention(preempted)
 			return true
 		}
 	}
-	r.window.Store(max(window/2, int64(minSpin)))
+	r.checkContention(preempted)
+	r.parked.Store(monotonic())
 	return false
+}
+
+// checkContention drops the window to its minimum if the kernel preempted a
+// thread of this process while it polled (involuntary context switches, as
+// getrusage counts them, since before): there are more busy processes than
+// CPUs, and polling would take CPU from the peer we wait for.
+func (r *spinReader) checkContention(before int64) {
+	if involuntarySwitches() != before {
+		r.window.Store(int64(minSpin))
+	}
+}
+
+func involuntarySwitches() int64 {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return ru.Nivcsw
 }
