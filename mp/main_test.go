@@ -16,6 +16,7 @@ import (
 
 	"github.com/mpgo/mp/mp/shm"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // The test binary is also the backend: TestMain gives Init (and the raw
@@ -42,7 +43,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GORACE") == "" {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
-	os.Exit(m.Run())
+	// No goroutine may outlive the tests, but the package's own for life:
+	// the spawner, locked to its thread for good (spawn.go).
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/mpgo/mp/mp.spawn.func1.1"))
 }
 
 const (
