@@ -357,8 +357,10 @@ func (p *Process) Events() *EventGroup {
 
 // Messages returns the channel on which messages sent by the backend
 // (Backend.Send) arrive, in order. It is closed after the backend has exited
-// and the messages it sent have been delivered. Read it: while it is full,
-// the backend's Send blocks. Once RequestStop or Stop has been called,
+// and the messages it sent have been delivered. Read it: once the channel's
+// buffer and as many messages again (Options.MessageBuffer each) wait, the
+// backend's Send blocks until they are read (see credits.go). Replies to
+// calls never wait behind unread messages. Once RequestStop or Stop has been called,
 // messages that do not fit in the channel's buffer are dropped with a
 // warning instead, so that a backend can always be stopped: read what you
 // need before stopping. Messages of a backend that exited on its own are
@@ -383,9 +385,10 @@ func (p *Process) Err() error {
 // It fails with ErrStopped after RequestStop or Stop, with an error wrapping
 // ErrBackendDied if the backend is gone, with ErrParam or ErrFrameTooLarge for
 // a message that cannot be sent, and with ctx's error if ctx ends while the
-// pipe is full. If ctx ends half way through a large message, the rest of
-// it can never be sent: the command pipe is closed, the process stops as
-// after RequestStop, and later sends fail with ErrStopped.
+// pipe is full. A message is sent whole or not at all: if ctx ends half way
+// through a large one, Send returns ctx's error and the rest follows in the
+// background, so the stream stays whole and the backend healthy (it will
+// handle the message).
 func (p *Process) Send(ctx context.Context, command string, params Params) error {
 	return p.send(ctx, &frame{kind: kindSend, command: command, params: params})
 }
@@ -453,7 +456,9 @@ func (p *Process) stopRequested() bool {
 // Call returns an error wrapping ErrHandler if the handler returned an
 // error, ErrUnknownCommand if there is no handler, ErrHandlerPanic or
 // ErrBackendDied if the backend died before replying, ErrStopped after Stop,
-// and ctx's error if ctx ends first.
+// and ctx's error if ctx ends first. A Call whose ctx ends tells the
+// backend: the handler's ctx is cancelled (or, if it has not started, the
+// call is skipped) and its reply is dropped.
 func (p *Process) Call(ctx context.Context, command string, params Params) (Message, error) {
 	id := p.nextID.Add(1)
 	ch := make(chan callResult, 1)
