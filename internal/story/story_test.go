@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestStatus(t *testing.T) {
 // to ourselves.
 func signalContext(t *testing.T, sig syscall.Signal) (context.Context, context.CancelFunc) {
 	t.Helper()
-	ctx, stop := notifyContext(sig)
+	ctx, stop := signal.NotifyContext(context.Background(), sig)
 	require.NoError(t, syscall.Kill(os.Getpid(), sig))
 	select {
 	case <-ctx.Done():
