@@ -213,6 +213,15 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		os.Exit(0)
 		return nil
 	}).
+	Handle("gate", func(b *testBackend, ctx context.Context, m Message) error {
+		// Say so, then wait until the test writes a byte to the pipe it
+		// passed as Options.Files[0]: a handler the test releases.
+		if err := b.Send(ctx, "gated", nil); err != nil {
+			return err
+		}
+		_, err := b.File(0).Read(make([]byte, 1))
+		return err
+	}).
 	Handle("isbackend", func(b *testBackend, ctx context.Context, m Message) error {
 		return b.Reply(ctx, m, "isbackend", Params{"is": IsBackend()})
 	}).

@@ -3,6 +3,7 @@ package mp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync/atomic"
 	"time"
@@ -28,12 +29,17 @@ func newFrameWriter(f *os.File) *frameWriter {
 	return &frameWriter{turn: make(chan struct{}, 1), f: f}
 }
 
+// errRestFollows is wrapped with ctx's error by a write whose ctx ended
+// half way through its frame: the peer will receive the frame whole.
+var errRestFollows = errors.New("the rest of the frame follows in the background")
+
 // longAgo is a deadline in the past: setting it wakes a blocked read or write.
 var longAgo = time.Unix(1, 0)
 
 // write encodes fr and writes it in one system call where the pipe allows.
 // It returns ctx's error if ctx ends before the frame started to go out, or
-// while it was going out (the rest then follows in the background), and
+// while it was going out (the rest then follows in the background, and the
+// error also wraps errRestFollows), and
 // ErrStopped once the writer is closed.
 func (w *frameWriter) write(ctx context.Context, fr *frame) error {
 	select {
@@ -71,7 +77,7 @@ func (w *frameWriter) write(ctx context.Context, fr *frame) error {
 			defer func() { <-w.turn }()
 			w.f.Write(rest)
 		}()
-		return err
+		return fmt.Errorf("%w (%w)", err, errRestFollows)
 	}
 	<-w.turn
 	if err == nil {

@@ -83,6 +83,7 @@ type Process struct {
 	pending  map[uint64]chan callResult // calls waiting for their reply
 	remote   error                      // fatal error reported by the backend
 	killed   bool                       // the stop ladder reached SIGKILL
+	killedBy error                      // the Shutdown ctx's cause, if that is why
 	stopping chan struct{}              // closed by RequestStop
 	exited   context.Context            // cancelled when the child has exited
 	setExit  context.CancelFunc
@@ -467,6 +468,11 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 	p.mu.Unlock()
 	if err := p.send(ctx, &frame{kind: kindCall, id: id, command: command, params: params}); err != nil {
 		p.forget(id)
+		if errors.Is(err, errRestFollows) {
+			// ctx ended half way through the frame: the backend will get
+			// the call whole, so it must also hear that we gave up.
+			go p.in.write(context.Background(), &frame{kind: kindCancel, id: id})
+		}
 		return Message{}, err
 	}
 	var res callResult
@@ -635,11 +641,13 @@ func (p *Process) wait() {
 	}
 	p.setExit()
 	p.mu.Lock()
-	remote, killed := p.remote, p.killed
+	remote, killed, killedBy := p.remote, p.killed, p.killedBy
 	p.mu.Unlock()
 	switch {
 	case remote != nil:
 		p.exitErr = remote
+	case werr != nil && killedBy != nil:
+		p.exitErr = fmt.Errorf("mp: %q was killed: the shutdown's context ended before it stopped (%w): %w", p.name, killedBy, ErrBackendDied)
 	case werr != nil && killed:
 		p.exitErr = fmt.Errorf("mp: %q did not stop within %v and was killed: %w", p.name, 2*p.stopTimeout, ErrBackendDied)
 	case werr != nil && p.state.Load() == stateStopping && isSignal(werr, syscall.SIGTERM):

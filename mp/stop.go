@@ -84,6 +84,9 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.killed = true
+	if ctx.Err() != nil && p.killedBy == nil {
+		p.killedBy = context.Cause(ctx)
+	}
 	p.mu.Unlock()
 	p.cmd.Process.Kill()
 	<-p.done // SIGKILL cannot be ignored; WaitDelay bounds the rest

@@ -1,0 +1,90 @@
+package mp
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// gated starts a "Test" backend whose handler is held by a "gate" call
+// until release is called, and fills its command queue behind it (65 quick
+// commands: 64 in the queue, one held by the reader), so that what the
+// frontend writes next stays in the pipe.
+func gated(t *testing.T) (p *Process, release func()) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Close(); w.Close() })
+	p = startTest(t, Options{Files: []*os.File{r}, StopTimeout: 5 * time.Second})
+	ctx := context.Background()
+	require.NoError(t, p.Send(ctx, "gate", nil))
+	require.Equal(t, "gated", (<-p.Messages()).Command)
+	for range 65 {
+		require.NoError(t, p.Send(ctx, "sleep", Params{"ms": 0}))
+	}
+	return p, func() { _, err := w.Write([]byte{1}); require.NoError(t, err) }
+}
+
+// Fault: a Call's ctx ends while its frame is half written (the pipe is
+// full). The rest of the frame goes out in the background, so the backend
+// will run the call; the caller has given up, so the call must be cancelled
+// (skipped) like any other: here its handler ("block") would otherwise run
+// until SIGTERM, and the next call would wait behind it.
+func TestCallGivenUpHalfWrittenIsCancelled(t *testing.T) {
+	p, release := gated(t)
+	short, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.Call(short, "block", Params{"pad": make([]byte, 256<<10)})
+		errc <- err
+	}()
+	waitPipeFull(t, p.in.f) // part of the call's frame is out, not all of it
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	release()
+
+	bounded, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	_, err := p.Call(bounded, "pid", nil)
+	require.NoError(t, err, "the given-up call still runs its handler")
+}
+
+// Fault: a Shutdown whose ctx ends early kills the backend. The error must
+// say so, not that the backend "did not stop within" twice StopTimeout
+// (which never elapsed).
+func TestShutdownErrorSaysWhyItKilled(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: 10 * time.Second})
+	require.NoError(t, p.Send(context.Background(), "hang", nil))
+	require.Equal(t, "hanging", (<-p.Messages()).Command)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := p.Shutdown(ctx)
+	require.ErrorIs(t, err, ErrBackendDied)
+	assert.NotContains(t, err.Error(), "did not stop within")
+	assert.Contains(t, err.Error(), context.DeadlineExceeded.Error())
+}
+
+// waitPipeFull waits until the pipe f writes to holds nearly its capacity
+// (64 KiB): a writer of a larger frame is blocked half way.
+func waitPipeFull(t *testing.T, f *os.File) {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	require.NoError(t, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		var ierr error
+		require.NoError(t, rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }))
+		require.NoError(t, ierr)
+		if n >= 60<<10 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the pipe did not fill (holds %d bytes)", n)
+		time.Sleep(time.Millisecond)
+	}
+}
