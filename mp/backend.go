@@ -258,8 +258,10 @@ type handlers map[string]func(context.Context, Message) error
 // cancellations reach the backend while a handler runs.
 func (b *Backend) serve(hs handlers, commands []string) int {
 	cmds := make(chan frame, 64)
-	go b.readCommands(cmds)
+	// From now on Send needs credits, until the command pipe ends (which
+	// readCommands may see at once: hence before it starts).
 	b.credits.free.Store(false)
+	go b.readCommands(cmds)
 	for {
 		select {
 		case fr, ok := <-cmds:

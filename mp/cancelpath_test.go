@@ -2,6 +2,7 @@ package mp
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -87,4 +88,23 @@ func waitPipeFull(t *testing.T, f *os.File) {
 		require.True(t, time.Now().Before(deadline), "the pipe did not fill (holds %d bytes)", n)
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// Fault: RequestStop while a handler sends more messages than its credits.
+// The frontend still reads (and drops only what does not fit), but the
+// backend's Send failed with "the frontend is gone" once the command pipe
+// ended, so the handler failed, and said something untrue.
+func TestSendAfterRequestStopDoesNotFail(t *testing.T) {
+	var logs syncBuffer
+	p := startTest(t, Options{MessageBuffer: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, p.Send(context.Background(), "burst", Params{"n": 50}))
+	p.RequestStop()
+	n := 0
+	for range p.Messages() {
+		n++
+	}
+	require.NoError(t, p.Wait(context.Background()))
+	assert.Positive(t, n)
+	assert.NotContains(t, logs.String(), "frontend is gone")
+	assert.NotContains(t, logs.String(), `handler \"burst\"`, "the handler failed")
 }

@@ -32,10 +32,6 @@ import (
 // So at most twice MessageBuffer messages wait in the frontend: the
 // channel's buffer and the queue behind it.
 
-// errFrontendGone is what a waiting Backend.Send gets when the command pipe
-// ended: no credit will come.
-var errFrontendGone = errors.New("the frontend is gone")
-
 // credits counts the messages a backend may still send.
 type credits struct {
 	free atomic.Bool   // before the loop starts (pre-run): no credit needed
@@ -63,6 +59,9 @@ func (c *credits) take(ctx context.Context) error {
 	}
 	defer func() { <-c.turn }()
 	for c.n == 0 {
+		if c.free.Load() {
+			return nil // the command pipe ended while we waited
+		}
 		got, err := c.read(ctx)
 		if err != nil {
 			return err
@@ -89,15 +88,22 @@ func (c *credits) read(ctx context.Context) (uint64, error) {
 		case ctx.Err() != nil:
 			return 0, context.Cause(ctx)
 		case errors.Is(err, os.ErrClosed):
-			return 0, errFrontendGone
+			return 0, nil // see close: take finds credits free
 		}
 		return 0, fmt.Errorf("reading credits: %w", err)
 	}
 	return binary.NativeEndian.Uint64(buf[:]), nil
 }
 
-// close wakes every waiter for good: the command pipe ended.
-func (c *credits) close() { c.efd.Close() }
+// close makes credits free for good and wakes every waiter: the command
+// pipe ended, so the frontend is stopping us (and no longer holds messages
+// back: it drops what does not fit in Messages, see Process.deliver) or it
+// is gone (and the write that follows fails with EPIPE). Failing the Send
+// here instead would fail handlers that RequestStop promises to finish.
+func (c *credits) close() {
+	c.free.Store(true)
+	c.efd.Close()
+}
 
 // giveCredits adds k credits to the eventfd efd (the frontend's side).
 func giveCredits(efd int, k int) error {

@@ -211,14 +211,18 @@ func TestChildrenOfABackendInheritNoneOfOurDescriptors(t *testing.T) {
 }
 
 func TestStopDuringAHalfWrittenSendIsAStopNotAFailure(t *testing.T) {
-	p := startTest(t, Options{})
-	require.NoError(t, p.Send(context.Background(), "sleep", Params{"ms": 300}))
+	// The backend's queue is full, so the frame stays in the pipe: it
+	// used to be read as fast as it was written, and the test, looking
+	// for it in the pipe, missed it on a busy machine.
+	p, release := gated(t)
 	sent := make(chan error, 1)
 	go func() { sent <- p.Send(context.Background(), "echo", Params{"b": make([]byte, 1<<20)}) }()
-	waitPipeHolds(t, p.in.f) // the frame is on its way, in part
-	// Stop closes the pipe, perhaps half way through the frame. The
-	// backend, once its handler returns, reads a cut frame and the pipe's
-	// end: a stop. The Send went out whole, or says it was stopped.
+	waitPipeFull(t, p.in.f) // the frame is on its way, in part
+	// Stopping closes the pipe half way through the frame. The backend,
+	// once its handlers return, reads a cut frame and the pipe's end: a
+	// stop. The Send went out whole, or says it was stopped.
+	p.RequestStop()
+	release()
 	require.NoError(t, p.Stop())
 	if err := <-sent; err != nil {
 		require.ErrorIs(t, err, ErrStopped)
