@@ -21,13 +21,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// File descriptors of a backend: the two pipes, then the event group, then
-// the caller's extra files.
+// File descriptors of a backend: the command and message pipes, the
+// credits, the cancel pipe, then the event group, then the caller's extra
+// files.
 const (
 	fdCommands = 3 // frontend → backend frames; EOF means "stop"
 	fdMessages = 4 // backend → frontend frames
 	fdCredits  = 5 // eventfd: messages the backend may send (credits.go)
-	fdFirst    = 6 // first event, then Options.Files
+	fdCancels  = 6 // frontend → backend cancel frames, beside the commands
+	fdFirst    = 7 // first event, then Options.Files
 )
 
 // Exit codes of a backend.
@@ -79,6 +81,7 @@ func runBackend(l *launch) int {
 	unix.SetNonblock(fdCommands, true)
 	unix.SetNonblock(fdMessages, true)
 	unix.SetNonblock(fdCredits, true)
+	unix.SetNonblock(fdCancels, true)
 
 	be := &Backend{
 		kind: kind, name: name,
@@ -262,6 +265,7 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 	// readCommands may see at once: hence before it starts).
 	b.credits.free.Store(false)
 	go b.readCommands(cmds)
+	go b.readCancels(os.NewFile(fdCancels, "mp-cancels"))
 	for {
 		select {
 		case fr, ok := <-cmds:
@@ -284,10 +288,10 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 	}
 }
 
-// readCommands owns the command pipe: cancellations take effect at once
-// (behind at most cmds' capacity of commands), commands queue for the loop
-// (up to that capacity, after which the pipe, and the frontend's Send,
-// wait).
+// readCommands owns the command pipe: commands queue for the loop (up to
+// cmds' capacity, after which the pipe, and the frontend's Send, wait).
+// Cancellations come on a pipe of their own (readCancels), so that they
+// never wait behind the commands.
 func (b *Backend) readCommands(cmds chan<- frame) {
 	defer close(cmds)
 	defer b.credits.close()
@@ -304,6 +308,25 @@ func (b *Backend) readCommands(cmds chan<- frame) {
 			b.cancel(fr.id)
 		default:
 			cmds <- fr
+		}
+	}
+}
+
+// readCancels reads the cancel pipe until it ends (the frontend stops, or
+// is gone): each frame cancels one call, at once.
+func (b *Backend) readCancels(f *os.File) {
+	defer f.Close()
+	rd := newFrameReader(f, 1<<10)
+	for {
+		fr, err := rd.read()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				b.log.Debug("cancel pipe", "err", err)
+			}
+			return
+		}
+		if fr.kind == kindCancel {
+			b.cancel(fr.id)
 		}
 	}
 }

@@ -55,6 +55,28 @@ func TestCallGivenUpHalfWrittenIsCancelled(t *testing.T) {
 	require.NoError(t, err, "the given-up call still runs its handler")
 }
 
+// Fault: a Call's ctx ends while its handler runs and 65 commands wait
+// behind it (the backend's queue of 64 is full, its reader holds one more):
+// the cancel frame sits in the pipe behind them, unread, so the handler
+// ("block") is never cancelled and the backend is stuck until SIGTERM.
+func TestCancelReachesTheHandlerBehindAFullQueue(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: 5 * time.Second})
+	ctx := context.Background()
+	short, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { _, err := p.Call(short, "block", nil); errc <- err }()
+	require.Equal(t, "blocking", (<-p.Messages()).Command)
+	for range 65 {
+		require.NoError(t, p.Send(ctx, "sleep", Params{"ms": 0}))
+	}
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	bounded, cancel2 := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel2()
+	_, err := p.Call(bounded, "pid", nil)
+	require.NoError(t, err, "the cancelled handler still runs")
+}
+
 // Fault: a Shutdown whose ctx ends early kills the backend. The error must
 // say so, not that the backend "did not stop within" twice StopTimeout
 // (which never elapsed).

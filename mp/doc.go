@@ -3,9 +3,9 @@
 // shutdown that leaves nothing behind.
 //
 // A backend is the same binary, re-executed (Go cannot fork). What it should
-// become travels in its environment; its two pipes and its events travel as
-// extra file descriptors, so both processes keep stdout for themselves. Every
-// program using mp therefore calls Init first in main:
+// become travels in its environment; its pipes, its credits and its events
+// travel as extra file descriptors, so both processes keep stdout for
+// themselves. Every program using mp therefore calls Init first in main:
 //
 //	func main() {
 //		mp.Init() // in a backend: runs it, then exits; in the frontend: returns

@@ -107,7 +107,7 @@ func pssKiB(pid int) int {
 // The frontend's cost of an idle process, at 200 processes: at most 16 KB
 // of heap, no OS thread held (the child is reaped when its pipe ends, not
 // waited for by a blocked thread), two goroutines (the reader and the
-// deliverer), three descriptors (two pipe ends and the credits' eventfd,
+// deliverer), four descriptors (three pipe ends and the credits' eventfd,
 // plus the pidfd os/exec keeps). It used to be 78 KB and one thread each.
 func TestFrontendFootprint(t *testing.T) {
 	if testing.Short() {

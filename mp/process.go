@@ -70,6 +70,7 @@ type Process struct {
 	log         *slog.Logger
 	cmd         *exec.Cmd
 	in          *frameWriter // our end of the command pipe
+	cancels     *frameWriter // our end of the cancel pipe (see Call)
 	msgs        chan Message
 	inbox       *inbox   // messages read, waiting to be delivered to msgs
 	window      int      // the backend's message credits (MessageBuffer)
@@ -151,6 +152,13 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		return nil, wrap(err)
 	}
 	cleanup = append(cleanup, func() { outR.Close(); outW.Close() })
+	// A third carries cancellations, so that they never wait behind
+	// commands the backend has no room for yet.
+	cancR, cancW, err := os.Pipe()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	cleanup = append(cleanup, func() { cancR.Close(); cancW.Close() })
 	pipes, err := pipeInodes(cmdR, outW)
 	if err != nil {
 		return nil, wrap(err)
@@ -162,6 +170,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		kind: kind, name: opts.Name,
 		log:         opts.Logger,
 		in:          newFrameWriter(cmdW),
+		cancels:     newFrameWriter(cancW),
 		window:      window,
 		msgs:        make(chan Message, window),
 		inbox:       newInbox(),
@@ -190,7 +199,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		return nil, wrap(err)
 	}
 	defer restoreCredits()
-	extra := []*os.File{cmdR, outW, childCredits[0]}
+	extra := []*os.File{cmdR, outW, childCredits[0], cancR}
 	if opts.Events > 0 {
 		g, childEnds, err := newEventGroup(p, opts.Events)
 		if err != nil {
@@ -234,6 +243,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	// so its death is an EOF on outR and an EPIPE on cmdW.
 	cmdR.Close()
 	outW.Close()
+	cancR.Close()
 	if p.events != nil {
 		p.events.afterStart()
 	}
@@ -471,7 +481,7 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		if errors.Is(err, errRestFollows) {
 			// ctx ended half way through the frame: the backend will get
 			// the call whole, so it must also hear that we gave up.
-			go p.in.write(context.Background(), &frame{kind: kindCancel, id: id})
+			go p.cancels.write(context.Background(), &frame{kind: kindCancel, id: id})
 		}
 		return Message{}, err
 	}
@@ -482,7 +492,7 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		p.forget(id)
 		// Tell the backend: its handler's ctx is cancelled, or the call
 		// skipped if it has not started. The reply, if any, is dropped.
-		go p.in.write(context.Background(), &frame{kind: kindCancel, id: id})
+		go p.cancels.write(context.Background(), &frame{kind: kindCancel, id: id})
 		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, context.Cause(ctx))
 	case <-p.done:
 		select {
@@ -661,6 +671,7 @@ func (p *Process) wait() {
 	p.credits.Close()
 	p.setState(stateExited) // before closing: a Send failing now sees a death
 	p.in.close()
+	p.cancels.close()
 	if p.exitErr != nil {
 		p.log.Debug("exited", "err", p.exitErr)
 	}

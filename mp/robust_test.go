@@ -200,8 +200,8 @@ func TestChildrenOfABackendInheritNoneOfOurDescriptors(t *testing.T) {
 	fds, ok := r.Params["fds"].([]string)
 	require.True(t, ok, "fds: %#v", r.Params["fds"])
 	// The shell may hold descriptors of its own (dash keeps one at 10);
-	// never the backend's 3 (commands), 4 (messages), 5–6 (events) or 7
-	// (the file).
+	// never the backend's 3 (commands), 4 (messages), 5 (credits), 6
+	// (cancels), 7–8 (events) or 9 (the file).
 	require.Contains(t, fds, "0", "the listing worked: %v", fds)
 	for _, fd := range fds {
 		n, err := strconv.Atoi(fd)

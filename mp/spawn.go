@@ -45,7 +45,7 @@ func spawn(cmd *exec.Cmd) error {
 	return <-r.done
 }
 
-// starts bounds the number of starts in progress at once. A start holds four
+// starts bounds the number of starts in progress at once. A start holds six
 // pipe descriptors and forks a process; a burst of a thousand at once would
 // run into the descriptor limit (RLIMIT_NOFILE) or the process limit long
 // before the machine is busy, so the rest wait their turn (or their ctx).
@@ -76,13 +76,13 @@ func limitError(err error) error {
 	switch {
 	case errors.Is(err, syscall.EMFILE):
 		unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
-		return fmt.Errorf("%w (the open-file limit, RLIMIT_NOFILE, is %d here; each running process holds 4 in the frontend: raise it with ulimit -n)", err, lim.Cur)
+		return fmt.Errorf("%w (the open-file limit, RLIMIT_NOFILE, is %d here; each running process holds 5 in the frontend: raise it with ulimit -n)", err, lim.Cur)
 	case errors.Is(err, syscall.EBADF) && strings.Contains(err.Error(), "fork/exec"):
 		// The child could not place its descriptors: those it was given
 		// are renumbered above the highest one, which fails when that is
 		// beyond the limit.
 		unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
-		return fmt.Errorf("%w (near the open-file limit, RLIMIT_NOFILE, of %d: each running process holds 4 in the frontend: raise it with ulimit -n)", err, lim.Cur)
+		return fmt.Errorf("%w (near the open-file limit, RLIMIT_NOFILE, of %d: each running process holds 5 in the frontend: raise it with ulimit -n)", err, lim.Cur)
 	case errors.Is(err, syscall.ENFILE):
 		return fmt.Errorf("%w (the system-wide open-file limit, fs.file-max, is reached)", err)
 	case errors.Is(err, syscall.EAGAIN):

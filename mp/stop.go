@@ -31,6 +31,7 @@ func (p *Process) RequestStop() {
 		}
 		close(p.stopping)
 		p.in.close()
+		p.cancels.close()
 	})
 }
 
