@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,4 +130,17 @@ func TestSendAfterRequestStopDoesNotFail(t *testing.T) {
 	assert.Positive(t, n)
 	assert.NotContains(t, logs.String(), "frontend is gone")
 	assert.NotContains(t, logs.String(), `handler \"burst\"`, "the handler failed")
+}
+
+// Fault: a backend sends 2,000 messages that nobody reads while it is
+// being stopped. Each one dropped was logged as a warning of its own: a
+// flood of 2,000 lines for one fact. The first is named, the rest counted.
+func TestDroppedMessagesAreCountedNotEachLogged(t *testing.T) {
+	var logs syncBuffer
+	p := startTest(t, Options{MessageBuffer: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, p.Send(context.Background(), "burst", Params{"n": 2000}))
+	require.NoError(t, p.Stop())
+	out := logs.String()
+	assert.LessOrEqual(t, strings.Count(out, "dropped"), 2, "%d lines", strings.Count(out, "\n"))
+	assert.Contains(t, out, `dropped message \"burst\"`)
 }

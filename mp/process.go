@@ -584,13 +584,14 @@ func (p *Process) read(f *os.File) {
 
 // deliver moves messages from the reader to Messages, waiting for room
 // unless the process is being stopped, in which case an unread message is
-// dropped with a warning. Every message delivered or dropped earns the
-// backend a credit back (see credits.go). What an exited backend sent waits
-// for a reader, or for Stop. Messages closes once the exit is accounted for.
+// dropped (the first with a warning, the rest counted in one). Every
+// message delivered or dropped earns the backend a credit back (see
+// credits.go). What an exited backend sent waits for a reader, or for Stop.
+// Messages closes once the exit is accounted for.
 func (p *Process) deliver() {
 	defer close(p.msgs)
 	batch := max(p.window/4, 1)
-	owed := 0
+	owed, drops := 0, 0
 	for {
 		m, ok := p.inbox.pop()
 		if !ok {
@@ -602,13 +603,18 @@ func (p *Process) deliver() {
 			select {
 			case p.msgs <- m:
 			case <-p.stopping:
-				p.dropped(m)
+				if drops++; drops == 1 {
+					p.dropped(m)
+				}
 			}
 		}
 		if owed++; owed >= batch {
 			p.giveCredits(owed)
 			owed = 0
 		}
+	}
+	if drops > 1 {
+		p.log.Warn(fmt.Sprintf("dropped %d messages in all while the process stopped", drops))
 	}
 	<-p.done
 }
@@ -622,8 +628,9 @@ func (p *Process) giveCredits(k int) {
 	rc.Control(func(fd uintptr) { giveCredits(int(fd), k) })
 }
 
+// dropped logs the first message dropped; the others are only counted.
 func (p *Process) dropped(m Message) {
-	p.log.Warn(fmt.Sprintf("dropped message %q: Messages is full and the process is stopping", m.Command))
+	p.log.Warn(fmt.Sprintf("dropped message %q: Messages is full and the process is stopping (further drops are counted)", m.Command))
 }
 
 // fail records the first fatal error and fails the calls waiting for a reply.
