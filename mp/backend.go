@@ -174,9 +174,11 @@ func (b *Backend) File(i int) *os.File {
 // Send sends a message to the frontend, where it arrives on
 // Process.Messages. It blocks while the frontend holds Options.MessageBuffer
 // unread messages beyond the channel's buffer (see credits.go), until ctx
-// ends. It fails with ErrParam if a parameter cannot be
-// encoded, ErrFrameTooLarge if the message is too large, and with the
-// operating system's error if the frontend is gone.
+// ends; once the command pipe has ended (the frontend is stopping the
+// process, or gone) it no longer waits. It fails with ErrParam if a
+// parameter cannot be encoded, ErrFrameTooLarge if the message is too
+// large, and with the operating system's error (EPIPE) if the frontend is
+// gone.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
 	if err := b.credits.take(ctx); err != nil {
 		return fmt.Errorf("mp: %s send %q: %w", b.name, command, err)

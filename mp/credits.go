@@ -27,7 +27,10 @@ import (
 //   - each message delivered (or dropped by a stop) earns a credit back, in
 //     batches of a quarter of the window, added to an eventfd the two
 //     processes share (file descriptor 5 in the backend). An eventfd write
-//     never blocks, so credits never wait behind commands on the pipe.
+//     never blocks, so credits never wait behind commands on the pipe;
+//   - once the command pipe ends, credits are free: the frontend is
+//     stopping the process (and drops what does not fit in Messages) or it
+//     is gone (and the write fails).
 //
 // So at most twice MessageBuffer messages wait in the frontend: the
 // channel's buffer and the queue behind it.

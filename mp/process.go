@@ -372,8 +372,9 @@ func (p *Process) Events() *EventGroup {
 // buffer and as many messages again (Options.MessageBuffer each) wait, the
 // backend's Send blocks until they are read (see credits.go). Replies to
 // calls never wait behind unread messages. Once RequestStop or Stop has been called,
-// messages that do not fit in the channel's buffer are dropped with a
-// warning instead, so that a backend can always be stopped: read what you
+// messages that do not fit in the channel's buffer are dropped instead (the
+// first with a warning, the rest counted in a second one), so that a
+// backend can always be stopped: read what you
 // need before stopping. Messages of a backend that exited on its own are
 // kept until they are read or Stop is called.
 func (p *Process) Messages() <-chan Message { return p.msgs }
