@@ -144,3 +144,25 @@ func TestDroppedMessagesAreCountedNotEachLogged(t *testing.T) {
 	assert.LessOrEqual(t, strings.Count(out, "dropped"), 2, "%d lines", strings.Count(out, "\n"))
 	assert.Contains(t, out, `dropped message \"burst\"`)
 }
+
+// Fault: Stop right after a Call gave up. The cancel frame was written by a
+// goroutine of its own, which the stop's closing of the pipe often beat: the
+// cancel was lost, the handler ("block") ran on, and the stop needed
+// SIGTERM after a whole StopTimeout. Repeated, because it is a race.
+func TestStopRightAfterACancelledCallNeedsNoSIGTERM(t *testing.T) {
+	for i := range 20 {
+		var logs syncBuffer
+		p, err := testKind.Start(context.Background(), Options{Name: "t-cancelstop", StopTimeout: 200 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		require.NoError(t, err)
+		short, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { _, err := p.Call(short, "block", nil); errc <- err }()
+		require.Equal(t, "blocking", (<-p.Messages()).Command)
+		cancel()
+		require.ErrorIs(t, <-errc, context.Canceled)
+		require.NoError(t, p.Stop())
+		require.NotContains(t, logs.String(), "SIGTERM", "round %d", i)
+	}
+	requireNoLeftovers(t)
+}

@@ -482,7 +482,7 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		if errors.Is(err, errRestFollows) {
 			// ctx ended half way through the frame: the backend will get
 			// the call whole, so it must also hear that we gave up.
-			go p.cancels.write(context.Background(), &frame{kind: kindCancel, id: id})
+			p.cancelCall(id)
 		}
 		return Message{}, err
 	}
@@ -493,7 +493,7 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		p.forget(id)
 		// Tell the backend: its handler's ctx is cancelled, or the call
 		// skipped if it has not started. The reply, if any, is dropped.
-		go p.cancels.write(context.Background(), &frame{kind: kindCancel, id: id})
+		p.cancelCall(id)
 		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, context.Cause(ctx))
 	case <-p.done:
 		select {
@@ -511,6 +511,18 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		return Message{}, &RemoteError{Process: p.name, Command: command, Code: fr.code, Msg: fr.errText}
 	}
 	return Message{Command: fr.command, Params: fr.params}, nil
+}
+
+// cancelCall tells the backend that the caller of call id gave up. It
+// writes before Call returns, so that a Stop that follows cannot close the
+// cancel pipe first (a goroutine writing it used to lose that race, and the
+// handler ran on until SIGTERM). The backend reads that pipe at once, so
+// the write is quick; it is bounded all the same, for a backend that no
+// longer reads anything.
+func (p *Process) cancelCall(id uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	p.cancels.write(ctx, &frame{kind: kindCancel, id: id})
 }
 
 // callResult is what a waiting Call receives: the reply frame, or why none
