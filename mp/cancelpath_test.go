@@ -166,3 +166,17 @@ func TestStopRightAfterACancelledCallNeedsNoSIGTERM(t *testing.T) {
 	}
 	requireNoLeftovers(t)
 }
+
+// Fault: the backend is killed half way through writing a message. The
+// frontend called that "bad data from the backend", logged an error, and
+// made it the exit error, hiding what happened: the backend was killed.
+func TestBackendKilledMidFrameIsADeathNotBadData(t *testing.T) {
+	var logs syncBuffer
+	p := startTest(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	_, err := p.Call(context.Background(), "halfframe", nil)
+	require.ErrorIs(t, err, ErrBackendDied)
+	assert.Contains(t, err.Error(), "signal: killed")
+	assert.NotContains(t, err.Error(), "bad data")
+	assert.NotContains(t, p.Err().Error(), "bad data")
+	assert.NotContains(t, logs.String(), "bad data")
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,6 +222,18 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		}
 		_, err := b.File(0).Read(make([]byte, 1))
 		return err
+	}).
+	Handle("halfframe", func(b *testBackend, ctx context.Context, m Message) error {
+		// Die by SIGKILL half way through writing a message, as a backend
+		// killed during a large Send does.
+		buf, err := appendFrame(nil, &frame{kind: kindMessage, command: "half", params: Params{"pad": make([]byte, 1000)}})
+		if err != nil {
+			return err
+		}
+		if _, err := b.out.f.Write(buf[:len(buf)/2]); err != nil {
+			return err
+		}
+		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}).
 	Handle("isbackend", func(b *testBackend, ctx context.Context, m Message) error {
 		return b.Reply(ctx, m, "isbackend", Params{"is": IsBackend()})

@@ -554,6 +554,13 @@ func (p *Process) read(f *os.File) {
 	for {
 		fr, err := rd.read()
 		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				// The pipe ended inside a frame: the backend died (killed,
+				// typically) while it wrote. That is a death, which wait
+				// reports with the exit status, not bad data.
+				p.log.Debug("message pipe ended inside a frame", "err", err)
+				return
+			}
 			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
 				// The stream is lost: nothing after this can be trusted.
 				p.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
