@@ -78,9 +78,16 @@ func (c *credits) take(ctx context.Context) error {
 // read waits for the eventfd to hold credits and takes them all.
 func (c *credits) read(ctx context.Context) (uint64, error) {
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { c.efd.SetReadDeadline(longAgo) })
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			defer close(fired)
+			c.efd.SetReadDeadline(longAgo)
+		})
 		defer func() {
 			if !stop() {
+				// Wait for the deadline to be set before clearing it, or
+				// it could stay in the past and fail every later read.
+				<-fired
 				c.efd.SetReadDeadline(time.Time{})
 			}
 		}()
