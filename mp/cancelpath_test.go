@@ -180,3 +180,21 @@ func TestBackendKilledMidFrameIsADeathNotBadData(t *testing.T) {
 	assert.NotContains(t, p.Err().Error(), "bad data")
 	assert.NotContains(t, logs.String(), "bad data")
 }
+
+// Fault: a Call gives up after RequestStop, while its handler still runs
+// (RequestStop lets the backend finish what it was sent). RequestStop had
+// closed the cancel pipe too, so the cancel was lost: the handler ("block")
+// ran on and the backend never exited by itself.
+func TestCancelAfterRequestStopStillReachesTheHandler(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: 10 * time.Second})
+	short, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := p.Call(short, "block", nil); errc <- err }()
+	require.Equal(t, "blocking", (<-p.Messages()).Command)
+	p.RequestStop()
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	bounded, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	require.NoError(t, p.Wait(bounded), "the handler was not cancelled, so the backend did not exit")
+}

@@ -22,8 +22,9 @@ import (
 // killed outright.
 
 // RequestStop asks the backend to stop by closing the command pipe, and
-// returns without waiting. Messages already sent are still handled. Send and
-// Call fail with ErrStopped afterwards.
+// returns without waiting. Messages already sent are still handled (and a
+// Call among them whose ctx ends still cancels its handler). Send and Call
+// fail with ErrStopped afterwards.
 func (p *Process) RequestStop() {
 	p.reqOnce.Do(func() {
 		if p.state.CompareAndSwap(stateRunning, stateStopping) {
@@ -31,7 +32,8 @@ func (p *Process) RequestStop() {
 		}
 		close(p.stopping)
 		p.in.close()
-		p.cancels.close()
+		// The cancel pipe stays open until the backend has exited: a
+		// Call that gives up while its handler still runs cancels it.
 	})
 }
 
