@@ -198,3 +198,13 @@ func TestCancelAfterRequestStopStillReachesTheHandler(t *testing.T) {
 	defer cancel2()
 	require.NoError(t, p.Wait(bounded), "the handler was not cancelled, so the backend did not exit")
 }
+
+// Fault: a huge Options.MessageBuffer. Start allocated the Messages channel
+// whole and the program died of a fatal out-of-memory error (which recover
+// cannot catch); it must be an error.
+func TestHugeMessageBufferIsAnError(t *testing.T) {
+	_, err := testKind.Start(context.Background(), Options{Name: "t-huge", MessageBuffer: 1 << 40})
+	require.ErrorIs(t, err, os.ErrInvalid)
+	assert.Contains(t, err.Error(), "MessageBuffer")
+	requireNoLeftovers(t)
+}

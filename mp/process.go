@@ -58,7 +58,8 @@ type Options struct {
 	Env []string
 	// MessageBuffer is the capacity of the Messages channel, and the number
 	// of messages the backend may send beyond it before its Send blocks
-	// (replies to calls are never held back); zero means 64. Read Messages.
+	// (replies to calls are never held back); zero means 64, and more than
+	// 65,536 is an error (wrapping os.ErrInvalid). Read Messages.
 	MessageBuffer int
 }
 
@@ -115,6 +116,7 @@ func (p *Process) setState(s int32) {
 const (
 	defaultStopTimeout   = 3 * time.Second
 	defaultMessageBuffer = 64
+	maxMessageBuffer     = 1 << 16
 )
 
 // start starts a backend of the kind registered under kind, by re-executing
@@ -127,6 +129,11 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, inner{limitError(err)}) }
 	if _, ok := registry.get(kind); !ok {
 		return nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
+	}
+	if opts.MessageBuffer > maxMessageBuffer {
+		// The channel is allocated whole: a huge one is a fatal
+		// out-of-memory error, which no caller could recover from.
+		return nil, wrap(fmt.Errorf("Options.MessageBuffer %d is more than %d: %w", opts.MessageBuffer, maxMessageBuffer, os.ErrInvalid))
 	}
 	if err := starts.acquire(ctx); err != nil {
 		return nil, wrap(err)
