@@ -43,14 +43,19 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.scale, "scale", 0, "measure: start this many workers, have each report ready, stop them, print the figures")
 	fs.IntVar(&c.startConcurrency, "start-concurrency", 8, "worker starts in progress at once")
 	fs.StringVar(&c.fault, "fault", "", "inject a fault in every task, for the tests: crash or hang")
-	usage := func(err error) error {
+	defaults := func() string {
 		var b strings.Builder
-		fmt.Fprintf(&b, "main1: %v\nusage: main1 [flags]\n", err)
+		b.WriteString("usage: main1 [flags]\n")
 		fs.SetOutput(&b)
 		fs.PrintDefaults()
-		return errors.New(strings.TrimSuffix(b.String(), "\n"))
+		return strings.TrimSuffix(b.String(), "\n")
 	}
-	if err := fs.Parse(args); err != nil {
+	usage := func(err error) error {
+		return fmt.Errorf("main1: %v\n%s", err, defaults())
+	}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return c, helpError{defaults()}
+	} else if err != nil {
 		return c, usage(err)
 	}
 	switch {
@@ -75,3 +80,10 @@ func parseFlags(args []string) (config, error) {
 	}
 	return c, nil
 }
+
+// helpError is what -h or -help asks for: the usage text, which is an
+// answer rather than a mistake. It wraps flag.ErrHelp.
+type helpError struct{ usage string }
+
+func (e helpError) Error() string { return e.usage }
+func (e helpError) Unwrap() error { return flag.ErrHelp }

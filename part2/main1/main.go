@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -106,6 +107,10 @@ var workerEnv = []string{"GOMAXPROCS=1"}
 func main() {
 	mp.Init()
 	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Println(err) // -h: the usage, on stdout, and exit 0
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2) // a usage error: nothing was started
