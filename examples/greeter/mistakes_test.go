@@ -60,8 +60,10 @@ func TestMistakeContextEndsTooEarly(t *testing.T) {
 }
 
 // TestMistakeUnreadMessages: a frontend that never reads Messages stalls
-// its backend. Once Messages is full, the reply to a call waits behind the
-// unread messages, and the call ends only with its own deadline.
+// its backend. With MessageBuffer 1, the channel and the queue behind it
+// hold two messages; the handler's third Send waits for a credit that never
+// comes, so it never reaches its reply, and the call ends only with its own
+// deadline.
 func TestMistakeUnreadMessages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
