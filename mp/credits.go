@@ -16,24 +16,26 @@ import (
 // so that a reply never waits behind them and a frontend that does not read
 // Messages still holds back its backend:
 //
-//   - the backend starts with Options.MessageBuffer credits (64 by default)
-//     and spends one per message; with none left, Send blocks until the
+//   - the backend starts with 4 × Options.MessageBuffer credits (256 by
+//     default) and spends one per message; with none left, Send blocks until the
 //     frontend gives some back (or Send's ctx ends). Messages sent before the
 //     loop starts (by PreRun) need none: nobody can read them before Start
 //     returns; the credits they earn back raise the window by as many;
 //   - the frontend's reader never blocks: it routes replies to their calls
-//     at once, and queues messages (at most the credits it gave) for the
-//     goroutine that delivers them to the Messages channel;
+//     at once, puts a message straight into the Messages channel when it
+//     has room and nothing waits before it, and otherwise queues it (at
+//     most the credits it gave) for the goroutine that delivers in order;
 //   - each message delivered (or dropped by a stop) earns a credit back, in
-//     batches of a quarter of the window, added to an eventfd the two
+//     batches of MessageBuffer (a quarter of the window, so that a fast
+//     sender rarely waits for a batch), added to an eventfd the two
 //     processes share (file descriptor 5 in the backend). An eventfd write
 //     never blocks, so credits never wait behind commands on the pipe;
 //   - once the command pipe ends, credits are free: the frontend is
 //     stopping the process (and drops what does not fit in Messages) or it
 //     is gone (and the write fails).
 //
-// So at most twice MessageBuffer messages wait in the frontend: the
-// channel's buffer and the queue behind it.
+// So at most 5 × MessageBuffer messages wait in the frontend: the channel's
+// buffer and the queue behind it.
 
 // credits counts the messages a backend may still send.
 type credits struct {

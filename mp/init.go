@@ -92,7 +92,7 @@ func readLaunch() (*launch, error) {
 	l.files, _ = strconv.Atoi(os.Getenv(envFiles))
 	l.grace, _ = time.ParseDuration(os.Getenv(envGrace))
 	if l.window, _ = strconv.Atoi(os.Getenv(envWindow)); l.window <= 0 {
-		l.window = defaultMessageBuffer
+		l.window = creditsPerBuffer * defaultMessageBuffer
 	}
 	if l.grace <= 0 {
 		l.grace = defaultStopTimeout + time.Second

@@ -32,8 +32,8 @@ func TestReplyNeverWaitsBehindMessages(t *testing.T) {
 // Backpressure stays: a backend whose frontend does not read Messages is
 // held back (its Send waits for credits) and goes on when they are read.
 func TestUnreadMessagesHoldTheBackendBack(t *testing.T) {
-	const window, n = 4, 20
-	p := startTest(t, Options{MessageBuffer: window})
+	const buffer, n = 4, 40 // n beyond the channel (4) and the credits (4 × 4)
+	p := startTest(t, Options{MessageBuffer: buffer})
 	ctx := context.Background()
 	require.NoError(t, p.Send(ctx, "burst", Params{"n": n}))
 	// Handlers run one at a time: a call queued behind the burst cannot be

@@ -73,9 +73,11 @@ type Process struct {
 	in          *frameWriter // our end of the command pipe
 	cancels     *frameWriter // our end of the cancel pipe (see Call)
 	msgs        chan Message
-	inbox       *inbox   // messages read, waiting to be delivered to msgs
-	window      int      // the backend's message credits (MessageBuffer)
-	credits     *os.File // eventfd of the credits given back (credits.go)
+	inbox       *inbox       // messages read, waiting to be delivered to msgs
+	queued      atomic.Int64 // messages pushed to inbox and not yet delivered
+	owed        atomic.Int64 // credits earned by delivered messages, not yet given
+	window      int          // the backend's message credits (MessageBuffer)
+	credits     *os.File     // eventfd of the credits given back (credits.go)
 	events      *EventGroup
 	stopTimeout time.Duration
 
@@ -116,7 +118,13 @@ func (p *Process) setState(s int32) {
 const (
 	defaultStopTimeout   = 3 * time.Second
 	defaultMessageBuffer = 64
-	maxMessageBuffer     = 1 << 16
+	// creditsPerBuffer is how many messages a backend may send beyond
+	// what the frontend has read, per slot of Options.MessageBuffer: the
+	// frontend gives credits back a buffer's worth at a time, and a window
+	// of four buffers keeps a fast sender from waiting for each batch (a
+	// window of one buffer halved the manager's fan-in).
+	creditsPerBuffer = 4
+	maxMessageBuffer = 1 << 16
 )
 
 // start starts a backend of the kind registered under kind, by re-executing
@@ -171,7 +179,8 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		return nil, wrap(err)
 	}
 	stopTimeout := cmp.Or(opts.StopTimeout, defaultStopTimeout)
-	window := cmp.Or(max(opts.MessageBuffer, 0), defaultMessageBuffer)
+	buffer := cmp.Or(max(opts.MessageBuffer, 0), defaultMessageBuffer)
+	window := creditsPerBuffer * buffer
 
 	p = &Process{
 		kind: kind, name: opts.Name,
@@ -179,7 +188,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		in:          newFrameWriter(cmdW),
 		cancels:     newFrameWriter(cancW),
 		window:      window,
-		msgs:        make(chan Message, window),
+		msgs:        make(chan Message, buffer),
 		inbox:       newInbox(),
 		stopTimeout: stopTimeout,
 		pending:     map[uint64]chan callResult{},
@@ -376,7 +385,7 @@ func (p *Process) Events() *EventGroup {
 // Messages returns the channel on which messages sent by the backend
 // (Backend.Send) arrive, in order. It is closed after the backend has exited
 // and the messages it sent have been delivered. Read it: once the channel's
-// buffer and as many messages again (Options.MessageBuffer each) wait, the
+// buffer (Options.MessageBuffer) and four times as many messages wait, the
 // backend's Send blocks until they are read (see credits.go). Replies to
 // calls never wait behind unread messages. Once RequestStop or Stop has been called,
 // messages that do not fit in the channel's buffer are dropped instead (the
@@ -578,7 +587,19 @@ func (p *Process) read(f *os.File) {
 		}
 		switch fr.kind {
 		case kindMessage:
-			p.inbox.push(Message{Command: fr.command, Params: fr.params})
+			m := Message{Command: fr.command, Params: fr.params}
+			// The short way, when nothing waits before this message and
+			// the channel has room: straight into Messages, no hand-off.
+			if p.queued.Load() == 0 {
+				select {
+				case p.msgs <- m:
+					p.delivered()
+					continue
+				default:
+				}
+			}
+			p.queued.Add(1)
+			p.inbox.push(m)
 		case kindReply:
 			p.mu.Lock()
 			ch := p.pending[fr.id]
@@ -617,8 +638,7 @@ func (p *Process) read(f *os.File) {
 // Messages closes once the exit is accounted for.
 func (p *Process) deliver() {
 	defer close(p.msgs)
-	batch := max(p.window/4, 1)
-	owed, drops := 0, 0
+	drops := 0
 	for {
 		m, ok := p.inbox.pop()
 		if !ok {
@@ -635,15 +655,24 @@ func (p *Process) deliver() {
 				}
 			}
 		}
-		if owed++; owed >= batch {
-			p.giveCredits(owed)
-			owed = 0
-		}
+		p.queued.Add(-1) // after the send: the reader's short way keeps the order
+		p.delivered()
 	}
 	if drops > 1 {
 		p.log.Warn(fmt.Sprintf("dropped %d messages in all while the process stopped", drops))
 	}
 	<-p.done
+}
+
+// delivered counts a message delivered (or dropped), and gives the backend
+// a batch of credits back every buffer's worth.
+func (p *Process) delivered() {
+	batch := int64(max(p.window/creditsPerBuffer, 1))
+	if p.owed.Add(1) >= batch {
+		if k := p.owed.Swap(0); k > 0 {
+			p.giveCredits(int(k))
+		}
+	}
 }
 
 // giveCredits gives the backend k credits back, unless it is gone.

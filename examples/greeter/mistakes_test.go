@@ -60,10 +60,10 @@ func TestMistakeContextEndsTooEarly(t *testing.T) {
 }
 
 // TestMistakeUnreadMessages: a frontend that never reads Messages stalls
-// its backend. With MessageBuffer 1, the channel and the queue behind it
-// hold two messages; the handler's third Send waits for a credit that never
-// comes, so it never reaches its reply, and the call ends only with its own
-// deadline.
+// its backend. With MessageBuffer 1, the channel holds one message and the
+// queue behind it four (the backend's credits); the handler's sixth Send
+// waits for a credit that never comes, so it never reaches its reply, and
+// the call ends only with its own deadline.
 func TestMistakeUnreadMessages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -73,7 +73,7 @@ func TestMistakeUnreadMessages(t *testing.T) {
 
 	callCtx, callCancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer callCancel()
-	_, err = p.Call(callCtx, "work", mp.Params{"n": 3})
+	_, err = p.Call(callCtx, "work", mp.Params{"n": 10})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
