@@ -2,6 +2,7 @@ package chapters_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,32 @@ func TestChaptersSurviveAClosedStdout(t *testing.T) {
 			assert.Equal(t, 1, strings.Count(stdout.String(), "\n"), "head printed one line")
 			assert.Equal(t, "status 0\n", stderr.String())
 			assertNothingLeft(t, tag, prefix)
+		})
+	}
+}
+
+// Fault: a chapter that runs until it is stopped (main1 in main mode, names)
+// writes to a pipe whose reader has gone (chapter | head -1). Its writes
+// fail quietly, so it used to run on, unread, until a signal. It must end
+// as cleanly: status 0, nothing left.
+func TestLongChaptersEndWhenTheirStdoutCloses(t *testing.T) {
+	for _, chapter := range []string{"main1", "names"} {
+		t.Run(chapter, func(t *testing.T) {
+			t.Parallel()
+			tag := "pipe" + randomHex(4)
+			prefix := "mp-" + tag + "-"
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "bash", "-c", `"$0" | head -1 >/dev/null; echo "status ${PIPESTATUS[0]}" >&2`, filepath.Join(binDir, chapter))
+			cmd.Env = append(withoutEnv("MP_FAST"), "MP_TEST_TAG="+tag, "MP_SHM_PREFIX="+prefix)
+			defer assertNothingLeft(t, tag, prefix) // also on failure: it kills what is left
+			cmd.WaitDelay = time.Second             // the chapter, not bash, may hold stderr
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			require.NoError(t, ctx.Err(), "still running 20 s after its output closed")
+			require.NoError(t, err)
+			assert.Equal(t, "status 0\n", stderr.String())
 		})
 	}
 }

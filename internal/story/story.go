@@ -5,6 +5,7 @@ package story
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -50,11 +51,14 @@ const (
 // Status logs how a chapter ended and returns its exit status: StatusOK when
 // err is nil; StatusInterrupted or StatusTerminated when ctx (from
 // signal.NotifyContext) was cancelled by SIGINT or SIGTERM, whatever err
-// that caused; StatusFailed otherwise. Shells report 128 + the signal number
-// for a program killed by a signal; a chapter that handled the signal and
-// cleaned up says the same.
+// that caused; StatusOK again, silently, when ctx (from UntilStdoutCloses)
+// ended because nobody reads standard output any more; StatusFailed
+// otherwise. Shells report 128 + the signal number for a program killed by
+// a signal; a chapter that handled the signal and cleaned up says the same.
 func Status(ctx context.Context, log *slog.Logger, err error) int {
 	switch {
+	case errors.Is(context.Cause(ctx), ErrStdoutClosed):
+		return StatusOK // nobody reads any more: the story ends quietly
 	case ctx.Err() != nil:
 		cause := context.Cause(ctx)
 		log.Info(fmt.Sprintf("stopped: %v; everything is cleaned up", cause))

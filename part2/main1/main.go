@@ -121,6 +121,9 @@ func main() {
 	// for them: it kills them.
 	ctx, force, stop := manager.Signals(context.Background())
 	defer stop()
+	// A pipe that closes (main1 | head) ends the run as cleanly.
+	ctx, stopWatching := story.UntilStdoutCloses(ctx)
+	defer stopWatching()
 	if cfg.scale > 0 {
 		err = runScale(ctx, cfg, log)
 	} else {

@@ -80,6 +80,9 @@ func main() {
 	// and the exit status says which signal it was (130, 143).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// So does a pipe that closes (names | head): nobody reads any more.
+	ctx, stopWatching := story.UntilStdoutCloses(ctx)
+	defer stopWatching()
 	if err := run(ctx, log, *workers, *runFor); err != nil || ctx.Err() != nil {
 		story.Exit(ctx, log, err)
 	}
