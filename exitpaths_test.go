@@ -143,22 +143,9 @@ func waitForBackend(t *testing.T, tag, argv0 string) {
 // failure does not leak past the test).
 func assertNothingLeft(t *testing.T, tag, prefix string) {
 	t.Helper()
-	var procs []string
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if procs = taggedProcesses(tag); len(procs) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	var segs []string
-	entries, _ := os.ReadDir("/dev/shm")
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) {
-			segs = append(segs, e.Name())
-			os.Remove(filepath.Join("/dev/shm", e.Name()))
-		}
-	}
+	procs := waitNoProcesses(tag)
 	assert.Empty(t, procs, "processes left behind")
-	assert.Empty(t, segs, "segments left behind")
+	assert.Empty(t, removeSegments(prefix), "segments left behind")
 	for _, p := range procs {
 		if pid, err := strconv.Atoi(strings.Fields(p)[0]); err == nil {
 			syscall.Kill(pid, syscall.SIGKILL)
