@@ -305,12 +305,7 @@ func (b *Backend) readCommands(cmds chan<- frame) {
 			b.mu.Unlock()
 			return
 		}
-		switch fr.kind {
-		case kindCancel:
-			b.cancel(fr.id)
-		default:
-			cmds <- fr
-		}
+		cmds <- fr // cancels come on a pipe of their own (readCancels)
 	}
 }
 

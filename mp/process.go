@@ -56,9 +56,9 @@ type Options struct {
 	// for small workers, say. Variables of the package's own (MP_BACKEND…)
 	// cannot be set this way.
 	Env []string
-	// MessageBuffer is the capacity of the Messages channel, and the number
-	// of messages the backend may send beyond it before its Send blocks
-	// (replies to calls are never held back); zero means 64, and more than
+	// MessageBuffer is the capacity of the Messages channel; the backend
+	// may send four times as many messages beyond it before its Send blocks
+	// (replies to calls are never held back). Zero means 64; more than
 	// 65,536 is an error (wrapping os.ErrInvalid). Read Messages.
 	MessageBuffer int
 }
@@ -76,7 +76,7 @@ type Process struct {
 	inbox       *inbox       // messages read, waiting to be delivered to msgs
 	queued      atomic.Int64 // messages pushed to inbox and not yet delivered
 	owed        atomic.Int64 // credits earned by delivered messages, not yet given
-	window      int          // the backend's message credits (MessageBuffer)
+	window      int          // the backend's message credits: 4 × MessageBuffer
 	credits     *os.File     // eventfd of the credits given back (credits.go)
 	events      *EventGroup
 	stopTimeout time.Duration
@@ -387,12 +387,12 @@ func (p *Process) Events() *EventGroup {
 // and the messages it sent have been delivered. Read it: once the channel's
 // buffer (Options.MessageBuffer) and four times as many messages wait, the
 // backend's Send blocks until they are read (see credits.go). Replies to
-// calls never wait behind unread messages. Once RequestStop or Stop has been called,
-// messages that do not fit in the channel's buffer are dropped instead (the
-// first with a warning, the rest counted in a second one), so that a
-// backend can always be stopped: read what you
-// need before stopping. Messages of a backend that exited on its own are
-// kept until they are read or Stop is called.
+// calls never wait behind unread messages. Once RequestStop or Stop has
+// been called, messages that do not fit in the channel's buffer are dropped
+// instead (the first with a warning, the rest counted in a second one), so
+// that a backend can always be stopped: read what you need before stopping.
+// Messages of a backend that exited on its own are kept until they are read
+// or Stop is called.
 func (p *Process) Messages() <-chan Message { return p.msgs }
 
 // Done returns a channel closed once the backend has exited.
