@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -80,19 +79,7 @@ func (c *credits) take(ctx context.Context) error {
 // read waits for the eventfd to hold credits and takes them all.
 func (c *credits) read(ctx context.Context) (uint64, error) {
 	if ctx.Done() != nil {
-		fired := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() {
-			defer close(fired)
-			c.efd.SetReadDeadline(longAgo)
-		})
-		defer func() {
-			if !stop() {
-				// Wait for the deadline to be set before clearing it, or
-				// it could stay in the past and fail every later read.
-				<-fired
-				c.efd.SetReadDeadline(time.Time{})
-			}
-		}()
+		defer interruptOnDone(ctx, c.efd.SetReadDeadline)()
 	}
 	var buf [8]byte
 	if _, err := c.efd.Read(buf[:]); err != nil {

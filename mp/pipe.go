@@ -99,20 +99,32 @@ func (w *frameWriter) writeCtx(ctx context.Context, buf []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, context.Cause(ctx)
 	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(fired)
-		w.f.SetWriteDeadline(longAgo)
-	})
+	stop := interruptOnDone(ctx, w.f.SetWriteDeadline)
 	n, err := w.f.Write(buf)
-	if !stop() {
-		<-fired
-		w.f.SetWriteDeadline(time.Time{})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = context.Cause(ctx)
-		}
+	if stop() && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = context.Cause(ctx)
 	}
 	return n, err
+}
+
+// interruptOnDone wakes a blocked read or write on a file when ctx ends, by
+// moving its deadline (set is SetReadDeadline or SetWriteDeadline) into the
+// past. The returned function undoes that, after a move in progress has
+// finished, and reports whether ctx did interrupt.
+func interruptOnDone(ctx context.Context, set func(time.Time) error) (stop func() bool) {
+	fired := make(chan struct{})
+	after := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		set(longAgo)
+	})
+	return func() bool {
+		if after() {
+			return false
+		}
+		<-fired
+		set(time.Time{})
+		return true
+	}
 }
 
 // close closes the pipe end; writes after it fail with ErrStopped. It does
