@@ -106,36 +106,15 @@ fail() {
 
 # --- Processes ------------------------------------------------------------
 
-# argv0 PID: the process's argv[0] (empty if it is gone or a zombie).
-argv0() {
-	local a=
-	{ IFS= read -r -d '' a </proc/"$1"/cmdline; } 2>/dev/null || true
-	printf '%s' "$a"
-}
+# argv0, stat_field, exe: see aux/proc.bash.
+# shellcheck source=aux/proc.bash
+source "$(dirname "${BASH_SOURCE[0]}")/proc.bash"
 
 # args PID: the command line, arguments joined by spaces.
 args() {
 	local -a a=()
 	{ mapfile -d '' -t a </proc/"$1"/cmdline; } 2>/dev/null || true
 	printf '%s' "${a[*]}"
-}
-
-# stat_field PID N: field N of /proc/PID/stat (3 is the state, 4 the parent,
-# 22 the start time), read after the command name, which may hold spaces.
-stat_field() {
-	local stat
-	stat=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
-	stat=${stat##*) }
-	local -a f
-	read -r -a f <<<"$stat"
-	printf '%s' "${f[$2 - 3]:-}"
-}
-
-# exe PID: the executable, without the " (deleted)" a rebuilt binary gets.
-exe() {
-	local e
-	e=$(readlink "/proc/$1/exe" 2>/dev/null) || return 0
-	printf '%s' "${e% (deleted)}"
 }
 
 # same PID START: whether PID still is the process of ours seen at START.

@@ -86,28 +86,9 @@ case $source in
 	*) die_usage "MEMWATCH_SOURCE must be proc or smem, got '$source'" ;;
 esac
 
-# argv0 PID: the process's argv[0], empty if it is gone.
-argv0() {
-	local a=
-	{ IFS= read -r -d '' a </proc/"$1"/cmdline; } 2>/dev/null || true
-	printf '%s' "$a"
-}
-
-# stat_field PID N: field N of /proc/PID/stat (3 state, 4 parent).
-stat_field() {
-	local stat
-	stat=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
-	stat=${stat##*) }
-	local -a f
-	read -r -a f <<<"$stat"
-	printf '%s' "${f[$2 - 3]:-}"
-}
-
-exe() {
-	local e
-	e=$(readlink "/proc/$1/exe" 2>/dev/null) || return 0
-	printf '%s' "${e% (deleted)}"
-}
+# argv0, stat_field, exe: see aux/proc.bash.
+# shellcheck source=aux/proc.bash
+source "$(dirname "${BASH_SOURCE[0]}")/proc.bash"
 
 # ours: print "pid program name" for each process of ours, frontends too.
 ours() {

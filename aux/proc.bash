@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# Reading /proc for aux/cleanup.bash and aux/memwatch.bash, which source
+# this file. Each function prints nothing when the process is gone.
+
+# argv0 PID: the process's argv[0] (empty if it is gone or a zombie).
+argv0() {
+	local a=
+	{ IFS= read -r -d '' a </proc/"$1"/cmdline; } 2>/dev/null || true
+	printf '%s' "$a"
+}
+
+# stat_field PID N: field N of /proc/PID/stat (3 is the state, 4 the parent,
+# 22 the start time), read after the command name, which may hold spaces.
+stat_field() {
+	local stat
+	stat=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+	stat=${stat##*) }
+	local -a f
+	read -r -a f <<<"$stat"
+	printf '%s' "${f[$2 - 3]:-}"
+}
+
+# exe PID: the executable, without the " (deleted)" a rebuilt binary gets.
+exe() {
+	local e
+	e=$(readlink "/proc/$1/exe" 2>/dev/null) || return 0
+	printf '%s' "${e% (deleted)}"
+}
