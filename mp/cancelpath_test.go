@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 )
 
 // gated starts a "Test" backend whose handler is held by a "gate" call
@@ -91,26 +90,6 @@ func TestShutdownErrorSaysWhyItKilled(t *testing.T) {
 	require.ErrorIs(t, err, ErrBackendDied)
 	assert.NotContains(t, err.Error(), "did not stop within")
 	assert.Contains(t, err.Error(), context.DeadlineExceeded.Error())
-}
-
-// waitPipeFull waits until the pipe f writes to holds nearly its capacity
-// (64 KiB): a writer of a larger frame is blocked half way.
-func waitPipeFull(t *testing.T, f *os.File) {
-	t.Helper()
-	rc, err := f.SyscallConn()
-	require.NoError(t, err)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var n int
-		var ierr error
-		require.NoError(t, rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }))
-		require.NoError(t, ierr)
-		if n >= 60<<10 {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "the pipe did not fill (holds %d bytes)", n)
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // Fault: RequestStop while a handler sends more messages than its credits.

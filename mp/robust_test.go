@@ -34,7 +34,7 @@ func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 			}
 		}
 	}()
-	waitPipeHolds(t, p.in.f) // the Send is writing, and the pipe is full
+	waitPipeHolds(t, p.in.f, 1) // the Send is writing, and the pipe is full
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Stop() }()
 	select {
@@ -245,9 +245,9 @@ func TestFailedStartLeavesNoReaderBehind(t *testing.T) {
 	}
 }
 
-// waitPipeHolds waits until the pipe of f holds unread bytes (TIOCINQ is
-// FIONREAD, which pipes answer on either end).
-func waitPipeHolds(t *testing.T, f *os.File) {
+// waitPipeHolds waits until the pipe of f holds at least min unread bytes
+// (TIOCINQ is FIONREAD, which pipes answer on either end).
+func waitPipeHolds(t *testing.T, f *os.File, min int) {
 	t.Helper()
 	rc, err := f.SyscallConn()
 	require.NoError(t, err)
@@ -257,10 +257,14 @@ func waitPipeHolds(t *testing.T, f *os.File) {
 		var ierr error
 		require.NoError(t, rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }))
 		require.NoError(t, ierr)
-		if n > 0 {
+		if n >= min {
 			return
 		}
-		require.True(t, time.Now().Before(deadline), "nothing written to the pipe")
+		require.True(t, time.Now().Before(deadline), "the pipe holds %d bytes, not %d", n, min)
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// waitPipeFull waits until the pipe f writes to holds nearly its capacity
+// (64 KiB): a writer of a larger frame is blocked half way.
+func waitPipeFull(t *testing.T, f *os.File) { waitPipeHolds(t, f, 60<<10) }
