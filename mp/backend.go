@@ -60,13 +60,11 @@ type Backend struct {
 	current  atomic.Uint64 // id of the call being handled, 0 for a Send
 	replied  atomic.Bool   // whether the current call was replied to
 	stopping atomic.Bool   // set by Stop
-	stop     chan struct{} // closed by Stop
 
 	mu        sync.Mutex
 	cancelRun context.CancelFunc  // cancels the running handler's ctx
 	started   uint64              // id of the last call handed to a handler
 	cancelled map[uint64]struct{} // calls given up on before they started
-	readErr   error               // why the command pipe ended
 }
 
 func runBackend(l *launch) int {
@@ -88,8 +86,7 @@ func runBackend(l *launch) int {
 		log:       NewLogger(kind+"."+name, Back),
 		cmds:      os.NewFile(fdCommands, "mp-commands"),
 		out:       newFrameWriter(os.NewFile(fdMessages, "mp-messages")),
-		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
-		stop:      make(chan struct{}),
+		credits:   newCredits(l.window, fdCredits),
 		cancelled: map[uint64]struct{}{},
 	}
 	for i := range nEvents {
@@ -250,64 +247,56 @@ func lastChance(ctx context.Context) (context.Context, context.CancelFunc) {
 // handler or from any other goroutine of the backend.
 func (b *Backend) Stop() {
 	if b.stopping.CompareAndSwap(false, true) {
-		close(b.stop) // wake the loop if it is waiting for a command
+		b.interruptRead() // wake the loop if it is waiting for a command
 	}
 }
 
 // handlers are a kind's handlers, bound to the backend's state.
 type handlers map[string]func(context.Context, Message) error
 
-// serve is the backend's loop: take a command, run its handler, repeat,
+// serve is the backend's loop: read a command, run its handler, repeat,
 // until the frontend closes the command pipe (or dies), SIGTERM arrives, or
-// a handler calls Stop. A reader goroutine owns the command pipe, so that
-// cancellations reach the backend while a handler runs.
+// a handler calls Stop. The loop reads the command pipe itself, so a command
+// is handled on the goroutine that read it: handing it to another goroutine
+// would wake a second thread for every command, which costs more than the
+// pipe (docs/benchmarks.md). Cancellations come on a pipe of their own, read
+// by a goroutine of their own (readCancels), so they reach a running handler;
+// a handler waiting for credits sees the command pipe end through credits.
 func (b *Backend) serve(hs handlers, commands []string) int {
-	cmds := make(chan frame, 64)
-	// From now on Send needs credits, until the command pipe ends (which
-	// readCommands may see at once: hence before it starts).
-	b.credits.free.Store(false)
-	go b.readCommands(cmds)
+	// From now on Send needs credits, until the command pipe ends.
+	b.credits.watch(fdCommands)
 	go b.readCancels(os.NewFile(fdCancels, "mp-cancels"))
+	// SIGTERM and Stop interrupt a read in progress (see Stop).
+	defer context.AfterFunc(b.ctx, b.interruptRead)()
 	for {
-		select {
-		case fr, ok := <-cmds:
-			if !ok {
-				return b.commandsEnded()
-			}
-			if fr.kind != kindSend && fr.kind != kindCall {
-				return b.fatal(CodeBadFrame, "", fmt.Errorf("unexpected frame kind %d on the command pipe: %w", fr.kind, ErrBadFrame))
-			}
-			if code, panicked := b.dispatch(fr, hs, commands); panicked {
-				return code
-			}
-		case <-b.ctx.Done():
+		switch {
+		case b.ctx.Err() != nil:
 			b.log.Debug("terminated: stopping")
 			return exitOK
-		case <-b.stop:
+		case b.stopping.Load():
 			b.log.Debug("stopped by Stop")
 			return exitOK
+		}
+		fr, err := b.cmdReader.read()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && (b.ctx.Err() != nil || b.stopping.Load()) {
+				continue // interrupted: the checks above say why
+			}
+			b.credits.end()
+			return b.commandsEnded(err)
+		}
+		if fr.kind != kindSend && fr.kind != kindCall {
+			return b.fatal(CodeBadFrame, "", fmt.Errorf("unexpected frame kind %d on the command pipe: %w", fr.kind, ErrBadFrame))
+		}
+		if code, panicked := b.dispatch(fr, hs, commands); panicked {
+			return code
 		}
 	}
 }
 
-// readCommands owns the command pipe: commands queue for the loop (up to
-// cmds' capacity, after which the pipe, and the frontend's Send, wait).
-// Cancellations come on a pipe of their own (readCancels), so that they
-// never wait behind the commands.
-func (b *Backend) readCommands(cmds chan<- frame) {
-	defer close(cmds)
-	defer b.credits.close()
-	for {
-		fr, err := b.cmdReader.read()
-		if err != nil {
-			b.mu.Lock()
-			b.readErr = err
-			b.mu.Unlock()
-			return
-		}
-		cmds <- fr // cancels come on a pipe of their own (readCancels)
-	}
-}
+// interruptRead wakes the loop if it is reading the command pipe, for good:
+// the loop is ending.
+func (b *Backend) interruptRead() { b.cmds.SetReadDeadline(longAgo) }
 
 // readCancels reads the cancel pipe until it ends (the frontend stops, or
 // is gone): each frame cancels one call, at once.
@@ -342,11 +331,9 @@ func (b *Backend) cancel(id uint64) {
 	}
 }
 
-// commandsEnded says why the command pipe ended, and the exit code for it.
-func (b *Backend) commandsEnded() int {
-	b.mu.Lock()
-	err := b.readErr
-	b.mu.Unlock()
+// commandsEnded says why the command pipe ended (err is the read's error),
+// and the exit code for it.
+func (b *Backend) commandsEnded(err error) int {
 	switch {
 	case errors.Is(err, io.EOF):
 		b.log.Debug("command pipe closed: stopping")
