@@ -68,6 +68,19 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		}
 		return b.Send(ctx, "echo", m.Params)
 	}).
+	Handle("replysend", func(b *testBackend, ctx context.Context, m Message) error {
+		// A message right behind the reply, and another before it when
+		// asked: frames that the caller reading its reply meets.
+		if before, _ := m.Bool("before"); before {
+			if err := b.Send(ctx, "before", m.Params); err != nil {
+				return err
+			}
+		}
+		if err := b.Reply(ctx, m, "replysend", m.Params); err != nil {
+			return err
+		}
+		return b.Send(ctx, "after", m.Params)
+	}).
 	Handle("count", func(b *testBackend, ctx context.Context, m Message) error {
 		b.count++
 		return b.Reply(ctx, m, "count", Params{"n": b.count})

@@ -72,6 +72,8 @@ type Process struct {
 	cmd         *exec.Cmd
 	in          *frameWriter // our end of the command pipe
 	cancels     *frameWriter // our end of the cancel pipe (see Call)
+	pipe        *msgPipe     // our end of the message pipe (msgpipe.go)
+	sawReady    bool         // the backend reported ready; only with pipe's token
 	msgs        chan Message
 	inbox       *inbox       // messages read, waiting to be delivered to msgs
 	queued      atomic.Int64 // messages pushed to inbox and not yet delivered
@@ -267,7 +269,12 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	// once its pipe ends: no thread waits for an idle child's exit) and
 	// the deliverer of Messages. An idle process parks both in the runtime.
 	p.cmd.Env, p.cmd.Args = nil, nil // not needed any more; 1–4 KB each
-	go p.read(outR)
+	if p.pipe, err = newMsgPipe(outR); err != nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		return nil, wrap(err)
+	}
+	go p.read()
 	go p.deliver()
 	// If Start fails from here on, the caller gets no Process to stop:
 	// release the reader of whatever the backend sent before failing.
@@ -502,22 +509,12 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		}
 		return Message{}, err
 	}
-	var res callResult
-	select {
-	case res = <-ch:
-	case <-ctx.Done():
-		p.forget(id)
-		// Tell the backend: its handler's ctx is cancelled, or the call
-		// skipped if it has not started. The reply, if any, is dropped.
-		p.cancelCall(id)
-		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, context.Cause(ctx))
-	case <-p.done:
-		select {
-		case res = <-ch:
-		default:
-			p.forget(id)
-			return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, inner{p.deathError()})
-		}
+	res, ok := p.readReply(ctx, ch)
+	if !ok {
+		res, ok = p.awaitReply(ctx, id, ch)
+	}
+	if !ok {
+		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, res.err)
 	}
 	if res.err != nil {
 		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, inner{res.err})
@@ -527,6 +524,74 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		return Message{}, &RemoteError{Process: p.name, Command: command, Code: fr.code, Msg: fr.errText}
 	}
 	return Message{Command: fr.command, Params: fr.params}, nil
+}
+
+// readReply reads the message pipe itself for the reply that comes on ch,
+// if no other goroutine reads it (see msgpipe.go), routing what comes
+// before the reply. It polls the pipe while polling pays (spin.go) and
+// reports whether it got the reply; if not, the reader goroutine reads on.
+func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callResult, got bool) {
+	m := p.pipe
+	if !m.take() {
+		return res, false
+	}
+	defer m.letGo()
+	try := func() bool {
+		for {
+			select {
+			case res = <-ch:
+				got = true
+				return true
+			default:
+			}
+			fr, err := m.next()
+			if errors.Is(err, errNoData) {
+				return ctx.Err() != nil
+			}
+			if err != nil || !p.route(fr) {
+				// The reader goroutine sees the pipe's end too, and
+				// accounts for the exit.
+				p.readFailed(err)
+				return true
+			}
+		}
+	}
+	if !try() {
+		m.spin.poll(try)
+	}
+	// Frames read into the buffer with the reply are routed now: the
+	// token goes back with an empty buffer, so that the reader goroutine,
+	// which looks only at the pipe, misses nothing.
+	for got && m.buffered() {
+		fr, err := m.next()
+		if err != nil || !p.route(fr) {
+			p.readFailed(err)
+			break
+		}
+	}
+	return res, got
+}
+
+// awaitReply waits for the reader goroutine to route the reply of call id
+// to ch. If none comes it reports false, with the error to return in res.
+func (p *Process) awaitReply(ctx context.Context, id uint64, ch chan callResult) (res callResult, ok bool) {
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		p.forget(id)
+		// Tell the backend: its handler's ctx is cancelled, or the call
+		// skipped if it has not started. The reply, if any, is dropped.
+		p.cancelCall(id)
+		return callResult{err: context.Cause(ctx)}, false
+	case <-p.done:
+		select {
+		case res = <-ch:
+		default:
+			p.forget(id)
+			return callResult{err: inner{p.deathError()}}, false
+		}
+	}
+	return res, true
 }
 
 // cancelCall tells the backend that the caller of call id gave up. It
@@ -554,80 +619,112 @@ func (p *Process) forget(id uint64) {
 	p.mu.Unlock()
 }
 
-// read owns the read end of the message pipe: it routes replies to their
-// calls, messages to the deliverer, and failures to the log and to Wait. It
-// never blocks on anything but the pipe, so a reply is never held up. When the pipe ends, the backend has exited: read reaps it.
-func (p *Process) read(f *os.File) {
+// read reads the message pipe whenever no Call reads it (msgpipe.go),
+// routing replies to their calls, messages to Messages and failures to the
+// log and to Wait. It never blocks on anything but the pipe, so a reply is
+// never held up. When the pipe ends, the backend has exited: read reaps it.
+func (p *Process) read() {
 	defer p.wait()
 	defer p.inbox.close()
-	defer f.Close()
-	var src io.Reader = f
-	if sr, err := newSpinReader(f); err == nil {
-		src = sr
-	}
-	rd := newFrameReader(src, MaxFrameSize)
-	ready := false
+	m := p.pipe
+	defer m.f.Close() // with the token, kept: no caller reads a closed descriptor
 	for {
-		fr, err := rd.read()
-		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				// The pipe ended inside a frame: the backend died (killed,
-				// typically) while it wrote. That is a death, which wait
-				// reports with the exit status, not bad data.
-				p.log.Debug("message pipe ended inside a frame", "err", err)
+		if err := m.await(); err != nil {
+			return
+		}
+		for {
+			fr, err := m.next()
+			if errors.Is(err, errNoData) && m.broken.Load() {
+				m.f.SetReadDeadline(time.Time{})
+				io.Copy(io.Discard, m.f) // until the killed backend's pipe ends
 				return
 			}
-			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, io.EOF) {
-				// The stream is lost: nothing after this can be trusted.
-				p.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
-				p.fail(fmt.Errorf("bad data from %q: %w: %w", p.name, ErrBackendDied, err))
-				p.cmd.Process.Kill()
+			if errors.Is(err, errNoData) {
+				break
 			}
-			return
-		}
-		switch fr.kind {
-		case kindMessage:
-			m := Message{Command: fr.command, Params: fr.params}
-			// The short way, when nothing waits before this message and
-			// the channel has room: straight into Messages, no hand-off.
-			if p.queued.Load() == 0 {
-				select {
-				case p.msgs <- m:
-					p.delivered()
-					continue
-				default:
+			if err != nil || !p.route(fr) {
+				p.readFailed(err)
+				if m.broken.Load() {
+					continue // discard the rest, above
 				}
+				return
 			}
-			p.queued.Add(1)
-			p.inbox.push(m)
-		case kindReply:
-			p.mu.Lock()
-			ch := p.pending[fr.id]
-			delete(p.pending, fr.id)
-			p.mu.Unlock()
-			if ch == nil {
-				p.log.Debug("reply after its call gave up", "command", fr.command, "id", fr.id)
-				continue
-			}
-			ch <- callResult{fr: fr}
-		case kindError:
-			re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
-			p.log.Warn(re.Error())
-		case kindReady:
-			if !ready {
-				ready = true
-				close(p.ready)
-			}
-		case kindFatal:
-			re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
-			p.fail(re)
-		default:
-			p.log.Error(fmt.Sprintf("unexpected frame kind %d from backend, killing it", fr.kind))
-			p.fail(fmt.Errorf("bad data from %q: frame kind %d: %w: %w", p.name, fr.kind, ErrBackendDied, ErrBadFrame))
-			p.cmd.Process.Kill()
-			return
 		}
+		m.tok.Store(false)
 	}
+}
+
+// readFailed handles what a read of the message pipe ended with (err, or
+// nil for a frame of a kind that has no business there): the pipe's end,
+// or bad data, for which the backend is killed.
+func (p *Process) readFailed(err error) {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The pipe ended inside a frame: the backend died (killed,
+		// typically) while it wrote. That is a death, which wait reports
+		// with the exit status, not bad data.
+		p.log.Debug("message pipe ended inside a frame", "err", err)
+	case errors.Is(err, io.EOF):
+	case err == nil:
+		// route has killed the backend.
+		p.pipe.broken.Store(true)
+	default:
+		// The stream is lost: nothing after this can be trusted.
+		p.pipe.broken.Store(true)
+		p.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
+		p.fail(fmt.Errorf("bad data from %q: %w: %w", p.name, ErrBackendDied, err))
+		p.cmd.Process.Kill()
+	}
+}
+
+// route delivers one frame read from the message pipe. It reports false
+// for a frame of a kind that has no business there, after killing the
+// backend. Only the holder of the pipe's token calls it, so frames are
+// routed in the order they came.
+func (p *Process) route(fr frame) bool {
+	switch fr.kind {
+	case kindMessage:
+		m := Message{Command: fr.command, Params: fr.params}
+		// The short way, when nothing waits before this message and
+		// the channel has room: straight into Messages, no hand-off.
+		if p.queued.Load() == 0 {
+			select {
+			case p.msgs <- m:
+				p.delivered()
+				return true
+			default:
+			}
+		}
+		p.queued.Add(1)
+		p.inbox.push(m)
+	case kindReply:
+		p.mu.Lock()
+		ch := p.pending[fr.id]
+		delete(p.pending, fr.id)
+		p.mu.Unlock()
+		if ch == nil {
+			p.log.Debug("reply after its call gave up", "command", fr.command, "id", fr.id)
+			return true
+		}
+		ch <- callResult{fr: fr}
+	case kindError:
+		re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
+		p.log.Warn(re.Error())
+	case kindReady:
+		if !p.sawReady {
+			p.sawReady = true
+			close(p.ready)
+		}
+	case kindFatal:
+		re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
+		p.fail(re)
+	default:
+		p.log.Error(fmt.Sprintf("unexpected frame kind %d from backend, killing it", fr.kind))
+		p.fail(fmt.Errorf("bad data from %q: frame kind %d: %w: %w", p.name, fr.kind, ErrBackendDied, ErrBadFrame))
+		p.cmd.Process.Kill()
+		return false
+	}
+	return true
 }
 
 // deliver moves messages from the reader to Messages, waiting for room

@@ -21,15 +21,20 @@ import (
 // in the runtime poller. The window adapts to how long data takes to come:
 // when polling gave up and data came soon after, the next window is half
 // as long again as that wait (up to maxSpin); when it came much later, the
-// window halves (down to minSpin); when a thread of the process lost its
-// CPU while polling (more busy processes than CPUs: the kernel preempted
-// it), the window drops to minSpin; and no
-// polling happens at all when the pipe was quiet for longer than recently.
+// window halves (down to minSpin); when the polling thread lost its CPU
+// while it polled (more busy threads than CPUs: the kernel preempted it,
+// which shows as a pause between two polls), the window drops to minSpin;
+// and no polling happens at all when the pipe was quiet for longer than
+// recently.
 // An idle process therefore uses no CPU. MP_SPIN=0 turns polling off.
 const (
 	minSpin  = 2 * time.Microsecond
 	maxSpin  = 50 * time.Microsecond
 	recently = time.Millisecond
+	// preempted is a pause between two polls long enough to say that the
+	// kernel gave the thread's CPU to another thread meanwhile (a poll
+	// takes well under a microsecond).
+	preempted = 20 * time.Microsecond
 )
 
 // spinOff is MP_SPIN=0 (or false), read once.
@@ -38,10 +43,10 @@ var spinOff = func() bool {
 	return !on
 }()
 
-// spinReader reads one end of a pipe, polling it for a while before it parks
-// (see above). Deadlines and Close work as for os.File.Read.
-type spinReader struct {
-	rc     syscall.RawConn
+// spinner decides how long a waiter polls before it parks, as described
+// above. A reader of a pipe (spinReader) has one; so has the frontend's
+// message pipe, whose readers change hands (msgpipe.go).
+type spinner struct {
 	window atomic.Int64 // the polling window, in nanoseconds
 	last   atomic.Int64 // when data last arrived, as monotonic nanoseconds
 	parked atomic.Int64 // when polling last gave up, 0 once data came
@@ -51,14 +56,74 @@ var clockStart = time.Now()
 
 func monotonic() int64 { return int64(time.Since(clockStart)) }
 
+func newSpinner() *spinner {
+	s := &spinner{}
+	s.window.Store(int64(maxSpin))
+	return s
+}
+
+// arrived records that data came, adapting the window.
+func (s *spinner) arrived() {
+	now := monotonic()
+	if parked := s.parked.Swap(0); parked != 0 {
+		// Polling gave up, then the data came: had it come soon after,
+		// a longer window would have caught it; poll that long next time.
+		// Otherwise polling was wasted: halve the window.
+		if late := now - parked; late < int64(maxSpin) {
+			s.window.Store(min(max(late*3/2, int64(minSpin)), int64(maxSpin)))
+		} else {
+			s.window.Store(max(s.window.Load()/2, int64(minSpin)))
+		}
+	}
+	s.last.Store(now)
+}
+
+// poll calls try until it returns true or the window ends, letting the
+// processor run what else is ready between calls, and reports whether try
+// returned true. It does not poll at all when polling is off (MP_SPIN=0) or
+// no data came recently.
+func (s *spinner) poll(try func() bool) bool {
+	now := monotonic()
+	if spinOff || now-s.last.Load() > int64(recently) {
+		return false
+	}
+	deadline := now + s.window.Load()
+	for prev := now; ; {
+		// Let this P run what is ready (the goroutine we just handed a
+		// message to, typically) before looking again.
+		runtime.Gosched()
+		if try() {
+			return true
+		}
+		t := monotonic()
+		if t-prev > int64(preempted) {
+			// This thread lost its CPU while it polled: more busy
+			// threads than CPUs, and polling takes CPU from the peer
+			// we wait for. Poll as little as possible from now on.
+			s.window.Store(int64(minSpin))
+			break
+		}
+		if prev = t; t >= deadline {
+			break
+		}
+	}
+	s.parked.Store(monotonic())
+	return false
+}
+
+// spinReader reads one end of a pipe, polling it for a while before it parks
+// (see above). Deadlines and Close work as for os.File.Read.
+type spinReader struct {
+	rc syscall.RawConn
+	*spinner
+}
+
 func newSpinReader(f *os.File) (*spinReader, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	r := &spinReader{rc: rc}
-	r.window.Store(int64(maxSpin))
-	return r, nil
+	return &spinReader{rc: rc, spinner: newSpinner()}, nil
 }
 
 // Read reads into p, as os.File.Read does.
@@ -66,18 +131,13 @@ func (r *spinReader) Read(p []byte) (int, error) {
 	var n int
 	var opErr error
 	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			n, opErr = unix.Read(int(fd), p)
-			if opErr != unix.EINTR {
-				break
-			}
+		read := func() bool {
+			n, opErr = readRetry(int(fd), p)
+			return opErr != unix.EAGAIN
 		}
-		if opErr == unix.EAGAIN {
-			if !r.poll(int(fd), p, &n, &opErr) {
-				return false // park in the poller until the pipe is readable
-			}
-		}
-		return true
+		// Park in the poller until the pipe is readable, unless polling
+		// finds data first.
+		return read() || r.poll(read)
 	})
 	if err != nil {
 		// RawConn reports a closed file with the poller's own error; say
@@ -95,57 +155,16 @@ func (r *spinReader) Read(p []byte) (int, error) {
 	if n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
-	now := monotonic()
-	if parked := r.parked.Swap(0); parked != 0 {
-		// Polling gave up, then the data came: had it come soon after,
-		// a longer window would have caught it; poll that long next time.
-		// Otherwise polling was wasted: halve the window.
-		if late := now - parked; late < int64(maxSpin) {
-			r.window.Store(min(max(late*3/2, int64(minSpin)), int64(maxSpin)))
-		} else {
-			r.window.Store(max(r.window.Load()/2, int64(minSpin)))
-		}
-	}
-	r.last.Store(now)
+	r.arrived()
 	return n, nil
 }
 
-// poll polls fd for data for the current window, if data came recently, and
-// reports whether it got a result (data, EOF or an error) into n and err.
-func (r *spinReader) poll(fd int, p []byte, n *int, err *error) bool {
-	now := monotonic()
-	if spinOff || now-r.last.Load() > int64(recently) {
-		return false
-	}
-	window := r.window.Load()
-	preempted := involuntarySwitches()
-	for deadline := now + window; monotonic() < deadline; {
-		// Let this P run what is ready (the goroutine we just handed a
-		// message to, typically) before looking again.
-		runtime.Gosched()
-		*n, *err = unix.Read(fd, p)
-		if *err != unix.EAGAIN && *err != unix.EINTR {
-			r.checkContention(preempted)
-			return true
+// readRetry is read(2), retried on EINTR.
+func readRetry(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, p)
+		if err != unix.EINTR {
+			return n, err
 		}
 	}
-	r.checkContention(preempted)
-	r.parked.Store(monotonic())
-	return false
-}
-
-// checkContention drops the window to its minimum if the kernel preempted a
-// thread of this process while it polled (involuntary context switches, as
-// getrusage counts them, since before): there are more busy processes than
-// CPUs, and polling would take CPU from the peer we wait for.
-func (r *spinReader) checkContention(before int64) {
-	if involuntarySwitches() != before {
-		r.window.Store(int64(minSpin))
-	}
-}
-
-func involuntarySwitches() int64 {
-	var ru unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	return ru.Nivcsw
 }

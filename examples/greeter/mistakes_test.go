@@ -78,7 +78,10 @@ func TestMistakeUnreadMessages(t *testing.T) {
 }
 
 // TestReadMessagesWhileCalling is the fix for the mistake above: a
-// goroutine reads Messages while the call waits, and both complete.
+// goroutine reads Messages while the call waits, and both complete. The
+// messages come before the reply, but the goroutine may not have read them
+// all when Call returns; Stop drops what is still unread (see
+// Process.Messages), so the test waits for them before it stops.
 func TestReadMessagesWhileCalling(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -86,23 +89,31 @@ func TestReadMessagesWhileCalling(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Stop() })
 
-	got := make(chan int)
+	progress := make(chan int, 3)
+	closed := make(chan struct{})
 	go func() {
-		n := 0
+		defer close(closed)
 		for m := range p.Messages() {
 			if m.Command == "progress" {
-				n++
+				i, _ := m.Int("i")
+				progress <- i
 			}
 		}
-		got <- n
 	}()
 	reply, err := p.Call(ctx, "work", mp.Params{"n": 3})
 	require.NoError(t, err)
 	assert.Equal(t, "done", reply.Command)
+	for want := range 3 {
+		select {
+		case i := <-progress:
+			assert.Equal(t, want, i)
+		case <-ctx.Done():
+			t.Fatalf("got %d progress messages of 3", want)
+		}
+	}
 	require.NoError(t, p.Stop())
 	select {
-	case n := <-got:
-		assert.Equal(t, 3, n)
+	case <-closed:
 	case <-ctx.Done():
 		t.Fatal("Messages was not closed after Stop")
 	}

@@ -1,0 +1,146 @@
+package mp
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The frontend's end of a message pipe is read by whichever goroutine needs
+// it. A Call that has just sent its command reads the pipe itself, polling
+// it for its reply and routing whatever comes before it; the process's
+// reader goroutine reads it the rest of the time. Handing a reply from one
+// goroutine to another wakes a second thread, and on a virtual machine that
+// costs more than the pipe (docs/benchmarks.md): with a caller that reads
+// its own reply, one thread on each side carries a call.
+//
+// A token says who reads: only its holder uses the frame reader. The reader
+// goroutine waits for data without the token, in the runtime's poller
+// (which wakes it when more data comes), so a Call can take the token
+// between any two frames. A caller that lets the token go with data left
+// in the pipe wakes the reader goroutine, which may have seen that data
+// come while the token was held and gone back to wait.
+type msgPipe struct {
+	f      *os.File
+	rc     syscall.RawConn
+	fd     int
+	tok    atomic.Bool // held by the goroutine that reads frames
+	broken atomic.Bool // bad data came: nothing more is read as frames
+	rd     *frameReader
+	src    *pipeSource // rd's source
+	spin   *spinner
+}
+
+func newMsgPipe(f *os.File) (*msgPipe, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	// Not f.Fd(), which would make the pipe blocking.
+	src := &pipeSource{}
+	if err := rc.Control(func(fd uintptr) { src.fd = int(fd) }); err != nil {
+		return nil, err
+	}
+	return &msgPipe{f: f, rc: rc, fd: src.fd, src: src, rd: newFrameReader(src, MaxFrameSize), spin: newSpinner()}, nil
+}
+
+// errNoData says that the pipe holds no frame yet (see msgPipe.next).
+var errNoData = errors.New("no frame in the pipe yet")
+
+// pipeSource reads the pipe for the frame reader, without the runtime's
+// poller (the goroutine that reads changes; see msgPipe).
+type pipeSource struct {
+	fd    int
+	fresh bool // the next read starts a frame: an empty pipe is errNoData
+}
+
+// Read reads into p. Between frames it returns errNoData when the pipe is
+// empty; inside a frame it waits for the rest, which the backend is writing
+// (or for the pipe's end, if it dies).
+func (s *pipeSource) Read(p []byte) (int, error) {
+	for {
+		n, err := readRetry(s.fd, p)
+		switch {
+		case err == nil && n == 0 && len(p) > 0:
+			return 0, io.EOF
+		case err == nil:
+			s.fresh = false
+			return n, nil
+		case err != unix.EAGAIN:
+			return 0, err
+		case s.fresh:
+			return 0, errNoData
+		}
+		pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, -1); err != nil && err != unix.EINTR {
+			return 0, err
+		}
+	}
+}
+
+// take takes the token if no other goroutine holds it.
+func (m *msgPipe) take() bool { return m.tok.CompareAndSwap(false, true) }
+
+// next returns the next frame, or errNoData if the pipe is empty between
+// frames. Only the token's holder calls it.
+func (m *msgPipe) next() (frame, error) {
+	if m.broken.Load() {
+		return frame{}, errNoData
+	}
+	m.src.fresh = m.rd.r.Buffered() == 0
+	fr, err := m.rd.read()
+	if err == nil {
+		m.spin.arrived()
+	}
+	return fr, err
+}
+
+// buffered reports whether frames (or part of one) wait in the frame
+// reader's buffer. Only the token's holder calls it.
+func (m *msgPipe) buffered() bool { return !m.broken.Load() && m.rd.r.Buffered() > 0 }
+
+// readable reports whether the pipe holds data or has ended.
+func (m *msgPipe) readable() bool {
+	pfd := []unix.PollFd{{Fd: int32(m.fd), Events: unix.POLLIN}}
+	n, _ := unix.Poll(pfd, 0)
+	return n > 0
+}
+
+// letGo gives the token back (see msgPipe), with the frame reader's
+// buffer empty.
+func (m *msgPipe) letGo() {
+	m.tok.Store(false)
+	if m.readable() {
+		m.f.SetReadDeadline(longAgo) // wakes the reader goroutine
+	}
+}
+
+// await waits, in the poller, until the pipe has something for the reader
+// goroutine to read while no caller holds the token, polling for a moment
+// first; it then returns with the token taken. It returns an error only if
+// the file was closed.
+func (m *msgPipe) await() error {
+	for {
+		err := m.rc.Read(func(uintptr) bool {
+			try := func() bool { return m.tok.Load() || m.readable() }
+			// False parks the goroutine until more data comes, or a
+			// caller that let the token go wakes it.
+			return (try() || m.spin.poll(try)) && !m.tok.Load()
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			m.f.SetReadDeadline(time.Time{}) // woken by letGo: look again
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if m.take() {
+			return nil
+		}
+	}
+}
