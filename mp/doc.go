@@ -53,12 +53,14 @@
 // its other channels: timers, signals, a listener, other processes.
 //
 // Replies never wait behind messages: what the backend sends is
-// flow-controlled (it may send Options.MessageBuffer messages beyond what
-// the frontend has read), and a frame goes out whole or not at all. A Call
-// whose ctx ends cancels its handler's ctx in the backend. Readers poll a
-// pipe for a few microseconds before sleeping, which makes a Call about
-// three times faster on a machine where waking a thread is slow; MP_SPIN=0
-// turns that off.
+// flow-controlled (it may send four times Options.MessageBuffer messages
+// beyond what the frontend has read), and a frame goes out whole or not at
+// all. A Call whose ctx ends cancels its handler's ctx in the backend. A
+// call travels on one thread per side: the backend's loop reads the command
+// pipe itself and runs the handler, and a Call reads its own reply. Every
+// reader polls its pipe for a few microseconds before it sleeps, which
+// makes a Call about eight times faster on a machine where waking a thread
+// is slow (docs/benchmarks.md); MP_SPIN=0 turns polling off.
 //
 // Messages are framed on the pipe; a frame is at most MaxFrameSize bytes.
 // Bulk data belongs in shared memory: package mp/shm makes arrays that a
