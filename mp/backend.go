@@ -86,7 +86,7 @@ func runBackend(l *launch) int {
 		log:       NewLogger(kind+"."+name, Back),
 		cmds:      os.NewFile(fdCommands, "mp-commands"),
 		out:       newFrameWriter(os.NewFile(fdMessages, "mp-messages")),
-		credits:   newCredits(l.window, fdCredits),
+		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
 		cancelled: map[uint64]struct{}{},
 	}
 	for i := range nEvents {
@@ -169,10 +169,10 @@ func (b *Backend) File(i int) *os.File {
 }
 
 // Send sends a message to the frontend, where it arrives on
-// Process.Messages. It blocks while the frontend holds Options.MessageBuffer
-// unread messages beyond the channel's buffer (see credits.go), until ctx
-// ends; once the command pipe has ended (the frontend is stopping the
-// process, or gone) it no longer waits. It fails with ErrParam if a
+// Process.Messages. It blocks while the frontend holds four times
+// Options.MessageBuffer unread messages beyond the channel's buffer (see
+// credits.go), until ctx ends; a frontend that is stopping the process
+// drops what it cannot deliver instead, so Send goes on. It fails with ErrParam if a
 // parameter cannot be encoded, ErrFrameTooLarge if the message is too
 // large, and with the operating system's error (EPIPE) if the frontend is
 // gone.
@@ -260,11 +260,10 @@ type handlers map[string]func(context.Context, Message) error
 // is handled on the goroutine that read it: handing it to another goroutine
 // would wake a second thread for every command, which costs more than the
 // pipe (docs/benchmarks.md). Cancellations come on a pipe of their own, read
-// by a goroutine of their own (readCancels), so they reach a running handler;
-// a handler waiting for credits sees the command pipe end through credits.
+// by a goroutine of their own (readCancels), so they reach a running handler.
 func (b *Backend) serve(hs handlers, commands []string) int {
 	// From now on Send needs credits, until the command pipe ends.
-	b.credits.watch(fdCommands)
+	b.credits.free.Store(false)
 	go b.readCancels(os.NewFile(fdCancels, "mp-cancels"))
 	// SIGTERM and Stop interrupt a read in progress (see Stop).
 	defer context.AfterFunc(b.ctx, b.interruptRead)()
@@ -282,7 +281,7 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 			if errors.Is(err, os.ErrDeadlineExceeded) && (b.ctx.Err() != nil || b.stopping.Load()) {
 				continue // interrupted: the checks above say why
 			}
-			b.credits.end()
+			b.credits.close()
 			return b.commandsEnded(err)
 		}
 		if fr.kind != kindSend && fr.kind != kindCall {

@@ -3,7 +3,9 @@ package mp
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -27,43 +29,29 @@ import (
 //     sender rarely waits for a batch), added to an eventfd the two
 //     processes share (file descriptor 5 in the backend). An eventfd write
 //     never blocks, so credits never wait behind commands on the pipe;
-//   - once the command pipe ends, credits are free: the frontend is
-//     stopping the process (and drops what does not fit in Messages) or it
-//     is gone (and the write fails).
+//   - a frontend that is stopping the process drops what does not fit in
+//     Messages, which gives credits back, so a stop never waits for a
+//     reader; and once the loop has seen the command pipe end, credits are
+//     free: the frontend is stopping the process or it is gone (and the
+//     write fails). A handler blocked in Send when the frontend dies is
+//     released by its ctx, which the parent-death signal (SIGTERM) ends.
 //
 // So at most 5 × MessageBuffer messages wait in the frontend: the channel's
 // buffer and the queue behind it.
 
 // credits counts the messages a backend may still send.
 type credits struct {
-	free  atomic.Bool   // before the loop starts (pre-run) and after the command pipe ends
-	turn  chan struct{} // a one-slot lock that a ctx can give up waiting for
-	n     uint64        // credits in hand; only with the turn
-	efd   int           // the shared eventfd (non-blocking)
-	cmdFd int           // the command pipe, watched for its end; -1 before watch
+	free atomic.Bool   // before the loop starts (pre-run): no credit needed
+	turn chan struct{} // a one-slot lock that a ctx can give up waiting for
+	n    uint64        // credits in hand; only with the turn
+	efd  *os.File      // the shared eventfd, read through the runtime poller
 }
 
-func newCredits(n int, efd int) *credits {
-	c := &credits{turn: make(chan struct{}, 1), n: uint64(n), efd: efd, cmdFd: -1}
+func newCredits(n int, efd *os.File) *credits {
+	c := &credits{turn: make(chan struct{}, 1), n: uint64(n), efd: efd}
 	c.free.Store(true)
 	return c
 }
-
-// watch starts counting: from now on a message needs a credit, until the
-// command pipe cmdFd ends (see end). The loop reads that pipe itself and
-// may be inside a handler that waits for credits when the frontend closes
-// it, so a wait watches the pipe's hang-up too.
-func (c *credits) watch(cmdFd int) {
-	c.cmdFd = cmdFd
-	c.free.Store(false)
-}
-
-// end makes credits free for good: the command pipe ended, so the frontend
-// is stopping us (and no longer holds messages back: it drops what does not
-// fit in Messages, see Process.deliver) or it is gone (and the write that
-// follows fails with EPIPE). Failing the Send here instead would fail
-// handlers that RequestStop promises to finish.
-func (c *credits) end() { c.free.Store(true) }
 
 // take spends one credit, waiting for the frontend to give some while there
 // are none.
@@ -81,7 +69,7 @@ func (c *credits) take(ctx context.Context) error {
 		if c.free.Load() {
 			return nil // the command pipe ended while we waited
 		}
-		got, err := c.wait(ctx)
+		got, err := c.read(ctx)
 		if err != nil {
 			return err
 		}
@@ -91,74 +79,32 @@ func (c *credits) take(ctx context.Context) error {
 	return nil
 }
 
-// wait takes the credits the eventfd holds, waiting for some with poll(2)
-// until the frontend gives them, the command pipe hangs up (then it returns
-// 0 and credits are free), or ctx ends. It blocks a thread, but only while
-// the frontend leaves its messages unread.
-func (c *credits) wait(ctx context.Context) (uint64, error) {
+// read waits for the eventfd to hold credits and takes them all.
+func (c *credits) read(ctx context.Context) (uint64, error) {
+	if ctx.Done() != nil {
+		defer interruptOnDone(ctx, c.efd.SetReadDeadline)()
+	}
 	var buf [8]byte
-	var wake *waker
-	for {
-		_, err := unix.Read(c.efd, buf[:])
-		switch err {
-		case nil:
-			return binary.NativeEndian.Uint64(buf[:]), nil
-		case unix.EAGAIN, unix.EINTR:
-		default:
-			return 0, fmt.Errorf("reading credits: %w", err)
-		}
-		if err := ctx.Err(); err != nil {
+	if _, err := c.efd.Read(buf[:]); err != nil {
+		switch {
+		case ctx.Err() != nil:
 			return 0, context.Cause(ctx)
+		case errors.Is(err, os.ErrClosed):
+			return 0, nil // see close: take finds credits free
 		}
-		if wake == nil {
-			if wake, err = newWaker(ctx); err != nil {
-				return 0, fmt.Errorf("waiting for credits: %w", err)
-			}
-			defer wake.close()
-		}
-		fds := []unix.PollFd{
-			{Fd: int32(c.efd), Events: unix.POLLIN},
-			{Fd: int32(c.cmdFd)}, // POLLHUP once the frontend closed it
-			{Fd: int32(wake.fd), Events: unix.POLLIN},
-		}
-		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
-			return 0, fmt.Errorf("waiting for credits: %w", err)
-		}
-		if fds[1].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
-			c.end()
-			return 0, nil
-		}
+		return 0, fmt.Errorf("reading credits: %w", err)
 	}
+	return binary.NativeEndian.Uint64(buf[:]), nil
 }
 
-// waker is an eventfd that becomes readable when a ctx ends, so that a
-// poll(2) can watch the ctx beside its descriptors.
-type waker struct {
-	fd    int
-	stop  func() bool
-	fired chan struct{} // closed once the ctx's end has been written
-}
-
-func newWaker(ctx context.Context) (*waker, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return nil, err
-	}
-	w := &waker{fd: fd, fired: make(chan struct{})}
-	w.stop = context.AfterFunc(ctx, func() {
-		defer close(w.fired)
-		giveCredits(fd, 1)
-	})
-	return w, nil
-}
-
-// close stops watching the ctx and closes the eventfd once nothing writes
-// it any more.
-func (w *waker) close() {
-	if !w.stop() {
-		<-w.fired
-	}
-	unix.Close(w.fd)
+// close makes credits free for good and wakes every waiter: the loop saw
+// the command pipe end, so the frontend is stopping us (and no longer holds messages
+// back: it drops what does not fit in Messages, see Process.deliver) or it
+// is gone (and the write that follows fails with EPIPE). Failing the Send
+// here instead would fail handlers that RequestStop promises to finish.
+func (c *credits) close() {
+	c.free.Store(true)
+	c.efd.Close()
 }
 
 // giveCredits adds k credits to the eventfd efd (the frontend's side).

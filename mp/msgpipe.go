@@ -42,11 +42,11 @@ func newMsgPipe(f *os.File) (*msgPipe, error) {
 		return nil, err
 	}
 	// Not f.Fd(), which would make the pipe blocking.
-	src := &pipeSource{}
+	src := &pipeSource{spin: newSpinner()}
 	if err := rc.Control(func(fd uintptr) { src.fd = int(fd) }); err != nil {
 		return nil, err
 	}
-	return &msgPipe{f: f, rc: rc, fd: src.fd, src: src, rd: newFrameReader(src, MaxFrameSize), spin: newSpinner()}, nil
+	return &msgPipe{f: f, rc: rc, fd: src.fd, src: src, rd: newFrameReader(src, MaxFrameSize), spin: src.spin}, nil
 }
 
 // errNoData says that the pipe holds no frame yet (see msgPipe.next).
@@ -56,7 +56,8 @@ var errNoData = errors.New("no frame in the pipe yet")
 // poller (the goroutine that reads changes; see msgPipe).
 type pipeSource struct {
 	fd    int
-	fresh bool // the next read starts a frame: an empty pipe is errNoData
+	fresh bool     // the next read starts a frame: an empty pipe is errNoData
+	spin  *spinner // told when data arrives
 }
 
 // Read reads into p. Between frames it returns errNoData when the pipe is
@@ -70,6 +71,7 @@ func (s *pipeSource) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		case err == nil:
 			s.fresh = false
+			s.spin.arrived()
 			return n, nil
 		case err != unix.EAGAIN:
 			return 0, err
@@ -93,11 +95,7 @@ func (m *msgPipe) next() (frame, error) {
 		return frame{}, errNoData
 	}
 	m.src.fresh = m.rd.r.Buffered() == 0
-	fr, err := m.rd.read()
-	if err == nil {
-		m.spin.arrived()
-	}
-	return fr, err
+	return m.rd.read()
 }
 
 // buffered reports whether frames (or part of one) wait in the frame
@@ -122,25 +120,45 @@ func (m *msgPipe) letGo() {
 
 // await waits, in the poller, until the pipe has something for the reader
 // goroutine to read while no caller holds the token, polling for a moment
-// first; it then returns with the token taken. It returns an error only if
+// first; it then returns with the token taken and data in the frame
+// reader's buffer (or the pipe's end ahead). It returns an error only if
 // the file was closed.
 func (m *msgPipe) await() error {
 	for {
+		mine := false
+		try := func() bool {
+			if !m.take() {
+				return true // a caller reads: wait for more data
+			}
+			if mine = m.fill(); !mine {
+				m.tok.Store(false)
+			}
+			return mine
+		}
 		err := m.rc.Read(func(uintptr) bool {
-			try := func() bool { return m.tok.Load() || m.readable() }
 			// False parks the goroutine until more data comes, or a
 			// caller that let the token go wakes it.
-			return (try() || m.spin.poll(try)) && !m.tok.Load()
+			return (try() || m.spin.poll(try)) && mine
 		})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		switch {
+		case mine:
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
 			m.f.SetReadDeadline(time.Time{}) // woken by letGo: look again
-			continue
-		}
-		if err != nil {
+		case err != nil:
 			return err
 		}
-		if m.take() {
-			return nil
-		}
 	}
+}
+
+// fill reads what the pipe holds into the frame reader's buffer, which is
+// empty, and reports whether it got something (or the pipe's end). Only
+// the token's holder calls it.
+func (m *msgPipe) fill() bool {
+	if m.broken.Load() {
+		return true
+	}
+	m.src.fresh = true
+	_, err := m.rd.r.Peek(1)
+	return !errors.Is(err, errNoData)
 }
