@@ -29,7 +29,8 @@ type Options struct {
 	// Params are handed to the backend before its pre-run hook (Backend.Params).
 	Params Params
 	// Events is the size of the process's event group (see EventGroup);
-	// zero means no group.
+	// zero means no group, and a negative value is an error (wrapping
+	// os.ErrInvalid).
 	Events int
 	// Files are extra files the backend receives (Backend.File), e.g. the
 	// memfd of an anonymous shared array or a listener. They stay usable in
@@ -37,7 +38,8 @@ type Options struct {
 	// otherwise switch them to blocking mode for good; Start passes
 	// duplicates and restores the mode they share).
 	Files []*os.File
-	// StopTimeout bounds each rung of the stop ladder; zero means 3 seconds.
+	// StopTimeout bounds each rung of the stop ladder; zero means 3
+	// seconds, and a negative value is an error (wrapping os.ErrInvalid).
 	// A backend that gets SIGTERM (from the ladder, or as the parent-death
 	// signal when its frontend dies) exits at the latest StopTimeout + 1 s
 	// later, even if a handler ignores its context.
@@ -58,8 +60,9 @@ type Options struct {
 	Env []string
 	// MessageBuffer is the capacity of the Messages channel; the backend
 	// may send four times as many messages beyond it before its Send blocks
-	// (replies to calls are never held back). Zero means 64; more than
-	// 65,536 is an error (wrapping os.ErrInvalid). Read Messages.
+	// (replies to calls are never held back). Zero means 64; a negative
+	// value or more than 65,536 is an error (wrapping os.ErrInvalid). Read
+	// Messages.
 	MessageBuffer int
 }
 
@@ -140,10 +143,8 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if _, ok := registry.get(kind); !ok {
 		return nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
 	}
-	if opts.MessageBuffer > maxMessageBuffer {
-		// The channel is allocated whole: a huge one is a fatal
-		// out-of-memory error, which no caller could recover from.
-		return nil, wrap(fmt.Errorf("Options.MessageBuffer %d is more than %d: %w", opts.MessageBuffer, maxMessageBuffer, os.ErrInvalid))
+	if err := checkOptions(opts); err != nil {
+		return nil, wrap(err)
 	}
 	if err := starts.acquire(ctx); err != nil {
 		return nil, wrap(err)
@@ -181,7 +182,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		return nil, wrap(err)
 	}
 	stopTimeout := cmp.Or(opts.StopTimeout, defaultStopTimeout)
-	buffer := cmp.Or(max(opts.MessageBuffer, 0), defaultMessageBuffer)
+	buffer := cmp.Or(opts.MessageBuffer, defaultMessageBuffer)
 	window := creditsPerBuffer * buffer
 
 	p = &Process{
@@ -313,6 +314,24 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		go func() { <-p.done; stop() }()
 	}
 	return p, nil
+}
+
+// checkOptions rejects options that cannot mean anything, with an error
+// wrapping os.ErrInvalid that names the field.
+func checkOptions(opts Options) error {
+	switch {
+	case opts.MessageBuffer > maxMessageBuffer:
+		// The channel is allocated whole: a huge one is a fatal
+		// out-of-memory error, which no caller could recover from.
+		return fmt.Errorf("Options.MessageBuffer %d is more than %d: %w", opts.MessageBuffer, maxMessageBuffer, os.ErrInvalid)
+	case opts.MessageBuffer < 0:
+		return fmt.Errorf("Options.MessageBuffer %d is negative: %w", opts.MessageBuffer, os.ErrInvalid)
+	case opts.StopTimeout < 0:
+		return fmt.Errorf("Options.StopTimeout %v is negative: %w", opts.StopTimeout, os.ErrInvalid)
+	case opts.Events < 0:
+		return fmt.Errorf("Options.Events %d is negative: %w", opts.Events, os.ErrInvalid)
+	}
+	return nil
 }
 
 func writerOr(w io.Writer, def *os.File) io.Writer {

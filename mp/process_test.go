@@ -98,16 +98,20 @@ func TestBackendStopsItself(t *testing.T) {
 
 func TestStartErrors(t *testing.T) {
 	for _, tc := range []struct {
-		name, kind, proc string
-		want             error
-		msg              string
+		name, kind string
+		opts       Options
+		want       error
+		msg        string
 	}{
-		{"unknown kind", "NoSuchKind", "x", ErrUnknownKind, `"NoSuchKind"`},
-		{"empty name", "Test", "", ErrBadProcessName, "bad process name: it is empty"},
-		{"slash in name", "Test", "a/b", ErrBadProcessName, "contains '/'"},
+		{"unknown kind", "NoSuchKind", Options{Name: "x"}, ErrUnknownKind, `"NoSuchKind"`},
+		{"empty name", "Test", Options{}, ErrBadProcessName, "bad process name: it is empty"},
+		{"slash in name", "Test", Options{Name: "a/b"}, ErrBadProcessName, "contains '/'"},
+		{"negative stop timeout", "Test", Options{Name: "x", StopTimeout: -time.Second}, os.ErrInvalid, "Options.StopTimeout -1s is negative"},
+		{"negative message buffer", "Test", Options{Name: "x", MessageBuffer: -1}, os.ErrInvalid, "Options.MessageBuffer -1 is negative"},
+		{"negative events", "Test", Options{Name: "x", Events: -2}, os.ErrInvalid, "Options.Events -2 is negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := start(context.Background(), tc.kind, Options{Name: tc.proc})
+			p, err := start(context.Background(), tc.kind, tc.opts)
 			require.Error(t, err)
 			assert.Nil(t, p)
 			if tc.want != nil {
