@@ -55,7 +55,9 @@ func TestSignal(t *testing.T) {
 	require.NoError(t, p.Send(context.Background(), "block", nil))
 	<-p.Messages() // "blocking": the handler runs, until its ctx ends
 	require.NoError(t, p.Signal(syscall.SIGTERM))
-	require.NoError(t, p.Wait(context.Background()), "the handler returned, the loop ended: a clean exit")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, p.Wait(ctx), "the handler returned, the loop ended: a clean exit")
 	assert.ErrorIs(t, p.Signal(syscall.SIGTERM), ErrBackendDied)
 }
 
