@@ -51,11 +51,11 @@ func TestShutdownClean(t *testing.T) {
 // it (the ladder's first rung would); after the exit it says the backend is
 // gone instead of signalling whatever process has the PID now.
 func TestSignal(t *testing.T) {
-	p := startTest(t, Options{StopTimeout: time.Hour})
+	p := startTest(t, Options{StopTimeout: 3 * time.Second})
 	require.NoError(t, p.Send(context.Background(), "block", nil))
 	<-p.Messages() // "blocking": the handler runs, until its ctx ends
 	require.NoError(t, p.Signal(syscall.SIGTERM))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, p.Wait(ctx), "the handler returned, the loop ended: a clean exit")
 	assert.ErrorIs(t, p.Signal(syscall.SIGTERM), ErrBackendDied)
