@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -98,6 +99,32 @@ func (m *msgPipe) next() (frame, error) {
 	return m.rd.read()
 }
 
+// whole reports whether next can return without waiting for the rest of
+// a frame: the frame reader's buffer and the pipe hold a whole frame, or
+// nothing (next says errNoData, or EOF), or a header next refuses at once.
+// A Call reads only whole frames: waiting for the rest of one (a large
+// frame, or one whose writer is stopped) it could not return when its ctx
+// ends. The reader goroutine reads the rest when it comes. Only the token's
+// holder calls it.
+func (m *msgPipe) whole() bool {
+	buffered := m.rd.r.Buffered()
+	inPipe, err := unix.IoctlGetInt(m.fd, unix.TIOCINQ) // FIONREAD
+	have := buffered + inPipe
+	switch {
+	case m.broken.Load() || err != nil || have == 0:
+		return true
+	case have < 4:
+		return false
+	}
+	m.src.fresh = buffered == 0
+	hdr, err := m.rd.r.Peek(4) // the bytes are there: no wait
+	if err != nil {
+		return true // next reports it
+	}
+	n := binary.LittleEndian.Uint32(hdr)
+	return n == 0 || n > uint32(m.rd.max) || have >= 4+int(n)
+}
+
 // buffered reports whether frames (or part of one) wait in the frame
 // reader's buffer. Only the token's holder calls it.
 func (m *msgPipe) buffered() bool { return !m.broken.Load() && m.rd.r.Buffered() > 0 }
@@ -109,8 +136,9 @@ func (m *msgPipe) readable() bool {
 	return n > 0
 }
 
-// letGo gives the token back (see msgPipe), with the frame reader's
-// buffer empty.
+// letGo gives the token back (see msgPipe), with nothing in the frame
+// reader's buffer but, at most, the start of a frame whose rest is yet to
+// come (see whole): its coming wakes the reader goroutine.
 func (m *msgPipe) letGo() {
 	m.tok.Store(false)
 	if m.readable() {

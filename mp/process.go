@@ -563,6 +563,9 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 				return true
 			default:
 			}
+			if !m.whole() {
+				return ctx.Err() != nil // the reader goroutine reads it
+			}
 			fr, err := m.next()
 			if errors.Is(err, errNoData) {
 				return ctx.Err() != nil
@@ -579,9 +582,10 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 		m.spin.poll(try)
 	}
 	// Frames read into the buffer with the reply are routed now: the
-	// token goes back with an empty buffer, so that the reader goroutine,
-	// which looks only at the pipe, misses nothing.
-	for got && m.buffered() {
+	// token goes back with nothing buffered but the start of a frame yet
+	// to come, so that the reader goroutine, which looks only at the pipe,
+	// misses nothing.
+	for got && m.buffered() && m.whole() {
 		fr, err := m.next()
 		if err != nil || !p.route(fr) {
 			p.readFailed(err)
