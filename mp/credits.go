@@ -20,8 +20,9 @@ import (
 //     frontend gives some back (or Send's ctx ends). Messages sent before the
 //     loop starts (by PreRun) need none: nobody can read them before Start
 //     returns; the credits they earn back raise the window by as many;
-//   - the frontend's reader never blocks: it routes replies to their calls
-//     at once, puts a message straight into the Messages channel when it
+//   - whoever reads the frontend's end of the pipe (the reader goroutine,
+//     or a Call waiting for its reply, see msgpipe.go) never blocks on
+//     anything else: it routes replies to their calls at once, puts a message straight into the Messages channel when it
 //     has room and nothing waits before it, and otherwise queues it (at
 //     most the credits it gave) for the goroutine that delivers in order;
 //   - each message delivered (or dropped by a stop) earns a credit back, in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,4 +107,53 @@ func TestCallWithItsReplyDoesNotWaitForTheFrameBehindIt(t *testing.T) {
 	v, err := got.Int("v")
 	require.NoError(t, err)
 	assert.Equal(t, 7, v)
+}
+
+// Calls from several goroutines with replies small and larger than the
+// pipe (64 KiB), while the backend sends large messages and Messages has
+// room for one: every call gets its own reply, whole, and every message
+// arrives in order. Large frames are read by the reader goroutine, small
+// ones by whichever goroutine holds the pipe.
+func TestConcurrentCallersWithLargeFrames(t *testing.T) {
+	const goroutines, calls, messages = 6, 15, 40
+	p := startTest(t, Options{MessageBuffer: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan int, 1)
+	go func() {
+		n := 0
+		for n < messages {
+			select {
+			case m := <-p.Messages():
+				if i, _ := m.Int("i"); m.Command == "burst" && i == n {
+					n++
+				}
+			case <-ctx.Done():
+				got <- n
+				return
+			}
+		}
+		got <- n
+	}()
+	require.NoError(t, p.Send(ctx, "burst", Params{"n": messages, "size": 100 << 10}))
+	sizes := []int{0, 1 << 10, 70 << 10, 300 << 10}
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				size := sizes[(g+i)%len(sizes)]
+				reply, err := p.Call(ctx, "echo", Params{"g": g, "i": i, "pad": make([]byte, size)})
+				if !assert.NoError(t, err) {
+					return
+				}
+				rg, _ := reply.Int("g")
+				ri, _ := reply.Int("i")
+				pad, _ := reply.Bytes("pad")
+				assert.Equal(t, []int{g, i, size}, []int{rg, ri, len(pad)})
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, messages, <-got, "messages lost or out of order")
+	require.NoError(t, ctx.Err())
 }

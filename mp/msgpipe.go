@@ -23,9 +23,12 @@ import (
 // A token says who reads: only its holder uses the frame reader. The reader
 // goroutine waits for data without the token, in the runtime's poller
 // (which wakes it when more data comes), so a Call can take the token
-// between any two frames. A caller that lets the token go with data left
-// in the pipe wakes the reader goroutine, which may have seen that data
-// come while the token was held and gone back to wait.
+// between any two frames. A Call reads only frames that are whole in the
+// pipe (see whole), so that it never waits for the rest of one past its
+// ctx; the reader goroutine reads larger frames, waiting for their rest.
+// A caller that lets the token go with data left in the pipe wakes the
+// reader goroutine, which may have seen that data come while the token was
+// held and gone back to wait.
 type msgPipe struct {
 	f      *os.File
 	rc     syscall.RawConn
