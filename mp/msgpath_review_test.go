@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,4 +157,20 @@ func TestConcurrentCallersWithLargeFrames(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, messages, <-got, "messages lost or out of order")
 	require.NoError(t, ctx.Err())
+}
+
+// SIGTERM to an idle backend, whose loop is reading the command pipe, ends
+// that read at once (a read deadline, see Backend.interruptRead): the
+// backend exits cleanly, long before its grace timer (StopTimeout + 1 s,
+// here an hour) would end it. Without the interruption the loop reads on
+// until the grace timer fires, and Wait times out.
+func TestSIGTERMInterruptsAnIdleBackendsRead(t *testing.T) {
+	p := startTest(t, Options{StopTimeout: time.Hour})
+	_, err := p.Call(context.Background(), "echo", nil) // the loop runs
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, p.Wait(ctx))
+	assert.Equal(t, 0, p.ProcessState().ExitCode())
 }
