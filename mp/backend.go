@@ -317,7 +317,8 @@ func (b *Backend) readCancels(f *os.File) {
 }
 
 // cancel cancels call id: its handler's ctx if it runs, or the call itself
-// if it has not started (ids grow, so a call that ended is simply ignored).
+// if it has not started (calls come in the order of their ids, see
+// Process.Call, so a call that ended is simply ignored).
 func (b *Backend) cancel(id uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -58,7 +58,8 @@ const (
 // testBackend is the state of the "Test" kind used across the unit tests.
 type testBackend struct {
 	*Backend
-	count int
+	count  int
+	lastID uint64 // the id of the last call "order" handled
 }
 
 var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBackend{Backend: b} }).
@@ -263,6 +264,13 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 			return err
 		}
 		return b.Reply(ctx, m, "sigign", Params{"own": sigIgn(own), "child": sigIgn(child)})
+	}).
+	Handle("order", func(b *testBackend, ctx context.Context, m Message) error {
+		// Whether calls come in the order of their ids, which the
+		// backend's cancellation relies on (see Backend.cancel).
+		inOrder := m.id > b.lastID
+		b.lastID = m.id
+		return b.Reply(ctx, m, "order", Params{"inorder": inOrder})
 	})
 
 // sigIgn returns the SigIgn line of a /proc/<pid>/status.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -173,4 +174,34 @@ func TestSIGTERMInterruptsAnIdleBackendsRead(t *testing.T) {
 	defer cancel()
 	require.NoError(t, p.Wait(ctx))
 	assert.Equal(t, 0, p.ProcessState().ExitCode())
+}
+
+// Fault: a Call took its id before its turn to write the command pipe, so
+// concurrent callers wrote their calls out of id order, and the backend,
+// which takes a cancel for an id below the last call it started as one for
+// a call already done, ignored the cancel of a call still to come: the
+// call given up ran all the same. The test makes many concurrent calls to a
+// handler that checks that each id is above the last.
+func TestCallsReachTheBackendInIDOrder(t *testing.T) {
+	const goroutines, calls = 8, 1000
+	p := startTest(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var outOfOrder atomic.Int64
+	for range goroutines {
+		wg.Go(func() {
+			for range calls {
+				reply, err := p.Call(ctx, "order", nil)
+				if !assert.NoError(t, err) {
+					return
+				}
+				if ok, _ := reply.Bool("inorder"); !ok {
+					outOfOrder.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Zero(t, outOfOrder.Load(), "calls out of id order (of %d)", goroutines*calls)
 }

@@ -42,6 +42,13 @@ var longAgo = time.Unix(1, 0)
 // error also wraps errRestFollows), and
 // ErrStopped once the writer is closed.
 func (w *frameWriter) write(ctx context.Context, fr *frame) error {
+	return w.writeNumbered(ctx, fr, nil)
+}
+
+// writeNumbered is write, calling number (if not nil) on fr once the
+// writer's turn is taken, before fr is encoded: the ids number gives are in
+// the order of the pipe.
+func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(*frame)) error {
 	select {
 	case w.turn <- struct{}{}:
 	default:
@@ -54,6 +61,9 @@ func (w *frameWriter) write(ctx context.Context, fr *frame) error {
 	if w.closed.Load() {
 		<-w.turn
 		return ErrStopped
+	}
+	if number != nil {
+		number(fr)
 	}
 	buf, err := appendFrame(w.buf[:0], fr)
 	if err != nil {

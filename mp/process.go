@@ -444,14 +444,16 @@ func (p *Process) Err() error {
 // background, so the stream stays whole and the backend healthy (it will
 // handle the message).
 func (p *Process) Send(ctx context.Context, command string, params Params) error {
-	return p.send(ctx, &frame{kind: kindSend, command: command, params: params})
+	return p.send(ctx, &frame{kind: kindSend, command: command, params: params}, nil)
 }
 
-func (p *Process) send(ctx context.Context, fr *frame) error {
+// send writes fr to the command pipe; number, if not nil, is called on fr
+// with the pipe's turn taken (see frameWriter.writeNumbered).
+func (p *Process) send(ctx context.Context, fr *frame, number func(*frame)) error {
 	if err := p.usable(); err != nil {
 		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, inner{err})
 	}
-	if err := p.in.write(ctx, fr); err != nil {
+	if err := p.in.writeNumbered(ctx, fr, number); err != nil {
 		if errors.Is(err, syscall.EPIPE) || p.state.Load() == stateExited {
 			err = p.deathError()
 		}
@@ -514,20 +516,30 @@ func (p *Process) stopRequested() bool {
 // backend: the handler's ctx is cancelled (or, if it has not started, the
 // call is skipped) and its reply is dropped.
 func (p *Process) Call(ctx context.Context, command string, params Params) (Message, error) {
-	id := p.nextID.Add(1)
 	ch := make(chan callResult, 1)
-	p.mu.Lock()
-	p.pending[id] = ch
-	p.mu.Unlock()
-	if err := p.send(ctx, &frame{kind: kindCall, id: id, command: command, params: params}); err != nil {
-		p.forget(id)
+	fr := &frame{kind: kindCall, command: command, params: params}
+	// The id is taken with the command pipe's turn, so that calls reach
+	// the backend in the order of their ids: its cancellations rely on it
+	// (Backend.cancel).
+	number := func(fr *frame) {
+		fr.id = p.nextID.Add(1)
+		p.mu.Lock()
+		p.pending[fr.id] = ch
+		p.mu.Unlock()
+	}
+	if err := p.send(ctx, fr, number); err != nil {
+		if fr.id == 0 {
+			return Message{}, err // never numbered, never sent
+		}
+		p.forget(fr.id)
 		if errors.Is(err, errRestFollows) {
 			// ctx ended half way through the frame: the backend will get
 			// the call whole, so it must also hear that we gave up.
-			p.cancelCall(id)
+			p.cancelCall(fr.id)
 		}
 		return Message{}, err
 	}
+	id := fr.id
 	res, ok := p.readReply(ctx, ch)
 	if !ok {
 		res, ok = p.awaitReply(ctx, id, ch)
@@ -538,11 +550,11 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 	if res.err != nil {
 		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, inner{res.err})
 	}
-	fr := res.fr
-	if fr.code != 0 {
-		return Message{}, &RemoteError{Process: p.name, Command: command, Code: fr.code, Msg: fr.errText}
+	reply := res.fr
+	if reply.code != 0 {
+		return Message{}, &RemoteError{Process: p.name, Command: command, Code: reply.code, Msg: reply.errText}
 	}
-	return Message{Command: fr.command, Params: fr.params}, nil
+	return Message{Command: reply.command, Params: reply.params}, nil
 }
 
 // readReply reads the message pipe itself for the reply that comes on ch,
