@@ -21,9 +21,11 @@ import (
 // in the runtime poller. The window adapts to how long data takes to come:
 // when polling gave up and data came soon after, the next window is half
 // as long again as that wait (up to maxSpin); when it came much later, the
-// window halves (down to minSpin); when the polling thread lost its CPU
-// while it polled (more busy threads than CPUs: the kernel preempted it,
-// which shows as a pause between two polls), the window drops to minSpin;
+// window halves (down to minSpin); when a pause between two polls exceeds
+// preempted, the window drops to minSpin: the kernel gave the thread's CPU
+// to another thread (more busy threads than CPUs), or the goroutines that
+// ran in between (runtime.Gosched) or the poll itself (a Call routing a
+// large frame) took that long, which this cannot tell apart;
 // and no polling happens at all when the pipe was quiet for longer than
 // recently.
 // An idle process therefore uses no CPU. MP_SPIN=0 turns polling off.
