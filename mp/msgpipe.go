@@ -24,7 +24,7 @@ import (
 // goroutine waits for data without the token, in the runtime's poller
 // (which wakes it when more data comes), so a Call can take the token
 // between any two frames. A Call reads only frames that are whole in the
-// pipe (see whole), so that it never waits for the rest of one past its
+// pipe (see nextWhole), so that it never waits for the rest of one past its
 // ctx; the reader goroutine reads larger frames, waiting for their rest.
 // A caller that lets the token go with data left in the pipe wakes the
 // reader goroutine, which may have seen that data come while the token was
@@ -102,25 +102,57 @@ func (m *msgPipe) next() (frame, error) {
 	return m.rd.read()
 }
 
-// whole reports whether next can return without waiting for the rest of
-// a frame: the frame reader's buffer and the pipe hold a whole frame, or
-// nothing (next says errNoData, or EOF), or a header next refuses at once.
-// A Call reads only whole frames: waiting for the rest of one (a large
-// frame, or one whose writer is stopped) it could not return when its ctx
-// ends. The reader goroutine reads the rest when it comes. Only the token's
-// holder calls it.
+// errNotWhole says that only part of the next frame has come so far (see
+// msgPipe.nextWhole).
+var errNotWhole = errors.New("the next frame has not come whole yet")
+
+// nextWhole is next for a Call: it returns errNoData if the pipe is empty
+// and errNotWhole if only part of the next frame has come, instead of
+// waiting for the rest. Waiting for the rest of a frame (a large one, or one
+// whose writer is stopped) a Call could not return when its ctx ends; the
+// reader goroutine reads the rest when it comes. The frame's start is
+// looked for in the buffer first, so a small frame costs no system call
+// more than next. Only the token's holder calls it.
+func (m *msgPipe) nextWhole() (frame, error) {
+	if m.broken.Load() {
+		return frame{}, errNoData
+	}
+	r := m.rd.r
+	if r.Buffered() == 0 {
+		m.src.fresh = true
+		if _, err := r.Peek(1); errors.Is(err, errNoData) {
+			return frame{}, errNoData
+		}
+		// Data, or the pipe's end or error, which next reports.
+	}
+	if !m.whole() {
+		return frame{}, errNotWhole
+	}
+	return m.next()
+}
+
+// whole reports whether the frame whose start is in the frame reader's
+// buffer has come whole (in the buffer, or in the pipe behind it), or has
+// a header that next refuses at once.
 func (m *msgPipe) whole() bool {
-	buffered := m.rd.r.Buffered()
+	r := m.rd.r
+	buffered := r.Buffered()
+	if buffered >= 4 {
+		hdr, _ := r.Peek(4)
+		if n := binary.LittleEndian.Uint32(hdr); n == 0 || n > uint32(m.rd.max) || buffered >= 4+int(n) {
+			return true
+		}
+	}
 	inPipe, err := unix.IoctlGetInt(m.fd, unix.TIOCINQ) // FIONREAD
 	have := buffered + inPipe
 	switch {
-	case m.broken.Load() || err != nil || have == 0:
-		return true
+	case err != nil || buffered == 0:
+		return true // next reports what there is
 	case have < 4:
 		return false
 	}
-	m.src.fresh = buffered == 0
-	hdr, err := m.rd.r.Peek(4) // the bytes are there: no wait
+	m.src.fresh = false
+	hdr, err := r.Peek(4) // the bytes are there: no wait
 	if err != nil {
 		return true // next reports it
 	}

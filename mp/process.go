@@ -575,11 +575,8 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 				return true
 			default:
 			}
-			if !m.whole() {
-				return ctx.Err() != nil // the reader goroutine reads it
-			}
-			fr, err := m.next()
-			if errors.Is(err, errNoData) {
+			fr, err := m.nextWhole()
+			if errors.Is(err, errNoData) || errors.Is(err, errNotWhole) {
 				return ctx.Err() != nil
 			}
 			if err != nil || !p.route(fr) {
@@ -597,8 +594,11 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 	// token goes back with nothing buffered but the start of a frame yet
 	// to come, so that the reader goroutine, which looks only at the pipe,
 	// misses nothing.
-	for got && m.buffered() && m.whole() {
-		fr, err := m.next()
+	for got && m.buffered() {
+		fr, err := m.nextWhole()
+		if errors.Is(err, errNotWhole) {
+			break // the reader goroutine reads the rest when it comes
+		}
 		if err != nil || !p.route(fr) {
 			p.readFailed(err)
 			break
