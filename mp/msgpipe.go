@@ -176,9 +176,13 @@ func (m *msgPipe) readable() bool {
 // come (see whole): its coming wakes the reader goroutine.
 func (m *msgPipe) letGo() {
 	m.tok.Store(false)
-	if m.readable() {
-		m.f.SetReadDeadline(longAgo) // wakes the reader goroutine
-	}
+	// Inside Control, the descriptor stays open: the reader goroutine may
+	// take the token at once, meet the pipe's end and close the file.
+	m.rc.Control(func(uintptr) {
+		if m.readable() {
+			m.f.SetReadDeadline(longAgo) // wakes the reader goroutine
+		}
+	})
 }
 
 // await waits, in the poller, until the pipe has something for the reader
