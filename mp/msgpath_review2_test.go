@@ -1,0 +1,218 @@
+package mp
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The second review of the message path found no fault it could show
+// failing; these tests pin down the behaviours it checked, so that a later
+// change to msgpipe.go or process.go that breaks them is caught.
+
+// readingProcess is pipedProcess with its reader goroutine and deliverer
+// running, as Start runs them; its "backend" is a sleep(1) the test may
+// kill (the end of the pipe is the test's to close, as a dying backend's
+// would be).
+func readingProcess(t *testing.T) (*Process, *os.File) {
+	t.Helper()
+	p, w := pipedProcess(t)
+	p.cmd = exec.Command("sleep", "60")
+	require.NoError(t, p.cmd.Start())
+	p.exited, p.setExit = context.WithCancel(context.Background())
+	go p.read()
+	go p.deliver()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		w.Close()
+		p.RequestStop()
+		<-p.done
+	})
+	return p, w
+}
+
+// A Call whose ctx ends leaves the start of a frame in the frame reader's
+// buffer (the rest has not come); when the rest comes after the Call has
+// let the pipe go, the reader goroutine, which waits only on the pipe, is
+// woken by it and delivers the message. Repeated, so that the rest comes
+// sometimes before the Call lets go and sometimes after.
+func TestRestOfAFrameLeftByACallIsReadByTheReader(t *testing.T) {
+	p, w := readingProcess(t)
+	msg, err := appendFrame(nil, &frame{kind: kindMessage, command: "half", params: Params{"pad": make([]byte, 1000)}})
+	require.NoError(t, err)
+	for i := range 200 {
+		_, err = w.Write(msg[:len(msg)/2])
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		_, err = p.Call(ctx, "echo", nil)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		_, err = w.Write(msg[len(msg)/2:])
+		require.NoError(t, err)
+		select {
+		case m := <-p.Messages():
+			require.Equal(t, "half", m.Command, "round %d", i)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the rest of the frame was never read", i)
+		}
+	}
+}
+
+// A Call leaves the start of a frame in the buffer and the rest never
+// comes: the backend dies. The pipe's end wakes the reader goroutine,
+// which reaps the process (Done closes).
+func TestFrameLeftByACallThenTheBackendDies(t *testing.T) {
+	p, w := readingProcess(t)
+	msg, err := appendFrame(nil, &frame{kind: kindMessage, command: "half", params: Params{"pad": make([]byte, 1000)}})
+	require.NoError(t, err)
+	_, err = w.Write(msg[:len(msg)/2])
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	_, err = p.Call(ctx, "echo", nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	p.cmd.Process.Kill()
+	w.Close()
+	select {
+	case <-p.Done():
+		assert.ErrorIs(t, p.Err(), ErrBackendDied)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the process was not reaped")
+	}
+}
+
+// Calls in flight from several goroutines while the backend stops itself
+// (Backend.Stop) right after a reply: each Call returns, with its reply or
+// with ErrBackendDied (it exited on its own), and Wait reports a clean exit.
+func TestCallsWhileTheBackendStopsItselfAfterAReply(t *testing.T) {
+	for i := range 30 {
+		p := startTest(t, Options{Name: "selfstop"})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for {
+					if _, err := p.Call(context.Background(), "echo", Params{"i": i}); err != nil {
+						assert.ErrorIs(t, err, ErrBackendDied)
+						return
+					}
+				}
+			})
+		}
+		_, err := p.Call(context.Background(), "stop", nil)
+		assert.NoError(t, err)
+		requireWithin(t, 5*time.Second, wg.Wait)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		assert.NoError(t, p.Wait(ctx))
+		cancel()
+	}
+}
+
+// Calls in flight from several goroutines while the frontend stops the
+// process: each returns, with its reply or ErrStopped, and Stop is clean.
+func TestCallsRacingStop(t *testing.T) {
+	for range 30 {
+		p := startTest(t, Options{Name: "racestop"})
+		var wg sync.WaitGroup
+		started := make(chan struct{}, 4)
+		for range 4 {
+			wg.Go(func() {
+				for {
+					_, err := p.Call(context.Background(), "echo", Params{"pad": make([]byte, 3000)})
+					if err != nil {
+						assert.ErrorIs(t, err, ErrStopped)
+						return
+					}
+					select {
+					case started <- struct{}{}:
+					default:
+					}
+				}
+			})
+		}
+		<-started // at least one call went through
+		assert.NoError(t, p.Stop())
+		requireWithin(t, 5*time.Second, wg.Wait)
+	}
+}
+
+// Several processes with a Messages buffer of one, each called from
+// several goroutines with replies small and larger than the pipe, replies
+// with messages before and after them: every reply is whole (run it with
+// -race too).
+func TestManyProcessesManyCallers(t *testing.T) {
+	var ps []*Process
+	for _, name := range []string{"many-a", "many-b", "many-c", "many-d"} {
+		ps = append(ps, startTest(t, Options{Name: name, MessageBuffer: 1}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg, readers sync.WaitGroup
+	for _, p := range ps {
+		readers.Go(func() {
+			for range p.Messages() {
+			}
+		})
+		for g := range 4 {
+			wg.Go(func() {
+				sizes := []int{0, 100, 5000, 70 << 10}
+				for i := range 40 {
+					cmd := "echo"
+					if i%3 == 0 {
+						cmd = "replysend"
+					}
+					size := sizes[(g+i)%len(sizes)]
+					r, err := p.Call(ctx, cmd, Params{"before": i%2 == 0, "pad": make([]byte, size)})
+					if !assert.NoError(t, err) {
+						return
+					}
+					pad, _ := r.Bytes("pad")
+					assert.Len(t, pad, size)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, p := range ps {
+		assert.NoError(t, p.Stop())
+	}
+	readers.Wait()
+}
+
+// Starting and stopping processes leaves no descriptor behind in the
+// frontend.
+func TestStartStopLeavesNoDescriptor(t *testing.T) {
+	count := func() int {
+		d, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		return len(d)
+	}
+	require.NoError(t, startTest(t, Options{}).Stop()) // what the first start sets up for good
+	before := count()
+	for range 30 {
+		p, err := testKind.Start(context.Background(), Options{Name: "fds", Events: 2})
+		require.NoError(t, err)
+		_, err = p.Call(context.Background(), "echo", nil)
+		require.NoError(t, err)
+		require.NoError(t, p.Stop())
+	}
+	assert.Equal(t, before, count(), "descriptors after 30 starts and stops")
+}
+
+// requireWithin runs f and fails the test if it has not returned within d.
+func requireWithin(t *testing.T, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("still waiting after %v", d)
+	}
+}
+
