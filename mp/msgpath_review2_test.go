@@ -215,4 +215,3 @@ func requireWithin(t *testing.T, d time.Duration, f func()) {
 		t.Fatalf("still waiting after %v", d)
 	}
 }
-
