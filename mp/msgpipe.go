@@ -21,9 +21,12 @@ import (
 // its own reply, one thread on each side carries a call.
 //
 // A token says who reads: only its holder uses the frame reader. The reader
-// goroutine waits for data without the token, in the runtime's poller
-// (which wakes it when more data comes), so a Call can take the token
-// between any two frames. A Call reads only frames that are whole in the
+// goroutine holds it while it drains the pipe, frame after frame, and lets
+// it go only once the pipe is empty; it then waits for data without the
+// token, in the runtime's poller (which wakes it when more data comes), so
+// a Call can take the token while the reader goroutine waits, not while it
+// drains (the Call then waits for the reader goroutine to route its
+// reply). A Call reads only frames that are whole in the
 // pipe (see nextWhole), so that it never waits for the rest of one past its
 // ctx; the reader goroutine reads larger frames, waiting for their rest.
 // A caller that lets the token go with data left in the pipe wakes the
@@ -93,7 +96,8 @@ func (s *pipeSource) Read(p []byte) (int, error) {
 func (m *msgPipe) take() bool { return m.tok.CompareAndSwap(false, true) }
 
 // next returns the next frame, or errNoData if the pipe is empty between
-// frames. Only the token's holder calls it.
+// frames or bad data came before (broken). Inside a frame it waits, in
+// poll(2), for the rest. Only the token's holder calls it.
 func (m *msgPipe) next() (frame, error) {
 	if m.broken.Load() {
 		return frame{}, errNoData
@@ -172,8 +176,11 @@ func (m *msgPipe) readable() bool {
 }
 
 // letGo gives the token back (see msgPipe), with nothing in the frame
-// reader's buffer but, at most, the start of a frame whose rest is yet to
-// come (see whole): its coming wakes the reader goroutine.
+// reader's buffer but, at most, the start of a frame that is not whole yet
+// (see whole). If the pipe holds anything (the rest of that frame, other
+// frames, or its end), letGo wakes the reader goroutine, which may have
+// seen it come while the token was held and gone back to wait; otherwise
+// what comes next wakes it.
 func (m *msgPipe) letGo() {
 	m.tok.Store(false)
 	// Inside Control, the descriptor stays open: the reader goroutine may
@@ -188,8 +195,8 @@ func (m *msgPipe) letGo() {
 // await waits, in the poller, until the pipe has something for the reader
 // goroutine to read while no caller holds the token, polling for a moment
 // first; it then returns with the token taken and data in the frame
-// reader's buffer (or the pipe's end ahead). It returns an error only if
-// the file was closed.
+// reader's buffer (or the pipe's end ahead, or the pipe broken by bad
+// data: see fill). It returns an error only if the file was closed.
 func (m *msgPipe) await() error {
 	for {
 		mine := false
@@ -218,9 +225,11 @@ func (m *msgPipe) await() error {
 	}
 }
 
-// fill reads what the pipe holds into the frame reader's buffer, which is
-// empty, and reports whether it got something (or the pipe's end). Only
-// the token's holder calls it.
+// fill reads what the pipe holds into the frame reader's buffer and
+// reports whether there is something for next: data (read now, or the
+// start of a frame a Call left in the buffer, in which case fill reads
+// nothing), the pipe's end, or bad data seen before (broken, which next
+// reports as errNoData). Only the token's holder calls it.
 func (m *msgPipe) fill() bool {
 	if m.broken.Load() {
 		return true

@@ -33,9 +33,10 @@ const (
 	minSpin  = 2 * time.Microsecond
 	maxSpin  = 50 * time.Microsecond
 	recently = time.Millisecond
-	// preempted is a pause between two polls long enough to say that the
-	// kernel gave the thread's CPU to another thread meanwhile (a poll
-	// takes well under a microsecond).
+	// preempted is a pause between two polls too long for a poll alone
+	// (which takes well under a microsecond): the kernel gave the thread's
+	// CPU to another thread meanwhile, or other goroutines (or the try
+	// itself) ran that long; see above.
 	preempted = 20 * time.Microsecond
 )
 
@@ -99,9 +100,10 @@ func (s *spinner) poll(try func() bool) bool {
 		}
 		t := monotonic()
 		if t-prev > int64(preempted) {
-			// This thread lost its CPU while it polled: more busy
+			// This thread lost its CPU while it polled (more busy
 			// threads than CPUs, and polling takes CPU from the peer
-			// we wait for. Poll as little as possible from now on.
+			// we wait for), or other work ran between two polls:
+			// either way, poll as little as possible from now on.
 			s.window.Store(int64(minSpin))
 			break
 		}
