@@ -215,3 +215,35 @@ func requireWithin(t *testing.T, d time.Duration, f func()) {
 		t.Fatalf("still waiting after %v", d)
 	}
 }
+
+// A backend that exits (os.Exit, status 0) inside the handler of a Call,
+// while other Calls wait behind it: the pipe's end is met by whichever
+// goroutine reads (often the Call itself, which polls the pipe), and every
+// Call returns an error wrapping ErrBackendDied that says it exited on its
+// own; Done closes and Wait reports the clean exit.
+func TestBackendExitingDuringCallsFailsThemAll(t *testing.T) {
+	for range 20 {
+		p := startTest(t, Options{Name: "exitcall", Events: 1})
+		errs := make(chan error, 5)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				_, err := p.Call(context.Background(), "sleep", Params{"ms": 1})
+				for err == nil {
+					_, err = p.Call(context.Background(), "sleep", Params{"ms": 1})
+				}
+				errs <- err
+			})
+		}
+		_, err := p.Call(context.Background(), "setexit", Params{"event": 0})
+		errs <- err
+		requireWithin(t, 5*time.Second, wg.Wait)
+		close(errs)
+		for err := range errs {
+			assert.ErrorIs(t, err, ErrBackendDied)
+			assert.ErrorContains(t, err, "exited on its own")
+		}
+		requireWithin(t, 5*time.Second, func() { <-p.Done() })
+		assert.NoError(t, p.Err())
+	}
+}
