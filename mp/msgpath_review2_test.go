@@ -2,6 +2,9 @@ package mp
 
 import (
 	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"sync"
@@ -245,5 +248,115 @@ func TestBackendExitingDuringCallsFailsThemAll(t *testing.T) {
 		}
 		requireWithin(t, 5*time.Second, func() { <-p.Done() })
 		assert.NoError(t, p.Err())
+	}
+}
+
+// A property test of the message pipe's hand-offs: a fake backend (a
+// goroutine of the test) answers each call with its params, with messages
+// before and after replies, of sizes from a few bytes to more than the
+// pipe holds, written in random pieces with random pauses between them,
+// while several goroutines call with timeouts from 50 µs (which give up
+// half way through frames) to a second. Every message must arrive once, in
+// order; every Call must return its own reply or its ctx's error, within a
+// second of its ctx.
+func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
+	const goroutines, calls = 4, 150
+	p, w := readingProcess(t)
+	cmdR, cmdW, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { cmdR.Close() })
+	p.in = newFrameWriter(cmdW)
+
+	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	var sent int // messages the fake backend wrote
+	backend := make(chan error, 1)
+	go func() { // the fake backend
+		defer w.Close()
+		rd := newFrameReader(cmdR, MaxFrameSize)
+		var out []byte
+		flush := func() error { // out, in random pieces
+			for len(out) > 0 {
+				n := min(len(out), 1+rng.IntN(2*len(out)))
+				if _, err := w.Write(out[:n]); err != nil {
+					return err
+				}
+				out = out[n:]
+				if rng.IntN(2) == 0 {
+					time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
+				}
+			}
+			return nil
+		}
+		for {
+			fr, err := rd.read()
+			if errors.Is(err, io.EOF) {
+				backend <- flush()
+				return
+			}
+			if err != nil {
+				backend <- err
+				return
+			}
+			for range rng.IntN(3) {
+				size := []int{0, 10, 3000, 100 << 10}[rng.IntN(4)]
+				out, _ = appendFrame(out, &frame{kind: kindMessage, command: "m", params: Params{"seq": sent, "pad": make([]byte, size)}})
+				sent++
+			}
+			out, _ = appendFrame(out, &frame{kind: kindReply, id: fr.id, command: "r", params: fr.params})
+			if rng.IntN(3) == 0 {
+				continue // written with the next one's
+			}
+			if err := flush(); err != nil {
+				backend <- err
+				return
+			}
+		}
+	}()
+	got := make(chan int, 1)
+	go func() { // Messages, in order
+		next := 0
+		for m := range p.Messages() {
+			if seq, _ := m.Int("seq"); seq != next {
+				t.Errorf("message %d came when %d was due", seq, next)
+			}
+			next++
+		}
+		got <- next
+	}()
+
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				timeout := []time.Duration{50 * time.Microsecond, time.Millisecond, time.Second}[(g+i)%3]
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				start := time.Now()
+				r, err := p.Call(ctx, "echo", Params{"g": g, "i": i})
+				cancel()
+				assert.Less(t, time.Since(start), timeout+time.Second, "call %d/%d", g, i)
+				if err != nil {
+					assert.ErrorIs(t, err, context.DeadlineExceeded)
+					continue
+				}
+				rg, _ := r.Int("g")
+				ri, _ := r.Int("i")
+				assert.Equal(t, []int{g, i}, []int{rg, ri}, "the reply of another call")
+			}
+		})
+	}
+	requireWithin(t, 2*time.Minute, wg.Wait)
+	p.in.close() // the fake backend ends: its pipe's end
+	select {
+	case err := <-backend:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fake backend is still writing: nobody reads the pipe")
+	}
+	p.cmd.Process.Kill()
+	select {
+	case n := <-got:
+		assert.Equal(t, sent, n, "messages delivered")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Messages did not close after the pipe ended")
 	}
 }
