@@ -442,7 +442,9 @@ func (p *Process) Err() error {
 // pipe is full. A message is sent whole or not at all: if ctx ends half way
 // through a large one, Send returns ctx's error and the rest follows in the
 // background, so the stream stays whole and the backend healthy (it will
-// handle the message).
+// handle the message, unless the process is stopped before the rest is
+// out: the backend then sees its command pipe end inside a frame, and
+// stops as asked).
 func (p *Process) Send(ctx context.Context, command string, params Params) error {
 	return p.send(ctx, &frame{kind: kindSend, command: command, params: params}, nil)
 }
@@ -585,16 +587,19 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 				p.readFailed(err)
 				return true
 			}
+			if ctx.Err() != nil {
+				return true // even if frames keep coming
+			}
 		}
 	}
 	if !try() {
 		m.spin.poll(try)
 	}
-	// Frames read into the buffer with the reply are routed now: the
-	// token goes back with nothing buffered but the start of a frame yet
-	// to come, so that the reader goroutine, which looks only at the pipe,
-	// misses nothing.
-	for got && m.buffered() {
+	// Frames read into the buffer (with the reply, or before the ctx
+	// ended) are routed now: the token goes back with nothing buffered but
+	// the start of a frame yet to come, so that the reader goroutine,
+	// which looks only at the pipe, misses nothing.
+	for m.buffered() {
 		fr, err := m.nextWhole()
 		if errors.Is(err, errNotWhole) {
 			break // the reader goroutine reads the rest when it comes
