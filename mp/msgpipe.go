@@ -26,9 +26,9 @@ import (
 // token, in the runtime's poller (which wakes it when more data comes), so
 // a Call can take the token while the reader goroutine waits, not while it
 // drains (the Call then waits for the reader goroutine to route its
-// reply). A Call reads only frames that are whole in the
-// pipe (see nextWhole), so that it never waits for the rest of one past its
-// ctx; the reader goroutine reads larger frames, waiting for their rest.
+// reply). A Call reads only frames that are whole in the pipe (see
+// nextWhole), so that it never waits for the rest of one past its ctx; the
+// reader goroutine reads larger frames, waiting for their rest.
 // A caller that lets the token go with data left in the pipe wakes the
 // reader goroutine, which may have seen that data come while the token was
 // held and gone back to wait.
