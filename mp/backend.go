@@ -89,6 +89,14 @@ func runBackend(l *launch) int {
 		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
 		cancelled: map[uint64]struct{}{},
 	}
+	defer func() {
+		// A message whose Send gave up half way goes on in the background
+		// (see frameWriter.write): exiting now would cut it. The wait is
+		// bounded: the frontend reads its pipe until it ends, or is gone.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		be.out.flush(ctx)
+	}()
 	for i := range nEvents {
 		be.events = append(be.events, fdFirst+i)
 	}

@@ -137,6 +137,21 @@ func interruptOnDone(ctx context.Context, set func(time.Time) error) (stop func(
 	}
 }
 
+// flush waits until no frame is going out (a write in progress, or the
+// rest of one that follows in the background, see write), or until ctx
+// ends, and reports whether the writer was idle by then. A backend flushes
+// its message pipe before it exits, so that exiting does not cut a frame
+// whose rest is still going out.
+func (w *frameWriter) flush(ctx context.Context) bool {
+	select {
+	case w.turn <- struct{}{}:
+		<-w.turn
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // close closes the pipe end; writes after it fail with ErrStopped. It does
 // not wait for a write in progress, which may be blocked on a full pipe
 // forever: closing the file interrupts that write.
