@@ -180,10 +180,10 @@ func (b *Backend) File(i int) *os.File {
 // Process.Messages. It blocks while the frontend holds four times
 // Options.MessageBuffer unread messages beyond the channel's buffer (see
 // credits.go), until ctx ends; a frontend that is stopping the process
-// drops what it cannot deliver instead, so Send goes on. It fails with ErrParam if a
-// parameter cannot be encoded, ErrFrameTooLarge if the message is too
-// large, and with the operating system's error (EPIPE) if the frontend is
-// gone.
+// drops what it cannot deliver instead, so Send goes on. It fails with
+// ErrParam if a parameter cannot be encoded, ErrFrameTooLarge if the
+// message is too large, and with the operating system's error (EPIPE) if
+// the frontend is gone.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
 	if err := b.credits.take(ctx); err != nil {
 		return fmt.Errorf("mp: %s send %q: %w", b.name, command, err)
