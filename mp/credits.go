@@ -22,9 +22,10 @@ import (
 //     returns; the credits they earn back raise the window by as many;
 //   - whoever reads the frontend's end of the pipe (the reader goroutine,
 //     or a Call waiting for its reply, see msgpipe.go) never blocks on
-//     anything else: it routes replies to their calls at once, puts a message straight into the Messages channel when it
-//     has room and nothing waits before it, and otherwise queues it (at
-//     most the credits it gave) for the goroutine that delivers in order;
+//     anything else: it routes replies to their calls at once, puts a
+//     message straight into the Messages channel when it has room and
+//     nothing waits before it, and otherwise queues it (at most the
+//     credits it gave) for the goroutine that delivers in order;
 //   - each message delivered (or dropped by a stop) earns a credit back, in
 //     batches of MessageBuffer (a quarter of the window, so that a fast
 //     sender rarely waits for a batch), added to an eventfd the two
