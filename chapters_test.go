@@ -4,7 +4,6 @@ package chapters_test
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mpgo/mp/internal/docgen"
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/rogpeppe/go-internal/txtar"
 	"golang.org/x/sys/unix"
@@ -171,22 +171,8 @@ func waitNoProcesses(tag string) []string {
 // taggedProcesses lists live processes whose environment holds
 // MP_TEST_TAG=tag, as "pid argv0".
 func taggedProcesses(tag string) []string {
-	want := []byte("MP_TEST_TAG=" + tag + "\x00")
-	dirs, _ := os.ReadDir("/proc")
 	var found []string
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, want) {
-			continue
-		}
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
-			continue // dead, waiting to be reaped
-		}
+	for _, pid := range proctest.Tagged(tag) {
 		found = append(found, fmt.Sprintf("%d %s", pid, argv0Of(pid)))
 	}
 	return found

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -52,10 +53,10 @@ func TestFrontendGoneWithoutStopRunsPostRun(t *testing.T) {
 				require.True(t, time.Now().Before(deadline), "post-run hook did not run within 2 s of the frontend's end")
 				time.Sleep(5 * time.Millisecond)
 			}
-			for alive(backend) && time.Now().Before(deadline) {
+			for proctest.Alive(backend) && time.Now().Before(deadline) {
 				time.Sleep(5 * time.Millisecond)
 			}
-			assert.False(t, alive(backend), "backend still alive")
+			assert.False(t, proctest.Alive(backend), "backend still alive")
 			requireNoLeftovers(t)
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"runtime"
@@ -15,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -136,15 +138,15 @@ func TestFaultFrontendKilled(t *testing.T) {
 	require.NoError(t, err)
 	backend, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "backend ")))
 	require.NoError(t, err, "helper said %q", line)
-	require.True(t, alive(backend))
+	require.True(t, proctest.Alive(backend))
 
 	require.NoError(t, cmd.Process.Kill())
 	bound := helperStopTimeout + 2*time.Second // the grace, plus a second for a loaded machine
 	deadline := time.Now().Add(bound)
-	for alive(backend) && time.Now().Before(deadline) {
+	for proctest.Alive(backend) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	assert.False(t, alive(backend), "backend alive %v after its frontend was killed", bound)
+	assert.False(t, proctest.Alive(backend), "backend alive %v after its frontend was killed", bound)
 	requireNoLeftovers(t)
 }
 
@@ -195,7 +197,7 @@ func TestBackendOutlivesTheThreadThatStartedIt(t *testing.T) {
 	// have killed the backend by now.
 	_, err := p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err, "backend alive after its caller's thread exited")
-	require.True(t, alive(p.Pid()))
+	require.True(t, proctest.Alive(p.Pid()))
 }
 
 func assertExitCode(t *testing.T, p *Process, code int) {

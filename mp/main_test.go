@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/mpgo/mp/mp/shm"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -311,48 +311,13 @@ func requireNoLeftovers(t *testing.T) {
 	var left []int
 	deadline := time.Now().Add(time.Second)
 	for {
-		left = tagged(os.Getenv(envTestTag))
+		left = proctest.Tagged(os.Getenv(envTestTag))
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	require.Empty(t, left, "processes left behind")
-}
-
-// tagged lists live processes, other than this one, whose environment holds
-// MP_TEST_TAG=tag.
-func tagged(tag string) []int {
-	want := []byte(envTestTag + "=" + tag + "\x00")
-	dirs, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, want) {
-			continue
-		}
-		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-			if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
-				continue
-			}
-		}
-		pids = append(pids, pid)
-	}
-	return pids
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || len(stat) <= i+2 || stat[i+2] != 'Z'
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of os/exec's

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -83,7 +84,7 @@ func TestStopLadderEndsWithSIGKILL(t *testing.T) {
 	require.ErrorIs(t, err, ErrBackendDied)
 	assert.Contains(t, err.Error(), "was killed")
 	assert.Equal(t, err, p.Stop(), "second Stop returns the first one's result")
-	assert.False(t, alive(p.Pid()))
+	assert.False(t, proctest.Alive(p.Pid()))
 }
 
 func TestBackendStopsItself(t *testing.T) {

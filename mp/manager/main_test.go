@@ -1,14 +1,13 @@
 package manager_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/mpgo/mp/mp"
 )
 
@@ -82,26 +81,6 @@ func init() {
 	mp.HandleCommand(testWorkers, burst, (*testWorker).burst)
 }
 
-// tagged lists the live (not zombie) processes of this test binary's tag,
-// other than the test binary itself.
-func tagged() []int {
-	want := []byte("MP_TEST_TAG=" + os.Getenv("MP_TEST_TAG") + "\x00")
-	dirs, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if err != nil || !bytes.Contains(env, want) {
-			continue
-		}
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	return pids
-}
+// tagged lists the live processes of this test binary's tag, other than
+// the test binary itself.
+func tagged() []int { return proctest.Tagged(os.Getenv(proctest.TagVar)) }

@@ -1,0 +1,49 @@
+// Package proctest finds the processes a test started, by the tag the
+// suite puts in their environment (MP_TEST_TAG), so that a test can check
+// that none is left behind. It reads /proc directly.
+package proctest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// TagVar is the environment variable that marks the processes of one test
+// run.
+const TagVar = "MP_TEST_TAG"
+
+// Tagged returns the PIDs of the live processes other than this one whose
+// environment holds TagVar=tag, in the order /proc lists them. A zombie
+// (exited, not yet reaped) is not live. Processes whose environment cannot
+// be read (another user's, or gone meanwhile) are left out.
+func Tagged(tag string) []int {
+	want := []byte(TagVar + "=" + tag + "\x00")
+	dirs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil || !bytes.Contains(env, want) || !Alive(pid) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// Alive reports whether process pid exists and is not a zombie (its state,
+// the field after the command name's closing parenthesis in
+// /proc/<pid>/stat, is not 'Z'; see proc(5)).
+func Alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || len(stat) <= i+2 || stat[i+2] != 'Z'
+}
