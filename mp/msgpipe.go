@@ -35,12 +35,10 @@ import (
 type msgPipe struct {
 	f      *os.File
 	rc     syscall.RawConn
-	fd     int
 	tok    atomic.Bool // held by the goroutine that reads frames
 	broken atomic.Bool // bad data came: nothing more is read as frames
 	rd     *frameReader
-	src    *pipeSource // rd's source
-	spin   *spinner
+	src    *pipeSource // rd's source: the descriptor and its polling window
 }
 
 func newMsgPipe(f *os.File) (*msgPipe, error) {
@@ -53,7 +51,7 @@ func newMsgPipe(f *os.File) (*msgPipe, error) {
 	if err := rc.Control(func(fd uintptr) { src.fd = int(fd) }); err != nil {
 		return nil, err
 	}
-	return &msgPipe{f: f, rc: rc, fd: src.fd, src: src, rd: newFrameReader(src, MaxFrameSize), spin: src.spin}, nil
+	return &msgPipe{f: f, rc: rc, src: src, rd: newFrameReader(src, MaxFrameSize)}, nil
 }
 
 // errNoData says that the pipe holds no frame yet (see msgPipe.next).
@@ -147,7 +145,7 @@ func (m *msgPipe) whole() bool {
 			return true
 		}
 	}
-	inPipe, err := unix.IoctlGetInt(m.fd, unix.TIOCINQ) // FIONREAD
+	inPipe, err := unix.IoctlGetInt(m.src.fd, unix.TIOCINQ) // FIONREAD
 	have := buffered + inPipe
 	switch {
 	case err != nil || buffered == 0:
@@ -170,7 +168,7 @@ func (m *msgPipe) buffered() bool { return !m.broken.Load() && m.rd.r.Buffered()
 
 // readable reports whether the pipe holds data or has ended.
 func (m *msgPipe) readable() bool {
-	pfd := []unix.PollFd{{Fd: int32(m.fd), Events: unix.POLLIN}}
+	pfd := []unix.PollFd{{Fd: int32(m.src.fd), Events: unix.POLLIN}}
 	n, _ := unix.Poll(pfd, 0)
 	return n > 0
 }
@@ -212,7 +210,7 @@ func (m *msgPipe) await() error {
 		err := m.rc.Read(func(uintptr) bool {
 			// False parks the goroutine until more data comes, or a
 			// caller that let the token go wakes it.
-			return (try() || m.spin.poll(try)) && mine
+			return (try() || m.src.spin.poll(try)) && mine
 		})
 		switch {
 		case mine:

@@ -593,7 +593,7 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 		}
 	}
 	if !try() {
-		m.spin.poll(try)
+		m.src.spin.poll(try)
 	}
 	// Frames read into the buffer (with the reply, or before the ctx
 	// ended) are routed now: the token goes back with nothing buffered but
