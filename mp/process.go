@@ -577,17 +577,12 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 				return true
 			default:
 			}
-			fr, err := m.nextWhole()
-			if errors.Is(err, errNoData) || errors.Is(err, errNotWhole) {
+			switch err := p.routeOne(m.nextWhole); {
+			case errors.Is(err, errNoData), errors.Is(err, errNotWhole):
 				return ctx.Err() != nil
-			}
-			if err != nil || !p.route(fr) {
-				// The reader goroutine sees the pipe's end too, and
-				// accounts for the exit.
-				p.readFailed(err)
-				return true
-			}
-			if ctx.Err() != nil {
+			case err != nil:
+				return true // the reader goroutine accounts for the exit
+			case ctx.Err() != nil:
 				return true // even if frames keep coming
 			}
 		}
@@ -599,15 +594,7 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 	// ended) are routed now: the token goes back with nothing buffered but
 	// the start of a frame yet to come, so that the reader goroutine,
 	// which looks only at the pipe, misses nothing.
-	for m.buffered() {
-		fr, err := m.nextWhole()
-		if errors.Is(err, errNotWhole) {
-			break // the reader goroutine reads the rest when it comes
-		}
-		if err != nil || !p.route(fr) {
-			p.readFailed(err)
-			break
-		}
+	for m.buffered() && p.routeOne(m.nextWhole) == nil {
 	}
 	return res, got
 }
@@ -672,26 +659,39 @@ func (p *Process) read() {
 		if err := m.await(); err != nil {
 			return
 		}
-		for {
-			fr, err := m.next()
-			if errors.Is(err, errNoData) && m.broken.Load() {
-				m.f.SetReadDeadline(time.Time{})
-				io.Copy(io.Discard, m.f) // until the killed backend's pipe ends
-				return
-			}
-			if errors.Is(err, errNoData) {
-				break
-			}
-			if err != nil || !p.route(fr) {
-				p.readFailed(err)
-				if m.broken.Load() {
-					continue // discard the rest, above
-				}
-				return
-			}
+		var err error
+		for err == nil {
+			err = p.routeOne(m.next) // drain the pipe
+		}
+		if m.broken.Load() {
+			m.f.SetReadDeadline(time.Time{})
+			io.Copy(io.Discard, m.f) // until the killed backend's pipe ends
+			return
+		}
+		if !errors.Is(err, errNoData) {
+			return // the pipe's end
 		}
 		m.tok.Store(false)
 	}
+}
+
+// routeOne reads a frame with next (msgPipe.next or nextWhole) and routes
+// it. It returns next's errNoData or errNotWhole as they are (nothing was
+// read), and any other failure (the pipe's end, bad data, a frame that
+// has no business on the pipe) once readFailed has handled it.
+func (p *Process) routeOne(next func() (frame, error)) error {
+	fr, err := next()
+	switch {
+	case errors.Is(err, errNoData), errors.Is(err, errNotWhole):
+		return err
+	case err == nil && p.route(fr):
+		return nil
+	}
+	p.readFailed(err)
+	if err == nil {
+		err = ErrBadFrame
+	}
+	return err
 }
 
 // readFailed handles what a read of the message pipe ended with (err, or
