@@ -93,15 +93,7 @@ func TestStaleNotWhileMapped(t *testing.T) {
 
 	// Unmapped, it is stale, and removed.
 	require.NoError(t, unix.Munmap(mem))
-	stale, why, err = Stale(seg)
-	require.NoError(t, err)
-	assert.True(t, stale, why)
-	var logs bytes.Buffer
-	useLogger(t, &logs)
-	removed, err := RemoveStale(os.Getenv(PrefixEnv))
-	require.NoError(t, err)
-	assert.Equal(t, []string{seg}, removed)
-	assert.Contains(t, logs.String(), `msg="shm: removed stale segment" segment=`+seg)
+	assertRemovedAsStale(t, seg)
 	assert.NoFileExists(t, path)
 }
 
@@ -120,15 +112,7 @@ func TestStaleNotWhileOpened(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, stale, "an opener holds it: %s", why)
 	require.NoError(t, a.Close())
-	stale, why, err = Stale(seg)
-	require.NoError(t, err)
-	assert.True(t, stale, why)
-	var logs bytes.Buffer
-	useLogger(t, &logs)
-	removed, err := RemoveStale(os.Getenv(PrefixEnv))
-	require.NoError(t, err)
-	assert.Equal(t, []string{seg}, removed)
-	assert.Contains(t, logs.String(), `msg="shm: removed stale segment" segment=`+seg)
+	assertRemovedAsStale(t, seg)
 }
 
 func TestCreateReplacesStale(t *testing.T) {
@@ -220,4 +204,19 @@ func TestStaleOnlyRegularFiles(t *testing.T) {
 	assert.Empty(t, removed)
 	assert.FileExists(t, path)
 	require.NoError(t, os.Remove(path))
+}
+
+// assertRemovedAsStale checks that segment seg is judged stale, and that
+// RemoveStale removes it (and only it) and logs it.
+func assertRemovedAsStale(t *testing.T, seg string) {
+	t.Helper()
+	stale, why, err := Stale(seg)
+	require.NoError(t, err)
+	assert.True(t, stale, why)
+	var logs bytes.Buffer
+	useLogger(t, &logs)
+	removed, err := RemoveStale(os.Getenv(PrefixEnv))
+	require.NoError(t, err)
+	assert.Equal(t, []string{seg}, removed)
+	assert.Contains(t, logs.String(), `msg="shm: removed stale segment" segment=`+seg)
 }
