@@ -56,16 +56,14 @@ func TestCallGivenUpHalfWrittenIsCancelled(t *testing.T) {
 }
 
 // Fault: a Call's ctx ends while its handler runs and 65 commands wait
-// behind it (the backend's queue of 64 is full, its reader holds one more):
-// the cancel frame sits in the pipe behind them, unread, so the handler
-// ("block") is never cancelled and the backend is stuck until SIGTERM.
+// behind it (in the command pipe; when this test was written, in the
+// backend's queue of 64 and its reader): a cancel frame sent behind them,
+// unread, never cancelled the handler ("block"), and the backend was stuck
+// until SIGTERM. Cancels now have a pipe of their own.
 func TestCancelReachesTheHandlerBehindAFullQueue(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 5 * time.Second})
 	ctx := context.Background()
-	short, cancel := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { _, err := p.Call(short, "block", nil); errc <- err }()
-	require.Equal(t, "blocking", (<-p.Messages()).Command)
+	cancel, errc := blockedCall(t, p)
 	for range 65 {
 		require.NoError(t, p.Send(ctx, "sleep", Params{"ms": 0}))
 	}
@@ -134,10 +132,7 @@ func TestStopRightAfterACancelledCallNeedsNoSIGTERM(t *testing.T) {
 		p, err := testKind.Start(context.Background(), Options{Name: "t-cancelstop", StopTimeout: 200 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		require.NoError(t, err)
-		short, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() { _, err := p.Call(short, "block", nil); errc <- err }()
-		require.Equal(t, "blocking", (<-p.Messages()).Command)
+		cancel, errc := blockedCall(t, p)
 		cancel()
 		require.ErrorIs(t, <-errc, context.Canceled)
 		require.NoError(t, p.Stop())
@@ -166,10 +161,7 @@ func TestBackendKilledMidFrameIsADeathNotBadData(t *testing.T) {
 // ran on and the backend never exited by itself.
 func TestCancelAfterRequestStopStillReachesTheHandler(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 10 * time.Second})
-	short, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { _, err := p.Call(short, "block", nil); errc <- err }()
-	require.Equal(t, "blocking", (<-p.Messages()).Command)
+	cancel, errc := blockedCall(t, p)
 	p.RequestStop()
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)

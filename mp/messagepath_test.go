@@ -58,10 +58,7 @@ func TestUnreadMessagesHoldTheBackendBack(t *testing.T) {
 func TestCallCancellationReachesTheHandler(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 10 * time.Second})
 	ctx := context.Background()
-	short, cancel := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { _, err := p.Call(short, "block", nil); errc <- err }()
-	require.Equal(t, "blocking", (<-p.Messages()).Command) // the handler runs
+	cancel, errc := blockedCall(t, p)
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
 
@@ -70,4 +67,16 @@ func TestCallCancellationReachesTheHandler(t *testing.T) {
 	_, err := p.Call(bounded, "pid", nil)
 	require.NoError(t, err, "the cancelled handler still runs")
 	assert.Nil(t, p.ProcessState(), "the backend was not stopped")
+}
+
+// blockedCall starts a Call of "block", whose handler runs until its ctx
+// ends, and returns once the handler runs, with the function that gives
+// the call up and the channel its error comes on.
+func blockedCall(t *testing.T, p *Process) (context.CancelFunc, <-chan error) {
+	t.Helper()
+	short, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := p.Call(short, "block", nil); errc <- err }()
+	require.Equal(t, "blocking", (<-p.Messages()).Command, "the handler runs")
+	return cancel, errc
 }
