@@ -32,16 +32,6 @@ const (
 	fdFirst    = 7 // first event, then Options.Files
 )
 
-// Exit codes of a backend.
-const (
-	exitOK       = 0
-	exitFatal    = 1 // pre-run failed, or the kind is unknown
-	exitPanic    = 2 // a handler panicked
-	exitBadFrame = 3 // the command pipe carried something that is not a frame
-	exitGrace    = 4 // still busy a grace period after SIGTERM (see Options.StopTimeout)
-	// exitNoInit (5): main did not call Init; see requireInit.
-)
-
 // Backend is the child's side of a process: what handlers and hooks use to
 // log, to send messages to the frontend, to reply to calls and to set events.
 // A Backend exists only in the child; the frontend has a *Process instead.
@@ -60,6 +50,7 @@ type Backend struct {
 	current  atomic.Uint64 // id of the call being handled, 0 for a Send
 	replied  atomic.Bool   // whether the current call was replied to
 	stopping atomic.Bool   // set by Stop
+	endOnce  sync.Once     // the end is announced once (ending.go)
 
 	mu        sync.Mutex
 	cancelRun context.CancelFunc  // cancels the running handler's ctx
@@ -117,9 +108,10 @@ func runBackend(l *launch) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
 	context.AfterFunc(ctx, func() {
+		be.announceEnd(EndTerminated)
 		time.AfterFunc(l.grace, func() {
 			be.log.Error(fmt.Sprintf("still busy %v after SIGTERM: exiting without finishing the handler or running post-run", l.grace))
-			os.Exit(exitGrace)
+			exitBackend(exitGrace)
 		})
 	})
 	be.ctx = ctx
@@ -211,6 +203,7 @@ func (b *Backend) Reply(ctx context.Context, req Message, command string, params
 	if req.id == b.current.Load() {
 		b.replied.Store(true)
 	}
+	b.beforeReply()
 	ctx, cancel := lastChance(ctx)
 	defer cancel()
 	if err := b.out.write(ctx, &frame{kind: kindReply, id: req.id, command: command, params: params}); err != nil {
@@ -255,7 +248,20 @@ func lastChance(ctx context.Context) (context.Context, context.CancelFunc) {
 // handler or from any other goroutine of the backend.
 func (b *Backend) Stop() {
 	if b.stopping.CompareAndSwap(false, true) {
+		b.announceEnd(EndSelf)
 		b.interruptRead() // wake the loop if it is waiting for a command
+	}
+}
+
+// beforeReply announces the backend's end before a reply, if it is ending:
+// the frontend then knows, when the reply reaches its caller, that this
+// process will not take the next call.
+func (b *Backend) beforeReply() {
+	switch {
+	case b.stopping.Load():
+		b.announceEnd(EndSelf)
+	case b.ctx.Err() != nil:
+		b.announceEnd(EndTerminated)
 	}
 }
 
@@ -388,6 +394,7 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	// What dispatch writes answers a frontend that waits for it: it goes
 	// out even after SIGTERM has cancelled b.ctx (bounded by lastChance).
 	write := func(out *frame) {
+		b.beforeReply()
 		ctx, cancel := lastChance(b.ctx)
 		defer cancel()
 		if err := b.out.write(ctx, out); err != nil {

@@ -157,6 +157,23 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		}
 		return nil
 	}).
+	Handle("quit", func(b *testBackend, ctx context.Context, m Message) error {
+		// End this backend after the reply: a worker that recycles itself.
+		b.Stop()
+		return b.Reply(ctx, m, "quit", Params{"pid": os.Getpid()})
+	}).
+	Handle("tool", func(b *testBackend, ctx context.Context, m Message) error {
+		// Start a program of our own and wait for it, deaf to ctx, as a
+		// handler that runs a tool without exec.CommandContext does.
+		c := exec.Command("sleep", "300")
+		if err := c.Start(); err != nil {
+			return err
+		}
+		if err := b.Send(ctx, "tool", Params{"pid": c.Process.Pid}); err != nil {
+			return err
+		}
+		return c.Wait()
+	}).
 	Handle("grandchild", func(b *testBackend, ctx context.Context, m Message) error {
 		// Start a process that outlives us holding our stdout.
 		c := exec.Command("sleep", "30")

@@ -86,22 +86,23 @@ type Process struct {
 	events      *EventGroup
 	stopTimeout time.Duration
 
-	state    atomic.Int32
-	nextID   atomic.Uint64
-	mu       sync.Mutex
-	pending  map[uint64]chan callResult // calls waiting for their reply
-	remote   error                      // fatal error reported by the backend
-	killed   bool                       // the stop ladder reached SIGKILL
-	killedBy error                      // the Shutdown ctx's cause, if that is why
-	stopping chan struct{}              // closed by RequestStop
-	exited   context.Context            // cancelled when the child has exited
-	setExit  context.CancelFunc
-	ready    chan struct{} // closed when the backend reports its pre-run done
-	done     chan struct{} // closed once the exit is fully accounted for
-	exitErr  error
+	state     atomic.Int32
+	nextID    atomic.Uint64
+	mu        sync.Mutex
+	pending   map[uint64]chan callResult // calls waiting for their reply
+	remote    error                      // fatal error reported by the backend
+	endReason EndReason                  // why it ends (ending.go)
+	ending    chan struct{}              // closed with the first endReason
+	killed    bool                       // the stop ladder reached SIGKILL
+	killedBy  error                      // the Shutdown ctx's cause, if that is why
+	stopping  chan struct{}              // closed by RequestStop
+	exited    context.Context            // cancelled when the child has exited
+	setExit   context.CancelFunc
+	ready     chan struct{} // closed when the backend reports its pre-run done
+	done      chan struct{} // closed once the exit is fully accounted for
+	exitErr   error
 
-	stopOnce, reqOnce sync.Once
-	stopErr           error
+	reqOnce, ladderOnce, killOnce sync.Once
 }
 
 // Process states, in the order a process goes through them.
@@ -196,6 +197,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		stopTimeout: stopTimeout,
 		pending:     map[uint64]chan callResult{},
 		stopping:    make(chan struct{}),
+		ending:      make(chan struct{}),
 		ready:       make(chan struct{}),
 		done:        make(chan struct{}),
 	}
@@ -251,7 +253,14 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		// post-run hook when the frontend goes away without stopping it
 		// (see spawn.go for why the signal is reliable here, and the
 		// backend's grace timer for a handler that ignores it).
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+		SysProcAttr: &syscall.SysProcAttr{
+			Pdeathsig: syscall.SIGTERM,
+			// A process group of its own: what the backend starts
+			// goes with it (see endGroup), and Ctrl-C in a terminal,
+			// which reaches the foreground group, is the frontend's
+			// alone to act on.
+			Setpgid: true,
+		},
 		// A grandchild holding our stdout must not hang Wait.
 		WaitDelay: time.Second,
 	}
@@ -309,10 +318,6 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		p.log.Debug("state running")
 	}
 	p.log.Debug("started", "pid", p.cmd.Process.Pid)
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { p.Stop() })
-		go func() { <-p.done; stop() }()
-	}
 	return p, nil
 }
 
@@ -757,7 +762,17 @@ func (p *Process) route(fr frame) bool {
 		}
 	case kindFatal:
 		re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
+		p.markEnding(EndFatal)
 		p.fail(re)
+	case kindEnding:
+		r := EndReason(fr.code)
+		if r != EndSelf && r != EndTerminated {
+			r = EndDied // a reason the backend has no business giving
+		}
+		if r == EndTerminated && p.stopRequested() {
+			r = EndRequested // the ladder's SIGTERM
+		}
+		p.markEnding(r)
 	default:
 		p.log.Error(fmt.Sprintf("unexpected frame kind %d from backend, killing it", fr.kind))
 		p.fail(fmt.Errorf("bad data from %q: frame kind %d: %w: %w", p.name, fr.kind, ErrBackendDied, ErrBadFrame))
@@ -842,6 +857,7 @@ func (p *Process) fail(err error) {
 // wait reaps the child once its message pipe has ended (so it is exiting,
 // and cmd.Wait returns at once) and works out why it exited.
 func (p *Process) wait() {
+	p.endGroup()
 	werr := p.cmd.Wait()
 	if errors.Is(werr, exec.ErrWaitDelay) {
 		// The backend exited cleanly, but something it started still
@@ -850,6 +866,7 @@ func (p *Process) wait() {
 		werr = nil
 	}
 	p.setExit()
+	p.markEnding(EndDied) // unless a reason was known before
 	p.mu.Lock()
 	remote, killed, killedBy := p.remote, p.killed, p.killedBy
 	p.mu.Unlock()

@@ -125,17 +125,6 @@ func TestStartErrors(t *testing.T) {
 	requireNoLeftovers(t)
 }
 
-func TestStartContextCancelStopsProcess(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := testKind.Start(ctx, Options{Name: "ctx"})
-	require.NoError(t, err)
-	_, err = p.Call(context.Background(), "pid", nil)
-	require.NoError(t, err)
-	cancel()
-	require.NoError(t, p.Wait(context.Background()))
-	requireNoLeftovers(t)
-}
-
 func TestSendHandlerErrorIsReportedAndBackendGoesOn(t *testing.T) {
 	out := &syncBuffer{}
 	p := startTest(t, Options{Stdout: out})
