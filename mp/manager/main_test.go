@@ -2,7 +2,9 @@ package manager_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -34,6 +36,7 @@ type job struct {
 	Panic  bool          // crash the worker
 	Notify bool          // send "started" first
 	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
+	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
 }
 
 var (
@@ -43,6 +46,18 @@ var (
 
 type testWorker struct{ *mp.Backend }
 
+// PreRun fails or hangs when the start parameters say so: "prerun" is
+// "fail" or "hang" (deaf to ctx).
+func (w *testWorker) PreRun(ctx context.Context) error {
+	switch s, _ := w.Params().String("prerun"); s {
+	case "fail":
+		return errors.New("database is locked")
+	case "hang":
+		select {}
+	}
+	return nil
+}
+
 func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	if j.Notify {
 		if err := w.Send(ctx, "started", mp.Params{"pid": os.Getpid()}); err != nil {
@@ -50,6 +65,15 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 		}
 	}
 	switch {
+	case j.Tool:
+		c := exec.Command("sleep", "300")
+		if err := c.Start(); err != nil {
+			return 0, err
+		}
+		if err := w.Send(ctx, "tool", mp.Params{"pid": c.Process.Pid}); err != nil {
+			return 0, err
+		}
+		c.Wait()
 	case j.Quit:
 		w.Stop()
 	case j.Panic:
