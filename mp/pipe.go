@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // frameWriter writes whole frames to one end of a pipe. It is safe for use by
@@ -21,12 +24,51 @@ import (
 type frameWriter struct {
 	turn   chan struct{} // a one-slot lock that a ctx can give up waiting for
 	f      *os.File
+	rc     syscall.RawConn // f's descriptor, for the first attempt; nil if f blocks
 	buf    []byte
 	closed atomic.Bool // set by close, which must not wait for the turn
 }
 
 func newFrameWriter(f *os.File) *frameWriter {
-	return &frameWriter{turn: make(chan struct{}, 1), f: f}
+	w := &frameWriter{turn: make(chan struct{}, 1), f: f}
+	if rc, err := f.SyscallConn(); err == nil {
+		var flags int
+		var ferr error
+		rc.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+		if ferr == nil && flags&unix.O_NONBLOCK != 0 {
+			w.rc = rc
+		}
+	}
+	return w
+}
+
+// tryWrite writes what of buf the pipe takes now, in one non-blocking
+// write(2), and returns how much: when the pipe has room, a frame goes out
+// without the runtime's poller or a watch on ctx. It returns 0 and no
+// error when the pipe is full (or f is closed), for the caller's slow path.
+func (w *frameWriter) tryWrite(buf []byte) (int, error) {
+	if w.rc == nil {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if cerr := w.rc.Control(func(fd uintptr) {
+		for {
+			n, err = unix.Write(int(fd), buf)
+			if err != unix.EINTR {
+				return
+			}
+		}
+	}); cerr != nil {
+		return 0, nil // closed: the slow path says so
+	}
+	switch {
+	case err == unix.EAGAIN:
+		return 0, nil
+	case err != nil:
+		return 0, &os.PathError{Op: "write", Path: w.f.Name(), Err: err}
+	}
+	return n, nil
 }
 
 // errRestFollows is wrapped with ctx's error by a write whose ctx ended
@@ -73,11 +115,15 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 	if cap(buf) <= 64<<10 {
 		w.buf = buf
 	}
-	var n int
-	if ctx.Done() == nil {
-		n, err = w.f.Write(buf)
-	} else {
-		n, err = w.writeCtx(ctx, buf)
+	n, err := w.tryWrite(buf)
+	if err == nil && n < len(buf) {
+		var m int
+		if ctx.Done() == nil {
+			m, err = w.f.Write(buf[n:])
+		} else {
+			m, err = w.writeCtx(ctx, buf[n:])
+		}
+		n += m
 	}
 	if err != nil && n > 0 && n < len(buf) && !w.closed.Load() && isCtxErr(ctx, err) {
 		// Half a frame is out: finish it in the background, keeping the
