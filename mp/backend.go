@@ -170,12 +170,14 @@ func (b *Backend) File(i int) *os.File {
 
 // Send sends a message to the frontend, where it arrives on
 // Process.Messages. It blocks while the frontend holds four times
-// Options.MessageBuffer unread messages beyond the channel's buffer (see
-// credits.go), until ctx ends; a frontend that is stopping the process
-// drops what it cannot deliver instead, so Send goes on. It fails with
-// ErrParam if a parameter cannot be encoded, ErrFrameTooLarge if the
-// message is too large, and with the operating system's error (EPIPE) if
-// the frontend is gone.
+// Options.MessageBuffer unread messages beyond the channel's buffer, until
+// ctx ends; a frontend that is stopping the process drops what it cannot
+// deliver instead, so Send goes on. In a pre-run hook, where the frontend
+// cannot read before Start returns, Send does not wait: past that many
+// unread messages it fails with ErrQueueFull. It also fails with ErrParam
+// if a parameter cannot be encoded, ErrFrameTooLarge if the message is too
+// large, and with the operating system's error (EPIPE) if the frontend is
+// gone.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
 	if err := b.credits.take(ctx); err != nil {
 		return fmt.Errorf("mp: %s send %q: %w", b.name, command, err)
@@ -277,7 +279,7 @@ type handlers map[string]func(context.Context, Message) error
 // by a goroutine of their own (readCancels), so they reach a running handler.
 func (b *Backend) serve(hs handlers, commands []string) int {
 	// From now on Send needs credits, until the command pipe ends.
-	b.credits.free.Store(false)
+	b.credits.prerun.Store(false)
 	go b.readCancels(os.NewFile(fdCancels, "mp-cancels"))
 	// SIGTERM and Stop interrupt a read in progress (see Stop).
 	defer context.AfterFunc(b.ctx, b.interruptRead)()
@@ -414,10 +416,10 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true
 	case err != nil && m.IsCall():
-		write(&frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: inner{err}.Error()})
+		write(&frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: inner{err}.Error(), params: sentinelParams(err)})
 	case err != nil:
 		b.log.Error(fmt.Sprintf("handler %q failed: %v", fr.command, err))
-		write(&frame{kind: kindError, code: CodeHandler, command: fr.command, errText: inner{err}.Error()})
+		write(&frame{kind: kindError, code: CodeHandler, command: fr.command, errText: inner{err}.Error(), params: sentinelParams(err)})
 	case m.IsCall() && !b.replied.Load():
 		write(&frame{kind: kindReply, id: fr.id})
 	}

@@ -60,9 +60,33 @@ type testBackend struct {
 	*Backend
 	count  int
 	lastID uint64 // the id of the last call "order" handled
+
+	preRunErr  string // the first Send error of PreRun
+	preRunSent int    // messages PreRun sent
+}
+
+// PreRun sends Params "prerun_send" messages of 1 KiB, if set, and keeps
+// the first error for the call "prerunerr".
+func (b *testBackend) PreRun(ctx context.Context) error {
+	n, _ := b.Params().Int("prerun_send")
+	for i := range n {
+		if err := b.Send(ctx, "early", Params{"i": i, "pad": make([]byte, 1<<10)}); err != nil {
+			b.preRunErr = err.Error()
+			b.preRunSent = i
+			return nil
+		}
+	}
+	b.preRunSent = n
+	return nil
 }
 
 var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBackend{Backend: b} }).
+	Handle("prerunerr", func(b *testBackend, ctx context.Context, m Message) error {
+		return b.Reply(ctx, m, "prerunerr", Params{"err": b.preRunErr, "sent": b.preRunSent})
+	}).
+	Handle("bigreply", func(b *testBackend, ctx context.Context, m Message) error {
+		return b.Reply(ctx, m, "big", Params{"pad": make([]byte, MaxFrameSize+1)})
+	}).
 	Handle("echo", func(b *testBackend, ctx context.Context, m Message) error {
 		if m.IsCall() {
 			return b.Reply(ctx, m, "echo", m.Params)
@@ -366,7 +390,7 @@ func (h *hooksBackend) PreRun(ctx context.Context) error {
 	case "panic":
 		panic("pre-run exploded")
 	case "chatty-fail":
-		for i := range 5 {
+		for i := range 3 { // within the window of MessageBuffer 1
 			if err := h.Send(ctx, "chat", Params{"i": i}); err != nil {
 				return err
 			}

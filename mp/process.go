@@ -147,10 +147,18 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if err := checkOptions(opts); err != nil {
 		return nil, wrap(err)
 	}
+	// The limit bounds the fork/exec bursts only: it is released once the
+	// backend runs, not when it is ready, so a slow pre-run hook of one
+	// kind holds back no other start.
 	if err := starts.acquire(ctx); err != nil {
 		return nil, wrap(err)
 	}
-	defer starts.release()
+	spawned := false
+	defer func() {
+		if !spawned {
+			starts.release()
+		}
+	}()
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -219,7 +227,12 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer restoreCredits()
+	afterSpawn := []func(){restoreCredits} // the child's copies, once it runs
+	defer func() {
+		for _, f := range afterSpawn {
+			f()
+		}
+	}()
 	extra := []*os.File{cmdR, outW, childCredits[0], cancR}
 	if opts.Events > 0 {
 		g, childEnds, err := newEventGroup(p, opts.Events)
@@ -227,7 +240,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 			return nil, wrap(err)
 		}
 		cleanup = append(cleanup, g.close)
-		defer closeAll(childEnds)
+		afterSpawn = append(afterSpawn, func() { closeAll(childEnds) })
 		p.events = g
 		extra = append(extra, childEnds...)
 	}
@@ -237,7 +250,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if err != nil {
 		return nil, wrap(err)
 	}
-	defer restore()
+	afterSpawn = append(afterSpawn, restore)
 	extra = append(extra, files...)
 
 	p.cmd = &exec.Cmd{
@@ -264,7 +277,14 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		// A grandchild holding our stdout must not hang Wait.
 		WaitDelay: time.Second,
 	}
-	if err := spawn(p.cmd); err != nil {
+	err = spawn(p.cmd)
+	spawned = true
+	starts.release()
+	for _, f := range afterSpawn {
+		f()
+	}
+	afterSpawn = nil
+	if err != nil {
 		return nil, wrap(err)
 	}
 	// Close our copies of the child's ends: now only the child holds them,
@@ -417,7 +437,8 @@ func (p *Process) Events() *EventGroup {
 // (Backend.Send) arrive, in order. It is closed after the backend has exited
 // and the messages it sent have been delivered. Read it: once the channel's
 // buffer (Options.MessageBuffer) and four times as many messages wait, the
-// backend's Send blocks until they are read (see credits.go). Replies to
+// backend's Send blocks until they are read (in a pre-run hook, it fails
+// with ErrQueueFull instead: nothing is read before Start returns). Replies to
 // calls never wait behind unread messages. Once RequestStop or Stop has
 // been called, messages that do not fit in the channel's buffer are dropped
 // instead (the first with a warning, the rest counted in a second one), so
@@ -559,7 +580,7 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 	}
 	reply := res.fr
 	if reply.code != 0 {
-		return Message{}, &RemoteError{Process: p.name, Command: command, Code: reply.code, Msg: reply.errText}
+		return Message{}, &RemoteError{Process: p.name, Command: command, Code: reply.code, Msg: reply.errText, Sentinel: sentinelOf(reply.params)}
 	}
 	return Message{Command: reply.command, Params: reply.params}, nil
 }
@@ -753,7 +774,7 @@ func (p *Process) route(fr frame) bool {
 		}
 		ch <- callResult{fr: fr}
 	case kindError:
-		re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
+		re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText, Sentinel: sentinelOf(fr.params)}
 		p.log.Warn(re.Error())
 	case kindReady:
 		if !p.sawReady {

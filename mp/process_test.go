@@ -168,7 +168,7 @@ func TestUnknownCommandWarnsAndBackendGoesOn(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Stop())
 	known := strings.Join(slices.Sorted(maps.Keys(testKind.handlers)), ", ")
-	require.Contains(t, known, "anonfill, block, ")
+	require.Contains(t, known, "anonfill, bigreply, block, ")
 	assert.Contains(t, out.String(), `WARN - unknown command "nope" ignored (known: `+known+")")
 	assert.Equal(t, 1, strings.Count(out.String(), "unknown command"), "one warning")
 }
