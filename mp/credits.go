@@ -47,8 +47,8 @@ type credits struct {
 	free   atomic.Bool   // the command pipe ended: no credit needed any more
 	prerun atomic.Bool   // before the loop starts: never wait for credits
 	turn   chan struct{} // a one-slot lock that a ctx can give up waiting for
-	n    uint64        // credits in hand; only with the turn
-	efd  *os.File      // the shared eventfd, read through the runtime poller
+	n      uint64        // credits in hand; only with the turn
+	efd    *os.File      // the shared eventfd, read through the runtime poller
 }
 
 func newCredits(n int, efd *os.File) *credits {
