@@ -80,6 +80,8 @@ func runBackend(l *launch) int {
 		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
 		cancelled: map[uint64]struct{}{},
 	}
+	be.out.gatherMessages()
+	be.credits.beforeWait = be.out.writeGathered
 	defer func() {
 		// A message whose Send gave up half way goes on in the background
 		// (see frameWriter.write): exiting now would cut it. The wait is
@@ -412,6 +414,7 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 		return 0, false
 	}
 	panicked, err := b.run(ctx, h, m)
+	defer b.out.writeGathered() // what the handler sent goes out now
 	switch {
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true

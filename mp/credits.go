@@ -15,7 +15,7 @@ import (
 // so that a reply never waits behind them and a frontend that does not read
 // Messages still holds back its backend:
 //
-//   - the backend starts with 4 × Options.MessageBuffer credits (256 by
+//   - the backend starts with 4 × Options.MessageBuffer credits (1,024 by
 //     default) and spends one per message; with none left, Send blocks until the
 //     frontend gives some back (or Send's ctx ends). Before the loop starts
 //     (in PreRun) nobody can read Messages, since Start has not returned:
@@ -48,7 +48,10 @@ type credits struct {
 	prerun atomic.Bool   // before the loop starts: never wait for credits
 	turn   chan struct{} // a one-slot lock that a ctx can give up waiting for
 	n      uint64        // credits in hand; only with the turn
-	efd    *os.File      // the shared eventfd, read through the runtime poller
+	// beforeWait runs before Send waits for credits: the messages gathered
+	// for a later write (gather.go) must go out, or no credit comes back.
+	beforeWait func()
+	efd        *os.File // the shared eventfd, read through the runtime poller
 }
 
 func newCredits(n int, efd *os.File) *credits {
@@ -78,6 +81,9 @@ func (c *credits) take(ctx context.Context) error {
 				return fmt.Errorf("%w: the frontend reads none before Start returns, so a pre-run hook may send at most 5 × Options.MessageBuffer messages", ErrQueueFull)
 			}
 			break
+		}
+		if c.beforeWait != nil {
+			c.beforeWait()
 		}
 		got, err := c.read(ctx)
 		if err != nil {

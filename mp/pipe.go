@@ -25,8 +25,12 @@ type frameWriter struct {
 	turn   chan struct{} // a one-slot lock that a ctx can give up waiting for
 	f      *os.File
 	rc     syscall.RawConn // f's descriptor, for the first attempt; nil if f blocks
-	buf    []byte
-	closed atomic.Bool // set by close, which must not wait for the turn
+	closed atomic.Bool     // set by close, which must not wait for the turn
+
+	// With the turn:
+	buf     []byte // the frames waiting (buf[:pending]), then the one being written
+	pending int    // bytes of gathered messages not yet written (gather.go)
+	gather  *gathering
 }
 
 func newFrameWriter(f *os.File) *frameWriter {
@@ -107,13 +111,19 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 	if number != nil {
 		number(fr)
 	}
-	buf, err := appendFrame(w.buf[:0], fr)
+	// The frame goes behind the messages gathered so far (gather.go), and
+	// all go out in one write.
+	before := w.pending
+	buf, err := appendFrame(w.buf[:before], fr)
 	if err != nil {
 		<-w.turn
 		return err
 	}
-	if cap(buf) <= 64<<10 {
-		w.buf = buf
+	w.buf = buf
+	if w.gather != nil && w.gather.hold(w, fr) {
+		w.pending = len(buf)
+		<-w.turn
+		return nil
 	}
 	n, err := w.tryWrite(buf)
 	if err == nil && n < len(buf) {
@@ -124,6 +134,19 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 			m, err = w.writeCtx(ctx, buf[n:])
 		}
 		n += m
+	}
+	w.pending = 0
+	if cap(w.buf) > 64<<10 {
+		w.buf = nil // do not keep a large frame's buffer
+	}
+	if n == 0 && err != nil && before > 0 {
+		// Nothing went out: the gathered messages wait for the next
+		// write; only this frame is given up.
+		w.pending = before
+		w.buf = buf[:before]
+	}
+	if w.gather != nil && n > 0 {
+		w.gather.wrote()
 	}
 	if err != nil && n > 0 && n < len(buf) && !w.closed.Load() && isCtxErr(ctx, err) {
 		// Half a frame is out: finish it in the background, keeping the
@@ -143,6 +166,22 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 		return ErrStopped // close interrupted us
 	}
 	return err
+}
+
+// writePending writes the gathered messages, if any, waiting for room in
+// the pipe as long as it takes (close ends the wait). The caller holds the
+// turn.
+func (w *frameWriter) writePending() {
+	if w.pending == 0 || w.closed.Load() {
+		return
+	}
+	buf := w.buf[:w.pending]
+	n, err := w.tryWrite(buf)
+	if err == nil && n < len(buf) {
+		w.f.Write(buf[n:])
+	}
+	w.pending = 0
+	w.gather.wrote()
 }
 
 func isCtxErr(ctx context.Context, err error) bool {
@@ -191,6 +230,7 @@ func interruptOnDone(ctx context.Context, set func(time.Time) error) (stop func(
 func (w *frameWriter) flush(ctx context.Context) bool {
 	select {
 	case w.turn <- struct{}{}:
+		w.writePending()
 		<-w.turn
 		return true
 	case <-ctx.Done():

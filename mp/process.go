@@ -60,7 +60,7 @@ type Options struct {
 	Env []string
 	// MessageBuffer is the capacity of the Messages channel; the backend
 	// may send four times as many messages beyond it before its Send blocks
-	// (replies to calls are never held back). Zero means 64; a negative
+	// (replies to calls are never held back). Zero means 256; a negative
 	// value or more than 65,536 is an error (wrapping os.ErrInvalid). Read
 	// Messages.
 	MessageBuffer int
@@ -123,7 +123,7 @@ func (p *Process) setState(s int32) {
 // Defaults of Options.StopTimeout and Options.MessageBuffer.
 const (
 	defaultStopTimeout   = 3 * time.Second
-	defaultMessageBuffer = 64
+	defaultMessageBuffer = 256
 	// creditsPerBuffer is how many messages a backend may send beyond
 	// what the frontend has read, per slot of Options.MessageBuffer: the
 	// frontend gives credits back a buffer's worth at a time, and a window

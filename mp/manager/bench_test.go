@@ -58,6 +58,11 @@ func BenchmarkFanIn(b *testing.B) {
 	b.Run("workers=100", func(b *testing.B) {
 		const n = 100
 		cfg, _ := config(n)
+		// One P per worker, as main1's workers run: a worker handles one
+		// command at a time.
+		cfg.Start = func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+			return testWorkers.Start(ctx, mp.Options{Name: w.Name(), Env: []string{"GOMAXPROCS=1"}})
+		}
 		received := 0
 		all := make(chan struct{}, 1)
 		cfg.OnMessage = func(*manager.Worker, mp.Message) {
