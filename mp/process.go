@@ -135,28 +135,48 @@ const (
 
 // start starts a backend of the kind registered under kind, by re-executing
 // the running image, and returns the frontend's handle on it; see Kind.Start.
-func start(ctx context.Context, kind string, opts Options) (p *Process, err error) {
+func start(ctx context.Context, kind string, opts Options) (*Process, error) {
+	for {
+		p, retry, err := startOnce(ctx, kind, opts)
+		if retry == nil {
+			return p, err
+		}
+		// Out of descriptors while other starts held theirs for a
+		// moment: try again once one of them is done.
+		select {
+		case <-retry:
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
+}
+
+// startOnce is one attempt of start. When it failed for want of descriptors
+// before the child ran, while other starts were in flight, retry is closed
+// once one of them has released its descriptors.
+func startOnce(ctx context.Context, kind string, opts Options) (p *Process, retry <-chan struct{}, err error) {
 	requireInit()
 	if err := checkProcessName(opts.Name); err != nil {
-		return nil, fmt.Errorf("mp: start %s: %w", kind, err)
+		return nil, nil, fmt.Errorf("mp: start %s: %w", kind, err)
 	}
 	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, inner{limitError(err)}) }
 	if _, ok := registry.get(kind); !ok {
-		return nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
+		return nil, nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
 	}
 	if err := checkOptions(opts); err != nil {
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	// The limit bounds the fork/exec bursts only: it is released once the
 	// backend runs, not when it is ready, so a slow pre-run hook of one
 	// kind holds back no other start.
 	if err := starts.acquire(ctx); err != nil {
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	spawned := false
 	defer func() {
 		if !spawned {
 			starts.release()
+			retry = starts.retryAfterOthers(err)
 		}
 	}()
 	var cleanup []func()
@@ -171,24 +191,24 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	// sets close-on-exec, so no other child inherits them.
 	cmdR, cmdW, err := os.Pipe()
 	if err != nil {
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	cleanup = append(cleanup, func() { cmdR.Close(); cmdW.Close() })
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	cleanup = append(cleanup, func() { outR.Close(); outW.Close() })
 	// A third carries cancellations, so that they never wait behind
 	// commands the backend has no room for yet.
 	cancR, cancW, err := os.Pipe()
 	if err != nil {
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	cleanup = append(cleanup, func() { cancR.Close(); cancW.Close() })
 	pipes, err := pipeInodes(cmdR, outW)
 	if err != nil {
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	stopTimeout := cmp.Or(opts.StopTimeout, defaultStopTimeout)
 	buffer := cmp.Or(opts.MessageBuffer, defaultMessageBuffer)
@@ -218,14 +238,14 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	// duplicate (os/exec makes what it passes blocking; see passFiles).
 	cfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		return nil, wrap(fmt.Errorf("credits eventfd: %w", err))
+		return nil, nil, wrap(fmt.Errorf("credits eventfd: %w", err))
 	}
 	creditsFile := os.NewFile(uintptr(cfd), "mp-credits")
 	p.credits = creditsFile
 	cleanup = append(cleanup, func() { creditsFile.Close() })
 	childCredits, restoreCredits, err := passFiles([]*os.File{p.credits})
 	if err != nil {
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	afterSpawn := []func(){restoreCredits} // the child's copies, once it runs
 	defer func() {
@@ -237,7 +257,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if opts.Events > 0 {
 		g, childEnds, err := newEventGroup(p, opts.Events)
 		if err != nil {
-			return nil, wrap(err)
+			return nil, nil, wrap(err)
 		}
 		cleanup = append(cleanup, g.close)
 		afterSpawn = append(afterSpawn, func() { closeAll(childEnds) })
@@ -248,7 +268,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	// start; see passFiles.
 	files, restore, err := passFiles(opts.Files)
 	if err != nil {
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	afterSpawn = append(afterSpawn, restore)
 	extra = append(extra, files...)
@@ -285,7 +305,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	}
 	afterSpawn = nil
 	if err != nil {
-		return nil, wrap(err)
+		return nil, starts.retryAfterOthers(err), wrap(err)
 	}
 	// Close our copies of the child's ends: now only the child holds them,
 	// so its death is an EOF on outR and an EPIPE on cmdW.
@@ -302,7 +322,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if p.pipe, err = newMsgPipe(outR); err != nil {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
-		return nil, wrap(err)
+		return nil, nil, wrap(err)
 	}
 	go p.read()
 	go p.deliver()
@@ -312,7 +332,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	if err := p.in.write(ctx, &frame{kind: kindInit, params: opts.Params}); err != nil {
 		p.cmd.Process.Kill()
 		<-p.done
-		return nil, wrap(fmt.Errorf("sending start parameters: %w", err))
+		return nil, nil, wrap(fmt.Errorf("sending start parameters: %w", err))
 	}
 	// Wait for the backend to be ready: its pre-run hook has run, so what
 	// the hook prints comes before anything the caller prints next, and a
@@ -321,16 +341,16 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	case <-p.ready:
 	case <-p.done:
 		if p.cmd.ProcessState.ExitCode() == exitNoInit {
-			return nil, wrap(fmt.Errorf("%w (the backend exited with status %d): add mp.Init() as the first line of main", ErrNoInit, exitNoInit))
+			return nil, nil, wrap(fmt.Errorf("%w (the backend exited with status %d): add mp.Init() as the first line of main", ErrNoInit, exitNoInit))
 		}
 		if p.exitErr == nil {
-			return nil, wrap(fmt.Errorf("backend exited before it was ready: %w", ErrBackendDied))
+			return nil, nil, wrap(fmt.Errorf("backend exited before it was ready: %w", ErrBackendDied))
 		}
-		return nil, wrap(p.exitErr)
+		return nil, nil, wrap(p.exitErr)
 	case <-ctx.Done():
 		p.cmd.Process.Kill()
 		<-p.done
-		return nil, wrap(context.Cause(ctx))
+		return nil, nil, wrap(context.Cause(ctx))
 	}
 	// Only starting → running: the backend may already have exited (or
 	// been asked to stop) since it reported ready.
@@ -338,7 +358,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 		p.log.Debug("state running")
 	}
 	p.log.Debug("started", "pid", p.cmd.Process.Pid)
-	return p, nil
+	return p, nil, nil
 }
 
 // checkOptions rejects options that cannot mean anything, with an error
