@@ -24,6 +24,7 @@ type config struct {
 	startConcurrency int
 	fault            string
 	recycle          int
+	floorChild       bool
 }
 
 // parseFlags checks the flags before anything starts: a bad value is a
@@ -45,6 +46,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.startConcurrency, "start-concurrency", 8, "worker starts in progress at once")
 	fs.StringVar(&c.fault, "fault", "", "inject a fault in every task, for the tests: crash or hang")
 	fs.IntVar(&c.recycle, "tasks-per-worker", 0, "a worker ends itself after this many tasks and is replaced (0: never)")
+	fs.BoolVar(&c.floorChild, "scale-floor-child", false, "internal: a process of -scale's floor (writes one byte, waits for the end of stdin)")
 	defaults := func() string {
 		var b strings.Builder
 		b.WriteString("usage: main1 [flags]\n")

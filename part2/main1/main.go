@@ -132,6 +132,12 @@ func main() {
 	// A pipe that closes (main1 | head) ends the run as cleanly.
 	ctx, stopWatching := story.UntilStdoutCloses(ctx)
 	defer stopWatching()
+	//docs:skip
+	if cfg.floorChild {
+		floorChild() // a process of -scale's floor
+		return
+	}
+	//docs:end
 	if cfg.scale > 0 {
 		err = runScale(ctx, cfg, log)
 	} else {
