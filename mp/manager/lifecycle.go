@@ -107,7 +107,7 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 		return
 	}
 	m.setState(w, Idle, p)
-	m.log.Debug(fmt.Sprintf("%q ready (pid %d)", w.name, p.Pid()))
+	m.log.Debug("worker ready", "worker", w.name, "pid", p.Pid())
 	m.idle = append(m.idle, w)
 	if first {
 		m.progress.ready()

@@ -96,7 +96,7 @@ func (m *Manager) setState(w *Worker, s State, p *mp.Process) {
 	m.counts[old].Add(-1)
 	m.counts[s].Add(1)
 	if old != s {
-		m.log.Debug(fmt.Sprintf("%s: %s → %s", w.name, old, s))
+		m.log.Debug("worker state", "worker", w.name, "from", old, "to", s) // formatted only if logged
 	}
 }
 
