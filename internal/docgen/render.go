@@ -103,29 +103,27 @@ func RunCommand(c *Chapter) string {
 	return cmd
 }
 
-// demote turns "## x" into "### x" outside fenced blocks, so a doc.md's
-// own subheadings sit under the page's chapter section.
+// demote turns "## x" into "### x" outside code, so a doc.md's own
+// subheadings sit under the page's chapter section.
 func demote(md string) string {
-	lines := strings.Split(md, "\n")
-	inFence := false
-	for i, l := range lines {
-		if strings.HasPrefix(strings.TrimSpace(l), "```") {
-			inFence = !inFence
-		}
-		if !inFence && strings.HasPrefix(l, "#") {
-			lines[i] = "#" + l
-		}
-	}
-	return strings.Join(lines, "\n")
+	return mapProse(md, func(prose string) string { return headingRE.ReplaceAllString(prose, "#$1") })
 }
+
+// headingRE finds the ATX headings of a Markdown text.
+var headingRE = regexp.MustCompile(`(?m)^(#+ )`)
 
 // linkRE finds the targets of inline Markdown links and images.
 var linkRE = regexp.MustCompile(`(\]\()([^)\s]+)(\))`)
 
 // rebaseLinks rewrites the relative link targets of md, written for a file
 // in directory from, for a file in directory to (both relative to the
-// repository root, slash-separated).
+// repository root, slash-separated). Code spans and blocks are left as they
+// are.
 func rebaseLinks(md, from, to string) string {
+	return mapProse(md, func(prose string) string { return rebaseProseLinks(prose, from, to) })
+}
+
+func rebaseProseLinks(md, from, to string) string {
 	return linkRE.ReplaceAllStringFunc(md, func(s string) string {
 		m := linkRE.FindStringSubmatch(s)
 		target := m[2]
