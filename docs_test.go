@@ -54,10 +54,13 @@ var (
 	inlineLinkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	refLinkRE    = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(\S+)`)
 	codeSpanRE   = regexp.MustCompile("`[^`\n]*`")
+	commentRE    = regexp.MustCompile(`(?s)<!--.*?-->`)
 )
 
-// links returns the link targets of a Markdown text, outside code.
+// links returns the link targets of a Markdown text, outside code and
+// HTML comments (a doc.md's exercises hold code there).
 func links(md string) []string {
+	md = commentRE.ReplaceAllString(md, "")
 	var prose []string
 	inFence := false
 	for _, line := range strings.Split(md, "\n") {

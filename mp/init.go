@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/env"
 	"golang.org/x/sys/unix"
 )
 
@@ -119,7 +120,9 @@ func Init() {
 		if launchErr != nil {
 			fmt.Fprintln(os.Stderr, "mp: warning:", launchErr)
 		}
-		for _, err := range config().errs {
+		// Every variable of the project, whoever reads it: MP_FAST=yes
+		// is reported like MP_LOG_TIME=yes.
+		for _, err := range env.Check() {
 			fmt.Fprintln(os.Stderr, "mp: warning:", err)
 		}
 		return

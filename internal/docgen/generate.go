@@ -28,7 +28,8 @@ type File struct {
 	Data []byte
 }
 
-// Generate builds and runs every chapter, and returns every page it owns:
+// Generate builds and runs every chapter and every exercise of their doc.md
+// (see Exercise), and returns every page it owns:
 // docs/partN.md for each partN directory, and each hand-written page (the
 // Markdown files in docs/ and the README) that holds docgen regions, with
 // those regions refreshed. It writes nothing.
@@ -91,13 +92,39 @@ func Generate(ctx context.Context, opts Options) ([]File, error) {
 			return nil, err
 		}
 	}
+	// The exercises, in parallel with the chapters' own runs.
+	var chapters []*Chapter
+	for _, p := range parts {
+		chapters = append(chapters, p.Chapters...)
+	}
+	type exerciseResults struct {
+		pages map[string]string
+		err   error
+	}
+	exercisesDone := make(chan exerciseResults, 1)
+	go func() {
+		pages, err := RunExercises(ctx, root, binDir, chapters, opts.Env)
+		exercisesDone <- exerciseResults{pages, err}
+	}()
+	chapterOutputs := map[string]string{}
+	for _, c := range chapters {
+		if chapterOutputs[c.Name], err = Run(ctx, binDir, c, opts.Env); err != nil {
+			<-exercisesDone
+			return nil, err
+		}
+	}
+	ex := <-exercisesDone
+	if ex.err != nil {
+		return nil, ex.err
+	}
 	var files []File
 	for _, p := range parts {
 		outputs := map[string]string{}
+		for k, v := range ex.pages {
+			outputs[k] = v
+		}
 		for _, c := range p.Chapters {
-			if outputs[c.Name], err = Run(ctx, binDir, c, opts.Env); err != nil {
-				return nil, err
-			}
+			outputs[c.Name] = chapterOutputs[c.Name]
 		}
 		files = append(files, File{Path: PagePath(p.N), Data: []byte(RenderPart(p, outputs))})
 	}

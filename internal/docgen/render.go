@@ -40,7 +40,8 @@ func LoadPartInfo(root string, n int) (*Part, error) {
 }
 
 // RenderPart writes part p's page. outputs holds each chapter's normalised
-// output, by chapter name.
+// output, by chapter name, and the part of the page of each of their
+// exercises, by ExerciseKey (see RunExercises).
 func RenderPart(p *Part, outputs map[string]string) string {
 	var b strings.Builder
 	dir := fmt.Sprintf("part%d", p.N)
@@ -58,12 +59,13 @@ func RenderPart(p *Part, outputs map[string]string) string {
 	}
 	for _, c := range p.Chapters {
 		b.WriteString("\n")
-		renderChapter(&b, c, outputs[c.Name])
+		renderChapter(&b, c, outputs)
 	}
 	return b.String()
 }
 
-func renderChapter(b *strings.Builder, c *Chapter, output string) {
+func renderChapter(b *strings.Builder, c *Chapter, outputs map[string]string) {
+	output := outputs[c.Name]
 	fmt.Fprintf(b, "## %s\n\n", c.Name)
 	label := "Chapter"
 	if c.Number > 0 {
@@ -90,7 +92,8 @@ func renderChapter(b *strings.Builder, c *Chapter, output string) {
 	fmt.Fprintf(b, "```output %s\n%s```\n", c.Name, output)
 
 	for _, s := range c.Meta.Sections {
-		fmt.Fprintf(b, "\n### %s\n\n%s\n", s.Heading, demote(rebaseLinks(s.Body, c.Dir, "docs")))
+		body := placeExercises(s.Body, c, outputs)
+		fmt.Fprintf(b, "\n### %s\n\n%s\n", s.Heading, demote(rebaseLinks(body, c.Dir, "docs")))
 	}
 }
 

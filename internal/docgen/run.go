@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -51,13 +52,28 @@ func Build(ctx context.Context, root, binDir string, dirs []string) error {
 // returns what the chapter wrote to stdout and stderr, interleaved as a
 // terminal shows them, normalised (see Normalize).
 func Run(ctx context.Context, binDir string, c *Chapter, env []string) (string, error) {
-	timeout := c.Meta.Timeout
+	out, status, err := runBinary(ctx, binDir, c.Name, c.Meta.Args, c.Meta.Timeout, env)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %v", ErrRun, c.Dir, err)
+	}
+	if status != c.Meta.Exit {
+		return "", fmt.Errorf("%w: %s %s exited with status %d, doc.md expects %d:\n%s",
+			ErrRun, c.Dir, strings.Join(c.Meta.Args, " "), status, c.Meta.Exit, out)
+	}
+	return Normalize(out, c.Meta.Normalize), nil
+}
+
+// runBinary runs binDir/name with args as Run does, and returns its output
+// as it is and its exit status (ExitKilled if SIGKILL ended it). An error is
+// a run that could not start or did not end within timeout (0: the
+// default).
+func runBinary(ctx context.Context, binDir, name string, args []string, timeout time.Duration, env []string) (string, int, error) {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, c.Name), c.Meta.Args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
 	cmd.Dir = binDir
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MP_") {
@@ -69,15 +85,16 @@ func Run(ctx context.Context, binDir string, c *Chapter, env []string) (string, 
 	cmd.Stdout, cmd.Stderr = &out, &out // one pipe: the terminal's order
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
-	code := cmd.ProcessState.ExitCode()
 	switch {
 	case ctx.Err() != nil:
-		return "", fmt.Errorf("%w: %s did not end within %v:\n%s", ErrRun, c.Dir, timeout, out.String())
-	case code != c.Meta.Exit:
-		return "", fmt.Errorf("%w: %s %s exited with status %d (%v), doc.md expects %d:\n%s",
-			ErrRun, c.Dir, strings.Join(c.Meta.Args, " "), code, err, c.Meta.Exit, out.String())
+		return "", 0, fmt.Errorf("did not end within %v:\n%s", timeout, out.String())
+	case cmd.ProcessState == nil:
+		return "", 0, err
 	}
-	return Normalize(out.String(), c.Meta.Normalize), nil
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		return out.String(), ExitKilled, nil
+	}
+	return out.String(), cmd.ProcessState.ExitCode(), nil
 }
 
 // pidRE finds process IDs in a chapter's output: "pid 4242" (any case) and
