@@ -292,7 +292,7 @@ func start(ctx context.Context, kind string, opts Options) (p *Process, err erro
 	case <-p.ready:
 	case <-p.done:
 		if p.cmd.ProcessState.ExitCode() == exitNoInit {
-			return nil, wrap(fmt.Errorf("%w (the backend exited with status %d): add mp.Init() as the first line of main", ErrNoInit, exitNoInit))
+			return nil, wrap(fmt.Errorf("%w (the backend exited with status %d): %s", ErrNoInit, exitNoInit, initHint()))
 		}
 		if p.exitErr == nil {
 			return nil, wrap(fmt.Errorf("backend exited before it was ready: %w", ErrBackendDied))

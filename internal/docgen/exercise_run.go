@@ -2,8 +2,6 @@ package docgen
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -98,12 +96,7 @@ func runExercise(ctx context.Context, root, binDir, dir string, c *Chapter, ex E
 		}
 	}
 
-	// A shared-memory prefix of this run's own, shown as the default "mp-".
-	tag := make([]byte, 4)
-	rand.Read(tag)
-	prefix := "mp-x" + hex.EncodeToString(tag) + "-"
-	out, status, err := runBinary(ctx, binDir, c.Name, ex.Args, c.Meta.Timeout, append(append([]string{}, env...), "MP_SHM_PREFIX="+prefix))
-	left := removeSegments(prefix)
+	out, status, left, err := runBinary(ctx, binDir, c.Name, ex.Args, c.Meta.Timeout, env)
 	if err != nil {
 		return "", err
 	}
@@ -122,7 +115,6 @@ func runExercise(ctx context.Context, root, binDir, dir string, c *Chapter, ex E
 			out += name + "\n"
 		}
 	}
-	out = strings.ReplaceAll(out, prefix, "mp-")
 	out = Normalize(out, append(append([]Rule{}, c.Meta.Normalize...), ex.Normalize...))
 	out, ls, _ := strings.Cut(out, lsMark)
 	return renderExercise(c, ex, diff, filterLines(out, ex), ls), nil
