@@ -171,7 +171,10 @@ func packageNames(t *testing.T, dir string) map[string]bool {
 				if s, ok := recv.(*ast.StarExpr); ok {
 					recv = s.X
 				}
-				if ix, ok := recv.(*ast.IndexExpr); ok {
+				switch ix := recv.(type) {
+				case *ast.IndexExpr: // Array[T]
+					recv = ix.X
+				case *ast.IndexListExpr: // Command[Req, Resp]
 					recv = ix.X
 				}
 				if id, ok := recv.(*ast.Ident); ok {
@@ -380,4 +383,44 @@ func TestDocsNameWhatExistsInCode(t *testing.T) {
 		}
 	}
 	assert.Greater(t, checked, 50, "too few names found: are the patterns broken?")
+}
+
+// figuresRE finds the figures of a text: a number with a unit.
+var figuresRE = regexp.MustCompile(`\d[\d,]*(?:\.\d+)?(?:–\d[\d,]*(?:\.\d+)?)? ?(?:µs|ns|ms|s|×|%|M/s|MiB|KiB|GB/s|MB/s)`)
+
+// quoteRE finds a paragraph that quotes figures from another page: from the
+// marker to the next blank line.
+var quoteRE = regexp.MustCompile(`(?s)<!-- figures from ([\w./-]+) -->\n(.*?)(?:\n[ \t]*\n|$)`)
+
+// TestQuotedFiguresHaveOneSource: a figure a page quotes from another (the
+// paragraph after "<!-- figures from PAGE -->") is in that page, as it is
+// written there: a measurement has one source, and a page that quotes it
+// cannot drift from it. The marker's path is relative to the page; a
+// chapter's doc.md is checked, not the generated page that copies it.
+func TestQuotedFiguresHaveOneSource(t *testing.T) {
+	quoted := 0
+	for _, page := range docPages(t) {
+		text := string(must(os.ReadFile(page)))
+		if strings.HasPrefix(text, "<!-- Code generated") {
+			continue
+		}
+		for _, m := range quoteRE.FindAllStringSubmatch(text, -1) {
+			source, err := os.ReadFile(filepath.Join(filepath.Dir(page), filepath.FromSlash(m[1])))
+			if err != nil {
+				t.Errorf("%s quotes %s: %v", page, m[1], err)
+				continue
+			}
+			figures := figuresRE.FindAllString(m[2], -1)
+			if len(figures) == 0 {
+				t.Errorf("%s: no figure after the marker of %s", page, m[1])
+			}
+			for _, f := range figures {
+				quoted++
+				if !strings.Contains(string(source), f) {
+					t.Errorf("%s quotes %q from %s, which does not say it", page, f, m[1])
+				}
+			}
+		}
+	}
+	assert.NotZero(t, quoted, "no quoted figures found")
 }
