@@ -350,3 +350,65 @@ func TestCleanupRechecksIdentityBeforeSIGKILL(t *testing.T) {
 	// argv[0].
 	waitForArgv0(t, shifty.Process.Pid, "notours-"+tag)
 }
+
+// TestCleanupLeavesOtherUsers: on a machine shared by many people, the
+// clean-up of one (even as root) touches only that user's own: another
+// user's orphaned process and stale segment are left, and said to be, until
+// --all-users asks for them.
+func TestCleanupLeavesOtherUsers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to make a process and a file of another user")
+	}
+	const nobody = 65534
+	prefix := testPrefix(t)
+	theirs := segment(t, prefix+"1-theirs")
+	require.NoError(t, os.Chown(theirs, nobody, nobody))
+	mine := segment(t, prefix+"1-mine")
+
+	tag := "users-" + randomHex(4)
+	other := exec.Command("bash", "-c", "exec -a mp:"+tag+"/theirs sleep 60")
+	other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	require.NoError(t, other.Start())
+	defer func() { other.Process.Kill(); other.Wait() }()
+	waitForArgv0(t, other.Process.Pid, "mp:"+tag+"/theirs")
+
+	run := runCleanup(t, "--prefix", prefix, "--match", "^mp:"+tag+"/")
+	require.Equal(t, 0, run.code, "%s%s", run.stdout, run.stderr)
+	assert.Contains(t, run.stdout, "skipping "+prefix+"1-theirs: it belongs to nobody, not to you\n")
+	assert.Contains(t, run.stdout, "removed "+prefix+"1-mine: stale")
+	assert.NotContains(t, run.stdout, strconv.Itoa(other.Process.Pid), "another user's process is none of ours")
+	assert.FileExists(t, theirs)
+	assert.NoFileExists(t, mine)
+	assert.Equal(t, "mp:"+tag+"/theirs", argv0Of(other.Process.Pid), "the other user's process still runs")
+
+	run = runCleanup(t, "--all-users", "--prefix", prefix, "--match", "^mp:"+tag+"/")
+	require.Equal(t, 0, run.code, "%s%s", run.stdout, run.stderr)
+	assert.Contains(t, run.stdout, "removed "+prefix+"1-theirs: stale")
+	assert.Contains(t, run.stdout, "stopping pid "+strconv.Itoa(other.Process.Pid))
+	assert.NoFileExists(t, theirs)
+}
+
+// TestCleanupTakesThePrefixOfMPShmPrefix: a workshop hands each participant
+// a prefix in MP_SHM_PREFIX; with it set, the clean-up (make clean) touches
+// only that participant's segments, even when everybody shares an account.
+func TestCleanupTakesThePrefixOfMPShmPrefix(t *testing.T) {
+	alice, bob := testPrefix(t), testPrefix(t)
+	segment(t, alice+"1-results")
+	bobs := segment(t, bob+"1-results")
+
+	cmd := exec.Command("bash", "aux/cleanup.bash", "--segments-only")
+	cmd.Env = append(withoutEnv("MP_SHM_PREFIX"), "MP_SHM_PREFIX="+alice)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "removed "+alice+"1-results: stale")
+	assert.NotContains(t, string(out), bob)
+	assert.FileExists(t, bobs, "another participant's crash leftovers stay for their exercise")
+
+	cmd = exec.Command("bash", "aux/cleanup.bash", "--segments-only")
+	cmd.Env = append(withoutEnv("MP_SHM_PREFIX"), "MP_SHM_PREFIX=/etc/")
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 2, ee.ExitCode())
+	assert.Contains(t, string(out), "MP_SHM_PREFIX must start with mp- and hold no /")
+}

@@ -92,35 +92,28 @@ func Generate(ctx context.Context, opts Options) ([]File, error) {
 			return nil, err
 		}
 	}
-	// The exercises, in parallel with the chapters' own runs.
+	// The chapters' own runs first, one at a time:
+	// some chapters' output depends on their timing (main1's), and the
+	// exercises' builds would compete for the CPUs. Then the exercises, in
+	// parallel with each other.
 	var chapters []*Chapter
 	for _, p := range parts {
 		chapters = append(chapters, p.Chapters...)
 	}
-	type exerciseResults struct {
-		pages map[string]string
-		err   error
-	}
-	exercisesDone := make(chan exerciseResults, 1)
-	go func() {
-		pages, err := RunExercises(ctx, root, binDir, chapters, opts.Env)
-		exercisesDone <- exerciseResults{pages, err}
-	}()
 	chapterOutputs := map[string]string{}
 	for _, c := range chapters {
 		if chapterOutputs[c.Name], err = Run(ctx, binDir, c, opts.Env); err != nil {
-			<-exercisesDone
 			return nil, err
 		}
 	}
-	ex := <-exercisesDone
-	if ex.err != nil {
-		return nil, ex.err
+	exercisePages, err := RunExercises(ctx, root, binDir, chapters, opts.Env)
+	if err != nil {
+		return nil, err
 	}
 	var files []File
 	for _, p := range parts {
 		outputs := map[string]string{}
-		for k, v := range ex.pages {
+		for k, v := range exercisePages {
 			outputs[k] = v
 		}
 		for _, c := range p.Chapters {
