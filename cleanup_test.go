@@ -37,21 +37,24 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	require.NoError(t, decoy.Start())
 	defer func() { decoy.Process.Kill(); decoy.Wait() }()
 
-	// A live frontend: ping, with its pauses, and its backend.
-	ping := exec.Command(filepath.Join(binDir, "ping"))
-	ping.Env = append(withoutEnv("MP_FAST"), "MP_TEST_TAG="+tag)
-	var pingOut bytes.Buffer
-	ping.Stdout, ping.Stderr = &pingOut, &pingOut
-	require.NoError(t, ping.Start())
-	defer ping.Process.Kill()
-	backend := waitForChild(t, ping.Process.Pid, "mp:ping/my-process")
+	// A live frontend and its backend: names runs until it is told to stop
+	// (no MP_FAST), so it is alive whatever time the clean-up takes. (ping,
+	// which this test used, ends after its two 1 s pauses: under load the
+	// clean-up's scan outlasted them, and found no backend to keep.)
+	names := exec.Command(filepath.Join(binDir, "names"), "-workers", "1")
+	names.Env = append(withoutEnv("MP_FAST"), "MP_TEST_TAG="+tag)
+	var namesOut bytes.Buffer
+	names.Stdout, names.Stderr = &namesOut, &namesOut
+	require.NoError(t, names.Start())
+	defer names.Process.Kill()
+	backend := waitForChild(t, names.Process.Pid, "mp:names/worker-1")
 	waitForArgv0(t, orphan.Process.Pid, "mp:"+tag+"/orphan")
 	waitForArgv0(t, decoy.Process.Pid, "decoy-"+tag)
 
-	cleanup := exec.Command("bash", "aux/cleanup.bash", "--processes-only", "--match", "^mp:("+tag+"/|ping/)|decoy-"+tag)
+	cleanup := exec.Command("bash", "aux/cleanup.bash", "--processes-only", "--match", "^mp:("+tag+"/|names/worker-1$)|decoy-"+tag)
 	out, err := cleanup.CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Contains(t, string(out), "keeping pid "+strconv.Itoa(backend)+" (mp:ping/my-process): its frontend, pid "+strconv.Itoa(ping.Process.Pid)+", is alive")
+	assert.Contains(t, string(out), "keeping pid "+strconv.Itoa(backend)+" (mp:names/worker-1): its frontend, pid "+strconv.Itoa(names.Process.Pid)+", is alive")
 	assert.Contains(t, string(out), "stopping pid "+strconv.Itoa(orphan.Process.Pid)+" (mp:"+tag+"/orphan 60), parent pid "+strconv.Itoa(os.Getpid())+"\n")
 	assert.NotContains(t, string(out), "keeping pid "+strconv.Itoa(orphan.Process.Pid))
 
@@ -63,8 +66,12 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	assert.NotContains(t, string(out), strconv.Itoa(decoy.Process.Pid), "the decoy is not ours")
 	assert.Equal(t, "decoy-"+tag, argv0Of(decoy.Process.Pid), "the decoy still runs")
 
-	require.NoError(t, ping.Wait(), "ping runs to its end: %s", pingOut.String())
-	assert.Contains(t, pingOut.String(), "backend stopped, bye")
+	// The frontend kept its backend, and stops it itself.
+	require.NoError(t, names.Process.Signal(syscall.SIGINT))
+	err = names.Wait()
+	require.ErrorAs(t, err, &ee, "%s", namesOut.String())
+	assert.Equal(t, 130, ee.ExitCode(), "names ends on SIGINT with everything cleaned up: %s", namesOut.String())
+	assert.Contains(t, namesOut.String(), "stopped: interrupt signal received; everything is cleaned up")
 }
 
 func withoutEnv(key string) []string {
