@@ -17,7 +17,9 @@ echo "stress: go test -count=$count ./... with a go test ./... loop beside it; l
 
 # The load: the suite, again and again, until told to stop. It runs in a
 # process group of its own, so that stopping it stops its go test and the
-# test binaries under it, and nothing else.
+# test binaries under it, and nothing else. (The loop's $1 and $n are the
+# inner shell's: single quotes on purpose.)
+# shellcheck disable=SC2016
 setsid bash -c '
 	n=0
 	while :; do
