@@ -9,7 +9,7 @@ COUNT    ?= 5
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
 .PHONY: test race vet fuzz fuzz-payload scale bench bench-numpy bench-python clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
-.PHONY: help cleanup memwatch tools
+.PHONY: help cleanup memwatch tools stress
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
 test:
@@ -62,6 +62,10 @@ bench-python:
 ## run-<chapter>: run one chapter, e.g. make run-ping, make run-shm2 ARGS='-dtype int64'
 $(foreach c,$(CHAPTERS),$(eval run-$(notdir $(c)): ; $$(GO) run ./$(c) $$(value ARGS)))
 
+# Any other run-<name>: say which chapters there are.
+run-%:
+	@echo "make: no chapter '$*': make list shows the chapters" >&2; exit 2
+
 ## list: the chapters, as run-<chapter> takes them
 list:
 	@printf '%s\n' $(notdir $(CHAPTERS))
@@ -70,7 +74,14 @@ list:
 docs:
 	$(GO) run ./internal/docgen/cmd/docgen
 
-## clean: stop processes and remove shared memory left by a crashed run
+## stress: go test -count=STRESS_COUNT (default 20) ./..., while another
+## go test ./... runs beside it in a loop until it ends: flakes under load
+STRESS_COUNT ?= 20
+stress:
+	bash aux/stress.bash $(STRESS_COUNT)
+
+## clean: stop your processes and remove your shared memory left by a
+## crashed run (yours only: your user, and MP_SHM_PREFIX if set)
 clean:
 	bash aux/cleanup.bash
 

@@ -37,21 +37,24 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	require.NoError(t, decoy.Start())
 	defer func() { decoy.Process.Kill(); decoy.Wait() }()
 
-	// A live frontend: ping, with its pauses, and its backend.
-	ping := exec.Command(filepath.Join(binDir, "ping"))
-	ping.Env = append(withoutEnv("MP_FAST"), "MP_TEST_TAG="+tag)
-	var pingOut bytes.Buffer
-	ping.Stdout, ping.Stderr = &pingOut, &pingOut
-	require.NoError(t, ping.Start())
-	defer ping.Process.Kill()
-	backend := waitForChild(t, ping.Process.Pid, "mp:ping/my-process")
+	// A live frontend and its backend: names runs until it is told to stop
+	// (no MP_FAST), so it is alive whatever time the clean-up takes. (ping,
+	// which this test used, ends after its two 1 s pauses: under load the
+	// clean-up's scan outlasted them, and found no backend to keep.)
+	names := exec.Command(filepath.Join(binDir, "names"), "-workers", "1")
+	names.Env = append(withoutEnv("MP_FAST"), "MP_TEST_TAG="+tag)
+	var namesOut bytes.Buffer
+	names.Stdout, names.Stderr = &namesOut, &namesOut
+	require.NoError(t, names.Start())
+	defer names.Process.Kill()
+	backend := waitForChild(t, names.Process.Pid, "mp:names/worker-1")
 	waitForArgv0(t, orphan.Process.Pid, "mp:"+tag+"/orphan")
 	waitForArgv0(t, decoy.Process.Pid, "decoy-"+tag)
 
-	cleanup := exec.Command("bash", "aux/cleanup.bash", "--processes-only", "--match", "^mp:("+tag+"/|ping/)|decoy-"+tag)
+	cleanup := exec.Command("bash", "aux/cleanup.bash", "--processes-only", "--match", "^mp:("+tag+"/|names/worker-1$)|decoy-"+tag)
 	out, err := cleanup.CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Contains(t, string(out), "keeping pid "+strconv.Itoa(backend)+" (mp:ping/my-process): its frontend, pid "+strconv.Itoa(ping.Process.Pid)+", is alive")
+	assert.Contains(t, string(out), "keeping pid "+strconv.Itoa(backend)+" (mp:names/worker-1): its frontend, pid "+strconv.Itoa(names.Process.Pid)+", is alive")
 	assert.Contains(t, string(out), "stopping pid "+strconv.Itoa(orphan.Process.Pid)+" (mp:"+tag+"/orphan 60), parent pid "+strconv.Itoa(os.Getpid())+"\n")
 	assert.NotContains(t, string(out), "keeping pid "+strconv.Itoa(orphan.Process.Pid))
 
@@ -63,8 +66,12 @@ func TestCleanupStopsOnlyOrphans(t *testing.T) {
 	assert.NotContains(t, string(out), strconv.Itoa(decoy.Process.Pid), "the decoy is not ours")
 	assert.Equal(t, "decoy-"+tag, argv0Of(decoy.Process.Pid), "the decoy still runs")
 
-	require.NoError(t, ping.Wait(), "ping runs to its end: %s", pingOut.String())
-	assert.Contains(t, pingOut.String(), "backend stopped, bye")
+	// The frontend kept its backend, and stops it itself.
+	require.NoError(t, names.Process.Signal(syscall.SIGINT))
+	err = names.Wait()
+	require.ErrorAs(t, err, &ee, "%s", namesOut.String())
+	assert.Equal(t, 130, ee.ExitCode(), "names ends on SIGINT with everything cleaned up: %s", namesOut.String())
+	assert.Contains(t, namesOut.String(), "stopped: interrupt signal received; everything is cleaned up")
 }
 
 func withoutEnv(key string) []string {
@@ -349,4 +356,66 @@ func TestCleanupRechecksIdentityBeforeSIGKILL(t *testing.T) {
 	// Alive, and someone else now: a zombie or a killed process has no
 	// argv[0].
 	waitForArgv0(t, shifty.Process.Pid, "notours-"+tag)
+}
+
+// TestCleanupLeavesOtherUsers: on a machine shared by many people, the
+// clean-up of one (even as root) touches only that user's own: another
+// user's orphaned process and stale segment are left, and said to be, until
+// --all-users asks for them.
+func TestCleanupLeavesOtherUsers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to make a process and a file of another user")
+	}
+	const nobody = 65534
+	prefix := testPrefix(t)
+	theirs := segment(t, prefix+"1-theirs")
+	require.NoError(t, os.Chown(theirs, nobody, nobody))
+	mine := segment(t, prefix+"1-mine")
+
+	tag := "users-" + randomHex(4)
+	other := exec.Command("bash", "-c", "exec -a mp:"+tag+"/theirs sleep 60")
+	other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	require.NoError(t, other.Start())
+	defer func() { other.Process.Kill(); other.Wait() }()
+	waitForArgv0(t, other.Process.Pid, "mp:"+tag+"/theirs")
+
+	run := runCleanup(t, "--prefix", prefix, "--match", "^mp:"+tag+"/")
+	require.Equal(t, 0, run.code, "%s%s", run.stdout, run.stderr)
+	assert.Contains(t, run.stdout, "skipping "+prefix+"1-theirs: it belongs to nobody, not to you\n")
+	assert.Contains(t, run.stdout, "removed "+prefix+"1-mine: stale")
+	assert.NotContains(t, run.stdout, strconv.Itoa(other.Process.Pid), "another user's process is none of ours")
+	assert.FileExists(t, theirs)
+	assert.NoFileExists(t, mine)
+	assert.Equal(t, "mp:"+tag+"/theirs", argv0Of(other.Process.Pid), "the other user's process still runs")
+
+	run = runCleanup(t, "--all-users", "--prefix", prefix, "--match", "^mp:"+tag+"/")
+	require.Equal(t, 0, run.code, "%s%s", run.stdout, run.stderr)
+	assert.Contains(t, run.stdout, "removed "+prefix+"1-theirs: stale")
+	assert.Contains(t, run.stdout, "stopping pid "+strconv.Itoa(other.Process.Pid))
+	assert.NoFileExists(t, theirs)
+}
+
+// TestCleanupTakesThePrefixOfMPShmPrefix: a workshop hands each participant
+// a prefix in MP_SHM_PREFIX; with it set, the clean-up (make clean) touches
+// only that participant's segments, even when everybody shares an account.
+func TestCleanupTakesThePrefixOfMPShmPrefix(t *testing.T) {
+	alice, bob := testPrefix(t), testPrefix(t)
+	segment(t, alice+"1-results")
+	bobs := segment(t, bob+"1-results")
+
+	cmd := exec.Command("bash", "aux/cleanup.bash", "--segments-only")
+	cmd.Env = append(withoutEnv("MP_SHM_PREFIX"), "MP_SHM_PREFIX="+alice)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "removed "+alice+"1-results: stale")
+	assert.NotContains(t, string(out), bob)
+	assert.FileExists(t, bobs, "another participant's crash leftovers stay for their exercise")
+
+	cmd = exec.Command("bash", "aux/cleanup.bash", "--segments-only")
+	cmd.Env = append(withoutEnv("MP_SHM_PREFIX"), "MP_SHM_PREFIX=/etc/")
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 2, ee.ExitCode())
+	assert.Contains(t, string(out), "MP_SHM_PREFIX must start with mp- and hold no /")
 }

@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -54,10 +55,13 @@ var (
 	inlineLinkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	refLinkRE    = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(\S+)`)
 	codeSpanRE   = regexp.MustCompile("`[^`\n]*`")
+	commentRE    = regexp.MustCompile(`(?s)<!--.*?-->`)
 )
 
-// links returns the link targets of a Markdown text, outside code.
+// links returns the link targets of a Markdown text, outside code and
+// HTML comments (a doc.md's exercises hold code there).
 func links(md string) []string {
+	md = commentRE.ReplaceAllString(md, "")
 	var prose []string
 	inFence := false
 	for _, line := range strings.Split(md, "\n") {
@@ -141,9 +145,13 @@ func TestEveryChapterHasPageAndScript(t *testing.T) {
 // mpNames returns the exported names of package mp: top-level
 // declarations ("Init", "SharedArray"), and methods and struct fields as
 // "Type.Name" ("Process.Send", "Options.Events").
-func mpNames(t *testing.T) map[string]bool {
+func mpNames(t *testing.T) map[string]bool { return packageNames(t, "mp") }
+
+// packageNames returns the names declared in the package in dir, as
+// mpNames does for mp.
+func packageNames(t *testing.T, dir string) map[string]bool {
 	fset := token.NewFileSet()
-	files, err := filepath.Glob("mp/*.go")
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	require.NoError(t, err)
 	names := map[string]bool{}
 	for _, f := range files {
@@ -163,7 +171,10 @@ func mpNames(t *testing.T) map[string]bool {
 				if s, ok := recv.(*ast.StarExpr); ok {
 					recv = s.X
 				}
-				if ix, ok := recv.(*ast.IndexExpr); ok {
+				switch ix := recv.(type) {
+				case *ast.IndexExpr: // Array[T]
+					recv = ix.X
+				case *ast.IndexListExpr: // Command[Req, Resp]
 					recv = ix.X
 				}
 				if id, ok := recv.(*ast.Ident); ok {
@@ -257,4 +268,159 @@ func TestTroubleshootingListsExitCodes(t *testing.T) {
 		}
 	}
 	require.NotZero(t, found, "no exit codes found in mp/*.go")
+}
+
+// docPages are the pages whose code spans name the library and the
+// chapters' flags: the README, docs/, the parts' READMEs and the chapters'
+// doc.md.
+func docPages(t *testing.T) []string {
+	var pages []string
+	for _, pattern := range []string{"README.md", "docs/*.md", "part*/README.md", "part*/*/doc.md"} {
+		pages = append(pages, must(filepath.Glob(pattern))...)
+	}
+	require.NotEmpty(t, pages)
+	return pages
+}
+
+var (
+	// pkgNameRE finds mp.X, shm.X, manager.X and their Type.Member.
+	pkgNameRE = regexp.MustCompile(`\b(mp|shm|manager)\.([A-Z]\w*)(?:\.([A-Z]\w*))?`)
+	// typeMemberRE finds Type.Member in a code span that is only that,
+	// perhaps with a call's parentheses: `Process.Stop`, `Array.Data()`.
+	typeMemberRE = regexp.MustCompile("^`([A-Z]\\w*)\\.([A-Z]\\w*)(?:\\(\\))?`$")
+	// runRE finds a chapter's command line in a code span.
+	runRE = regexp.MustCompile(`go run \./(part[0-9]+/[a-z0-9_]+)((?: +-[^ ` + "`" + `]+(?: +[^- ` + "`" + `][^ ` + "`" + `]*)?)*)`)
+	// usageFlagRE finds the flags in a chapter's -h, as the flag package
+	// prints them.
+	usageFlagRE = regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`)
+	// notOurs are Type.Member names of other packages that the pages may
+	// name without a package.
+	notOurs = map[string]bool{"Cmd.WaitDelay": true, "Cmd.Wait": true, "Cmd.Start": true, "Cmd.Cancel": true, "M.Run": true}
+)
+
+// codeSpans returns the code spans of a Markdown text, outside fenced
+// blocks (whose code is checked by the compiler when it is ours).
+func codeSpans(md string) []string {
+	var spans []string
+	inFence := false
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+			continue
+		}
+		if !inFence {
+			spans = append(spans, codeSpanRE.FindAllString(line, -1)...)
+		}
+	}
+	return spans
+}
+
+// TestDocsNameWhatExistsInCode: every identifier in backquotes of the forms
+// mp.X, shm.X, manager.X (and their .Member), Type.Member, and every flag of
+// a chapter's command line in backquotes, exists in the code. A rename
+// that leaves a page behind fails here (SharedArray.Data was named for
+// months after the type became shm.Array).
+func TestDocsNameWhatExistsInCode(t *testing.T) {
+	pkgs := map[string]map[string]bool{
+		"mp":      packageNames(t, "mp"),
+		"shm":     packageNames(t, "mp/shm"),
+		"manager": packageNames(t, "mp/manager"),
+	}
+	all := map[string]bool{}
+	for _, names := range pkgs {
+		for n := range names {
+			all[n] = true
+		}
+	}
+	// The flags of each chapter, as its -h lists them.
+	flags := map[string]map[string]bool{}
+	for _, dir := range must(docgen.ChapterDirs(".")) {
+		flags[dir] = map[string]bool{"h": true, "help": true}
+		out, _ := exec.Command(filepath.Join(binDir, path.Base(dir)), "-h").CombinedOutput()
+		for _, m := range usageFlagRE.FindAllStringSubmatch(string(out), -1) {
+			flags[dir][m[1]] = true
+		}
+	}
+	require.True(t, flags["part1/shm2"]["dtype"], "no flags found in shm2 -h")
+	checked := 0
+	for _, page := range docPages(t) {
+		for _, span := range codeSpans(string(must(os.ReadFile(page)))) {
+			for _, m := range pkgNameRE.FindAllStringSubmatch(span, -1) {
+				checked++
+				name := m[2]
+				if m[3] != "" && pkgs[m[1]][m[2]+"."+m[3]] {
+					name += "." + m[3]
+				} else if m[3] != "" && !pkgs[m[1]][m[2]] {
+					name += "." + m[3]
+				}
+				if !pkgs[m[1]][name] {
+					t.Errorf("%s: %s names %s.%s, which package %s does not have", page, span, m[1], name, m[1])
+				}
+			}
+			if m := typeMemberRE.FindStringSubmatch(span); m != nil && !notOurs[m[1]+"."+m[2]] {
+				checked++
+				if !all[m[1]+"."+m[2]] {
+					t.Errorf("%s: %s names %s.%s, which no package of the library has", page, span, m[1], m[2])
+				}
+			}
+			for _, m := range runRE.FindAllStringSubmatch(span, -1) {
+				known, ok := flags[m[1]]
+				if !ok {
+					t.Errorf("%s: %s runs %s, which is not a chapter", page, span, m[1])
+					continue
+				}
+				for _, f := range strings.Fields(m[2]) {
+					if !strings.HasPrefix(f, "-") {
+						continue
+					}
+					checked++
+					name, _, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
+					if !known[name] {
+						t.Errorf("%s: %s gives %s flag -%s, which it does not have", page, span, m[1], name)
+					}
+				}
+			}
+		}
+	}
+	assert.Greater(t, checked, 50, "too few names found: are the patterns broken?")
+}
+
+// figuresRE finds the figures of a text: a number with a unit.
+var figuresRE = regexp.MustCompile(`\d[\d,]*(?:\.\d+)?(?:–\d[\d,]*(?:\.\d+)?)? ?(?:µs|ns|ms|s|×|%|M/s|MiB|KiB|GB/s|MB/s)`)
+
+// quoteRE finds a paragraph that quotes figures from another page: from the
+// marker to the next blank line.
+var quoteRE = regexp.MustCompile(`(?s)<!-- figures from ([\w./-]+) -->\n(.*?)(?:\n[ \t]*\n|$)`)
+
+// TestQuotedFiguresHaveOneSource: a figure a page quotes from another (the
+// paragraph after "<!-- figures from PAGE -->") is in that page, as it is
+// written there: a measurement has one source, and a page that quotes it
+// cannot drift from it. The marker's path is relative to the page; a
+// chapter's doc.md is checked, not the generated page that copies it.
+func TestQuotedFiguresHaveOneSource(t *testing.T) {
+	quoted := 0
+	for _, page := range docPages(t) {
+		text := string(must(os.ReadFile(page)))
+		if strings.HasPrefix(text, "<!-- Code generated") {
+			continue
+		}
+		for _, m := range quoteRE.FindAllStringSubmatch(text, -1) {
+			source, err := os.ReadFile(filepath.Join(filepath.Dir(page), filepath.FromSlash(m[1])))
+			if err != nil {
+				t.Errorf("%s quotes %s: %v", page, m[1], err)
+				continue
+			}
+			figures := figuresRE.FindAllString(m[2], -1)
+			if len(figures) == 0 {
+				t.Errorf("%s: no figure after the marker of %s", page, m[1])
+			}
+			for _, f := range figures {
+				quoted++
+				if !strings.Contains(string(source), f) {
+					t.Errorf("%s quotes %q from %s, which does not say it", page, f, m[1])
+				}
+			}
+		}
+	}
+	assert.NotZero(t, quoted, "no quoted figures found")
 }

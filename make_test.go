@@ -42,6 +42,13 @@ func TestMakeWorkshopTargets(t *testing.T) {
 	}
 	assert.Contains(t, makeDry(t, "-n", "bench", "BENCH=Call$|Sync$", "COUNT=1"), "-bench 'Call$|Sync$' -count 1 ")
 	assert.Equal(t, "go run ./internal/docgen/cmd/docgen\n", makeDry(t, "-n", "docs"))
+	assert.Equal(t, "bash aux/stress.bash 3\n", makeDry(t, "-n", "stress", "STRESS_COUNT=3"))
+
+	// A chapter that does not exist: a usage error that points at make list.
+	out, err := exec.Command("make", "-s", "run-nope").CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Contains(t, string(out), "make: no chapter 'nope': make list shows the chapters")
 }
 
 // TestMakeHelpListsEveryTarget checks that make help lists every target of

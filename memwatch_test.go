@@ -190,3 +190,23 @@ func TestMemwatchUsage(t *testing.T) {
 	assert.Equal(t, 2, cmd.ProcessState.ExitCode(), "%v", err)
 	assert.Contains(t, string(out), "unknown option '--bogus'")
 }
+
+// TestMemwatchWritesNoEscapesIntoAPipe: refreshing live into a pipe (or a
+// file), memwatch prints one table after another, without the terminal's
+// clear-screen escapes.
+func TestMemwatchWritesNoEscapesIntoAPipe(t *testing.T) {
+	cmd := exec.Command("bash", "aux/memwatch.bash", "--interval", "0.05", "--proc", "--match", "^mp:nobody-"+randomHex(4)+"/")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// Two refreshes' worth of output: the header line twice.
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for strings.Count(got.String(), "PID") < 2 {
+		n, err := out.Read(buf)
+		got.Write(buf[:n])
+		require.NoError(t, err, "memwatch ended early:\n%s", got.String())
+	}
+	assert.NotContains(t, got.String(), "\033[", "escapes written into a pipe")
+}

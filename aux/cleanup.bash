@@ -25,10 +25,16 @@ lock is held while it checks that the name still is the same file, then it
 unlinks.
 
 What it never touches: a process whose argv[0] does not start with "mp:",
-whatever its name or command line (no killall, no pkill); a backend whose
-frontend still runs (unless --all); a file without the prefix; a segment in
-use, whatever PID its name holds (a PID in a name is a hint for humans, not
-an identity: PIDs are reused and differ across PID namespaces).
+whatever its name or command line (no killall, no pkill); a process or a
+segment of another user, even when run as root (unless --all-users); a
+backend whose frontend still runs (unless --all); a file without the prefix;
+a segment in use, whatever PID its name holds (a PID in a name is a hint for
+humans, not an identity: PIDs are reused and differ across PID namespaces).
+
+On a machine shared by many people (a workshop), give each one a prefix of
+their own in MP_SHM_PREFIX (mp-alice-, mp-bob-): their programs name
+segments with it, and this script, which takes it as its default prefix,
+then touches only theirs, even among people who share an account.
 
 Options:
   -n, --dry-run         say what would be stopped or removed, change nothing
@@ -39,7 +45,10 @@ Options:
                         extended regular expression that must start with ^mp:
                         (argv[0] must start with mp: whatever REGEX says)
       --prefix PREFIX   only segments whose name starts with PREFIX, which
-                        must start with mp- and hold no / (default: mp-)
+                        must start with mp- and hold no / (default:
+                        $MP_SHM_PREFIX if set, else mp-)
+      --all-users       also other users' processes and segments (as root:
+                        an administrator's clean-up, never a participant's)
       --grace SECONDS   how long to wait after SIGTERM before SIGKILL
                         (default: 2)
   -h, --help            print this help and exit
@@ -64,8 +73,11 @@ procs=1
 segs=1
 all=0
 match='^mp:'
-prefix=mp-
+prefix=${MP_SHM_PREFIX:-mp-}
+[[ $prefix == mp-* && $prefix != */* ]] || die_usage "MP_SHM_PREFIX must start with mp- and hold no /, got '$prefix'"
 grace=2
+all_users=0
+me=$(id -u)
 while (($#)); do
 	case "$1" in
 		-h | --help) usage; exit 0 ;;
@@ -73,6 +85,7 @@ while (($#)); do
 		--segments-only) procs=0 ;;
 		--processes-only) segs=0 ;;
 		--all) all=1 ;;
+		--all-users) all_users=1 ;;
 		--match | --prefix | --grace)
 			(($# >= 2)) || die_usage "$1 needs a value"
 			case "$1" in
@@ -145,6 +158,9 @@ if ((procs)); then
 	for dir in /proc/[0-9]*; do
 		pid=${dir#/proc/}
 		[[ $pid != "$$" ]] || continue
+		# Only our own user's, unless told otherwise: on a shared machine
+		# root's clean-up must not end a participant's exercise.
+		((all_users)) || [[ $(stat -c %u "$dir" 2>/dev/null) == "$me" ]] || continue
 		# --match narrows the choice; argv[0] starting with mp: is required
 		# whatever the pattern says.
 		[[ $(argv0 "$pid") == mp:* ]] || continue
@@ -218,6 +234,10 @@ if ((segs)); then
 		name=${path#/dev/shm/}
 		if [[ -L $path || ! -f $path ]]; then
 			echo "skipping $name: not a regular file, so not a segment of ours"
+			continue
+		fi
+		if ((!all_users)) && [[ $(stat -c %u -- "$path" 2>/dev/null) != "$me" ]]; then
+			echo "skipping $name: it belongs to $(stat -c %U -- "$path" 2>/dev/null || echo another user), not to you"
 			continue
 		fi
 		# Open for reading only (never create), then ask the kernel whether

@@ -208,9 +208,14 @@ while :; do
 	if ((json)); then
 		show
 	else
-		# Build the table first, then clear and print it: no flicker.
+		# Build the table first, then clear and print it: no flicker. Into
+		# a pipe or a file, no escapes: one table after another.
 		table=$(show)
-		printf '\033[H\033[2J%s\n(every %ss; Ctrl-C ends)\n' "$table" "$interval"
+		if [[ -t 1 ]]; then
+			printf '\033[H\033[2J%s\n(every %ss; Ctrl-C ends)\n' "$table" "$interval"
+		else
+			printf '%s\n\n' "$table"
+		fi
 	fi
 	sleep "$interval"
 done

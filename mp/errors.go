@@ -35,7 +35,8 @@ var (
 	// missing or has another type, and by Send when a value cannot be encoded.
 	ErrParam = errors.New("bad parameter")
 	// ErrNoInit is returned by Start when the backend exited because the
-	// program's main does not call Init first.
+	// program's main (or a test binary's TestMain) does not call Init
+	// first. It is not ErrBackendDied: the backend never became one.
 	ErrNoInit = errors.New("the program's main does not call mp.Init first")
 	// ErrBadProcessName is returned by Start for a process name that
 	// cannot name a process (see Options.Name).

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/env"
+	"github.com/mpgo/mp/internal/initcheck"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,13 +46,15 @@ var (
 	launched  *launch
 	launchErr error
 
-	initCalled atomic.Bool
-	isBackend  atomic.Bool
+	isBackend atomic.Bool
 )
 
 func init() {
 	launched, launchErr = readLaunch()
 	if launched != nil {
+		// Until Init runs, mp and mp/shm refuse to start processes or
+		// create segments here (see requireInit).
+		initcheck.StartedAs(launched.kind)
 		// Package initialization runs on the main thread, whose name is
 		// what ps and top show as the command (comm). Name it now, before
 		// the runtime starts more threads that would inherit "exe".
@@ -111,7 +115,7 @@ func readLaunch() (*launch, error) {
 // lines that cannot be written are dropped. In the frontend, Init reports
 // MP_* environment variables it cannot read, on standard error.
 func Init() {
-	initCalled.Store(true)
+	initcheck.InitCalled()
 	// Handled (not ignored): a handled signal is reset by exec, so the
 	// programs we start still get the default SIGPIPE behaviour.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
@@ -119,7 +123,9 @@ func Init() {
 		if launchErr != nil {
 			fmt.Fprintln(os.Stderr, "mp: warning:", launchErr)
 		}
-		for _, err := range config().errs {
+		// Every variable of the project, whoever reads it: MP_FAST=yes
+		// is reported like MP_LOG_TIME=yes.
+		for _, err := range env.Check() {
 			fmt.Fprintln(os.Stderr, "mp: warning:", err)
 		}
 		return
@@ -133,15 +139,15 @@ func Init() {
 func IsBackend() bool { return isBackend.Load() }
 
 // exitNoInit is the exit status of a backend whose main did not call Init.
-const exitNoInit = 5
+const exitNoInit = initcheck.ExitNoInit
 
 // requireInit stops a backend whose main forgot to call Init before using
 // the package. Without this check such a program would run its main again in
 // every backend, and each would start backends of its own: a chain of
-// processes, each a copy of the program.
-func requireInit() {
-	if launched != nil && !initCalled.Load() {
-		fmt.Fprintf(os.Stderr, "mp: this process was started as a backend (kind %q), but main did not call mp.Init first: add mp.Init() as the first line of main\n", launched.kind)
-		os.Exit(exitNoInit)
-	}
-}
+// processes, each a copy of the program. mp/shm makes the same check before
+// it creates a named segment, which would outlive the child.
+func requireInit() { initcheck.Require() }
+
+// initHint says how to add the missing Init: to main, or to a test
+// binary's TestMain.
+func initHint() string { return initcheck.Hint() }

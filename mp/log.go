@@ -47,17 +47,14 @@ func NewLogger(who string, side Side) *slog.Logger {
 type logConfig struct {
 	level slog.Level
 	time  bool
-	errs  []error // variables that could not be read; Init reports them
 }
 
 // config reads MP_LOG_LEVEL and MP_LOG_TIME. A value that cannot be read
-// leaves the default in place; Init reports it once, at start-up.
+// leaves the default in place; Init reports it once, at start-up, with
+// every other variable of the project (env.Check).
 func config() logConfig {
 	var c logConfig
-	level, err := env.Choice("MP_LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error")
-	if err != nil {
-		c.errs = append(c.errs, err)
-	}
+	level, _ := env.Choice("MP_LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error")
 	switch level {
 	case "debug":
 		c.level = slog.LevelDebug
@@ -66,9 +63,7 @@ func config() logConfig {
 	case "error":
 		c.level = slog.LevelError
 	}
-	if c.time, err = env.Bool("MP_LOG_TIME", false); err != nil {
-		c.errs = append(c.errs, err)
-	}
+	c.time, _ = env.Bool("MP_LOG_TIME", false)
 	return c
 }
 

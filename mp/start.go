@@ -263,7 +263,7 @@ func (p *Process) handshake(ctx context.Context, params Params, undo *undoList) 
 	case <-p.ready:
 	case <-p.done:
 		if p.cmd.ProcessState.ExitCode() == exitNoInit {
-			return fmt.Errorf("%w (the backend exited with status %d): add mp.Init() as the first line of main", ErrNoInit, exitNoInit)
+			return fmt.Errorf("%w (the backend exited with status %d): %s", ErrNoInit, exitNoInit, initHint())
 		}
 		if p.exitErr == nil {
 			return fmt.Errorf("backend exited before it was ready: %w", ErrBackendDied)

@@ -5,8 +5,12 @@
 // of Go by Example; the output shown is what the chapter printed when docgen
 // built and ran it, not text pasted by hand. A chapter may add a doc.md
 // beside its main.go with the arguments to run it with and its exercises
-// (see ParseMeta). Generate writes docs/partN.md for every part directory,
-// and refreshes the generated regions of hand-written pages (see Regions).
+// (see ParseMeta). An exercise whose result the page states is written as
+// an exercise comment (see Exercise): its flags, or its edit of main.go
+// anchored on whole lines of the code; docgen builds and runs it too, and
+// the page shows the edit and what the run printed. Generate writes
+// docs/partN.md for every part directory, and refreshes the generated
+// regions of hand-written pages (see Regions).
 //
 // The markers docgen reads in a chapter's main.go:
 //

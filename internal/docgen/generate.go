@@ -28,7 +28,8 @@ type File struct {
 	Data []byte
 }
 
-// Generate builds and runs every chapter, and returns every page it owns:
+// Generate builds and runs every chapter and every exercise of their doc.md
+// (see Exercise), and returns every page it owns:
 // docs/partN.md for each partN directory, and each hand-written page (the
 // Markdown files in docs/ and the README) that holds docgen regions, with
 // those regions refreshed. It writes nothing.
@@ -91,13 +92,32 @@ func Generate(ctx context.Context, opts Options) ([]File, error) {
 			return nil, err
 		}
 	}
+	// The chapters' own runs first, one at a time:
+	// some chapters' output depends on their timing (main1's), and the
+	// exercises' builds would compete for the CPUs. Then the exercises, in
+	// parallel with each other.
+	var chapters []*Chapter
+	for _, p := range parts {
+		chapters = append(chapters, p.Chapters...)
+	}
+	chapterOutputs := map[string]string{}
+	for _, c := range chapters {
+		if chapterOutputs[c.Name], err = Run(ctx, binDir, c, opts.Env); err != nil {
+			return nil, err
+		}
+	}
+	exercisePages, err := RunExercises(ctx, root, binDir, chapters, opts.Env)
+	if err != nil {
+		return nil, err
+	}
 	var files []File
 	for _, p := range parts {
 		outputs := map[string]string{}
+		for k, v := range exercisePages {
+			outputs[k] = v
+		}
 		for _, c := range p.Chapters {
-			if outputs[c.Name], err = Run(ctx, binDir, c, opts.Env); err != nil {
-				return nil, err
-			}
+			outputs[c.Name] = chapterOutputs[c.Name]
 		}
 		files = append(files, File{Path: PagePath(p.N), Data: []byte(RenderPart(p, outputs))})
 	}

@@ -32,13 +32,15 @@ var ErrMeta = errors.New("docgen: bad doc.md")
 // output that differ between runs (a Go regular expression, " => ", a
 // replacement that may use $1), one line per rule, applied in order after
 // PIDs are renumbered; exit is the exit status the run must end with
-// (default 0); timeout bounds the run (default 2m).
+// (default 0); timeout bounds the run (default 2m). A section may hold
+// exercises whose results the page shows (see Exercise).
 type Meta struct {
 	Args      []string
 	Normalize []Rule
 	Exit      int
 	Timeout   time.Duration
 	Sections  []Section
+	Exercises []Exercise // from the sections' exercise comments (see Exercise)
 }
 
 // Rule rewrites what matches RE in a chapter's output to Repl.
@@ -78,15 +80,10 @@ func ParseMeta(text string) (Meta, error) {
 		case "args":
 			m.Args = strings.Fields(value)
 		case "normalize":
-			expr, repl, ok := strings.Cut(value, " => ")
-			if !ok {
-				return m, fmt.Errorf("%w: line %d: normalize wants REGEXP => REPLACEMENT", ErrMeta, i+1)
+			var r Rule
+			if r, err = parseRule(value); err == nil {
+				m.Normalize = append(m.Normalize, r)
 			}
-			re, cerr := regexp.Compile(expr)
-			if cerr != nil {
-				return m, fmt.Errorf("%w: line %d: %v", ErrMeta, i+1, cerr)
-			}
-			m.Normalize = append(m.Normalize, Rule{RE: re, Repl: repl})
 		case "exit":
 			m.Exit, err = strconv.Atoi(value)
 		case "timeout":
@@ -100,10 +97,16 @@ func ParseMeta(text string) (Meta, error) {
 	}
 	var cur *Section
 	var body []string
+	var exErr error
 	end := func() {
 		if cur != nil {
 			cur.Body = trimBlank(body)
 			m.Sections = append(m.Sections, *cur)
+			exs, err := parseExercises(cur.Body, len(m.Exercises)+1)
+			if err != nil && exErr == nil {
+				exErr = fmt.Errorf("%w: section %q: %w", ErrMeta, cur.Heading, err)
+			}
+			m.Exercises = append(m.Exercises, exs...)
 		}
 	}
 	inFence := false
@@ -120,7 +123,20 @@ func ParseMeta(text string) (Meta, error) {
 		body = append(body, strings.TrimRight(line, " \t"))
 	}
 	end()
-	return m, nil
+	return m, exErr
+}
+
+// parseRule reads "REGEXP => REPLACEMENT".
+func parseRule(value string) (Rule, error) {
+	expr, repl, ok := strings.Cut(value, " => ")
+	if !ok {
+		return Rule{}, errors.New("normalize wants REGEXP => REPLACEMENT")
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return Rule{}, err
+	}
+	return Rule{RE: re, Repl: repl}, nil
 }
 
 // Section returns the body of the section with the given heading, or "".

@@ -40,7 +40,8 @@ func LoadPartInfo(root string, n int) (*Part, error) {
 }
 
 // RenderPart writes part p's page. outputs holds each chapter's normalised
-// output, by chapter name.
+// output, by chapter name, and the part of the page of each of their
+// exercises, by ExerciseKey (see RunExercises).
 func RenderPart(p *Part, outputs map[string]string) string {
 	var b strings.Builder
 	dir := fmt.Sprintf("part%d", p.N)
@@ -58,12 +59,13 @@ func RenderPart(p *Part, outputs map[string]string) string {
 	}
 	for _, c := range p.Chapters {
 		b.WriteString("\n")
-		renderChapter(&b, c, outputs[c.Name])
+		renderChapter(&b, c, outputs)
 	}
 	return b.String()
 }
 
-func renderChapter(b *strings.Builder, c *Chapter, output string) {
+func renderChapter(b *strings.Builder, c *Chapter, outputs map[string]string) {
+	output := outputs[c.Name]
 	fmt.Fprintf(b, "## %s\n\n", c.Name)
 	label := "Chapter"
 	if c.Number > 0 {
@@ -90,7 +92,8 @@ func renderChapter(b *strings.Builder, c *Chapter, output string) {
 	fmt.Fprintf(b, "```output %s\n%s```\n", c.Name, output)
 
 	for _, s := range c.Meta.Sections {
-		fmt.Fprintf(b, "\n### %s\n\n%s\n", s.Heading, demote(rebaseLinks(s.Body, c.Dir, "docs")))
+		body := placeExercises(s.Body, c, outputs)
+		fmt.Fprintf(b, "\n### %s\n\n%s\n", s.Heading, demote(rebaseLinks(body, c.Dir, "docs")))
 	}
 }
 
@@ -103,29 +106,27 @@ func RunCommand(c *Chapter) string {
 	return cmd
 }
 
-// demote turns "## x" into "### x" outside fenced blocks, so a doc.md's
-// own subheadings sit under the page's chapter section.
+// demote turns "## x" into "### x" outside code, so a doc.md's own
+// subheadings sit under the page's chapter section.
 func demote(md string) string {
-	lines := strings.Split(md, "\n")
-	inFence := false
-	for i, l := range lines {
-		if strings.HasPrefix(strings.TrimSpace(l), "```") {
-			inFence = !inFence
-		}
-		if !inFence && strings.HasPrefix(l, "#") {
-			lines[i] = "#" + l
-		}
-	}
-	return strings.Join(lines, "\n")
+	return mapProse(md, func(prose string) string { return headingRE.ReplaceAllString(prose, "#$1") })
 }
+
+// headingRE finds the ATX headings of a Markdown text.
+var headingRE = regexp.MustCompile(`(?m)^(#+ )`)
 
 // linkRE finds the targets of inline Markdown links and images.
 var linkRE = regexp.MustCompile(`(\]\()([^)\s]+)(\))`)
 
 // rebaseLinks rewrites the relative link targets of md, written for a file
 // in directory from, for a file in directory to (both relative to the
-// repository root, slash-separated).
+// repository root, slash-separated). Code spans and blocks are left as they
+// are.
 func rebaseLinks(md, from, to string) string {
+	return mapProse(md, func(prose string) string { return rebaseProseLinks(prose, from, to) })
+}
+
+func rebaseProseLinks(md, from, to string) string {
 	return linkRE.ReplaceAllStringFunc(md, func(s string) string {
 		m := linkRE.FindStringSubmatch(s)
 		target := m[2]

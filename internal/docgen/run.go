@@ -3,6 +3,8 @@ package docgen
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -51,33 +54,65 @@ func Build(ctx context.Context, root, binDir string, dirs []string) error {
 // returns what the chapter wrote to stdout and stderr, interleaved as a
 // terminal shows them, normalised (see Normalize).
 func Run(ctx context.Context, binDir string, c *Chapter, env []string) (string, error) {
-	timeout := c.Meta.Timeout
+	out, status, left, err := runBinary(ctx, binDir, c.Name, c.Meta.Args, c.Meta.Timeout, env)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %v", ErrRun, c.Dir, err)
+	}
+	if len(left) > 0 {
+		return "", fmt.Errorf("%w: %s %s left %v in /dev/shm", ErrRun, c.Dir, strings.Join(c.Meta.Args, " "), left)
+	}
+	if status != c.Meta.Exit {
+		return "", fmt.Errorf("%w: %s %s exited with status %d, doc.md expects %d:\n%s",
+			ErrRun, c.Dir, strings.Join(c.Meta.Args, " "), status, c.Meta.Exit, out)
+	}
+	return Normalize(out, c.Meta.Normalize), nil
+}
+
+// runBinary runs binDir/name with args as Run does, and returns its output
+// and its exit status (ExitKilled if SIGKILL ended it), and the segments it
+// left in /dev/shm, which it removes. An error is a run that could not
+// start or did not end within timeout (0: the default).
+//
+// The run has a shared-memory prefix of its own (MP_SHM_PREFIX), so that
+// what it finds in /dev/shm is its own even while tests or other runs go
+// on beside it; the output and the names left say "mp-" instead, the
+// default prefix a reader's run has.
+func runBinary(ctx context.Context, binDir, name string, args []string, timeout time.Duration, env []string) (string, int, []string, error) {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, c.Name), c.Meta.Args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
 	cmd.Dir = binDir
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MP_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(append(cmd.Env, "MP_FAST=1"), env...)
+	tag := make([]byte, 4)
+	rand.Read(tag)
+	prefix := "mp-docgen" + hex.EncodeToString(tag) + "-"
+	cmd.Env = append(append(cmd.Env, "MP_FAST=1", "MP_SHM_PREFIX="+prefix), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out // one pipe: the terminal's order
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
-	code := cmd.ProcessState.ExitCode()
+	left := removeSegments(prefix)
+	for i, name := range left {
+		left[i] = "mp-" + strings.TrimPrefix(name, prefix)
+	}
 	switch {
 	case ctx.Err() != nil:
-		return "", fmt.Errorf("%w: %s did not end within %v:\n%s", ErrRun, c.Dir, timeout, out.String())
-	case code != c.Meta.Exit:
-		return "", fmt.Errorf("%w: %s %s exited with status %d (%v), doc.md expects %d:\n%s",
-			ErrRun, c.Dir, strings.Join(c.Meta.Args, " "), code, err, c.Meta.Exit, out.String())
+		return "", 0, nil, fmt.Errorf("did not end within %v:\n%s", timeout, out.String())
+	case cmd.ProcessState == nil:
+		return "", 0, nil, err
 	}
-	return Normalize(out.String(), c.Meta.Normalize), nil
+	status := cmd.ProcessState.ExitCode()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		status = ExitKilled
+	}
+	return strings.ReplaceAll(out.String(), prefix, "mp-"), status, left, nil
 }
 
 // pidRE finds process IDs in a chapter's output: "pid 4242" (any case) and

@@ -54,3 +54,42 @@ func Duration(name string, def time.Duration) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// Var is one of the project's variables, with the rule that reads it.
+type Var struct {
+	Name  string
+	check func() error
+}
+
+// BoolVar is a variable read with Bool.
+func BoolVar(name string) Var {
+	return Var{name, func() error { _, err := Bool(name, false); return err }}
+}
+
+// ChoiceVar is a variable read with Choice.
+func ChoiceVar(name string, allowed ...string) Var {
+	return Var{name, func() error { _, err := Choice(name, "", allowed...); return err }}
+}
+
+// Vars are every variable of the project that holds a boolean or a choice,
+// whoever reads it (the library, or the chapters), so that Check reports an
+// unreadable value of any of them the same way.
+var Vars = []Var{
+	BoolVar("MP_FAST"),
+	ChoiceVar("MP_LOG_LEVEL", "debug", "info", "warn", "warning", "error"),
+	BoolVar("MP_LOG_TIME"),
+	BoolVar("MP_SPIN"),
+}
+
+// Check returns an error for each of Vars whose value does not parse, in
+// the order of Vars. A program reports them once, at start-up (mp.Init
+// does), and each reader then uses its default.
+func Check() []error {
+	var errs []error
+	for _, v := range Vars {
+		if err := v.check(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}

@@ -51,3 +51,28 @@ func TestDuration(t *testing.T) {
 		assert.Equal(t, time.Second, d)
 	}
 }
+
+// TestCheckReportsEveryVariable: an unreadable value of any of the
+// project's variables is reported, not only of those the library reads
+// (MP_FAST=yes was once silently taken as false while MP_LOG_TIME=yes was
+// reported).
+func TestCheckReportsEveryVariable(t *testing.T) {
+	for _, v := range Vars {
+		t.Setenv(v.Name, "")
+	}
+	assert.Empty(t, Check())
+	t.Setenv("MP_FAST", "yes")
+	t.Setenv("MP_LOG_TIME", "yes")
+	t.Setenv("MP_SPIN", "on")
+	t.Setenv("MP_LOG_LEVEL", "loud")
+	var got []string
+	for _, err := range Check() {
+		got = append(got, err.Error())
+	}
+	assert.Equal(t, []string{
+		`MP_FAST="yes": want a boolean (1, true, 0, false)`,
+		`MP_LOG_LEVEL="loud": want one of debug, info, warn, warning, error`,
+		`MP_LOG_TIME="yes": want a boolean (1, true, 0, false)`,
+		`MP_SPIN="on": want a boolean (1, true, 0, false)`,
+	}, got)
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/mpgo/mp/internal/initcheck"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,6 +38,9 @@ func Create[T Elem](name string, shape ...int) (*Array[T], error) {
 }
 
 func create[T Elem](name string, shape []int) (*Array[T], string, error) {
+	// In a backend whose main forgot mp.Init, main runs as if it were the
+	// frontend: stop it before it makes a name that would outlive it.
+	initcheck.Require()
 	seg, err := segmentName(name)
 	if err != nil {
 		return nil, name, err

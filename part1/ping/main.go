@@ -55,6 +55,9 @@ func main() {
 	// In the child this call becomes the backend and never returns. In the
 	// parent it returns at once, and the story begins.
 	mp.Init()
+	// The chapter takes no flags; -h says so, and anything on the command
+	// line is a usage error (status 2), as in every chapter.
+	story.ParseFlags("part1/ping")
 	log := mp.NewLogger("main", mp.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through

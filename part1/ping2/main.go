@@ -67,6 +67,8 @@ var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return 
 
 func main() {
 	mp.Init()
+	// No flags, but -h says so, and anything else is a usage error.
+	story.ParseFlags("part1/ping2")
 	log := mp.NewLogger("main", mp.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through

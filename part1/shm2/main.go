@@ -114,17 +114,15 @@ var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return 
 func main() {
 	mp.Init()
 	dtype := flag.String("dtype", "float32", "element type: "+strings.Join(shm.DTypes(), ", "))
-	shape := flag.String("shape", "200x200", "shape, e.g. 200x200 or 10x20x30")
-	flag.Parse()
+	shape := flag.String("shape", "200x200", fmt.Sprintf("shape, e.g. 200x200 or 10x20x30 (at most %d values)", maxValues))
 	// Bad input is a usage error (status 2) before anything starts.
+	story.ParseFlags("part1/shm2")
 	dims, err := parseShape(*shape)
 	switch {
 	case err != nil:
-		usage(err)
+		story.Usage(err)
 	case !slices.Contains(shm.DTypes(), *dtype):
-		usage(fmt.Errorf("bad -dtype %q: want one of %s", *dtype, strings.Join(shm.DTypes(), ", ")))
-	case flag.NArg() > 0:
-		usage(fmt.Errorf("unexpected arguments %q: shm2 takes only flags", flag.Args()))
+		story.Usage(fmt.Errorf("bad -dtype %q: want one of %s", *dtype, strings.Join(shm.DTypes(), ", ")))
 	}
 	log := mp.NewLogger("main", mp.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
@@ -136,13 +134,6 @@ func main() {
 		story.Exit(ctx, log, err)
 	}
 	log.Info("bye")
-}
-
-// usage reports a bad command line and exits with status 2, as flag does.
-func usage(err error) {
-	fmt.Fprintln(os.Stderr, "shm2:", err)
-	flag.Usage()
-	os.Exit(2)
 }
 
 func run(ctx context.Context, log *slog.Logger, dtype string, shape []int) error {
@@ -238,13 +229,22 @@ func summary[T shm.Elem](a *shm.Array[T]) string {
 	return fmt.Sprintf("first value %v, sum %s", a.Data()[0], strconv.FormatFloat(sum, 'f', -1, 64))
 }
 
+// maxValues bounds an array's number of values: 2^25, 256 MiB of float64.
+// A segment lives in /dev/shm, which is memory, and the chapter fills and
+// sums every value.
+const maxValues = 1 << 25
+
 // parseShape turns "200x200" into [200 200].
 func parseShape(s string) ([]int, error) {
 	var dims []int
+	values := 1
 	for _, f := range strings.Split(s, "x") {
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("bad shape %q: want sizes like 200x200", s)
+		}
+		if values *= n; n > maxValues || values > maxValues {
+			return nil, fmt.Errorf("bad shape %q: more than %d values (256 MiB of float64); the array is memory in /dev/shm", s, maxValues)
 		}
 		dims = append(dims, n)
 	}

@@ -78,14 +78,20 @@ func (w *worker) fill(ctx context.Context, m mp.Message) error {
 // columns is the width of the results array: one row per worker.
 const columns = 4
 
+// maxWorkers bounds -workers.
+const maxWorkers = 64
+
 var workerKind = mp.NewKind("Worker", func(b *mp.Backend) *worker { return &worker{Backend: b} }).
 	Handle("fill", (*worker).fill)
 
 func main() {
 	mp.Init()
 	kill := flag.Bool("kill", false, "kill the frontend with SIGKILL once the workers run")
-	workers := flag.Int("workers", 2, "number of workers")
-	flag.Parse()
+	workers := flag.Int("workers", 2, fmt.Sprintf("number of workers, 1 to %d", maxWorkers))
+	story.ParseFlags("part3/crash")
+	if *workers < 1 || *workers > maxWorkers {
+		story.Usage(fmt.Errorf("bad -workers %d: want 1 to %d (each worker is a process, and one is enough to crash)", *workers, maxWorkers))
+	}
 	log := mp.NewLogger("main", mp.Front)
 	// Ctrl-C and SIGTERM end run through its deferred clean-up; SIGKILL,
 	// which -kill sends, cannot be caught: that is the point.

@@ -29,6 +29,10 @@ import (
 // The shared table: 4 MiB of float64 that every worker maps.
 const tableRows, tableColumns = 512, 1024
 
+// maxWorkers bounds -workers: worker k holds k MiB of its own, so the
+// private memory grows with the square of their number.
+const maxWorkers = 16
+
 // worker is the backend: it maps the shared table and keeps a private
 // buffer, and then does nothing; its memory is the point.
 type worker struct {
@@ -72,9 +76,15 @@ var workerKind = mp.NewKind("Worker", func(b *mp.Backend) *worker { return &work
 
 func main() {
 	mp.Init()
-	workers := flag.Int("workers", 3, "number of workers")
+	workers := flag.Int("workers", 3, fmt.Sprintf("number of workers, 1 to %d", maxWorkers))
 	runFor := flag.Duration("for", 0, "end on its own after this long (0: run until Ctrl-C or SIGTERM, or end at once when MP_FAST is set)")
-	flag.Parse()
+	story.ParseFlags("part3/names")
+	switch {
+	case *workers < 1 || *workers > maxWorkers:
+		story.Usage(fmt.Errorf("bad -workers %d: want 1 to %d (worker k holds k MiB of its own: %d of them hold %d MiB)", *workers, maxWorkers, maxWorkers, maxWorkers*(maxWorkers+1)/2))
+	case *runFor < 0:
+		story.Usage(fmt.Errorf("bad -for %v: want a duration of 0 or more", *runFor))
+	}
 	log := mp.NewLogger("main", mp.Front)
 	// Ctrl-C or SIGTERM ends the wait in run; the deferred stops then run,
 	// and the exit status says which signal it was (130, 143).

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# stress.bash: run the whole suite COUNT times (default 20) while another
+# go test ./... runs beside it, again and again, until the first ends: the
+# flakes that only a loaded machine shows. Both runs' output is kept in
+# STRESS_DIR (default: a new temporary directory); the exit status is the
+# counted run's.
+#
+#   bash aux/stress.bash [COUNT]     (make stress, STRESS_COUNT=20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+count=${1:-20}
+[[ $count =~ ^[1-9][0-9]*$ ]] || { echo "stress.bash: COUNT must be a positive number, got '$count'" >&2; exit 2; }
+dir=${STRESS_DIR:-$(mktemp -d /tmp/mp-stress.XXXXXX)}
+mkdir -p "$dir"
+echo "stress: go test -count=$count ./... with a go test ./... loop beside it; logs in $dir"
+
+# The load: the suite, again and again, until told to stop. It runs in a
+# process group of its own, so that stopping it stops its go test and the
+# test binaries under it, and nothing else. (The loop's $1 and $n are the
+# inner shell's: single quotes on purpose.)
+# shellcheck disable=SC2016
+setsid bash -c '
+	n=0
+	while :; do
+		n=$((n + 1))
+		if go test -count=1 ./... >"$1/load-$n.log" 2>&1; then
+			echo "load run $n: ok" >>"$1/load.txt"
+		else
+			echo "load run $n: FAILED (see load-$n.log)" >>"$1/load.txt"
+		fi
+	done' load "$dir" &
+load=$!
+stop_load() {
+	kill -TERM -- "-$load" 2>/dev/null || true
+	wait "$load" 2>/dev/null || true
+}
+trap stop_load EXIT
+
+start=$(date +%s)
+status=0
+go test -count="$count" ./... >"$dir/counted.log" 2>&1 || status=$?
+end=$(date +%s)
+stop_load
+trap - EXIT
+
+grep -E '^(ok|FAIL|---)' "$dir/counted.log" || true
+echo "stress: go test -count=$count ./...: status $status after $((end - start)) s"
+cat "$dir/load.txt" 2>/dev/null || echo "(no load run finished)"
+exit "$status"
