@@ -165,6 +165,7 @@ func TestRingBadHeader(t *testing.T) {
 	}{
 		"empty":         {nil, 0},
 		"tiny":          {[]byte("mp-ring\x00"), 100},
+		"cut header":    {good.encode()[:40], 40},
 		"no magic":      {hdr(func(h []byte) { h[0] = 'x' }), good.size},
 		"array":         {[]byte(magic), good.size},
 		"version 2":     {hdr(func(h []byte) { h[offVersion] = 2 }), good.size},

@@ -25,10 +25,11 @@ func TestRingScribbled(t *testing.T) {
 		op       func(p *Producer, c *Consumer) error
 		want     error
 	}{
-		"slot sequence":       {Block, 1, func(r *Ring) { put(r, slot(r, 0), 12345) }, next, ErrCorrupt},
-		"slot sequence ahead": {Block, 1, func(r *Ring) { put(r, slot(r, 0), 1+4) }, next, ErrCorrupt},
-		"slot length":         {Block, 1, func(r *Ring) { put(r, slot(r, 0)+8, 1<<40) }, next, ErrCorrupt},
-		"tail beyond head":    {Block, 4, func(r *Ring) { put(r, offTail, 1<<40) }, reserve, ErrCorrupt},
+		"slot sequence":             {Block, 1, func(r *Ring) { put(r, slot(r, 0), 12345) }, next, ErrCorrupt},
+		"slot sequence ahead":       {Block, 1, func(r *Ring) { put(r, slot(r, 0), 1+4) }, next, ErrCorrupt},
+		"slot sequence a lap ahead": {DropOldest, 1, func(r *Ring) { put(r, slot(r, 0), 1+4) }, next, ErrCorrupt},
+		"slot length":               {Block, 1, func(r *Ring) { put(r, slot(r, 0)+8, 1<<40) }, next, ErrCorrupt},
+		"tail beyond head":          {Block, 4, func(r *Ring) { put(r, offTail, 1<<40) }, reserve, ErrCorrupt},
 		"tail backwards": {Block, 4, func(r *Ring) {
 			buf := make([]byte, 16)
 			r.cons.Read(buf)
