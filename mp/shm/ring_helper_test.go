@@ -30,6 +30,9 @@ import (
 //	ringconsume      consumes and checks test frames until EOF, prints
 //	                 "consumed <n>", exits 0
 func runRingHelper(mode string) int {
+	if mode == "ringbench" {
+		return runRingBench()
+	}
 	r, err := OpenRing(os.NewFile(3, "ring"), os.NewFile(4, "data"), os.NewFile(5, "space"))
 	if err != nil {
 		fmt.Println("error:", err)
