@@ -58,7 +58,9 @@
 //	56      8     producer's start time (/proc/<pid>/stat field 22)
 //	64      8     consumer's PID, 0 until a consumer takes its side
 //	72      8     consumer's start time
-//	128     8     head: frames committed so far (the producer's line)
+//	128     8     head: frames committed so far (the producer's line;
+//	              written after each frame's sequence number, without
+//	              ordering: trust the sequence numbers)
 //	136     8     frames dropped by the full-ring policy
 //	144     4     1 once the producer closed (end of stream)
 //	148     4     1 once the consumer closed

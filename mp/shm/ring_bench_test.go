@@ -149,19 +149,13 @@ func BenchmarkRing(b *testing.B) {
 		p.expect(b, "frames")
 		require.NotZero(b, total)
 	})
-	b.Run("msg=64B", func(b *testing.B) { benchMessages(b, true) })
-	b.Run("msg=64B/noprefetch", func(b *testing.B) { benchMessages(b, false) })
+	b.Run("msg=64B", benchMessages)
 	b.Run("latency", benchLatency)
 }
 
-// benchMessages streams 64-byte messages, the producer prefetching the
-// slots ahead or not.
-func benchMessages(b *testing.B, prefetch bool) {
+// benchMessages streams numbered 64-byte messages, written in place.
+func benchMessages(b *testing.B) {
 	p, c := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1024})
-	if !prefetch {
-		p.send("noprefetch")
-		p.expect(b, "noprefetch")
-	}
 	rtt := p.pingPong(b, 20000)
 	b.ResetTimer()
 	p.send("msgs", b.N)
@@ -352,8 +346,6 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			binary.LittleEndian.PutUint64(f, monoNow())
 			p.Commit(8)
 		}
-	case "noprefetch":
-		prefetchOn = false
 	case "pingpong":
 		w := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[0]))
 		fmt.Println("pingpong")

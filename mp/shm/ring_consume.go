@@ -116,7 +116,7 @@ func (c *Consumer) ready() (bool, error) {
 // take makes the view of the frame at pos, checking its length.
 func (c *Consumer) take() ([]byte, error) {
 	_, length, payload := c.w.slot(c.pos)
-	n := length.Load()
+	n := *length
 	if n > uint64(len(payload)) {
 		c.held = true
 		c.Release()

@@ -181,7 +181,8 @@ func decodeLayout(h []byte, fileSize int64) (layout, error) {
 
 // words are the header's shared counters and flags in a mapping.
 type words struct {
-	head, drops, tail            *atomic.Uint64
+	head                         *uint64 // a plain word: see Producer.Commit
+	drops, tail                  *atomic.Uint64
 	closed, consClosed           *atomic.Uint32
 	prodWaiting, consWaiting     *atomic.Uint32
 	prodPID, prodStart           *atomic.Uint64
@@ -195,7 +196,7 @@ func newWords(mem []byte, l layout) *words {
 	u64 := func(off uintptr) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Add(base, off)) }
 	u32 := func(off uintptr) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(base, off)) }
 	return &words{
-		head: u64(offHead), drops: u64(offDrops), tail: u64(offTail),
+		head: (*uint64)(unsafe.Add(base, offHead)), drops: u64(offDrops), tail: u64(offTail),
 		closed: u32(offClosed), consClosed: u32(offConsClosed),
 		prodWaiting: u32(offProdWaiting), consWaiting: u32(offConsWaiting),
 		prodPID: u64(offProdPID), prodStart: u64(offProdStart),
@@ -206,9 +207,10 @@ func newWords(mem []byte, l layout) *words {
 }
 
 // slot returns the sequence word, the length word and the payload of the
-// slot that holds position pos.
-func (w *words) slot(pos uint64) (seq, length *atomic.Uint64, payload []byte) {
+// slot that holds position pos. The length, like the payload, is plain
+// memory: the sequence number's atomic store publishes both.
+func (w *words) slot(pos uint64) (seq *atomic.Uint64, length *uint64, payload []byte) {
 	p := unsafe.Add(w.base, w.data+(uintptr(pos)&w.mask)*w.stride)
-	return (*atomic.Uint64)(p), (*atomic.Uint64)(unsafe.Add(p, 8)),
+	return (*atomic.Uint64)(p), (*uint64)(unsafe.Add(p, 8)),
 		unsafe.Slice((*byte)(unsafe.Add(p, slotHeaderSize)), w.slotSize)
 }

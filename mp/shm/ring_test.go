@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ func TestRingWrapAround(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, uint64(100), p.w.head.Load())
+	assert.Equal(t, uint64(100), atomic.LoadUint64(p.w.head))
 	assert.Equal(t, uint64(100), c.w.tail.Load())
 }
 

@@ -1,7 +1,0 @@
-//go:build !amd64
-
-package shm
-
-import "unsafe"
-
-func prefetchw(p unsafe.Pointer) {}
