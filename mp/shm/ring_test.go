@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -314,4 +316,30 @@ func uint64le(b []byte) uint64 {
 		n = n<<8 | uint64(b[i])
 	}
 	return n
+}
+
+func TestRingSpinOff(t *testing.T) {
+	// MP_SPIN=0 turns the ring's polling off: a side that finds the ring
+	// empty sleeps at once. The switch is read once, at start-up, so the
+	// test runs itself again with it set.
+	if os.Getenv("MP_SPIN") == "0" {
+		require.True(t, ringSpinOff)
+		s := newPoller()
+		s.done() // a frame just came: polling would start
+		tries := 0
+		ok, err := s.poll(func() (bool, error) { tries++; return false, nil })
+		assert.False(t, ok)
+		assert.NoError(t, err)
+		assert.Zero(t, tries, "no polling")
+		_, p, c := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
+		go p.Write([]byte("slept"))
+		assert.Equal(t, "slept", read(t, c))
+		return
+	}
+	assert.False(t, ringSpinOff, "polling is on by default")
+	cmd := exec.Command("/proc/self/exe", "-test.run=^TestRingSpinOff$", "-test.v")
+	cmd.Env = append(os.Environ(), "MP_SPIN=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "--- PASS: TestRingSpinOff")
 }
