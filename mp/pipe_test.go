@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // Fault: a frame whose writer's ctx ended half way goes on in the
@@ -25,8 +26,21 @@ func TestFlushWaitsForTheRestOfAFrame(t *testing.T) {
 	fw := newFrameWriter(w)
 	defer fw.close()
 	big := bytes.Repeat([]byte{7}, 1<<20)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// The ctx ends once the pipe is full, half way through the frame
+	// (a timeout stood in for that state, and a loaded machine had not
+	// filled the pipe in time).
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		size, _ := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
+		for ctx.Err() == nil {
+			if n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ); err == nil && n >= size {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond) // polling the state itself, bounded by the write
+		}
+	}()
 	err = fw.write(ctx, &frame{kind: kindMessage, command: "big", params: Params{"b": big}})
 	require.ErrorIs(t, err, errRestFollows, "the pipe cannot take 1 MiB before the ctx ends")
 
