@@ -50,22 +50,25 @@ func startOnce(ctx context.Context, kind string, opts Options) (p *Process, retr
 	if err := checkOptions(opts); err != nil {
 		return nil, nil, wrap(err)
 	}
-	// The limit bounds the fork/exec bursts only: spawnBackend releases it
-	// once the backend runs, not when it is ready, so a slow pre-run hook
-	// of one kind holds back no other start.
+	// The limit bounds the fork/exec bursts only: it is released once the
+	// backend runs, not when it is ready, so a slow pre-run hook of one
+	// kind holds back no other start.
 	if err := starts.acquire(ctx); err != nil {
 		return nil, nil, wrap(err)
 	}
 	var undo undoList
-	defer func() {
-		if err != nil {
-			undo.run()
-		}
-	}()
-	if p, err = spawnBackend(kind, opts, &undo); err != nil {
+	p, err = spawnBackend(kind, opts, &undo)
+	if err != nil {
+		// What the start opened is closed before its slot is given back:
+		// a start that fails for want of descriptors counts on the
+		// others in flight to give theirs back (retryAfterOthers).
+		undo.run()
+		starts.release()
 		return nil, starts.retryAfterOthers(err), wrap(err)
 	}
+	starts.release()
 	if err := p.handshake(ctx, opts.Params, &undo); err != nil {
+		undo.run()
 		return nil, nil, wrap(err)
 	}
 	return p, nil, nil
@@ -111,11 +114,10 @@ func (ps startPipes) closeChildEnds() {
 	ps.cancR.Close()
 }
 
-// spawnBackend opens what a backend needs and starts its process, then
-// releases the start limit, whatever happens. The backend runs, but has
-// not yet received its start parameters.
+// spawnBackend opens what a backend needs and starts its process, with a
+// slot of the start limit held. The backend runs, but has not yet received
+// its start parameters.
 func spawnBackend(kind string, opts Options, undo *undoList) (*Process, error) {
-	defer starts.release()
 	ps, err := openPipes(undo)
 	if err != nil {
 		return nil, err

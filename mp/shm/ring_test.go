@@ -332,8 +332,12 @@ func TestRingSpinOff(t *testing.T) {
 		assert.NoError(t, err)
 		assert.Zero(t, tries, "no polling")
 		_, p, c := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
-		go p.Write([]byte("slept"))
+		wrote := make(chan error, 1)
+		go func() { _, err := p.Write([]byte("slept")); wrote <- err }()
 		assert.Equal(t, "slept", read(t, c))
+		// The producer is done with the ring before the cleanup closes
+		// it (go test -race saw Close race with the end of Commit).
+		require.NoError(t, <-wrote)
 		return
 	}
 	assert.False(t, ringSpinOff, "polling is on by default")

@@ -25,6 +25,7 @@ type config struct {
 	fault            string
 	recycle          int
 	floorChild       bool
+	tasks            int
 }
 
 // parseFlags checks the flags before anything starts: a bad value is a
@@ -37,6 +38,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.workers, "workers", 5, "number of worker processes")
 	fs.IntVar(&c.jobs, "jobs", 3, "jobs in flight at once (at most -workers)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long test mode runs once the workers are ready")
+	fs.IntVar(&c.tasks, "tasks", 0, "test mode: stop once this many tasks are done, if that comes before -duration (0: -duration only)")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed of values and work times")
 	fs.Float64Var(&c.unit, "time-scale", 1, "seconds per unit of work time (a task takes 1 to 4 units)")
 	fs.DurationVar(&c.timeout, "timeout", 0, "task timeout (0: none): past it the worker is stopped and replaced")
@@ -79,6 +81,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("-start-concurrency %d: want at least 1", c.startConcurrency))
 	case c.scale < 0:
 		return c, usage(fmt.Errorf("-scale %d: want a positive number of workers", c.scale))
+	case c.tasks < 0:
+		return c, usage(fmt.Errorf("-tasks %d: want 0 (no limit) or more", c.tasks))
 	case c.recycle < 0:
 		return c, usage(fmt.Errorf("-tasks-per-worker %d: want 0 (never) or more", c.recycle))
 	case c.fault != "" && c.fault != "crash" && c.fault != "hang":

@@ -206,6 +206,10 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 					first := arrays[w.Index()].Data()[:3]
 					done++
 					log.Info(fmt.Sprintf("%s ready: task %d filled its array with %.3f: %.3f", w.Name(), reply.Task, reply.Value, first))
+					if cfg.mode == "test" && done == cfg.tasks { //docs:skip
+						cancel() // -tasks: the run ends here, whatever the clock says //docs:skip
+						return   //docs:skip
+					} //docs:skip
 				}
 				submit(0)
 			},
