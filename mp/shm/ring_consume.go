@@ -37,6 +37,14 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	w := r.words
 	c.waiting, c.peerWaiting = w.consWaiting, w.prodWaiting
 	c.peer = newPeer(w.prodPID, w.prodStart)
+	// A consumer that takes over from one that died reading a frame under
+	// DropOldest finds the tail still marked: the frame was never
+	// released, so it is read again, and the mark goes.
+	// (The producer never moves a marked tail, so the mark is cleared
+	// with a compare-and-swap that cannot undo a drop.)
+	if t := w.tail.Load(); t&holdBit != 0 {
+		w.tail.CompareAndSwap(t, t&^holdBit)
+	}
 	c.pos = w.tail.Load() &^ holdBit
 	if err := c.attach(w.consPID, w.consStart); err != nil {
 		c.peer.close()

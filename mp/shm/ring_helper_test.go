@@ -27,6 +27,8 @@ import (
 //	ringproducekill  commits RING_FRAMES frames, reserves one more and
 //	                 half writes it, then (on stdin) SIGKILLs itself
 //	ringconsumekill  takes the consumer side, then (on stdin) SIGKILLs itself
+//	ringholdkill     takes the consumer side, holds the first frame (Next
+//	                 without Release), then (on stdin) SIGKILLs itself
 //	ringconsume      consumes and checks test frames until EOF, prints
 //	                 "consumed <n>", exits 0
 func runRingHelper(mode string) int {
@@ -69,9 +71,15 @@ func runRingHelper(mode string) int {
 		stdin.ReadString('\n')
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
-	case "ringconsumekill":
-		if _, err := r.Consumer(); err != nil {
+	case "ringconsumekill", "ringholdkill":
+		c, err := r.Consumer()
+		if err != nil {
 			return fail(err)
+		}
+		if mode == "ringholdkill" {
+			if _, err := c.Next(context.Background()); err != nil {
+				return fail(err)
+			}
 		}
 		fmt.Println("ready")
 		stdin.ReadString('\n')

@@ -204,3 +204,38 @@ func eventFile(t *testing.T) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+func TestRingConsumerTakeover(t *testing.T) {
+	// Fault: under DropOldest, a consumer process dies (SIGKILL) while it
+	// reads a frame. A new consumer takes the side over: it reads that
+	// frame again, and the ones after; the producer drops old frames again
+	// once the mark of the dead reader is gone.
+	r, err := CreateRingAnon("takeover", RingConfig{SlotSize: 64, Slots: 2, Policy: DropOldest})
+	require.NoError(t, err)
+	defer r.Close()
+	p, err := r.Producer()
+	require.NoError(t, err)
+	for _, f := range []string{"a", "b"} {
+		_, err := p.Write([]byte(f))
+		require.NoError(t, err)
+	}
+	h := startRingHelper(t, r, "ringholdkill", 0)
+	h.stdin.Write([]byte("die\n"))
+	h.cmd.Wait()
+	c, err := r.Consumer()
+	require.NoError(t, err, "the dead consumer's side is free")
+	b := make([]byte, 64)
+	for _, want := range []string{"a", "b"} {
+		n, err := c.Read(b)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(b[:n]))
+	}
+	for _, f := range []string{"c", "d", "e"} {
+		_, err := p.Write([]byte(f))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, uint64(1), c.Drops(), "c dropped for e")
+	n, err := c.Read(b)
+	require.NoError(t, err)
+	assert.Equal(t, "d", string(b[:n]))
+}

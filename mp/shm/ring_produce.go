@@ -145,6 +145,10 @@ func (p *Producer) Commit(n int) error {
 	if p.reserved == nil {
 		return p.errorf("commit: nothing reserved: %w", errInvalid)
 	}
+	if p.closed.Load() {
+		p.reserved = nil
+		return p.errorf("commit: %w", ErrRingClosed)
+	}
 	if n < 0 || n > p.r.SlotSize {
 		return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
 	}
@@ -185,11 +189,11 @@ func (p *Producer) Write(b []byte) (int, error) {
 
 // Close ends the stream: the consumer reads what was committed, then gets
 // io.EOF. A slot reserved and not committed is abandoned: the consumer
-// never sees it. Close interrupts a Reserve waiting in another goroutine
-// (which then fails with ErrRingClosed). A second Close is ErrRingClosed.
+// never sees it (Commit after Close fails with ErrRingClosed). Close
+// interrupts a Reserve waiting in another goroutine (which then fails with
+// ErrRingClosed). A second Close is ErrRingClosed.
 func (p *Producer) Close() error {
-	return p.close(func() {
-		p.reserved = nil
-		p.w.closed.Store(1)
-	})
+	// Close may run beside the producing goroutine: it touches only the
+	// shared flags, and Commit checks them.
+	return p.close(func() { p.w.closed.Store(1) })
 }

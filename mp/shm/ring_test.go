@@ -107,8 +107,10 @@ func TestRingEmptyWaitsAndWakes(t *testing.T) {
 	defer cancel()
 	_, err := c.Next(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	go p.Write([]byte("late"))
+	done := make(chan error)
+	go func() { _, err := p.Write([]byte("late")); done <- err }()
 	assert.Equal(t, "late", read(t, c))
+	assert.NoError(t, <-done)
 }
 
 func TestRingFullBlocks(t *testing.T) {
@@ -209,6 +211,7 @@ func TestRingReservedNeverCommitted(t *testing.T) {
 	require.NoError(t, err)
 	copy(buf, "torn")
 	require.NoError(t, p.Close())
+	require.ErrorIs(t, p.Commit(4), ErrRingClosed, "too late")
 	assert.Equal(t, "whole", read(t, c))
 	_, err = c.Next(context.Background())
 	assert.Equal(t, io.EOF, err)
@@ -332,12 +335,10 @@ func TestRingSpinOff(t *testing.T) {
 		assert.NoError(t, err)
 		assert.Zero(t, tries, "no polling")
 		_, p, c := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
-		wrote := make(chan error, 1)
-		go func() { _, err := p.Write([]byte("slept")); wrote <- err }()
+		done := make(chan error)
+		go func() { _, err := p.Write([]byte("slept")); done <- err }()
 		assert.Equal(t, "slept", read(t, c))
-		// The producer is done with the ring before the cleanup closes
-		// it (go test -race saw Close race with the end of Commit).
-		require.NoError(t, <-wrote)
+		assert.NoError(t, <-done)
 		return
 	}
 	assert.False(t, ringSpinOff, "polling is on by default")
