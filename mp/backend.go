@@ -206,7 +206,9 @@ func (b *Backend) Send(ctx context.Context, command string, params Params) error
 // handler returns without replying is answered with an empty message
 // automatically, so handlers reply only when they have something to say.
 // Replying to a message that is not a call is an error. Reply must be called
-// before the handler returns.
+// once, before the handler returns: a second reply, or one after the
+// handler returned (from a goroutine it left behind), is not sent and
+// fails with ErrLateReply (the caller already has its answer).
 //
 // ctx bounds the wait for room in the pipe. A ctx that has already ended
 // (typically the handler's, after SIGTERM) still allows a short bounded
@@ -215,8 +217,10 @@ func (b *Backend) Reply(ctx context.Context, req Message, command string, params
 	if !req.IsCall() {
 		return fmt.Errorf("mp: %s: reply to %q, which was sent with Send, not Call", b.name, req.Command)
 	}
-	if req.id == b.current.Load() {
-		b.replied.Store(true)
+	// The reply slot of the running call is taken once: by this Reply,
+	// or by dispatch when the handler returns (see dispatch).
+	if req.id != b.current.Load() || !b.replied.CompareAndSwap(false, true) {
+		return fmt.Errorf("mp: %s: reply %q to %q: %w", b.name, command, req.Command, ErrLateReply)
 	}
 	b.beforeReply()
 	ctx, cancel := lastChance(ctx)

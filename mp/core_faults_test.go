@@ -93,3 +93,28 @@ func slowInPreRun() int {
 	}
 	return n
 }
+
+// Fault: a Reply from a goroutine after its handler returned was written as
+// a second reply frame, which the frontend dropped with only a debug line;
+// the goroutine's Reply said nothing. It now fails with ErrLateReply, and
+// so does a second Reply in the handler. The caller gets one answer.
+func TestFaultLateAndSecondRepliesFail(t *testing.T) {
+	p := startTest(t, Options{})
+	ctx := context.Background()
+	reply, err := p.Call(ctx, "replytwice", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "first", reply.Command)
+	m := <-p.Messages()
+	require.Equal(t, "second", m.Command)
+	text, _ := m.String("err")
+	assert.Contains(t, text, ErrLateReply.Error())
+
+	reply, err = p.Call(ctx, "replylater", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "", reply.Command, "the automatic reply, when the handler returned")
+	require.NoError(t, p.Send(ctx, "golate", nil))
+	m = <-p.Messages()
+	require.Equal(t, "late", m.Command)
+	text, _ = m.String("err")
+	assert.Contains(t, text, ErrLateReply.Error())
+}

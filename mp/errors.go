@@ -55,6 +55,10 @@ var (
 	// frontend holds as many unread messages as flow control allows: it
 	// cannot read any before Start returns, so Send does not wait.
 	ErrQueueFull = errors.New("too many messages unread")
+	// ErrLateReply is returned by Backend.Reply for a second reply to a
+	// call, or one after its handler returned: the caller already has its
+	// answer, so nothing is sent.
+	ErrLateReply = errors.New("reply after the call was answered")
 )
 
 // RemoteError is an error that happened in the backend and was reported to

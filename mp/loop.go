@@ -155,15 +155,21 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	}
 	panicked, err := b.run(ctx, h, m)
 	defer b.out.writeGathered() // what the handler sent goes out now
+	// The handler has returned: a Reply from now on is late (Reply), and
+	// the reply slot is ours unless the handler replied.
+	b.current.Store(0)
+	mine := m.IsCall() && b.replied.CompareAndSwap(false, true)
 	switch {
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true
-	case err != nil && m.IsCall():
+	case err != nil && mine:
 		write(&frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: inner{err}.Error(), params: sentinelParams(err)})
+	case err != nil && m.IsCall():
+		b.log.Warn(fmt.Sprintf("handler %q failed after it replied: %v", fr.command, err))
 	case err != nil:
 		b.log.Error(fmt.Sprintf("handler %q failed: %v", fr.command, err))
 		write(&frame{kind: kindError, code: CodeHandler, command: fr.command, errText: inner{err}.Error(), params: sentinelParams(err)})
-	case m.IsCall() && !b.replied.Load():
+	case mine:
 		write(&frame{kind: kindReply, id: fr.id})
 	}
 	return 0, false

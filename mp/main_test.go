@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +64,7 @@ type testBackend struct {
 
 	preRunErr  string // the first Send error of PreRun
 	preRunSent int    // messages PreRun sent
+	lateGo     chan struct{}
 }
 
 // PreRun sends Params "prerun_send" messages of 1 KiB, if set, and keeps
@@ -80,9 +82,29 @@ func (b *testBackend) PreRun(ctx context.Context) error {
 	return nil
 }
 
-var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBackend{Backend: b} }).
+var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBackend{Backend: b, lateGo: make(chan struct{})} }).
 	Handle("prerunerr", func(b *testBackend, ctx context.Context, m Message) error {
 		return b.Reply(ctx, m, "prerunerr", Params{"err": b.preRunErr, "sent": b.preRunSent})
+	}).
+	Handle("replytwice", func(b *testBackend, ctx context.Context, m Message) error {
+		if err := b.Reply(ctx, m, "first", nil); err != nil {
+			return err
+		}
+		err := b.Reply(ctx, m, "second", nil)
+		return b.Send(ctx, "second", Params{"err": fmt.Sprint(err)})
+	}).
+	Handle("replylater", func(b *testBackend, ctx context.Context, m Message) error {
+		// Reply from a goroutine that outlives the handler: too late.
+		go func() {
+			<-b.lateGo
+			err := b.Reply(context.Background(), m, "late", nil)
+			b.Send(context.Background(), "late", Params{"err": fmt.Sprint(err)})
+		}()
+		return nil
+	}).
+	Handle("golate", func(b *testBackend, ctx context.Context, m Message) error {
+		close(b.lateGo)
+		return nil
 	}).
 	Handle("bigreply", func(b *testBackend, ctx context.Context, m Message) error {
 		return b.Reply(ctx, m, "big", Params{"pad": make([]byte, MaxFrameSize+1)})
