@@ -44,7 +44,8 @@ type Backend struct {
 	credits    *credits // messages Send may still send; see credits.go
 
 	current  atomic.Uint64 // id of the call being handled, 0 for a Send
-	replied  atomic.Bool   // whether the current call was replied to
+	replyMu  sync.Mutex    // a call's reply is written once: by Reply, or when its handler returns
+	replied  bool          // whether the current call was answered; with replyMu
 	stopping atomic.Bool   // set by Stop
 	endOnce  sync.Once     // the end is announced once (ending.go)
 
@@ -217,17 +218,24 @@ func (b *Backend) Reply(ctx context.Context, req Message, command string, params
 	if !req.IsCall() {
 		return fmt.Errorf("mp: %s: reply to %q, which was sent with Send, not Call", b.name, req.Command)
 	}
-	// The reply slot of the running call is taken once: by this Reply,
-	// or by dispatch when the handler returns (see dispatch).
-	if req.id != b.current.Load() || !b.replied.CompareAndSwap(false, true) {
+	// A call is answered once: by this Reply, or by dispatch when the
+	// handler returns (see dispatch), whichever comes first.
+	b.replyMu.Lock()
+	defer b.replyMu.Unlock()
+	if req.id != b.current.Load() || b.replied {
 		return fmt.Errorf("mp: %s: reply %q to %q: %w", b.name, command, req.Command, ErrLateReply)
 	}
 	b.beforeReply()
 	ctx, cancel := lastChance(ctx)
 	defer cancel()
 	if err := b.out.write(ctx, &frame{kind: kindReply, id: req.id, command: command, params: params}); err != nil {
+		// Unless part of it went out (the rest follows), nothing did
+		// (too large, not encodable, no room in time): the handler's
+		// error, or the automatic reply, answers the call instead.
+		b.replied = errors.Is(err, errRestFollows)
 		return fmt.Errorf("mp: %s reply %q: %w", b.name, command, inner{err})
 	}
+	b.replied = true
 	return nil
 }
 

@@ -130,7 +130,9 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 		b.cancelRun = nil
 		b.mu.Unlock()
 	}()
-	b.replied.Store(false)
+	b.replyMu.Lock()
+	b.replied = false
+	b.replyMu.Unlock()
 	if gaveUp {
 		b.log.Debug("call given up by its caller before it started", "command", fr.command, "id", fr.id)
 		return 0, false
@@ -157,8 +159,11 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	defer b.out.writeGathered() // what the handler sent goes out now
 	// The handler has returned: a Reply from now on is late (Reply), and
 	// the reply slot is ours unless the handler replied.
+	b.replyMu.Lock() // waits for a Reply being written
 	b.current.Store(0)
-	mine := m.IsCall() && b.replied.CompareAndSwap(false, true)
+	mine := m.IsCall() && !b.replied
+	b.replied = true
+	b.replyMu.Unlock()
 	switch {
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true
