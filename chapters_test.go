@@ -220,32 +220,41 @@ func waitFor(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // signalProc sends a signal to the processes of this script whose argv[0]
-// is the given one: how a script kills one worker among many.
+// is one of those given (or, with a final *, starts with it), in the order
+// given, at once: how a script kills one worker among many, or signals a
+// manager and all of its workers as systemctl stop does.
 //
 //	signalproc KILL mp:main1/worker-2
+//	signalproc TERM main1 'mp:main1/*'
 func signalProc(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: signalproc SIGNAL argv0")
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: signalproc SIGNAL argv0...")
 	}
 	sig := unix.SignalNum("SIG" + args[0])
 	if sig == 0 {
 		ts.Fatalf("unknown signal %q", args[0])
 	}
-	n := 0
-	for _, p := range taggedProcesses(ts.Getenv("MP_TEST_TAG")) {
-		pid, argv0, _ := strings.Cut(p, " ")
-		if argv0 != args[1] {
-			continue
+	procs := taggedProcesses(ts.Getenv("MP_TEST_TAG"))
+	var sent []string
+	for _, want := range args[1:] {
+		prefix, all := strings.CutSuffix(want, "*")
+		n := 0
+		for _, p := range procs {
+			pid, argv0, _ := strings.Cut(p, " ")
+			if argv0 != want && !(all && strings.HasPrefix(argv0, prefix)) {
+				continue
+			}
+			id, err := strconv.Atoi(pid)
+			ts.Check(err)
+			ts.Check(unix.Kill(id, sig))
+			sent = append(sent, p)
+			n++
 		}
-		id, err := strconv.Atoi(pid)
-		ts.Check(err)
-		ts.Check(unix.Kill(id, sig))
-		ts.Logf("sent SIG%s to %s (%s)", args[0], argv0, pid)
-		n++
+		if n == 0 {
+			ts.Fatalf("no process %q", want)
+		}
 	}
-	if n == 0 {
-		ts.Fatalf("no process %q", args[1])
-	}
+	ts.Logf("sent SIG%s to %s", args[0], strings.Join(sent, ", "))
 }
 
 // cmpRegexpLines compares the output line by line with a file of regular

@@ -51,6 +51,7 @@ const (
 	kindFatal                        // backend → frontend, the backend is exiting because of this
 	kindReady                        // backend → frontend, pre-run is done: Start may return
 	kindCancel                       // frontend → backend, the caller of call id gave up
+	kindEnding                       // backend → frontend, the backend is ending on purpose; code is the EndReason
 	kindMax
 )
 

@@ -15,11 +15,12 @@ import (
 // so that a reply never waits behind them and a frontend that does not read
 // Messages still holds back its backend:
 //
-//   - the backend starts with 4 × Options.MessageBuffer credits (256 by
+//   - the backend starts with 4 × Options.MessageBuffer credits (1,024 by
 //     default) and spends one per message; with none left, Send blocks until the
-//     frontend gives some back (or Send's ctx ends). Messages sent before the
-//     loop starts (by PreRun) need none: nobody can read them before Start
-//     returns; the credits they earn back raise the window by as many;
+//     frontend gives some back (or Send's ctx ends). Before the loop starts
+//     (in PreRun) nobody can read Messages, since Start has not returned:
+//     there a Send that finds no credit fails at once with ErrQueueFull
+//     instead of waiting;
 //   - whoever reads the frontend's end of the pipe (the reader goroutine,
 //     or a Call waiting for its reply, see msgpipe.go) never blocks on
 //     anything else: it routes replies to their calls at once, puts a
@@ -43,15 +44,19 @@ import (
 
 // credits counts the messages a backend may still send.
 type credits struct {
-	free atomic.Bool   // before the loop starts (pre-run): no credit needed
-	turn chan struct{} // a one-slot lock that a ctx can give up waiting for
-	n    uint64        // credits in hand; only with the turn
-	efd  *os.File      // the shared eventfd, read through the runtime poller
+	free   atomic.Bool   // the command pipe ended: no credit needed any more
+	prerun atomic.Bool   // before the loop starts: never wait for credits
+	turn   chan struct{} // a one-slot lock that a ctx can give up waiting for
+	n      uint64        // credits in hand; only with the turn
+	// beforeWait runs before Send waits for credits: the messages gathered
+	// for a later write (gather.go) must go out, or no credit comes back.
+	beforeWait func()
+	efd        *os.File // the shared eventfd, read through the runtime poller
 }
 
 func newCredits(n int, efd *os.File) *credits {
 	c := &credits{turn: make(chan struct{}, 1), n: uint64(n), efd: efd}
-	c.free.Store(true)
+	c.prerun.Store(true)
 	return c
 }
 
@@ -71,6 +76,15 @@ func (c *credits) take(ctx context.Context) error {
 		if c.free.Load() {
 			return nil // the command pipe ended while we waited
 		}
+		if c.prerun.Load() {
+			if c.n += c.poll(); c.n == 0 {
+				return fmt.Errorf("%w: the frontend reads none before Start returns, so a pre-run hook may send at most 5 × Options.MessageBuffer messages", ErrQueueFull)
+			}
+			break
+		}
+		if c.beforeWait != nil {
+			c.beforeWait()
+		}
 		got, err := c.read(ctx)
 		if err != nil {
 			return err
@@ -79,6 +93,24 @@ func (c *credits) take(ctx context.Context) error {
 	}
 	c.n--
 	return nil
+}
+
+// poll takes the credits the eventfd holds, without waiting.
+func (c *credits) poll() uint64 {
+	rc, err := c.efd.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var buf [8]byte
+	var n int
+	rc.Read(func(fd uintptr) bool {
+		n, _ = unix.Read(int(fd), buf[:])
+		return true // one attempt: never wait
+	})
+	if n != 8 {
+		return 0
+	}
+	return binary.NativeEndian.Uint64(buf[:])
 }
 
 // read waits for the eventfd to hold credits and takes them all.

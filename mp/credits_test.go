@@ -19,7 +19,7 @@ func TestCreditsDeadlineNotLeftInThePast(t *testing.T) {
 	require.NoError(t, err)
 	c := newCredits(0, os.NewFile(uintptr(fd), "test-credits"))
 	defer c.close()
-	c.free.Store(false)
+	c.prerun.Store(false)
 	for i := range 20000 {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {

@@ -51,18 +51,25 @@ var (
 	// ErrEventNotReserved is returned when releasing (or waiting on) an
 	// event that is not reserved.
 	ErrEventNotReserved = errors.New("event not reserved")
+	// ErrQueueFull is returned by Backend.Send in a pre-run hook when the
+	// frontend holds as many unread messages as flow control allows: it
+	// cannot read any before Start returns, so Send does not wait.
+	ErrQueueFull = errors.New("too many messages unread")
 )
 
 // RemoteError is an error that happened in the backend and was reported to
 // the frontend: a handler that returned an error or panicked, an unknown
 // command, or a fatal error of the backend loop. It unwraps to
 // ErrHandler, ErrHandlerPanic, ErrUnknownCommand, ErrBadFrame,
-// ErrFrameTooLarge or (for CodeFatal) ErrBackendDied, depending on Code.
+// ErrFrameTooLarge or (for CodeFatal) ErrBackendDied, depending on Code;
+// and also to Sentinel, the package's sentinel that the backend's error
+// wrapped, if any (a reply too large to send wraps ErrFrameTooLarge).
 type RemoteError struct {
-	Process string    // process name, e.g. "my-process"
-	Command string    // command being handled, "" for loop errors
-	Code    ErrorCode // what kind of failure
-	Msg     string    // the backend's error text
+	Process  string    // process name, e.g. "my-process"
+	Command  string    // command being handled, "" for loop errors
+	Code     ErrorCode // what kind of failure
+	Msg      string    // the backend's error text
+	Sentinel error     // the package's sentinel the backend's error wrapped, or nil
 }
 
 // ErrorCode says what kind of failure a RemoteError reports.
@@ -92,8 +99,16 @@ func (e *RemoteError) Error() string {
 	}
 }
 
-// Unwrap returns the sentinel error that matches the code.
-func (e *RemoteError) Unwrap() error {
+// Unwrap returns the sentinel error that matches the code, and Sentinel
+// if it is set.
+func (e *RemoteError) Unwrap() []error {
+	if e.Sentinel != nil {
+		return []error{e.codeError(), e.Sentinel}
+	}
+	return []error{e.codeError()}
+}
+
+func (e *RemoteError) codeError() error {
 	switch e.Code {
 	case CodeHandler:
 		return ErrHandler

@@ -5,8 +5,7 @@ import "sync"
 // inbox is the queue between a process's reader and the goroutine that
 // delivers to Messages. Pushing never blocks, so the reader never waits and
 // a reply never waits behind a message. Its length is bounded by the
-// backend's credits (credits.go), plus what its pre-run hook sent: nobody
-// can read Messages before Start returns, so those do not wait for credits.
+// backend's credits (credits.go), its pre-run hook's messages included.
 type inbox struct {
 	mu     sync.Mutex
 	items  []Message

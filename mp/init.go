@@ -131,7 +131,7 @@ func Init() {
 		return
 	}
 	isBackend.Store(true)
-	os.Exit(runBackend(launched))
+	exitBackend(runBackend(launched))
 }
 
 // IsBackend reports whether the running process is a backend: true in a

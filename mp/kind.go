@@ -57,8 +57,16 @@ func (k *Kind[B]) Handle(command string, h func(b *B, ctx context.Context, m Mes
 // Name returns the kind's registered name.
 func (k *Kind[B]) Name() string { return k.name }
 
-// Start starts a backend of this kind and returns the frontend's handle on
-// it; see the package function Start.
+// Start starts a backend of this kind, waits until its pre-run hook has
+// run, and returns the frontend's handle on it. ctx bounds the start only:
+// if it ends before the backend is ready, the backend is killed and Start
+// returns ctx's cause; once Start has returned, ctx no longer matters, and
+// the process runs until Stop, Shutdown or its own end.
+//
+// Start fails with an error wrapping ErrUnknownKind, os.ErrInvalid (a bad
+// Options field or name), ErrNoInit (the program's main does not call
+// Init), the backend's *RemoteError (its pre-run hook failed) or
+// ErrBackendDied (it exited before it was ready).
 func (k *Kind[B]) Start(ctx context.Context, opts Options) (*Process, error) {
 	return start(ctx, k.name, opts)
 }

@@ -60,9 +60,33 @@ type testBackend struct {
 	*Backend
 	count  int
 	lastID uint64 // the id of the last call "order" handled
+
+	preRunErr  string // the first Send error of PreRun
+	preRunSent int    // messages PreRun sent
+}
+
+// PreRun sends Params "prerun_send" messages of 1 KiB, if set, and keeps
+// the first error for the call "prerunerr".
+func (b *testBackend) PreRun(ctx context.Context) error {
+	n, _ := b.Params().Int("prerun_send")
+	for i := range n {
+		if err := b.Send(ctx, "early", Params{"i": i, "pad": make([]byte, 1<<10)}); err != nil {
+			b.preRunErr = err.Error()
+			b.preRunSent = i
+			return nil
+		}
+	}
+	b.preRunSent = n
+	return nil
 }
 
 var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBackend{Backend: b} }).
+	Handle("prerunerr", func(b *testBackend, ctx context.Context, m Message) error {
+		return b.Reply(ctx, m, "prerunerr", Params{"err": b.preRunErr, "sent": b.preRunSent})
+	}).
+	Handle("bigreply", func(b *testBackend, ctx context.Context, m Message) error {
+		return b.Reply(ctx, m, "big", Params{"pad": make([]byte, MaxFrameSize+1)})
+	}).
 	Handle("echo", func(b *testBackend, ctx context.Context, m Message) error {
 		if m.IsCall() {
 			return b.Reply(ctx, m, "echo", m.Params)
@@ -156,6 +180,23 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 			b.Stop()
 		}
 		return nil
+	}).
+	Handle("quit", func(b *testBackend, ctx context.Context, m Message) error {
+		// End this backend after the reply: a worker that recycles itself.
+		b.Stop()
+		return b.Reply(ctx, m, "quit", Params{"pid": os.Getpid()})
+	}).
+	Handle("tool", func(b *testBackend, ctx context.Context, m Message) error {
+		// Start a program of our own and wait for it, deaf to ctx, as a
+		// handler that runs a tool without exec.CommandContext does.
+		c := exec.Command("sleep", "300")
+		if err := c.Start(); err != nil {
+			return err
+		}
+		if err := b.Send(ctx, "tool", Params{"pid": c.Process.Pid}); err != nil {
+			return err
+		}
+		return c.Wait()
 	}).
 	Handle("grandchild", func(b *testBackend, ctx context.Context, m Message) error {
 		// Start a process that outlives us holding our stdout.
@@ -349,7 +390,7 @@ func (h *hooksBackend) PreRun(ctx context.Context) error {
 	case "panic":
 		panic("pre-run exploded")
 	case "chatty-fail":
-		for i := range 5 {
+		for i := range 3 { // within the window of MessageBuffer 1
 			if err := h.Send(ctx, "chat", Params{"i": i}); err != nil {
 				return err
 			}

@@ -52,6 +52,7 @@ func pipedProcess(t *testing.T) (*Process, *os.File) {
 		inbox:    newInbox(),
 		pending:  map[uint64]chan callResult{},
 		stopping: make(chan struct{}),
+		ending:   make(chan struct{}),
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 	}, outW

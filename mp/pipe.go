@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // frameWriter writes whole frames to one end of a pipe. It is safe for use by
@@ -21,12 +24,55 @@ import (
 type frameWriter struct {
 	turn   chan struct{} // a one-slot lock that a ctx can give up waiting for
 	f      *os.File
-	buf    []byte
-	closed atomic.Bool // set by close, which must not wait for the turn
+	rc     syscall.RawConn // f's descriptor, for the first attempt; nil if f blocks
+	closed atomic.Bool     // set by close, which must not wait for the turn
+
+	// With the turn:
+	buf     []byte // the frames waiting (buf[:pending]), then the one being written
+	pending int    // bytes of gathered messages not yet written (gather.go)
+	gather  *gathering
 }
 
 func newFrameWriter(f *os.File) *frameWriter {
-	return &frameWriter{turn: make(chan struct{}, 1), f: f}
+	w := &frameWriter{turn: make(chan struct{}, 1), f: f}
+	if rc, err := f.SyscallConn(); err == nil {
+		var flags int
+		var ferr error
+		rc.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+		if ferr == nil && flags&unix.O_NONBLOCK != 0 {
+			w.rc = rc
+		}
+	}
+	return w
+}
+
+// tryWrite writes what of buf the pipe takes now, in one non-blocking
+// write(2), and returns how much: when the pipe has room, a frame goes out
+// without the runtime's poller or a watch on ctx. It returns 0 and no
+// error when the pipe is full (or f is closed), for the caller's slow path.
+func (w *frameWriter) tryWrite(buf []byte) (int, error) {
+	if w.rc == nil {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if cerr := w.rc.Control(func(fd uintptr) {
+		for {
+			n, err = unix.Write(int(fd), buf)
+			if err != unix.EINTR {
+				return
+			}
+		}
+	}); cerr != nil {
+		return 0, nil // closed: the slow path says so
+	}
+	switch {
+	case err == unix.EAGAIN:
+		return 0, nil
+	case err != nil:
+		return 0, &os.PathError{Op: "write", Path: w.f.Name(), Err: err}
+	}
+	return n, nil
 }
 
 // errRestFollows is wrapped with ctx's error by a write whose ctx ended
@@ -65,19 +111,42 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 	if number != nil {
 		number(fr)
 	}
-	buf, err := appendFrame(w.buf[:0], fr)
+	// The frame goes behind the messages gathered so far (gather.go), and
+	// all go out in one write.
+	before := w.pending
+	buf, err := appendFrame(w.buf[:before], fr)
 	if err != nil {
 		<-w.turn
 		return err
 	}
-	if cap(buf) <= 64<<10 {
-		w.buf = buf
+	w.buf = buf
+	if w.gather != nil && w.gather.hold(w, fr) {
+		w.pending = len(buf)
+		<-w.turn
+		return nil
 	}
-	var n int
-	if ctx.Done() == nil {
-		n, err = w.f.Write(buf)
-	} else {
-		n, err = w.writeCtx(ctx, buf)
+	n, err := w.tryWrite(buf)
+	if err == nil && n < len(buf) {
+		var m int
+		if ctx.Done() == nil {
+			m, err = w.f.Write(buf[n:])
+		} else {
+			m, err = w.writeCtx(ctx, buf[n:])
+		}
+		n += m
+	}
+	w.pending = 0
+	if cap(w.buf) > 64<<10 {
+		w.buf = nil // do not keep a large frame's buffer
+	}
+	if n == 0 && err != nil && before > 0 {
+		// Nothing went out: the gathered messages wait for the next
+		// write; only this frame is given up.
+		w.pending = before
+		w.buf = buf[:before]
+	}
+	if w.gather != nil && n > 0 {
+		w.gather.wrote()
 	}
 	if err != nil && n > 0 && n < len(buf) && !w.closed.Load() && isCtxErr(ctx, err) {
 		// Half a frame is out: finish it in the background, keeping the
@@ -97,6 +166,22 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 		return ErrStopped // close interrupted us
 	}
 	return err
+}
+
+// writePending writes the gathered messages, if any, waiting for room in
+// the pipe as long as it takes (close ends the wait). The caller holds the
+// turn.
+func (w *frameWriter) writePending() {
+	if w.pending == 0 || w.closed.Load() {
+		return
+	}
+	buf := w.buf[:w.pending]
+	n, err := w.tryWrite(buf)
+	if err == nil && n < len(buf) {
+		w.f.Write(buf[n:])
+	}
+	w.pending = 0
+	w.gather.wrote()
 }
 
 func isCtxErr(ctx context.Context, err error) bool {
@@ -145,6 +230,7 @@ func interruptOnDone(ctx context.Context, set func(time.Time) error) (stop func(
 func (w *frameWriter) flush(ctx context.Context) bool {
 	select {
 	case w.turn <- struct{}{}:
+		w.writePending()
 		<-w.turn
 		return true
 	case <-ctx.Done():

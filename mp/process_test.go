@@ -125,17 +125,6 @@ func TestStartErrors(t *testing.T) {
 	requireNoLeftovers(t)
 }
 
-func TestStartContextCancelStopsProcess(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := testKind.Start(ctx, Options{Name: "ctx"})
-	require.NoError(t, err)
-	_, err = p.Call(context.Background(), "pid", nil)
-	require.NoError(t, err)
-	cancel()
-	require.NoError(t, p.Wait(context.Background()))
-	requireNoLeftovers(t)
-}
-
 func TestSendHandlerErrorIsReportedAndBackendGoesOn(t *testing.T) {
 	out := &syncBuffer{}
 	p := startTest(t, Options{Stdout: out})
@@ -179,7 +168,7 @@ func TestUnknownCommandWarnsAndBackendGoesOn(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Stop())
 	known := strings.Join(slices.Sorted(maps.Keys(testKind.handlers)), ", ")
-	require.Contains(t, known, "anonfill, block, ")
+	require.Contains(t, known, "anonfill, bigreply, block, ")
 	assert.Contains(t, out.String(), `WARN - unknown command "nope" ignored (known: `+known+")")
 	assert.Equal(t, 1, strings.Count(out.String(), "unknown command"), "one warning")
 }

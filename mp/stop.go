@@ -31,6 +31,7 @@ func (p *Process) RequestStop() {
 			p.log.Debug("state stopping")
 		}
 		close(p.stopping)
+		p.markEnding(EndRequested)
 		p.in.close()
 		// The cancel pipe stays open until the backend has exited: a
 		// Call that gives up while its handler still runs cancels it.
@@ -54,12 +55,9 @@ func (p *Process) Wait(ctx context.Context) error {
 // exited: nil if it stopped cleanly, the backend's failure if it had already
 // failed, or an error wrapping ErrBackendDied if it had to be killed. Stop
 // returns within about 2 × StopTimeout however the backend behaves, and
-// calling it again returns the first call's result. Stop is Shutdown with a
-// context that never ends.
-func (p *Process) Stop() error {
-	p.stopOnce.Do(func() { p.stopErr = p.Shutdown(context.Background()) })
-	return p.stopErr
-}
+// calling it again returns the same result. Stop is Shutdown with a context
+// that never ends.
+func (p *Process) Stop() error { return p.Shutdown(context.Background()) }
 
 // Shutdown stops the backend with the ladder described above, each rung
 // bounded by Options.StopTimeout, and returns why the backend exited, as Stop
@@ -67,46 +65,65 @@ func (p *Process) Stop() error {
 // of the ladder and sends SIGKILL at once (in the manner of
 // http.Server.Shutdown, but a process cannot be left half-stopped, so
 // Shutdown still waits for the kernel to reap it, which SIGKILL makes quick).
-// Several calls may run at once; each returns when the backend is gone.
+// A process has one ladder: calls of Stop and Shutdown made at the same
+// time share it, and each returns when the backend is gone.
 func (p *Process) Shutdown(ctx context.Context) error {
 	p.RequestStop()
-	if p.waitFor(ctx, p.stopTimeout) {
+	p.ladderOnce.Do(func() { go p.ladder() })
+	select {
+	case <-p.done:
 		return p.exitErr
+	case <-ctx.Done():
 	}
-	if ctx.Err() == nil {
-		p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		if p.waitFor(ctx, p.stopTimeout) {
-			return p.exitErr
-		}
-	}
-	if ctx.Err() != nil {
-		p.log.Warn(fmt.Sprintf("shutdown: %v: sending SIGKILL", context.Cause(ctx)))
-	} else {
-		p.log.Warn(fmt.Sprintf("still running %v after SIGTERM: sending SIGKILL", p.stopTimeout))
-	}
-	p.mu.Lock()
-	p.killed = true
-	if ctx.Err() != nil && p.killedBy == nil {
-		p.killedBy = context.Cause(ctx)
-	}
-	p.mu.Unlock()
-	p.cmd.Process.Kill()
+	p.kill(context.Cause(ctx))
 	<-p.done // SIGKILL cannot be ignored; WaitDelay bounds the rest
 	return p.exitErr
 }
 
-// waitFor waits up to d for the backend to exit, and reports whether it did;
-// it gives up early when ctx ends.
-func (p *Process) waitFor(ctx context.Context, d time.Duration) bool {
+// ladder climbs the rungs that follow the close of the command pipe, once
+// per process, until the backend has exited.
+func (p *Process) ladder() {
+	if p.waitFor(p.stopTimeout) {
+		return
+	}
+	p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if p.waitFor(p.stopTimeout) {
+		return
+	}
+	p.kill(nil)
+}
+
+// kill sends SIGKILL, once, unless the backend has exited already; cause is
+// the Shutdown context's cause when that is why, nil when the ladder's last
+// rung is.
+func (p *Process) kill(cause error) {
+	p.killOnce.Do(func() {
+		select {
+		case <-p.done:
+			return
+		default:
+		}
+		if cause != nil {
+			p.log.Warn(fmt.Sprintf("shutdown: %v: sending SIGKILL", cause))
+		} else {
+			p.log.Warn(fmt.Sprintf("still running %v after SIGTERM: sending SIGKILL", p.stopTimeout))
+		}
+		p.mu.Lock()
+		p.killed, p.killedBy = true, cause
+		p.mu.Unlock()
+		p.cmd.Process.Kill()
+	})
+}
+
+// waitFor waits up to d for the backend to exit, and reports whether it did.
+func (p *Process) waitFor(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-p.done:
 		return true
 	case <-t.C:
-		return false
-	case <-ctx.Done():
 		return false
 	}
 }

@@ -57,7 +57,7 @@ func main() {
 
 // run starts the backend, greets every name through it, and stops it.
 func run(ctx context.Context, names []string) error {
-	// The process lives as long as ctx: here, until Ctrl-C or SIGTERM.
+	// ctx bounds the start only; the deferred Stop ends the process.
 	p, err := greeters.Start(ctx, mp.Options{Name: "greeter-1"})
 	if err != nil {
 		return err

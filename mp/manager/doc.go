@@ -21,25 +21,47 @@
 //
 // # Work
 //
-// Idle workers wait in a pool, first in, first out. Submit queues a Task;
-// the loop hands it to the next idle worker and runs its Do function on a
-// goroutine of its own (typically a typed command's Call). A task with a
-// Timeout that runs past it has its worker stopped (Process.Shutdown: the
-// stop ladder) and replaced, and fails with ErrTaskTimeout.
+// Each worker is in one state at a time (Starting, Idle, Busy, Stopping,
+// Exited), changed only by the loop and logged at debug level. Idle workers
+// wait in a pool, first in, first out; only a worker whose process is alive
+// and idle takes a task. Submit queues a Task; the loop hands it to the
+// next idle worker and runs its Do function on a goroutine of its own
+// (typically a typed command's Call). When Do returns, the worker goes back
+// to the pool only if its process is not ending: a backend announces its
+// end (Backend.Stop, SIGTERM) before the reply that follows, so the manager
+// knows from the process itself (mp.Process.Ending), never from the wording
+// of an error. A task with a Timeout that runs past it has its worker
+// stopped (SIGTERM, then the stop ladder) and replaced, and fails with
+// ErrTaskTimeout.
 //
-// # Failures
+// # Exits and restarts
 //
-// Nothing waits forever on a dead worker. When a worker exits unasked
-// (killed, crashed, out of memory), the calls waiting on it fail at once,
-// the loop reports its name, PID and exit status, and the task it was
-// running fails with a *TaskError wrapping ErrWorkerDied. The worker is
-// then restarted according to its Restart type (Config.Restart, or per
-// worker Config.RestartOf), the terms of OTP: Permanent (always),
-// Transient (only after an abnormal exit) or Temporary (never), after a
-// backoff that doubles with each consecutive restart. More
-// than Config.MaxRestarts restarts within Config.Period stop everything:
-// Run returns an error wrapping ErrRestartIntensity that names the worker
-// and how it last ended.
+// Nothing waits forever on a dead worker. When a worker's process exits
+// without the manager stopping it, the calls waiting on it fail at once,
+// the task it was running fails with a *TaskError wrapping ErrWorkerDied,
+// and OnExit receives an ExitReport. What happens next depends on how it
+// ended and on its Restart type (Config.Restart, or per worker
+// Config.RestartOf), in the terms of OTP:
+//
+//   - it ended itself (Backend.Stop, exit status 0: a worker that recycles
+//     itself after a number of tasks): no failure; a permanent worker is
+//     replaced at once;
+//   - something outside the manager terminated it (SIGTERM, exit status 0):
+//     no failure; a permanent worker is replaced after Config.Backoff, unless
+//     the manager stops meanwhile (systemctl stop signals every process);
+//   - anything else (a signal, another status, a panic, an exit without
+//     saying why) is a failure: logged as an error, counted against the
+//     restart intensity, and a permanent or transient worker is restarted
+//     after a backoff that doubles with each consecutive failure.
+//
+// A worker the manager stopped itself (a task timeout) did not fail either:
+// it is replaced at once, unless temporary. More than Config.MaxRestarts
+// failures within Config.Period (a restart that fails counts too) stop
+// everything: Run returns an error wrapping ErrRestartIntensity that names
+// the worker and the cause. Each start is bounded by Config.StartTimeout.
+//
+// What a task's handler starts (a tool run with os/exec) is in its worker's
+// process group, which ends with the worker: see package mp.
 //
 // # Stopping
 //
@@ -48,9 +70,11 @@
 // task gets SIGTERM at once, which cancels its handler's context, instead
 // of being waited for. When Config.Force is closed (a second Ctrl-C, see
 // Signals), the workers still running are killed at once. Run returns once
-// every worker it started has exited: none is left behind. Workers do not
-// act on Ctrl-C themselves (mp's backends leave SIGINT to their frontend),
-// so the manager alone decides.
+// every worker it started has exited: none is left behind. It waits for
+// the Do functions of running tasks up to ShutdownTimeout after that,
+// saying which, and not at all once Force is closed. Workers run in process
+// groups of their own, so a Ctrl-C in a terminal reaches the manager alone,
+// and the manager alone decides.
 //
 // A test runs the manager for a while and stops it: go m.Run(ctx), then
 // cancel ctx.

@@ -16,29 +16,35 @@ var (
 	// ErrRestartIntensity is wrapped by Run's error when workers restarted
 	// more than Config.MaxRestarts times within Config.Period.
 	ErrRestartIntensity = errors.New("manager: restart intensity reached")
-	// ErrStopped is the error of tasks still queued when the manager stops.
+	// ErrStopped is wrapped by the error of a task still queued when the
+	// manager stops, of a task whose worker the manager stopped while it
+	// ran, and of Submit and Watch once the manager is stopping.
 	ErrStopped = errors.New("manager: stopped")
+	// ErrStartTimeout is the cause of the ctx of a start that took longer
+	// than Config.StartTimeout.
+	ErrStartTimeout = errors.New("manager: start timed out")
 	// ErrConfig is wrapped by New's error for an invalid Config.
 	ErrConfig = errors.New("manager: invalid configuration")
 )
 
-// TaskError is the error of a task that failed because of its worker: the
-// worker died while running it, or the task timed out and the worker was
-// stopped. It says which task, which worker (name and PID) and how the
-// worker's process ended ("signal: killed", "exit status 2").
+// TaskError is the error of a task that ended because its worker's process
+// did: the worker died while running it (Err wraps ErrWorkerDied), the task
+// ran past its Timeout and the manager stopped the worker (ErrTaskTimeout),
+// or the manager stopped while it ran (ErrStopped). It says which task,
+// which worker (name and PID) and how the process ended.
 type TaskError struct {
 	Task   string // Task.Name
 	Worker string // the worker's name
 	Pid    int    // the worker's process ID when it ran the task
-	Exit   string // how the process ended, from its ProcessState
-	Err    error  // wraps ErrWorkerDied or ErrTaskTimeout, and the cause
+	Exit   string // how the process ended, from mp.DescribeExit
+	Err    error  // wraps ErrWorkerDied, ErrTaskTimeout or ErrStopped, and the cause
 }
 
 // Error says what happened, e.g. `task "fill-7" on worker "worker-3" (pid
-// 4242): manager: worker died: signal: killed`.
+// 4242): manager: worker died: died (signal: killed)`.
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("task %q on worker %q (pid %d): %v (%s)", e.Task, e.Worker, e.Pid, e.Err, e.Exit)
+	return fmt.Sprintf("task %q on worker %q (pid %d): %v", e.Task, e.Worker, e.Pid, e.Err)
 }
 
-// Unwrap returns the cause, which wraps ErrWorkerDied or ErrTaskTimeout.
+// Unwrap returns Err.
 func (e *TaskError) Unwrap() error { return e.Err }

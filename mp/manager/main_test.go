@@ -2,7 +2,9 @@ package manager_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +15,9 @@ import (
 
 // The test binary is also the workers' binary: Init first.
 func TestMain(m *testing.M) {
+	if os.Getenv(envFloorWriter) != "" {
+		os.Exit(floorWriter()) // a process of BenchmarkFanIn's floor
+	}
 	mp.Init()
 	// Every process of this test binary carries the tag, so the tests can
 	// look for leftovers without touching anybody else's processes.
@@ -34,6 +39,7 @@ type job struct {
 	Panic  bool          // crash the worker
 	Notify bool          // send "started" first
 	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
+	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
 }
 
 var (
@@ -43,6 +49,18 @@ var (
 
 type testWorker struct{ *mp.Backend }
 
+// PreRun fails or hangs when the start parameters say so: "prerun" is
+// "fail" or "hang" (deaf to ctx).
+func (w *testWorker) PreRun(ctx context.Context) error {
+	switch s, _ := w.Params().String("prerun"); s {
+	case "fail":
+		return errors.New("database is locked")
+	case "hang":
+		select {}
+	}
+	return nil
+}
+
 func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	if j.Notify {
 		if err := w.Send(ctx, "started", mp.Params{"pid": os.Getpid()}); err != nil {
@@ -50,6 +68,15 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 		}
 	}
 	switch {
+	case j.Tool:
+		c := exec.Command("sleep", "300")
+		if err := c.Start(); err != nil {
+			return 0, err
+		}
+		if err := w.Send(ctx, "tool", mp.Params{"pid": c.Process.Pid}); err != nil {
+			return 0, err
+		}
+		c.Wait()
 	case j.Quit:
 		w.Stop()
 	case j.Panic:

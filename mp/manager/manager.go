@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mpgo/mp/mp"
@@ -20,8 +22,9 @@ type Config struct {
 	// Name names worker i (0-based); nil means "worker-<i+1>".
 	Name func(i int) string
 	// Start starts the process of worker w, at first and on every restart:
-	// typically a Kind's Start with Options.Name set to w.Name(). ctx ends
-	// when the manager stops.
+	// typically a Kind's Start with Options.Name set to w.Name(). ctx
+	// bounds the start (StartTimeout, or the manager's stop); the manager
+	// stops the process itself.
 	Start func(ctx context.Context, w *Worker) (*mp.Process, error)
 	// Restart says when a worker that exited is started again; the default
 	// is Permanent. RestartOf, if not nil, says it for each worker (by
@@ -29,9 +32,12 @@ type Config struct {
 	Restart   Restart
 	RestartOf func(i int) Restart
 	// MaxRestarts and Period are the restart intensity: more than
-	// MaxRestarts restarts (of all workers together) within Period stop
-	// the manager with ErrRestartIntensity. Defaults: 3 in 5 seconds.
-	// A negative MaxRestarts allows none.
+	// MaxRestarts failures (of all workers together) within Period stop
+	// the manager with ErrRestartIntensity. Zero allows none: the first
+	// failure stops the manager. Only failures count (a crash, a kill, an
+	// exit without saying why, a restart that failed); a worker that ended
+	// itself or that the manager stopped is replaced without counting.
+	// Period defaults to 5 seconds.
 	MaxRestarts int
 	Period      time.Duration
 	// Backoff is the wait before a worker's first restart, doubled for
@@ -39,6 +45,11 @@ type Config struct {
 	Backoff, MaxBackoff time.Duration
 	// StartConcurrency bounds the starts in progress at once; default 8.
 	StartConcurrency int
+	// StartTimeout bounds each start: the ctx given to Start ends after
+	// it, with a cause wrapping ErrStartTimeout. A first start that fails
+	// stops the manager; a restart that fails counts as a failure.
+	// Default 30 s.
+	StartTimeout time.Duration
 	// StillAlive is how long the loop may see nothing before it logs
 	// "still alive"; zero means 5 seconds, negative never.
 	StillAlive time.Duration
@@ -58,8 +69,9 @@ type Config struct {
 	// of a task (Task.Done): a message sent during a task may come after
 	// it; have the reply carry what Done needs.
 	OnMessage func(w *Worker, m mp.Message)
-	// OnExit runs when a worker exited without being asked to: e says
-	// which, with its PID, its exit status and the task it was running.
+	// OnExit runs when a worker's process exited without the manager
+	// stopping it: e says which, how, the task it was running, whether it
+	// counts as a failure and whether it will be restarted.
 	OnExit func(w *Worker, e *ExitReport)
 
 	// Log receives the manager's own lines; nil means mp.NewLogger("manager", mp.Front).
@@ -71,41 +83,45 @@ type Config struct {
 }
 
 // Manager runs workers; see the package documentation. Create it with New,
-// run it with Run. Only Submit, Watch (before Run) and the accessors of
-// Worker are safe to call from other goroutines than the loop's; the
-// callbacks in Config run on the loop.
+// run it with Run. Submit, Queued, Idle, Busy, Watch, Workers and the
+// methods of Worker are safe to call from any goroutine; the callbacks in
+// Config run on the loop, one at a time.
 type Manager struct {
 	cfg     Config
 	log     *slog.Logger
 	events  chan event
 	quit    chan struct{} // closed when Run is about to return
 	workers []*Worker
-	idle    []*Worker // first in, first out
-	wg      sync.WaitGroup
+	counts  [nStates]atomic.Int32 // workers by state
+	wg      sync.WaitGroup        // goroutines Run waits for
 
-	mu     sync.Mutex
-	queue  []*running // submitted, not yet handed out
-	closed bool       // stopping: Submit refuses
-	wake   chan struct{}
-	ran    bool
-	extras []func(ctx context.Context, m *Manager)
+	mu      sync.Mutex // guards what follows, up to the loop's state
+	queue   []*running // submitted, not yet handed out
+	closed  bool       // stopping: Submit and Watch refuse
+	running bool       // Run has started the watchers
+	wake    chan struct{}
+	ran     bool
+	extras  []func(ctx context.Context)
 
-	// Loop state.
-	live      int       // processes started and not yet seen exit
-	starting  int       // starts in flight
-	doing     int       // tasks whose Do has not returned
-	queued    []*Worker // starts waiting for room, in order
-	inflight  int       // starts running
-	restarts  []time.Time
-	stopping  bool
-	err       error
-	stopCtx   context.Context // bounds the stop of all workers
-	endStop   context.CancelFunc
-	killCtx   context.Context    // ends when every stop must skip to SIGKILL
-	killAll   context.CancelFunc // ends killCtx: Force, or Run's end
-	startCtx  context.Context
-	endStarts context.CancelFunc
-	progress  *progress
+	// The loop's state: only Run's goroutine touches it.
+	idle     []*Worker             // first in, first out
+	live     int                   // processes started and not yet seen exit
+	starting int                   // starts queued, in flight, or waiting for a backoff
+	doing    map[*running]struct{} // tasks whose Do has not returned
+	queued   []*Worker             // starts waiting for room, in order
+	inflight int                   // starts running
+	failures []time.Time
+	stopping bool
+	abandon  bool // stop waiting for Do functions (see Task.Done)
+	err      error
+	runCtx   context.Context // Run's ctx
+	workCtx  context.Context // ends when the manager stops: starts, tasks, watchers
+	endWork  context.CancelFunc
+	stopCtx  context.Context // bounds the stop of all workers
+	endStop  context.CancelFunc
+	killCtx  context.Context    // ends when every stop must skip to SIGKILL
+	killAll  context.CancelFunc // ends killCtx: Force, or Run's end
+	progress *progress
 }
 
 // New checks cfg and returns a Manager. It fails with an error wrapping
@@ -117,8 +133,10 @@ func New(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("%w: %d workers, want at least 1", ErrConfig, cfg.Workers)
 	case cfg.Start == nil:
 		return nil, fmt.Errorf("%w: no Start function", ErrConfig)
-	case cfg.Period < 0, cfg.Backoff < 0, cfg.MaxBackoff < 0, cfg.ShutdownTimeout < 0:
+	case cfg.Period < 0, cfg.Backoff < 0, cfg.MaxBackoff < 0, cfg.ShutdownTimeout < 0, cfg.StartTimeout < 0:
 		return nil, fmt.Errorf("%w: negative duration", ErrConfig)
+	case cfg.MaxRestarts < 0:
+		return nil, fmt.Errorf("%w: MaxRestarts %d is negative (0 allows none)", ErrConfig, cfg.MaxRestarts)
 	case cfg.Restart < Permanent || cfg.Restart > Temporary:
 		return nil, fmt.Errorf("%w: restart type %d", ErrConfig, cfg.Restart)
 	}
@@ -127,14 +145,12 @@ func New(cfg Config) (*Manager, error) {
 			*d = v
 		}
 	}
-	if cfg.MaxRestarts == 0 {
-		cfg.MaxRestarts = 3
-	}
 	def(&cfg.Period, 5*time.Second)
 	def(&cfg.Backoff, 100*time.Millisecond)
 	def(&cfg.MaxBackoff, 5*time.Second)
 	def(&cfg.StillAlive, 5*time.Second)
 	def(&cfg.ShutdownTimeout, 5*time.Second)
+	def(&cfg.StartTimeout, 30*time.Second)
 	if cfg.StartConcurrency < 1 {
 		cfg.StartConcurrency = 8
 	}
@@ -153,6 +169,7 @@ func New(cfg Config) (*Manager, error) {
 		events: make(chan event, 256),
 		quit:   make(chan struct{}),
 		wake:   make(chan struct{}, 1),
+		doing:  map[*running]struct{}{},
 	}
 	for i := range cfg.Workers {
 		w := &Worker{index: i, name: cfg.Name(i), policy: cfg.Restart}
@@ -164,6 +181,7 @@ func New(cfg Config) (*Manager, error) {
 		}
 		m.workers = append(m.workers, w)
 	}
+	m.counts[Starting].Store(int32(len(m.workers)))
 	return m, nil
 }
 
@@ -171,13 +189,16 @@ func New(cfg Config) (*Manager, error) {
 // the manager's: do not change it.
 func (m *Manager) Workers() []*Worker { return m.workers }
 
-// Idle returns how many workers wait for a task. Call it on the loop.
-func (m *Manager) Idle() int { return len(m.idle) }
+// Idle returns how many workers wait for a task.
+func (m *Manager) Idle() int { return int(m.counts[Idle].Load()) }
+
+// Busy returns how many workers run a task.
+func (m *Manager) Busy() int { return int(m.counts[Busy].Load()) }
 
 // Run starts the workers and runs the loop until ctx ends or the manager
 // fails, then stops every worker and returns once all have exited. It
 // returns nil when ctx ended, an error wrapping ErrRestartIntensity when
-// workers restarted too often, and the start error when a worker could not
+// workers failed too often, and the start error when a worker could not
 // be started the first time. Run may be called once.
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
@@ -186,17 +207,16 @@ func (m *Manager) Run(ctx context.Context) error {
 		return fmt.Errorf("manager: Run called twice")
 	}
 	m.ran = true
-	extras := m.extras
+	m.runCtx = ctx
+	m.workCtx, m.endWork = context.WithCancel(context.WithoutCancel(ctx))
+	for _, watch := range m.extras {
+		m.goWatch(watch)
+	}
+	m.running = true
 	m.mu.Unlock()
-
-	m.startCtx, m.endStarts = context.WithCancel(context.WithoutCancel(ctx))
-	defer m.endStarts()
+	defer m.endWork()
 	m.killCtx, m.killAll = context.WithCancel(context.Background())
 	defer m.killAll()
-	for _, w := range extras {
-		m.wg.Add(1)
-		go func() { defer m.wg.Done(); w(m.startCtx, m) }()
-	}
 	m.progress = newProgress(m.cfg.Progress, len(m.workers))
 	m.log.Debug(fmt.Sprintf("starting %d workers, %d at a time", len(m.workers), m.cfg.StartConcurrency))
 	for _, w := range m.workers {
@@ -208,12 +228,18 @@ func (m *Manager) Run(ctx context.Context) error {
 	if m.cfg.StillAlive < 0 {
 		quiet.Stop()
 	}
+	var giveUp <-chan time.Time // the bound on Do functions still running
 	done := ctx.Done()
-	for !m.stopping || m.live > 0 || m.starting > 0 || m.doing > 0 {
+	for !m.stopping || m.live > 0 || m.starting > 0 || (len(m.doing) > 0 && !m.abandon) {
 		m.dispatch()
 		var force <-chan struct{}
 		if m.stopping {
 			force = m.cfg.Force
+			if m.live == 0 && m.starting == 0 && giveUp == nil {
+				// Only Do functions that ignore their ctx are left.
+				m.log.Info(fmt.Sprintf("all workers stopped; waiting up to %v for the Do of %s to return", m.cfg.ShutdownTimeout, m.waitingFor()))
+				giveUp = time.After(m.cfg.ShutdownTimeout)
+			}
 		}
 		select {
 		case ev := <-m.events:
@@ -223,9 +249,12 @@ func (m *Manager) Run(ctx context.Context) error {
 			done = nil
 			m.stop(nil)
 		case <-force:
-			m.log.Warn("forced stop: killing the workers still running")
+			m.log.Warn("forced stop: killing the workers still running, not waiting for tasks")
 			m.killAll()
 			m.cfg.Force = nil
+			m.giveUp()
+		case <-giveUp:
+			m.giveUp()
 		case <-quiet.C:
 			m.log.Info(m.stillAlive())
 		}
@@ -241,17 +270,34 @@ func (m *Manager) Run(ctx context.Context) error {
 	return m.err
 }
 
+// giveUp stops waiting for the Do functions still running, once the
+// workers are gone: Run returns without them.
+func (m *Manager) giveUp() {
+	if m.abandon || len(m.doing) == 0 {
+		return
+	}
+	m.abandon = true
+	if m.live == 0 && m.starting == 0 {
+		m.log.Warn(fmt.Sprintf("not waiting any longer for the Do of %s: their Done will not run", m.waitingFor()))
+	}
+}
+
 func (m *Manager) stillAlive() string {
-	busy := 0
+	s := fmt.Sprintf("still alive: %d workers running, %d idle, %d busy, %d tasks queued",
+		m.live, m.Idle(), m.Busy(), m.Queued())
+	var slow []string
 	for _, w := range m.workers {
-		if w.task != nil {
-			busy++
+		if w.State() == Starting && w.restart == nil && time.Since(w.since) >= m.cfg.StillAlive {
+			slow = append(slow, fmt.Sprintf("%s for %v", w.name, time.Since(w.since).Round(time.Second)))
 		}
 	}
-	m.mu.Lock()
-	queued := len(m.queue)
-	m.mu.Unlock()
-	return fmt.Sprintf("still alive: %d workers running, %d idle, %d busy, %d tasks queued", m.live, len(m.idle), busy, queued)
+	if len(slow) > 0 {
+		if len(slow) > 5 {
+			slow = append(slow[:5], fmt.Sprintf("%d more", len(slow)-5))
+		}
+		s += "; starting: " + strings.Join(slow, ", ")
+	}
+	return s
 }
 
 // stop begins the shutdown: no more starts or tasks; every worker is
@@ -264,38 +310,24 @@ func (m *Manager) stop(err error) {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
-	m.endStarts()
+	m.endWork()
 	m.cancelRestarts()
 	m.starting -= len(m.queued) // never to run
+	for _, w := range m.queued {
+		m.setState(w, Exited, nil)
+	}
 	m.queued = nil
 	m.stopCtx, m.endStop = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
 	m.log.Info(fmt.Sprintf("stopping %d workers", m.live))
 	for _, w := range m.workers {
-		if w.proc != nil {
-			m.shutdown(w)
-		}
-		if w.task != nil {
-			m.terminate(w) // a running task is cancelled, not awaited
+		if p := w.proc; p != nil {
+			m.stopWorker(w, p, "the manager stops")
+			if r := w.task; r != nil && r.proc == p && !r.returned {
+				terminate(p) // a running task is cancelled, not awaited
+			}
 		}
 	}
 	m.idle = nil
-}
-
-// shutdown stops w's process in the background; its exit comes back to the
-// loop like any other.
-func (m *Manager) shutdown(w *Worker) {
-	if w.stopping {
-		return
-	}
-	w.stopping = true
-	// The stop of all workers has one deadline; a worker replaced during
-	// the run has its own. Both end at once on a forced stop.
-	p, ctx, cancel := w.proc, m.stopCtx, context.CancelFunc(func() {})
-	if ctx == nil {
-		ctx, cancel = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
-	}
-	m.wg.Add(1)
-	go func() { defer m.wg.Done(); defer cancel(); p.Shutdown(ctx) }()
 }
 
 // send delivers ev to the loop, unless Run has returned.
@@ -308,12 +340,12 @@ func (m *Manager) send(ev event) {
 
 // Watch adds channel ch to the manager's loop: each value received on it is
 // passed to f, on the loop, like the workers' messages. It stops watching
-// when ch is closed or the manager stops. Call it before Run. (A listener,
-// an eventfd or a timer of the program joins the loop this way.)
-func Watch[T any](m *Manager, ch <-chan T, f func(T)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.extras = append(m.extras, func(ctx context.Context, m *Manager) {
+// when ch is closed or the manager stops. Watch may be called before Run or
+// while it runs; once the manager is stopping it returns an error wrapping
+// ErrStopped. (A listener, an eventfd or a timer of the program joins the
+// loop this way.)
+func Watch[T any](m *Manager, ch <-chan T, f func(T)) error {
+	watch := func(ctx context.Context) {
 		for {
 			select {
 			case v, ok := <-ch:
@@ -325,5 +357,22 @@ func Watch[T any](m *Manager, ch <-chan T, f func(T)) {
 				return
 			}
 		}
-	})
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return fmt.Errorf("manager: watch: %w", ErrStopped)
+	case m.running:
+		m.goWatch(watch)
+	default:
+		m.extras = append(m.extras, watch)
+	}
+	return nil
+}
+
+// goWatch runs a watcher until the manager stops; with m.mu held.
+func (m *Manager) goWatch(watch func(ctx context.Context)) {
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); watch(m.workCtx) }()
 }

@@ -5,18 +5,20 @@ import (
 	"time"
 )
 
-// Restart says when a worker that exited is started again, in the terms of
-// Erlang/OTP supervisors.
+// Restart says when a worker whose process exited is started again, in the
+// terms of Erlang/OTP supervisors.
 type Restart int
 
 const (
-	// Permanent workers are always restarted.
+	// Permanent workers are always started again: after a failure (with a
+	// backoff), after ending themselves (at once), after a stop by the
+	// manager (at once).
 	Permanent Restart = iota
-	// Transient workers are restarted only after an abnormal exit: a
-	// signal, a non-zero status, a backend error, or a stop by the manager
-	// (a task timeout).
+	// Transient workers are started again only after a failure or a stop
+	// by the manager (a task timeout), not after ending themselves
+	// (Backend.Stop) or being terminated from outside.
 	Transient
-	// Temporary workers are never restarted.
+	// Temporary workers are never started again.
 	Temporary
 )
 
@@ -33,29 +35,40 @@ func (r Restart) String() string {
 	return fmt.Sprintf("Restart(%d)", int(r))
 }
 
-// restartLater counts a restart of w against the intensity limit and, if
-// the limit holds, starts w again after its backoff. why is the last exit,
-// for the error that stops the manager when the limit is reached.
-func (m *Manager) restartLater(w *Worker, why string) {
+// failure counts a failure of w (last says which) against the restart
+// intensity. If the limit is reached it stops the manager and reports
+// false; otherwise it returns the backoff before w's restart. Only
+// failures count: a crash, a kill, an exit without saying why, a restart
+// that failed. A worker the manager stopped, or that ended itself, did not
+// fail, as in OTP, whose intensity counts children that terminated.
+func (m *Manager) failure(w *Worker, last error) (time.Duration, bool) {
 	now := time.Now()
-	recent := m.restarts[:0]
-	for _, t := range m.restarts {
+	recent := m.failures[:0]
+	for _, t := range m.failures {
 		if now.Sub(t) < m.cfg.Period {
 			recent = append(recent, t)
 		}
 	}
-	m.restarts = append(recent, now)
-	if len(m.restarts) > max(m.cfg.MaxRestarts, 0) {
-		m.stop(fmt.Errorf("%w: %d restarts within %v (the limit is %d); last: %s",
-			ErrRestartIntensity, len(m.restarts), m.cfg.Period, max(m.cfg.MaxRestarts, 0), why))
-		return
+	m.failures = append(recent, now)
+	if len(m.failures) > m.cfg.MaxRestarts {
+		m.stop(fmt.Errorf("%w: %d failures within %v (the limit is %d); last: %w",
+			ErrRestartIntensity, len(m.failures), m.cfg.Period, m.cfg.MaxRestarts, last))
+		return 0, false
 	}
 	delay := m.cfg.Backoff << min(w.consecutive, 30)
 	if delay > m.cfg.MaxBackoff || delay <= 0 {
 		delay = m.cfg.MaxBackoff
 	}
 	w.consecutive++
-	m.log.Info(fmt.Sprintf("restarting %q in %v", w.name, delay))
+	return delay, true
+}
+
+// restartIn starts w again after delay (at once if it is zero).
+func (m *Manager) restartIn(w *Worker, delay time.Duration) {
+	if delay <= 0 {
+		m.start(w)
+		return
+	}
 	m.starting++ // counted from now, so that a stop waits for it
 	w.restart = time.AfterFunc(delay, func() { m.send(event{kind: evRestart, w: w}) })
 }
@@ -65,6 +78,7 @@ func (m *Manager) restartNow(w *Worker) {
 	w.restart = nil
 	m.starting--
 	if !m.stopping {
+		m.log.Debug(fmt.Sprintf("restarting %q", w.name))
 		m.start(w)
 	}
 }

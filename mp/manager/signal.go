@@ -10,8 +10,11 @@ import (
 // Signals returns a context that ends at the first SIGINT or SIGTERM, and a
 // channel closed at the second: give the context to Run and the channel to
 // Config.Force, and a first Ctrl-C stops the workers gracefully while a
-// second one kills them at once. stop releases the signals (they then act
-// as by default again).
+// second one kills them at once (and Run stops waiting for tasks). After
+// the second, the signals act as by default again: a third Ctrl-C ends the
+// program at once, whatever it waits for (what its deferred clean-up would
+// have removed is then left to aux/cleanup.bash). stop releases the
+// signals.
 //
 // Only the manager acts on these signals: mp's workers leave SIGINT to
 // their frontend (a Ctrl-C in a terminal reaches the whole process group)
@@ -32,6 +35,7 @@ func Signals(parent context.Context) (ctx context.Context, force <-chan struct{}
 					cancel(&signalError{s})
 				} else {
 					close(forced)
+					signal.Stop(ch) // a third one acts as by default
 					return
 				}
 			case <-end:

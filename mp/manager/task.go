@@ -2,8 +2,9 @@ package manager
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,20 +16,24 @@ type Task struct {
 	// Name names the task in logs and errors, e.g. "fill-7".
 	Name string
 	// Timeout bounds the task, from the moment a worker takes it; zero
-	// means no bound. Past it, the worker is stopped (Process.Shutdown)
-	// and replaced, and the task fails with a *TaskError wrapping
-	// ErrTaskTimeout.
+	// means no bound. Past it, the worker is stopped (Process.Shutdown,
+	// with SIGTERM at once) and replaced, and the task fails with a
+	// *TaskError wrapping ErrTaskTimeout.
 	Timeout time.Duration
 	// Do runs the task on worker w, whose process is p, on a goroutine of
 	// its own: typically a typed command's Call on p. ctx ends when the
-	// task times out or the manager stops.
+	// task times out or the manager stops; Do must return then.
 	Do func(ctx context.Context, w *Worker, p *mp.Process) error
-	// Done, if not nil, runs on the loop when the task has ended: err is
-	// Do's error, or a *TaskError if the worker died or the task timed
-	// out, or ErrStopped if the manager stopped before a worker took it
-	// (w is nil then). Done runs after Do has returned, so it sees what
-	// Do wrote; Do must therefore return when ctx ends. When Done runs, w is back in the idle pool if it
-	// is still running; Done may Submit the next task.
+	// Done, if not nil, runs on the loop once the task has ended, after
+	// Do has returned (so it sees what Do wrote). err is nil when Do
+	// succeeded, even if the worker exits just after; a *TaskError when
+	// the worker's process ended while the task ran (it wraps
+	// ErrWorkerDied, ErrTaskTimeout or ErrStopped); Do's own error
+	// otherwise; and an error wrapping ErrStopped, with w nil, for a task
+	// still queued when the manager stopped. Done may Submit the next
+	// task. If Do does not return within ShutdownTimeout of the manager's
+	// stop (or Config.Force is closed), Run returns without it, and Done
+	// never runs.
 	Done func(w *Worker, err error)
 }
 
@@ -36,11 +41,12 @@ type Task struct {
 type running struct {
 	task     Task
 	w        *Worker
+	proc     *mp.Process // the process it runs on
 	cancel   context.CancelFunc
 	timer    *time.Timer
 	timedOut bool  // past its Timeout: its worker is being stopped
 	returned bool  // Do has returned
-	failure  error // set when its worker exited while it ran
+	failure  error // set when its worker's process ended while it ran
 	finished bool  // Done has run (or is about to)
 }
 
@@ -53,7 +59,7 @@ func (m *Manager) Submit(t Task) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return fmt.Errorf("task %q: %w", t.Name, ErrStopped)
+		return fmt.Errorf("manager: submit %q: %w", t.Name, ErrStopped)
 	}
 	m.queue = append(m.queue, &running{task: t})
 	m.mu.Unlock()
@@ -64,14 +70,16 @@ func (m *Manager) Submit(t Task) error {
 	return nil
 }
 
-// Queued returns the number of tasks waiting for a worker.
+// Queued returns the number of tasks waiting for a worker. It is safe to
+// call from any goroutine.
 func (m *Manager) Queued() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.queue)
 }
 
-// dispatch hands queued tasks to idle workers.
+// dispatch hands queued tasks to idle workers: only a worker whose process
+// is alive and idle takes one.
 func (m *Manager) dispatch() {
 	if m.stopping {
 		m.failQueued()
@@ -92,69 +100,75 @@ func (m *Manager) dispatch() {
 	}
 }
 
-// run starts task r on worker w.
+// run starts task r on the idle worker w.
 func (m *Manager) run(w *Worker, r *running) {
-	r.w, w.task = w, r
-	m.doing++
-	ctx, cancel := context.WithCancel(m.startCtx)
+	p := w.proc
+	r.w, r.proc, w.task = w, p, r
+	m.setState(w, Busy, p)
+	m.doing[r] = struct{}{}
+	ctx, cancel := context.WithCancel(m.workCtx)
 	r.cancel = cancel
 	if r.task.Timeout > 0 {
 		r.timer = time.AfterFunc(r.task.Timeout, func() { m.send(event{kind: evTimeout, task: r}) })
 	}
-	p := w.proc
-	m.wg.Add(1)
+	// Not in m.wg: Run does not wait for ever for a Do that ignores its
+	// ctx (see Task.Done).
 	go func() {
-		defer m.wg.Done()
 		err := r.task.Do(ctx, w, p)
 		m.send(event{kind: evTaskDone, task: r, err: err})
 	}()
 }
 
-// taskDone handles the return of a task's Do.
+// taskDone handles the return of a task's Do. Whether the worker goes back
+// to the pool is decided by its process (Process.Ending), never by the
+// wording of Do's error.
 func (m *Manager) taskDone(r *running, err error) {
-	m.doing--
+	delete(m.doing, r)
 	r.returned = true
-	w := r.w
-	switch {
-	case err == nil:
-		// Done, even if the worker died just after: the work is done.
-	case r.failure != nil:
-		err = r.failure // its worker's exit came first
-	case r.timedOut, w.stopping, w.proc == nil, isDone(w.proc), dying(err):
-		// Do failed because its worker is dying: its exit, which comes
-		// next, fails the task with how the worker ended (and the worker
-		// does not go back to the pool meanwhile).
+	if r.failure != nil { // its worker's exit came first
+		if err != nil {
+			err = r.failure
+		}
+		m.finish(r, err)
 		return
 	}
-	alive := w.task == r && w.proc != nil && !w.stopping && !isDone(w.proc)
-	m.complete(r, err)
-	if alive {
-		m.idle = append(m.idle, w)
+	w, p := r.w, r.proc
+	ending := r.timedOut || w.stopWhy != "" || isClosed(p.Ending())
+	if err != nil && ending {
+		// Do failed because its worker is ending: the exit, which
+		// follows, says how the task ended.
+		if w.proc == p && w.State() == Busy {
+			m.setState(w, Stopping, p)
+		}
+		return
 	}
-	if r.task.Done != nil {
-		r.task.Done(w, err)
+	m.finish(r, err)
+	if w.proc != p || w.State() != Busy {
+		return
 	}
+	if ending {
+		m.setState(w, Stopping, p) // done its last task; its exit follows
+		return
+	}
+	m.setState(w, Idle, p)
+	m.idle = append(m.idle, w)
 }
 
-// failed fails r because its worker exited; Done runs once Do has
-// returned too (at once if it has), so that Done sees what Do did.
+// failed fails r because its worker's process ended while it ran; Done
+// runs once Do has returned too (at once if it has).
 func (m *Manager) failed(r *running, err *TaskError) {
 	r.failure = err
 	r.cancel()
 	if r.w.task == r {
 		r.w.task = nil
 	}
-	if !r.returned {
-		return
-	}
-	m.complete(r, err)
-	if r.task.Done != nil {
-		r.task.Done(r.w, err)
+	if r.returned {
+		m.finish(r, err)
 	}
 }
 
-// complete marks r ended and logs its failure if its worker caused it.
-func (m *Manager) complete(r *running, err error) {
+// finish ends r with err: its Done runs, once.
+func (m *Manager) finish(r *running, err error) {
 	if r.finished {
 		return
 	}
@@ -166,28 +180,24 @@ func (m *Manager) complete(r *running, err error) {
 	if r.w.task == r {
 		r.w.task = nil
 	}
-}
-
-// dying reports whether err says that the worker's process is on its way
-// out: its handler panicked, or mp found it dead or broken. Its exit event
-// follows.
-func dying(err error) bool {
-	return errors.Is(err, mp.ErrHandlerPanic) || errors.Is(err, mp.ErrBackendDied)
+	if r.task.Done != nil {
+		r.task.Done(r.w, err)
+	}
 }
 
 // timeout handles a task past its Timeout: its worker is stopped, and the
-// task fails when the exit is seen (with how the worker ended).
+// task fails when the exit is seen.
 func (m *Manager) timeout(r *running) {
-	if r.finished || r.timedOut || r.failure != nil {
+	if r.finished || r.timedOut || r.failure != nil || r.returned {
 		return
 	}
 	r.timedOut = true
 	r.cancel()
 	w := r.w
-	m.log.Warn(fmt.Sprintf("task %q on %q (pid %d) ran past its timeout of %v: stopping the worker",
-		r.task.Name, w.name, w.proc.Pid(), r.task.Timeout))
-	m.shutdown(w)
-	m.terminate(w)
+	why := fmt.Sprintf("task %q ran past its timeout of %v", r.task.Name, r.task.Timeout)
+	m.log.Warn(fmt.Sprintf("%s on %q (pid %d): stopping the worker", why, w.name, r.proc.Pid()))
+	m.stopWorker(w, r.proc, why)
+	terminate(r.proc)
 }
 
 // failQueued fails the tasks no worker will take.
@@ -203,21 +213,20 @@ func (m *Manager) failQueued() {
 	}
 }
 
-func isDone(p *mp.Process) bool {
-	select {
-	case <-p.Done():
-		return true
-	default:
-		return false
+// waitingFor names the tasks whose Do has not returned.
+func (m *Manager) waitingFor() string {
+	var names []string
+	for r := range m.doing {
+		names = append(names, fmt.Sprintf("%q", r.task.Name))
 	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
 
-// terminate sends SIGTERM to w's process, which cancels the context of the
-// handler it runs. The stop ladder's first rung (closing the command pipe)
-// waits for the running handler, which is pointless when that handler is
-// what we stop: this skips it.
-func (m *Manager) terminate(w *Worker) {
-	if w.proc != nil {
-		w.proc.Signal(syscall.SIGTERM) // fails only if it has exited: fine
-	}
+// terminate sends SIGTERM to p, which cancels the context of the handler
+// it runs. The stop ladder's first rung (closing the command pipe) waits
+// for the running handler, which is pointless when that handler is what we
+// stop: this skips it.
+func terminate(p *mp.Process) {
+	p.Signal(syscall.SIGTERM) // fails only if it has exited: fine
 }

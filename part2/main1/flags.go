@@ -23,6 +23,8 @@ type config struct {
 	scale            int
 	startConcurrency int
 	fault            string
+	recycle          int
+	floorChild       bool
 }
 
 // parseFlags checks the flags before anything starts: a bad value is a
@@ -43,6 +45,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.scale, "scale", 0, "measure: start this many workers, have each report ready, stop them, print the figures")
 	fs.IntVar(&c.startConcurrency, "start-concurrency", 8, "worker starts in progress at once")
 	fs.StringVar(&c.fault, "fault", "", "inject a fault in every task, for the tests: crash or hang")
+	fs.IntVar(&c.recycle, "tasks-per-worker", 0, "a worker ends itself after this many tasks and is replaced (0: never)")
+	fs.BoolVar(&c.floorChild, "scale-floor-child", false, "internal: a process of -scale's floor (writes one byte, waits for the end of stdin)")
 	defaults := func() string {
 		var b strings.Builder
 		b.WriteString("usage: main1 [flags]\n")
@@ -75,6 +79,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("-start-concurrency %d: want at least 1", c.startConcurrency))
 	case c.scale < 0:
 		return c, usage(fmt.Errorf("-scale %d: want a positive number of workers", c.scale))
+	case c.recycle < 0:
+		return c, usage(fmt.Errorf("-tasks-per-worker %d: want 0 (never) or more", c.recycle))
 	case c.fault != "" && c.fault != "crash" && c.fault != "hang":
 		return c, usage(fmt.Errorf("-fault %q: want crash or hang", c.fault))
 	}

@@ -33,6 +33,7 @@ type Work struct {
 	Task    int
 	Value   float64 // fill the array with this
 	Seconds float64 // and take this long
+	Recycle int     // if > 0: end the worker after this many tasks
 }
 
 // Ready is the worker's report that a task is done: the reply to "work".
@@ -48,6 +49,7 @@ type worker struct {
 	*mp.Backend
 	array *shm.Array[float64]
 	fault string
+	done  int // tasks done by this process
 }
 
 // PreRun maps the worker's array before the first task arrives.
@@ -88,6 +90,12 @@ func (w *worker) doWork(ctx context.Context, req Work) (Ready, error) {
 	case <-ctx.Done():
 		return Ready{}, ctx.Err()
 	}
+	// A worker that recycles itself ends after its last task. Stop tells
+	// the manager before the reply goes out, so the manager never hands
+	// the next task to a process on its way out, and replaces it.
+	if w.done++; req.Recycle > 0 && w.done >= req.Recycle {
+		w.Stop()
+	}
 	return Ready{Task: req.Task, Value: req.Value}, nil
 }
 
@@ -124,6 +132,12 @@ func main() {
 	// A pipe that closes (main1 | head) ends the run as cleanly.
 	ctx, stopWatching := story.UntilStdoutCloses(ctx)
 	defer stopWatching()
+	//docs:skip
+	if cfg.floorChild {
+		floorChild() // a process of -scale's floor
+		return
+	}
+	//docs:end
 	if cfg.scale > 0 {
 		err = runScale(ctx, cfg, log)
 	} else {
@@ -168,7 +182,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	var submit func(offset float64)
 	submit = func(offset float64) {
 		tasks++
-		req := Work{Task: tasks, Value: float64(rng.IntN(1000)) / 1000, Seconds: (float64(1+rng.IntN(4)) + offset) * cfg.unit}
+		req := Work{Task: tasks, Value: float64(rng.IntN(1000)) / 1000, Seconds: (float64(1+rng.IntN(4)) + offset) * cfg.unit, Recycle: cfg.recycle}
 		var reply Ready
 		// Submit fails only once the manager is stopping: then there is
 		// nothing more to do.
@@ -225,6 +239,11 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 				time.AfterFunc(cfg.duration, cancel)
 			}
 		},
+		// A crash (or a failed restart) is a failure; more than three
+		// within five seconds stop everything. A worker that recycles
+		// itself, or that the manager stopped after a timeout, did not
+		// fail: it is replaced without counting.
+		MaxRestarts:     3,
 		StillAlive:      cfg.stillAlive,
 		ShutdownTimeout: cfg.shutdownTimeout,
 		Force:           force,

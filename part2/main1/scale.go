@@ -36,6 +36,7 @@ const messagesPerWorker = 1000
 // memory, stops them, and prints the figures.
 func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 	n := cfg.scale
+	parent := ctx // Ctrl-C: no floor
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -91,8 +92,23 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 	} else {
 		fmt.Printf("PSS:           %.1f MiB in all, %.2f MiB per idle worker\n", mib(pss), mib(pss)/float64(n))
 	}
-	fmt.Printf("all stopped:   %.2f s\n", stopped.Sub(allReady.Add(burstTook)).Seconds())
-	return runErr
+	stopTook := stopped.Sub(allReady.Add(burstTook))
+	fmt.Printf("all stopped:   %.2f s\n", stopTook.Seconds())
+	if runErr != nil || parent.Err() != nil {
+		return runErr
+	}
+	// The floor, in the same run: as many plain processes of this binary,
+	// started with os/exec as many at a time, each writing one byte when it
+	// runs and exiting at the end of its stdin. What mp adds is the rest.
+	floorReady, floorStopped, err := scaleFloor(n, cfg.startConcurrency)
+	if err != nil {
+		return fmt.Errorf("the floor: %w", err)
+	}
+	fmt.Printf("floor:         all ready %.2f s, all stopped %.2f s (%d plain processes, %d at a time)\n",
+		floorReady.Seconds(), floorStopped.Seconds(), n, cfg.startConcurrency)
+	fmt.Printf("ratios:        ready %.2f x the floor, stopped %.2f x\n",
+		allReady.Sub(begin).Seconds()/floorReady.Seconds(), stopTook.Seconds()/floorStopped.Seconds())
+	return nil
 }
 
 // workersPSS sums the proportional set size of the workers' processes:

@@ -1,0 +1,75 @@
+package mp
+
+import (
+	"time"
+)
+
+// A backend that sends messages in a burst gathers them into fewer writes:
+// one write(2) per message costs more than the message itself, in both
+// processes (docs/benchmarks.md, the manager's fan-in). The rule, in the
+// manner of Nagle's algorithm, with a bound on the delay:
+//
+//   - a message sent when nothing was written for gatherWindow goes out at
+//     once, so a lone message waits for nothing;
+//   - a message sent sooner after a write waits with the others, until
+//     gatherMax bytes wait, another frame (a reply, an announcement of the
+//     end) goes out behind them, the handler returns, Send has to wait for
+//     credits, the backend exits, or gatherWindow has passed since the last
+//     write (a timer).
+//
+// Order is kept: every frame goes out behind the messages gathered before
+// it, in the same write.
+
+const (
+	gatherWindow = 20 * time.Microsecond
+	gatherMax    = 4 << 10
+)
+
+// gathering is a frameWriter's state for gathering messages; only the
+// holder of the writer's turn touches it, but for armed's timer, which
+// takes the turn itself.
+type gathering struct {
+	last  time.Time // the last write
+	armed bool      // the timer will write what waits
+	timer *time.Timer
+}
+
+// gatherMessages makes w gather messages.
+func (w *frameWriter) gatherMessages() {
+	g := &gathering{}
+	g.timer = time.AfterFunc(time.Hour, func() {
+		w.turn <- struct{}{}
+		g.armed = false
+		w.writePending()
+		<-w.turn
+	})
+	g.timer.Stop()
+	w.gather = g
+}
+
+// hold reports whether fr, just appended to w's buffer, waits for a later
+// write instead of going out now, and arms the timer if so.
+func (g *gathering) hold(w *frameWriter, fr *frame) bool {
+	if fr.kind != kindMessage || len(w.buf) >= gatherMax {
+		return false
+	}
+	if time.Since(g.last) >= gatherWindow {
+		return false
+	}
+	if !g.armed {
+		g.armed = true
+		g.timer.Reset(gatherWindow)
+	}
+	return true
+}
+
+// wrote records a write.
+func (g *gathering) wrote() { g.last = time.Now() }
+
+// writeGathered writes the messages gathered so far, at once: the backend
+// calls it when a handler returns and before Send waits for credits.
+func (w *frameWriter) writeGathered() {
+	w.turn <- struct{}{}
+	w.writePending()
+	<-w.turn
+}

@@ -1,0 +1,52 @@
+package mp
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// A backend leads a process group of its own (Setpgid at start), and what it
+// starts joins that group unless it asks for another. When the backend
+// ends, the group ends with it: nothing a handler started outlives the
+// process that started it.
+//
+//   - The backend, on its way out (exitBackend), sends SIGTERM to its group,
+//     so that what it started may clean up.
+//   - The frontend, once the backend has exited and before it reaps it, sends
+//     SIGKILL to the group: this covers a backend killed with SIGKILL, which
+//     runs no code, and children deaf to SIGTERM. Until the backend is
+//     reaped, its PID (the group's ID) cannot be reused, so the signal can
+//     reach no one else.
+//
+// A program that a handler starts in a group or session of its own
+// (Setpgid, Setsid, a daemon) leaves this group, and the library cannot see
+// it: bind it to the handler's ctx with exec.CommandContext, and to the
+// backend's life with SysProcAttr.Pdeathsig.
+
+// endGroup waits until the backend has exited, without reaping it, and
+// kills what is left of its process group.
+func (p *Process) endGroup() {
+	pid := p.cmd.Process.Pid
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	unix.Kill(-pid, unix.SIGKILL) // ESRCH: it left nothing behind
+}
+
+// exitBackend ends a backend with code, after asking what it started to end
+// too (SIGTERM to its process group, which the backend itself ignores from
+// now on).
+func exitBackend(code int) {
+	signal.Ignore(syscall.SIGTERM)
+	if unix.Getpgrp() == os.Getpid() {
+		unix.Kill(0, unix.SIGTERM)
+	}
+	os.Exit(code)
+}

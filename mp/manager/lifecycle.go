@@ -1,0 +1,242 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// start queues the start of w's process. Starts run in the background, in
+// the order they were queued (workers by index at first), at most
+// StartConcurrency at a time, each bounded by StartTimeout; each result
+// comes back to the loop as an evStarted event.
+func (m *Manager) start(w *Worker) {
+	m.setState(w, Starting, nil)
+	m.starting++
+	m.queued = append(m.queued, w)
+	m.pumpStarts()
+}
+
+// pumpStarts launches queued starts while there is room.
+func (m *Manager) pumpStarts() {
+	for m.inflight < m.cfg.StartConcurrency && len(m.queued) > 0 && !m.stopping {
+		w := m.queued[0]
+		m.queued = m.queued[1:]
+		m.inflight++
+		w.since = time.Now()
+		ctx, cancel := context.WithTimeoutCause(m.workCtx, m.cfg.StartTimeout,
+			fmt.Errorf("%w: not ready within %v", ErrStartTimeout, m.cfg.StartTimeout))
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer cancel()
+			p, err := m.cfg.Start(ctx, w)
+			if err == nil && p == nil {
+				err = fmt.Errorf("manager: Start returned no process for %q", w.name)
+			}
+			m.send(event{kind: evStarted, w: w, proc: p, err: err})
+		}()
+	}
+}
+
+// watch forwards the messages of w's process p to the loop, then its exit.
+// A message that arrives while others wait in the channel goes with them,
+// in one event: the fan-in costs one channel operation per batch.
+func (m *Manager) watch(w *Worker, p *mp.Process) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		in := p.Messages()
+		for msg := range in {
+			batch := []mp.Message{msg}
+		more:
+			for len(batch) < 256 {
+				select {
+				case x, ok := <-in:
+					if !ok {
+						break more
+					}
+					batch = append(batch, x)
+				default:
+					break more
+				}
+			}
+			m.send(event{kind: evMessages, w: w, proc: p, msgs: batch})
+		}
+		<-p.Done()
+		m.send(event{kind: evExit, w: w, proc: p})
+	}()
+}
+
+// started handles the end of a start.
+func (m *Manager) started(w *Worker, p *mp.Process, err error) {
+	m.starting--
+	m.inflight--
+	defer m.pumpStarts()
+	if err != nil {
+		m.setState(w, Exited, nil)
+		switch {
+		case m.stopping:
+			// The start was cut short by the stop.
+		case !w.started:
+			m.stop(fmt.Errorf("manager: start %q: %w", w.name, err))
+		default:
+			last := fmt.Errorf("restart of %q failed: %w", w.name, err)
+			m.log.Error(last.Error())
+			if delay, ok := m.failure(w, last); ok {
+				m.restartIn(w, delay)
+			}
+		}
+		return
+	}
+	first := !w.started
+	w.started, w.stopWhy, w.upSince = true, "", time.Now()
+	m.live++
+	m.watch(w, p)
+	switch {
+	case m.stopping:
+		m.stopWorker(w, p, "the manager stops")
+		return
+	case isClosed(p.Ending()):
+		// It announced its end already: it takes no task, and its
+		// exit follows.
+		m.setState(w, Stopping, p)
+		return
+	}
+	m.setState(w, Idle, p)
+	m.log.Debug("worker ready", "worker", w.name, "pid", p.Pid())
+	m.idle = append(m.idle, w)
+	if first {
+		m.progress.ready()
+		// Workers started together join the pool in the order of their
+		// index, not of the race between their starts: a program that
+		// waits for all of them sees the same order every time.
+		for i := len(m.idle) - 1; i > 0 && m.idle[i-1].index > w.index && m.idle[i-1].task == nil; i-- {
+			m.idle[i-1], m.idle[i] = m.idle[i], m.idle[i-1]
+		}
+	}
+	if m.cfg.OnReady != nil {
+		m.cfg.OnReady(w)
+	}
+}
+
+// stopWorker stops w's process p in the background, for the reason why;
+// its exit comes back to the loop like any other, and is no failure.
+func (m *Manager) stopWorker(w *Worker, p *mp.Process, why string) {
+	if w.stopWhy != "" {
+		return
+	}
+	w.stopWhy = why
+	m.setState(w, Stopping, p)
+	// The stop of all workers has one deadline; a worker stopped during
+	// the run has its own. Both end at once on a forced stop.
+	ctx, cancel := m.stopCtx, context.CancelFunc(func() {})
+	if ctx == nil {
+		ctx, cancel = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
+	}
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); defer cancel(); p.Shutdown(ctx) }()
+}
+
+// exited handles the exit of w's process p: it fails the task p was
+// running, says what happened, and replaces the worker as its restart type
+// and the restart intensity allow.
+func (m *Manager) exited(w *Worker, p *mp.Process) {
+	m.live--
+	asked := w.stopWhy
+	w.stopWhy = ""
+	m.removeIdle(w)
+	m.setState(w, Exited, nil)
+	exit := mp.DescribeExit(p.ProcessState())
+	reason := p.EndReason()
+	if reason == mp.EndTerminated && m.runCtx.Err() != nil {
+		// Terminated from outside while the manager's own stop is on its
+		// way (systemctl stop signals every process of the service):
+		// begin that stop first, so the exit is seen as part of it.
+		m.stop(nil)
+	}
+	taskName := ""
+	if r := w.task; r != nil && r.proc == p {
+		taskName = r.task.Name
+		var cause error
+		switch {
+		case r.timedOut:
+			cause = fmt.Errorf("%w after %v; its worker was stopped (%s)", ErrTaskTimeout, r.task.Timeout, exit)
+		case asked != "":
+			cause = fmt.Errorf("%w while the task ran: %s (%s)", ErrStopped, asked, exit)
+		case p.Err() != nil:
+			cause = fmt.Errorf("%w: %s (%s): %w", ErrWorkerDied, reason, exit, p.Err())
+		default:
+			cause = fmt.Errorf("%w: %s (%s)", ErrWorkerDied, reason, exit)
+		}
+		m.failed(r, &TaskError{Task: r.task.Name, Worker: w.name, Pid: p.Pid(), Exit: exit, Err: cause})
+	}
+	if m.stopping {
+		return
+	}
+	if asked != "" {
+		// Stopped by the manager (a task timeout): no failure.
+		if w.policy == Temporary {
+			m.log.Info(fmt.Sprintf("worker %q (pid %d) stopped: %s; not restarted (a temporary worker)", w.name, p.Pid(), asked))
+			return
+		}
+		m.log.Info(fmt.Sprintf("worker %q (pid %d) stopped: %s; replacing it", w.name, p.Pid(), asked))
+		m.start(w)
+		return
+	}
+	report := &ExitReport{Worker: w.name, Pid: p.Pid(), Exit: exit, Reason: reason, Err: p.Err(), Task: taskName, policy: w.policy}
+	clean := p.ProcessState().Success()
+	report.Failure = !(clean && (reason == mp.EndSelf || reason == mp.EndTerminated))
+	report.Restart = w.policy == Permanent || (w.policy == Transient && report.Failure)
+	var ok = true
+	switch {
+	case report.Restart && report.Failure:
+		if time.Since(w.upSince) > m.cfg.Period {
+			w.consecutive = 0
+		}
+		report.Delay, ok = m.failure(w, errors.New(report.what()))
+	case report.Restart && reason == mp.EndTerminated:
+		// Someone outside stopped it: not a failure, but wait a moment
+		// before replacing it, in case the whole service is stopping.
+		report.Delay = m.cfg.Backoff
+	}
+	if !ok {
+		m.log.Error(report.what()) // and Run's error says the rest
+		return
+	}
+	switch {
+	case report.Failure:
+		m.log.Error(report.String())
+	case reason == mp.EndTerminated:
+		m.log.Warn(report.String())
+	default:
+		m.log.Info(report.String())
+	}
+	if m.cfg.OnExit != nil {
+		m.cfg.OnExit(w, report)
+	}
+	if report.Restart {
+		m.restartIn(w, report.Delay)
+	}
+}
+
+func (m *Manager) removeIdle(w *Worker) {
+	for i, x := range m.idle {
+		if x == w {
+			m.idle = append(m.idle[:i], m.idle[i+1:]...)
+			return
+		}
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,59 @@
+package mp
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"syscall"
+)
+
+// wait reaps the child once its message pipe has ended (so it is exiting,
+// and cmd.Wait returns at once) and works out why it exited.
+func (p *Process) wait() {
+	p.endGroup()
+	werr := p.cmd.Wait()
+	if errors.Is(werr, exec.ErrWaitDelay) {
+		// The backend exited cleanly, but something it started still
+		// holds its stdout or stderr: that is not the backend's failure.
+		p.log.Warn("exited, but a process it started still holds its output; no longer copying it")
+		werr = nil
+	}
+	p.setExit()
+	p.markEnding(EndDied) // unless a reason was known before
+	p.mu.Lock()
+	remote, killed, killedBy := p.remote, p.killed, p.killedBy
+	p.mu.Unlock()
+	switch {
+	case remote != nil:
+		p.exitErr = remote
+	case werr != nil && killedBy != nil:
+		p.exitErr = fmt.Errorf("mp: %q was killed: the shutdown's context ended before it stopped (%w): %w", p.name, killedBy, ErrBackendDied)
+	case werr != nil && killed:
+		p.exitErr = fmt.Errorf("mp: %q did not stop within %v and was killed: %w", p.name, 2*p.stopTimeout, ErrBackendDied)
+	case werr != nil && p.state.Load() == stateStopping && isSignal(werr, syscall.SIGTERM):
+		p.exitErr = nil // asked to terminate, and it did
+	case werr != nil:
+		p.exitErr = fmt.Errorf("mp: backend %q: %v: %w", p.name, werr, ErrBackendDied)
+	}
+	if p.events != nil {
+		p.events.close()
+	}
+	p.credits.Close()
+	p.setState(stateExited) // before closing: a Send failing now sees a death
+	p.in.close()
+	p.cancels.close()
+	if p.exitErr != nil {
+		p.log.Debug("exited", "err", p.exitErr)
+	}
+	close(p.done)
+}
+
+func isSignal(err error, sig syscall.Signal) bool {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			return ws.Signaled() && ws.Signal() == sig
+		}
+	}
+	return false
+}
