@@ -28,6 +28,61 @@
 // shrunk by another process) is an error wrapping ErrFault. Data is the
 // unguarded way in.
 //
+// # Rings
+//
+// A Ring streams frames (video frames, sensor samples) from one producer
+// process to one consumer process through fixed-size slots in one segment,
+// named (CreateRing) or anonymous (CreateRingAnon). The producer writes a
+// frame in place (Reserve, Commit) and the consumer reads it in place
+// (Next, Release): one write into memory both processes map, no copy, no
+// system call while both sides are busy. A side that finds the ring empty
+// or full polls it briefly, then sleeps on an eventfd that the other side
+// writes only when it sees that side's waiting flag. The full-ring policy
+// is Block, DropNewest or DropOldest (FullPolicy). A closed producer is
+// io.EOF after the last frame; a dead one (SIGKILL) is ErrPeerDied, found
+// through a pidfd of the other process, within the wait itself.
+//
+// The ring's layout, for programs in other languages (aux/ring_read.py
+// reads it with numpy). All integers are little-endian; the counters are
+// 8-byte aligned and updated atomically (sequentially consistent).
+//
+//	offset  size  field
+//	0       8     magic "mp-ring\x00"
+//	8       4     layout version, 1
+//	12      4     full-ring policy: 0 block, 1 drop-newest, 2 drop-oldest
+//	16      8     slot size S: the largest frame, in bytes
+//	24      8     slot count N, a power of two
+//	32      8     slot stride: (16 + S) rounded up to 64
+//	40      8     offset of slot 0: 4096
+//	48      8     producer's PID, 0 until a producer takes its side
+//	56      8     producer's start time (/proc/<pid>/stat field 22)
+//	64      8     consumer's PID, 0 until a consumer takes its side
+//	72      8     consumer's start time
+//	128     8     head: frames committed so far (the producer's line;
+//	              written after each frame's sequence number, without
+//	              ordering: trust the sequence numbers)
+//	136     8     frames dropped by the full-ring policy
+//	144     4     1 once the producer closed (end of stream)
+//	148     4     1 once the consumer closed
+//	256     8     tail: frames released so far; bit 63 is set while the
+//	              consumer reads frame tail under drop-oldest (the
+//	              consumer's line, 128 bytes from the producer's)
+//	384     4     1 while the producer sleeps (waits for a slot)
+//	512     4     1 while the consumer sleeps (waits for a frame)
+//	4096    …     N slots, one every stride bytes
+//
+// Frame number k (counted from 0) lives in slot k mod N:
+//
+//	offset  size  field
+//	0       8     sequence number: k+1 once frame k is committed, written
+//	              after the frame; 0 if the slot was never used
+//	8       8     frame length, at most S
+//	16      S     the frame
+//
+// A reader takes frame k only when the slot's sequence number is k+1, and
+// a frame that a producer was writing when it died is never taken. Every
+// other byte of the header is zero.
+//
 // Every error starts with "shm: " and wraps a sentinel (ErrExists,
 // ErrNotFound, ErrMismatch, ErrFault …) for errors.Is.
 package shm

@@ -37,4 +37,28 @@ var (
 	// operation stopped part-way; the array stays usable for Close and
 	// Unlink.
 	ErrFault = errors.New("memory fault on the mapping")
+
+	// ErrBadConfig: a ring's slot size, slot count or policy is out of
+	// range (see RingConfig).
+	ErrBadConfig = errors.New("bad ring configuration")
+	// ErrNotRing: the segment is not a ring, or a ring of another layout
+	// version or geometry than its header says.
+	ErrNotRing = errors.New("not a ring of this layout")
+	// ErrFrameTooLarge: a frame larger than the ring's slots.
+	ErrFrameTooLarge = errors.New("frame larger than a slot")
+	// ErrDropped: the ring was full and its policy dropped this frame; the
+	// ring's drop counter counts it.
+	ErrDropped = errors.New("ring full: frame dropped")
+	// ErrPeerDied: the process on the other side of a ring died (it did
+	// not close its side).
+	ErrPeerDied = errors.New("the other side of the ring died")
+	// ErrCorrupt: a ring's shared counters or a slot hold values that no
+	// producer or consumer of ours writes: another process scribbled over
+	// the segment.
+	ErrCorrupt = errors.New("ring corrupt")
+	// ErrBusy: the side of a ring asked for is already taken by another
+	// process.
+	ErrBusy = errors.New("ring side already taken")
+	// ErrRingClosed: this side of the ring was closed in this process.
+	ErrRingClosed = errors.New("ring side is closed")
 )

@@ -18,7 +18,9 @@ import (
 const envHelper = "SHM_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(envHelper); mode != "" {
+	if mode := os.Getenv(envHelper); strings.HasPrefix(mode, "ring") {
+		os.Exit(runRingHelper(mode))
+	} else if mode != "" {
 		os.Exit(runHelper(mode))
 	}
 	os.Exit(m.Run())

@@ -1,0 +1,381 @@
+package shm
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// The ring's benchmarks run the producer in another process (the test
+// binary again, helper mode "ringbench"), which takes commands on its
+// stdin; this process consumes. Ratios matter more than figures on a shared
+// machine: compare BenchmarkRing/frame=1MiB with BenchmarkMemmove/1MiB and
+// BenchmarkPipeStream/1MiB of the same run, and BenchmarkRing/msg=64B and
+// /latency with the ping-pong and pipe round trips they report:
+//
+//	go test -run '^$' -bench 'Ring|Memmove|PipeStream' -count 3 ./mp/shm
+
+const benchSlots1MiB = 8
+
+// monoNow is CLOCK_MONOTONIC in nanoseconds: the same clock in both
+// processes (Go's monotonic readings are per process).
+func monoNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// benchPeer is the producing process and the words it shares with this one
+// for the ping-pong (an anonymous array, its file 6).
+type benchPeer struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Reader
+	words *Array[int64]
+}
+
+func startBenchPeer(b *testing.B, cfg RingConfig) (*benchPeer, *Consumer) {
+	b.Helper()
+	r, err := CreateRingAnon("bench", cfg)
+	require.NoError(b, err)
+	b.Cleanup(func() { r.Close() })
+	c, err := r.Consumer()
+	require.NoError(b, err)
+	words, err := CreateAnon[int64]("pingpong", 64)
+	require.NoError(b, err)
+	b.Cleanup(func() { words.Close() })
+	files, err := r.Files()
+	require.NoError(b, err)
+	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+	cmd.Env = append(os.Environ(), envHelper+"=ringbench")
+	cmd.ExtraFiles = append(slices.Clone(files), words.File())
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	require.NoError(b, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(b, err)
+	require.NoError(b, cmd.Start())
+	p := &benchPeer{cmd: cmd, in: in, out: bufio.NewReader(out), words: words}
+	b.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+	})
+	p.expect(b, "ready")
+	return p, c
+}
+
+func (p *benchPeer) send(cmd string, args ...int) {
+	for _, a := range args {
+		cmd += " " + strconv.Itoa(a)
+	}
+	io.WriteString(p.in, cmd+"\n")
+}
+
+func (p *benchPeer) expect(b *testing.B, want string) {
+	b.Helper()
+	line, err := p.out.ReadString('\n')
+	require.NoError(b, err)
+	require.Equal(b, want, strings.TrimSpace(line))
+}
+
+// pingPong returns the round trip of one cache line between the two
+// processes: each waits for the other's number, then writes its own. It is
+// the fastest of 20 batches of rounds/20: a batch in which a process lost
+// its CPU measures the scheduler, not the placement of the two CPUs.
+func (p *benchPeer) pingPong(b *testing.B, rounds int) time.Duration {
+	w := (*atomic.Uint64)(unsafe.Pointer(&p.words.Data()[0]))
+	w.Store(0)
+	p.send("pingpong", rounds)
+	p.expect(b, "pingpong")
+	best := time.Duration(1 << 62)
+	batch := uint64(rounds / 20)
+	for i := uint64(0); i < uint64(rounds); {
+		start := time.Now()
+		for end := i + batch; i < end; i++ {
+			w.Store(2*i + 1)
+			for w.Load() != 2*i+2 {
+			}
+		}
+		best = min(best, time.Since(start)/time.Duration(batch))
+	}
+	return best
+}
+
+// pipeRoundTrip returns the round trip of one byte through the helper's
+// stdin and stdout: blocking reads on both sides.
+func (p *benchPeer) pipeRoundTrip(b *testing.B, rounds int) time.Duration {
+	p.send("echo", rounds)
+	p.expect(b, "echo")
+	start := time.Now()
+	for range rounds {
+		p.in.Write([]byte{1})
+		_, err := p.out.ReadByte()
+		require.NoError(b, err)
+	}
+	return time.Since(start) / time.Duration(rounds)
+}
+
+func BenchmarkRing(b *testing.B) {
+	b.Run("frame=1MiB", func(b *testing.B) {
+		p, c := startBenchPeer(b, RingConfig{SlotSize: 1 << 20, Slots: benchSlots1MiB})
+		b.SetBytes(1 << 20)
+		b.ResetTimer()
+		p.send("frames", b.N)
+		var total int64
+		for range b.N {
+			f, err := c.Next(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += sum(unsafe.Slice((*int64)(unsafe.Pointer(&f[0])), len(f)/8))
+			c.Release()
+		}
+		b.StopTimer()
+		p.expect(b, "frames")
+		require.NotZero(b, total)
+	})
+	b.Run("msg=64B", benchMessages)
+	b.Run("latency", benchLatency)
+}
+
+// benchMessages streams numbered 64-byte messages, written in place.
+func benchMessages(b *testing.B) {
+	p, c := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1024})
+	rtt := p.pingPong(b, 20000)
+	b.ResetTimer()
+	p.send("msgs", b.N)
+	for i := range b.N {
+		f, err := c.Next(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if binary.LittleEndian.Uint64(f) != uint64(i) {
+			b.Fatalf("message %d instead of %d", binary.LittleEndian.Uint64(f), i)
+		}
+		c.Release()
+	}
+	b.StopTimer()
+	p.expect(b, "msgs")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(rtt.Nanoseconds()), "pingpong-ns")
+}
+
+// benchLatency measures the one-way latency of stamped messages, with a
+// consumer that polls and with one that sleeps, beside the round trips of
+// a cache line and of a pipe.
+func benchLatency(b *testing.B) {
+	p, c := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1024})
+	rtt := p.pingPong(b, 20000)
+	pipe := p.pipeRoundTrip(b, 2000)
+	// One message every 20 µs: the consumer is still polling when
+	// the next comes.
+	b.ResetTimer()
+	polled := oneWay(b, p, c, b.N, 20_000)
+	b.StopTimer()
+	// One message every 2 ms: the consumer has gone to sleep.
+	slept := oneWay(b, p, c, min(b.N, 200), 2_000_000)
+	b.ReportMetric(float64(percentile(polled, 0.50)), "poll-p50-ns")
+	b.ReportMetric(float64(percentile(polled, 0.99)), "poll-p99-ns")
+	b.ReportMetric(float64(percentile(slept, 0.50)), "sleep-p50-ns")
+	b.ReportMetric(float64(percentile(slept, 0.99)), "sleep-p99-ns")
+	b.ReportMetric(float64(rtt.Nanoseconds()), "pingpong-ns")
+	b.ReportMetric(float64(pipe.Nanoseconds()), "pipe-rtt-ns")
+}
+
+// oneWay has the helper send n stamped messages, each gap nanoseconds
+// after this process acknowledged the one before (through the shared
+// words: no queue builds up, so each figure is one message's way), and
+// returns how long each took from its stamp to its arrival here.
+func oneWay(b *testing.B, p *benchPeer, c *Consumer, n, gap int) []uint64 {
+	ack := (*atomic.Uint64)(unsafe.Pointer(&p.words.Data()[8]))
+	ack.Store(0)
+	p.send("stamped", n, gap)
+	lat := make([]uint64, 0, n)
+	for i := range n {
+		f, err := c.Next(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, monoNow()-binary.LittleEndian.Uint64(f))
+		c.Release()
+		ack.Store(uint64(i + 1))
+	}
+	p.expect(b, "stamped")
+	return lat
+}
+
+func percentile(v []uint64, q float64) uint64 {
+	slices.Sort(v)
+	return v[int(q*float64(len(v)-1))]
+}
+
+// BenchmarkMemmove is the floor for BenchmarkRing/frame=1MiB: Go's copy of
+// 1 MiB frames into as many buffers as the ring has slots, in one process.
+func BenchmarkMemmove(b *testing.B) {
+	b.Run("1MiB", func(b *testing.B) {
+		src := make([]byte, 1<<20)
+		fill(src, 7)
+		dst := make([][]byte, benchSlots1MiB)
+		for i := range dst {
+			dst[i] = make([]byte, 1<<20)
+			fill(dst[i], 1)
+		}
+		b.SetBytes(1 << 20)
+		b.ResetTimer()
+		for i := range b.N {
+			copy(dst[i%len(dst)], src)
+		}
+	})
+}
+
+// BenchmarkPipeStream sends the same frames as BenchmarkRing/frame=1MiB
+// through a pipe: the helper fills a frame and writes it to its stdout, this
+// process reads it and sums it.
+func BenchmarkPipeStream(b *testing.B) {
+	b.Run("1MiB", func(b *testing.B) {
+		p, _ := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1})
+		b.SetBytes(1 << 20)
+		buf := make([]int64, 1<<17)
+		bytes := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), 1<<20)
+		b.ResetTimer()
+		p.send("pipeframes", b.N)
+		var total int64
+		for range b.N {
+			if _, err := io.ReadFull(p.out, bytes); err != nil {
+				b.Fatal(err)
+			}
+			total += sum(buf)
+		}
+		b.StopTimer()
+		p.expect(b, "pipeframes")
+		require.NotZero(b, total)
+	})
+}
+
+// runRingBench is the helper's side of the benchmarks: it produces into
+// the ring on files 3 to 5 as told on stdin, and answers each command with
+// its name once done.
+func runRingBench() int {
+	r, err := OpenRing(os.NewFile(3, "ring"), os.NewFile(4, "data"), os.NewFile(5, "space"))
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	defer r.Close()
+	words, err := OpenFile[int64](os.NewFile(6, "pingpong"), 64)
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	p, err := r.Producer()
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Println("ready")
+	in := bufio.NewReader(os.Stdin)
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			return 0
+		}
+		f := strings.Fields(line)
+		args := make([]int, len(f)-1)
+		for i := range args {
+			args[i], _ = strconv.Atoi(f[i+1])
+		}
+		if err := benchCommand(p, words, in, f[0], args); err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+	}
+}
+
+func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string, args []int) error {
+	ctx := context.Background()
+	switch cmd {
+	case "frames": // n frames, each filled in place
+		for i := range args[0] {
+			f, err := p.Reserve(ctx)
+			if err != nil {
+				return err
+			}
+			fillBlocks(f, byte(i|1))
+			p.Commit(len(f))
+		}
+	case "msgs": // n 64-byte messages, numbered
+		for i := range args[0] {
+			f, err := p.Reserve(ctx)
+			if err != nil {
+				return err
+			}
+			binary.LittleEndian.PutUint64(f, uint64(i))
+			p.Commit(64)
+		}
+	case "stamped": // n messages stamped with the clock, gap ns after each was acknowledged
+		ack := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[8]))
+		for i := range args[0] {
+			for ack.Load() != uint64(i) {
+				runtime.Gosched()
+			}
+			if gap := time.Duration(args[1]); gap >= 100*time.Microsecond {
+				time.Sleep(gap)
+			} else {
+				for start := monoNow(); monoNow()-start < uint64(gap); {
+				}
+			}
+			f, err := p.Reserve(ctx)
+			if err != nil {
+				return err
+			}
+			binary.LittleEndian.PutUint64(f, monoNow())
+			p.Commit(8)
+		}
+	case "pingpong":
+		w := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[0]))
+		fmt.Println("pingpong")
+		for i := uint64(0); i < uint64(args[0]); i++ {
+			for w.Load() != 2*i+1 {
+			}
+			w.Store(2*i + 2)
+		}
+		return nil
+	case "echo":
+		fmt.Println("echo")
+		for range args[0] {
+			c, err := in.ReadByte()
+			if err != nil {
+				return err
+			}
+			os.Stdout.Write([]byte{c})
+		}
+		return nil
+	case "pipeframes": // n 1 MiB frames through stdout
+		buf := make([]byte, 1<<20)
+		for i := range args[0] {
+			fillBlocks(buf, byte(i|1))
+			if _, err := os.Stdout.Write(buf); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	fmt.Println(cmd)
+	return nil
+}

@@ -1,0 +1,169 @@
+package shm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+var errInvalid = os.ErrInvalid
+
+// Consumer is the reading side of a ring. It is used by one goroutine at a
+// time; Close may be called from another, to interrupt a wait.
+type Consumer struct {
+	side
+	pos  uint64 // the position of the next frame to read
+	held bool   // the frame at pos is being read (Next returned it)
+	view []byte
+}
+
+// Consumer takes the consuming side of the ring for this process. The
+// producer, if it waits for somebody to consume, is woken. It fails with
+// ErrBusy when another live process consumes, or this process already
+// does, and with ErrRingClosed after Close.
+func (r *Ring) Consumer() (*Consumer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cons != nil {
+		return nil, fmt.Errorf("shm: ring %q consumer: %w: %w", r.name, ErrBusy, errTaken)
+	}
+	c := &Consumer{}
+	if err := r.initSide(&c.side, "consumer", r.dataFD, r.spaceFD); err != nil {
+		return nil, err
+	}
+	w := r.words
+	c.waiting, c.peerWaiting = w.consWaiting, w.prodWaiting
+	c.peer = newPeer(w.prodPID, w.prodStart)
+	c.pos = w.tail.Load() &^ holdBit
+	if err := c.attach(w.consPID, w.consStart); err != nil {
+		c.peer.close()
+		unix.Close(c.cancelFD)
+		return nil, err
+	}
+	r.cons = c
+	return c, nil
+}
+
+// Next returns the next committed frame: a read-only view of its slot,
+// valid until Release (do not write to it, nor keep it). It waits while
+// the ring is empty. Calling it again before Release returns the same
+// frame.
+//
+// Next returns io.EOF once the producer closed and every committed frame
+// was read; an error wrapping ErrPeerDied when the producer's process died
+// (after every frame it committed was read; a frame it was writing is
+// never returned); ctx's error when ctx ends; ErrRingClosed after Close;
+// and ErrCorrupt when the slot or the counters hold impossible values.
+func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
+	if c.held {
+		return c.view, nil
+	}
+	if c.closed.Load() {
+		return nil, c.errorf("next: %w", ErrRingClosed)
+	}
+	ok, err := c.ready()
+	if !ok && err == nil {
+		err = c.wait(ctx, c.ready)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.take()
+}
+
+// ready reports whether the frame at pos is committed, claiming it under
+// DropOldest. An empty ring whose producer closed is io.EOF. Under
+// DropOldest the producer may move the position meanwhile (it drops the
+// oldest frame): the look starts again, a bounded number of times.
+func (c *Consumer) ready() (bool, error) {
+	for range 64 {
+		if c.r.Policy == DropOldest {
+			t := c.w.tail.Load()
+			if t&holdBit != 0 || t < c.pos {
+				return false, c.errorf("%w: the consumer's position went from %d to %#x", ErrCorrupt, c.pos, t)
+			}
+			c.pos = t
+		}
+		seq, _, _ := c.w.slot(c.pos)
+		s := seq.Load()
+		switch {
+		case s == c.pos+1:
+			if c.r.Policy != DropOldest || c.w.tail.CompareAndSwap(c.pos, c.pos|holdBit) {
+				return true, nil
+			}
+			continue // the producer dropped it meanwhile
+		case s > c.pos+1 && c.r.Policy == DropOldest && (s-1-c.pos)%uint64(c.r.Slots) == 0 && c.w.tail.Load() != c.pos:
+			continue // dropped and overwritten since we read the position
+		case !(s == 0 && c.pos < uint64(c.r.Slots) || s+uint64(c.r.Slots) == c.pos+1):
+			return false, c.errorf("%w: slot of frame %d holds sequence number %d", ErrCorrupt, c.pos, s)
+		}
+		// Not committed yet. The producer commits before it closes: if
+		// it has closed, a second look at the slot is final.
+		if c.w.closed.Load() == 0 {
+			return false, nil
+		}
+		if seq.Load() == c.pos+1 {
+			continue
+		}
+		return false, io.EOF
+	}
+	return false, c.errorf("%w: the consumer's position keeps moving under it", ErrCorrupt)
+}
+
+// take makes the view of the frame at pos, checking its length.
+func (c *Consumer) take() ([]byte, error) {
+	_, length, payload := c.w.slot(c.pos)
+	n := *length
+	if n > uint64(len(payload)) {
+		c.held = true
+		c.Release()
+		return nil, c.errorf("%w: frame %d says %d bytes, slots hold %d", ErrCorrupt, c.pos, n, len(payload))
+	}
+	c.held, c.view = true, payload[:n:n]
+	return c.view, nil
+}
+
+// Release gives the slot of the frame Next returned back to the producer
+// (waking it if it sleeps on a full ring). The view must not be used
+// afterwards. Release without a frame is os.ErrInvalid.
+func (c *Consumer) Release() error {
+	if !c.held {
+		return c.errorf("release: no frame held: %w", errInvalid)
+	}
+	c.held, c.view = false, nil
+	c.pos++
+	c.w.tail.Store(c.pos)
+	c.wake()
+	return nil
+}
+
+// Read copies the next frame into b and releases it: one frame per call.
+// A frame longer than b is io.ErrShortBuffer, and stays unread. The other
+// errors are Next's (with context.Background: only Close or the producer's
+// end stop a blocked Read), io.EOF included.
+func (c *Consumer) Read(b []byte) (int, error) {
+	view, err := c.Next(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	if len(view) > len(b) {
+		return 0, c.errorf("read a frame of %d bytes into %d: %w", len(view), len(b), io.ErrShortBuffer)
+	}
+	n := copy(b, view)
+	return n, c.Release()
+}
+
+// Drops returns how many frames the full-ring policy has dropped so far
+// (see FullPolicy).
+func (c *Consumer) Drops() uint64 { return c.w.drops.Load() }
+
+// Close tells the producer that nobody reads any more: a Reserve waiting
+// on a full ring, and every later one, fails with io.ErrClosedPipe. Close
+// interrupts a Next waiting in another goroutine (which then fails with
+// ErrRingClosed). A second Close is ErrRingClosed.
+func (c *Consumer) Close() error {
+	return c.close(func() { c.w.consClosed.Store(1) })
+}

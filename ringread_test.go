@@ -1,0 +1,96 @@
+package chapters_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// numpyPython returns an interpreter that imports numpy: /usr/bin/python3
+// (where Debian's python3-numpy goes) first, then the first python3 on the
+// PATH; "" if neither does.
+func numpyPython() string {
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import numpy").Run() == nil {
+			return py
+		}
+	}
+	return ""
+}
+
+// TestRingReadPython runs the stream chapter with -named, so that its ring
+// stays in /dev/shm under a name after the stream, and reads the frames
+// left in it with aux/ring_read.py and numpy, as another language's
+// program would, from the layout documented in mp/shm. Then Ctrl-C ends the
+// chapter, which unlinks the ring.
+func TestRingReadPython(t *testing.T) {
+	py := numpyPython()
+	if py == "" {
+		t.Skip("skipped: no Python with numpy (tried /usr/bin/python3, then python3 on the PATH); apt-get install python3-numpy")
+	}
+	tag := "ringread" + randomHex(4)
+	prefix := "mp-" + tag + "-"
+	cmd := exec.Command(filepath.Join(binDir, "stream"), "-named", "-frames", "20", "-width", "64", "-height", "48")
+	cmd.Env = append(withoutEnv("MP_SHM_PREFIX"), "MP_FAST=1", "MP_TEST_TAG="+tag, "MP_SHM_PREFIX="+prefix)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		assert.Empty(t, removeSegments(prefix), "segments left in /dev/shm")
+	}()
+
+	// The chapter names its ring once the stream has ended.
+	kept := regexp.MustCompile(`ring kept at /dev/shm/(\S+) for aux/ring_read.py`)
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		for sc := bufio.NewScanner(stdout); sc.Scan(); {
+			lines <- sc.Text()
+		}
+	}()
+	var out strings.Builder
+	segment := ""
+	for segment == "" {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "stream ended early:\n%s", out.String())
+			out.WriteString(l + "\n")
+			if m := kept.FindStringSubmatch(l); m != nil {
+				segment = m[1]
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stream never kept its ring:\n%s", out.String())
+		}
+	}
+	require.True(t, strings.HasPrefix(segment, prefix), segment)
+
+	read, err := exec.Command(py, "aux/ring_read.py", segment, "--width", "64", "--height", "48").CombinedOutput()
+	require.NoError(t, err, "%s", read)
+	got := string(read)
+	assert.Regexp(t, `^ring `+segment+`: 8 slots of 9248 bytes, policy block, 20 frames committed, 0 dropped, closed\n`, got)
+	for n := 12; n < 20; n++ {
+		assert.Regexp(t, `(?m)^frame `+strconv.Itoa(n)+`: \(48, 64, 3\) uint8, first pixel \[`+strconv.Itoa(n)+`, `+strconv.Itoa(n+1)+`, `+strconv.Itoa(n+2)+`\], pixels ok$`, got)
+	}
+	assert.NotContains(t, got, "WRONG")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	for l := range lines {
+		out.WriteString(l + "\n")
+	}
+	cmd.Wait()
+	assert.Equal(t, 130, cmd.ProcessState.ExitCode(), "%s", out.String())
+	assert.Contains(t, out.String(), "stopped: interrupt signal received; everything is cleaned up")
+}
