@@ -1,0 +1,358 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/manager"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Worker pulls tasks from the task stream and runs each on one of the local
+// workers of a manager, with the typed command the task names. Register the
+// commands with Serve, then call Run once. A Worker's state is owned by Run
+// and the goroutines it starts; Serve must be called before Run.
+type Worker struct {
+	nc     *nats.Conn
+	cfg    Config
+	log    *slog.Logger
+	routes []*route
+	err    error // the first invalid Serve, returned by Run
+
+	finishing sync.WaitGroup // tasks whose result is being stored
+}
+
+// route is a command a Worker serves, its types erased: decode turns a
+// task's data into a call of the command on a process.
+type route struct {
+	name   string
+	decode func(data []byte) (call func(ctx context.Context, p *mp.Process) ([]byte, error), err error)
+}
+
+// NewWorker returns a Worker that uses connection nc and the streams of
+// cfg. log receives a line for each task given up or terminated (nil means
+// mp.NewLogger("cluster", mp.Front)).
+func NewWorker(nc *nats.Conn, cfg Config, log *slog.Logger) *Worker {
+	if log == nil {
+		log = mp.NewLogger("cluster", mp.Front)
+	}
+	w := &Worker{nc: nc, log: log}
+	w.cfg, w.err = cfg.withDefaults()
+	return w
+}
+
+// Serve makes w run the tasks of command cmd: each request is decoded as a
+// Req and passed to cmd.Call on a worker's process, so the handler the
+// backend registered with mp.HandleCommand runs as it would for a local
+// caller. A name that cannot be a subject token makes Run fail with
+// ErrConfig.
+func Serve[Req, Resp any](w *Worker, cmd *mp.Command[Req, Resp]) {
+	if err := checkToken(cmd.Name()); err != nil && w.err == nil {
+		w.err = fmt.Errorf("%w: command: %v", ErrConfig, err)
+	}
+	w.routes = append(w.routes, &route{
+		name: cmd.Name(),
+		decode: func(data []byte) (func(context.Context, *mp.Process) ([]byte, error), error) {
+			var req Req
+			if err := decode(data, &req); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context, p *mp.Process) ([]byte, error) {
+				resp, err := cmd.Call(ctx, p, req)
+				if err != nil {
+					return nil, err
+				}
+				return encode(resp)
+			}, nil
+		},
+	})
+}
+
+// Run runs manager m (it calls m.Run) and feeds it the tasks of the
+// commands served, at most one waiting per idle worker and command, until
+// ctx ends or m stops on its own. Tasks still queued or running then are
+// handed back to the server (Nak) for another worker; results being stored
+// are stored first. Run returns m.Run's error, or an error setting up the
+// consumers, and fails with ErrConfig when no command is served.
+func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.routes) == 0 {
+		return fmt.Errorf("%w: no command served", ErrConfig)
+	}
+	js, err := jetstream.New(w.nc)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if err := ensureStreams(ctx, js, w.cfg); err != nil {
+		return err
+	}
+	stream, err := js.Stream(ctx, w.cfg.taskStream())
+	if err != nil {
+		return fmt.Errorf("cluster: stream %s: %w", w.cfg.taskStream(), err)
+	}
+	// A task whose last delivery timed out (its host died) stays in the
+	// work queue for good: the server says so in an advisory, and the
+	// workers report and remove it.
+	adv, err := w.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+w.cfg.taskStream()+".*", func(msg *nats.Msg) {
+		w.exceeded(stream, msg.Data)
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: advisories: %w", err)
+	}
+	defer adv.Unsubscribe()
+
+	// Slots bound the tasks taken from the server and not finished: one
+	// per local worker, plus one per command that waits for its next task.
+	slots := make(chan struct{}, len(m.Workers())+len(w.routes))
+	var iters []jetstream.MessagesContext
+	defer func() {
+		for _, it := range iters {
+			it.Stop()
+		}
+	}()
+	for _, r := range w.routes {
+		cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       w.cfg.consumer(r.name),
+			FilterSubject: w.cfg.taskSubject(r.name),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       w.cfg.AckWait,
+			MaxDeliver:    w.cfg.MaxDeliver,
+			MaxAckPending: -1,
+		})
+		if err != nil {
+			return fmt.Errorf("cluster: consumer %s: %w", w.cfg.consumer(r.name), err)
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(cap(slots)))
+		if err != nil {
+			return fmt.Errorf("cluster: consumer %s: %w", w.cfg.consumer(r.name), err)
+		}
+		iters = append(iters, it)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	managed := make(chan error, 1)
+	go func() { managed <- m.Run(runCtx) }()
+	var pulling sync.WaitGroup
+	for i, r := range w.routes {
+		pulling.Add(1)
+		go func() {
+			defer pulling.Done()
+			w.pull(runCtx, iters[i], r, m, slots)
+		}()
+	}
+	err = <-managed // ends with ctx, or when the manager gives up
+	cancel()
+	for _, it := range iters {
+		it.Stop()
+	}
+	pulling.Wait()
+	w.finishing.Wait()
+	return err
+}
+
+// pull takes the tasks of one command, one per free slot, and submits each
+// to the manager.
+func (w *Worker) pull(ctx context.Context, it jetstream.MessagesContext, r *route, m *manager.Manager, slots chan struct{}) {
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			w.log.Warn(fmt.Sprintf("%s: next task: %v", r.name, err))
+			continue
+		}
+		w.take(msg, r, m, func() { <-slots })
+	}
+}
+
+// take starts one task: it checks the message, decodes the request, keeps
+// the task alive on the server while it waits and runs, and submits it.
+// release frees its slot once the task is finished.
+func (w *Worker) take(msg jetstream.Msg, r *route, m *manager.Manager, release func()) {
+	md, err := msg.Metadata()
+	client := msg.Headers().Get(hdrClient)
+	id := msg.Headers().Get(nats.MsgIdHdr)
+	if err != nil || checkToken(client) != nil || checkToken(id) != nil {
+		// Not a task of this package: someone else published on the
+		// subject. Redelivering it would only fail again.
+		w.log.Warn(fmt.Sprintf("%s: terminated a message that is not a task (%d bytes, no client or task ID)", r.name, len(msg.Data())))
+		msg.TermWithReason("not an mp/cluster task")
+		release()
+		return
+	}
+	t := &job{w: w, msg: msg, command: r.name, client: client, id: id, deliveries: int(md.NumDelivered)}
+	call, err := r.decode(msg.Data())
+	if err != nil {
+		w.log.Warn(fmt.Sprintf("task %q %s: terminated: the request does not decode: %v", r.name, id, err))
+		w.finishing.Add(1)
+		go func() {
+			defer w.finishing.Done()
+			defer release()
+			t.finish(statusBadRequest, nil, err.Error(), true)
+		}()
+		return
+	}
+	stopTicking := t.keepAlive()
+	var out []byte
+	err = m.Submit(manager.Task{
+		Name: r.name + "-" + id,
+		Do: func(ctx context.Context, _ *manager.Worker, p *mp.Process) (err error) {
+			out, err = call(ctx, p)
+			return err
+		},
+		// Done runs on the manager's loop: storing the result is a
+		// round trip to the server, so it happens on a goroutine.
+		Done: func(_ *manager.Worker, err error) {
+			stopTicking()
+			w.finishing.Add(1)
+			go func() {
+				defer w.finishing.Done()
+				defer release()
+				t.done(out, err)
+			}()
+		},
+	})
+	if err != nil { // the manager is stopping: another worker takes it
+		stopTicking()
+		msg.Nak()
+		release()
+	}
+}
+
+// job is one delivery of a task.
+type job struct {
+	w                   *Worker
+	msg                 jetstream.Msg
+	command, client, id string
+	deliveries          int
+}
+
+// keepAlive sends InProgress every third of AckWait until the returned
+// function is called, so that a task waiting for a worker or running for a
+// long time is not redelivered while its host is alive.
+func (t *job) keepAlive() (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		tick := time.NewTicker(t.w.cfg.AckWait / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				t.msg.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
+// done decides what the end of a run means. A reply, or an error the
+// handler returned, is the task's result: stored, then acknowledged. A
+// process that died (a panic, a kill, a timeout) says nothing about the
+// task: it is handed back for another attempt, unless this was the last.
+func (t *job) done(out []byte, err error) {
+	switch {
+	case err == nil:
+		t.finish(statusOK, out, "", false)
+	case errors.Is(err, mp.ErrHandler), errors.Is(err, mp.ErrUnknownCommand):
+		t.finish(statusHandler, nil, err.Error(), false)
+	case errors.Is(err, manager.ErrStopped) && !errors.Is(err, manager.ErrWorkerDied):
+		t.msg.Nak() // this host is stopping; not the task's fault
+	case t.deliveries >= t.w.cfg.MaxDeliver:
+		t.w.log.Warn(fmt.Sprintf("task %q %s failed on its last delivery (%d of %d): %v", t.command, t.id, t.deliveries, t.w.cfg.MaxDeliver, err))
+		t.finish(statusFailed, nil, err.Error(), true)
+	default:
+		t.w.log.Warn(fmt.Sprintf("task %q %s: delivery %d of %d failed, handing it back: %v", t.command, t.id, t.deliveries, t.w.cfg.MaxDeliver, err))
+		t.msg.Nak()
+	}
+}
+
+// finish stores the task's result, then acknowledges the task (term: ends
+// it for good as a failure). A result that cannot be stored leaves the task
+// unacknowledged: it is delivered again.
+func (t *job) finish(status string, data []byte, errText string, term bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), t.w.cfg.Timeout)
+	defer cancel()
+	if err := publishResult(ctx, t.w.nc, t.w.cfg, t.client, t.id, t.command, status, data, errText, t.deliveries); err != nil {
+		t.w.log.Warn(fmt.Sprintf("task %q %s: storing its result: %v", t.command, t.id, err))
+		return
+	}
+	if term {
+		t.msg.TermWithReason(status)
+		return
+	}
+	if err := t.msg.DoubleAck(ctx); err != nil {
+		t.w.log.Warn(fmt.Sprintf("task %q %s: ack: %v (it will run again; its result is stored once)", t.command, t.id, err))
+	}
+}
+
+// publishResult stores a result for client's task id. Its message ID is
+// the task's, so a second run's result is dropped by the server within the
+// duplicate window (and by the client after it).
+func publishResult(ctx context.Context, nc *nats.Conn, cfg Config, client, id, command, status string, data []byte, errText string, deliveries int) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(cfg.resultSubject(client, id))
+	msg.Data = data
+	msg.Header.Set(hdrStatus, status)
+	msg.Header.Set(hdrCommand, command)
+	msg.Header.Set(hdrDeliveries, strconv.Itoa(deliveries))
+	if errText != "" {
+		msg.Header.Set(hdrError, errText)
+	}
+	_, err = js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+	return err
+}
+
+// exceeded handles a max-deliveries advisory: the task it names is
+// reported failed to its client and removed from the stream. Every worker
+// host receives the advisory; the first to act removes the task, and the
+// result is stored once.
+func (w *Worker) exceeded(stream jetstream.Stream, data []byte) {
+	var a struct {
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries int    `json:"deliveries"`
+	}
+	if err := json.Unmarshal(data, &a); err != nil || a.StreamSeq == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Timeout)
+	defer cancel()
+	raw, err := stream.GetMsg(ctx, a.StreamSeq)
+	if err != nil {
+		return // another host removed it already
+	}
+	client, id := raw.Header.Get(hdrClient), raw.Header.Get(nats.MsgIdHdr)
+	command := raw.Subject[len(w.cfg.taskSubject("")):]
+	if checkToken(client) == nil && checkToken(id) == nil {
+		text := fmt.Sprintf("its worker was lost on each of %d deliveries", a.Deliveries)
+		if err := publishResult(ctx, w.nc, w.cfg, client, id, command, statusFailed, nil, text, a.Deliveries); err != nil {
+			w.log.Warn(fmt.Sprintf("task %q %s: storing its failure: %v", command, id, err))
+			return
+		}
+		w.log.Warn(fmt.Sprintf("task %q %s failed: %s", command, id, text))
+	}
+	stream.DeleteMsg(ctx, a.StreamSeq)
+}
