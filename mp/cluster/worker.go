@@ -347,7 +347,7 @@ func (w *Worker) exceeded(stream jetstream.Stream, data []byte) {
 	client, id := raw.Header.Get(hdrClient), raw.Header.Get(nats.MsgIdHdr)
 	command := raw.Subject[len(w.cfg.taskSubject("")):]
 	if checkToken(client) == nil && checkToken(id) == nil {
-		text := fmt.Sprintf("its worker was lost on each of %d deliveries", a.Deliveries)
+		text := fmt.Sprintf("no worker finished it in %d deliveries (its host was lost, or handed it back)", a.Deliveries)
 		if err := publishResult(ctx, w.nc, w.cfg, client, id, command, statusFailed, nil, text, a.Deliveries); err != nil {
 			w.log.Warn(fmt.Sprintf("task %q %s: storing its failure: %v", command, id, err))
 			return
