@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mpgo/mp/mp"
 	"github.com/nats-io/nats.go"
@@ -200,4 +202,48 @@ func headerSize(h nats.Header) int {
 		}
 	}
 	return n
+}
+
+// WaitHosts asks which worker hosts serve the client's Config.Prefix, again
+// every 100 ms, until n different hosts have answered, and returns them. It
+// fails with ctx's error if ctx ends first. A host answers once it pulls
+// tasks.
+func (c *Client) WaitHosts(ctx context.Context, n int) ([]Host, error) {
+	inbox := c.nc.NewRespInbox()
+	answers := make(chan *nats.Msg, 64)
+	sub, err := c.nc.ChanSubscribe(inbox, answers)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: hosts: %w", err)
+	}
+	defer sub.Unsubscribe()
+	seen := map[string]Host{}
+	var hosts []Host
+	ask := time.NewTicker(100 * time.Millisecond)
+	defer ask.Stop()
+	for len(hosts) < n {
+		if err := c.nc.PublishRequest(c.cfg.Prefix+".hosts", inbox, nil); err != nil {
+			return hosts, fmt.Errorf("cluster: hosts: %w", err)
+		}
+	wait:
+		for {
+			select {
+			case msg := <-answers:
+				var h Host
+				if json.Unmarshal(msg.Data, &h) == nil {
+					if _, dup := seen[h.Name]; !dup {
+						seen[h.Name] = h
+						hosts = append(hosts, h)
+					}
+				}
+				if len(hosts) >= n {
+					break wait
+				}
+			case <-ask.C:
+				break wait
+			case <-ctx.Done():
+				return hosts, fmt.Errorf("cluster: waiting for %d worker hosts, %d answered: %w", n, len(hosts), context.Cause(ctx))
+			}
+		}
+	}
+	return hosts, nil
 }

@@ -27,6 +27,9 @@ func TestRoundTrip(t *testing.T) {
 	c := newClient(t, nc, testConfig)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	hosts, err := c.WaitHosts(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 3, hosts[0].Workers)
 
 	var tasks []*cluster.Task[Result]
 	for i := range 20 {

@@ -119,7 +119,7 @@ func runHost(url string) int {
 	if n, err := strconv.Atoi(os.Getenv("MP_CLUSTER_TEST_MAXDELIVER")); err == nil {
 		cfg.MaxDeliver = n
 	}
-	w := cluster.NewWorker(nc, cfg, nil)
+	w := cluster.NewWorker(nc, cfg, cluster.WorkerOptions{})
 	cluster.Serve(w, square)
 	if err := w.Run(ctx, m); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -152,7 +152,7 @@ func startHost(t testing.TB, nc *nats.Conn, cfg cluster.Config, n int) {
 	t.Helper()
 	m, err := newManager(n)
 	require.NoError(t, err)
-	w := cluster.NewWorker(nc, cfg, nil)
+	w := cluster.NewWorker(nc, cfg, cluster.WorkerOptions{})
 	cluster.Serve(w, square)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

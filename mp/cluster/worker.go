@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 // commands with Serve, then call Run once. A Worker's state is owned by Run
 // and the goroutines it starts; Serve must be called before Run.
 type Worker struct {
+	name   string
 	nc     *nats.Conn
 	cfg    Config
 	log    *slog.Logger
@@ -37,14 +39,34 @@ type route struct {
 	decode func(data []byte) (call func(ctx context.Context, p *mp.Process) ([]byte, error), err error)
 }
 
+// WorkerOptions are a Worker's own settings; the zero value is the
+// default.
+type WorkerOptions struct {
+	// Name names the host in Client.WaitHosts's answers; default
+	// "<hostname>-<pid>".
+	Name string
+	// Log receives a line for each task handed back, given up or
+	// terminated; nil means mp.NewLogger("cluster", mp.Front).
+	Log *slog.Logger
+}
+
+// Host is a worker host's answer to Client.WaitHosts.
+type Host struct {
+	Name    string `json:"name"`
+	Workers int    `json:"workers"`
+}
+
 // NewWorker returns a Worker that uses connection nc and the streams of
-// cfg. log receives a line for each task given up or terminated (nil means
-// mp.NewLogger("cluster", mp.Front)).
-func NewWorker(nc *nats.Conn, cfg Config, log *slog.Logger) *Worker {
-	if log == nil {
-		log = mp.NewLogger("cluster", mp.Front)
+// cfg.
+func NewWorker(nc *nats.Conn, cfg Config, opts WorkerOptions) *Worker {
+	if opts.Log == nil {
+		opts.Log = mp.NewLogger("cluster", mp.Front)
 	}
-	w := &Worker{nc: nc, log: log}
+	if opts.Name == "" {
+		host, _ := os.Hostname()
+		opts.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	w := &Worker{name: opts.Name, nc: nc, log: opts.Log}
 	w.cfg, w.err = cfg.withDefaults()
 	return w
 }
@@ -113,13 +135,10 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 
 	// Slots bound the tasks taken from the server and not finished: one
 	// per local worker, plus one per command that waits for its next task.
+	// A task is fetched only into a free slot: none waits, unseen by its
+	// keep-alive, in a client-side buffer.
 	slots := make(chan struct{}, len(m.Workers())+len(w.routes))
-	var iters []jetstream.MessagesContext
-	defer func() {
-		for _, it := range iters {
-			it.Stop()
-		}
-	}()
+	var consumers []jetstream.Consumer
 	for _, r := range w.routes {
 		cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       w.cfg.consumer(r.name),
@@ -132,11 +151,7 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 		if err != nil {
 			return fmt.Errorf("cluster: consumer %s: %w", w.cfg.consumer(r.name), err)
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(cap(slots)))
-		if err != nil {
-			return fmt.Errorf("cluster: consumer %s: %w", w.cfg.consumer(r.name), err)
-		}
-		iters = append(iters, it)
+		consumers = append(consumers, cons)
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -148,38 +163,67 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 		pulling.Add(1)
 		go func() {
 			defer pulling.Done()
-			w.pull(runCtx, iters[i], r, m, slots)
+			w.pull(runCtx, consumers[i], r, m, slots)
 		}()
+	}
+	// Now that it pulls, the host answers who asks which hosts serve.
+	hello, err := w.nc.Subscribe(w.cfg.Prefix+".hosts", func(msg *nats.Msg) {
+		b, _ := json.Marshal(Host{Name: w.name, Workers: len(m.Workers())})
+		msg.Respond(b)
+	})
+	if err == nil {
+		defer hello.Unsubscribe()
 	}
 	err = <-managed // ends with ctx, or when the manager gives up
 	cancel()
-	for _, it := range iters {
-		it.Stop()
-	}
 	pulling.Wait()
 	w.finishing.Wait()
 	return err
 }
 
-// pull takes the tasks of one command, one per free slot, and submits each
-// to the manager.
-func (w *Worker) pull(ctx context.Context, it jetstream.MessagesContext, r *route, m *manager.Manager, slots chan struct{}) {
+// pull fetches the tasks of one command into the free slots, and submits
+// each to the manager.
+func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, r *route, m *manager.Manager, slots chan struct{}) {
+	release := func() { <-slots }
 	for {
+		// Wait for one free slot, then take every other free one.
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			<-slots
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		n := 1
+	more:
+		for n < cap(slots) {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+		if err == nil {
+			for msg := range batch.Messages() {
+				n--
+				w.take(msg, r, m, release)
+			}
+			err = batch.Error()
+		}
+		for range n {
+			release()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			w.log.Warn(fmt.Sprintf("%s: fetching tasks: %v", r.name, err))
+			select { // a server that is away: do not spin
+			case <-time.After(250 * time.Millisecond):
+			case <-ctx.Done():
 				return
 			}
-			w.log.Warn(fmt.Sprintf("%s: next task: %v", r.name, err))
-			continue
 		}
-		w.take(msg, r, m, func() { <-slots })
 	}
 }
 
