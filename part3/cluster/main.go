@@ -1,4 +1,4 @@
-// Chapter: cluster, beyond one machine.
+// Chapter 12, cluster: beyond one machine, the same typed commands over NATS JetStream.
 //
 // main1's manager runs a thousand workers on one host. When one host is not
 // enough, the tasks go through an existing distributed engine, NATS
