@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ import (
 // holds: the process the tests kill.
 const envHost = "MP_CLUSTER_TEST_HOST"
 
+// envNode makes the test binary a node of a NATS cluster: "name port
+// cluster-port store-dir route...".
+const envNode = "MP_CLUSTER_TEST_NODE"
+
 // The test binary is also the backends' binary: Init first.
 func TestMain(m *testing.M) {
 	mp.Init()
@@ -32,6 +37,9 @@ func TestMain(m *testing.M) {
 	}
 	if url := os.Getenv(envHost); url != "" {
 		os.Exit(runHost(url))
+	}
+	if node := os.Getenv(envNode); node != "" {
+		os.Exit(runNode(node))
 	}
 	os.Exit(m.Run())
 }
@@ -43,7 +51,8 @@ type Job struct {
 	Fail  string // return this error
 	// Dir, if set: the handler writes a file there for each run; the
 	// first run then blocks until its context ends (its worker is killed).
-	Dir string
+	Dir   string
+	Sleep time.Duration // then reply
 }
 
 // Result is its reply.
@@ -75,6 +84,11 @@ func (w *testWorker) square(ctx context.Context, j Job) (Result, error) {
 			<-ctx.Done()
 			return Result{}, ctx.Err()
 		}
+	}
+	select {
+	case <-time.After(j.Sleep):
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
 	}
 	return Result{Square: j.N * j.N, Runs: runs, Pid: os.Getpid()}, nil
 }
@@ -172,4 +186,27 @@ func newClient(t testing.TB, nc *nats.Conn, cfg cluster.Config) *cluster.Client 
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	return c
+}
+
+// runNode is a node of a three-node NATS cluster on 127.0.0.1, in a process
+// of its own, until a signal ends it. It prints "ready" once it accepts
+// clients.
+func runNode(spec string) int {
+	f := strings.Fields(spec)
+	port, _ := strconv.Atoi(f[1])
+	clusterPort, _ := strconv.Atoi(f[2])
+	s, err := embedded.Start(embedded.Config{
+		Name: f[0], Port: port, StoreDir: f[3],
+		ClusterName: "mp-test", ClusterPort: clusterPort, Routes: f[4:],
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Shutdown()
+	fmt.Println("ready")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	<-ctx.Done()
+	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -38,6 +39,14 @@ type Config struct {
 	StoreDir string
 	// Name names the server in a cluster; default a random name.
 	Name string
+	// ClusterName, ClusterPort and Routes make the server a node of a NATS
+	// cluster: it listens for the other nodes on Host:ClusterPort and
+	// connects to Routes (nats-route://host:port, one per node; its own is
+	// ignored). Streams created with more than one replica then live on
+	// several nodes. Zero ClusterPort: no cluster.
+	ClusterName string
+	ClusterPort int
+	Routes      []string
 	// ReadyTimeout bounds the wait for the server to accept connections;
 	// default 10 s.
 	ReadyTimeout time.Duration
@@ -86,6 +95,10 @@ func Start(cfg Config) (*Server, error) {
 		Authorization: cfg.Token,
 		NoSigs:        true, // the program decides what signals do
 		NoLog:         true,
+	}
+	if cfg.ClusterPort != 0 {
+		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: cfg.Host, Port: cfg.ClusterPort}
+		opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
