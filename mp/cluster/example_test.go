@@ -11,7 +11,7 @@ import (
 	"github.com/mpgo/mp/mp/manager"
 )
 
-// A NATS server embedded in the program, a worker host of two mp backends,
+// A NATS server embedded in the program, a worker host of one mp backend,
 // and a client that calls the backends' typed command through the server.
 // The handler of square is an ordinary mp handler (mp.HandleCommand); it
 // would answer a local square.Call over the pipe just as well. (A program's
@@ -37,7 +37,7 @@ func Example() {
 
 	// A worker host: a manager of local backends, fed by a Worker.
 	m, err := manager.New(manager.Config{
-		Workers: 2,
+		Workers: 1,
 		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
 			return testWorkers.Start(ctx, mp.Options{Name: w.Name()})
 		},
@@ -72,6 +72,6 @@ func Example() {
 	// 3 squared: 9 <nil>
 	// 4 squared: 16 <nil>
 	// a handler's error: true
-	// manager [front] - INFO - stopping 2 workers
+	// manager [front] - INFO - stopping 1 workers
 	// host: <nil>
 }
