@@ -51,6 +51,7 @@ func Example() {
 	hostCtx, stopHost := context.WithCancel(ctx)
 	hostDone := make(chan error, 1)
 	go func() { hostDone <- w.Run(hostCtx, m) }()
+	defer stopHost()
 
 	// The client: any program, on any host, that reaches the server.
 	c, err := cluster.NewClient(ctx, nc, cluster.Config{})

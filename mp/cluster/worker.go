@@ -206,7 +206,7 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, r *route, m 
 		if err == nil {
 			for msg := range batch.Messages() {
 				n--
-				w.take(msg, r, m, release)
+				w.take(ctx, msg, r, m, release)
 			}
 			err = batch.Error()
 		}
@@ -230,7 +230,7 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, r *route, m 
 // take starts one task: it checks the message, decodes the request, keeps
 // the task alive on the server while it waits and runs, and submits it.
 // release frees its slot once the task is finished.
-func (w *Worker) take(msg jetstream.Msg, r *route, m *manager.Manager, release func()) {
+func (w *Worker) take(ctx context.Context, msg jetstream.Msg, r *route, m *manager.Manager, release func()) {
 	md, err := msg.Metadata()
 	client := msg.Headers().Get(hdrClient)
 	id := msg.Headers().Get(nats.MsgIdHdr)
@@ -254,7 +254,7 @@ func (w *Worker) take(msg jetstream.Msg, r *route, m *manager.Manager, release f
 		}()
 		return
 	}
-	stopTicking := t.keepAlive()
+	stopTicking := t.keepAlive(ctx)
 	var out []byte
 	err = m.Submit(manager.Task{
 		Name: r.name + "-" + id,
@@ -290,9 +290,10 @@ type job struct {
 }
 
 // keepAlive sends InProgress every third of AckWait until the returned
-// function is called, so that a task waiting for a worker or running for a
-// long time is not redelivered while its host is alive.
-func (t *job) keepAlive() (stop func()) {
+// function is called or ctx (the host's run) ends, so that a task waiting
+// for a worker or running for a long time is not redelivered while its
+// host is alive, and is once the host stops.
+func (t *job) keepAlive(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	var once sync.Once
 	go func() {
@@ -303,6 +304,8 @@ func (t *job) keepAlive() (stop func()) {
 			case <-tick.C:
 				t.msg.InProgress()
 			case <-done:
+				return
+			case <-ctx.Done():
 				return
 			}
 		}
