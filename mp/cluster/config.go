@@ -11,10 +11,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Config names the streams and sets the delivery rules. Submitters and
-// workers of one deployment must use the same Prefix; the first program to
-// start creates the streams, and the others update them to their Config.
-// The zero Config is the default.
+// Config names the streams and sets the delivery rules. Every submitter
+// and worker of one deployment must use the same Config: the first program
+// to start creates the streams and the consumers, and each one after it
+// updates them to its own Config (a worker host started with another
+// AckWait changes it for every host). The zero Config is the default.
 type Config struct {
 	// Prefix starts every subject and names the streams: tasks go to
 	// <Prefix>.task.<command> in stream <PREFIX>_TASKS, results to

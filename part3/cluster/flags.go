@@ -28,6 +28,7 @@ type config struct {
 	ackWait    time.Duration
 	maxDeliver int
 	fault      string
+	timeout    time.Duration
 }
 
 func parseFlags(args []string) (config, error) {
@@ -48,6 +49,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.ackWait, "ack-wait", 30*time.Second, "how long a task may go without news from its host before it is redelivered")
 	fs.IntVar(&c.maxDeliver, "max-deliver", 3, "deliveries of a task before it is reported failed")
 	fs.StringVar(&c.fault, "fault", "", "poison: task 2 panics its worker on every delivery")
+	fs.DurationVar(&c.timeout, "timeout", 0, "give up waiting for the results after this long (0: wait until Ctrl-C)")
 	usage := func(err error) error {
 		var b strings.Builder
 		fmt.Fprintf(&b, "cluster: %v\nusage: cluster [flags]\n", err)
@@ -74,6 +76,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("-listen %q: want host:port", c.listen))
 	case !(c.unit >= 0):
 		return c, usage(fmt.Errorf("-time-scale %v: want 0 or more", c.unit))
+	case c.timeout < 0:
+		return c, usage(errors.New("-timeout may not be negative"))
 	case c.ackWait <= 0 || c.maxDeliver < 1:
 		return c, usage(errors.New("-ack-wait and -max-deliver must be positive"))
 	case c.fault != "" && c.fault != "poison":

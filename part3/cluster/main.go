@@ -168,6 +168,12 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 			return err
 		}
 	}
+	// Every wait ends: with a result, with Ctrl-C, or after -timeout.
+	if cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)
+		defer cancel()
+	}
 	failed := 0
 	for i, t := range tasks {
 		done, err := t.Wait(ctx)
