@@ -340,3 +340,32 @@ func assertQueueEmpty(t *testing.T, nc *nats.Conn, cfg cluster.Config) {
 		return err == nil && info.State.Msgs == 0
 	}, 5*time.Second, 10*time.Millisecond, "tasks left in the stream")
 }
+
+// A worker host whose Config disagrees with the consumer the first host
+// made fails at Run, naming both, instead of changing it for every host.
+func TestConfigMismatchRefused(t *testing.T) {
+	s := startServer(t, embedded.Config{})
+	nc := connect(t, s)
+	startHost(t, nc, testConfig, 1)
+	c := newClient(t, nc, testConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := c.WaitHosts(ctx, 1)
+	require.NoError(t, err)
+
+	other := testConfig
+	other.AckWait = 5 * time.Second
+	m, err := newManager(1)
+	require.NoError(t, err)
+	w := cluster.NewWorker(nc, other, cluster.WorkerOptions{})
+	cluster.Serve(w, square)
+	err = w.Run(ctx, m)
+	require.ErrorIs(t, err, cluster.ErrConfig)
+	assert.Contains(t, err.Error(), "has AckWait 1s and MaxDeliver 3, this host's Config 5s and 3")
+
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	cons, err := js.Consumer(ctx, "MP_TASKS", "task-square")
+	require.NoError(t, err)
+	assert.Equal(t, time.Second, cons.CachedInfo().Config.AckWait, "unchanged")
+}

@@ -12,10 +12,12 @@ import (
 )
 
 // Config names the streams and sets the delivery rules. Every submitter
-// and worker of one deployment must use the same Config: the first program
-// to start creates the streams and the consumers, and each one after it
-// updates them to its own Config (a worker host started with another
-// AckWait changes it for every host). The zero Config is the default.
+// and worker of one deployment must use the same Config. The first program
+// to start creates the streams (the others update them to their Config),
+// and the first worker host creates each command's consumer: a worker host
+// whose AckWait or MaxDeliver differ from the consumer's fails at Run with
+// ErrConfig rather than change them for every host. The zero Config is the
+// default.
 type Config struct {
 	// Prefix starts every subject and names the streams: tasks go to
 	// <Prefix>.task.<command> in stream <PREFIX>_TASKS, results to

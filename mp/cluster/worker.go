@@ -140,16 +140,9 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 	slots := make(chan struct{}, len(m.Workers())+len(w.routes))
 	var consumers []jetstream.Consumer
 	for _, r := range w.routes {
-		cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       w.cfg.consumer(r.name),
-			FilterSubject: w.cfg.taskSubject(r.name),
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       w.cfg.AckWait,
-			MaxDeliver:    w.cfg.MaxDeliver,
-			MaxAckPending: -1,
-		})
+		cons, err := w.consumer(ctx, stream, r.name)
 		if err != nil {
-			return fmt.Errorf("cluster: consumer %s: %w", w.cfg.consumer(r.name), err)
+			return err
 		}
 		consumers = append(consumers, cons)
 	}
@@ -179,6 +172,32 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 	pulling.Wait()
 	w.finishing.Wait()
 	return err
+}
+
+// consumer returns the durable consumer of command name, created with the
+// Worker's Config if there is none. One that exists with another AckWait or
+// MaxDeliver is an error: changing it would change it for every host.
+func (w *Worker) consumer(ctx context.Context, stream jetstream.Stream, command string) (jetstream.Consumer, error) {
+	name := w.cfg.consumer(command)
+	cons, err := stream.Consumer(ctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       name,
+			FilterSubject: w.cfg.taskSubject(command),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       w.cfg.AckWait,
+			MaxDeliver:    w.cfg.MaxDeliver,
+			MaxAckPending: -1,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
+	}
+	if c := cons.CachedInfo().Config; c.AckWait != w.cfg.AckWait || c.MaxDeliver != w.cfg.MaxDeliver {
+		return nil, fmt.Errorf("%w: consumer %s has AckWait %v and MaxDeliver %d, this host's Config %v and %d: every host must use the same (delete the consumer to change them)",
+			ErrConfig, name, c.AckWait, c.MaxDeliver, w.cfg.AckWait, w.cfg.MaxDeliver)
+	}
+	return cons, nil
 }
 
 // pull fetches the tasks of one command into the free slots, and submits
