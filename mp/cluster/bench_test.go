@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,7 +48,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 }
 
 // BenchmarkTasks is the throughput of small tasks with 1, 10 and 100
-// workers: submitted all at once through JetStream to one worker host,
+// workers: submitted all at once (from 8 goroutines) through JetStream to
+// one worker host,
 // and, beside it, submitted to the same host's manager directly. It reports
 // tasks/s.
 func BenchmarkTasks(b *testing.B) {
@@ -90,10 +92,25 @@ func BenchmarkTasks(b *testing.B) {
 			tasks := make([]*cluster.Task[Result], b.N)
 			b.ResetTimer()
 			start := time.Now()
-			for i := range tasks {
-				if tasks[i], err = cluster.Submit(ctx, c, square, Job{N: 3}); err != nil {
-					b.Fatal(err)
-				}
+			// Submit waits for the server to store each task: submitters
+			// on several goroutines keep the queue ahead of the workers.
+			var wg sync.WaitGroup
+			errs := make(chan error, submitters)
+			for k := range submitters {
+				wg.Go(func() {
+					for i := k; i < len(tasks); i += submitters {
+						var err error
+						if tasks[i], err = cluster.Submit(ctx, c, square, Job{N: 3}); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			if err := <-errs; err != nil {
+				b.Fatal(err)
 			}
 			for _, t := range tasks {
 				if _, err := t.Wait(ctx); err != nil {
@@ -104,6 +121,10 @@ func BenchmarkTasks(b *testing.B) {
 		})
 	}
 }
+
+// submitters is the number of goroutines that submit the tasks of
+// BenchmarkTasks's JetStream side.
+const submitters = 8
 
 // waitIdle waits until n workers of m are idle.
 func waitIdle(b *testing.B, m *manager.Manager, n int) {

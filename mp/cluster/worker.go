@@ -355,7 +355,10 @@ func (t *job) done(out []byte, err error) {
 
 // finish stores the task's result, then acknowledges the task (term: ends
 // it for good as a failure). A result that cannot be stored leaves the task
-// unacknowledged: it is delivered again.
+// unacknowledged: it is delivered again. The acknowledgement is not waited
+// for: one that is lost makes the task run again, and the server drops that
+// run's result (same message ID), so waiting would only cost a round trip
+// per task.
 func (t *job) finish(status string, data []byte, errText string, term bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.w.cfg.Timeout)
 	defer cancel()
@@ -367,7 +370,7 @@ func (t *job) finish(status string, data []byte, errText string, term bool) {
 		t.msg.TermWithReason(status)
 		return
 	}
-	if err := t.msg.DoubleAck(ctx); err != nil {
+	if err := t.msg.Ack(); err != nil {
 		t.w.log.Warn(fmt.Sprintf("task %q %s: ack: %v (it will run again; its result is stored once)", t.command, t.id, err))
 	}
 }
