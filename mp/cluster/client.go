@@ -79,8 +79,9 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 // ID returns the client's ID: results are published for it.
 func (c *Client) ID() string { return c.id }
 
-// Close stops reading results. Tasks submitted and not yet waited for keep
-// running on the workers; their results stay in the results stream until
+// Close stops reading results: a Wait that has no result yet then ends
+// only with its ctx. Tasks submitted and not yet finished keep running on
+// the workers; their results stay in the results stream until
 // Config.ResultTTL has passed.
 func (c *Client) Close() { c.cc.Stop() }
 

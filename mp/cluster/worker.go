@@ -98,12 +98,15 @@ func Serve[Req, Resp any](w *Worker, cmd *mp.Command[Req, Resp]) {
 	})
 }
 
-// Run runs manager m (it calls m.Run) and feeds it the tasks of the
-// commands served, at most one waiting per idle worker and command, until
-// ctx ends or m stops on its own. Tasks still queued or running then are
-// handed back to the server (Nak) for another worker; results being stored
-// are stored first. Run returns m.Run's error, or an error setting up the
-// consumers, and fails with ErrConfig when no command is served.
+// Run runs manager m (it calls m.Run: nobody else may) and feeds it the
+// tasks of the commands served, until ctx ends or m stops on its own. It
+// fetches a task only into a free slot, one per local worker plus one per
+// command, so that a busy host leaves the other tasks to other hosts.
+// Tasks still queued or running when it stops are handed back to the
+// server (Nak) for another worker; results being stored are stored first.
+// Run returns m.Run's error, or an error setting up the streams and
+// consumers; it fails with ErrConfig when no command is served or the
+// consumer disagrees with the Worker's Config. Run may be called once.
 func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 	if w.err != nil {
 		return w.err
