@@ -6,6 +6,7 @@ package embedded
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -47,6 +48,11 @@ type Config struct {
 	ClusterName string
 	ClusterPort int
 	Routes      []string
+	// TLS, if not nil, makes clients connect with TLS (its Certificates
+	// are the server's; set ClientAuth and ClientCAs to require client
+	// certificates). Clients then use tls:// URLs and trust the server's
+	// certificate (nats.RootCAs, or nats.Secure with a tls.Config).
+	TLS *tls.Config
 	// ReadyTimeout bounds the wait for the server to accept connections;
 	// default 10 s.
 	ReadyTimeout time.Duration
@@ -95,6 +101,10 @@ func Start(cfg Config) (*Server, error) {
 		Authorization: cfg.Token,
 		NoSigs:        true, // the program decides what signals do
 		NoLog:         true,
+	}
+	if cfg.TLS != nil {
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 2
+		opts.TLSVerify = cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 	}
 	if cfg.ClusterPort != 0 {
 		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: cfg.Host, Port: cfg.ClusterPort}
