@@ -369,3 +369,16 @@ func TestConfigMismatchRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, time.Second, cons.CachedInfo().Config.AckWait, "unchanged")
 }
+
+// A program whose Replicas differ from the streams' fails with ErrConfig,
+// naming both, and the streams keep theirs.
+func TestReplicasMismatchRefused(t *testing.T) {
+	s := startServer(t, embedded.Config{})
+	nc := connect(t, s)
+	newClient(t, nc, testConfig)
+	other := testConfig
+	other.Replicas = 3
+	_, err := cluster.NewClient(context.Background(), nc, other)
+	require.ErrorIs(t, err, cluster.ErrConfig)
+	assert.Contains(t, err.Error(), "stream MP_TASKS has 1 replica(s), this program's Config 3")
+}

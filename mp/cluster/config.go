@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -13,11 +14,11 @@ import (
 
 // Config names the streams and sets the delivery rules. Every submitter
 // and worker of one deployment must use the same Config. The first program
-// to start creates the streams (the others update them to their Config),
-// and the first worker host creates each command's consumer: a worker host
-// whose AckWait or MaxDeliver differ from the consumer's fails at Run with
-// ErrConfig rather than change them for every host. The zero Config is the
-// default.
+// to start creates the streams, and the first worker host each command's
+// consumer; a program whose Replicas differ from the streams', or a worker
+// host whose AckWait or MaxDeliver differ from the consumer's, fails with
+// ErrConfig rather than change them for every program. The zero Config is
+// the default.
 type Config struct {
 	// Prefix starts every subject and names the streams: tasks go to
 	// <Prefix>.task.<command> in stream <PREFIX>_TASKS, results to
@@ -94,7 +95,8 @@ func checkToken(s string) error {
 	return nil
 }
 
-// ensureStreams creates or updates the two streams of cfg.
+// ensureStreams creates the two streams of cfg, or checks that those that
+// exist have its number of replicas.
 func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -102,24 +104,42 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) erro
 	// after a lost reply, and a result stored again by a second run of
 	// its task, are both dropped by the server.
 	window := max(2*time.Minute, cfg.AckWait*time.Duration(cfg.MaxDeliver+1))
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:       cfg.taskStream(),
 		Subjects:   []string{cfg.Prefix + ".task.>"},
 		Retention:  jetstream.WorkQueuePolicy,
 		Replicas:   cfg.Replicas,
 		Duplicates: window,
 	}); err != nil {
-		return fmt.Errorf("cluster: stream %s: %w", cfg.taskStream(), err)
+		return err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	return ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:       cfg.resultStream(),
 		Subjects:   []string{cfg.Prefix + ".result.>"},
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     max(cfg.ResultTTL, window),
 		Replicas:   cfg.Replicas,
 		Duplicates: window,
-	}); err != nil {
-		return fmt.Errorf("cluster: stream %s: %w", cfg.resultStream(), err)
+	})
+}
+
+// ensureStream creates stream sc unless it exists. One that exists with
+// other replicas is an error: changing them would change them for every
+// program (and one replica where there were three is data at risk).
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	st, err := js.Stream(ctx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(ctx, sc)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // made by another program meanwhile
+			st, err = js.Stream(ctx, sc.Name)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: stream %s: %w", sc.Name, err)
+	}
+	if got := st.CachedInfo().Config; got.Replicas != sc.Replicas {
+		return fmt.Errorf("%w: stream %s has %d replica(s), this program's Config %d: every program must use the same (delete the stream to change it)",
+			ErrConfig, sc.Name, got.Replicas, sc.Replicas)
 	}
 	return nil
 }
