@@ -11,7 +11,7 @@
 //	var square = mp.NewCommand[Num, Num]("square")
 //
 //	// a worker host
-//	w := cluster.NewWorker(nc, cluster.Config{})
+//	w := cluster.NewWorker(nc, cluster.Config{}, cluster.WorkerOptions{})
 //	cluster.Serve(w, square)
 //	err := w.Run(ctx, m) // m: a *manager.Manager of local backends
 //
