@@ -9,8 +9,12 @@ import (
 
 // The values of typed commands and reports (Command, Report) are encoded
 // with CBOR (RFC 8949, github.com/fxamacker/cbor): structs, slices, maps
-// and nested data travel without registration, field names make old and
-// new programs tolerate added fields, and the decoder has limits. It was
+// and nested data travel without registration, by field name, and the
+// decoder has limits. A field the receiver's type lacks is an error (a
+// missing one is its zero value): a sender of another build that sets a
+// field the receiver does not know must be told, not have it dropped and
+// other work done than it asked for. Over a pipe both sides are one build;
+// the rule matters across hosts (package mp/cluster decodes the same way). It was
 // chosen over encoding/gob after measuring both on the same values
 // (BenchmarkPayload in payload_bench_test.go, figures in docs/benchmarks.md):
 // a gob stream carries type descriptions with its first value, which a
@@ -42,7 +46,7 @@ func init() {
 		MaxArrayElements:  MaxFrameSize,
 		MaxMapPairs:       MaxFrameSize / 2,
 		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorNone,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 	}.DecMode()
 	if err != nil {
 		panic(err)

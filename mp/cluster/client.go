@@ -1,0 +1,250 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Headers of tasks and results.
+const (
+	hdrClient     = "Mp-Client"     // task: the submitter's ID, where its result goes
+	hdrStatus     = "Mp-Status"     // result: ok, handler, failed, bad-request
+	hdrError      = "Mp-Error"      // result: the error's text
+	hdrDeliveries = "Mp-Deliveries" // result: deliveries of the task
+	hdrCommand    = "Mp-Command"    // result: the command's name
+)
+
+// Client submits tasks and receives their results. It reads the results of
+// its own tasks only (those published for its ID), from the moment
+// NewClient returns until Close. Its methods are safe for concurrent use.
+type Client struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	cfg Config
+	id  string
+	cc  jetstream.ConsumeContext
+
+	mu      sync.Mutex
+	pending map[string]*waiting // by task ID; removed when its result arrives
+}
+
+// waiting is a submitted task whose result has not been taken yet; done is
+// closed when it arrives.
+type waiting struct {
+	done chan struct{}
+	msg  jetstream.Msg
+}
+
+// NewClient creates the streams of cfg if needed and starts reading the
+// results of the client's tasks. It fails if the server has no JetStream,
+// cfg is invalid (ErrConfig), or ctx ends first.
+func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if err := ensureStreams(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}}
+	// An ordered consumer recreates itself after a server or a connection
+	// is lost, and goes on from the last result it delivered.
+	cons, err := js.OrderedConsumer(ctx, cfg.resultStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{cfg.resultSubject(c.id, "*")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: results of %s: %w", c.id, err)
+	}
+	if c.cc, err = cons.Consume(c.receive); err != nil {
+		return nil, fmt.Errorf("cluster: results of %s: %w", c.id, err)
+	}
+	return c, nil
+}
+
+// ID returns the client's ID: results are published for it.
+func (c *Client) ID() string { return c.id }
+
+// Close stops reading results: a Wait that has no result yet then ends
+// only with its ctx. Tasks submitted and not yet finished keep running on
+// the workers; their results stay in the results stream until
+// Config.ResultTTL has passed.
+func (c *Client) Close() { c.cc.Stop() }
+
+// receive takes a result. The first result for a task is kept; a later one
+// (its task ran again) finds no pending entry and is dropped.
+func (c *Client) receive(msg jetstream.Msg) {
+	task := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
+	c.mu.Lock()
+	w := c.pending[task]
+	if w != nil && w.msg == nil {
+		w.msg = msg
+		close(w.done)
+	}
+	c.mu.Unlock()
+}
+
+// Task is a submitted task whose result is of type Resp.
+type Task[Resp any] struct {
+	c       *Client
+	id      string
+	command string
+	w       *waiting
+}
+
+// ID returns the task's ID, its message ID in the task stream.
+func (t *Task[Resp]) ID() string { return t.id }
+
+// Wait waits for the task's result and returns the reply, or the task's
+// *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
+// wrapping ErrBadReply, or ctx's error if ctx ends first. A Wait that
+// returned ctx's error may be called again: the task is not withdrawn.
+func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
+	var resp Resp
+	select {
+	case <-t.w.done:
+	case <-ctx.Done():
+		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, context.Cause(ctx))
+	}
+	t.c.mu.Lock()
+	delete(t.c.pending, t.id)
+	t.c.mu.Unlock()
+	h := t.w.msg.Headers()
+	if status := h.Get(hdrStatus); status != statusOK {
+		n, _ := strconv.Atoi(h.Get(hdrDeliveries))
+		return resp, &TaskError{Task: t.id, Command: t.command, Deliveries: n, Msg: h.Get(hdrError), Err: statusError(status)}
+	}
+	if err := decode(t.w.msg.Data(), &resp); err != nil {
+		return resp, fmt.Errorf("%w: task %q %s: %w", ErrBadReply, t.command, t.id, err)
+	}
+	return resp, nil
+}
+
+// Submit queues req as a task of command cmd and returns at once, once the
+// server has stored it. The task's ID is its message ID: the publish is
+// retried after a lost acknowledgement without being stored twice. Submit
+// fails with an error wrapping ErrTooLarge if the encoded request is larger
+// than the server accepts, mp.ErrParam if it cannot be encoded, ErrConfig if
+// cmd's name cannot be a subject token, or the server's or ctx's error;
+// nothing is queued then.
+func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Resp], req Req) (*Task[Resp], error) {
+	if err := checkToken(cmd.Name()); err != nil {
+		return nil, fmt.Errorf("%w: command: %v", ErrConfig, err)
+	}
+	data, err := encode(req)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: submit %q: %w: %w", cmd.Name(), mp.ErrParam, err)
+	}
+	id := nuid.Next()
+	msg := nats.NewMsg(c.cfg.taskSubject(cmd.Name()))
+	msg.Data = data
+	msg.Header.Set(hdrClient, c.id)
+	msg.Header.Set(nats.MsgIdHdr, id)
+	// A request too large for the server would be refused by the client
+	// library too; saying so here names the command and both sizes.
+	if size, limit := len(data)+headerSize(msg.Header), c.nc.MaxPayload(); int64(size) > limit {
+		return nil, fmt.Errorf("%w: submit %q: %d bytes, the server accepts at most %d", ErrTooLarge, cmd.Name(), size, limit)
+	}
+	w := &waiting{done: make(chan struct{})}
+	c.mu.Lock()
+	c.pending[id] = w
+	c.mu.Unlock()
+	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3)); err != nil {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if errors.Is(err, nats.ErrMaxPayload) {
+			err = fmt.Errorf("%w: %w", ErrTooLarge, err)
+		}
+		return nil, fmt.Errorf("cluster: submit %q: %w", cmd.Name(), err)
+	}
+	return &Task[Resp]{c: c, id: id, command: cmd.Name(), w: w}, nil
+}
+
+// Call submits req as a task of cmd and waits for its result: Submit, then
+// Task.Wait. If ctx ends first the task is not withdrawn; it runs, and its
+// result is dropped.
+func Call[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Resp], req Req) (Resp, error) {
+	t, err := Submit(ctx, c, cmd, req)
+	if err != nil {
+		var zero Resp
+		return zero, err
+	}
+	resp, err := t.Wait(ctx)
+	if err != nil && ctx.Err() != nil {
+		t.c.mu.Lock()
+		delete(t.c.pending, t.id)
+		t.c.mu.Unlock()
+	}
+	return resp, err
+}
+
+// headerSize is the size of h on the wire: "NATS/1.0\r\n", a line per
+// value, and an empty line.
+func headerSize(h nats.Header) int {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": ") + len(v) + len("\r\n")
+		}
+	}
+	return n
+}
+
+// WaitHosts asks which worker hosts serve the client's Config.Prefix, again
+// every 100 ms, until n different hosts have answered, and returns them. It
+// fails with ctx's error if ctx ends first. A host answers once it pulls
+// tasks.
+func (c *Client) WaitHosts(ctx context.Context, n int) ([]Host, error) {
+	inbox := c.nc.NewRespInbox()
+	answers := make(chan *nats.Msg, 64)
+	sub, err := c.nc.ChanSubscribe(inbox, answers)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: hosts: %w", err)
+	}
+	defer sub.Unsubscribe()
+	seen := map[string]Host{}
+	var hosts []Host
+	ask := time.NewTicker(100 * time.Millisecond)
+	defer ask.Stop()
+	for len(hosts) < n {
+		if err := c.nc.PublishRequest(c.cfg.Prefix+".hosts", inbox, nil); err != nil {
+			return hosts, fmt.Errorf("cluster: hosts: %w", err)
+		}
+	wait:
+		for {
+			select {
+			case msg := <-answers:
+				var h Host
+				if json.Unmarshal(msg.Data, &h) == nil {
+					if _, dup := seen[h.Name]; !dup {
+						seen[h.Name] = h
+						hosts = append(hosts, h)
+					}
+				}
+				if len(hosts) >= n {
+					break wait
+				}
+			case <-ask.C:
+				break wait
+			case <-ctx.Done():
+				return hosts, fmt.Errorf("cluster: waiting for %d worker hosts, %d answered: %w", n, len(hosts), context.Cause(ctx))
+			}
+		}
+	}
+	return hosts, nil
+}

@@ -1,0 +1,59 @@
+// Package cluster carries mp's typed commands across hosts, over NATS
+// JetStream: a program submits a request of an mp.Command as a task, and a
+// worker on any host that reaches the same NATS server hands it to one of
+// its local mp backends with that very command, so a handler registered with
+// mp.HandleCommand runs unchanged, in an mp backend, wherever a worker runs.
+//
+// A Client submits tasks (Submit, Call) and receives their results; a
+// Worker pulls tasks and runs them on the workers of an mp/manager Manager:
+//
+//	// every host: the same command and handler as a local program
+//	var square = mp.NewCommand[Num, Num]("square")
+//
+//	// a worker host
+//	w := cluster.NewWorker(nc, cluster.Config{}, cluster.WorkerOptions{})
+//	cluster.Serve(w, square)
+//	err := w.Run(ctx, m) // m: a *manager.Manager of local backends
+//
+//	// the submitter
+//	c, err := cluster.NewClient(ctx, nc, cluster.Config{})
+//	resp, err := cluster.Call(ctx, c, square, Num{N: 7})
+//
+// Package embedded starts a NATS server inside the program, so that nothing
+// needs to be installed to try it.
+//
+// # Delivery
+//
+// Tasks go to a JetStream work-queue stream, one subject per command name
+// (<prefix>.task.<command>) and one durable pull consumer per command, the
+// shape a work-queue stream allows (one consumer per subject, explicit acks).
+// The task ID is the message's Nats-Msg-Id, so a publish retried after a
+// timeout is stored once.
+//
+// A worker acknowledges a task only after its result is stored, and sends
+// InProgress while the task waits for a local worker and while it runs, so
+// a long task is not redelivered. A task whose worker host dies or
+// disconnects is redelivered after Config.AckWait to another worker; a task
+// whose backend died (a crash, a panic, a kill) is handed back at once. So a
+// task runs at least once, and may run more than once: **handlers must be
+// idempotent** (running a task twice must leave the same effect as running it
+// once: write a result under the task's ID rather than append it, for
+// example). The result, however, reaches the submitter exactly once per
+// task ID: results are stored with the task ID as their Nats-Msg-Id, and the
+// client delivers the first one it sees and drops any later one.
+//
+// After Config.MaxDeliver attempts a task fails with an error wrapping
+// ErrFailed: the worker that saw the last attempt fail reports it, and a
+// task whose last attempt was lost with its host (JetStream leaves such a
+// message in a work-queue stream for good) is reported and removed by the
+// workers, which watch the server's max-deliveries advisory. A request that
+// does not decode as the command's request type (garbage, or a submitter of
+// another build) is terminated at once: never redelivered.
+//
+// # Requests and results
+//
+// Requests and replies are encoded with CBOR, as mp encodes typed commands
+// on its pipes, and decoded with the same rule: a field the receiver does not
+// know is an error, not a silent zero (see ErrBadRequest). A request larger
+// than the server's maximum payload fails at Submit with ErrTooLarge.
+package cluster

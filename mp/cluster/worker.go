@@ -1,0 +1,430 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/manager"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Worker pulls tasks from the task stream and runs each on one of the local
+// workers of a manager, with the typed command the task names. Register the
+// commands with Serve, then call Run once. A Worker's state is owned by Run
+// and the goroutines it starts; Serve must be called before Run.
+type Worker struct {
+	name   string
+	nc     *nats.Conn
+	cfg    Config
+	log    *slog.Logger
+	routes []*route
+	err    error // the first invalid Serve, returned by Run
+
+	finishing sync.WaitGroup // tasks whose result is being stored
+}
+
+// route is a command a Worker serves, its types erased: decode turns a
+// task's data into a call of the command on a process.
+type route struct {
+	name   string
+	decode func(data []byte) (call func(ctx context.Context, p *mp.Process) ([]byte, error), err error)
+}
+
+// WorkerOptions are a Worker's own settings; the zero value is the
+// default.
+type WorkerOptions struct {
+	// Name names the host in Client.WaitHosts's answers; default
+	// "<hostname>-<pid>".
+	Name string
+	// Log receives a line for each task handed back, given up or
+	// terminated; nil means mp.NewLogger("cluster", mp.Front).
+	Log *slog.Logger
+}
+
+// Host is a worker host's answer to Client.WaitHosts.
+type Host struct {
+	Name    string `json:"name"`
+	Workers int    `json:"workers"`
+}
+
+// NewWorker returns a Worker that uses connection nc and the streams of
+// cfg.
+func NewWorker(nc *nats.Conn, cfg Config, opts WorkerOptions) *Worker {
+	if opts.Log == nil {
+		opts.Log = mp.NewLogger("cluster", mp.Front)
+	}
+	if opts.Name == "" {
+		host, _ := os.Hostname()
+		opts.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	w := &Worker{name: opts.Name, nc: nc, log: opts.Log}
+	w.cfg, w.err = cfg.withDefaults()
+	return w
+}
+
+// Serve makes w run the tasks of command cmd: each request is decoded as a
+// Req and passed to cmd.Call on a worker's process, so the handler the
+// backend registered with mp.HandleCommand runs as it would for a local
+// caller. A name that cannot be a subject token makes Run fail with
+// ErrConfig.
+func Serve[Req, Resp any](w *Worker, cmd *mp.Command[Req, Resp]) {
+	if err := checkToken(cmd.Name()); err != nil && w.err == nil {
+		w.err = fmt.Errorf("%w: command: %v", ErrConfig, err)
+	}
+	w.routes = append(w.routes, &route{
+		name: cmd.Name(),
+		decode: func(data []byte) (func(context.Context, *mp.Process) ([]byte, error), error) {
+			var req Req
+			if err := decode(data, &req); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context, p *mp.Process) ([]byte, error) {
+				resp, err := cmd.Call(ctx, p, req)
+				if err != nil {
+					return nil, err
+				}
+				return encode(resp)
+			}, nil
+		},
+	})
+}
+
+// Run runs manager m (it calls m.Run: nobody else may) and feeds it the
+// tasks of the commands served, until ctx ends or m stops on its own. It
+// fetches a task only into a free slot, one per local worker plus one per
+// command, so that a busy host leaves the other tasks to other hosts.
+// Tasks still queued or running when it stops are handed back to the
+// server (Nak) for another worker; results being stored are stored first.
+// Run returns m.Run's error, or an error setting up the streams and
+// consumers; it fails with ErrConfig when no command is served or the
+// consumer disagrees with the Worker's Config. Run may be called once.
+func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.routes) == 0 {
+		return fmt.Errorf("%w: no command served", ErrConfig)
+	}
+	js, err := jetstream.New(w.nc)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if err := ensureStreams(ctx, js, w.cfg); err != nil {
+		return err
+	}
+	stream, err := js.Stream(ctx, w.cfg.taskStream())
+	if err != nil {
+		return fmt.Errorf("cluster: stream %s: %w", w.cfg.taskStream(), err)
+	}
+	// A task whose last delivery timed out (its host died) stays in the
+	// work queue for good: the server says so in an advisory, and the
+	// workers report and remove it.
+	adv, err := w.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+w.cfg.taskStream()+".*", func(msg *nats.Msg) {
+		w.exceeded(stream, msg.Data)
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: advisories: %w", err)
+	}
+	defer adv.Unsubscribe()
+
+	// Slots bound the tasks taken from the server and not finished: one
+	// per local worker, plus one per command that waits for its next task.
+	// A task is fetched only into a free slot: none waits, unseen by its
+	// keep-alive, in a client-side buffer.
+	slots := make(chan struct{}, len(m.Workers())+len(w.routes))
+	var consumers []jetstream.Consumer
+	for _, r := range w.routes {
+		cons, err := w.consumer(ctx, stream, r.name)
+		if err != nil {
+			return err
+		}
+		consumers = append(consumers, cons)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	managed := make(chan error, 1)
+	go func() { managed <- m.Run(runCtx) }()
+	var pulling sync.WaitGroup
+	for i, r := range w.routes {
+		pulling.Add(1)
+		go func() {
+			defer pulling.Done()
+			w.pull(runCtx, consumers[i], r, m, slots)
+		}()
+	}
+	// Now that it pulls, the host answers who asks which hosts serve.
+	hello, err := w.nc.Subscribe(w.cfg.Prefix+".hosts", func(msg *nats.Msg) {
+		b, _ := json.Marshal(Host{Name: w.name, Workers: len(m.Workers())})
+		msg.Respond(b)
+	})
+	if err == nil {
+		defer hello.Unsubscribe()
+	}
+	err = <-managed // ends with ctx, or when the manager gives up
+	cancel()
+	pulling.Wait()
+	w.finishing.Wait()
+	return err
+}
+
+// consumer returns the durable consumer of command name, created with the
+// Worker's Config if there is none. One that exists with another AckWait or
+// MaxDeliver is an error: changing it would change it for every host.
+func (w *Worker) consumer(ctx context.Context, stream jetstream.Stream, command string) (jetstream.Consumer, error) {
+	name := w.cfg.consumer(command)
+	cons, err := stream.Consumer(ctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       name,
+			FilterSubject: w.cfg.taskSubject(command),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       w.cfg.AckWait,
+			MaxDeliver:    w.cfg.MaxDeliver,
+			MaxAckPending: -1,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
+	}
+	if c := cons.CachedInfo().Config; c.AckWait != w.cfg.AckWait || c.MaxDeliver != w.cfg.MaxDeliver {
+		return nil, fmt.Errorf("%w: consumer %s has AckWait %v and MaxDeliver %d, this host's Config %v and %d: every host must use the same (delete the consumer to change them)",
+			ErrConfig, name, c.AckWait, c.MaxDeliver, w.cfg.AckWait, w.cfg.MaxDeliver)
+	}
+	return cons, nil
+}
+
+// pull fetches the tasks of one command into the free slots, and submits
+// each to the manager.
+func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, r *route, m *manager.Manager, slots chan struct{}) {
+	release := func() { <-slots }
+	for {
+		// Wait for one free slot, then take every other free one.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < cap(slots) {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+		if err == nil {
+			for msg := range batch.Messages() {
+				n--
+				w.take(ctx, msg, r, m, release)
+			}
+			err = batch.Error()
+		}
+		for range n {
+			release()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			w.log.Warn(fmt.Sprintf("%s: fetching tasks: %v", r.name, err))
+			select { // a server that is away: do not spin
+			case <-time.After(250 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// take starts one task: it checks the message, decodes the request, keeps
+// the task alive on the server while it waits and runs, and submits it.
+// release frees its slot once the task is finished.
+func (w *Worker) take(ctx context.Context, msg jetstream.Msg, r *route, m *manager.Manager, release func()) {
+	md, err := msg.Metadata()
+	client := msg.Headers().Get(hdrClient)
+	id := msg.Headers().Get(nats.MsgIdHdr)
+	if err != nil || checkToken(client) != nil || checkToken(id) != nil {
+		// Not a task of this package: someone else published on the
+		// subject. Redelivering it would only fail again.
+		w.log.Warn(fmt.Sprintf("%s: terminated a message that is not a task (%d bytes, no client or task ID)", r.name, len(msg.Data())))
+		msg.TermWithReason("not an mp/cluster task")
+		release()
+		return
+	}
+	t := &job{w: w, msg: msg, command: r.name, client: client, id: id, deliveries: int(md.NumDelivered)}
+	call, err := r.decode(msg.Data())
+	if err != nil {
+		w.log.Warn(fmt.Sprintf("task %q %s: terminated: the request does not decode: %v", r.name, id, err))
+		w.finishing.Add(1)
+		go func() {
+			defer w.finishing.Done()
+			defer release()
+			t.finish(statusBadRequest, nil, err.Error(), true)
+		}()
+		return
+	}
+	stopTicking := t.keepAlive(ctx)
+	var out []byte
+	err = m.Submit(manager.Task{
+		Name: r.name + "-" + id,
+		Do: func(ctx context.Context, _ *manager.Worker, p *mp.Process) (err error) {
+			out, err = call(ctx, p)
+			return err
+		},
+		// Done runs on the manager's loop: storing the result is a
+		// round trip to the server, so it happens on a goroutine.
+		Done: func(_ *manager.Worker, err error) {
+			stopTicking()
+			w.finishing.Add(1)
+			go func() {
+				defer w.finishing.Done()
+				defer release()
+				t.done(out, err)
+			}()
+		},
+	})
+	if err != nil { // the manager is stopping: another worker takes it
+		stopTicking()
+		msg.Nak()
+		release()
+	}
+}
+
+// job is one delivery of a task.
+type job struct {
+	w                   *Worker
+	msg                 jetstream.Msg
+	command, client, id string
+	deliveries          int
+}
+
+// keepAlive sends InProgress every third of AckWait until the returned
+// function is called or ctx (the host's run) ends, so that a task waiting
+// for a worker or running for a long time is not redelivered while its
+// host is alive, and is once the host stops.
+func (t *job) keepAlive(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		tick := time.NewTicker(t.w.cfg.AckWait / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				t.msg.InProgress()
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
+// done decides what the end of a run means. A reply, or an error the
+// handler returned, is the task's result: stored, then acknowledged. A
+// process that died (a panic, a kill, a timeout) says nothing about the
+// task: it is handed back for another attempt, unless this was the last.
+func (t *job) done(out []byte, err error) {
+	switch {
+	case err == nil:
+		t.finish(statusOK, out, "", false)
+	case errors.Is(err, mp.ErrHandler), errors.Is(err, mp.ErrUnknownCommand):
+		t.finish(statusHandler, nil, err.Error(), false)
+	case errors.Is(err, manager.ErrStopped) && !errors.Is(err, manager.ErrWorkerDied):
+		t.msg.Nak() // this host is stopping; not the task's fault
+	case t.deliveries >= t.w.cfg.MaxDeliver:
+		t.w.log.Warn(fmt.Sprintf("task %q %s failed on its last delivery (%d of %d): %v", t.command, t.id, t.deliveries, t.w.cfg.MaxDeliver, err))
+		t.finish(statusFailed, nil, err.Error(), true)
+	default:
+		t.w.log.Warn(fmt.Sprintf("task %q %s: delivery %d of %d failed, handing it back: %v", t.command, t.id, t.deliveries, t.w.cfg.MaxDeliver, err))
+		t.msg.Nak()
+	}
+}
+
+// finish stores the task's result, then acknowledges the task (term: ends
+// it for good as a failure). A result that cannot be stored leaves the task
+// unacknowledged: it is delivered again. The acknowledgement is not waited
+// for: one that is lost makes the task run again, and the server drops that
+// run's result (same message ID), so waiting would only cost a round trip
+// per task.
+func (t *job) finish(status string, data []byte, errText string, term bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), t.w.cfg.Timeout)
+	defer cancel()
+	if err := publishResult(ctx, t.w.nc, t.w.cfg, t.client, t.id, t.command, status, data, errText, t.deliveries); err != nil {
+		t.w.log.Warn(fmt.Sprintf("task %q %s: storing its result: %v", t.command, t.id, err))
+		return
+	}
+	if term {
+		t.msg.TermWithReason(status)
+		return
+	}
+	if err := t.msg.Ack(); err != nil {
+		t.w.log.Warn(fmt.Sprintf("task %q %s: ack: %v (it will run again; its result is stored once)", t.command, t.id, err))
+	}
+}
+
+// publishResult stores a result for client's task id. Its message ID is
+// the task's, so a second run's result is dropped by the server within the
+// duplicate window (and by the client after it).
+func publishResult(ctx context.Context, nc *nats.Conn, cfg Config, client, id, command, status string, data []byte, errText string, deliveries int) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(cfg.resultSubject(client, id))
+	msg.Data = data
+	msg.Header.Set(hdrStatus, status)
+	msg.Header.Set(hdrCommand, command)
+	msg.Header.Set(hdrDeliveries, strconv.Itoa(deliveries))
+	if errText != "" {
+		msg.Header.Set(hdrError, errText)
+	}
+	_, err = js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+	return err
+}
+
+// exceeded handles a max-deliveries advisory: the task it names is
+// reported failed to its client and removed from the stream. Every worker
+// host receives the advisory; the first to act removes the task, and the
+// result is stored once.
+func (w *Worker) exceeded(stream jetstream.Stream, data []byte) {
+	var a struct {
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries int    `json:"deliveries"`
+	}
+	if err := json.Unmarshal(data, &a); err != nil || a.StreamSeq == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Timeout)
+	defer cancel()
+	raw, err := stream.GetMsg(ctx, a.StreamSeq)
+	if err != nil {
+		return // another host removed it already
+	}
+	client, id := raw.Header.Get(hdrClient), raw.Header.Get(nats.MsgIdHdr)
+	command := raw.Subject[len(w.cfg.taskSubject("")):]
+	if checkToken(client) == nil && checkToken(id) == nil {
+		text := fmt.Sprintf("no worker finished it in %d deliveries (its host was lost, or handed it back)", a.Deliveries)
+		if err := publishResult(ctx, w.nc, w.cfg, client, id, command, statusFailed, nil, text, a.Deliveries); err != nil {
+			w.log.Warn(fmt.Sprintf("task %q %s: storing its failure: %v", command, id, err))
+			return
+		}
+		w.log.Warn(fmt.Sprintf("task %q %s failed: %s", command, id, text))
+	}
+	stream.DeleteMsg(ctx, a.StreamSeq)
+}
