@@ -21,6 +21,8 @@ type config struct {
 	addrFile        string
 	client          string
 	lines           []string
+	sensorBackoff   time.Duration
+	onReady         func(addr string) // tests: called on the loop once ready
 }
 
 // parseFlags checks the flags before anything starts.
@@ -31,6 +33,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.workers, "workers", 4, "number of worker processes")
 	fs.IntVar(&c.port, "port", 0, "TCP port on 127.0.0.1 for commands (0: any free port)")
 	fs.IntVar(&c.sensorRate, "sensor-rate", 20, "ticks per second of the sensor")
+	fs.DurationVar(&c.sensorBackoff, "sensor-backoff", 100*time.Millisecond, "wait before restarting a sensor that died")
 	fs.IntVar(&c.taskMillis, "task-ms", 200, "milliseconds a task takes")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 30*time.Second, "a client that sends nothing for this long is disconnected")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long workers may take to stop before they are killed")
@@ -62,8 +65,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("-sensor-rate %d: want 1 to 10000", c.sensorRate))
 	case c.taskMillis < 0:
 		return c, usage(fmt.Errorf("-task-ms %d: want 0 or more", c.taskMillis))
-	case c.idleTimeout <= 0 || c.shutdownTimeout < 0:
-		return c, usage(errors.New("-idle-timeout must be positive, -shutdown-timeout not negative"))
+	case c.idleTimeout <= 0 || c.sensorBackoff <= 0 || c.shutdownTimeout < 0:
+		return c, usage(errors.New("-idle-timeout and -sensor-backoff must be positive, -shutdown-timeout not negative"))
 	}
 	return c, nil
 }

@@ -86,7 +86,10 @@ func (s *sensor) PreRun(ctx context.Context) error {
 		for {
 			select {
 			case <-tick.C:
-				efd.Write(one) // eventfd adds it to its counter
+				if _, err := efd.Write(one); err != nil { // eventfd adds it to its counter
+					s.Log().Error("tick: " + err.Error())
+					return
+				}
 			case <-s.stop:
 				return
 			}
@@ -312,6 +315,12 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		if demo != nil {
 			demo()
 		}
+		if cfg.addrFile != "" {
+			os.WriteFile(cfg.addrFile, []byte(ln.Addr().String()+"\n"), 0o644)
+		}
+		if cfg.onReady != nil {
+			cfg.onReady(ln.Addr().String())
+		}
 		//docs:end
 	}
 	s.m, err = manager.New(manager.Config{
@@ -337,10 +346,14 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	// lines; each line becomes a request on a channel that the loop
 	// watches. The loop answers on the request's own buffered channel, so
 	// a slow client only ever holds its own goroutine.
+	// The connections live until the loop has ended (not just until it
+	// was asked to), so that the answer to "quit" still goes out.
 	requests := make(chan request)
 	if err := manager.Watch(s.m, requests, s.command); err != nil {
 		return err
 	}
+	connCtx, endConns := context.WithCancel(context.WithoutCancel(ctx))
+	defer endConns()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -350,7 +363,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 				return // closed: the program is ending
 			}
 			wg.Add(1)
-			go func() { defer wg.Done(); serve(ctx, c, requests, cfg.idleTimeout) }()
+			go func() { defer wg.Done(); serve(connCtx, c, requests, cfg.idleTimeout) }()
 		}
 	}()
 
@@ -403,6 +416,8 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		OnReady:         func(w *manager.Worker) { tell(sensorEvent{pid: w.Process().Pid()}) },
 		OnExit:          func(w *manager.Worker, e *manager.ExitReport) { tell(sensorEvent{exit: e.String()}) },
 		MaxRestarts:     3,
+		Backoff:         cfg.sensorBackoff,
+		MaxBackoff:      max(cfg.sensorBackoff, 5*time.Second),
 		StillAlive:      -1,
 		ShutdownTimeout: cfg.shutdownTimeout,
 		Force:           force,
@@ -416,11 +431,6 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		demo = func() {
 			wg.Add(1)
 			go func() { defer wg.Done(); runDemo(ln.Addr().String(), quit) }()
-		}
-	}
-	if cfg.addrFile != "" {
-		if err := os.WriteFile(cfg.addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
-			return err
 		}
 	}
 	//docs:end
@@ -441,6 +451,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	err = s.m.Run(ctx)
 	quit()
 	ln.Close()
+	endConns()
 	stopSensor()
 	err = errors.Join(err, <-sensorErr)
 	log.Info(fmt.Sprintf("all workers stopped; %d tasks done, %d sensor ticks", s.done, s.ticks))
@@ -449,17 +460,24 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 
 // serve reads one client's lines and writes the loop's answers, one line
 // each. It ends when the client leaves, sends a line longer than maxLine,
-// stays idle for idle, or when the program ends.
+// stays idle for idle, or when ctx ends (the loop has ended).
 func serve(ctx context.Context, c net.Conn, requests chan<- request, idle time.Duration) {
 	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	// The end of ctx interrupts a read in progress (a deadline in the
+	// past), and leaves an answer on its way free to be written.
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
 	defer stop()
 	in := bufio.NewReaderSize(c, maxLine)
 	reply := make(chan string, 1)
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
+		if ctx.Err() != nil {
+			return
+		}
 		line, err := in.ReadSlice('\n')
 		switch {
+		case ctx.Err() != nil:
+			return
 		case errors.Is(err, bufio.ErrBufferFull):
 			refuse(c, fmt.Sprintf("error: line longer than %d bytes; closing", maxLine))
 			return
@@ -467,20 +485,26 @@ func serve(ctx context.Context, c net.Conn, requests chan<- request, idle time.D
 			refuse(c, fmt.Sprintf("error: idle for %v; closing", idle))
 			return
 		case err != nil:
-			return // the client left, or the program ends
+			return // the client left
 		}
 		select {
 		case requests <- request{line: string(line), from: c.RemoteAddr().String(), reply: reply}:
 		case <-ctx.Done():
 			return
 		}
+		var answer string
 		select {
-		case answer := <-reply:
-			c.SetWriteDeadline(time.Now().Add(idle))
-			if _, err := io.WriteString(c, answer+"\n"); err != nil {
+		case answer = <-reply:
+		case <-ctx.Done():
+			// The loop has ended; it may have answered just before.
+			select {
+			case answer = <-reply:
+			default:
 				return
 			}
-		case <-ctx.Done():
+		}
+		c.SetWriteDeadline(time.Now().Add(idle))
+		if _, err := io.WriteString(c, answer+"\n"); err != nil {
 			return
 		}
 	}
