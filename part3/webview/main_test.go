@@ -239,3 +239,34 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// Fault: updates are coalesced. However fast the workers change (20
+// workers running 4,000 tasks of 3 ms), a page gets at most -fps events a
+// second (10 here), after its first.
+func TestUpdatesAreCoalesced(t *testing.T) {
+	addr, _ := server(t, []string{"-workers", "20", "-task-ms", "3"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next, resp := stream(t, ctx, addr)
+	defer resp.Body.Close()
+	first, err := next()
+	require.NoError(t, err)
+	require.True(t, first.Full)
+	r, err := http.PostForm("http://"+addr+"/submit", map[string][]string{"n": {"4000"}})
+	require.NoError(t, err)
+	r.Body.Close()
+	start, events := time.Now(), 0
+	for time.Since(start) < time.Second {
+		e, err := next()
+		require.NoError(t, err)
+		require.False(t, e.Full)
+		events++
+		if e.Done == 4000 {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	t.Logf("%d events in %v", events, elapsed.Round(time.Millisecond))
+	assert.LessOrEqual(t, events, int(elapsed.Seconds()*10)+2, "more than 10 events a second")
+	assert.GreaterOrEqual(t, events, 3, "the page was not updated")
+}
