@@ -115,19 +115,18 @@ type frame struct {
 
 // state is the program's state: only the manager's loop touches it.
 type state struct {
-	m        *manager.Manager
-	log      *slog.Logger
-	quit     context.CancelFunc
-	cfg      config
-	rng      *rand.Rand
-	done     []int // tasks done, by worker index
-	ok, bad  int
-	tasks    int
-	last     *frame
-	dirty    bool
-	pages    map[chan *frame]struct{} // open event streams
-	metrics  *metrics
-	taskTime time.Duration
+	m       *manager.Manager
+	log     *slog.Logger
+	quit    context.CancelFunc
+	cfg     config
+	rng     *rand.Rand
+	done    []int // tasks done, by worker index
+	ok, bad int
+	tasks   int
+	last    *frame
+	dirty   bool
+	pages   map[chan *frame]struct{} // open event streams
+	metrics *metrics
 }
 
 // snapshot makes the next frame, if anything changed since the last one.
