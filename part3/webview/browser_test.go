@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -114,6 +115,24 @@ func TestBrowser(t *testing.T) {
 	if n == 20 {
 		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "img", "webview.png"), png, 0o644))
 	}
+
+	// Responsiveness while every cell changes: the page's main thread must
+	// answer a script at once, however many updates arrive.
+	step("many tasks at once", 20*time.Second,
+		chromedp.SetValue("#n", fmt.Sprint(2*n)),
+		chromedp.Click("#submit"),
+		poll(`document.querySelectorAll("#grid .cell.busy").length > 0`))
+	var worst time.Duration
+	for range 20 {
+		ectx, cancel := context.WithTimeout(bctx, 10*time.Second)
+		t0 := time.Now()
+		_, err := chromedp.Run(ectx, chromedp.Evaluate[int](`document.querySelectorAll("#grid .cell").length`))
+		cancel()
+		require.NoError(t, err)
+		worst = max(worst, time.Since(t0))
+	}
+	t.Logf("while %d tasks run: the slowest of 20 scripts took %v", 2*n, worst.Round(time.Millisecond))
+	assert.Less(t, worst, 2*time.Second, "the page is not responsive")
 
 	// A reload is a new stream: its first event holds every cell, so the
 	// grid is whole at once, even when nothing changes any more.

@@ -54,10 +54,10 @@ func server(t *testing.T, args []string, tweak func(*config)) (addr string, stop
 	case err := <-done:
 		cancel()
 		t.Fatalf("run ended before it was ready: %v", err)
-	case <-time.After(30 * time.Second):
+	case <-time.After(30*time.Second + time.Duration(cfg.workers)*50*time.Millisecond):
 		cancel()
 		<-done
-		t.Fatal("not ready within 30 s")
+		t.Fatal("the workers were not ready in time")
 	}
 	var once sync.Once
 	var runErr error
