@@ -342,6 +342,12 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		return err
 	}
 
+	// Every source below joins the loop the same way: a channel, and
+	// manager.Watch(m, ch, f), after which f runs on the loop for each
+	// value. A signal (signal.Notify's channel) or a timer (a Ticker's C)
+	// would join exactly so; the manager already watches SIGINT and
+	// SIGTERM through Run's context.
+	//
 	// Source 1, a socket. One goroutine accepts, one per connection reads
 	// lines; each line becomes a request on a channel that the loop
 	// watches. The loop answers on the request's own buffered channel, so
