@@ -9,7 +9,7 @@ COUNT    ?= 5
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
 .PHONY: test race vet fuzz fuzz-payload scale bench bench-numpy bench-python clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
-.PHONY: help cleanup memwatch tools stress
+.PHONY: help cleanup memwatch tools stress browser-1000
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
 test:
@@ -40,6 +40,11 @@ bench:
 ## scale: start 1,000 workers under main1's manager and print the figures
 scale:
 	$(GO) run ./part2/main1 -scale 1000
+
+## browser-1000: the browser test of part3/webview with 1,000 workers (not
+## in the suite): how long the page takes to show them all, and each step
+browser-1000:
+	$(GO) test -count=1 -timeout 10m -run 'TestBrowser$$' -v ./part3/webview -args -browser-workers 1000
 
 ## bench-numpy: numpy's fill and sum on the same sizes, for comparison
 ## (needs python3-numpy; skipped with a message when it is missing)

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// config is what the flags say.
+type config struct {
+	workers         int
+	port            int
+	sensorRate      int
+	taskMillis      int
+	idleTimeout     time.Duration
+	shutdownTimeout time.Duration
+	demo            bool
+	addrFile        string
+	client          string
+	lines           []string
+	sensorBackoff   time.Duration
+	onReady         func(addr string) // tests: called on the loop once ready
+}
+
+// parseFlags checks the flags before anything starts.
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("extrafd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.IntVar(&c.workers, "workers", 4, "number of worker processes")
+	fs.IntVar(&c.port, "port", 0, "TCP port on 127.0.0.1 for commands (0: any free port)")
+	fs.IntVar(&c.sensorRate, "sensor-rate", 20, "ticks per second of the sensor")
+	fs.DurationVar(&c.sensorBackoff, "sensor-backoff", 100*time.Millisecond, "wait before restarting a sensor that died")
+	fs.IntVar(&c.taskMillis, "task-ms", 200, "milliseconds a task takes")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 30*time.Second, "a client that sends nothing for this long is disconnected")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long workers may take to stop before they are killed")
+	fs.BoolVar(&c.demo, "demo", false, "once ready, talk to itself over TCP for a few commands, then stop")
+	fs.StringVar(&c.addrFile, "addr-file", "", "write the listening address to this file once listening (for scripts)")
+	fs.StringVar(&c.client, "client", "", "be a client of the server at this address (@file: read it from a file); send each argument (or each line of stdin) as a command, print the answers")
+	defaults := func() string {
+		var b strings.Builder
+		b.WriteString("usage: extrafd [flags]\n       extrafd -client ADDR [command...]\n")
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	usage := func(err error) error { return fmt.Errorf("extrafd: %v\n%s", err, defaults()) }
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return c, helpError{defaults()}
+	} else if err != nil {
+		return c, usage(err)
+	}
+	c.lines = fs.Args()
+	switch {
+	case c.client == "" && fs.NArg() > 0:
+		return c, usage(fmt.Errorf("unexpected arguments %q (commands go with -client)", fs.Args()))
+	case c.workers < 1:
+		return c, usage(fmt.Errorf("-workers %d: want at least 1", c.workers))
+	case c.port < 0 || c.port > 65535:
+		return c, usage(fmt.Errorf("-port %d: want 0 to 65535", c.port))
+	case c.sensorRate < 1 || c.sensorRate > 10000:
+		return c, usage(fmt.Errorf("-sensor-rate %d: want 1 to 10000", c.sensorRate))
+	case c.taskMillis < 0:
+		return c, usage(fmt.Errorf("-task-ms %d: want 0 or more", c.taskMillis))
+	case c.idleTimeout <= 0 || c.sensorBackoff <= 0 || c.shutdownTimeout < 0:
+		return c, usage(errors.New("-idle-timeout and -sensor-backoff must be positive, -shutdown-timeout not negative"))
+	}
+	return c, nil
+}
+
+// helpError is what -h asks for: the usage, an answer rather than a mistake.
+type helpError struct{ usage string }
+
+func (e helpError) Error() string { return e.usage }
+func (e helpError) Unwrap() error { return flag.ErrHelp }

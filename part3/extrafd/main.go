@@ -1,0 +1,533 @@
+// Chapter 10, extrafd: the manager's loop listens to more than its workers.
+//
+// The original tutorial ends its manager chapter with an idea it never runs:
+// add one more file descriptor to the list that select(2) waits on, a socket
+// or a device, and the same loop serves it. In Go the loop is a select over
+// channels, so any source joins it the same way: a goroutine turns the file
+// descriptor into a channel, and manager.Watch adds the channel to the loop.
+// Here the manager of main1 also serves a TCP port on 127.0.0.1, speaking
+// one-line commands, and counts the ticks of a "sensor", a backend that
+// stands for native code or a device and signals through an eventfd. Every
+// callback runs on the manager's one loop: the program's state has no lock.
+//
+// Run it with: go run ./part3/extrafd, then, from another terminal:
+// go run ./part3/extrafd -client 127.0.0.1:<port> status 'work 5' wait status quit
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mpgo/mp/internal/story"
+	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/manager"
+	"golang.org/x/sys/unix"
+)
+
+// The workers: each task takes a while and says which process ran it.
+type Job struct{ Millis int }
+
+// Result is the worker's reply to "work".
+type Result struct{ Pid int }
+
+var work = mp.NewCommand[Job, Result]("work")
+
+type worker struct{ *mp.Backend }
+
+func (w *worker) doWork(ctx context.Context, j Job) (Result, error) {
+	select {
+	case <-time.After(time.Duration(j.Millis) * time.Millisecond):
+		return Result{Pid: os.Getpid()}, nil
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+var workers = mp.NewKind("Worker", func(b *mp.Backend) *worker { return &worker{Backend: b} })
+
+func init() { mp.HandleCommand(workers, work, (*worker).doWork) }
+
+// The sensor stands for a device, or a C library that reports through a
+// file descriptor: it adds 1 to an eventfd at a steady rate. The eventfd is
+// made by the frontend, once, and handed to every sensor process it starts
+// (Options.Files): it outlives the sensor's crashes and restarts, so the
+// manager's side never has to find a new one.
+type sensor struct {
+	*mp.Backend
+	stop chan struct{}
+	done chan struct{}
+}
+
+// PreRun starts the ticking, on a goroutine of the backend.
+func (s *sensor) PreRun(ctx context.Context) error {
+	rate, err := s.Params().Int("rate")
+	if err != nil {
+		return err
+	}
+	efd := s.File(0)
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		one := binary.NativeEndian.AppendUint64(nil, 1)
+		for {
+			select {
+			case <-tick.C:
+				if _, err := efd.Write(one); err != nil { // eventfd adds it to its counter
+					s.Log().Error("tick: " + err.Error())
+					return
+				}
+			case <-s.stop:
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// PostRun stops it.
+func (s *sensor) PostRun() error {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.done
+	}
+	return nil
+}
+
+var sensors = mp.NewKind("Sensor", func(b *mp.Backend) *sensor { return &sensor{Backend: b} })
+
+func main() {
+	mp.Init()
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Println(err)
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	//docs:skip
+	if cfg.client != "" {
+		os.Exit(runClient(cfg.client, cfg.lines, os.Stdin, os.Stdout))
+	}
+	//docs:end
+	log := mp.NewLogger("main", mp.Front)
+	ctx, force, stop := manager.Signals(context.Background())
+	defer stop()
+	ctx, stopWatching := story.UntilStdoutCloses(ctx)
+	defer stopWatching()
+	if err := run(ctx, force, cfg, log); err != nil || ctx.Err() != nil {
+		story.Exit(ctx, log, err)
+	}
+	log.Info("bye")
+}
+
+// request is one line from a client, and where its one-line answer goes.
+type request struct {
+	line  string
+	from  string
+	reply chan<- string // buffered: the loop never waits for a client
+}
+
+// state is the program's state. Only the manager's loop touches it (every
+// method below is a callback of the loop): no lock.
+type state struct {
+	m                    *manager.Manager
+	log                  *slog.Logger
+	quit                 context.CancelFunc
+	submitted, done, bad int
+	waiting              []chan<- string // "wait" answered when all tasks end
+	ticks                uint64
+	sensorPid, restarts  int
+	sensorSeen           bool
+	taskMillis           int
+}
+
+// maxWork bounds the tasks of one "work" command.
+const maxWork = 10000
+
+// command answers one line from a client, on the loop.
+func (s *state) command(r request) {
+	cmd, arg, _ := strings.Cut(strings.TrimSpace(r.line), " ")
+	arg = strings.TrimSpace(arg)
+	if cmd != "work" && arg != "" {
+		r.reply <- fmt.Sprintf("error: %s takes no argument; try help", cmd)
+		return
+	}
+	switch cmd {
+	case "help":
+		r.reply <- fmt.Sprintf("commands: status, work N (1 to %d tasks), wait (until every task has ended), quit, help", maxWork)
+	case "status":
+		r.reply <- s.status()
+	case "work":
+		n, err := strconv.Atoi(arg)
+		if err != nil || n < 1 || n > maxWork {
+			r.reply <- fmt.Sprintf("error: work wants a number of tasks from 1 to %d, got %q", maxWork, arg)
+			return
+		}
+		first := s.submitted + 1
+		for range n {
+			s.submit()
+		}
+		r.reply <- fmt.Sprintf("queued %d tasks: task-%d to task-%d", n, first, s.submitted)
+	case "wait":
+		s.waiting = append(s.waiting, r.reply)
+		s.answerWaiting()
+	case "quit":
+		s.log.Info(fmt.Sprintf("quit from %s: stopping", r.from))
+		r.reply <- "bye"
+		s.quit()
+	case "":
+		r.reply <- "error: empty line; try help"
+	default:
+		r.reply <- fmt.Sprintf("error: unknown command %q; try help", cmd)
+	}
+}
+
+// status says what the loop knows, in one line.
+func (s *state) status() string {
+	var idle, busy, restarting int
+	for _, w := range s.m.Workers() {
+		switch w.State() {
+		case manager.Idle:
+			idle++
+		case manager.Busy:
+			busy++
+		default:
+			restarting++
+		}
+	}
+	return fmt.Sprintf("workers: %d idle, %d busy, %d restarting; tasks: %d done, %d failed, %d queued; sensor: pid %d, %d ticks, %d restarts",
+		idle, busy, restarting, s.done, s.bad, s.m.Queued(), s.sensorPid, s.ticks, s.restarts)
+}
+
+// submit queues one task; its Done runs on the loop too.
+func (s *state) submit() {
+	s.submitted++
+	name, millis := fmt.Sprintf("task-%d", s.submitted), s.taskMillis
+	err := s.m.Submit(manager.Task{
+		Name:    name,
+		Timeout: time.Minute,
+		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
+			_, err := work.Call(ctx, p, Job{Millis: millis})
+			return err
+		},
+		Done: func(w *manager.Worker, err error) {
+			if err != nil {
+				s.bad++
+				if !errors.Is(err, manager.ErrStopped) {
+					s.log.Warn(err.Error())
+				}
+			} else {
+				s.done++
+			}
+			s.answerWaiting()
+		},
+	})
+	if err != nil {
+		s.bad++ // the manager is stopping
+	}
+}
+
+// answerWaiting answers the "wait"s once every submitted task has ended.
+func (s *state) answerWaiting() {
+	if s.done+s.bad < s.submitted {
+		return
+	}
+	for _, reply := range s.waiting {
+		reply <- fmt.Sprintf("all %d tasks ended: %d done, %d failed", s.submitted, s.done, s.bad)
+	}
+	s.waiting = nil
+}
+
+// sensorEvent is what the sensor's supervisor tells the loop.
+type sensorEvent struct {
+	pid  int    // it is ready, as this process
+	exit string // or it exited, as this report says
+}
+
+func (s *state) sensorChanged(e sensorEvent) {
+	switch {
+	case e.exit != "":
+		s.sensorPid = 0 // its supervisor has logged how it ended
+	case !s.sensorSeen:
+		s.sensorSeen, s.sensorPid = true, e.pid
+	default:
+		s.sensorPid = e.pid
+		s.restarts++
+		s.log.Info(fmt.Sprintf("sensor restarted as pid %d", e.pid))
+	}
+}
+
+func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logger) error {
+	ctx, quit := context.WithCancel(ctx)
+	defer quit()
+	// What run starts ends before it returns: the goroutines of the
+	// listener, the connections and the eventfd's reader.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	// The listener is opened before anything starts, on the loopback
+	// interface only: commands that start work are not for the network.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	// The eventfd: a counter in the kernel that the sensor adds to and the
+	// frontend reads (and resets) 8 bytes at a time. Made non-blocking, it
+	// goes through the Go runtime's poller like a socket: its reader parks
+	// without a thread, and Close ends the read.
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	events := os.NewFile(uintptr(efd), "sensor-eventfd")
+	defer events.Close()
+
+	s := &state{log: log, quit: quit, taskMillis: cfg.taskMillis}
+	// Once every worker is ready and the first tick has come through the
+	// eventfd, the program says where it listens.
+	ready, announced := 0, false
+	var demo func() //docs:skip
+	announce := func() {
+		if announced || ready < cfg.workers || s.ticks == 0 {
+			return
+		}
+		announced = true
+		log.Info(fmt.Sprintf("all %d workers ready, the sensor ticks; commands on %s", cfg.workers, ln.Addr()))
+		//docs:skip
+		if demo != nil {
+			demo()
+		}
+		if cfg.addrFile != "" {
+			os.WriteFile(cfg.addrFile, []byte(ln.Addr().String()+"\n"), 0o644)
+		}
+		if cfg.onReady != nil {
+			cfg.onReady(ln.Addr().String())
+		}
+		//docs:end
+	}
+	s.m, err = manager.New(manager.Config{
+		Workers: cfg.workers,
+		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+			return workers.Start(ctx, mp.Options{Name: w.Name(), Env: []string{"GOMAXPROCS=1"}})
+		},
+		OnReady: func(w *manager.Worker) {
+			ready++
+			announce()
+		},
+		MaxRestarts:     3,
+		StillAlive:      -1,
+		ShutdownTimeout: cfg.shutdownTimeout,
+		Force:           force,
+		Log:             log,
+	})
+	if err != nil {
+		return err
+	}
+
+	// Every source below joins the loop the same way: a channel, and
+	// manager.Watch(m, ch, f), after which f runs on the loop for each
+	// value. A signal (signal.Notify's channel) or a timer (a Ticker's C)
+	// would join exactly so; the manager already watches SIGINT and
+	// SIGTERM through Run's context.
+	//
+	// Source 1, a socket. One goroutine accepts, one per connection reads
+	// lines; each line becomes a request on a channel that the loop
+	// watches. The loop answers on the request's own buffered channel, so
+	// a slow client only ever holds its own goroutine.
+	// The connections live until the loop has ended (not just until it
+	// was asked to), so that the answer to "quit" still goes out.
+	requests := make(chan request)
+	if err := manager.Watch(s.m, requests, s.command); err != nil {
+		return err
+	}
+	connCtx, endConns := context.WithCancel(context.WithoutCancel(ctx))
+	defer endConns()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed: the program is ending
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); serve(connCtx, c, requests, cfg.idleTimeout) }()
+		}
+	}()
+
+	// Source 2, the eventfd. Its reader hands each count to the loop.
+	ticks := make(chan uint64)
+	if err := manager.Watch(s.m, ticks, func(n uint64) { s.ticks += n; announce() }); err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 8)
+		for {
+			if _, err := events.Read(buf); err != nil {
+				return // closed
+			}
+			select {
+			case ticks <- binary.NativeEndian.Uint64(buf):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	// Source 3, the sensor's life. The sensor is supervised like any worker
+	// (restarted after a crash, with a backoff and a limit), by a manager of
+	// its own: it takes no tasks, so it is not in the pool. That manager's
+	// callbacks only report to the main loop, through one more channel.
+	sensorEvents := make(chan sensorEvent)
+	tell := func(e sensorEvent) {
+		select {
+		case sensorEvents <- e:
+		case <-ctx.Done():
+		}
+	}
+	if err := manager.Watch(s.m, sensorEvents, s.sensorChanged); err != nil {
+		return err
+	}
+	supervisor, err := manager.New(manager.Config{
+		Workers: 1,
+		Name:    func(int) string { return "sensor" },
+		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+			return sensors.Start(ctx, mp.Options{
+				Name:   "sensor",
+				Params: mp.Params{"rate": cfg.sensorRate},
+				Files:  []*os.File{events},
+				Env:    []string{"GOMAXPROCS=1"},
+			})
+		},
+		OnReady:         func(w *manager.Worker) { tell(sensorEvent{pid: w.Process().Pid()}) },
+		OnExit:          func(w *manager.Worker, e *manager.ExitReport) { tell(sensorEvent{exit: e.String()}) },
+		MaxRestarts:     3,
+		Backoff:         cfg.sensorBackoff,
+		MaxBackoff:      max(cfg.sensorBackoff, 5*time.Second),
+		StillAlive:      -1,
+		ShutdownTimeout: cfg.shutdownTimeout,
+		Force:           force,
+		Log:             mp.NewLogger("sensor-supervisor", mp.Front),
+	})
+	if err != nil {
+		return err
+	}
+	//docs:skip
+	if cfg.demo {
+		demo = func() {
+			wg.Add(1)
+			go func() { defer wg.Done(); runDemo(ln.Addr().String(), quit) }()
+		}
+	}
+	//docs:end
+
+	// The sensor runs until the workers have stopped; if it fails too often,
+	// everything stops.
+	sensorCtx, stopSensor := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSensor()
+	sensorErr := make(chan error, 1)
+	go func() {
+		err := supervisor.Run(sensorCtx)
+		if err != nil {
+			quit()
+		}
+		sensorErr <- err
+	}()
+	log.Info(fmt.Sprintf("starting %d workers and the sensor", cfg.workers))
+	err = s.m.Run(ctx)
+	quit()
+	ln.Close()
+	endConns()
+	stopSensor()
+	err = errors.Join(err, <-sensorErr)
+	log.Info(fmt.Sprintf("all workers stopped; %d tasks done, %d sensor ticks", s.done, s.ticks))
+	return err
+}
+
+// serve reads one client's lines and writes the loop's answers, one line
+// each. It ends when the client leaves, sends a line longer than maxLine,
+// stays idle for idle, or when ctx ends (the loop has ended).
+func serve(ctx context.Context, c net.Conn, requests chan<- request, idle time.Duration) {
+	defer c.Close()
+	// The end of ctx interrupts a read in progress (a deadline in the
+	// past), and leaves an answer on its way free to be written.
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
+	in := bufio.NewReaderSize(c, maxLine)
+	reply := make(chan string, 1)
+	for {
+		c.SetReadDeadline(time.Now().Add(idle))
+		if ctx.Err() != nil {
+			return
+		}
+		line, err := in.ReadSlice('\n')
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, bufio.ErrBufferFull):
+			refuse(c, fmt.Sprintf("error: line longer than %d bytes; closing", maxLine))
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			refuse(c, fmt.Sprintf("error: idle for %v; closing", idle))
+			return
+		case err != nil:
+			return // the client left
+		}
+		select {
+		case requests <- request{line: string(line), from: c.RemoteAddr().String(), reply: reply}:
+		case <-ctx.Done():
+			return
+		}
+		var answer string
+		select {
+		case answer = <-reply:
+		case <-ctx.Done():
+			// The loop has ended; it may have answered just before.
+			select {
+			case answer = <-reply:
+			default:
+				return
+			}
+		}
+		c.SetWriteDeadline(time.Now().Add(idle))
+		if _, err := io.WriteString(c, answer+"\n"); err != nil {
+			return
+		}
+	}
+}
+
+// maxLine bounds a command line, its newline included.
+const maxLine = 4096
+
+// refuse writes a last line and closes the connection gently: what the
+// client sent and we did not read would otherwise turn the close into a
+// reset, which can destroy the line before the client reads it.
+func refuse(c net.Conn, last string) {
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	io.WriteString(c, last+"\n")
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+}

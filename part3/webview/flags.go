@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// config is what the flags say.
+type config struct {
+	workers         int
+	port            int
+	fps             int
+	taskMillis      int
+	maxRestarts     int
+	seed            uint64
+	shutdownTimeout time.Duration
+	check           bool
+	addrFile        string
+	onReady         func(addr string)                                // tests: called on the loop once ready
+	listen          func(network, addr string) (net.Listener, error) // tests may wrap the listener
+}
+
+// parseFlags checks the flags before anything starts.
+func parseFlags(args []string) (config, error) {
+	c := config{listen: net.Listen}
+	fs := flag.NewFlagSet("webview", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.IntVar(&c.workers, "workers", 20, "number of worker processes")
+	fs.IntVar(&c.port, "port", 0, "HTTP port on 127.0.0.1 (0: any free port)")
+	fs.IntVar(&c.fps, "fps", 10, "at most this many updates a second to each page")
+	fs.IntVar(&c.taskMillis, "task-ms", 500, "milliseconds a task takes")
+	fs.IntVar(&c.maxRestarts, "max-restarts", 10, "worker failures allowed within 5 s before the manager gives up")
+	fs.Uint64Var(&c.seed, "seed", 1, "random seed (which worker the kill button picks)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long workers may take to stop before they are killed")
+	fs.BoolVar(&c.check, "check", false, "once ready, request each endpoint once, print what it answered, then stop")
+	fs.StringVar(&c.addrFile, "addr-file", "", "write the listening address to this file once ready (for scripts)")
+	defaults := func() string {
+		var b strings.Builder
+		b.WriteString("usage: webview [flags]\n")
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	usage := func(err error) error { return fmt.Errorf("webview: %v\n%s", err, defaults()) }
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return c, helpError{defaults()}
+	} else if err != nil {
+		return c, usage(err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	case c.workers < 1:
+		return c, usage(fmt.Errorf("-workers %d: want at least 1", c.workers))
+	case c.port < 0 || c.port > 65535:
+		return c, usage(fmt.Errorf("-port %d: want 0 to 65535", c.port))
+	case c.fps < 1 || c.fps > 100:
+		return c, usage(fmt.Errorf("-fps %d: want 1 to 100", c.fps))
+	case c.taskMillis < 0 || c.maxRestarts < 0 || c.shutdownTimeout < 0:
+		return c, usage(errors.New("-task-ms, -max-restarts and -shutdown-timeout may not be negative"))
+	}
+	return c, nil
+}
+
+// announce does what the flags ask once every worker is ready: write the
+// address for a script, tell a test, or run the -check requests.
+func (c config) announce(addr string, stop context.CancelFunc) {
+	if c.addrFile != "" {
+		writeAddr(c.addrFile, addr)
+	}
+	if c.onReady != nil {
+		c.onReady(addr)
+	}
+	if c.check {
+		go func() { defer stop(); check(addr) }()
+	}
+}
+
+// helpError is what -h asks for: the usage, an answer rather than a mistake.
+type helpError struct{ usage string }
+
+func (e helpError) Error() string { return e.usage }
+func (e helpError) Unwrap() error { return flag.ErrHelp }
