@@ -154,3 +154,17 @@ func TestNothingAHandlerStartedOutlivesTheBackend(t *testing.T) {
 	// the promise is nothing alive a second later.
 	assert.Eventually(t, func() bool { return !proctest.Alive(pid) }, time.Second, 5*time.Millisecond, "the tool outlived its backend")
 }
+
+// Fault: SIGTERM to an idle backend (no handler running) ended its loop at
+// once, and the process could exit before the signal's goroutine had
+// announced why: the frontend saw a death (EndDied), and a manager reported
+// a crash. The loop announces it itself before it ends. Repeated, because
+// it is a race.
+func TestEndingTerminatedWhileIdle(t *testing.T) {
+	for i := range 10 {
+		p := startTest(t, Options{Name: "idle-term"})
+		require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGTERM))
+		<-p.Done()
+		require.Equal(t, EndTerminated, p.EndReason(), "round %d", i)
+	}
+}

@@ -29,6 +29,10 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 		switch {
 		case b.ctx.Err() != nil:
 			b.log.Debug("terminated: stopping")
+			// The signal's own goroutine announces it too, but the loop,
+			// woken by the same signal, may get here first: the frontend
+			// must hear why before the exit.
+			b.announceEnd(EndTerminated)
 			return exitOK
 		case b.stopping.Load():
 			b.log.Debug("stopped by Stop")

@@ -158,6 +158,24 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		// begin that stop first, so the exit is seen as part of it.
 		m.stop(nil)
 	}
+	clean := p.ProcessState().Success()
+	if r := w.task; r != nil && r.proc == p && !r.returned && asked == "" && clean && reason == mp.EndSelf {
+		// The backend ended itself after its handler returned: the reply
+		// is on its way to Do. The exit is reported once Do has returned
+		// (taskDone), so that the task's end comes first, whatever the
+		// goroutines' timing; or after ShutdownTimeout, for a Do that
+		// does not return.
+		r.afterDo = func() { m.afterExit(w, p, "", "") }
+		time.AfterFunc(m.cfg.ShutdownTimeout, func() {
+			m.send(event{kind: evFunc, fn: func() {
+				if f := r.afterDo; f != nil {
+					r.afterDo = nil
+					f()
+				}
+			}})
+		})
+		return
+	}
 	taskName := ""
 	if r := w.task; r != nil && r.proc == p {
 		taskName = r.task.Name
@@ -174,6 +192,15 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		}
 		m.failed(r, &TaskError{Task: r.task.Name, Worker: w.name, Pid: p.Pid(), Exit: exit, Err: cause})
 	}
+	m.afterExit(w, p, asked, taskName)
+}
+
+// afterExit says what a worker's exit was and replaces the worker as its
+// restart type and the restart intensity allow. asked is why the manager
+// stopped it ("" if it did not); taskName the task it was running.
+func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
+	exit := mp.DescribeExit(p.ProcessState())
+	reason := p.EndReason()
 	if m.stopping {
 		return
 	}
@@ -198,10 +225,15 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 			w.consecutive = 0
 		}
 		report.Delay, ok = m.failure(w, errors.New(report.what()))
-	case report.Restart && reason == mp.EndTerminated:
+	case report.Restart && !report.Failure && reason == mp.EndTerminated:
 		// Someone outside stopped it: not a failure, but wait a moment
-		// before replacing it, in case the whole service is stopping.
-		report.Delay = m.cfg.Backoff
+		// before saying so and replacing it, in case the whole service
+		// is stopping (systemctl stop signals every process of it, and a
+		// worker's exit may come before the manager's own signal): a stop
+		// meanwhile cancels both (restartNow, cancelRestarts).
+		w.pending = report
+		m.restartIn(w, m.cfg.Backoff)
+		return
 	}
 	if !ok {
 		m.log.Error(report.what()) // and Run's error says the rest

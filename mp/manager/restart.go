@@ -77,10 +77,19 @@ func (m *Manager) restartIn(w *Worker, delay time.Duration) {
 func (m *Manager) restartNow(w *Worker) {
 	w.restart = nil
 	m.starting--
-	if !m.stopping {
-		m.log.Debug(fmt.Sprintf("restarting %q", w.name))
-		m.start(w)
+	if m.stopping {
+		return
 	}
+	if e := w.pending; e != nil {
+		// An exit whose report waited for the backoff (afterExit).
+		w.pending = nil
+		m.log.Warn(e.String())
+		if m.cfg.OnExit != nil {
+			m.cfg.OnExit(w, e)
+		}
+	}
+	m.log.Debug("restarting", "worker", w.name)
+	m.start(w)
 }
 
 // cancelRestarts stops the backoff timers, at shutdown.
@@ -88,6 +97,7 @@ func (m *Manager) cancelRestarts() {
 	for _, w := range m.workers {
 		if w.restart != nil && w.restart.Stop() {
 			w.restart = nil
+			w.pending = nil // part of the stop: nothing to report
 			m.starting--
 		}
 	}

@@ -44,10 +44,11 @@ type running struct {
 	proc     *mp.Process // the process it runs on
 	cancel   context.CancelFunc
 	timer    *time.Timer
-	timedOut bool  // past its Timeout: its worker is being stopped
-	returned bool  // Do has returned
-	failure  error // set when its worker's process ended while it ran
-	finished bool  // Done has run (or is about to)
+	timedOut bool   // past its Timeout: its worker is being stopped
+	returned bool   // Do has returned
+	failure  error  // set when its worker's process ended while it ran
+	finished bool   // Done has run (or is about to)
+	afterDo  func() // the exit of its worker, reported once Do returned (see exited)
 }
 
 // Submit queues t; the loop gives it to the next idle worker. It may be
@@ -125,6 +126,14 @@ func (m *Manager) run(w *Worker, r *running) {
 func (m *Manager) taskDone(r *running, err error) {
 	delete(m.doing, r)
 	r.returned = true
+	if f := r.afterDo; f != nil {
+		// Its worker ended itself after answering (see exited): the
+		// task ends with Do's result, then the exit is reported.
+		r.afterDo = nil
+		m.finish(r, err)
+		f()
+		return
+	}
 	if r.failure != nil { // its worker's exit came first
 		if err != nil {
 			err = r.failure

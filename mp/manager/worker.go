@@ -60,6 +60,7 @@ type Worker struct {
 	upSince     time.Time   // when its process became ready
 	consecutive int         // failures since it last stayed up for a Period
 	restart     *time.Timer // the backoff before its restart
+	pending     *ExitReport // an exit reported when the backoff ends (afterExit)
 }
 
 // Name returns the worker's name, e.g. "worker-3".
