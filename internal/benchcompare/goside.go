@@ -38,23 +38,32 @@ type goRunner struct {
 	bin     string // where the test binaries and main1 are
 }
 
-// buildGo builds each package's test binary and main1 into bin.
+// buildGo builds the test binaries (one go test -c, which links them in
+// parallel) and main1 into bin.
 func buildGo(ctx context.Context, cfg Config, bin string) (*goRunner, error) {
 	g := &goRunner{cfg: cfg, benches: goBenches(cfg.Workers), bin: bin}
+	args := []string{"test", "-c", "-o", bin + "/"}
 	for _, b := range g.benches {
-		cmd := command(ctx, cfg.Root, "go", "test", "-c", "-o", g.testBin(b), "./"+b.pkg)
-		if _, err := output(cmd); err != nil {
-			return nil, fmt.Errorf("building the benchmarks: %w", err)
-		}
+		args = append(args, "./"+b.pkg)
 	}
-	if _, err := output(command(ctx, cfg.Root, "go", "build", "-o", filepath.Join(bin, "main1"), "./part2/main1")); err != nil {
-		return nil, fmt.Errorf("building main1: %w", err)
+	main1 := make(chan error, 1)
+	go func() {
+		_, err := output(command(ctx, cfg.Root, "go", "build", "-o", filepath.Join(bin, "main1"), "./part2/main1"))
+		main1 <- err
+	}()
+	_, err := output(command(ctx, cfg.Root, "go", args...))
+	if err != nil {
+		err = fmt.Errorf("building the benchmarks: %w", err)
 	}
-	return g, nil
+	if err2 := <-main1; err == nil && err2 != nil {
+		err = fmt.Errorf("building main1: %w", err2)
+	}
+	return g, err
 }
 
+// testBin is where go test -c put b's binary: the package's name.
 func (g *goRunner) testBin(b goBench) string {
-	return filepath.Join(g.bin, strings.ReplaceAll(b.pkg, "/", "-")+".test")
+	return filepath.Join(g.bin, filepath.Base(b.pkg)+".test")
 }
 
 // run runs every Go figure once; what fails is a sample with an error.
@@ -64,6 +73,9 @@ func (g *goRunner) run(ctx context.Context, rep int, logf func(string, ...any)) 
 		bt := b.benchtime
 		if g.cfg.Quick {
 			bt = b.quick
+		}
+		if g.cfg.Benchtime != "" {
+			bt = g.cfg.Benchtime
 		}
 		cmd := command(ctx, abs(g.cfg.Root, b.pkg), g.testBin(b), "-test.run", "^$", "-test.bench", b.pattern, "-test.benchtime", bt)
 		stdout, err := output(cmd)

@@ -25,17 +25,20 @@ import (
 // Config says what a run measures. The zero value of each field means its
 // default.
 type Config struct {
-	Root    string   // the module's root (default: the current directory)
-	Out     string   // where results.json and the charts go (default "benchcompare-out")
-	Reps    int      // repetitions of each side, alternating (default 3; Quick: 1)
-	Quick   bool     // each figure once, few iterations: a smoke test
-	Ns      []int    // process counts for start+ready+stop (default 1, 10, 100, 1000)
-	Workers []int    // worker counts for tasks/s (default 1, 10, 100)
-	Methods []string // Python start methods (default fork, forkserver)
-	Python  string   // the interpreter (default: the first of /usr/bin/python3 and python3 that imports numpy, else python3)
-	NoGo    bool     // skip the Go side (to check the Python side alone)
-	Load    bool     // run two CPU-bound competitors for the whole run
-	Log     io.Writer
+	Root  string // the module's root (default: the current directory)
+	Out   string // where results.json and the charts go (default "benchcompare-out")
+	Reps  int    // repetitions of each side, alternating (default 3; Quick: 1)
+	Quick bool   // each figure once, few iterations: a smoke test
+	// Benchtime, if set, is every Go benchmark's -benchtime (the suite's
+	// smoke test uses 1x).
+	Benchtime string
+	Ns        []int    // process counts for start+ready+stop (default 1, 10, 100, 1000)
+	Workers   []int    // worker counts for tasks/s (default 1, 10, 100)
+	Methods   []string // Python start methods (default fork, forkserver)
+	Python    string   // the interpreter (default: the first of /usr/bin/python3 and python3 that imports numpy, else python3)
+	NoGo      bool     // skip the Go side (to check the Python side alone)
+	Load      bool     // run two CPU-bound competitors for the whole run
+	Log       io.Writer
 }
 
 // Sample is one figure of one repetition, as results.json stores it.
