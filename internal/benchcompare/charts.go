@@ -127,23 +127,27 @@ func drawScale(path string, res *Results, rows []Row) error {
 			life = append(life, l)
 		}
 	}
+	// One colour per side (and start method), in every panel; a dashed
+	// line for multiprocessing.Pool beside ProcessPoolExecutor.
 	type series struct {
-		name string
-		xys  plotter.XYs
+		name   string
+		xys    plotter.XYs
+		style  int
+		dashed bool
 	}
 	goFig := func(r Row) Figure { return r.Go }
 	floor := func(r Row) Figure { return r.Floor }
 	py := func(m string) func(Row) Figure { return func(r Row) Figure { return r.Py[m] } }
 
-	lifeS := []series{{"Go (mp manager)", curve(life, "life", goFig)}, {"Go's floor (plain os/exec)", curve(life, "life", floor)}}
-	pssS := []series{{"Go (mp worker)", curve(rows, "pss", goFig)}}
-	tasksS := []series{{"Go (mp manager)", curve(rows, "tasks-executor", goFig)}}
-	for _, m := range res.Config.Methods {
-		lifeS = append(lifeS, series{"Python " + m, curve(life, "life", py(m))})
-		pssS = append(pssS, series{"Python " + m, curve(rows, "pss", py(m))})
+	lifeS := []series{{name: "Go (mp manager)", xys: curve(life, "life", goFig)}, {name: "Go's floor (plain os/exec)", xys: curve(life, "life", floor), style: 1, dashed: true}}
+	pssS := []series{{name: "Go (mp worker)", xys: curve(rows, "pss", goFig)}}
+	tasksS := []series{{name: "Go (mp manager)", xys: curve(rows, "tasks-executor", goFig)}}
+	for i, m := range res.Config.Methods {
+		lifeS = append(lifeS, series{name: "Python " + m, xys: curve(life, "life", py(m)), style: 2 + i})
+		pssS = append(pssS, series{name: "Python " + m, xys: curve(rows, "pss", py(m)), style: 2 + i})
 		tasksS = append(tasksS,
-			series{"ProcessPoolExecutor " + m, curve(rows, "tasks-executor", py(m))},
-			series{"multiprocessing.Pool " + m, curve(rows, "tasks-pool", py(m))})
+			series{name: "ProcessPoolExecutor " + m, xys: curve(rows, "tasks-executor", py(m)), style: 2 + i},
+			series{name: "multiprocessing.Pool " + m, xys: curve(rows, "tasks-pool", py(m)), style: 2 + i, dashed: true})
 	}
 	panel := func(title, x, y string, ss []series) (*plot.Plot, error) {
 		p := plot.New()
@@ -154,7 +158,7 @@ func drawScale(path string, res *Results, rows []Row) error {
 		p.Legend.Top, p.Legend.Left = true, true
 		p.Add(plotter.NewGrid())
 		xlo, xhi, ylo, yhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
-		for i, s := range ss {
+		for _, s := range ss {
 			if len(s.xys) == 0 {
 				continue
 			}
@@ -162,7 +166,10 @@ func drawScale(path string, res *Results, rows []Row) error {
 			if err != nil {
 				return nil, err
 			}
-			l.Color, pts.Color, pts.Shape = plotutil.Color(i), plotutil.Color(i), plotutil.Shape(i)
+			l.Color, pts.Color, pts.Shape = plotutil.Color(s.style), plotutil.Color(s.style), plotutil.Shape(s.style)
+			if s.dashed {
+				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			}
 			p.Add(l, pts)
 			p.Legend.Add(s.name, l, pts)
 			for _, xy := range s.xys {
