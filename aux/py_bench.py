@@ -276,7 +276,9 @@ def main():
             emit(op, unit=unit, method=method, n=n, error=f"{type(e).__name__}: {e}")
 
     if np is None:
-        emit("fill", unit="GB/s", error="skipped: numpy is not installed for " + sys.executable)
+        for rows in (100, 4096):
+            for op in ("fill", "sum"):
+                emit(op, unit="GB/s", n=rows, error="skipped: no numpy for " + sys.executable)
     else:
         for rows, cols, number in ((100, 100, 200 if args.quick else 20000), (4096, 4096, 1 if args.quick else 10)):
             try:

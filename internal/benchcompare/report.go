@@ -200,6 +200,9 @@ func cell(f Figure) string {
 		if len(e) > 80 {
 			e = e[:77] + "..."
 		}
+		if strings.HasPrefix(e, "skipped") {
+			return e
+		}
 		return "failed: " + e
 	}
 	return "—"
