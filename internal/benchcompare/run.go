@@ -197,7 +197,9 @@ func startLoad() (func(), error) {
 	}
 	for range 2 {
 		c := exec.Command("sh", "-c", "while :; do :; done")
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Killed by the kernel too if this process dies first: a busy
+		// loop left behind would skew every later measurement.
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := c.Start(); err != nil {
 			stop()
 			return nil, fmt.Errorf("load: %w", err)
