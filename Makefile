@@ -8,7 +8,7 @@ COUNT    ?= 5
 
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
-.PHONY: test race vet fuzz fuzz-payload scale bench bench-numpy bench-python clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: test race vet fuzz fuzz-payload scale bench bench-numpy bench-python bench-compare clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
 .PHONY: help cleanup memwatch tools stress browser-1000
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
@@ -63,6 +63,14 @@ bench-python:
 	else \
 		echo "bench-python: skipped, no $(PYTHON) (apt-get install python3)"; \
 	fi
+
+## bench-compare: Go and Python's multiprocessing side by side, alternating:
+## one table, benchcompare-out/{results.json,table.md,ratios.png,scale.png}
+## (QUICK=1: each figure once; LOAD=1: beside two CPU-bound competitors;
+## PYTHON=... picks the interpreter, else the one that imports numpy)
+LOAD ?=
+bench-compare:
+	$(GO) run ./internal/benchcompare/cmd/benchcompare $(if $(filter 1,$(QUICK)),-quick) $(if $(filter 1,$(LOAD)),-load) $(if $(filter command line environment,$(origin PYTHON)),-python '$(PYTHON)')
 
 ## run-<chapter>: run one chapter, e.g. make run-ping, make run-shm2 ARGS='-dtype int64'
 $(foreach c,$(CHAPTERS),$(eval run-$(notdir $(c)): ; $$(GO) run ./$(c) $$(value ARGS)))

@@ -83,7 +83,7 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 	runErr := m.Run(ctx)
 	stopped := time.Now()
 	fmt.Printf("workers:       %d (started %d at a time)\n", n, cfg.startConcurrency)
-	fmt.Printf("all ready:     %.2f s\n", allReady.Sub(begin).Seconds())
+	fmt.Printf("all ready:     %.3f s\n", allReady.Sub(begin).Seconds())
 	if burstTook > 0 {
 		fmt.Printf("fan-in:        %d messages in %.2f s: %.0f messages/s\n", received, burstTook.Seconds(), float64(received)/burstTook.Seconds())
 	}
@@ -93,7 +93,7 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 		fmt.Printf("PSS:           %.1f MiB in all, %.2f MiB per idle worker\n", mib(pss), mib(pss)/float64(n))
 	}
 	stopTook := stopped.Sub(allReady.Add(burstTook))
-	fmt.Printf("all stopped:   %.2f s\n", stopTook.Seconds())
+	fmt.Printf("all stopped:   %.3f s\n", stopTook.Seconds())
 	if runErr != nil || parent.Err() != nil {
 		return runErr
 	}
@@ -104,7 +104,7 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("the floor: %w", err)
 	}
-	fmt.Printf("floor:         all ready %.2f s, all stopped %.2f s (%d plain processes, %d at a time)\n",
+	fmt.Printf("floor:         all ready %.3f s, all stopped %.3f s (%d plain processes, %d at a time)\n",
 		floorReady.Seconds(), floorStopped.Seconds(), n, cfg.startConcurrency)
 	fmt.Printf("ratios:        ready %.2f x the floor, stopped %.2f x\n",
 		allReady.Sub(begin).Seconds()/floorReady.Seconds(), stopTook.Seconds()/floorStopped.Seconds())

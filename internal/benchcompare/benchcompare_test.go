@@ -1,0 +1,168 @@
+package benchcompare
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseBench(t *testing.T) {
+	out := `goos: linux
+BenchmarkRawPipeRoundTrip-2   	  200000	      6900 ns/op
+BenchmarkCall-2               	  200000	      5100 ns/op	         9.300 cpu-µs/op
+BenchmarkFill/4096x4096-2     	      20	  36322063 ns/op	3695.21 MB/s
+BenchmarkFill/4096x4096/heap-2	      20	  21817392 ns/op	6151.87 MB/s
+BenchmarkFill/4096x4096/heap-zero-2 	      20	  23892044 ns/op	5617.67 MB/s
+BenchmarkRing/frame=1MiB-2    	      20	    143944 ns/op	7284.61 MB/s
+BenchmarkTasks/workers=10-2   	       3	  70000000 ns/op	     28400 tasks/s
+BenchmarkSomethingElse-2      	       3	  70000000 ns/op
+PASS
+`
+	assert.Equal(t, []Sample{
+		{Side: "go", Op: "roundtrip-floor", Value: 6.9, Unit: "us"},
+		{Side: "go", Op: "roundtrip", Value: 5.1, Unit: "us"},
+		{Side: "go", Op: "fill", N: 4096, Value: 3.69521, Unit: "GB/s"},
+		{Side: "go", Op: "fill-floor", N: 4096, Value: 6.15187, Unit: "GB/s"},
+		{Side: "go", Op: "stream-ring", Value: 7.28461, Unit: "GB/s"},
+		{Side: "go", Op: "tasks", N: 10, Value: 28400, Unit: "tasks/s"},
+	}, parseBench(out))
+}
+
+func TestParseScale(t *testing.T) {
+	out := `workers:       3 (started 8 at a time)
+all ready:     0.005 s
+fan-in:        3000 messages in 0.00 s: 1147759 messages/s
+PSS:           4.6 MiB in all, 1.53 MiB per idle worker
+all stopped:   0.002 s
+floor:         all ready 0.004 s, all stopped 0.001 s (3 plain processes, 8 at a time)
+`
+	assert.Equal(t, []Sample{
+		{Side: "go", Op: "spawn-ready", N: 3, Value: 0.005, Unit: "s"},
+		{Side: "go", Op: "spawn-stop", N: 3, Value: 0.002, Unit: "s"},
+		{Side: "go", Op: "pss", N: 3, Value: 1.53, Unit: "MiB"},
+		{Side: "go", Op: "fanin", N: 3, Value: 1147759, Unit: "msgs/s"},
+		{Side: "go", Op: "spawn-ready-floor", N: 3, Value: 0.004, Unit: "s"},
+		{Side: "go", Op: "spawn-stop-floor", N: 3, Value: 0.001, Unit: "s"},
+	}, parseScale(out, 3))
+}
+
+func TestMedianAndAdvantage(t *testing.T) {
+	res := &Results{Samples: []Sample{
+		{Side: "go", Op: "roundtrip", Value: 5, Unit: "us"},
+		{Side: "go", Op: "roundtrip", Value: 7, Unit: "us"},
+		{Side: "go", Op: "roundtrip", Value: 100, Unit: "us"},
+		{Side: "python", Op: "roundtrip", Method: "fork", Value: 42, Unit: "us"},
+		{Side: "python", Op: "spawn-ready", Method: "fork", N: 1000, Unit: "s", Error: "TimeoutError: 900 of 1000 ready"},
+		{Side: "go", Op: "tasks", N: 10, Value: 20000},
+		{Side: "python", Op: "tasks-pool", Method: "fork", N: 10, Value: 10000},
+	}}
+	res.Config.Ns, res.Config.Workers, res.Config.Methods = []int{1000}, []int{10}, []string{"fork"}
+	rows := map[string]Row{}
+	for _, r := range Rows(res) {
+		rows[r.Label] = r
+	}
+	rt := rows["message round trip (Go: Call; Python: Pipe send + recv)"]
+	assert.Equal(t, 7.0, rt.Go.Value, "the median of three")
+	assert.Equal(t, 6.0, rt.Advantage("fork"), "times: Python ÷ Go")
+	assert.Equal(t, 2.0, rows["tasks, 10 workers (Python: multiprocessing.Pool)"].Advantage("fork"), "rates: Go ÷ Python")
+	stop := rows["stop 1000"].Py["fork"]
+	assert.False(t, stop.OK())
+	assert.Equal(t, "TimeoutError: 900 of 1000 ready", stop.Err, "a failed start shows on the rows it took down")
+	var table bytes.Buffer
+	WriteTable(&table, res, Rows(res))
+	assert.Contains(t, table.String(), "failed: TimeoutError: 900 of 1000 ready")
+}
+
+// TestQuickRun is the tool's smoke test: the whole run, both sides, on
+// tiny sizes (QUICK, benchmarks once, 1 and 2 processes, fork only), then
+// the table, the JSON and the charts. It checks that the tool works, not
+// the figures; and that it leaves no process or /dev/shm file behind.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: builds the benchmarks and starts Python")
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("skipped: no python3 on the PATH (apt-get install python3); make bench-compare runs the Go side alone")
+	}
+	var tag [6]byte
+	rand.Read(tag[:])
+	mark := hex.EncodeToString(tag[:])
+	t.Setenv("MP_BENCHCOMPARE_TEST", mark)
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	var log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := Config{Root: root, Out: t.TempDir(), Quick: true, Benchtime: "1x", Ns: []int{1, 2}, Workers: []int{1},
+		Methods: []string{"fork"}, Log: &log}
+	res, err := Run(ctx, cfg)
+	require.NoError(t, err, log.String())
+
+	has := func(side, op string) bool {
+		for _, s := range res.Samples {
+			if s.Side == side && s.Op == op && s.Error == "" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "tasks"} {
+		assert.True(t, has("go", op), "Go's %s", op)
+	}
+	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "stream", "tasks-executor", "tasks-pool"} {
+		assert.True(t, has("python", op), "Python's %s", op)
+	}
+	files, err := Write(cfg.Out, res)
+	require.NoError(t, err)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		if strings.HasSuffix(f, ".png") {
+			assert.True(t, bytes.HasPrefix(b, []byte("\x89PNG")), "%s is a PNG", f)
+		}
+	}
+	back, err := Load(filepath.Join(cfg.Out, "results.json"))
+	require.NoError(t, err)
+	assert.Equal(t, len(res.Samples), len(back.Samples), "results.json holds every figure")
+
+	assert.Empty(t, leftovers(t, mark), "processes left behind")
+	shm, _ := filepath.Glob("/dev/shm/mp-pybench-*")
+	assert.Empty(t, shm, "py_bench.py's segments left behind")
+}
+
+// leftovers lists the processes other than this one whose environment
+// carries the test's mark, after giving them a second to go.
+func leftovers(t *testing.T, mark string) []string {
+	want := []byte("MP_BENCHCOMPARE_TEST=" + mark + "\x00")
+	self := os.Getpid()
+	var left []string
+	for range 10 {
+		left = left[:0]
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, d := range dirs {
+			env, err := os.ReadFile(filepath.Join(d, "environ"))
+			if err != nil || !bytes.Contains(env, want) || d == "/proc/"+strconv.Itoa(self) {
+				continue
+			}
+			cmd, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+			left = append(left, d+": "+strings.ReplaceAll(string(cmd), "\x00", " "))
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("left: %v", left)
+	return left
+}
