@@ -151,10 +151,11 @@ const readBufferSize = 4 << 10
 // frameReader reads frames from a stream, never allocating more than
 // max bytes for one frame.
 type frameReader struct {
-	r   *bufio.Reader
-	max int
-	buf []byte
-	hdr [4]byte
+	r       *bufio.Reader
+	max     int
+	buf     []byte
+	hdr     [4]byte
+	command string // the last command decoded: a stream repeats its commands
 }
 
 func newFrameReader(r io.Reader, max int) *frameReader {
@@ -190,7 +191,7 @@ func (fr *frameReader) read() (frame, error) {
 		}
 		return frame{}, err
 	}
-	f, err := decodeBody(body)
+	f, err := decodeBodyWith(body, &fr.command)
 	if cap(fr.buf) > 64<<10 {
 		fr.buf = nil // do not pin a large buffer after a large frame
 	}
@@ -200,12 +201,25 @@ func (fr *frameReader) read() (frame, error) {
 // decodeBody decodes one frame body. Every length in it is checked against
 // the bytes that remain before anything is allocated for it.
 func decodeBody(b []byte) (frame, error) {
+	var last string
+	return decodeBodyWith(b, &last)
+}
+
+// decodeBodyWith is decodeBody, reusing *last for a command equal to the
+// last one decoded (and keeping the new one there): a stream of messages
+// repeats a few commands, and a string less per message is garbage less.
+func decodeBodyWith(b []byte, last *string) (frame, error) {
 	d := decoder{b: b}
 	var f frame
 	f.kind = frameKind(d.byte())
 	f.code = ErrorCode(d.byte())
 	f.id = d.uvarint()
-	f.command = d.string()
+	if raw := d.raw(); string(raw) == *last {
+		f.command = *last
+	} else {
+		f.command = string(raw)
+		*last = f.command
+	}
 	f.errText = d.string()
 	n := d.count(2) // a parameter takes at least two bytes
 	if d.err == nil && (f.kind == 0 || f.kind >= kindMax) {

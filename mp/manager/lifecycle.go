@@ -51,7 +51,10 @@ func (m *Manager) watch(w *Worker, p *mp.Process) {
 		defer m.wg.Done()
 		in := p.Messages()
 		for msg := range in {
-			batch := []mp.Message{msg}
+			// Sized for what waits in the channel now: one allocation
+			// per batch, not one per doubling.
+			batch := make([]mp.Message, 1, 1+min(len(in), 255))
+			batch[0] = msg
 		more:
 			for len(batch) < 256 {
 				select {
