@@ -57,7 +57,13 @@ func parseFlags(args []string) (config, error) {
 		fs.PrintDefaults()
 		return errors.New(strings.TrimSuffix(b.String(), "\n"))
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		var b strings.Builder
+		b.WriteString("usage: cluster [flags]\n")
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		return c, helpError{strings.TrimSuffix(b.String(), "\n")}
+	} else if err != nil {
 		return c, usage(err)
 	}
 	host, _, err := net.SplitHostPort(c.listen)
@@ -92,3 +98,10 @@ func splitListen(listen string) (string, int) {
 	n, _ := strconv.Atoi(port)
 	return host, n
 }
+
+// helpError is what -h or -help asks for: the usage text, which is an
+// answer rather than a mistake (exit status 0). It wraps flag.ErrHelp.
+type helpError struct{ usage string }
+
+func (e helpError) Error() string { return e.usage }
+func (e helpError) Unwrap() error { return flag.ErrHelp }

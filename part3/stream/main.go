@@ -146,12 +146,11 @@ func main() {
 	flag.StringVar(&policy, "policy", "block", "when the ring is full: block, drop-newest or drop-oldest")
 	flag.DurationVar(&o.slow, "slow", 0, "work the consumer does per frame (a slow consumer)")
 	flag.BoolVar(&o.named, "named", false, "keep the ring in /dev/shm under a name, for aux/ring_read.py, until Ctrl-C")
-	flag.Parse()
+	story.ParseFlags("part3/stream") // -h, and a bad flag or argument is a usage error (status 2)
 	log := mp.NewLogger("main", mp.Front)
 	var err error
 	if o.policy, err = shm.ParseFullPolicy(policy); err != nil {
-		log.Error(err.Error())
-		os.Exit(story.StatusFailed)
+		story.Usage(err) // before anything starts
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
