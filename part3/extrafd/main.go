@@ -15,13 +15,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -59,55 +56,8 @@ var workers = mp.NewKind("Worker", func(b *mp.Backend) *worker { return &worker{
 
 func init() { mp.HandleCommand(workers, work, (*worker).doWork) }
 
-// The sensor stands for a device, or a C library that reports through a
-// file descriptor: it adds 1 to an eventfd at a steady rate. The eventfd is
-// made by the frontend, once, and handed to every sensor process it starts
-// (Options.Files): it outlives the sensor's crashes and restarts, so the
-// manager's side never has to find a new one.
-type sensor struct {
-	*mp.Backend
-	stop chan struct{}
-	done chan struct{}
-}
-
-// PreRun starts the ticking, on a goroutine of the backend.
-func (s *sensor) PreRun(ctx context.Context) error {
-	rate, err := s.Params().Int("rate")
-	if err != nil {
-		return err
-	}
-	efd := s.File(0)
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(time.Second / time.Duration(rate))
-		defer tick.Stop()
-		one := binary.NativeEndian.AppendUint64(nil, 1)
-		for {
-			select {
-			case <-tick.C:
-				if _, err := efd.Write(one); err != nil { // eventfd adds it to its counter
-					s.Log().Error("tick: " + err.Error())
-					return
-				}
-			case <-s.stop:
-				return
-			}
-		}
-	}()
-	return nil
-}
-
-// PostRun stops it.
-func (s *sensor) PostRun() error {
-	if s.stop != nil {
-		close(s.stop)
-		<-s.done
-	}
-	return nil
-}
-
-var sensors = mp.NewKind("Sensor", func(b *mp.Backend) *sensor { return &sensor{Backend: b} })
+// The sensor, a backend that stands for a device, and the eventfd it
+// ticks, read by readTicks: sensor.go. One client's connection: conn.go.
 
 func main() {
 	mp.Init()
@@ -254,25 +204,6 @@ func (s *state) answerWaiting() {
 	s.waiting = nil
 }
 
-// sensorEvent is what the sensor's supervisor tells the loop.
-type sensorEvent struct {
-	pid  int    // it is ready, as this process
-	exit string // or it exited, as this report says
-}
-
-func (s *state) sensorChanged(e sensorEvent) {
-	switch {
-	case e.exit != "":
-		s.sensorPid = 0 // its supervisor has logged how it ended
-	case !s.sensorSeen:
-		s.sensorSeen, s.sensorPid = true, e.pid
-	default:
-		s.sensorPid = e.pid
-		s.restarts++
-		s.log.Info(fmt.Sprintf("sensor restarted as pid %d", e.pid))
-	}
-}
-
 func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logger) error {
 	ctx, quit := context.WithCancel(ctx)
 	defer quit()
@@ -379,20 +310,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		return err
 	}
 	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 8)
-		for {
-			if _, err := events.Read(buf); err != nil {
-				return // closed
-			}
-			select {
-			case ticks <- binary.NativeEndian.Uint64(buf):
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	go func() { defer wg.Done(); readTicks(ctx, events, ticks) }()
 
 	// Source 3, the sensor's life. The sensor is supervised like any worker
 	// (restarted after a crash, with a backoff and a limit), by a manager of
@@ -462,72 +380,4 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	err = errors.Join(err, <-sensorErr)
 	log.Info(fmt.Sprintf("all workers stopped; %d tasks done, %d sensor ticks", s.done, s.ticks))
 	return err
-}
-
-// serve reads one client's lines and writes the loop's answers, one line
-// each. It ends when the client leaves, sends a line longer than maxLine,
-// stays idle for idle, or when ctx ends (the loop has ended).
-func serve(ctx context.Context, c net.Conn, requests chan<- request, idle time.Duration) {
-	defer c.Close()
-	// The end of ctx interrupts a read in progress (a deadline in the
-	// past), and leaves an answer on its way free to be written.
-	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
-	defer stop()
-	in := bufio.NewReaderSize(c, maxLine)
-	reply := make(chan string, 1)
-	for {
-		c.SetReadDeadline(time.Now().Add(idle))
-		if ctx.Err() != nil {
-			return
-		}
-		line, err := in.ReadSlice('\n')
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, bufio.ErrBufferFull):
-			refuse(c, fmt.Sprintf("error: line longer than %d bytes; closing", maxLine))
-			return
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			refuse(c, fmt.Sprintf("error: idle for %v; closing", idle))
-			return
-		case err != nil:
-			return // the client left
-		}
-		select {
-		case requests <- request{line: string(line), from: c.RemoteAddr().String(), reply: reply}:
-		case <-ctx.Done():
-			return
-		}
-		var answer string
-		select {
-		case answer = <-reply:
-		case <-ctx.Done():
-			// The loop has ended; it may have answered just before.
-			select {
-			case answer = <-reply:
-			default:
-				return
-			}
-		}
-		c.SetWriteDeadline(time.Now().Add(idle))
-		if _, err := io.WriteString(c, answer+"\n"); err != nil {
-			return
-		}
-	}
-}
-
-// maxLine bounds a command line, its newline included.
-const maxLine = 4096
-
-// refuse writes a last line and closes the connection gently: what the
-// client sent and we did not read would otherwise turn the close into a
-// reset, which can destroy the line before the client reads it.
-func refuse(c net.Conn, last string) {
-	c.SetWriteDeadline(time.Now().Add(time.Second))
-	io.WriteString(c, last+"\n")
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.CloseWrite()
-	}
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	io.Copy(io.Discard, io.LimitReader(c, 1<<20))
 }
