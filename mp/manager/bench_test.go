@@ -55,53 +55,9 @@ func BenchmarkSpawn(b *testing.B) {
 //	go test -run '^$' -bench FanIn -benchtime 5x ./mp/manager
 func BenchmarkFanIn(b *testing.B) {
 	const perWorker = 10000
-	b.Run("workers=100", func(b *testing.B) {
-		const n = 100
-		cfg, _ := config(n)
-		// One P per worker, as main1's workers run: a worker handles one
-		// command at a time.
-		cfg.Start = func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
-			return testWorkers.Start(ctx, mp.Options{Name: w.Name(), Env: []string{"GOMAXPROCS=1"}})
-		}
-		received := 0
-		all := make(chan struct{}, 1)
-		cfg.OnMessage = func(*manager.Worker, mp.Message) {
-			if received++; received == n*perWorker {
-				received = 0
-				all <- struct{}{}
-			}
-		}
-		readyAll := make(chan struct{})
-		ready := 0
-		cfg.OnReady = func(*manager.Worker) {
-			if ready++; ready == n {
-				close(readyAll)
-			}
-		}
-		m, err := manager.New(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
-		<-readyAll
-		b.ResetTimer()
-		for b.Loop() {
-			for _, w := range m.Workers() {
-				if err := burst.Send(ctx, w.Process(), perWorker); err != nil {
-					b.Fatal(err)
-				}
-			}
-			<-all
-		}
-		b.ReportMetric(float64(n*perWorker)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		b.StopTimer()
-		cancel()
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
-	})
+	// The whole of it is fanInWith (extrasources_bench_test.go), which
+	// can also attach the extrafd chapter's sources.
+	b.Run("workers=100", func(b *testing.B) { fanInWith(b, false) })
 	b.Run("floor-100", func(b *testing.B) { fanInFloor(b, 100, perWorker) })
 	b.Run("direct-1", func(b *testing.B) {
 		p, err := testWorkers.Start(context.Background(), mp.Options{Name: "direct"})
@@ -131,21 +87,7 @@ func BenchmarkTasks(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
 			cfg, _ := config(n)
-			readyAll := make(chan struct{})
-			ready := 0
-			cfg.OnReady = func(*manager.Worker) {
-				if ready++; ready == n {
-					close(readyAll)
-				}
-			}
-			m, err := manager.New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- m.Run(ctx) }()
-			<-readyAll
+			m, _, stop := runReady(b, cfg, nil)
 			ended := make(chan struct{}, batch)
 			task := manager.Task{
 				Name: "nop",
@@ -170,10 +112,38 @@ func BenchmarkTasks(b *testing.B) {
 			}
 			b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
 			b.StopTimer()
-			cancel()
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
+			stop()
 		})
+	}
+}
+
+// runReady runs a manager of cfg until every worker is ready; before, if
+// not nil, runs first (to attach sources to the loop). It returns the
+// manager, the ctx of its run, and a function that stops it and fails the
+// benchmark if Run failed.
+func runReady(b *testing.B, cfg manager.Config, before func(ctx context.Context, m *manager.Manager)) (*manager.Manager, context.Context, func()) {
+	readyAll := make(chan struct{})
+	ready := 0
+	cfg.OnReady = func(*manager.Worker) {
+		if ready++; ready == cfg.Workers {
+			close(readyAll)
+		}
+	}
+	m, err := manager.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if before != nil {
+		before(ctx, m)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	<-readyAll
+	return m, ctx, func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
 	}
 }

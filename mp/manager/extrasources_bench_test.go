@@ -43,26 +43,13 @@ func fanInWith(b *testing.B, extra bool) {
 			all <- struct{}{}
 		}
 	}
-	readyAll := make(chan struct{})
-	ready := 0
-	cfg.OnReady = func(*manager.Worker) {
-		if ready++; ready == n {
-			close(readyAll)
-		}
-	}
-	m, err := manager.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	lines, ticks := 0, uint64(0)
+	var before func(context.Context, *manager.Manager)
 	if extra {
-		startExtraSources(b, ctx, m, &wg, &lines, &ticks)
+		before = func(ctx context.Context, m *manager.Manager) { startExtraSources(b, ctx, m, &wg, &lines, &ticks) }
 	}
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	<-readyAll
+	m, ctx, stop := runReady(b, cfg, before)
 	b.ResetTimer()
 	for b.Loop() {
 		for _, w := range m.Workers() {
@@ -74,10 +61,7 @@ func fanInWith(b *testing.B, extra bool) {
 	}
 	b.ReportMetric(float64(n*perWorker)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.StopTimer()
-	cancel()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
+	stop()
 	wg.Wait()
 	if extra {
 		b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
