@@ -41,7 +41,8 @@ type Backend struct {
 	files      []*os.File
 	params     Params
 	cmdReader  *frameReader
-	credits    *credits // messages Send may still send; see credits.go
+	cmdSpin    *spinReader // cmdReader's source
+	credits    *credits    // messages Send may still send; see credits.go
 
 	current  atomic.Uint64 // id of the call being handled, 0 for a Send
 	replyMu  sync.Mutex    // a call's reply is written once: by Reply, or when its handler returns
@@ -60,7 +61,7 @@ func runBackend(l *launch) int {
 	be := &Backend{
 		kind: l.kind, name: l.name,
 		log:       NewLogger(l.kind+"."+l.name, Back),
-		cmds:      os.NewFile(fdCommands, "mp-commands"),
+		cmds:      commandPipe(),
 		out:       newFrameWriter(os.NewFile(fdMessages, "mp-messages")),
 		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
 		cancelled: map[uint64]struct{}{},
@@ -102,9 +103,19 @@ func takeDescriptors(nEvents, nFiles int) {
 	}
 	// os/exec hands the pipes over in blocking mode; make them non-blocking
 	// so that reads go through the runtime poller and can be interrupted.
-	for _, fd := range []int{fdCommands, fdMessages, fdCredits, fdCancels} {
+	for _, fd := range []int{fdMessages, fdCredits, fdCancels} {
 		unix.SetNonblock(fd, true)
 	}
+}
+
+// commandPipe returns the command pipe, non-blocking but outside the
+// runtime's poller: the loop waits for commands on its own thread, in
+// poll(2) (see spinReader.blocking). In the poller too, every command would
+// also wake the thread that waits there.
+func commandPipe() *os.File {
+	f := os.NewFile(fdCommands, "mp-commands") // blocking yet: not polled
+	unix.SetNonblock(fdCommands, true)
+	return f
 }
 
 // handleSignals sets the backend's context and what signals do; the
@@ -135,11 +146,15 @@ func (b *Backend) handleSignals(grace time.Duration) (release func()) {
 // readStart reads the start parameters, the first frame of the command
 // pipe. It reports false, with the exit code, if there are none.
 func (b *Backend) readStart() (int, bool) {
-	var src io.Reader = b.cmds
-	if sr, err := newSpinReader(b.cmds); err == nil {
-		src = sr
+	sr, err := newSpinReader(b.cmds)
+	if err == nil {
+		err = sr.blocking()
 	}
-	rd := newFrameReader(src, MaxFrameSize)
+	if err != nil {
+		return b.fatal(CodeFatal, "", fmt.Errorf("command pipe: %w", err)), false
+	}
+	b.cmdSpin = sr
+	rd := newFrameReader(sr, MaxFrameSize)
 	init, err := rd.read()
 	if err == nil && init.kind != kindInit {
 		err = fmt.Errorf("first frame is not a start frame: %w", ErrBadFrame)

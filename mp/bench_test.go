@@ -28,6 +28,10 @@ import (
 // rawEcho is the child of the floor benchmarks: it answers every 8 bytes on
 // fd 3 with 8 bytes on fd 4, until fd 3 ends.
 func rawEcho(mode string) int {
+	if mode == "hog" {
+		for { // a CPU-bound competitor (BenchmarkUnderLoad)
+		}
+	}
 	var buf [8]byte
 	if mode == "gopipe" {
 		// The same echo through the Go runtime's poller, as the library
@@ -58,17 +62,20 @@ func rawEcho(mode string) int {
 }
 
 // startRaw starts the raw echo child on the descriptors toChild and
-// fromChild (the child's ends) and returns a function that stops it.
-func startRaw(b *testing.B, mode string, toChild, fromChild int) func() {
+// fromChild (the child's ends) and returns a function that stops it, and
+// its PID.
+func startRaw(b *testing.B, mode string, toChild, fromChild int) (func(), int) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envRaw+"="+mode)
-	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(toChild), "to"), os.NewFile(uintptr(fromChild), "from")}
+	if toChild >= 0 {
+		cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(toChild), "to"), os.NewFile(uintptr(fromChild), "from")}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(b, cmd.Start())
 	return func() {
 		cmd.Process.Kill()
 		cmd.Wait()
-	}
+	}, cmd.Process.Pid
 }
 
 func readFull(fd int, buf []byte) error {
@@ -91,13 +98,14 @@ func BenchmarkRawPipeRoundTrip(b *testing.B) {
 	var down, up [2]int
 	require.NoError(b, unix.Pipe2(down[:], unix.O_CLOEXEC))
 	require.NoError(b, unix.Pipe2(up[:], unix.O_CLOEXEC))
-	stop := startRaw(b, "pipe", down[0], up[1])
+	stop, pid := startRaw(b, "pipe", down[0], up[1])
 	defer stop()
 	unix.Close(down[0])
 	unix.Close(up[1])
 	defer unix.Close(down[1])
 	defer unix.Close(up[0])
 	buf := []byte("12345678")
+	defer measureCPU(b, pid)()
 	for b.Loop() {
 		if _, err := unix.Write(down[1], buf); err != nil {
 			b.Fatal(err)
@@ -143,10 +151,11 @@ func BenchmarkRawEventfdRoundTrip(b *testing.B) {
 	require.NoError(b, err)
 	up, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	require.NoError(b, err)
-	stop := startRaw(b, "eventfd", down, up)
+	stop, pid := startRaw(b, "eventfd", down, up)
 	defer stop()
 	one := [8]byte{1}
 	var buf [8]byte
+	defer measureCPU(b, pid)()
 	for b.Loop() {
 		if _, err := unix.Write(down, one[:]); err != nil {
 			b.Fatal(err)
@@ -284,4 +293,20 @@ func BenchmarkCallParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkUnderLoad runs the floors and the library's round trips while
+// two CPU-bound processes compete for the CPUs, as the workers of a busy
+// manager do; compare each with its floor measured under the same load:
+//
+//	go test -run '^$' -bench UnderLoad -count 3 ./mp
+func BenchmarkUnderLoad(b *testing.B) {
+	for range 2 {
+		stop, _ := startRaw(b, "hog", -1, -1)
+		defer stop()
+	}
+	b.Run("RawPipeRoundTrip", BenchmarkRawPipeRoundTrip)
+	b.Run("Call", BenchmarkCall)
+	b.Run("RawEventfdRoundTrip", BenchmarkRawEventfdRoundTrip)
+	b.Run("Sync", BenchmarkSync)
 }

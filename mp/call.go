@@ -141,7 +141,7 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 	if !m.take() {
 		return res, false
 	}
-	defer m.letGo()
+	partial := false
 	try := func() bool {
 		for {
 			select {
@@ -151,7 +151,10 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 			default:
 			}
 			switch err := p.routeOne(m.nextWhole); {
-			case errors.Is(err, errNoData), errors.Is(err, errNotWhole):
+			case errors.Is(err, errNotWhole):
+				partial = true
+				return ctx.Err() != nil
+			case errors.Is(err, errNoData):
 				return ctx.Err() != nil
 			case err != nil:
 				return true // the reader goroutine accounts for the exit
@@ -160,8 +163,8 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 			}
 		}
 	}
-	if !try() {
-		m.src.spin.poll(try)
+	if !try() && !m.src.spin.poll(try) {
+		p.blockForReply(ctx, try, &partial)
 	}
 	// Frames read into the buffer (with the reply, or before the ctx
 	// ended) are routed now: the token goes back with nothing buffered but
@@ -169,7 +172,38 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 	// which looks only at the pipe, misses nothing.
 	for m.buffered() && p.routeOne(m.nextWhole) == nil {
 	}
+	// Calls waiting for the reader goroutine (this one, if it gives up,
+	// or others) need it awake.
+	p.mu.Lock()
+	waiting := len(p.pending) > 0
+	p.mu.Unlock()
+	m.letGo(waiting)
 	return res, got
+}
+
+// blockForReply waits for the reply in the kernel, on this thread (see
+// block.go), for blockFor at most, calling try whenever the pipe has data,
+// unless a frame too large to come whole is on its way (partial): the
+// reader goroutine reads that one. It does nothing if enough threads block
+// already.
+func (p *Process) blockForReply(ctx context.Context, try func() bool, partial *bool) {
+	select {
+	case blockers <- struct{}{}:
+		defer func() { <-blockers }()
+	default:
+		return
+	}
+	deadline := time.Now().Add(blockFor)
+	for !*partial {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		readable, err := waitReadable(ctx, p.pipe.src.fd, -1, left)
+		if err != nil || ctx.Err() != nil || readable && try() {
+			return
+		}
+	}
 }
 
 // awaitReply waits for the reader goroutine to route the reply of call id

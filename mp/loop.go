@@ -57,7 +57,12 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 
 // interruptRead wakes the loop if it is reading the command pipe, for good:
 // the loop is ending.
-func (b *Backend) interruptRead() { b.cmds.SetReadDeadline(longAgo) }
+func (b *Backend) interruptRead() {
+	if b.cmdSpin != nil {
+		b.cmdSpin.interrupt()
+	}
+	b.cmds.SetReadDeadline(longAgo)
+}
 
 // readCancels reads the cancel pipe until it ends (the frontend stops, or
 // is gone): each frame cancels one call, at once.

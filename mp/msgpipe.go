@@ -1,10 +1,12 @@
 package mp
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -39,6 +41,12 @@ type msgPipe struct {
 	broken atomic.Bool // bad data came: nothing more is read as frames
 	rd     *frameReader
 	src    *pipeSource // rd's source: the descriptor and its polling window
+
+	// While Calls read the pipe, the reader goroutine rests aside (see
+	// rest); restMu guards resting and restFd, the eventfd that ends it.
+	restMu  sync.Mutex
+	resting atomic.Bool
+	restFd  int
 }
 
 func newMsgPipe(f *os.File) (*msgPipe, error) {
@@ -51,7 +59,7 @@ func newMsgPipe(f *os.File) (*msgPipe, error) {
 	if err := rc.Control(func(fd uintptr) { src.fd = int(fd) }); err != nil {
 		return nil, err
 	}
-	return &msgPipe{f: f, rc: rc, src: src, rd: newFrameReader(src, MaxFrameSize)}, nil
+	return &msgPipe{f: f, rc: rc, src: src, rd: newFrameReader(src, MaxFrameSize), restFd: -1}, nil
 }
 
 // errNoData says that the pipe holds no frame yet (see msgPipe.next).
@@ -179,15 +187,73 @@ func (m *msgPipe) readable() bool {
 // frames, or its end), letGo wakes the reader goroutine, which may have
 // seen it come while the token was held and gone back to wait; otherwise
 // what comes next wakes it.
-func (m *msgPipe) letGo() {
+func (m *msgPipe) letGo(callsWait bool) {
 	m.tok.Store(false)
 	// Inside Control, the descriptor stays open: the reader goroutine may
 	// take the token at once, meet the pipe's end and close the file.
 	m.rc.Control(func(uintptr) {
-		if m.readable() {
+		switch {
+		case m.resting.Load() && (callsWait || m.readable()):
+			m.endRest()
+		case m.resting.Load():
+			// Calls come one after another: the reader goroutine rests
+			// on, restFor at most (see rest).
+		case m.readable():
 			m.f.SetReadDeadline(longAgo) // wakes the reader goroutine
 		}
 	})
+}
+
+// restFor is how long the reader goroutine rests at most (see rest).
+const restFor = recently
+
+// rest sets the reader goroutine aside while a Call holds the token,
+// instead of leaving it in the runtime's poller: there, every reply that the
+// Call reads itself would wake it too, and with it a thread. It rests on a
+// thread of its own (a blocker, see block.go) for restFor at most: a Call
+// that lets the token go ends the rest at once if the pipe holds something
+// or other calls wait for a reply; otherwise a message that comes after a
+// burst of calls, with no Call to read it, waits restFor at most. It reports
+// false, without resting, if it could not take a blocker.
+func (m *msgPipe) rest() bool {
+	select {
+	case blockers <- struct{}{}:
+		defer func() { <-blockers }()
+	default:
+		return false
+	}
+	w, err := wakers.get()
+	if err != nil {
+		return false
+	}
+	m.restMu.Lock()
+	m.restFd = w
+	m.resting.Store(true)
+	m.restMu.Unlock()
+	if m.tok.Load() { // otherwise let go before resting was seen: look again
+		waitReadable(context.Background(), w, -1, restFor)
+	}
+	m.restMu.Lock()
+	m.resting.Store(false)
+	m.restFd = -1
+	m.restMu.Unlock()
+	var buf [8]byte
+	unix.Read(w, buf[:]) // drained, if endRest wrote it
+	wakers.put(w)
+	return true
+}
+
+// endRest wakes the reader goroutine if it rests.
+func (m *msgPipe) endRest() {
+	if !m.resting.Load() {
+		return
+	}
+	m.restMu.Lock()
+	defer m.restMu.Unlock()
+	if m.resting.Load() {
+		m.resting.Store(false)
+		unix.Write(m.restFd, one[:])
+	}
 }
 
 // await waits, in the poller, until the pipe has something for the reader
@@ -196,11 +262,15 @@ func (m *msgPipe) letGo() {
 // reader's buffer (or the pipe's end ahead, or the pipe broken by bad
 // data: see fill). It returns an error only if the file was closed.
 func (m *msgPipe) await() error {
+	parkTaken := false
 	for {
-		mine := false
+		park := parkTaken
+		parkTaken = false
+		mine, taken := false, false
 		try := func() bool {
 			if !m.take() {
-				return true // a caller reads: wait for more data
+				taken = true // a caller reads: rest aside
+				return true
 			}
 			if mine = m.fill(); !mine {
 				m.tok.Store(false)
@@ -210,11 +280,15 @@ func (m *msgPipe) await() error {
 		err := m.rc.Read(func(uintptr) bool {
 			// False parks the goroutine until more data comes, or a
 			// caller that let the token go wakes it.
-			return (try() || m.src.spin.poll(try)) && mine
+			return (try() || m.src.spin.poll(try)) && (mine || taken && !park)
 		})
 		switch {
 		case mine:
 			return nil
+		case taken && err == nil:
+			if !m.rest() {
+				parkTaken = true // no thread to spare: wait in the poller
+			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			m.f.SetReadDeadline(time.Time{}) // woken by letGo: look again
 		case err != nil:

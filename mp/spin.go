@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -120,6 +121,8 @@ func (s *spinner) poll(try func() bool) bool {
 type spinReader struct {
 	rc syscall.RawConn
 	*spinner
+	wake        int         // an eventfd that interrupts a blocked Read, or -1 (see block.go)
+	interrupted atomic.Bool // interrupt was called
 }
 
 func newSpinReader(f *os.File) (*spinReader, error) {
@@ -127,11 +130,34 @@ func newSpinReader(f *os.File) (*spinReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &spinReader{rc: rc, spinner: newSpinner()}, nil
+	return &spinReader{rc: rc, spinner: newSpinner(), wake: -1}, nil
+}
+
+// blocking makes Read block its thread in poll(2) once polling gives up,
+// while data came recently (see block.go); interrupt ends such a wait.
+func (r *spinReader) blocking() error {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	r.wake = fd
+	return nil
+}
+
+// interrupt makes every Read from now on fail with os.ErrDeadlineExceeded,
+// waking one in progress.
+func (r *spinReader) interrupt() {
+	r.interrupted.Store(true)
+	if r.wake >= 0 {
+		unix.Write(r.wake, one[:])
+	}
 }
 
 // Read reads into p, as os.File.Read does.
 func (r *spinReader) Read(p []byte) (int, error) {
+	if r.wake >= 0 {
+		return r.readBlocking(p)
+	}
 	var n int
 	var opErr error
 	err := r.rc.Read(func(fd uintptr) bool {
@@ -161,6 +187,41 @@ func (r *spinReader) Read(p []byte) (int, error) {
 	}
 	r.arrived()
 	return n, nil
+}
+
+// readBlocking is Read for a reader in blocking mode.
+func (r *spinReader) readBlocking(p []byte) (int, error) {
+	for {
+		if r.interrupted.Load() {
+			return 0, os.ErrDeadlineExceeded
+		}
+		var n int
+		var opErr error
+		var readable bool
+		err := r.rc.Control(func(fd uintptr) {
+			read := func() bool {
+				n, opErr = readRetry(int(fd), p)
+				return opErr != unix.EAGAIN
+			}
+			if read() || r.poll(read) {
+				readable = true
+				return
+			}
+			_, opErr = waitReadable(context.Background(), int(fd), r.wake, -1)
+		})
+		switch {
+		case err != nil:
+			return 0, os.ErrClosed
+		case !readable && (opErr == nil || opErr == unix.EAGAIN):
+			continue
+		case opErr != nil:
+			return 0, opErr
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		r.arrived()
+		return n, nil
+	}
 }
 
 // readRetry is read(2), retried on EINTR.

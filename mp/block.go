@@ -1,0 +1,116 @@
+package mp
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// When polling gives up (spin.go), a waiter that will also do the work
+// that follows — the backend's loop, a Call waiting for its reply — blocks
+// its thread in poll(2) on the descriptor, instead of parking its goroutine
+// in the runtime's poller. The kernel then wakes that very thread when data
+// comes, as it wakes a blocking read(2): one wake-up per message, where the
+// runtime's poller takes two or three (the thread in epoll_wait, then a
+// hand-off to a thread with a processor) and spends its idle processors'
+// spinning on top. Its cost is one OS thread per blocked waiter, held only
+// while data is expected soon: an idle process's waiters park in the
+// runtime's poller, holding no thread.
+//
+// A blocked thread cannot see a context end; it polls a waker too, an
+// eventfd written when the context ends.
+
+// waitReadable blocks the calling thread in poll(2) until fd is readable
+// (or has hung up), ctx ends, wake (if not -1) becomes readable, or
+// timeout passes (a negative timeout never does). It reports whether fd is
+// readable; if not, ctx ended, wake was written or the time is up.
+func waitReadable(ctx context.Context, fd, wake int, timeout time.Duration) (bool, error) {
+	pfd := [3]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n := 1
+	if wake >= 0 {
+		pfd[n] = unix.PollFd{Fd: int32(wake), Events: unix.POLLIN}
+		n++
+	}
+	if ctx.Done() != nil {
+		w, err := wakers.get()
+		if err != nil {
+			return false, err
+		}
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			unix.Write(w, one[:])
+			close(fired)
+		})
+		defer func() {
+			if !stop() {
+				<-fired
+				var buf [8]byte
+				unix.Read(w, buf[:]) // drained: ready for its next waiter
+			}
+			wakers.put(w)
+		}()
+		pfd[n] = unix.PollFd{Fd: int32(w), Events: unix.POLLIN}
+		n++
+	}
+	var ts *unix.Timespec
+	if timeout >= 0 {
+		t := unix.NsecToTimespec(int64(timeout))
+		ts = &t
+	}
+	for {
+		_, err := unix.Ppoll(pfd[:n], ts, nil)
+		switch {
+		case err == unix.EINTR:
+			continue // a signal (the runtime's, often): wait on
+		case err != nil:
+			return false, err
+		}
+		return pfd[0].Revents != 0, nil
+	}
+}
+
+// blockers bounds how many goroutines of the process block a thread in
+// waitReadable at once for a Call; the others park in the runtime as
+// before. A thousand calls in flight must not take a thousand threads.
+var blockers = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+// blockFor is how long a Call blocks its thread waiting for its reply
+// before it parks instead: a reply that takes longer than this is not
+// waiting for the pipe, but for work, and holds no thread while it does.
+var blockFor = time.Millisecond
+
+var one = [8]byte{1}
+
+// wakers is a pool of eventfds that wake a thread blocked in waitReadable
+// when its context ends.
+var wakers = &wakerPool{}
+
+type wakerPool struct {
+	mu   sync.Mutex
+	free []int
+}
+
+func (p *wakerPool) get() (int, error) {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		fd := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return fd, nil
+	}
+	p.mu.Unlock()
+	return unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+}
+
+func (p *wakerPool) put(fd int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < 64 {
+		p.free = append(p.free, fd)
+		return
+	}
+	unix.Close(fd)
+}

@@ -1,0 +1,93 @@
+package mp
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// blockLong makes Calls wait for their replies in the kernel until they
+// come (see block.go), for the rest of the test. Polling is off, so that
+// the reader goroutine, which takes the pipe's token while it polls, has
+// let it go and waits in the runtime's poller whenever the test's process
+// is quiet: a Call then always takes the token and waits in the kernel.
+func blockLong(t *testing.T) {
+	oldFor, oldSpin := blockFor, spinOff
+	blockFor, spinOff = time.Hour, true
+	t.Cleanup(func() { blockFor, spinOff = oldFor, oldSpin })
+}
+
+// Fault: a Call waits for its reply in poll(2), where the runtime cannot
+// wake it; its ctx must still end the wait at once (the waker eventfd).
+func TestCallBlockedInTheKernelEndsWithItsContext(t *testing.T) {
+	blockLong(t)
+	p := startTest(t, Options{})
+	_, err := p.Call(context.Background(), "pid", nil) // the start's frames all read
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = p.Call(ctx, "block", nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 5*time.Second, "the call outlived its ctx")
+	_, err = p.Call(context.Background(), "pid", nil)
+	require.NoError(t, err, "the process works on")
+}
+
+// Fault: every Call in flight blocks a thread in the kernel; a thousand
+// workers would take a thousand threads. At most cap(blockers) do.
+func TestCallsBlockingInTheKernelAreBounded(t *testing.T) {
+	blockLong(t)
+	const n = 24
+	thr0 := threads(t)
+	cancels := make([]context.CancelFunc, 0, n)
+	errcs := make([]<-chan error, 0, n)
+	var procs []*Process
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.Stop()
+		}
+		requireNoLeftovers(t)
+	})
+	for i := range n {
+		p, err := testKind.Start(context.Background(), Options{Name: "bounded-" + strconv.Itoa(i)})
+		require.NoError(t, err)
+		procs = append(procs, p)
+		cancel, errc := blockedCall(t, p)
+		cancels = append(cancels, cancel)
+		errcs = append(errcs, errc)
+	}
+	// Each call has read its handler's first message: all wait now.
+	grown := threads(t) - thr0
+	for i, cancel := range cancels {
+		cancel()
+		require.ErrorIs(t, <-errcs[i], context.Canceled)
+	}
+	assert.LessOrEqual(t, grown, cap(blockers)+runtime.GOMAXPROCS(0)+4,
+		"threads added while %d calls wait", n)
+}
+
+// Fault: the reader goroutine rests aside while Calls read their own
+// replies (msgPipe.rest); a message that comes after the last call, with
+// no Call to read it, must still reach Messages.
+func TestMessagesAfterCallsAreDelivered(t *testing.T) {
+	p := startTest(t, Options{})
+	ctx := context.Background()
+	for i := range 200 {
+		_, err := p.Call(ctx, "echo", Params{"i": i})
+		require.NoError(t, err)
+		require.NoError(t, p.Send(ctx, "echo", Params{"i": i}))
+		select {
+		case m := <-p.Messages():
+			n, _ := m.Int("i")
+			require.Equal(t, i, n)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the message after the call never came", i)
+		}
+	}
+}
