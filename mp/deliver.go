@@ -2,19 +2,21 @@ package mp
 
 import "fmt"
 
-// deliver moves messages from the reader to Messages, waiting for room
+// deliver moves messages from the inbox to Messages, waiting for room
 // unless the process is being stopped, in which case an unread message is
 // dropped (the first with a warning, the rest counted in one). Every
 // message delivered or dropped earns the backend a credit back (see
 // credits.go). What an exited backend sent waits for a reader, or for Stop.
-// Messages closes once the exit is accounted for.
+// It runs while messages wait (see inbox); the last run closes Messages once
+// the exit is accounted for.
 func (p *Process) deliver() {
-	defer close(p.msgs)
-	drops := 0
 	for {
-		m, ok := p.inbox.pop()
+		m, ok, finish := p.inbox.next()
 		if !ok {
-			break
+			if finish {
+				p.finishDelivery()
+			}
+			return
 		}
 		select {
 		case p.msgs <- m:
@@ -22,7 +24,7 @@ func (p *Process) deliver() {
 			select {
 			case p.msgs <- m:
 			case <-p.stopping:
-				if drops++; drops == 1 {
+				if p.drops++; p.drops == 1 {
 					p.dropped(m)
 				}
 			}
@@ -30,10 +32,15 @@ func (p *Process) deliver() {
 		p.queued.Add(-1) // after the send: the reader's short way keeps the order
 		p.delivered()
 	}
-	if drops > 1 {
-		p.log.Warn(fmt.Sprintf("dropped %d messages in all while the process stopped", drops))
+}
+
+// finishDelivery closes Messages once the exit is accounted for.
+func (p *Process) finishDelivery() {
+	if p.drops > 1 {
+		p.log.Warn(fmt.Sprintf("dropped %d messages in all while the process stopped", p.drops))
 	}
 	<-p.done
+	close(p.msgs)
 }
 
 // delivered counts a message delivered (or dropped), and gives the backend

@@ -3,60 +3,61 @@ package mp
 import "sync"
 
 // inbox is the queue between a process's reader and the goroutine that
-// delivers to Messages. Pushing never blocks, so the reader never waits and
-// a reply never waits behind a message. Its length is bounded by the
-// backend's credits (credits.go), its pre-run hook's messages included.
+// delivers to Messages (deliver). Pushing never blocks, so the reader never
+// waits and a reply never waits behind a message. Its length is bounded by
+// the backend's credits (credits.go), its pre-run hook's messages included.
+//
+// The deliverer runs only while messages wait: the reader starts one when
+// it pushes into an empty inbox with none running, and it ends when the
+// inbox is empty. An idle process costs no goroutine for it.
 type inbox struct {
-	mu     sync.Mutex
-	items  []Message
-	closed bool
-	notify chan struct{} // holds a token when items or closed changed
+	mu      sync.Mutex
+	items   []Message
+	closed  bool
+	running bool          // a deliverer runs, or the closer finishes
+	notify  chan struct{} // holds a token when items or closed changed
 }
 
 func newInbox() *inbox { return &inbox{notify: make(chan struct{}, 1)} }
 
-func (q *inbox) push(m Message) {
+// push queues m and reports whether the caller must start a deliverer.
+func (q *inbox) push(m Message) (start bool) {
 	q.mu.Lock()
 	q.items = append(q.items, m)
+	start = !q.running
+	q.running = true
 	q.mu.Unlock()
-	q.signal()
+	return start
 }
 
-// close says that no more messages come; pop returns false once the inbox
-// is empty.
-func (q *inbox) close() {
+// close says that no more messages come. It reports whether the caller
+// finishes the delivery (closes Messages): true when no deliverer runs;
+// otherwise the deliverer does, once the inbox is empty.
+func (q *inbox) close() (finish bool) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.closed = true
-	q.mu.Unlock()
-	q.signal()
+	finish = !q.running
+	q.running = true
+	return finish
 }
 
-func (q *inbox) signal() {
-	select {
-	case q.notify <- struct{}{}:
-	default:
-	}
-}
-
-// pop returns the oldest message, waiting for one; false once the inbox is
-// closed and empty.
-func (q *inbox) pop() (Message, bool) {
-	for {
-		q.mu.Lock()
-		if len(q.items) > 0 {
-			m := q.items[0]
-			q.items[0] = Message{}
-			if q.items = q.items[1:]; len(q.items) == 0 {
-				q.items = nil
-			}
-			q.mu.Unlock()
-			return m, true
+// next returns the oldest message (ok). Otherwise the deliverer ends: it
+// reports, in finish, whether the inbox is closed, in which case the
+// deliverer finishes the delivery.
+func (q *inbox) next() (m Message, ok, finish bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		if !q.closed {
+			q.running = false
 		}
-		closed := q.closed
-		q.mu.Unlock()
-		if closed {
-			return Message{}, false
-		}
-		<-q.notify
+		return Message{}, false, q.closed
 	}
+	m = q.items[0]
+	q.items[0] = Message{}
+	if q.items = q.items[1:]; len(q.items) == 0 {
+		q.items = nil
+	}
+	return m, true, false
 }

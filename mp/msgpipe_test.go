@@ -223,8 +223,8 @@ func TestCallsReachTheBackendInIDOrder(t *testing.T) {
 	assert.Zero(t, outOfOrder.Load(), "calls out of id order (of %d)", goroutines*calls)
 }
 
-// readingProcess is pipedProcess with its reader goroutine and deliverer
-// running, as Start runs them; its "backend" is a sleep(1) the test may
+// readingProcess is pipedProcess with its reader goroutine running, as
+// Start runs it; its "backend" is a sleep(1) the test may
 // kill (the end of the pipe is the test's to close, as a dying backend's
 // would be).
 func readingProcess(t *testing.T) (*Process, *os.File) {
@@ -234,7 +234,6 @@ func readingProcess(t *testing.T) (*Process, *os.File) {
 	require.NoError(t, p.cmd.Start())
 	p.exited, p.setExit = context.WithCancel(context.Background())
 	go p.read()
-	go p.deliver()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		w.Close()

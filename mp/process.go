@@ -24,6 +24,7 @@ type Process struct {
 	msgs        chan Message
 	inbox       *inbox       // messages read, waiting to be delivered to msgs
 	queued      atomic.Int64 // messages pushed to inbox and not yet delivered
+	drops       int          // messages dropped while stopping; deliver's own
 	owed        atomic.Int64 // credits earned by delivered messages, not yet given
 	window      int          // the backend's message credits: 4 × MessageBuffer
 	credits     *os.File     // eventfd of the credits given back (credits.go)

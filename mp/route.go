@@ -12,8 +12,13 @@ import (
 // log and to Wait. It never blocks on anything but the pipe, so a reply is
 // never held up. When the pipe ends, the backend has exited: read reaps it.
 func (p *Process) read() {
-	defer p.wait()
-	defer p.inbox.close()
+	defer func() {
+		finish := p.inbox.close()
+		p.wait()
+		if finish {
+			p.finishDelivery()
+		}
+	}()
 	m := p.pipe
 	defer m.f.Close() // with the token, kept: no caller reads a closed descriptor
 	for {
@@ -97,7 +102,9 @@ func (p *Process) route(fr frame) bool {
 			}
 		}
 		p.queued.Add(1)
-		p.inbox.push(m)
+		if p.inbox.push(m) {
+			go p.deliver()
+		}
 	case kindReply:
 		p.mu.Lock()
 		ch := p.pending[fr.id]

@@ -140,9 +140,10 @@ func spawnBackend(kind string, opts Options, undo *undoList) (*Process, error) {
 	if p.events != nil {
 		p.events.afterStart()
 	}
-	// Two goroutines per process: the reader (which also reaps the child
-	// once its pipe ends: no thread waits for an idle child's exit) and
-	// the deliverer of Messages. An idle process parks both in the runtime.
+	// One goroutine per idle process: the reader, which also reaps the
+	// child once its pipe ends (no thread waits for an idle child's exit),
+	// parked in the runtime. The deliverer of Messages runs only while
+	// messages wait for room in Messages (see inbox).
 	p.cmd.Env, p.cmd.Args = nil, nil // not needed any more; 1–4 KB each
 	if p.pipe, err = newMsgPipe(ps.outR); err != nil {
 		p.cmd.Process.Kill()
@@ -150,7 +151,6 @@ func spawnBackend(kind string, opts Options, undo *undoList) (*Process, error) {
 		return nil, err
 	}
 	go p.read()
-	go p.deliver()
 	return p, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -453,4 +454,43 @@ func TestOrderlyStopOfEveryProcessIsNoFailure(t *testing.T) {
 	r := c.wait(t)["long"]
 	assert.True(t, errors.Is(r.err, manager.ErrStopped) || errors.Is(r.err, manager.ErrWorkerDied), "%v", r.err)
 	assert.Empty(t, tagged())
+}
+
+// Rule: an idle managed worker costs the frontend two goroutines: its
+// process's reader and the manager's watch of it (the process's deliverer of
+// Messages runs only while messages wait). Counted as the difference
+// between a manager of 10 workers and one of 50, once all are ready and
+// their starts' goroutines have ended.
+func TestIdleWorkerCostsTwoGoroutines(t *testing.T) {
+	count := func(n int) int {
+		cfg, _ := config(n)
+		readyAll := make(chan struct{})
+		ready := 0
+		cfg.OnReady = func(*manager.Worker) {
+			if ready++; ready == n {
+				close(readyAll)
+			}
+		}
+		m, err := manager.New(cfg)
+		require.NoError(t, err)
+		cancel, wait := runManager(t, m)
+		defer func() { cancel(); require.NoError(t, wait()) }()
+		<-readyAll
+		// The starts' goroutines end just after their workers are ready:
+		// look every millisecond until the count has not moved for 50.
+		last, same := runtime.NumGoroutine(), 0
+		for deadline := time.Now().Add(5 * time.Second); same < 50 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+			if g := runtime.NumGoroutine(); g == last {
+				same++
+			} else {
+				last, same = g, 0
+			}
+		}
+		return last
+	}
+	small, large := count(10), count(50)
+	perWorker := float64(large-small) / 40
+	t.Logf("%.2f goroutines per idle worker", perWorker)
+	assert.LessOrEqual(t, perWorker, 2.0, "goroutines per idle worker")
 }
