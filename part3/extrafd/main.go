@@ -214,7 +214,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 
 	// The listener is opened before anything starts, on the loopback
 	// interface only: commands that start work are not for the network.
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
+	ln, err := cfg.listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 				return // closed: the program is ending
 			}
 			wg.Add(1)
-			go func() { defer wg.Done(); serve(connCtx, c, requests, cfg.idleTimeout) }()
+			go func() { defer wg.Done(); serve(connCtx, c, requests, cfg) }()
 		}
 	}()
 

@@ -208,18 +208,71 @@ func TestHundredClients(t *testing.T) {
 
 // Fault: quit from one client stops the manager cleanly for all: it gets
 // "bye", the others see their connection closed, run returns nil, and no
-// process is left.
+// process is left. The race this injects, every run: the stop lands on the
+// quitting client's connection after the loop has decided its answer and
+// before the connection has read and written it. The test's hook holds
+// that connection there until the server has interrupted it (closed it,
+// or cut its read short). A server that ends its connections as soon as
+// it is asked to stop, rather than once the loop has ended with its
+// answers written, loses the "bye".
 func TestQuitStopsForAll(t *testing.T) {
-	var err error
-	addr, stop := server(t, nil)
+	addr, stop := server(t, func(c *config) {
+		c.listen = func(network, addr string) (net.Listener, error) {
+			ln, err := net.Listen(network, addr)
+			return watchedListener{ln}, err
+		}
+		c.asked = func(c net.Conn, line string) {
+			if line != "quit\n" {
+				return
+			}
+			select {
+			case <-c.(*watchedConn).interrupted:
+			case <-time.After(20 * time.Second):
+				t.Error("the quitting client's connection was never interrupted")
+			}
+		}
+	})
 	others := []*client{dial(t, addr), dial(t, addr), dial(t, addr)}
 	for _, o := range others {
 		assert.Contains(t, o.say("status"), "workers: ")
 	}
-	assert.Equal(t, "bye", dial(t, addr).say("quit"))
+	quitter := dial(t, addr)
+	assert.Equal(t, "bye", quitter.say("quit"))
+	quitter.closed()
 	for _, o := range others {
 		o.closed()
 	}
-	err = stop()
-	assert.NoError(t, err)
+	assert.NoError(t, stop())
+}
+
+// watchedListener's connections say when the server interrupts them:
+// when it closes one, or sets a read deadline that has already passed.
+type watchedListener struct{ net.Listener }
+
+func (l watchedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &watchedConn{Conn: c, interrupted: make(chan struct{})}, nil
+}
+
+type watchedConn struct {
+	net.Conn
+	once        sync.Once
+	interrupted chan struct{} // closed once the server has interrupted it
+}
+
+func (c *watchedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { close(c.interrupted) })
+	return err
+}
+
+func (c *watchedConn) SetReadDeadline(t time.Time) error {
+	err := c.Conn.SetReadDeadline(t)
+	if !t.After(time.Now()) {
+		c.once.Do(func() { close(c.interrupted) })
+	}
+	return err
 }
