@@ -245,6 +245,37 @@ func TestQuitStopsForAll(t *testing.T) {
 	assert.NoError(t, stop())
 }
 
+// Fault: an answer the loop decides while the manager stops still reaches
+// its client. A client waits for its two long tasks ("wait") when another
+// quits: the stop cancels the tasks, and the waiting client gets "all 2
+// tasks ended: 0 done, 2 failed" before its connection closes. A server
+// whose connections end when the stop is asked for, rather than once the
+// loop has ended, closes that connection without the answer.
+func TestQuitAnswersWaitingClients(t *testing.T) {
+	waiting := make(chan struct{})
+	addr, stop := server(t, func(c *config) {
+		c.taskMillis = 60000
+		c.asked = func(_ net.Conn, line string) {
+			if line == "wait\n" {
+				close(waiting) // the loop gets it before anything sent after
+			}
+		}
+	})
+	waiter := dial(t, addr)
+	assert.Equal(t, "queued 2 tasks: task-1 to task-2", waiter.say("work 2"))
+	_, err := io.WriteString(waiter.c, "wait\n")
+	require.NoError(t, err)
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait never reached the loop")
+	}
+	assert.Equal(t, "bye", dial(t, addr).say("quit"))
+	assert.Equal(t, "all 2 tasks ended: 0 done, 2 failed", waiter.read())
+	waiter.closed()
+	assert.NoError(t, stop())
+}
+
 // watchedListener's connections say when the server interrupts them:
 // when it closes one, or sets a read deadline that has already passed.
 type watchedListener struct{ net.Listener }
