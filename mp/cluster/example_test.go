@@ -73,6 +73,6 @@ func Example() {
 	// 3 squared: 9 <nil>
 	// 4 squared: 16 <nil>
 	// a handler's error: true
-	// manager [front] - INFO - stopping 1 workers
+	// manager [front] - INFO - stopping 1 worker
 	// host: <nil>
 }

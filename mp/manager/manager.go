@@ -218,7 +218,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.killCtx, m.killAll = context.WithCancel(context.Background())
 	defer m.killAll()
 	m.progress = newProgress(m.cfg.Progress, len(m.workers))
-	m.log.Debug(fmt.Sprintf("starting %d workers, %d at a time", len(m.workers), m.cfg.StartConcurrency))
+	m.log.Debug(fmt.Sprintf("starting %s, %d at a time", workers(len(m.workers)), m.cfg.StartConcurrency))
 	for _, w := range m.workers {
 		m.start(w)
 	}
@@ -283,8 +283,8 @@ func (m *Manager) giveUp() {
 }
 
 func (m *Manager) stillAlive() string {
-	s := fmt.Sprintf("still alive: %d workers running, %d idle, %d busy, %d tasks queued",
-		m.live, m.Idle(), m.Busy(), m.Queued())
+	s := fmt.Sprintf("still alive: %s running, %d idle, %d busy, %d tasks queued",
+		workers(m.live), m.Idle(), m.Busy(), m.Queued())
 	var slow []string
 	for _, w := range m.workers {
 		if w.State() == Starting && w.restart == nil && time.Since(w.since) >= m.cfg.StillAlive {
@@ -318,7 +318,7 @@ func (m *Manager) stop(err error) {
 	}
 	m.queued = nil
 	m.stopCtx, m.endStop = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
-	m.log.Info(fmt.Sprintf("stopping %d workers", m.live))
+	m.log.Info(fmt.Sprintf("stopping %s", workers(m.live)))
 	for _, w := range m.workers {
 		if p := w.proc; p != nil {
 			m.stopWorker(w, p, "the manager stops")
@@ -328,6 +328,14 @@ func (m *Manager) stop(err error) {
 		}
 	}
 	m.idle = nil
+}
+
+// workers says "1 worker" or "n workers", for the log.
+func workers(n int) string {
+	if n == 1 {
+		return "1 worker"
+	}
+	return fmt.Sprintf("%d workers", n)
 }
 
 // send delivers ev to the loop, unless Run has returned.
@@ -344,6 +352,12 @@ func (m *Manager) send(ev event) {
 // while it runs; once the manager is stopping it returns an error wrapping
 // ErrStopped. (A listener, an eventfd or a timer of the program joins the
 // loop this way.)
+//
+// A value Watch has taken from ch just as the manager stops is passed to f
+// if the loop is still running, and dropped if Run returns first: a sender
+// cannot tell which from its send alone. A goroutine that sends on ch and
+// then waits for f to answer must also stop waiting once Run has returned
+// (select on a channel or context that ends then), or it may wait forever.
 func Watch[T any](m *Manager, ch <-chan T, f func(T)) error {
 	watch := func(ctx context.Context) {
 		for {

@@ -468,7 +468,7 @@ func TestStillAlive(t *testing.T) {
 	m, err := manager.New(cfg)
 	require.NoError(t, err)
 	runManager(t, m)
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "still alive: 1 workers running, 1 idle") },
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "still alive: 1 worker running, 1 idle") },
 		5*time.Second, 10*time.Millisecond)
 }
 

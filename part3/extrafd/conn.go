@@ -13,8 +13,9 @@ import (
 
 // serve reads one client's lines and writes the loop's answers, one line
 // each. It ends when the client leaves, sends a line longer than maxLine,
-// stays idle for idle, or when ctx ends (the loop has ended).
-func serve(ctx context.Context, c net.Conn, requests chan<- request, idle time.Duration) {
+// stays idle for cfg.idleTimeout, or when ctx ends (the loop has ended).
+func serve(ctx context.Context, c net.Conn, requests chan<- request, cfg config) {
+	idle := cfg.idleTimeout
 	defer c.Close()
 	// The end of ctx interrupts a read in progress (a deadline in the
 	// past), and leaves an answer on its way free to be written.
@@ -44,6 +45,9 @@ func serve(ctx context.Context, c net.Conn, requests chan<- request, idle time.D
 		case requests <- request{line: string(line), from: c.RemoteAddr().String(), reply: reply}:
 		case <-ctx.Done():
 			return
+		}
+		if cfg.asked != nil {
+			cfg.asked(c, string(line)) // tests: see TestQuitStopsForAll
 		}
 		var answer string
 		select {

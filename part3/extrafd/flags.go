@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 )
@@ -22,12 +23,17 @@ type config struct {
 	client          string
 	lines           []string
 	sensorBackoff   time.Duration
-	onReady         func(addr string) // tests: called on the loop once ready
+	// For tests: onReady is called on the loop once ready; listen may
+	// wrap the listener; asked, if set, is called by a connection after it
+	// has handed a line to the loop and before it reads the answer.
+	onReady func(addr string)
+	listen  func(network, addr string) (net.Listener, error)
+	asked   func(c net.Conn, line string)
 }
 
 // parseFlags checks the flags before anything starts.
 func parseFlags(args []string) (config, error) {
-	var c config
+	c := config{listen: net.Listen}
 	fs := flag.NewFlagSet("extrafd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.IntVar(&c.workers, "workers", 4, "number of worker processes")

@@ -214,7 +214,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 
 	// The listener is opened before anything starts, on the loopback
 	// interface only: commands that start work are not for the network.
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
+	ln, err := cfg.listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,8 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	// watches. The loop answers on the request's own buffered channel, so
 	// a slow client only ever holds its own goroutine.
 	// The connections live until the loop has ended (not just until it
-	// was asked to), so that the answer to "quit" still goes out.
+	// was asked to), so that answers decided while it stops still go out:
+	// "bye" to quit, the end of a "wait" whose tasks the stop cancelled.
 	requests := make(chan request)
 	if err := manager.Watch(s.m, requests, s.command); err != nil {
 		return err
@@ -300,7 +301,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 				return // closed: the program is ending
 			}
 			wg.Add(1)
-			go func() { defer wg.Done(); serve(connCtx, c, requests, cfg.idleTimeout) }()
+			go func() { defer wg.Done(); serve(connCtx, c, requests, cfg) }()
 		}
 	}()
 

@@ -208,18 +208,102 @@ func TestHundredClients(t *testing.T) {
 
 // Fault: quit from one client stops the manager cleanly for all: it gets
 // "bye", the others see their connection closed, run returns nil, and no
-// process is left.
+// process is left. The race this injects, every run: the stop lands on the
+// quitting client's connection after the loop has decided its answer and
+// before the connection has read and written it. The test's hook holds
+// that connection there until the server has interrupted it (closed it,
+// or cut its read short). A server that ends its connections as soon as
+// it is asked to stop, rather than once the loop has ended with its
+// answers written, loses the "bye".
 func TestQuitStopsForAll(t *testing.T) {
-	var err error
-	addr, stop := server(t, nil)
+	addr, stop := server(t, func(c *config) {
+		c.listen = func(network, addr string) (net.Listener, error) {
+			ln, err := net.Listen(network, addr)
+			return watchedListener{ln}, err
+		}
+		c.asked = func(c net.Conn, line string) {
+			if line != "quit\n" {
+				return
+			}
+			select {
+			case <-c.(*watchedConn).interrupted:
+			case <-time.After(20 * time.Second):
+				t.Error("the quitting client's connection was never interrupted")
+			}
+		}
+	})
 	others := []*client{dial(t, addr), dial(t, addr), dial(t, addr)}
 	for _, o := range others {
 		assert.Contains(t, o.say("status"), "workers: ")
 	}
-	assert.Equal(t, "bye", dial(t, addr).say("quit"))
+	quitter := dial(t, addr)
+	assert.Equal(t, "bye", quitter.say("quit"))
+	quitter.closed()
 	for _, o := range others {
 		o.closed()
 	}
-	err = stop()
-	assert.NoError(t, err)
+	assert.NoError(t, stop())
+}
+
+// Fault: an answer the loop decides while the manager stops still reaches
+// its client. A client waits for its two long tasks ("wait") when another
+// quits: the stop cancels the tasks, and the waiting client gets "all 2
+// tasks ended: 0 done, 2 failed" before its connection closes. A server
+// whose connections end when the stop is asked for, rather than once the
+// loop has ended, closes that connection without the answer.
+func TestQuitAnswersWaitingClients(t *testing.T) {
+	waiting := make(chan struct{})
+	addr, stop := server(t, func(c *config) {
+		c.taskMillis = 60000
+		c.asked = func(_ net.Conn, line string) {
+			if line == "wait\n" {
+				close(waiting) // the loop gets it before anything sent after
+			}
+		}
+	})
+	waiter := dial(t, addr)
+	assert.Equal(t, "queued 2 tasks: task-1 to task-2", waiter.say("work 2"))
+	_, err := io.WriteString(waiter.c, "wait\n")
+	require.NoError(t, err)
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait never reached the loop")
+	}
+	assert.Equal(t, "bye", dial(t, addr).say("quit"))
+	assert.Equal(t, "all 2 tasks ended: 0 done, 2 failed", waiter.read())
+	waiter.closed()
+	assert.NoError(t, stop())
+}
+
+// watchedListener's connections say when the server interrupts them:
+// when it closes one, or sets a read deadline that has already passed.
+type watchedListener struct{ net.Listener }
+
+func (l watchedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &watchedConn{Conn: c, interrupted: make(chan struct{})}, nil
+}
+
+type watchedConn struct {
+	net.Conn
+	once        sync.Once
+	interrupted chan struct{} // closed once the server has interrupted it
+}
+
+func (c *watchedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { close(c.interrupted) })
+	return err
+}
+
+func (c *watchedConn) SetReadDeadline(t time.Time) error {
+	err := c.Conn.SetReadDeadline(t)
+	if !t.After(time.Now()) {
+		c.once.Do(func() { close(c.interrupted) })
+	}
+	return err
 }

@@ -107,11 +107,9 @@ type cell struct {
 // one for each update and never changes it afterwards, so any goroutine
 // may read it without a lock.
 type frame struct {
-	Seq   int    `json:"seq"`
-	Cells []cell `json:"-"`
-	Done  int    `json:"done"`
-	Bad   int    `json:"failed"`
-	Queue int    `json:"queued"`
+	Seq              int
+	Cells            []cell
+	Done, Bad, Queue int
 }
 
 // state is the program's state: only the manager's loop touches it.

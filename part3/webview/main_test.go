@@ -23,9 +23,14 @@ import (
 )
 
 // The test binary is also the chapter's workers: Init diverts a re-executed
-// copy into its backend, as the chapter's main does.
+// copy into its backend, as the chapter's main does. Another copy may be
+// the page of TestPageCPUCost.
 func TestMain(m *testing.M) {
 	mp.Init()
+	if url := os.Getenv(pageVar); url != "" {
+		runPage(url) // a copy of the binary as TestPageCPUCost's page
+		return
+	}
 	if os.Getenv(proctest.TagVar) == "" {
 		os.Setenv(proctest.TagVar, "webview-unit-"+strconv.Itoa(os.Getpid()))
 	}

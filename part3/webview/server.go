@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -100,13 +99,15 @@ func (s *state) stream(w http.ResponseWriter, r *http.Request, subs, unsubs chan
 	w.Header().Set("Cache-Control", "no-store")
 	rc := http.NewResponseController(w)
 	var seen *frame
+	var buf []byte // the event being written, reused
 	for {
 		select {
 		case f := <-ch:
 			// A page that cannot take an update within ten seconds is
 			// gone: drop it (its browser reconnects, and gets it all).
 			rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if _, err := w.Write(update(seen, f)); err != nil {
+			buf = update(buf[:0], seen, f)
+			if _, err := w.Write(buf); err != nil {
 				return
 			}
 			if err := rc.Flush(); err != nil {
@@ -121,22 +122,46 @@ func (s *state) stream(w http.ResponseWriter, r *http.Request, subs, unsubs chan
 	}
 }
 
-// update is one server-sent event: the cells that changed since seen (all
-// of them if seen is nil), by index, and the totals.
-func update(seen, f *frame) []byte {
-	changed := map[string]cell{}
-	for i, c := range f.Cells {
-		if seen == nil || seen.Cells[i] != c {
-			changed[strconv.Itoa(i)] = c
-		}
+// update appends to b one server-sent event: the totals, and the cells
+// that changed since seen (all of them if seen is nil), by index:
+//
+//	data: {"seq":7,"done":120,"failed":0,"queued":3,"full":false,"workers":1000,"cells":{"12":{"state":"busy","pid":4242,"done":3}}}
+//
+// It writes the JSON itself rather than through encoding/json: with 1,000
+// workers each event may carry 1,000 cells, ten times a second, and
+// json.Marshal of a map of them (reflection, a string key per cell, the
+// keys sorted) took about 1 ms of CPU per event and 0.4 MB of garbage.
+// This takes a few tens of microseconds, and nothing once b has grown.
+func update(b []byte, seen, f *frame) []byte {
+	num := func(b []byte, name string, v int) []byte {
+		b = append(append(append(b, '"'), name...), `":`...)
+		return strconv.AppendInt(b, int64(v), 10)
 	}
-	b, _ := json.Marshal(struct {
-		*frame
-		Full    bool            `json:"full"`
-		Workers int             `json:"workers"`
-		Cells   map[string]cell `json:"cells"`
-	}{f, seen == nil, len(f.Cells), changed})
-	return fmt.Appendf(nil, "data: %s\n\n", b)
+	b = append(b, "data: {"...)
+	b = num(b, "seq", f.Seq)
+	b = num(append(b, ','), "done", f.Done)
+	b = num(append(b, ','), "failed", f.Bad)
+	b = num(append(b, ','), "queued", f.Queue)
+	b = strconv.AppendBool(append(b, `,"full":`...), seen == nil)
+	b = num(append(b, ','), "workers", len(f.Cells))
+	b = append(b, `,"cells":{`...)
+	sep := false
+	for i, c := range f.Cells {
+		if seen != nil && seen.Cells[i] == c {
+			continue
+		}
+		if sep {
+			b = append(b, ',')
+		}
+		sep = true
+		b = strconv.AppendInt(append(b, '"'), int64(i), 10)
+		// A state is a plain lower-case word: Go's quoting of it is JSON's.
+		b = strconv.AppendQuote(append(b, `":{"state":`...), c.State)
+		b = num(append(b, ','), "pid", c.Pid)
+		b = num(append(b, ','), "done", c.Done)
+		b = append(b, '}')
+	}
+	return append(b, "}}\n\n"...)
 }
 
 func sameCells(a, b *frame) bool {
