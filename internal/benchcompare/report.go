@@ -171,7 +171,11 @@ func WriteTable(w io.Writer, res *Results, rows []Row) {
 	fmt.Fprintln(w, head)
 	fmt.Fprintln(w, sep)
 	for _, r := range rows {
-		line := fmt.Sprintf("| %s | %s | %s | %s |", r.Label, r.Unit, cell(r.Go), cell(r.Floor))
+		floor := cell(r.Floor)
+		if r.Floor.Err != "" && r.Floor.Err == r.Go.Err {
+			floor = "—" // skipped together: the reason once
+		}
+		line := fmt.Sprintf("| %s | %s | %s | %s |", r.Label, r.Unit, cell(r.Go), floor)
 		for _, m := range res.Config.Methods {
 			if r.NoPeer != "" {
 				line += " " + r.NoPeer + " |"
