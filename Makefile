@@ -8,7 +8,7 @@ COUNT    ?= 5
 
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
-.PHONY: test race vet fuzz fuzz-payload scale bench bench-numpy bench-python bench-compare clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: test race vet fuzz fuzz-payload scale bench bench-busy bench-numpy bench-python bench-compare clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
 .PHONY: help cleanup memwatch tools stress browser-1000
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
@@ -36,6 +36,13 @@ fuzz-payload:
 ## (default 5); BENCH='Call$' picks some (a $ in BENCH reaches go test as it is)
 bench:
 	$(GO) test -run '^$$' -bench '$(value BENCH)' -count $(COUNT) ./mp/...
+
+## bench-busy: a Call while 1, 10, 100 and 1,000 workers each send a
+## message every 10 ms, beside the raw pipe floor measured in turn with it,
+## COUNT times for BUSYTIME each (default 1s); -v says why a point skipped
+BUSYTIME ?= 1s
+bench-busy:
+	$(GO) test -run '^$$' -bench 'CallWhileBusy' -benchtime $(BUSYTIME) -count $(COUNT) -v ./mp
 
 ## scale: start 1,000 workers under main1's manager and print the figures
 scale:

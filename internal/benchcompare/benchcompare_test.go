@@ -18,6 +18,7 @@ import (
 )
 
 func TestParseBench(t *testing.T) {
+	const skipped = "skipped: 1000 busy backends would need 702 % of a CPU (100 used 70.2 %), more than 3/4 of this machine's 2 CPUs; MP_BENCH_OVERLOAD=1 runs it anyway"
 	out := `goos: linux
 BenchmarkRawPipeRoundTrip-2   	  200000	      6900 ns/op
 BenchmarkCall-2               	  200000	      5100 ns/op	         9.300 cpu-µs/op
@@ -27,6 +28,13 @@ BenchmarkFill/4096x4096/heap-zero-2 	      20	  23892044 ns/op	5617.67 MB/s
 BenchmarkRing/frame=1MiB-2    	      20	    143944 ns/op	7284.61 MB/s
 BenchmarkTasks/workers=10-2   	       3	  70000000 ns/op	     28400 tasks/s
 BenchmarkSomethingElse-2      	       3	  70000000 ns/op
+BenchmarkCallWhileBusy/workers=10
+    busy_bench_test.go:309: 10 busy backends started in 128ms
+BenchmarkCallWhileBusy/workers=10-2        	   12123	     79889 ns/op	         5.670 busy-cpu-%	        57.82 busy-µs/msg	     15901 floor-ns/op	      9033 floor-p50-ns	        52.02 front-cpu-%	       980.7 load-msgs/s	     67250 p50-ns	         5.024 x-floor	         7.445 x-floor-p50
+--- BENCH: BenchmarkCallWhileBusy/workers=10-2
+BenchmarkCallWhileBusy/workers=1000
+    busy_bench_test.go:105: skipped: 1000 busy backends would need 702 % of a CPU (100 used 70.2 %), more than 3/4 of this machine's 2 CPUs; MP_BENCH_OVERLOAD=1 runs it anyway
+--- SKIP: BenchmarkCallWhileBusy/workers=1000
 PASS
 `
 	assert.Equal(t, []Sample{
@@ -36,6 +44,10 @@ PASS
 		{Side: "go", Op: "fill-floor", N: 4096, Value: 6.15187, Unit: "GB/s"},
 		{Side: "go", Op: "stream-ring", Value: 7.28461, Unit: "GB/s"},
 		{Side: "go", Op: "tasks", N: 10, Value: 28400, Unit: "tasks/s"},
+		{Side: "go", Op: "busy", N: 10, Value: 79.889, Unit: "us"},
+		{Side: "go", Op: "busy-floor", N: 10, Value: 15.901, Unit: "us"},
+		{Side: "go", Op: "busy", N: 1000, Unit: "us", Error: skipped},
+		{Side: "go", Op: "busy-floor", N: 1000, Unit: "us", Error: skipped},
 	}, parseBench(out))
 }
 
@@ -66,8 +78,13 @@ func TestMedianAndAdvantage(t *testing.T) {
 		{Side: "python", Op: "spawn-ready", Method: "fork", N: 1000, Unit: "s", Error: "TimeoutError: 900 of 1000 ready"},
 		{Side: "go", Op: "tasks", N: 10, Value: 20000},
 		{Side: "python", Op: "tasks-pool", Method: "fork", N: 10, Value: 10000},
+		{Side: "go", Op: "busy", N: 100, Value: 30, Unit: "us"},
+		{Side: "go", Op: "busy-floor", N: 100, Value: 10, Unit: "us"},
+		{Side: "go", Op: "busy", N: 1000, Unit: "us", Error: "skipped: 1000 busy backends would need 702 % of a CPU (100 used 70.2 %), more; remedy"},
+		{Side: "go", Op: "fanin", N: 100, Value: 2e6},
+		{Side: "go", Op: "fanin", N: 1000, Value: 1.5e6},
 	}}
-	res.Config.Ns, res.Config.Workers, res.Config.Methods = []int{1000}, []int{10}, []string{"fork"}
+	res.Config.Ns, res.Config.Workers, res.Config.Methods = []int{100, 1000}, []int{10}, []string{"fork"}
 	rows := map[string]Row{}
 	for _, r := range Rows(res) {
 		rows[r.Label] = r
@@ -82,6 +99,10 @@ func TestMedianAndAdvantage(t *testing.T) {
 	var table bytes.Buffer
 	WriteTable(&table, res, Rows(res))
 	assert.Contains(t, table.String(), "failed: TimeoutError: 900 of 1000 ready")
+	assert.Contains(t, table.String(), "| Call while 1000 workers are busy (a message each every 10 ms) | µs | skipped: 1000 busy backends would need 702 % of a CPU (100 used 70.2 %), more | — |",
+		"a skipped point says why, without the remedy")
+	assert.Contains(t, table.String(), "Targets of issue 22: a Call while N workers are busy, ÷ its floor (target ≤ 2): 100: 3.00 ×, "+
+		"1000: skipped: 1000 busy backends would need 702 % of a CPU; fan-in at 1,000 workers ÷ at 100 (target ≥ 0.8): 0.750.")
 }
 
 // TestQuickRun is the tool's smoke test: the whole run, both sides, on
@@ -117,7 +138,7 @@ func TestQuickRun(t *testing.T) {
 		}
 		return false
 	}
-	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "tasks"} {
+	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "tasks", "busy", "busy-floor"} {
 		assert.True(t, has("go", op), "Go's %s", op)
 	}
 	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "stream", "tasks-executor", "tasks-pool"} {

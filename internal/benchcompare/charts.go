@@ -17,8 +17,8 @@ import (
 )
 
 // DrawCharts draws ratios.png (Go's advantage on every row, log scale) and
-// scale.png (start+ready+stop, tasks/s and PSS against the number of
-// processes, both sides, log-log) into dir, and returns their paths.
+// scale.png (start+ready+stop, tasks/s, PSS and a Call while workers are
+// busy, against the number of processes, both sides, log-log) into dir, and returns their paths.
 func DrawCharts(dir string, res *Results, rows []Row) ([]string, error) {
 	ratios := filepath.Join(dir, "ratios.png")
 	if err := drawRatios(ratios, res, rows); err != nil {
@@ -142,6 +142,7 @@ func drawScale(path string, res *Results, rows []Row) error {
 	lifeS := []series{{name: "Go (mp manager)", xys: curve(life, "life", goFig)}, {name: "Go's floor (plain os/exec)", xys: curve(life, "life", floor), style: 1, dashed: true}}
 	pssS := []series{{name: "Go (mp worker)", xys: curve(rows, "pss", goFig)}}
 	tasksS := []series{{name: "Go (mp manager)", xys: curve(rows, "tasks-executor", goFig)}}
+	busyS := []series{{name: "Go: Call", xys: curve(rows, "busy", goFig)}, {name: "Go's floor (raw pipe round trip)", xys: curve(rows, "busy", floor), style: 1, dashed: true}}
 	for i, m := range res.Config.Methods {
 		lifeS = append(lifeS, series{name: "Python " + m, xys: curve(life, "life", py(m)), style: 2 + i})
 		pssS = append(pssS, series{name: "Python " + m, xys: curve(rows, "pss", py(m)), style: 2 + i})
@@ -184,29 +185,31 @@ func drawScale(path string, res *Results, rows []Row) error {
 		}
 		return p, nil
 	}
-	var plots [][]*plot.Plot
-	row := []*plot.Plot{}
-	for _, spec := range []struct {
+	// Two rows of two panels.
+	plots := [][]*plot.Plot{{}, {}}
+	for i, spec := range []struct {
 		title, x, y string
 		ss          []series
 	}{
 		{"start + all ready + stop of N processes", "N processes", "seconds", lifeS},
 		{"small tasks through a pool", "workers", "tasks/s", tasksS},
 		{"PSS per idle process", "N processes", "MiB", pssS},
+		{"a Call while N workers are busy (a message each every 10 ms)", "N busy workers", "µs", busyS},
 	} {
 		p, err := panel(spec.title, spec.x, spec.y, spec.ss)
 		if err != nil {
 			return err
 		}
-		row = append(row, p)
+		plots[i/2] = append(plots[i/2], p)
 	}
-	plots = append(plots, row)
-	img := vgimg.New(18*vg.Inch, 6*vg.Inch)
+	img := vgimg.New(14*vg.Inch, 11*vg.Inch)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
+	tiles := draw.Tiles{Rows: 2, Cols: 2, PadX: vg.Centimeter, PadY: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
 	canvases := plot.Align(plots, tiles, dc)
-	for i, p := range row {
-		p.Draw(canvases[0][i])
+	for r, row := range plots {
+		for c, p := range row {
+			p.Draw(canvases[r][c])
+		}
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,19 +18,28 @@ type goBench struct {
 	pattern   string
 	benchtime string // full run
 	quick     string // Quick
+	verbose   bool   // -test.v, to read why a sub-benchmark skipped
 }
 
 // goBenches are the Go peers of the Python figures, and their floors.
-func goBenches(workers []int) []goBench {
-	w := make([]string, len(workers))
-	for i, n := range workers {
-		w[i] = strconv.Itoa(n)
-	}
+func goBenches(workers, ns []int) []goBench {
 	return []goBench{
-		{"mp", `^Benchmark(RawPipeRoundTrip|Call|Sync|RawEventfdRoundTrip)$`, "1s", "2000x"},
-		{"mp/shm", `^Benchmark(Fill|Sum|Ring|PipeStream)$/^(100x100|4096x4096|frame=1MiB|1MiB)$`, "0.5s", "20x"},
-		{"mp/manager", `^BenchmarkTasks$/^workers=(` + strings.Join(w, "|") + `)$`, "3x", "1x"},
+		{pkg: "mp", pattern: `^Benchmark(RawPipeRoundTrip|Call|Sync|RawEventfdRoundTrip)$`, benchtime: "1s", quick: "2000x"},
+		// A Call while N backends are busy, beside its floor: one test
+		// binary run per repetition, N as for the starts.
+		{pkg: "mp", pattern: `^BenchmarkCallWhileBusy$/^workers=(` + alternatives(ns) + `)$`, benchtime: "1s", quick: "200x", verbose: true},
+		{pkg: "mp/shm", pattern: `^Benchmark(Fill|Sum|Ring|PipeStream)$/^(100x100|4096x4096|frame=1MiB|1MiB)$`, benchtime: "0.5s", quick: "20x"},
+		{pkg: "mp/manager", pattern: `^BenchmarkTasks$/^workers=(` + alternatives(workers) + `)$`, benchtime: "3x", quick: "1x"},
 	}
+}
+
+// alternatives is "1|10|100": a regexp's alternatives of the numbers.
+func alternatives(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, "|")
 }
 
 type goRunner struct {
@@ -41,10 +51,12 @@ type goRunner struct {
 // buildGo builds the test binaries (one go test -c, which links them in
 // parallel) and main1 into bin.
 func buildGo(ctx context.Context, cfg Config, bin string) (*goRunner, error) {
-	g := &goRunner{cfg: cfg, benches: goBenches(cfg.Workers), bin: bin}
+	g := &goRunner{cfg: cfg, benches: goBenches(cfg.Workers, cfg.Ns), bin: bin}
 	args := []string{"test", "-c", "-o", bin + "/"}
 	for _, b := range g.benches {
-		args = append(args, "./"+b.pkg)
+		if !slices.Contains(args, "./"+b.pkg) {
+			args = append(args, "./"+b.pkg)
+		}
 	}
 	main1 := make(chan error, 1)
 	go func() {
@@ -77,7 +89,11 @@ func (g *goRunner) run(ctx context.Context, rep int, logf func(string, ...any)) 
 		if g.cfg.Benchtime != "" {
 			bt = g.cfg.Benchtime
 		}
-		cmd := command(ctx, abs(g.cfg.Root, b.pkg), g.testBin(b), "-test.run", "^$", "-test.bench", b.pattern, "-test.benchtime", bt)
+		args := []string{"-test.run", "^$", "-test.bench", b.pattern, "-test.benchtime", bt}
+		if b.verbose {
+			args = append(args, "-test.v")
+		}
+		cmd := command(ctx, abs(g.cfg.Root, b.pkg), g.testBin(b), args...)
 		stdout, err := output(cmd)
 		got := parseBench(stdout)
 		if err != nil {
@@ -110,14 +126,34 @@ func firstLine(s string) string {
 	return s
 }
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+var (
+	benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+	skipLine  = regexp.MustCompile(`^--- SKIP: (Benchmark\S+?)(?:-\d+)?(?: \(|$)`)
+	logLine   = regexp.MustCompile(`^\S+\.go:\d+: (skipped: .*)$`)
+)
 
 // parseBench turns the lines of go test -bench output into samples, for
-// the benchmarks this tool knows (see goOp); it ignores the rest.
+// the benchmarks this tool knows (see goOp); it ignores the rest. A
+// sub-benchmark that skipped (-test.v shows why, in the line before) is a
+// sample whose Error is its reason.
 func parseBench(out string) []Sample {
 	var samples []Sample
+	why := ""
 	for line := range strings.Lines(out) {
-		m := benchLine.FindStringSubmatch(strings.TrimSpace(line))
+		line = strings.TrimSpace(line)
+		if m := logLine.FindStringSubmatch(line); m != nil {
+			why = m[1]
+			continue
+		}
+		if m := skipLine.FindStringSubmatch(line); m != nil && why != "" {
+			if s, ok := goOp(m[1], map[string]float64{"ns/op": 1, "floor-ns/op": 1}); ok {
+				s.Value, s.Error = 0, why
+				samples = append(samples, withFloor(s, 0)...)
+			}
+			why = ""
+			continue
+		}
+		m := benchLine.FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
@@ -129,10 +165,22 @@ func parseBench(out string) []Sample {
 			}
 		}
 		if s, ok := goOp(m[1], metrics); ok {
-			samples = append(samples, s)
+			samples = append(samples, withFloor(s, metrics["floor-ns/op"]/1e3)...)
 		}
 	}
 	return samples
+}
+
+// withFloor is s, and for a figure whose floor is a metric of the same
+// benchmark (a Call while workers are busy), that floor as a sample of its
+// own.
+func withFloor(s Sample, floor float64) []Sample {
+	if s.Op != "busy" {
+		return []Sample{s}
+	}
+	f := s
+	f.Op, f.Value = "busy-floor", floor
+	return []Sample{s, f}
 }
 
 // goOp names a Go benchmark's figure as the Python side names its peer.
@@ -172,6 +220,13 @@ func goOp(name string, m map[string]float64) (Sample, bool) {
 			return Sample{}, false
 		}
 		return gbs(op, n)
+	case len(parts) == 2 && parts[0] == "BenchmarkCallWhileBusy":
+		n, err := strconv.Atoi(strings.TrimPrefix(parts[1], "workers="))
+		if err != nil {
+			return Sample{}, false
+		}
+		// The floor is a metric of the same line (see withFloor).
+		return Sample{Side: "go", Op: "busy", N: n, Value: m["ns/op"] / 1e3, Unit: "us"}, m["ns/op"] > 0 && m["floor-ns/op"] > 0
 	case len(parts) == 2 && parts[0] == "BenchmarkTasks":
 		n, err := strconv.Atoi(strings.TrimPrefix(parts[1], "workers="))
 		if err != nil {

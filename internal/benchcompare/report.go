@@ -71,6 +71,7 @@ func specs(cfg Results) []rowSpec {
 			rowSpec{label: fmt.Sprintf("stop %d", n), unit: "s", kind: "spawn-stop", goOp: "spawn-stop", floorOp: "spawn-stop-floor", pyOp: "spawn-stop", pyErrOp: "spawn-ready", n: n, pyN: n},
 			rowSpec{label: fmt.Sprintf("PSS per idle process, %d of them", n), unit: "MiB", kind: "pss", goOp: "pss", pyOp: "pss", pyErrOp: "spawn-ready", n: n, pyN: n},
 			rowSpec{label: fmt.Sprintf("fan-in through the manager, %d workers", n), unit: "msgs/s", kind: "fanin", goOp: "fanin", n: n, higher: true, noPeer: "no peer measured"},
+			rowSpec{label: fmt.Sprintf("Call while %d workers are busy (a message each every 10 ms)", n), unit: "µs", kind: "busy", goOp: "busy", floorOp: "busy-floor", n: n, noPeer: "no peer measured"},
 		)
 	}
 	for _, rows := range []int{100, 4096} {
@@ -170,7 +171,11 @@ func WriteTable(w io.Writer, res *Results, rows []Row) {
 	fmt.Fprintln(w, head)
 	fmt.Fprintln(w, sep)
 	for _, r := range rows {
-		line := fmt.Sprintf("| %s | %s | %s | %s |", r.Label, r.Unit, cell(r.Go), cell(r.Floor))
+		floor := cell(r.Floor)
+		if r.Floor.Err != "" && r.Floor.Err == r.Go.Err {
+			floor = "—" // skipped together: the reason once
+		}
+		line := fmt.Sprintf("| %s | %s | %s | %s |", r.Label, r.Unit, cell(r.Go), floor)
 		for _, m := range res.Config.Methods {
 			if r.NoPeer != "" {
 				line += " " + r.NoPeer + " |"
@@ -189,6 +194,38 @@ func WriteTable(w io.Writer, res *Results, rows []Row) {
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintln(w, "\nGo ÷ method: how many times better Go does (times and memory: Python's figure over Go's; rates: Go's over Python's).")
+	if t := targets(rows); t != "" {
+		fmt.Fprintf(w, "\n%s\n", t)
+	}
+}
+
+// targets says how the curves fare against issue 22's targets: a Call
+// while N workers are busy within 2 × its floor, and the fan-in at 1,000
+// workers at least 0.8 × its figure at 100.
+func targets(rows []Row) string {
+	var busy []string
+	fanin := map[int]Figure{}
+	for _, r := range rows {
+		switch {
+		case r.Kind == "busy" && r.Go.OK() && r.Floor.OK():
+			busy = append(busy, fmt.Sprintf("%d: %s ×", r.N, num(r.Go.Value/r.Floor.Value)))
+		case r.Kind == "busy" && r.Go.Err != "":
+			busy = append(busy, fmt.Sprintf("%d: %s", r.N, strings.SplitN(r.Go.Err, " (", 2)[0]))
+		case r.Kind == "fanin":
+			fanin[r.N] = r.Go
+		}
+	}
+	var t []string
+	if len(busy) > 0 {
+		t = append(t, "a Call while N workers are busy, ÷ its floor (target ≤ 2): "+strings.Join(busy, ", "))
+	}
+	if a, b := fanin[1000], fanin[100]; a.OK() && b.OK() {
+		t = append(t, fmt.Sprintf("fan-in at 1,000 workers ÷ at 100 (target ≥ 0.8): %s", num(a.Value/b.Value)))
+	}
+	if len(t) == 0 {
+		return ""
+	}
+	return "Targets of issue 22: " + strings.Join(t, "; ") + "."
 }
 
 func cell(f Figure) string {
@@ -197,11 +234,12 @@ func cell(f Figure) string {
 		return num(f.Value)
 	case f.Err != "":
 		e := strings.ReplaceAll(f.Err, "|", "/")
+		if strings.HasPrefix(e, "skipped") {
+			e, _, _ = strings.Cut(e, ";") // the reason, not the remedy
+			return e
+		}
 		if len(e) > 80 {
 			e = e[:77] + "..."
-		}
-		if strings.HasPrefix(e, "skipped") {
-			return e
 		}
 		return "failed: " + e
 	}

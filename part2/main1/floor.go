@@ -6,14 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // scaleFloor starts n plain processes of this binary (-scale-floor-child),
 // at most concurrency at a time, waits until each has written its byte,
 // then closes their stdin and waits for them all: -scale's floor. It
-// returns the time to all ready and the time to all stopped.
-func scaleFloor(n, concurrency int) (ready, stopped time.Duration, err error) {
+// returns the time to all ready and the time to all stopped, drawing its
+// progress on out.
+func scaleFloor(n, concurrency int, out *meter) (ready, stopped time.Duration, err error) {
 	type child struct {
 		cmd   *exec.Cmd
 		stdin io.WriteCloser
@@ -33,6 +35,7 @@ func scaleFloor(n, concurrency int) (ready, stopped time.Duration, err error) {
 	slots := make(chan struct{}, concurrency)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
+	var running atomic.Int64
 	for i := range children {
 		slots <- struct{}{}
 		wg.Go(func() {
@@ -44,7 +47,7 @@ func scaleFloor(n, concurrency int) (ready, stopped time.Duration, err error) {
 				errs <- err
 				return
 			}
-			out, err := cmd.StdoutPipe()
+			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				errs <- err
 				return
@@ -54,9 +57,11 @@ func scaleFloor(n, concurrency int) (ready, stopped time.Duration, err error) {
 				return
 			}
 			children[i] = child{cmd, in}
-			if _, err := io.ReadFull(out, make([]byte, 1)); err != nil {
+			if _, err := io.ReadFull(stdout, make([]byte, 1)); err != nil {
 				errs <- fmt.Errorf("floor process %d: %w", i, err)
+				return
 			}
+			out.progress("floor:         %d/%d plain processes ready", running.Add(1), n)
 		})
 	}
 	wg.Wait()
@@ -69,8 +74,9 @@ func scaleFloor(n, concurrency int) (ready, stopped time.Duration, err error) {
 	for _, c := range children {
 		c.stdin.Close()
 	}
-	for _, c := range children {
+	for i, c := range children {
 		c.cmd.Wait()
+		out.progress("floor:         %d/%d plain processes stopped", i+1, n)
 	}
 	return ready, time.Since(begin), nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -31,22 +32,26 @@ func init() { mp.HandleCommand(workers, burst, (*worker).burst) }
 // messagesPerWorker is the size of each worker's burst in -scale mode.
 const messagesPerWorker = 1000
 
-// runScale starts cfg.scale workers, waits until every one is ready, has
-// each send a burst of messages through the manager's loop, reads their
-// memory, stops them, and prints the figures.
+// runScale starts cfg.scale workers, waits until every one is ready, reads
+// their memory, has each send a burst of messages through the manager's
+// loop, stops them, and measures the floor: each phase prints its line as
+// it ends (see meter).
 func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 	n := cfg.scale
+	out := newMeter()
 	parent := ctx // Ctrl-C: no floor
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		begin                = time.Now()
-		allReady, burstStart time.Time
-		burstTook            time.Duration
-		ready, received      int
-		pss                  uint64
-		pssErr               error
+		begin                         = time.Now()
+		allReady, burstStart, stopped time.Time
+		ready, received               int
 	)
+	// The stop begins when the run's context ends: after the fan-in, or
+	// on Ctrl-C.
+	stopping := make(chan time.Time, 1)
+	defer context.AfterFunc(ctx, func() { stopping <- time.Now() })()
+	out.line("workers:       %d (started %d at a time)", n, cfg.startConcurrency)
 	var m *manager.Manager
 	m, err := manager.New(manager.Config{
 		Workers:          n,
@@ -56,10 +61,12 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 		},
 		OnReady: func(w *manager.Worker) {
 			if ready++; ready < n {
+				out.progress("starting:      %d/%d workers ready", ready, n)
 				return
 			}
 			allReady = time.Now()
-			pss, pssErr = workersPSS(m)
+			out.line("all ready:     %.3f s", allReady.Sub(begin).Seconds())
+			printPSS(out, m, n)
 			burstStart = time.Now()
 			for _, w := range m.Workers() {
 				if err := burst.Send(ctx, w.Process(), messagesPerWorker); err != nil {
@@ -69,46 +76,86 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 			}
 		},
 		OnMessage: func(w *manager.Worker, msg mp.Message) {
-			if received++; received == n*messagesPerWorker {
-				burstTook = time.Since(burstStart)
+			if received++; received%4096 == 0 {
+				out.progress("fan-in:        %d/%d messages", received, n*messagesPerWorker)
+			}
+			if received == n*messagesPerWorker {
+				took := time.Since(burstStart)
+				out.line("fan-in:        %d messages in %.2f s: %.0f messages/s", received, took.Seconds(), float64(received)/took.Seconds())
 				cancel()
 			}
 		},
 		StillAlive: -1,
 		Log:        log,
+		Progress:   io.Discard, // the meter draws its own, through every phase
 	})
 	if err != nil {
 		return err
 	}
-	runErr := m.Run(ctx)
-	stopped := time.Now()
-	fmt.Printf("workers:       %d (started %d at a time)\n", n, cfg.startConcurrency)
-	fmt.Printf("all ready:     %.3f s\n", allReady.Sub(begin).Seconds())
-	if burstTook > 0 {
-		fmt.Printf("fan-in:        %d messages in %.2f s: %.0f messages/s\n", received, burstTook.Seconds(), float64(received)/burstTook.Seconds())
-	}
-	if pssErr != nil {
-		fmt.Printf("PSS:           unknown (%v)\n", pssErr)
+	watching := make(chan struct{})
+	if out.tty {
+		go watchStops(ctx, out, m, watching)
 	} else {
-		fmt.Printf("PSS:           %.1f MiB in all, %.2f MiB per idle worker\n", mib(pss), mib(pss)/float64(n))
+		close(watching)
 	}
-	stopTook := stopped.Sub(allReady.Add(burstTook))
-	fmt.Printf("all stopped:   %.3f s\n", stopTook.Seconds())
+	runErr := m.Run(ctx)
+	stopped = time.Now()
+	cancel() // if Run ended on its own: the watcher and the stop's start wait for it
+	<-watching
+	stopTook := stopped.Sub(<-stopping)
+	out.line("all stopped:   %.3f s", stopTook.Seconds())
 	if runErr != nil || parent.Err() != nil {
 		return runErr
 	}
 	// The floor, in the same run: as many plain processes of this binary,
 	// started with os/exec as many at a time, each writing one byte when it
 	// runs and exiting at the end of its stdin. What mp adds is the rest.
-	floorReady, floorStopped, err := scaleFloor(n, cfg.startConcurrency)
+	floorReady, floorStopped, err := scaleFloor(n, cfg.startConcurrency, out)
 	if err != nil {
 		return fmt.Errorf("the floor: %w", err)
 	}
-	fmt.Printf("floor:         all ready %.3f s, all stopped %.3f s (%d plain processes, %d at a time)\n",
+	out.line("floor:         all ready %.3f s, all stopped %.3f s (%d plain processes, %d at a time)",
 		floorReady.Seconds(), floorStopped.Seconds(), n, cfg.startConcurrency)
-	fmt.Printf("ratios:        ready %.2f x the floor, stopped %.2f x\n",
+	out.line("ratios:        ready %.2f x the floor, stopped %.2f x",
 		allReady.Sub(begin).Seconds()/floorReady.Seconds(), stopTook.Seconds()/floorStopped.Seconds())
 	return nil
+}
+
+// printPSS prints the workers' memory, all idle and ready.
+func printPSS(out *meter, m *manager.Manager, n int) {
+	pss, err := workersPSS(m)
+	if err != nil {
+		out.line("PSS:           unknown (%v)", err)
+		return
+	}
+	out.line("PSS:           %.1f MiB in all, %.2f MiB per idle worker", mib(pss), mib(pss)/float64(n))
+}
+
+// watchStops draws the stopping phase's progress line, once ctx has ended,
+// until every worker's process has exited; it closes done when it returns.
+func watchStops(ctx context.Context, out *meter, m *manager.Manager, done chan<- struct{}) {
+	defer close(done)
+	<-ctx.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for range t.C {
+		exited := 0
+		for _, w := range m.Workers() {
+			if p := w.Process(); p == nil {
+				exited++
+			} else {
+				select {
+				case <-p.Done():
+					exited++
+				default:
+				}
+			}
+		}
+		if exited == len(m.Workers()) {
+			return
+		}
+		out.progress("stopping:      %d/%d workers stopped", exited, len(m.Workers()))
+	}
 }
 
 // workersPSS sums the proportional set size of the workers' processes:
