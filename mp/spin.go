@@ -84,11 +84,11 @@ func (s *spinner) arrived() {
 
 // poll calls try until it returns true or the window ends, letting the
 // processor run what else is ready between calls, and reports whether try
-// returned true. It does not poll at all when polling is off (MP_SPIN=0) or
-// no data came recently.
+// returned true. It does not poll at all when polling is off (MP_SPIN=0),
+// no data came recently, or the machine is busy (load.go).
 func (s *spinner) poll(try func() bool) bool {
 	now := monotonic()
-	if spinOff || now-s.last.Load() > int64(recently) {
+	if spinOff || now-s.last.Load() > int64(recently) || busyMachine(now) {
 		return false
 	}
 	deadline := now + s.window.Load()
