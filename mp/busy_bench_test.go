@@ -229,7 +229,7 @@ func rawPipePair(b *testing.B) (roundTrip func() error, stop func()) {
 	var down, up [2]int
 	require.NoError(b, unix.Pipe2(down[:], unix.O_CLOEXEC))
 	require.NoError(b, unix.Pipe2(up[:], unix.O_CLOEXEC))
-	stopChild := startRaw(b, "pipe", down[0], up[1])
+	stopChild, _ := startRaw(b, "pipe", down[0], up[1])
 	unix.Close(down[0])
 	unix.Close(up[1])
 	buf := []byte("12345678")
