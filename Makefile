@@ -63,10 +63,11 @@ bench-numpy:
 		echo "bench-numpy: skipped, $(PYTHON) has no numpy (apt-get install python3-numpy, then PYTHON=/usr/bin/python3)"; \
 	fi
 
-## bench-python: the original's Pipe round trip, for comparison (python3)
+## bench-python: the original's Pipe round trip, for comparison (python3;
+## LOAD=1: beside two CPU-bound competitors, as BenchmarkUnderLoad)
 bench-python:
 	@if command -v $(PYTHON) >/dev/null; then \
-		$(PYTHON) aux/python_compare.py; \
+		$(PYTHON) aux/python_compare.py $(if $(filter 1,$(LOAD)),--load); \
 	else \
 		echo "bench-python: skipped, no $(PYTHON) (apt-get install python3)"; \
 	fi

@@ -3,10 +3,13 @@
 
 A multiprocessing.Pipe round trip with pickled messages, the Python
 counterpart of BenchmarkRoundTrip. Standard library only; `make
-bench-python` runs it.
+bench-python` runs it. With --load (`make bench-python LOAD=1`) it runs
+beside two CPU-bound competitors, as BenchmarkUnderLoad does on the Go side.
 """
 import multiprocessing as mp
 import statistics
+import subprocess
+import sys
 import time
 
 N = 20000
@@ -21,6 +24,18 @@ def echo(conn):
 
 
 def main():
+    hogs = []
+    if "--load" in sys.argv[1:]:
+        hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+    try:
+        measure("beside two CPU-bound competitors" if hogs else "quiet")
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+
+
+def measure(condition):
     front, back = mp.Pipe()
     child = mp.Process(target=echo, args=(back,))
     child.start()
@@ -36,7 +51,7 @@ def main():
         runs.append((time.perf_counter() - start) / N * 1e6)
     front.send(None)
     child.join()
-    print(f"multiprocessing.Pipe round trip (pickle): median {statistics.median(runs):.1f} µs "
+    print(f"multiprocessing.Pipe round trip (pickle), {condition}: median {statistics.median(runs):.1f} µs "
           f"(runs: {', '.join(f'{r:.1f}' for r in runs)})")
 
 
