@@ -201,7 +201,7 @@ func startBench(b *testing.B, opts Options) *Process {
 	opts.Name = "bench-" + strconv.Itoa(int(benchSeq.Add(1)))
 	p, err := testKind.Start(context.Background(), opts)
 	require.NoError(b, err)
-	b.Cleanup(func() { p.Stop() })
+	b.Cleanup(func() { p.Close() })
 	// The first message pays for the backend's start-up: keep it out.
 	_, err = p.Call(context.Background(), "pid", nil)
 	require.NoError(b, err)

@@ -9,7 +9,7 @@ import (
 )
 
 // Send sends a command to the backend without waiting for it to be handled.
-// It fails with ErrStopped after RequestStop or Stop, with an error wrapping
+// It fails with ErrStopped after CloseSend or Close, with an error wrapping
 // ErrBackendDied if the backend is gone, with ErrParam or ErrFrameTooLarge for
 // a message that cannot be sent, and with ctx's error if ctx ends while the
 // pipe is full. A message is sent whole or not at all: if ctx ends half way
@@ -69,7 +69,7 @@ func (p *Process) deathError() error {
 	return fmt.Errorf("%w: %w", ErrBackendDied, p.exitErr)
 }
 
-// stopRequested reports whether RequestStop, Stop or Shutdown was called.
+// stopRequested reports whether CloseSend, Close or Shutdown was called.
 func (p *Process) stopRequested() bool {
 	select {
 	case <-p.stopping:
@@ -86,7 +86,7 @@ func (p *Process) stopRequested() bool {
 //
 // Call returns an error wrapping ErrHandler if the handler returned an
 // error, ErrUnknownCommand if there is no handler, ErrHandlerPanic or
-// ErrBackendDied if the backend died before replying, ErrStopped after Stop,
+// ErrBackendDied if the backend died before replying, ErrStopped after Close,
 // and ctx's error if ctx ends first. A Call whose ctx ends tells the
 // backend: the handler's ctx is cancelled (or, if it has not started, the
 // call is skipped) and its reply is dropped.
@@ -195,7 +195,7 @@ func (p *Process) awaitReply(ctx context.Context, id uint64, ch chan callResult)
 }
 
 // cancelCall tells the backend that the caller of call id gave up. It
-// writes before Call returns, so that a Stop that follows cannot close the
+// writes before Call returns, so that a Close that follows cannot close the
 // cancel pipe first (a goroutine writing it used to lose that race, and the
 // handler ran on until SIGTERM). The backend reads that pipe at once, so
 // the write is quick; it is bounded all the same, for a backend that no

@@ -78,29 +78,22 @@ func (c *Command[Req, Resp]) Send(ctx context.Context, p *Process, req Req) erro
 	return p.Send(ctx, c.name, params)
 }
 
-// replier is what a backend state can do when it embeds *Backend.
-type replier interface {
-	Reply(ctx context.Context, req Message, command string, params Params) error
-}
-
 // HandleCommand registers h as the handler of command c on kind k, and
 // returns k. The handler receives the decoded request; what it returns is
 // the reply of a Call (ignored for a Send), and an error it returns reaches
-// the caller as a *RemoteError wrapping ErrHandler, as with Kind.Handle.
-// Go methods cannot take type parameters, so this is a function:
+// the caller as a *RemoteError wrapping ErrHandler, as with Kind.Handle. A
+// request that does not decode as a Req fails the call with ErrHandler, and
+// the handler does not run. Go methods cannot take type parameters, so this
+// is a function:
 //
 //	mp.HandleCommand(workers, work, (*worker).work)
 //
-// The backend state must embed *Backend (PB is *B; the compiler infers it,
-// and refuses a B without Reply). A request that does not decode as a Req
-// (a frontend that sent Params, or another type) fails the call with
-// ErrHandler, its text saying why, and the handler does not run.
 // HandleCommand panics, as Handle does, if c's name already has a handler.
-func HandleCommand[B any, PB interface {
-	*B
-	replier
-}, Req, Resp any](k *Kind[B], c *Command[Req, Resp], h func(b *B, ctx context.Context, req Req) (Resp, error)) *Kind[B] {
-	return k.Handle(c.name, func(b *B, ctx context.Context, m Message) error {
+func HandleCommand[B, Req, Resp any](k *Kind[B], c *Command[Req, Resp], h func(b *B, ctx context.Context, req Req) (Resp, error)) *Kind[B] {
+	if h == nil {
+		panic(fmt.Sprintf("mp: kind %q: HandleCommand needs a handler", k.name))
+	}
+	return k.handle(c.name, func(b *B, be *Backend, ctx context.Context, m Message) error {
 		var req Req
 		if err := takePayload(m.Params, &req); err != nil {
 			return fmt.Errorf("request: %w", err)
@@ -113,7 +106,7 @@ func HandleCommand[B any, PB interface {
 		if err != nil {
 			return fmt.Errorf("reply: %w", err)
 		}
-		return PB(b).Reply(ctx, m, c.name, params)
+		return be.Reply(ctx, m, c.name, params)
 	})
 }
 

@@ -59,7 +59,7 @@ func TestFaultSlowPreRunsDoNotHoldOtherStarts(t *testing.T) {
 			// starts (which kills their backends).
 			p, err := slowKind.Start(ctx, Options{Name: "slow-" + string(rune('a'+i))})
 			if err == nil {
-				p.Stop()
+				p.Close()
 			}
 		})
 	}
@@ -70,7 +70,7 @@ func TestFaultSlowPreRunsDoNotHoldOtherStarts(t *testing.T) {
 	defer qcancel()
 	p, err := testKind.Start(quick, Options{Name: "quick"})
 	require.NoError(t, err, "an unrelated Start waited for slow pre-run hooks")
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 }
 
 // slowBackend's pre-run hook waits until its backend is told to stop.

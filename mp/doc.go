@@ -42,7 +42,7 @@
 //
 //	p, err := counters.Start(ctx, mp.Options{Name: "counter-1"})
 //	reply, err := p.Call(ctx, "add", mp.Params{"k": 2})
-//	err = p.Stop()
+//	err = p.Close()
 //
 // # Messages
 //
@@ -91,7 +91,7 @@
 //
 // # Stopping, and dying
 //
-// Process.Stop closes the command pipe, and escalates to SIGTERM and SIGKILL
+// Process.Close closes the command pipe, and escalates to SIGTERM and SIGKILL
 // if the backend does not exit in time. A backend also exits when its
 // frontend dies: the command pipe reaches EOF, and the kernel sends the
 // parent-death signal if the frontend was killed outright. Every backend's

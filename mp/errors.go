@@ -11,7 +11,7 @@ import (
 // so errors.Is works on it. The package's errors say "mp:" once, at the
 // start: the sentinels' own text has no prefix.
 var (
-	// ErrStopped is returned by Send and Call once Stop or RequestStop has
+	// ErrStopped is returned by Send and Call once Close or CloseSend has
 	// been called on the process.
 	ErrStopped = errors.New("process stopped")
 	// ErrBackendDied is returned when the backend exited (or was killed)

@@ -89,7 +89,7 @@ func TestEventIndexOutOfRangeFromFrontend(t *testing.T) {
 	assert.Contains(t, err.Error(), "set event 5 of a group of 1")
 	_, err = p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err, "the backend keeps serving")
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	assert.Contains(t, out.String(), "set event 5 of a group of 1: event index out of range")
 }
 

@@ -55,7 +55,7 @@ func Example() {
 	}
 	text, _ := reply.String("text")
 	fmt.Println(reply.Command+":", text)
-	fmt.Println("stopped:", p.Stop())
+	fmt.Println("stopped:", p.Close())
 	// Output:
 	// greeting: hello, world
 	// stopped: <nil>
@@ -70,7 +70,7 @@ func ExampleProcess_Messages() {
 		fmt.Println(err)
 		return
 	}
-	defer p.Stop()
+	defer p.Close()
 	p.Send(ctx, "shout", mp.Params{"text": "hey"})
 	select {
 	case m := <-p.Messages():
@@ -91,7 +91,7 @@ func ExampleEventGroup() {
 		fmt.Println(err)
 		return
 	}
-	defer p.Stop()
+	defer p.Close()
 	events := p.Events()
 	i, _ := events.Reserve()
 	defer events.Release(i)

@@ -57,7 +57,7 @@ func TestFaultHandlerPanicsOnSend(t *testing.T) {
 	require.ErrorIs(t, err, ErrHandlerPanic)
 	assert.Contains(t, err.Error(), `handler "panic" panicked: assignment to entry in nil map`)
 	assertExitCode(t, p, exitPanic)
-	assert.Equal(t, err, p.Stop(), "Stop reports the same failure")
+	assert.Equal(t, err, p.Close(), "Stop reports the same failure")
 }
 
 func TestFaultHandlerPanicsInCall(t *testing.T) {
@@ -183,7 +183,7 @@ func TestBackendOutlivesTheThreadThatStartedIt(t *testing.T) {
 	}
 	require.NoError(t, s.err)
 	p := s.p
-	t.Cleanup(func() { p.Stop(); requireNoLeftovers(t) })
+	t.Cleanup(func() { p.Close(); requireNoLeftovers(t) })
 	task := fmt.Sprintf("/proc/self/task/%d", s.tid)
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -54,7 +54,7 @@ func TestBackendExitOnItsOwnIsADeath(t *testing.T) {
 
 	// After a stop the frontend asked for, it is ErrStopped.
 	q := startTest(t, Options{})
-	require.NoError(t, q.Stop())
+	require.NoError(t, q.Close())
 	assert.ErrorIs(t, q.Send(context.Background(), "echo", nil), ErrStopped)
 }
 

@@ -359,7 +359,7 @@ func startTest(t *testing.T, opts Options) *Process {
 	p, err := testKind.Start(context.Background(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		p.Stop()
+		p.Close()
 		requireNoLeftovers(t)
 	})
 	return p

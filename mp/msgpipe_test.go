@@ -238,7 +238,7 @@ func readingProcess(t *testing.T) (*Process, *os.File) {
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		w.Close()
-		p.RequestStop()
+		p.CloseSend()
 		<-p.done
 	})
 	return p, w
@@ -341,7 +341,7 @@ func TestCallsRacingStop(t *testing.T) {
 			})
 		}
 		<-started // at least one call went through
-		assert.NoError(t, p.Stop())
+		assert.NoError(t, p.Close())
 		requireWithin(t, 5*time.Second, wg.Wait)
 	}
 }
@@ -384,7 +384,7 @@ func TestManyProcessesManyCallers(t *testing.T) {
 	}
 	wg.Wait()
 	for _, p := range ps {
-		assert.NoError(t, p.Stop())
+		assert.NoError(t, p.Close())
 	}
 	readers.Wait()
 }
@@ -397,14 +397,14 @@ func TestStartStopLeavesNoDescriptor(t *testing.T) {
 		require.NoError(t, err)
 		return len(d)
 	}
-	require.NoError(t, startTest(t, Options{}).Stop()) // what the first start sets up for good
+	require.NoError(t, startTest(t, Options{}).Close()) // what the first start sets up for good
 	before := count()
 	for range 30 {
 		p, err := testKind.Start(context.Background(), Options{Name: "fds", Events: 2})
 		require.NoError(t, err)
 		_, err = p.Call(context.Background(), "echo", nil)
 		require.NoError(t, err)
-		require.NoError(t, p.Stop())
+		require.NoError(t, p.Close())
 	}
 	assert.Equal(t, before, count(), "descriptors after 30 starts and stops")
 }

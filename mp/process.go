@@ -39,7 +39,7 @@ type Process struct {
 	ending    chan struct{}              // closed with the first endReason
 	killed    bool                       // the stop ladder reached SIGKILL
 	killedBy  error                      // the Shutdown ctx's cause, if that is why
-	stopping  chan struct{}              // closed by RequestStop
+	stopping  chan struct{}              // closed by CloseSend
 	exited    context.Context            // cancelled when the child has exited
 	setExit   context.CancelFunc
 	ready     chan struct{} // closed when the backend reports its pre-run done
@@ -116,12 +116,12 @@ func (p *Process) Events() *EventGroup {
 // buffer (Options.MessageBuffer) and four times as many messages wait, the
 // backend's Send blocks until they are read (in a pre-run hook, it fails
 // with ErrQueueFull instead: nothing is read before Start returns). Replies to
-// calls never wait behind unread messages. Once RequestStop or Stop has
+// calls never wait behind unread messages. Once CloseSend or Close has
 // been called, messages that do not fit in the channel's buffer are dropped
 // instead (the first with a warning, the rest counted in a second one), so
 // that a backend can always be stopped: read what you need before stopping.
 // Messages of a backend that exited on its own are kept until they are read
-// or Stop is called.
+// or Close is called.
 func (p *Process) Messages() <-chan Message { return p.msgs }
 
 // Done returns a channel closed once the backend has exited.

@@ -36,7 +36,7 @@ func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 	}()
 	waitPipeHolds(t, p.in.f, 1) // the Send is writing, and the pipe is full
 	stopped := make(chan error, 1)
-	go func() { stopped <- p.Stop() }()
+	go func() { stopped <- p.Close() }()
 	select {
 	case err := <-stopped:
 		require.ErrorIs(t, err, ErrBackendDied, "hang ignores SIGTERM: SIGKILL")
@@ -48,7 +48,7 @@ func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 		require.Error(t, err)
 		assert.True(t, errorIsAny(err, ErrStopped, ErrBackendDied), "blocked Send ends with ErrStopped or ErrBackendDied, got %v", err)
 	case <-time.After(time.Second):
-		t.Fatal("the blocked Send did not return after Stop")
+		t.Fatal("the blocked Send did not return after Close")
 	}
 }
 
@@ -79,7 +79,7 @@ func TestReplyAfterSIGTERMReachesTheCaller(t *testing.T) {
 			require.Equal(t, "blocking", (<-p.Messages()).Command)
 			// The handler returns only when SIGTERM (the ladder's second
 			// rung) cancels its context; its reply must still arrive.
-			require.NoError(t, p.Stop())
+			require.NoError(t, p.Close())
 			r := <-res
 			require.NoError(t, r.err)
 			assert.Equal(t, tc.want, r.m.Command)
@@ -113,7 +113,7 @@ func TestMessagesOfAnExitedBackendAreKept(t *testing.T) {
 	fds := countFDs(t)
 	p, err := testKind.Start(context.Background(), Options{Name: "t-kept", MessageBuffer: 10})
 	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop(); requireNoLeftovers(t) })
+	t.Cleanup(func() { p.Close(); requireNoLeftovers(t) })
 	// Ten messages, as many as its credits allow while nobody reads, then
 	// the backend stops itself. Its exit must be accounted for (Wait
 	// returns) and its pipe closed while nobody reads, and no message may
@@ -164,7 +164,7 @@ func TestCallTimeoutNeverBreaksTheStream(t *testing.T) {
 	pid, err := reply.Int("pid")
 	require.NoError(t, err)
 	assert.Equal(t, p.Pid(), pid)
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 }
 
 func TestGrandchildHoldingStdoutDoesNotFailACleanStop(t *testing.T) {
@@ -175,7 +175,7 @@ func TestGrandchildHoldingStdoutDoesNotFailACleanStop(t *testing.T) {
 	pid, err := r.Int("pid")
 	require.NoError(t, err)
 	defer syscall.Kill(pid, syscall.SIGKILL)
-	require.NoError(t, p.Stop(), "the backend exited 0; its child holding stdout is not its failure")
+	require.NoError(t, p.Close(), "the backend exited 0; its child holding stdout is not its failure")
 }
 
 func TestProcessWithoutEventsHasAnEmptyGroup(t *testing.T) {
@@ -221,9 +221,9 @@ func TestStopDuringAHalfWrittenSendIsAStopNotAFailure(t *testing.T) {
 	// Stopping closes the pipe half way through the frame. The backend,
 	// once its handlers return, reads a cut frame and the pipe's end: a
 	// stop. The Send went out whole, or says it was stopped.
-	p.RequestStop()
+	p.CloseSend()
 	release()
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	if err := <-sent; err != nil {
 		require.ErrorIs(t, err, ErrStopped)
 	}

@@ -52,7 +52,7 @@ func BenchmarkSharedReadWrite(b *testing.B) {
 	ctx := context.Background()
 	p, err := shmBenchKind.Start(ctx, Options{Name: "shm-bench", Events: 1, Params: Params{"array": a.Name()}})
 	require.NoError(b, err)
-	defer p.Stop()
+	defer p.Close()
 	events := p.Events()
 	b.SetBytes(int64(a.Len() * 8))
 	v := 0.0

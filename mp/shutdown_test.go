@@ -44,7 +44,7 @@ func TestShutdownClean(t *testing.T) {
 	require.NoError(t, p.Shutdown(context.Background()))
 	require.NotNil(t, p.ProcessState())
 	assert.Equal(t, 0, p.ProcessState().ExitCode())
-	assert.NoError(t, p.Stop(), "Stop after Shutdown")
+	assert.NoError(t, p.Close(), "Stop after Shutdown")
 }
 
 // Signal(SIGTERM) cancels the running handler's context without waiting for
@@ -66,6 +66,6 @@ func TestOptionsLogger(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(NewLogHandler(&buf, "mine", Front, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := startTest(t, Options{Logger: log})
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	assert.Contains(t, buf.String(), "mine [front] - DEBUG - state stopping")
 }

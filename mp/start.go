@@ -255,7 +255,7 @@ func backendCmd(kind string, opts Options, inodes string, window int, extra []*o
 func (p *Process) handshake(ctx context.Context, params Params, undo *undoList) error {
 	// If Start fails from here on, the caller gets no Process to stop:
 	// release the reader of whatever the backend sent before failing.
-	undo.add(p.RequestStop)
+	undo.add(p.CloseSend)
 	if err := p.in.write(ctx, &frame{kind: kindInit, params: params}); err != nil {
 		p.cmd.Process.Kill()
 		<-p.done

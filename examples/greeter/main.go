@@ -57,12 +57,12 @@ func main() {
 
 // run starts the backend, greets every name through it, and stops it.
 func run(ctx context.Context, names []string) error {
-	// ctx bounds the start only; the deferred Stop ends the process.
+	// ctx bounds the start only; the deferred Close ends the process.
 	p, err := greeters.Start(ctx, mp.Options{Name: "greeter-1"})
 	if err != nil {
 		return err
 	}
-	defer p.Stop() // on every path out of run: no backend outlives us
+	defer p.Close() // on every path out of run: no backend outlives us
 	fmt.Printf("frontend pid %d started backend pid %d\n", os.Getpid(), p.Pid())
 
 	for _, name := range names {
@@ -79,5 +79,5 @@ func run(ctx context.Context, names []string) error {
 		}
 		fmt.Println(text)
 	}
-	return p.Stop()
+	return p.Close()
 }

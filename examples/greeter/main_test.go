@@ -26,7 +26,7 @@ func TestGreet(t *testing.T) {
 	defer cancel()
 	p, err := greeters.Start(ctx, mp.Options{Name: "greeter-test"})
 	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop() })
+	t.Cleanup(func() { p.Close() })
 	assert.NotEqual(t, os.Getpid(), p.Pid())
 
 	for i, name := range []string{"Ada", "Grace"} {
@@ -36,5 +36,5 @@ func TestGreet(t *testing.T) {
 		require.NoError(t, err)
 		assert.Regexp(t, `^hello, `+name+` \(greeting `+string(rune('1'+i))+`, from pid [0-9]+\)$`, text)
 	}
-	assert.NoError(t, p.Stop())
+	assert.NoError(t, p.Close())
 }

@@ -139,7 +139,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 
 	// A typed call: the request and the reply are Go values.
 	total, err := square.Call(ctx, p, Span{From: 0, To: 4})
@@ -175,5 +175,5 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, "negated; data:", data.Data())
-	return p.Stop()
+	return p.Close()
 }

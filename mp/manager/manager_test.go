@@ -359,7 +359,7 @@ func TestFaultStopWhileStarting(t *testing.T) {
 		}
 		warming <- struct{}{}
 		if _, err := doJob.Call(context.WithoutCancel(ctx), p, job{Sleep: time.Second}); err != nil {
-			p.Stop()
+			p.Close()
 			return nil, err
 		}
 		return p, nil

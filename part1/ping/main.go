@@ -72,8 +72,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Deferred, Stop also runs when run returns early: an error, Ctrl-C.
-	defer p.Stop()
+	// Deferred, Close also runs when run returns early: an error, Ctrl-C.
+	defer p.Close()
 	log.Info(fmt.Sprintf("started backend pid %d from frontend pid %d", p.Pid(), os.Getpid()))
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
@@ -89,9 +89,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	// Stop closes the command pipe; the backend handles what it has already
-	// received, sees the end of the pipe and exits. Stop waits for that.
-	if err := p.Stop(); err != nil {
+	// Close closes the command pipe; the backend handles what it has already
+	// received, sees the end of the pipe and exits. Close waits for that.
+	if err := p.Close(); err != nil {
 		return err
 	}
 	log.Info("backend stopped, bye")

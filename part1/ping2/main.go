@@ -85,7 +85,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	// Only now, after the backend's "done": that is the point of the chapter.
 	log.Info("backend is ready")
 
-	if err := p.Stop(); err != nil {
+	if err := p.Close(); err != nil {
 		return err
 	}
 	log.Info("bye")

@@ -65,7 +65,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return context.Cause(ctx)
 	}
 
-	if err := p.Stop(); err != nil {
+	if err := p.Close(); err != nil {
 		return err
 	}
 	log.Info("bye")

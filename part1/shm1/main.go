@@ -127,7 +127,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
 	}
@@ -142,5 +142,5 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info(fmt.Sprintf("frontend sees array[0] = %.1f, sum %.0f", array.Data()[0], sum))
 
-	return p.Stop()
+	return p.Close()
 }

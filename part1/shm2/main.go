@@ -141,7 +141,7 @@ func run(ctx context.Context, log *slog.Logger, dtype string, shape []int) error
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 	front := MyProcess{p}
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
@@ -181,7 +181,7 @@ func run(ctx context.Context, log *slog.Logger, dtype string, shape []int) error
 		return err
 	}
 	log.Info("frontend closed and unlinked the array")
-	return p.Stop()
+	return p.Close()
 }
 
 // fill sets every element of a to v, whatever its element type.

@@ -127,7 +127,7 @@ func run(ctx context.Context, log *slog.Logger, workers int, kill bool) error {
 	var procs []*mp.Process
 	defer func() {
 		for _, p := range procs {
-			p.Stop()
+			p.Close()
 		}
 	}()
 	for i := range workers {
@@ -166,7 +166,7 @@ func run(ctx context.Context, log *slog.Logger, workers int, kill bool) error {
 	// The normal end: stop the workers first (they unmap), then the
 	// deferred Close and Unlink remove the segment.
 	for _, p := range procs {
-		if err := p.Stop(); err != nil {
+		if err := p.Close(); err != nil {
 			return err
 		}
 	}

@@ -117,7 +117,7 @@ func run(ctx context.Context, log *slog.Logger, workers int, runFor time.Duratio
 	var procs []*mp.Process
 	defer func() {
 		for _, p := range procs {
-			p.Stop()
+			p.Close()
 		}
 	}()
 	for i := 1; i <= workers; i++ {
@@ -154,7 +154,7 @@ func run(ctx context.Context, log *slog.Logger, workers int, runFor time.Duratio
 
 	log.Info("stopping the workers")
 	for _, p := range procs {
-		if err := p.Stop(); err != nil {
+		if err := p.Close(); err != nil {
 			return err
 		}
 	}

@@ -189,7 +189,7 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	if err != nil {
 		return err
 	}
-	defer cam.Stop()
+	defer cam.Close()
 	// Whatever ends the story, the frontend closes its side first: a camera
 	// waiting on a full ring learns at once that nobody reads any more.
 	consumer, err := ring.Consumer()
@@ -218,7 +218,7 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	if err := consumer.Close(); err != nil {
 		return err
 	}
-	return cam.Stop()
+	return cam.Close()
 }
 
 func count(frames int) string {
