@@ -18,7 +18,7 @@ import (
 )
 
 // File descriptors of a backend: the command and message pipes, the
-// credits, the cancel pipe, then the event group, then the caller's extra
+// credits, the cancel pipe, then the events' eventfds and their page, then the caller's extra
 // files.
 const (
 	fdCommands = 3 // frontend → backend frames; EOF means "stop"
@@ -37,7 +37,7 @@ type Backend struct {
 	ctx        context.Context // cancelled on SIGTERM
 	cmds       *os.File
 	out        *frameWriter
-	events     []int // eventfd numbers, by index
+	events     *eventSlots // nil without Options.Events
 	files      []*os.File
 	params     Params
 	cmdReader  *frameReader
@@ -75,14 +75,22 @@ func runBackend(l *launch) int {
 		defer cancel()
 		be.out.flush(ctx)
 	}()
-	for i := range l.events {
-		be.events = append(be.events, fdFirst+i)
+	fd := fdFirst
+	if l.events > 0 {
+		fd += l.events + 1 // the doorbells, then their page
 	}
 	for i := range l.files {
-		fd := fdFirst + l.events + i
+		fd := fd + i
 		be.files = append(be.files, os.NewFile(uintptr(fd), "mp-file-"+strconv.Itoa(i)))
 	}
 	defer be.handleSignals(l.grace)()
+	if l.events > 0 {
+		s, err := backendEventSlots(be, fdFirst, l.events)
+		if err != nil {
+			return be.fatal(CodeFatal, "", err)
+		}
+		be.events = s
+	}
 	if code, ok := be.readStart(); !ok {
 		return code
 	}
@@ -97,7 +105,11 @@ func runBackend(l *launch) int {
 func takeDescriptors(nEvents, nFiles int) {
 	// Whatever this backend starts must not inherit our ends of the pipes,
 	// or the frontend's EOF and death detection would break.
-	for fd := fdCommands; fd < fdFirst+nEvents+nFiles; fd++ {
+	last := fdFirst + nFiles
+	if nEvents > 0 {
+		last += nEvents + 1 // the doorbells, then their page
+	}
+	for fd := fdCommands; fd < last; fd++ {
 		unix.CloseOnExec(fd)
 	}
 	// os/exec hands the pipes over in blocking mode; make them non-blocking
@@ -237,27 +249,6 @@ func (b *Backend) Reply(ctx context.Context, req Message, command string, params
 	}
 	b.replied = true
 	return nil
-}
-
-// SetEvent sets event i of the group the frontend created with
-// Options.Events, waking the frontend's EventGroup.Wait on it. An index
-// outside the group is an error wrapping ErrEventIndex (the usual cause is a
-// frontend that sent a wrong index).
-func (b *Backend) SetEvent(i int) error {
-	if i < 0 || i >= len(b.events) {
-		return fmt.Errorf("mp: %s: set event %d of a group of %d: %w", b.name, i, len(b.events), ErrEventIndex)
-	}
-	one := [8]byte{1}
-	for {
-		_, err := unix.Write(b.events[i], one[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("mp: %s: set event %d: %w", b.name, i, inner{err})
-		}
-		return nil
-	}
 }
 
 // lastChance returns ctx, or, if ctx has ended, a context that allows one

@@ -84,10 +84,11 @@
 //
 // # Events
 //
-// A process started with Options.Events has an EventGroup: eventfds made by
-// the frontend before the start. The frontend reserves one, sends its index,
-// and waits; the backend sets it. A wait ends with an error when the backend
-// dies or the context ends, never hanging.
+// An Event is a flag both sides share, as in Python's multiprocessing: the
+// frontend makes one with Process.NewEvent (Options.Events says how many may
+// be open at once), sends its ID, and waits; the backend takes its side with
+// Backend.Event and sets it. A wait ends with an error when the other side
+// is gone or the context ends, never hanging.
 //
 // # Stopping, and dying
 //

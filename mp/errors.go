@@ -43,14 +43,12 @@ var (
 	ErrBadProcessName = errors.New("bad process name")
 	// ErrUnknownKind is returned when a backend kind was never registered.
 	ErrUnknownKind = errors.New("unknown backend kind")
-	// ErrNoFreeEvent is returned by EventGroup.Reserve when every event of
-	// the group is reserved.
-	ErrNoFreeEvent = errors.New("no free event in group")
-	// ErrEventIndex is returned for an event index outside the group.
-	ErrEventIndex = errors.New("event index out of range")
-	// ErrEventNotReserved is returned when releasing (or waiting on) an
-	// event that is not reserved.
-	ErrEventNotReserved = errors.New("event not reserved")
+	// ErrNoFreeEvent is returned by Process.NewEvent when every slot of
+	// Options.Events holds an open event.
+	ErrNoFreeEvent = errors.New("no free event slot")
+	// ErrEventIndex is returned by Backend.Event for an ID that names no
+	// event of the process.
+	ErrEventIndex = errors.New("no such event")
 	// ErrQueueFull is returned by Backend.Send in a pre-run hook when the
 	// frontend holds as many unread messages as flow control allows: it
 	// cannot read any before Start returns, so Send does not wait.
@@ -127,6 +125,27 @@ func (e *RemoteError) codeError() error {
 	}
 	return ErrBackendDied
 }
+
+// Error is the error of an operation on a process: what was done, to which
+// process, and why it failed. Errors of package mp that are not a
+// *RemoteError are an *Error, or wrap one; use errors.Is with the sentinels
+// above for the cause, and errors.As for the fields.
+type Error struct {
+	Op      string // what failed, e.g. "start", `call "ping"`, "wait on event 3"
+	Process string // the process name, "" if there is none yet
+	Err     error  // the cause
+}
+
+// Error returns "mp: <process>: <op>: <cause>".
+func (e *Error) Error() string {
+	if e.Process == "" {
+		return "mp: " + e.Op + ": " + e.Err.Error()
+	}
+	return "mp: " + e.Process + ": " + e.Op + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // inner wraps an error for a message that already starts with "mp:", so that
 // the prefix appears once: its text loses a leading "mp: ", its chain stays.

@@ -28,11 +28,15 @@ func (g *greeter) shout(ctx context.Context, m mp.Message) error {
 }
 
 func (g *greeter) finish(ctx context.Context, m mp.Message) error {
-	i, err := m.Int("event")
+	id, err := m.Int("event")
 	if err != nil {
 		return err
 	}
-	return g.SetEvent(i)
+	done, err := g.Event(id)
+	if err != nil {
+		return err
+	}
+	return done.Set()
 }
 
 var greeters = mp.NewKind("Greeter", func(b *mp.Backend) *greeter { return &greeter{b} }).
@@ -83,8 +87,8 @@ func ExampleProcess_Messages() {
 	// shouted HEY
 }
 
-// Reserve an event, send its index, wait until the backend sets it.
-func ExampleEventGroup() {
+// Make an event, send its ID, wait until the backend sets it.
+func ExampleEvent() {
 	ctx := context.Background()
 	p, err := greeters.Start(ctx, mp.Options{Name: "eventful", Events: 1})
 	if err != nil {
@@ -92,11 +96,14 @@ func ExampleEventGroup() {
 		return
 	}
 	defer p.Close()
-	events := p.Events()
-	i, _ := events.Reserve()
-	defer events.Release(i)
-	p.Send(ctx, "finish", mp.Params{"event": i})
-	fmt.Println("wait:", events.Wait(ctx, i))
+	done, err := p.NewEvent()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer done.Close()
+	p.Send(ctx, "finish", mp.Params{"event": done.ID()})
+	fmt.Println("wait:", done.Wait(ctx))
 	// Output:
 	// wait: <nil>
 }

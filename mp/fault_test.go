@@ -107,10 +107,10 @@ func TestFaultBackendKilledDuringCall(t *testing.T) {
 
 func TestFaultBackendKilledDuringEventWait(t *testing.T) {
 	p := startTest(t, Options{Events: 2})
-	i, err := p.Events().Reserve()
+	ev, err := p.NewEvent()
 	require.NoError(t, err)
 	errc := make(chan error, 1)
-	go func() { errc <- p.Events().Wait(context.Background(), i) }()
+	go func() { errc <- ev.Wait(context.Background()) }()
 	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
 	select {
 	case err := <-errc:
@@ -118,7 +118,7 @@ func TestFaultBackendKilledDuringEventWait(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("Wait still waiting one second after the backend died")
 	}
-	_, err = p.Events().Reserve()
+	_, err = p.NewEvent()
 	assert.ErrorIs(t, err, ErrBackendDied)
 }
 

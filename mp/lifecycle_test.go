@@ -26,11 +26,11 @@ import (
 func TestEventSetBeforeExitIsNotLost(t *testing.T) {
 	for range 20 {
 		p := startTest(t, Options{Events: 1})
-		i, err := p.Events().Reserve()
+		ev, err := p.NewEvent()
 		require.NoError(t, err)
-		require.NoError(t, p.Send(context.Background(), "setexit", Params{"event": i}))
+		require.NoError(t, p.Send(context.Background(), "setexit", Params{"event": ev.ID()}))
 		<-p.Done()
-		assert.NoError(t, p.Events().Wait(context.Background(), i))
+		assert.NoError(t, ev.Wait(context.Background()))
 	}
 }
 
@@ -39,17 +39,17 @@ func TestEventSetBeforeExitIsNotLost(t *testing.T) {
 // ErrStopped is only for a stop the frontend asked for.
 func TestBackendExitOnItsOwnIsADeath(t *testing.T) {
 	p := startTest(t, Options{Events: 2})
-	i, err := p.Events().Reserve()
+	ev, err := p.NewEvent()
 	require.NoError(t, err)
 	require.NoError(t, p.Send(context.Background(), "stop", nil))
 	<-p.Done()
-	err = p.Events().Wait(context.Background(), i)
+	err = ev.Wait(context.Background())
 	assert.ErrorIs(t, err, ErrBackendDied)
 	assert.NotErrorIs(t, err, ErrStopped)
 	_, err = p.Call(context.Background(), "echo", nil)
 	assert.ErrorIs(t, err, ErrBackendDied)
 	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrBackendDied)
-	_, err = p.Events().Reserve()
+	_, err = p.NewEvent()
 	assert.ErrorIs(t, err, ErrBackendDied)
 
 	// After a stop the frontend asked for, it is ErrStopped.

@@ -145,11 +145,15 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		return nil
 	}).
 	Handle("set", func(b *testBackend, ctx context.Context, m Message) error {
-		i, err := m.Int("event")
+		id, err := m.Int("event")
 		if err != nil {
 			return err
 		}
-		return b.SetEvent(i)
+		ev, err := b.Event(id)
+		if err != nil {
+			return err
+		}
+		return ev.Set()
 	}).
 	Handle("hang", func(b *testBackend, ctx context.Context, m Message) error {
 		// Tell the frontend we are inside the handler, then never return,
@@ -284,8 +288,12 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	}).
 	Handle("setexit", func(b *testBackend, ctx context.Context, m Message) error {
 		// Set the event, then exit at once, before the loop says anything.
-		i, _ := m.Int("event")
-		if err := b.SetEvent(i); err != nil {
+		id, _ := m.Int("event")
+		ev, err := b.Event(id)
+		if err != nil {
+			return err
+		}
+		if err := ev.Set(); err != nil {
 			return err
 		}
 		os.Exit(0)

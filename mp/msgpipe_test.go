@@ -440,7 +440,9 @@ func TestBackendExitingDuringCallsFailsThemAll(t *testing.T) {
 				errs <- err
 			})
 		}
-		_, err := p.Call(context.Background(), "setexit", Params{"event": 0})
+		ev, err := p.NewEvent()
+		require.NoError(t, err)
+		_, err = p.Call(context.Background(), "setexit", Params{"event": ev.ID()})
 		errs <- err
 		requireWithin(t, 5*time.Second, wg.Wait)
 		close(errs)

@@ -16,9 +16,9 @@ type Options struct {
 	Name string
 	// Params are handed to the backend before its pre-run hook (Backend.Params).
 	Params Params
-	// Events is the size of the process's event group (see EventGroup);
-	// zero means no group, and a negative value is an error (wrapping
-	// os.ErrInvalid).
+	// Events is how many events (Process.NewEvent) the process may have
+	// open at once; zero means none. A negative value or more than 65,536
+	// is an error (wrapping os.ErrInvalid).
 	Events int
 	// Files are extra files the backend receives (Backend.File), e.g. the
 	// memfd of an anonymous shared array or a listener. They stay usable in
@@ -68,6 +68,8 @@ func checkOptions(opts Options) error {
 		return fmt.Errorf("Options.StopTimeout %v is negative: %w", opts.StopTimeout, os.ErrInvalid)
 	case opts.Events < 0:
 		return fmt.Errorf("Options.Events %d is negative: %w", opts.Events, os.ErrInvalid)
+	case opts.Events > maxEvents:
+		return fmt.Errorf("Options.Events %d is more than %d: %w", opts.Events, maxEvents, os.ErrInvalid)
 	}
 	return nil
 }

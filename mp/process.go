@@ -27,7 +27,7 @@ type Process struct {
 	owed        atomic.Int64 // credits earned by delivered messages, not yet given
 	window      int          // the backend's message credits: 4 × MessageBuffer
 	credits     *os.File     // eventfd of the credits given back (credits.go)
-	events      *EventGroup
+	events      *eventSlots  // nil without Options.Events
 	stopTimeout time.Duration
 
 	state     atomic.Int32
@@ -100,15 +100,6 @@ func (p *Process) ProcessState() *os.ProcessState {
 // Log returns the frontend's logger for this process; its lines are marked
 // "[front]".
 func (p *Process) Log() *slog.Logger { return p.log }
-
-// Events returns the process's event group. With Options.Events 0 the group
-// is empty: Reserve fails with ErrNoFreeEvent.
-func (p *Process) Events() *EventGroup {
-	if p.events == nil {
-		return &EventGroup{p: p}
-	}
-	return p.events
-}
 
 // Messages returns the channel on which messages sent by the backend
 // (Backend.Send) arrive, in order. It is closed after the backend has exited

@@ -180,7 +180,7 @@ func newProcess(kind string, opts Options, ps startPipes) *Process {
 	return p
 }
 
-// childFiles opens the credits' eventfd and the event group, and lists the
+// childFiles opens the credits' eventfd and the event slots, and lists the
 // files the child receives, in the order of its descriptors (3, 4, …; see
 // backend.go). afterExec closes our duplicates of what the child received
 // and restores the mode the caller's files share (see passFiles).
@@ -201,7 +201,7 @@ func (p *Process) childFiles(opts Options, ps startPipes, undo *undoList) (extra
 	afterExec.add(restoreCredits)
 	extra = []*os.File{ps.cmdR, ps.outW, childCredits[0], ps.cancR}
 	if opts.Events > 0 {
-		g, childEnds, err := newEventGroup(p, opts.Events)
+		g, childEnds, err := newEventSlots(p, opts.Events)
 		if err != nil {
 			return nil, afterExec, err
 		}

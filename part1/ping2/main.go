@@ -2,9 +2,8 @@
 //
 // Ping in chapter 1 returned as soon as the message was on its way. Here
 // the frontend's Ping blocks until the backend has finished the work, using
-// an event from a group that the frontend created before the backend
-// started: reserve an event, send its index with the message, wait for the
-// backend to set it. The wait also ends if the backend dies, so it can never
+// an event, as Python's multiprocessing.Event: make one, send its ID with
+// the message, wait for the backend to set it. The wait also ends if the backend dies, so it can never
 // hang.
 //
 // Run it with: go run ./part1/ping2
@@ -29,18 +28,18 @@ type MyProcess struct{ *mp.Process }
 // Ping hands param to the backend and returns once the backend is done with
 // it, or with an error if the backend died or ctx ended first.
 func (p MyProcess) Ping(ctx context.Context, param string) error {
-	events := p.Events()
-	i, err := events.Reserve()
+	// An event, as in Python: one side sets it, the other waits for it.
+	done, err := p.NewEvent()
 	if err != nil {
 		return err
 	}
-	defer events.Release(i)
-	// The index travels in the message: the backend's copy of the group is
-	// the same set of eventfds, so index i names the same event there.
-	if err := p.Send(ctx, "ping", mp.Params{"param": param, "event": i}); err != nil {
+	defer done.Close()
+	// Its ID travels in the message: the backend's side of the event is
+	// the same eventfd, so the ID names the same event there.
+	if err := p.Send(ctx, "ping", mp.Params{"param": param, "event": done.ID()}); err != nil {
 		return err
 	}
-	return events.Wait(ctx, i)
+	return done.Wait(ctx)
 }
 
 // myBackend is the backend.
@@ -52,14 +51,18 @@ func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
 	if err != nil {
 		return err
 	}
-	event, err := m.Int("event")
+	id, err := m.Int("event")
+	if err != nil {
+		return err
+	}
+	done, err := b.Event(id)
 	if err != nil {
 		return err
 	}
 	b.Log().Info(fmt.Sprintf("got parameter %s, working", param))
 	story.Pause(ctx, time.Second) // the "work"; it ends early on SIGTERM
 	b.Log().Info("done")
-	return b.SetEvent(event)
+	return done.Set()
 }
 
 var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return &myBackend{b} }).
@@ -79,8 +82,8 @@ func main() {
 }
 
 func run(ctx context.Context, log *slog.Logger) error {
-	// The event group is part of the process: one event is enough here, as
-	// only one Ping is in flight at a time.
+	// Events is how many events the process may have open at once: one
+	// is enough here, as only one Ping is in flight at a time.
 	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process", Events: 1})
 	if err != nil {
 		return err

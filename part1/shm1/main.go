@@ -30,16 +30,15 @@ type MyProcess struct{ *mp.Process }
 // ReadWrite asks the backend to rewrite the shared array, and waits until
 // it has.
 func (p MyProcess) ReadWrite(ctx context.Context) error {
-	events := p.Events()
-	i, err := events.Reserve()
+	done, err := p.NewEvent()
 	if err != nil {
 		return err
 	}
-	defer events.Release(i)
-	if err := p.Send(ctx, "readWrite", mp.Params{"event": i}); err != nil {
+	defer done.Close()
+	if err := p.Send(ctx, "readWrite", mp.Params{"event": done.ID()}); err != nil {
 		return err
 	}
-	return events.Wait(ctx, i)
+	return done.Wait(ctx)
 }
 
 // myBackend is the backend; the array is its mapping of the segment.
@@ -75,7 +74,7 @@ func (b *myBackend) PostRun() error {
 
 // readWrite changes every value of the array, then says so.
 func (b *myBackend) readWrite(ctx context.Context, m mp.Message) error {
-	event, err := m.Int("event")
+	done, err := eventOf(b.Backend, m)
 	if err != nil {
 		return err
 	}
@@ -84,7 +83,16 @@ func (b *myBackend) readWrite(ctx context.Context, m mp.Message) error {
 	if err := b.array.Fill(3.0); err != nil {
 		return err
 	}
-	return b.SetEvent(event)
+	return done.Set()
+}
+
+// eventOf returns the backend's side of the event whose ID m carries.
+func eventOf(b *mp.Backend, m mp.Message) (*mp.Event, error) {
+	id, err := m.Int("event")
+	if err != nil {
+		return nil, err
+	}
+	return b.Event(id)
 }
 
 var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return &myBackend{Backend: b} }).
