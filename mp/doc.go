@@ -25,7 +25,7 @@
 //	}
 //
 //	func (c *counter) add(ctx context.Context, m mp.Message) error {
-//		k, err := m.Int("k")
+//		k, err := m.Params.Int("k")
 //		if err != nil {
 //			return err
 //		}

@@ -143,7 +143,7 @@ func TestNothingAHandlerStartedOutlivesTheBackend(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 50 * time.Millisecond})
 	require.NoError(t, p.Send(context.Background(), "tool", nil))
 	m := <-p.Messages()
-	pid, err := m.Int("pid")
+	pid, err := m.Params.Int("pid")
 	require.NoError(t, err)
 	require.True(t, proctest.Alive(pid), "the tool runs")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

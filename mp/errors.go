@@ -31,7 +31,7 @@ var (
 	// ErrHandler is wrapped by the error a Call returns when the backend
 	// handler returned an error.
 	ErrHandler = errors.New("backend handler failed")
-	// ErrParam is returned by the typed Message getters when a parameter is
+	// ErrParam is returned by the typed Params getters when a parameter is
 	// missing or has another type, and by Send when a value cannot be encoded.
 	ErrParam = errors.New("bad parameter")
 	// ErrNoInit is returned by Start when the backend exited because the

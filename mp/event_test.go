@@ -34,7 +34,7 @@ var eventKind = NewKind("Eventful", func(b *Backend) *Backend { return b }).
 	})
 
 func backendEvent(b *Backend, m Message) (*Event, error) {
-	id, err := m.Int("event")
+	id, err := m.Params.Int("event")
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 type greeter struct{ *mp.Backend }
 
 func (g *greeter) greet(ctx context.Context, m mp.Message) error {
-	who, err := m.String("who")
+	who, err := m.Params.String("who")
 	if err != nil {
 		return err
 	}
@@ -20,7 +20,7 @@ func (g *greeter) greet(ctx context.Context, m mp.Message) error {
 }
 
 func (g *greeter) shout(ctx context.Context, m mp.Message) error {
-	text, err := m.String("text")
+	text, err := m.Params.String("text")
 	if err != nil {
 		return err
 	}
@@ -28,7 +28,7 @@ func (g *greeter) shout(ctx context.Context, m mp.Message) error {
 }
 
 func (g *greeter) finish(ctx context.Context, m mp.Message) error {
-	id, err := m.Int("event")
+	id, err := m.Params.Int("event")
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func Example() {
 	if err != nil {
 		fmt.Println(err)
 	}
-	text, _ := reply.String("text")
+	text, _ := reply.Params.String("text")
 	fmt.Println(reply.Command+":", text)
 	fmt.Println("stopped:", p.Close())
 	// Output:
@@ -78,7 +78,7 @@ func ExampleProcess_Messages() {
 	p.Send(ctx, "shout", mp.Params{"text": "hey"})
 	select {
 	case m := <-p.Messages():
-		text, _ := m.String("text")
+		text, _ := m.Params.String("text")
 		fmt.Println(m.Command, text)
 	case <-p.Done():
 		fmt.Println("backend died:", p.Err())

@@ -149,7 +149,7 @@ func TestIsBackendInHandlers(t *testing.T) {
 	p := startTest(t, Options{})
 	reply, err := p.Call(context.Background(), "isbackend", nil)
 	require.NoError(t, err)
-	is, err := reply.Bool("is")
+	is, err := reply.Params.Bool("is")
 	require.NoError(t, err)
 	assert.True(t, is)
 }
@@ -164,7 +164,7 @@ func TestBackendChildrenStillGetCtrlC(t *testing.T) {
 	require.NoError(t, err)
 	const sigint = 1 << (syscall.SIGINT - 1)
 	for _, who := range []string{"own", "child"} {
-		mask, err := reply.String(who)
+		mask, err := reply.Params.String(who)
 		require.NoError(t, err)
 		bits, err := strconv.ParseUint(mask, 16, 64)
 		require.NoError(t, err)

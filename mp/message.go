@@ -10,7 +10,8 @@ type Message struct {
 	// Command selects the backend handler (frontend to backend), or names
 	// the event (backend to frontend), e.g. "ping" or "pong".
 	Command string
-	// Params holds the arguments. See Params for the value types allowed.
+	// Params holds the arguments, with typed getters (Params.Int, …). See
+	// Params for the value types allowed.
 	Params Params
 
 	id uint64 // correlation id of a Call; zero for a plain Send
@@ -28,29 +29,6 @@ func (m Message) IsCall() bool { return m.id != 0 }
 
 // String returns the string parameter key, or an error wrapping ErrParam if
 // it is missing or not a string.
-func (m Message) String(key string) (string, error) { return param[string](m.Params, m.where(), key) }
-
-// Bool returns the bool parameter key, or an error wrapping ErrParam.
-func (m Message) Bool(key string) (bool, error) { return param[bool](m.Params, m.where(), key) }
-
-// Float returns the float64 parameter key, or an error wrapping ErrParam.
-func (m Message) Float(key string) (float64, error) { return param[float64](m.Params, m.where(), key) }
-
-// Bytes returns the []byte parameter key, or an error wrapping ErrParam.
-func (m Message) Bytes(key string) ([]byte, error) { return param[[]byte](m.Params, m.where(), key) }
-
-// Ints returns the []int parameter key, or an error wrapping ErrParam.
-func (m Message) Ints(key string) ([]int, error) { return param[[]int](m.Params, m.where(), key) }
-
-// Int returns the integer parameter key, sent as int, int64 or uint64, or an
-// error wrapping ErrParam if it is missing, of another type, or does not fit
-// in an int.
-func (m Message) Int(key string) (int, error) { return intParam(m.Params, m.where(), key) }
-
-func (m Message) where() string { return fmt.Sprintf("message %q: ", m.Command) }
-
-// String returns the string parameter key, or an error wrapping ErrParam if
-// it is missing or not a string.
 func (p Params) String(key string) (string, error) { return param[string](p, "", key) }
 
 // Bool returns the bool parameter key, or an error wrapping ErrParam.
@@ -65,7 +43,9 @@ func (p Params) Bytes(key string) ([]byte, error) { return param[[]byte](p, "", 
 // Ints returns the []int parameter key, or an error wrapping ErrParam.
 func (p Params) Ints(key string) ([]int, error) { return param[[]int](p, "", key) }
 
-// Int returns the integer parameter key, as Message.Int does.
+// Int returns the integer parameter key, sent as int, int64 or uint64, or an
+// error wrapping ErrParam if it is missing, of another type, or does not fit
+// in an int.
 func (p Params) Int(key string) (int, error) { return intParam(p, "", key) }
 
 func intParam(p Params, where, key string) (int, error) {

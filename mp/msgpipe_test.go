@@ -123,7 +123,7 @@ func TestCallWithItsReplyDoesNotWaitForTheFrameBehindIt(t *testing.T) {
 		func() (err error) { got, err = p.Call(context.Background(), "echo", nil); return err },
 		func() { w.Write(msg[len(msg)/2:]) })
 	require.NoError(t, err)
-	v, err := got.Int("v")
+	v, err := got.Params.Int("v")
 	require.NoError(t, err)
 	assert.Equal(t, 7, v)
 }
@@ -144,7 +144,7 @@ func TestConcurrentCallersWithLargeFrames(t *testing.T) {
 		for n < messages {
 			select {
 			case m := <-p.Messages():
-				if i, _ := m.Int("i"); m.Command == "burst" && i == n {
+				if i, _ := m.Params.Int("i"); m.Command == "burst" && i == n {
 					n++
 				}
 			case <-ctx.Done():
@@ -165,9 +165,9 @@ func TestConcurrentCallersWithLargeFrames(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				rg, _ := reply.Int("g")
-				ri, _ := reply.Int("i")
-				pad, _ := reply.Bytes("pad")
+				rg, _ := reply.Params.Int("g")
+				ri, _ := reply.Params.Int("i")
+				pad, _ := reply.Params.Bytes("pad")
 				assert.Equal(t, []int{g, i, size}, []int{rg, ri, len(pad)})
 			}
 		})
@@ -213,7 +213,7 @@ func TestCallsReachTheBackendInIDOrder(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				if ok, _ := reply.Bool("inorder"); !ok {
+				if ok, _ := reply.Params.Bool("inorder"); !ok {
 					outOfOrder.Add(1)
 				}
 			}
@@ -376,7 +376,7 @@ func TestManyProcessesManyCallers(t *testing.T) {
 					if !assert.NoError(t, err) {
 						return
 					}
-					pad, _ := r.Bytes("pad")
+					pad, _ := r.Params.Bytes("pad")
 					assert.Len(t, pad, size)
 				}
 			})
@@ -520,7 +520,7 @@ func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 	go func() { // Messages, in order
 		next := 0
 		for m := range p.Messages() {
-			if seq, _ := m.Int("seq"); seq != next {
+			if seq, _ := m.Params.Int("seq"); seq != next {
 				t.Errorf("message %d came when %d was due", seq, next)
 			}
 			next++
@@ -542,8 +542,8 @@ func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 					assert.ErrorIs(t, err, context.DeadlineExceeded)
 					continue
 				}
-				rg, _ := r.Int("g")
-				ri, _ := r.Int("i")
+				rg, _ := r.Params.Int("g")
+				ri, _ := r.Params.Int("i")
 				assert.Equal(t, []int{g, i}, []int{rg, ri}, "the reply of another call")
 			}
 		})
@@ -578,7 +578,7 @@ func TestMessageBehindAReplyIsNotLeftInThePipe(t *testing.T) {
 		require.NoError(t, err)
 		select {
 		case m := <-p.Messages():
-			got, err := m.Int("i")
+			got, err := m.Params.Int("i")
 			require.NoError(t, err)
 			require.Equal(t, i, got)
 		case <-time.After(5 * time.Second):
@@ -602,7 +602,7 @@ func TestCallersRouteEachOthersFrames(t *testing.T) {
 		for range 2 * goroutines * calls {
 			select {
 			case m := <-p.Messages():
-				v, _ := m.String("v")
+				v, _ := m.Params.String("v")
 				last[v] = m.Command
 			case <-ctx.Done():
 			}
@@ -618,7 +618,7 @@ func TestCallersRouteEachOthersFrames(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				got, _ := reply.String("v")
+				got, _ := reply.Params.String("v")
 				assert.Equal(t, want, got)
 			}
 		})

@@ -20,7 +20,7 @@ func TestCallRunsInAnotherProcess(t *testing.T) {
 	p := startTest(t, Options{})
 	reply, err := p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err)
-	pid, err := reply.Int("pid")
+	pid, err := reply.Params.Int("pid")
 	require.NoError(t, err)
 	assert.Equal(t, p.Pid(), pid)
 	assert.NotEqual(t, os.Getpid(), pid)
@@ -47,7 +47,7 @@ func TestMessagesArriveInOrder(t *testing.T) {
 	}()
 	for i := range n {
 		m := <-p.Messages()
-		got, err := m.Int("i")
+		got, err := m.Params.Int("i")
 		require.NoError(t, err)
 		require.Equal(t, i, got)
 	}
@@ -156,7 +156,7 @@ func TestCallErrors(t *testing.T) {
 
 	reply, err := p.Call(ctx, "count", nil)
 	require.NoError(t, err, "after all that, the backend still serves")
-	n, _ := reply.Int("n")
+	n, _ := reply.Params.Int("n")
 	assert.Equal(t, 1, n)
 }
 
@@ -195,7 +195,7 @@ func TestConcurrentCalls(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				got, _ := reply.String("v")
+				got, _ := reply.Params.String("v")
 				assert.Equal(t, want, got)
 			}
 		})
@@ -203,7 +203,7 @@ func TestConcurrentCalls(t *testing.T) {
 	wg.Wait()
 	reply, err := p.Call(ctx, "count", nil)
 	require.NoError(t, err)
-	n, _ := reply.Int("n")
+	n, _ := reply.Params.Int("n")
 	assert.Equal(t, 1, n)
 }
 
@@ -253,7 +253,7 @@ func TestManyBackendsStartAndStopConcurrently(t *testing.T) {
 			procs[i] = p
 			reply, err := p.Call(ctx, "pid", nil)
 			if assert.NoError(t, err) {
-				pid, _ := reply.Int("pid")
+				pid, _ := reply.Params.Int("pid")
 				assert.Equal(t, p.Pid(), pid)
 			}
 		})

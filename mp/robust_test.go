@@ -123,7 +123,7 @@ func TestMessagesOfAnExitedBackendAreKept(t *testing.T) {
 	assert.Equal(t, fds, countFDs(t), "the message pipe is closed once the backend has exited")
 	var got []int
 	for m := range p.Messages() {
-		i, err := m.Int("i")
+		i, err := m.Params.Int("i")
 		require.NoError(t, err)
 		got = append(got, i)
 	}
@@ -161,7 +161,7 @@ func TestCallTimeoutNeverBreaksTheStream(t *testing.T) {
 	defer cancel2()
 	reply, err := p.Call(bounded, "pid", nil)
 	require.NoError(t, err)
-	pid, err := reply.Int("pid")
+	pid, err := reply.Params.Int("pid")
 	require.NoError(t, err)
 	assert.Equal(t, p.Pid(), pid)
 	require.NoError(t, p.Close())
@@ -172,7 +172,7 @@ func TestGrandchildHoldingStdoutDoesNotFailACleanStop(t *testing.T) {
 	p := startTest(t, Options{Stdout: out})
 	r, err := p.Call(context.Background(), "grandchild", nil)
 	require.NoError(t, err)
-	pid, err := r.Int("pid")
+	pid, err := r.Params.Int("pid")
 	require.NoError(t, err)
 	defer syscall.Kill(pid, syscall.SIGKILL)
 	require.NoError(t, p.Close(), "the backend exited 0; its child holding stdout is not its failure")

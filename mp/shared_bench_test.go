@@ -33,8 +33,8 @@ func (s *shmBackend) PostRun() error { return s.array.Close() }
 
 var shmBenchKind = NewKind("ShmBench", func(b *Backend) *shmBackend { return &shmBackend{Backend: b} }).
 	Handle("readWrite", func(s *shmBackend, ctx context.Context, m Message) error {
-		v, _ := m.Float("value")
-		id, _ := m.Int("event")
+		v, _ := m.Params.Float("value")
+		id, _ := m.Params.Int("event")
 		if err := s.array.Fill(v); err != nil {
 			return err
 		}

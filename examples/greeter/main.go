@@ -23,7 +23,7 @@ type greeter struct {
 
 // greet answers a "greet" call with a greeting for the name it carries.
 func (g *greeter) greet(ctx context.Context, m mp.Message) error {
-	name, err := m.String("name")
+	name, err := m.Params.String("name")
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func run(ctx context.Context, names []string) error {
 		if err != nil {
 			return fmt.Errorf("greeting %s: %w", name, err)
 		}
-		text, err := reply.String("text")
+		text, err := reply.Params.String("text")
 		if err != nil {
 			return err
 		}

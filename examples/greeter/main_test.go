@@ -32,7 +32,7 @@ func TestGreet(t *testing.T) {
 	for i, name := range []string{"Ada", "Grace"} {
 		reply, err := p.Call(ctx, "greet", mp.Params{"name": name})
 		require.NoError(t, err)
-		text, err := reply.String("text")
+		text, err := reply.Params.String("text")
 		require.NoError(t, err)
 		assert.Regexp(t, `^hello, `+name+` \(greeting `+string(rune('1'+i))+`, from pid [0-9]+\)$`, text)
 	}

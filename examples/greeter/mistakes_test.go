@@ -18,7 +18,7 @@ import (
 type chatty struct{ *mp.Backend }
 
 func (c *chatty) work(ctx context.Context, m mp.Message) error {
-	n, err := m.Int("n")
+	n, err := m.Params.Int("n")
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func TestStartContextBoundsOnlyTheStart(t *testing.T) {
 	defer cancel()
 	reply, err := p.Call(ctx, "greet", mp.Params{"name": "Ada"})
 	require.NoError(t, err, "the process must outlive the context of its start")
-	text, err := reply.String("text")
+	text, err := reply.Params.String("text")
 	require.NoError(t, err)
 	assert.Contains(t, text, "Ada")
 	require.NoError(t, p.Close())
@@ -93,7 +93,7 @@ func TestReadMessagesWhileCalling(t *testing.T) {
 		defer close(closed)
 		for m := range p.Messages() {
 			if m.Command == "progress" {
-				i, _ := m.Int("i")
+				i, _ := m.Params.Int("i")
 				progress <- i
 			}
 		}

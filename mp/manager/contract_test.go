@@ -349,7 +349,7 @@ func TestNothingATaskStartedOutlivesItsWorker(t *testing.T) {
 	tools := make(chan int, 1)
 	cfg.OnMessage = func(w *manager.Worker, msg mp.Message) {
 		if msg.Command == "tool" {
-			pid, _ := msg.Int("pid")
+			pid, _ := msg.Params.Int("pid")
 			tools <- pid
 		}
 	}

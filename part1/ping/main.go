@@ -38,7 +38,7 @@ type myBackend struct {
 
 // ping runs in the child, when the frontend's Ping message arrives.
 func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
-	param, err := m.String("param")
+	param, err := m.Params.String("param")
 	if err != nil {
 		return err
 	}

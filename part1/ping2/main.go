@@ -47,11 +47,11 @@ type myBackend struct{ *mp.Backend }
 
 // ping works for a while, then sets the event the frontend is waiting on.
 func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
-	param, err := m.String("param")
+	param, err := m.Params.String("param")
 	if err != nil {
 		return err
 	}
-	id, err := m.Int("event")
+	id, err := m.Params.Int("event")
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ type myBackend struct{ *mp.Backend }
 // It prints nothing: its line could come before or after the frontend's
 // "waiting for reply", and this chapter's output is the same every time.
 func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
-	param, err := m.String("param")
+	param, err := m.Params.String("param")
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		if !ok {
 			return fmt.Errorf("backend exited before answering: %v", p.Err())
 		}
-		result, err := m.String("result")
+		result, err := m.Params.String("result")
 		if m.Command != "pong" || err != nil {
 			return fmt.Errorf("unexpected answer %q: %v", m.Command, err)
 		}

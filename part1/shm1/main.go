@@ -88,7 +88,7 @@ func (b *myBackend) readWrite(ctx context.Context, m mp.Message) error {
 
 // eventOf returns the backend's side of the event whose ID m carries.
 func eventOf(b *mp.Backend, m mp.Message) (*mp.Event, error) {
-	id, err := m.Int("event")
+	id, err := m.Params.Int("event")
 	if err != nil {
 		return nil, err
 	}

@@ -61,13 +61,13 @@ type myBackend struct {
 func (b *myBackend) attach(ctx context.Context, m mp.Message) error {
 	var spec shm.Spec
 	var err error
-	if spec.Name, err = m.String("name"); err != nil {
+	if spec.Name, err = m.Params.String("name"); err != nil {
 		return err
 	}
-	if spec.DType, err = m.String("dtype"); err != nil {
+	if spec.DType, err = m.Params.String("dtype"); err != nil {
 		return err
 	}
-	if spec.Shape, err = m.Ints("shape"); err != nil {
+	if spec.Shape, err = m.Params.Ints("shape"); err != nil {
 		return err
 	}
 	if b.array, err = shm.OpenAny(spec); err != nil {

@@ -63,7 +63,7 @@ func (w *worker) PostRun() error {
 
 // fill writes the worker's number into its row of the array.
 func (w *worker) fill(ctx context.Context, m mp.Message) error {
-	row, err := m.Int("row")
+	row, err := m.Params.Int("row")
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func (c *camera) PostRun() error {
 // When the ring is full, Reserve waits (policy block) or says the frame is
 // dropped (the drop policies), and the camera goes on with the next one.
 func (c *camera) stream(ctx context.Context, m mp.Message) error {
-	frames, err := m.Int("frames")
+	frames, err := m.Params.Int("frames")
 	if err != nil {
 		return err
 	}
