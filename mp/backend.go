@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // File descriptors of a backend: the command and message pipes, the
@@ -59,7 +61,7 @@ func runBackend(l *launch) int {
 	takeDescriptors(l.events, l.files)
 	be := &Backend{
 		kind: l.kind, name: l.name,
-		log:       NewLogger(l.kind+"."+l.name, Back),
+		log:       mplog.New(l.kind+"."+l.name, mplog.Back),
 		cmds:      os.NewFile(fdCommands, "mp-commands"),
 		out:       newFrameWriter(os.NewFile(fdMessages, "mp-messages")),
 		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
@@ -206,10 +208,10 @@ func (b *Backend) File(i int) *os.File {
 // gone.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
 	if err := b.credits.take(ctx); err != nil {
-		return fmt.Errorf("mp: %s send %q: %w", b.name, command, err)
+		return opError(fmt.Sprintf("send %q", command), b.name, err)
 	}
 	if err := b.out.write(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
-		return fmt.Errorf("mp: %s send %q: %w", b.name, command, inner{err})
+		return opError(fmt.Sprintf("send %q", command), b.name, err)
 	}
 	return nil
 }
@@ -228,14 +230,14 @@ func (b *Backend) Send(ctx context.Context, command string, params Params) error
 // attempt, because the frontend's Call is waiting for this reply.
 func (b *Backend) Reply(ctx context.Context, req Message, command string, params Params) error {
 	if !req.IsCall() {
-		return fmt.Errorf("mp: %s: reply to %q, which was sent with Send, not Call", b.name, req.Command)
+		return opError(fmt.Sprintf("reply to %q", req.Command), b.name, errors.New("it was sent with Send, not Call"))
 	}
 	// A call is answered once: by this Reply, or by dispatch when the
 	// handler returns (see dispatch), whichever comes first.
 	b.replyMu.Lock()
 	defer b.replyMu.Unlock()
 	if req.id != b.current.Load() || b.replied {
-		return fmt.Errorf("mp: %s: reply %q to %q: %w", b.name, command, req.Command, ErrLateReply)
+		return opError(fmt.Sprintf("reply %q to %q", command, req.Command), b.name, ErrLateReply)
 	}
 	b.beforeReply()
 	ctx, cancel := lastChance(ctx)
@@ -245,7 +247,7 @@ func (b *Backend) Reply(ctx context.Context, req Message, command string, params
 		// (too large, not encodable, no room in time): the handler's
 		// error, or the automatic reply, answers the call instead.
 		b.replied = errors.Is(err, errRestFollows)
-		return fmt.Errorf("mp: %s reply %q: %w", b.name, command, inner{err})
+		return opError(fmt.Sprintf("reply %q", command), b.name, err)
 	}
 	b.replied = true
 	return nil

@@ -54,7 +54,7 @@ func (c *Command[Req, Resp]) Call(ctx context.Context, p *Process, req Req) (Res
 	var zero Resp
 	params, err := putPayload(req)
 	if err != nil {
-		return zero, fmt.Errorf("mp: call %q on %q: %w", c.name, p.Name(), err)
+		return zero, opError(fmt.Sprintf("call %q", c.name), p.Name(), err)
 	}
 	reply, err := p.Call(ctx, c.name, params)
 	if err != nil {
@@ -62,7 +62,7 @@ func (c *Command[Req, Resp]) Call(ctx context.Context, p *Process, req Req) (Res
 	}
 	var resp Resp
 	if err := takePayload(reply.Params, &resp); err != nil {
-		return zero, fmt.Errorf("mp: call %q on %q: reply: %w", c.name, p.Name(), err)
+		return zero, opError(fmt.Sprintf("call %q", c.name), p.Name(), fmt.Errorf("reply: %w", err))
 	}
 	return resp, nil
 }
@@ -73,7 +73,7 @@ func (c *Command[Req, Resp]) Call(ctx context.Context, p *Process, req Req) (Res
 func (c *Command[Req, Resp]) Send(ctx context.Context, p *Process, req Req) error {
 	params, err := putPayload(req)
 	if err != nil {
-		return fmt.Errorf("mp: send %q to %q: %w", c.name, p.Name(), err)
+		return opError(fmt.Sprintf("send %q", c.name), p.Name(), err)
 	}
 	return p.Send(ctx, c.name, params)
 }
@@ -135,7 +135,7 @@ func (r *Report[T]) Name() string { return r.name }
 func (r *Report[T]) Send(ctx context.Context, b *Backend, v T) error {
 	params, err := putPayload(v)
 	if err != nil {
-		return fmt.Errorf("mp: %s send %q: %w", b.Name(), r.name, err)
+		return opError(fmt.Sprintf("send %q", r.name), b.Name(), err)
 	}
 	return b.Send(ctx, r.name, params)
 }
@@ -149,7 +149,7 @@ func (r *Report[T]) Decode(m Message) (T, bool, error) {
 		return v, false, nil
 	}
 	if err := takePayload(m.Params, &v); err != nil {
-		return v, true, fmt.Errorf("mp: report %q: %w", r.name, err)
+		return v, true, opError(fmt.Sprintf("report %q", r.name), "", err)
 	}
 	return v, true, nil
 }

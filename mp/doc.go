@@ -100,6 +100,9 @@
 //
 // # Errors
 //
-// Errors wrap sentinels (ErrStopped, ErrBackendDied, ErrFrameTooLarge, …) for
-// errors.Is; failures that happened in the backend arrive as *RemoteError.
+// An operation that fails returns an *Error, in the manner of os.PathError:
+// the operation, the process name and the cause, e.g. `mp: worker-3: call
+// "work": backend died: …`. Causes wrap sentinels (ErrStopped,
+// ErrBackendDied, ErrFrameTooLarge, …) for errors.Is; failures that happened
+// in the backend arrive as *RemoteError.
 package mp

@@ -112,7 +112,7 @@ func (b *Backend) Event(id int) (*Event, error) {
 		if b.events != nil {
 			n = len(b.events.fds)
 		}
-		return nil, fmt.Errorf("mp: %s: event %d: not one of the %d events of the process: %w", b.name, id, n, ErrEventIndex)
+		return nil, opError(fmt.Sprintf("event %d", id), b.name, fmt.Errorf("not one of the %d events of the process: %w", n, ErrEventIndex))
 	}
 	return &Event{s: b.events, i: i, gen: gen}, nil
 }
@@ -214,7 +214,7 @@ func (s *eventSlots) errorf(op string, i int, err error) error {
 	if i >= 0 {
 		op = fmt.Sprintf(op, i)
 	}
-	return &Error{Op: op, Process: name, Err: err}
+	return opError(op, name, err)
 }
 
 func (s *eventSlots) log(msg string, e *Event) {

@@ -31,7 +31,7 @@ func TestFaultGarbageOnCommandPipe(t *testing.T) {
 	require.NoError(t, err)
 	err = p.Wait(context.Background())
 	require.ErrorIs(t, err, ErrBadFrame)
-	assert.Contains(t, err.Error(), `backend "t-TestFaultGarbageOnCommandPipe": malformed frame: `)
+	assert.Contains(t, err.Error(), `mp: t-TestFaultGarbageOnCommandPipe: malformed frame: `)
 	assertExitCode(t, p, exitBadFrame)
 	assert.NotContains(t, out.String(), "goroutine ", "no panic trace")
 }

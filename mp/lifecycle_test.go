@@ -112,7 +112,7 @@ func TestForgottenInitIsAClearError(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err, "%s", out)
 	assert.Contains(t, string(out), "main did not call mp.Init first: add mp.Init() as the first line of main")
-	assert.Contains(t, string(out), "error: mp: start \"noinit\": "+ErrNoInit.Error())
+	assert.Contains(t, string(out), "error: mp: noinit: start: "+ErrNoInit.Error())
 	assert.Equal(t, 1, strings.Count(string(out), "main did not call mp.Init first"), "one child, no chain:\n%s", out)
 	requireNoLeftovers(t)
 }

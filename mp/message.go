@@ -29,29 +29,29 @@ func (m Message) IsCall() bool { return m.id != 0 }
 
 // String returns the string parameter key, or an error wrapping ErrParam if
 // it is missing or not a string.
-func (p Params) String(key string) (string, error) { return param[string](p, "", key) }
+func (p Params) String(key string) (string, error) { return param[string](p, key) }
 
 // Bool returns the bool parameter key, or an error wrapping ErrParam.
-func (p Params) Bool(key string) (bool, error) { return param[bool](p, "", key) }
+func (p Params) Bool(key string) (bool, error) { return param[bool](p, key) }
 
 // Float returns the float64 parameter key, or an error wrapping ErrParam.
-func (p Params) Float(key string) (float64, error) { return param[float64](p, "", key) }
+func (p Params) Float(key string) (float64, error) { return param[float64](p, key) }
 
 // Bytes returns the []byte parameter key, or an error wrapping ErrParam.
-func (p Params) Bytes(key string) ([]byte, error) { return param[[]byte](p, "", key) }
+func (p Params) Bytes(key string) ([]byte, error) { return param[[]byte](p, key) }
 
 // Ints returns the []int parameter key, or an error wrapping ErrParam.
-func (p Params) Ints(key string) ([]int, error) { return param[[]int](p, "", key) }
+func (p Params) Ints(key string) ([]int, error) { return param[[]int](p, key) }
 
 // Int returns the integer parameter key, sent as int, int64 or uint64, or an
 // error wrapping ErrParam if it is missing, of another type, or does not fit
 // in an int.
-func (p Params) Int(key string) (int, error) { return intParam(p, "", key) }
+func (p Params) Int(key string) (int, error) { return intParam(p, key) }
 
-func intParam(p Params, where, key string) (int, error) {
+func intParam(p Params, key string) (int, error) {
 	v, ok := p[key]
 	if !ok {
-		return 0, fmt.Errorf("mp: %sparameter %q is missing: %w", where, key, ErrParam)
+		return 0, paramError(key, fmt.Errorf("missing: %w", ErrParam))
 	}
 	switch n := v.(type) {
 	case int:
@@ -67,20 +67,25 @@ func intParam(p Params, where, key string) (int, error) {
 	}
 	switch v.(type) {
 	case int64, uint64:
-		return 0, fmt.Errorf("mp: %sparameter %q is %T %v, which does not fit in an int: %w", where, key, v, v, ErrParam)
+		return 0, paramError(key, fmt.Errorf("%T %v does not fit in an int: %w", v, v, ErrParam))
 	}
-	return 0, fmt.Errorf("mp: %sparameter %q is %T, want an integer: %w", where, key, v, ErrParam)
+	return 0, paramError(key, fmt.Errorf("%T, want an integer: %w", v, ErrParam))
 }
 
-func param[T any](p Params, where, key string) (T, error) {
+func param[T any](p Params, key string) (T, error) {
 	var zero T
 	v, ok := p[key]
 	if !ok {
-		return zero, fmt.Errorf("mp: %sparameter %q is missing: %w", where, key, ErrParam)
+		return zero, paramError(key, fmt.Errorf("missing: %w", ErrParam))
 	}
 	t, ok := v.(T)
 	if !ok {
-		return zero, fmt.Errorf("mp: %sparameter %q is %T, want %T: %w", where, key, v, zero, ErrParam)
+		return zero, paramError(key, fmt.Errorf("%T, want %T: %w", v, zero, ErrParam))
 	}
 	return t, nil
+}
+
+// paramError is the error of a getter of parameter key.
+func paramError(key string, err error) error {
+	return opError(fmt.Sprintf("parameter %q", key), "", err)
 }

@@ -58,40 +58,40 @@ func TestMessageGetters(t *testing.T) {
 	}{
 		{"String", "string", "gotcha!", ""},
 		{"String", "empty", "", ""},
-		{"String", "bytes", "", "is []uint8, want string"}, // no conversion
-		{"String", "int", "", "is int, want string"},
-		{"String", "nil", "", "is <nil>, want string"},
-		{"String", "missing", "", "is missing"},
+		{"String", "bytes", "", "[]uint8, want string"}, // no conversion
+		{"String", "int", "", "int, want string"},
+		{"String", "nil", "", "<nil>, want string"},
+		{"String", "missing", "", "missing"},
 
 		{"Bool", "bool", true, ""},
 		{"Bool", "false", false, ""},
-		{"Bool", "int", false, "is int, want bool"},
-		{"Bool", "missing", false, "is missing"},
+		{"Bool", "int", false, "int, want bool"},
+		{"Bool", "missing", false, "missing"},
 
 		{"Float", "float", 2.5, ""},
-		{"Float", "int", 0.0, "is int, want float64"}, // ints are not floats
-		{"Float", "missing", 0.0, "is missing"},
+		{"Float", "int", 0.0, "int, want float64"}, // ints are not floats
+		{"Float", "missing", 0.0, "missing"},
 
 		{"Bytes", "bytes", []byte{1, 2}, ""},
-		{"Bytes", "string", []byte(nil), "is string, want []uint8"},
-		{"Bytes", "missing", []byte(nil), "is missing"},
+		{"Bytes", "string", []byte(nil), "string, want []uint8"},
+		{"Bytes", "missing", []byte(nil), "missing"},
 
 		{"Ints", "ints", []int{1, -2}, ""},
 		{"Ints", "noints", []int(nil), ""},
-		{"Ints", "floats", []int(nil), "is []float64, want []int"},
-		{"Ints", "missing", []int(nil), "is missing"},
+		{"Ints", "floats", []int(nil), "[]float64, want []int"},
+		{"Ints", "missing", []int(nil), "missing"},
 
 		{"Int", "int", -7, ""},
 		{"Int", "int64", -8, ""},
 		{"Int", "uint64", 9, ""},
 		{"Int", "maxint", math.MaxInt, ""},
-		{"Int", "bigu", 0, "which does not fit in an int"},
-		{"Int", "maxu", 0, "which does not fit in an int"},
-		{"Int", "int32", 0, "is int32, want an integer"}, // not a wire type
-		{"Int", "float", 0, "is float64, want an integer"},
-		{"Int", "string", 0, "is string, want an integer"},
-		{"Int", "nil", 0, "is <nil>, want an integer"},
-		{"Int", "missing", 0, "is missing"},
+		{"Int", "bigu", 0, "does not fit in an int"},
+		{"Int", "maxu", 0, "does not fit in an int"},
+		{"Int", "int32", 0, "int32, want an integer"}, // not a wire type
+		{"Int", "float", 0, "float64, want an integer"},
+		{"Int", "string", 0, "string, want an integer"},
+		{"Int", "nil", 0, "<nil>, want an integer"},
+		{"Int", "missing", 0, "missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.getter+"/"+tt.key, func(t *testing.T) {
@@ -113,10 +113,10 @@ func TestMessageGettersNilParams(t *testing.T) {
 	m := Message{Command: "cmd"}
 	_, err := m.Params.String("k")
 	require.ErrorIs(t, err, ErrParam)
-	assert.ErrorContains(t, err, `"k" is missing`)
+	assert.ErrorContains(t, err, `parameter "k": missing`)
 	_, err = m.Params.Int("k")
 	require.ErrorIs(t, err, ErrParam)
-	assert.ErrorContains(t, err, `"k" is missing`)
+	assert.ErrorContains(t, err, `parameter "k": missing`)
 }
 
 // TestMessageIntInt64 covers int64 values that fit an int only on 64-bit

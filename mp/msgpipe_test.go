@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // Tests of the message pipe's reading (msgpipe.go): a Call that reads its
@@ -44,7 +46,7 @@ func pipedProcess(t *testing.T) (*Process, *os.File) {
 	require.NoError(t, err)
 	return &Process{
 		kind: "Test", name: "piped",
-		log:      NewLogger("Test.piped", Front),
+		log:      mplog.New("Test.piped", mplog.Front),
 		in:       newFrameWriter(cmdW),
 		cancels:  newFrameWriter(cancW),
 		pipe:     m,

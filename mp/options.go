@@ -38,7 +38,9 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Logger receives what the library logs about this process in the
 	// frontend (state changes at debug level, warnings of the stop ladder,
-	// dropped messages); nil means NewLogger("<kind>.<Name>", Front). The
+	// dropped messages); nil means a logger whose lines start with
+	// "<kind>.<Name> [front]", written to os.Stdout at the level MP_LOG_LEVEL
+	// sets. The
 	// backend logs in its own process, to its standard output (Stdout).
 	Logger *slog.Logger
 	// Env is added to the backend's environment (after the frontend's own,

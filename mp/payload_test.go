@@ -215,7 +215,7 @@ func BenchmarkPayload(b *testing.B) {
 			m.Params.Int("Seed")
 			m.Params.Float("Seconds")
 			m.Params.Ints("Shape")
-			param[[]float64](m.Params, "", "First")
+			param[[]float64](m.Params, "First")
 			b.ReportMetric(float64(len(buf)), "B/msg")
 		}
 	})

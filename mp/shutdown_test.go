@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // Fault: a handler that never returns and ignores its context ("hang"), so
@@ -64,7 +66,7 @@ func TestSignal(t *testing.T) {
 // Options.Logger receives the frontend's lines about the process.
 func TestOptionsLogger(t *testing.T) {
 	var buf syncBuffer
-	log := slog.New(NewLogHandler(&buf, "mine", Front, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(mplog.NewHandler(&buf, "mine", mplog.Front, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := startTest(t, Options{Logger: log})
 	require.NoError(t, p.Close())
 	assert.Contains(t, buf.String(), "mine [front] - DEBUG - state stopping")

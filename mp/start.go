@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // start starts a backend of the kind registered under kind, by re-executing
@@ -41,9 +43,9 @@ func start(ctx context.Context, kind string, opts Options) (*Process, error) {
 func startOnce(ctx context.Context, kind string, opts Options) (p *Process, retry <-chan struct{}, err error) {
 	requireInit()
 	if err := checkProcessName(opts.Name); err != nil {
-		return nil, nil, fmt.Errorf("mp: start %s: %w", kind, err)
+		return nil, nil, opError("start", "", fmt.Errorf("a %s: %w", kind, err))
 	}
-	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, inner{limitError(err)}) }
+	wrap := func(err error) error { return opError("start", opts.Name, limitError(err)) }
 	if _, ok := registry.get(kind); !ok {
 		return nil, nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
 	}
@@ -173,7 +175,7 @@ func newProcess(kind string, opts Options, ps startPipes) *Process {
 		done:        make(chan struct{}),
 	}
 	if p.log == nil {
-		p.log = NewLogger(kind+"."+opts.Name, Front)
+		p.log = mplog.New(kind+"."+opts.Name, mplog.Front)
 	}
 	p.exited, p.setExit = context.WithCancel(context.Background())
 	p.log.Debug("state starting")

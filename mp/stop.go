@@ -48,7 +48,7 @@ func (p *Process) Wait(ctx context.Context) error {
 	case <-p.done:
 		return p.exitErr
 	case <-ctx.Done():
-		return fmt.Errorf("mp: wait for %q: %w", p.name, context.Cause(ctx))
+		return opError("wait", p.name, context.Cause(ctx))
 	}
 }
 
@@ -137,7 +137,7 @@ func (p *Process) Signal(sig os.Signal) error {
 		if errors.Is(err, os.ErrProcessDone) {
 			err = p.deathError()
 		}
-		return fmt.Errorf("mp: signal %v to %q: %w", sig, p.name, inner{err})
+		return opError(fmt.Sprintf("signal %v", sig), p.name, err)
 	}
 	return nil
 }

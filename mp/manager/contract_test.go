@@ -202,7 +202,7 @@ func TestFaultRestartFailureNamesWorkerAndCause(t *testing.T) {
 		want   []string
 	}{
 		{"fail", []string{`restart of "worker-1" failed`, "database is locked"}},
-		{"hang", []string{`restart of "worker-1" failed`, "manager: start timed out: not ready within 500ms"}},
+		{"hang", []string{`restart of "worker-1" failed`, "start timed out: not ready within 500ms"}},
 	} {
 		t.Run(tt.prerun, func(t *testing.T) {
 			cfg, logs := config(1)
@@ -299,7 +299,7 @@ func TestFaultWorkerAccessorsFromAnyGoroutine(t *testing.T) {
 	}
 	cancel()
 	require.NoError(t, wait())
-	assert.ErrorIs(t, manager.Watch(m, ch, func(string) {}), manager.ErrStopped)
+	assert.ErrorIs(t, manager.Watch(m, ch, func(string) {}), mp.ErrStopped)
 }
 
 // Fault 7: a task's Do that keeps working after its ctx ended used to keep
@@ -451,6 +451,6 @@ func TestOrderlyStopOfEveryProcessIsNoFailure(t *testing.T) {
 	assert.NotContains(t, logs.String(), "restarting")
 	assert.NotContains(t, logs.String(), "replacing")
 	r := c.wait(t)["long"]
-	assert.True(t, errors.Is(r.err, manager.ErrStopped) || errors.Is(r.err, manager.ErrWorkerDied), "%v", r.err)
+	assert.True(t, errors.Is(r.err, mp.ErrStopped) || errors.Is(r.err, manager.ErrWorkerDied), "%v", r.err)
 	assert.Empty(t, tagged())
 }

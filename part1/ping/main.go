@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 )
@@ -58,7 +59,7 @@ func main() {
 	// The chapter takes no flags; -h says so, and anything on the command
 	// line is a usage error (status 2), as in every chapter.
 	story.ParseFlags("part1/ping")
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through
 	// its deferred clean-up: the backend is stopped, nothing is left.

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -124,7 +125,7 @@ func main() {
 	case !slices.Contains(shm.DTypes(), *dtype):
 		story.Usage(fmt.Errorf("bad -dtype %q: want one of %s", *dtype, strings.Join(shm.DTypes(), ", ")))
 	}
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through
 	// its deferred clean-up: the backend is stopped, the segment unlinked.

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -92,7 +93,7 @@ func main() {
 	if *workers < 1 || *workers > maxWorkers {
 		story.Usage(fmt.Errorf("bad -workers %d: want 1 to %d (each worker is a process, and one is enough to crash)", *workers, maxWorkers))
 	}
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C and SIGTERM end run through its deferred clean-up; SIGKILL,
 	// which -kill sends, cannot be caught: that is the point.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -147,7 +148,7 @@ func main() {
 	flag.DurationVar(&o.slow, "slow", 0, "work the consumer does per frame (a slow consumer)")
 	flag.BoolVar(&o.named, "named", false, "keep the ring in /dev/shm under a name, for aux/ring_read.py, until Ctrl-C")
 	story.ParseFlags("part3/stream") // -h, and a bad flag or argument is a usage error (status 2)
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	var err error
 	if o.policy, err = shm.ParseFullPolicy(policy); err != nil {
 		story.Usage(err) // before anything starts
