@@ -79,15 +79,22 @@ func (e *Event) Wait(ctx context.Context) error {
 			}
 			return err
 		}
+		if e.closed.Load() && !e.IsSet() {
+			// The doorbell may have been the next event's, in the same
+			// slot: pass it on.
+			e.s.ring(e.i)
+		}
 	}
 }
 
 // Close gives the event's slot back for a later Process.NewEvent; a Set
-// that comes later, for this event, is ignored. Closing an event twice, or
-// on the backend, does nothing.
+// that comes later, for this event, is ignored, and a Wait in progress
+// returns os.ErrClosed. Closing an event twice, or on the backend, does
+// nothing.
 func (e *Event) Close() error {
 	if e.s.front && e.closed.CompareAndSwap(false, true) {
 		e.s.release(e.i)
+		e.s.ring(e.i) // wake a Wait in progress
 	}
 	return nil
 }

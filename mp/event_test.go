@@ -3,6 +3,8 @@ package mp
 import (
 	"context"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,4 +195,35 @@ func TestEventConcurrentWaiters(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// Fault: a goroutine waits on an event while another closes it. The Wait
+// must end with os.ErrClosed rather than sleep until its ctx ends, and the
+// next event made in the slot still gets its own wake-up.
+func TestFaultWaitOnAnEventBeingClosedEnds(t *testing.T) {
+	p := startTest(t, Options{Events: 1})
+	old, err := p.NewEvent()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- old.Wait(ctx) }()
+	// Close once the Wait sleeps on the doorbell: it has passed its checks.
+	for !goroutineIn("(*eventSlots).sleep") {
+		runtime.Gosched()
+	}
+	require.NoError(t, old.Close())
+	assert.ErrorIs(t, <-waited, os.ErrClosed)
+
+	next, err := p.NewEvent()
+	require.NoError(t, err)
+	defer next.Close()
+	require.NoError(t, p.Send(context.Background(), "set", Params{"event": next.ID()}))
+	require.NoError(t, next.Wait(ctx))
+}
+
+// goroutineIn reports whether a goroutine of this process runs fn.
+func goroutineIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
 }
