@@ -35,7 +35,7 @@ func (m *Manager) pumpStarts() {
 			defer cancel()
 			p, err := m.cfg.Start(ctx, w)
 			if err == nil && p == nil {
-				err = fmt.Errorf("Start returned no process for %q", w.name)
+				err = fmt.Errorf("Config.Start returned no process for %q", w.name)
 			}
 			m.send(event{kind: evStarted, w: w, proc: p, err: err})
 		}()
