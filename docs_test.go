@@ -286,7 +286,7 @@ var (
 	// pkgNameRE finds mp.X, shm.X, manager.X and their Type.Member.
 	pkgNameRE = regexp.MustCompile(`\b(mp|shm|manager)\.([A-Z]\w*)(?:\.([A-Z]\w*))?`)
 	// typeMemberRE finds Type.Member in a code span that is only that,
-	// perhaps with a call's parentheses: `Process.Stop`, `Array.Data()`.
+	// perhaps with a call's parentheses: `Process.Close`, `Array.Data()`.
 	typeMemberRE = regexp.MustCompile("^`([A-Z]\\w*)\\.([A-Z]\\w*)(?:\\(\\))?`$")
 	// runRE finds a chapter's command line in a code span.
 	runRE = regexp.MustCompile(`go run \./(part[0-9]+/[a-z0-9_]+)((?: +-[^ ` + "`" + `]+(?: +[^- ` + "`" + `][^ ` + "`" + `]*)?)*)`)

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // File descriptors of a backend: the command and message pipes, the
-// credits, the cancel pipe, then the event group, then the caller's extra
+// credits, the cancel pipe, then the events' eventfds and their page, then the caller's extra
 // files.
 const (
 	fdCommands = 3 // frontend → backend frames; EOF means "stop"
@@ -37,7 +39,7 @@ type Backend struct {
 	ctx        context.Context // cancelled on SIGTERM
 	cmds       *os.File
 	out        *frameWriter
-	events     []int // eventfd numbers, by index
+	events     *eventSlots // nil without Options.Events
 	files      []*os.File
 	params     Params
 	cmdReader  *frameReader
@@ -60,7 +62,7 @@ func runBackend(l *launch) int {
 	takeDescriptors(l.events, l.files)
 	be := &Backend{
 		kind: l.kind, name: l.name,
-		log:       NewLogger(l.kind+"."+l.name, Back),
+		log:       mplog.New(l.kind+"."+l.name, mplog.Back),
 		cmds:      commandPipe(),
 		out:       newFrameWriter(os.NewFile(fdMessages, "mp-messages")),
 		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
@@ -76,14 +78,22 @@ func runBackend(l *launch) int {
 		defer cancel()
 		be.out.flush(ctx)
 	}()
-	for i := range l.events {
-		be.events = append(be.events, fdFirst+i)
+	fd := fdFirst
+	if l.events > 0 {
+		fd += l.events + 1 // the doorbells, then their page
 	}
 	for i := range l.files {
-		fd := fdFirst + l.events + i
+		fd := fd + i
 		be.files = append(be.files, os.NewFile(uintptr(fd), "mp-file-"+strconv.Itoa(i)))
 	}
 	defer be.handleSignals(l.grace)()
+	if l.events > 0 {
+		s, err := backendEventSlots(be, fdFirst, l.events)
+		if err != nil {
+			return be.fatal(CodeFatal, "", err)
+		}
+		be.events = s
+	}
 	if code, ok := be.readStart(); !ok {
 		return code
 	}
@@ -98,7 +108,11 @@ func runBackend(l *launch) int {
 func takeDescriptors(nEvents, nFiles int) {
 	// Whatever this backend starts must not inherit our ends of the pipes,
 	// or the frontend's EOF and death detection would break.
-	for fd := fdCommands; fd < fdFirst+nEvents+nFiles; fd++ {
+	last := fdFirst + nFiles
+	if nEvents > 0 {
+		last += nEvents + 1 // the doorbells, then their page
+	}
+	for fd := fdCommands; fd < last; fd++ {
 		unix.CloseOnExec(fd)
 	}
 	// os/exec hands the pipes over in blocking mode; make them non-blocking
@@ -209,10 +223,10 @@ func (b *Backend) File(i int) *os.File {
 // gone.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
 	if err := b.credits.take(ctx); err != nil {
-		return fmt.Errorf("mp: %s send %q: %w", b.name, command, err)
+		return opError(fmt.Sprintf("send %q", command), b.name, err)
 	}
 	if err := b.out.write(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
-		return fmt.Errorf("mp: %s send %q: %w", b.name, command, inner{err})
+		return opError(fmt.Sprintf("send %q", command), b.name, err)
 	}
 	return nil
 }
@@ -231,14 +245,14 @@ func (b *Backend) Send(ctx context.Context, command string, params Params) error
 // attempt, because the frontend's Call is waiting for this reply.
 func (b *Backend) Reply(ctx context.Context, req Message, command string, params Params) error {
 	if !req.IsCall() {
-		return fmt.Errorf("mp: %s: reply to %q, which was sent with Send, not Call", b.name, req.Command)
+		return opError(fmt.Sprintf("reply to %q", req.Command), b.name, errors.New("it was sent with Send, not Call"))
 	}
 	// A call is answered once: by this Reply, or by dispatch when the
 	// handler returns (see dispatch), whichever comes first.
 	b.replyMu.Lock()
 	defer b.replyMu.Unlock()
 	if req.id != b.current.Load() || b.replied {
-		return fmt.Errorf("mp: %s: reply %q to %q: %w", b.name, command, req.Command, ErrLateReply)
+		return opError(fmt.Sprintf("reply %q to %q", command, req.Command), b.name, ErrLateReply)
 	}
 	b.beforeReply()
 	ctx, cancel := lastChance(ctx)
@@ -248,31 +262,10 @@ func (b *Backend) Reply(ctx context.Context, req Message, command string, params
 		// (too large, not encodable, no room in time): the handler's
 		// error, or the automatic reply, answers the call instead.
 		b.replied = errors.Is(err, errRestFollows)
-		return fmt.Errorf("mp: %s reply %q: %w", b.name, command, inner{err})
+		return opError(fmt.Sprintf("reply %q", command), b.name, err)
 	}
 	b.replied = true
 	return nil
-}
-
-// SetEvent sets event i of the group the frontend created with
-// Options.Events, waking the frontend's EventGroup.Wait on it. An index
-// outside the group is an error wrapping ErrEventIndex (the usual cause is a
-// frontend that sent a wrong index).
-func (b *Backend) SetEvent(i int) error {
-	if i < 0 || i >= len(b.events) {
-		return fmt.Errorf("mp: %s: set event %d of a group of %d: %w", b.name, i, len(b.events), ErrEventIndex)
-	}
-	one := [8]byte{1}
-	for {
-		_, err := unix.Write(b.events[i], one[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("mp: %s: set event %d: %w", b.name, i, inner{err})
-		}
-		return nil
-	}
 }
 
 // lastChance returns ctx, or, if ctx has ended, a context that allows one

@@ -210,7 +210,7 @@ func startBench(b *testing.B, opts Options) *Process {
 	opts.Name = "bench-" + strconv.Itoa(int(benchSeq.Add(1)))
 	p, err := testKind.Start(context.Background(), opts)
 	require.NoError(b, err)
-	b.Cleanup(func() { p.Stop() })
+	b.Cleanup(func() { p.Close() })
 	// The first message pays for the backend's start-up: keep it out.
 	_, err = p.Call(context.Background(), "pid", nil)
 	require.NoError(b, err)
@@ -247,27 +247,24 @@ func BenchmarkCall(b *testing.B) {
 	}
 }
 
-// BenchmarkSync is ping2's pattern: reserve an event, send its index, the
-// backend sets it, the wait returns.
+// BenchmarkSync is ping2's pattern: make an event, send its ID, the backend
+// sets it, the wait returns.
 func BenchmarkSync(b *testing.B) {
 	p := startBench(b, Options{Events: 4, Env: benchEnv()})
 	ctx := context.Background()
-	g := p.Events()
 	defer measureCPU(b, p.Pid())()
 	for b.Loop() {
-		i, err := g.Reserve()
+		ev, err := p.NewEvent()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := p.Send(ctx, "set", Params{"event": i}); err != nil {
+		if err := p.Send(ctx, "set", Params{"event": ev.ID()}); err != nil {
 			b.Fatal(err)
 		}
-		if err := g.Wait(ctx, i); err != nil {
+		if err := ev.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if err := g.Release(i); err != nil {
-			b.Fatal(err)
-		}
+		ev.Close()
 	}
 }
 

@@ -50,7 +50,7 @@ func TestCallsBlockingInTheKernelAreBounded(t *testing.T) {
 	var procs []*Process
 	t.Cleanup(func() {
 		for _, p := range procs {
-			p.Stop()
+			p.Close()
 		}
 		requireNoLeftovers(t)
 	})
@@ -84,7 +84,7 @@ func TestMessagesAfterCallsAreDelivered(t *testing.T) {
 		require.NoError(t, p.Send(ctx, "echo", Params{"i": i}))
 		select {
 		case m := <-p.Messages():
-			n, _ := m.Int("i")
+			n, _ := m.Params.Int("i")
 			require.Equal(t, i, n)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("round %d: the message after the call never came", i)

@@ -49,7 +49,7 @@ func TestStartBurstUnderDescriptorLimit(t *testing.T) {
 	}
 	for _, p := range procs {
 		if p != nil {
-			p.Stop()
+			p.Close()
 		}
 	}
 	// What the limit allows, with room for a few starts in transit.

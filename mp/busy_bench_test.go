@@ -44,8 +44,8 @@ func init() {
 	// after "phase_us", until the process ends; the handler returns at once,
 	// so the backend's loop goes on (and sees its stop).
 	testKind.Handle("tick", func(b *testBackend, ctx context.Context, m Message) error {
-		period, _ := m.Int("period_ms")
-		phase, _ := m.Int("phase_us")
+		period, _ := m.Params.Int("period_ms")
+		phase, _ := m.Params.Int("phase_us")
 		go func() {
 			ctx := b.Context()
 			// The phase spreads the busy backends over the period: it

@@ -9,7 +9,7 @@ import (
 )
 
 // Send sends a command to the backend without waiting for it to be handled.
-// It fails with ErrStopped after RequestStop or Stop, with an error wrapping
+// It fails with ErrStopped after CloseSend or Close, with an error wrapping
 // ErrBackendDied if the backend is gone, with ErrParam or ErrFrameTooLarge for
 // a message that cannot be sent, and with ctx's error if ctx ends while the
 // pipe is full. A message is sent whole or not at all: if ctx ends half way
@@ -19,20 +19,23 @@ import (
 // out: the backend then sees its command pipe end inside a frame, and
 // stops as asked).
 func (p *Process) Send(ctx context.Context, command string, params Params) error {
-	return p.send(ctx, &frame{kind: kindSend, command: command, params: params}, nil)
+	if err := p.send(ctx, &frame{kind: kindSend, command: command, params: params}, nil); err != nil {
+		return opError(fmt.Sprintf("send %q", command), p.name, err)
+	}
+	return nil
 }
 
 // send writes fr to the command pipe; number, if not nil, is called on fr
 // with the pipe's turn taken (see frameWriter.writeNumbered).
 func (p *Process) send(ctx context.Context, fr *frame, number func(*frame)) error {
 	if err := p.usable(); err != nil {
-		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, inner{err})
+		return err
 	}
 	if err := p.in.writeNumbered(ctx, fr, number); err != nil {
 		if errors.Is(err, syscall.EPIPE) || p.state.Load() == stateExited {
 			err = p.deathError()
 		}
-		return fmt.Errorf("mp: send %q to %q: %w", fr.command, p.name, inner{err})
+		return err
 	}
 	return nil
 }
@@ -66,10 +69,10 @@ func (p *Process) deathError() error {
 	case errors.Is(p.exitErr, ErrBackendDied):
 		return p.exitErr
 	}
-	return fmt.Errorf("%w: %w", ErrBackendDied, p.exitErr)
+	return &diedError{p.exitErr}
 }
 
-// stopRequested reports whether RequestStop, Stop or Shutdown was called.
+// stopRequested reports whether CloseSend, Close or Shutdown was called.
 func (p *Process) stopRequested() bool {
 	select {
 	case <-p.stopping:
@@ -86,7 +89,7 @@ func (p *Process) stopRequested() bool {
 //
 // Call returns an error wrapping ErrHandler if the handler returned an
 // error, ErrUnknownCommand if there is no handler, ErrHandlerPanic or
-// ErrBackendDied if the backend died before replying, ErrStopped after Stop,
+// ErrBackendDied if the backend died before replying, ErrStopped after Close,
 // and ctx's error if ctx ends first. A Call whose ctx ends tells the
 // backend: the handler's ctx is cancelled (or, if it has not started, the
 // call is skipped) and its reply is dropped.
@@ -104,7 +107,7 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 	}
 	if err := p.send(ctx, fr, number); err != nil {
 		if fr.id == 0 {
-			return Message{}, err // never numbered, never sent
+			return Message{}, opError(fmt.Sprintf("call %q", command), p.name, err) // never numbered, never sent
 		}
 		p.forget(fr.id)
 		if errors.Is(err, errRestFollows) {
@@ -112,7 +115,7 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 			// the call whole, so it must also hear that we gave up.
 			p.cancelCall(fr.id)
 		}
-		return Message{}, err
+		return Message{}, opError(fmt.Sprintf("call %q", command), p.name, err)
 	}
 	id := fr.id
 	res, ok := p.readReply(ctx, ch)
@@ -120,10 +123,10 @@ func (p *Process) Call(ctx context.Context, command string, params Params) (Mess
 		res, ok = p.awaitReply(ctx, id, ch)
 	}
 	if !ok {
-		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, res.err)
+		return Message{}, opError(fmt.Sprintf("call %q", command), p.name, res.err)
 	}
 	if res.err != nil {
-		return Message{}, fmt.Errorf("mp: call %q on %q: %w", command, p.name, inner{res.err})
+		return Message{}, opError(fmt.Sprintf("call %q", command), p.name, res.err)
 	}
 	reply := res.fr
 	if reply.code != 0 {
@@ -222,14 +225,14 @@ func (p *Process) awaitReply(ctx context.Context, id uint64, ch chan callResult)
 		case res = <-ch:
 		default:
 			p.forget(id)
-			return callResult{err: inner{p.deathError()}}, false
+			return callResult{err: p.deathError()}, false
 		}
 	}
 	return res, true
 }
 
 // cancelCall tells the backend that the caller of call id gave up. It
-// writes before Call returns, so that a Stop that follows cannot close the
+// writes before Call returns, so that a Close that follows cannot close the
 // cancel pipe first (a goroutine writing it used to lose that race, and the
 // handler ran on until SIGTERM). The backend reads that pipe at once, so
 // the write is quick; it is bounded all the same, for a backend that no

@@ -90,15 +90,15 @@ func TestShutdownErrorSaysWhyItKilled(t *testing.T) {
 	assert.Contains(t, err.Error(), context.DeadlineExceeded.Error())
 }
 
-// Fault: RequestStop while a handler sends more messages than its credits.
+// Fault: CloseSend while a handler sends more messages than its credits.
 // The frontend still reads (and drops only what does not fit), but the
 // backend's Send failed with "the frontend is gone" once the command pipe
 // ended, so the handler failed, and said something untrue.
-func TestSendAfterRequestStopDoesNotFail(t *testing.T) {
+func TestSendAfterCloseSendDoesNotFail(t *testing.T) {
 	var logs syncBuffer
 	p := startTest(t, Options{MessageBuffer: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, p.Send(context.Background(), "burst", Params{"n": 50}))
-	p.RequestStop()
+	p.CloseSend()
 	n := 0
 	for range p.Messages() {
 		n++
@@ -116,7 +116,7 @@ func TestDroppedMessagesAreCountedNotEachLogged(t *testing.T) {
 	var logs syncBuffer
 	p := startTest(t, Options{MessageBuffer: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, p.Send(context.Background(), "burst", Params{"n": 2000}))
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	out := logs.String()
 	assert.LessOrEqual(t, strings.Count(out, "dropped"), 2, "%d lines", strings.Count(out, "\n"))
 	assert.Contains(t, out, `dropped message \"burst\"`)
@@ -138,7 +138,7 @@ func TestStopRightAfterACancelledCallNeedsNoSIGTERM(t *testing.T) {
 		cancel, errc := blockedCall(t, p)
 		cancel()
 		require.ErrorIs(t, <-errc, context.Canceled)
-		require.NoError(t, p.Stop())
+		require.NoError(t, p.Close())
 		require.NotContains(t, logs.String(), "SIGTERM", "round %d", i)
 	}
 	requireNoLeftovers(t)
@@ -158,14 +158,14 @@ func TestBackendKilledMidFrameIsADeathNotBadData(t *testing.T) {
 	assert.NotContains(t, logs.String(), "bad data")
 }
 
-// Fault: a Call gives up after RequestStop, while its handler still runs
-// (RequestStop lets the backend finish what it was sent). RequestStop had
+// Fault: a Call gives up after CloseSend, while its handler still runs
+// (CloseSend lets the backend finish what it was sent). CloseSend had
 // closed the cancel pipe too, so the cancel was lost: the handler ("block")
 // ran on and the backend never exited by itself.
-func TestCancelAfterRequestStopStillReachesTheHandler(t *testing.T) {
+func TestCancelAfterCloseSendStillReachesTheHandler(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 10 * time.Second})
 	cancel, errc := blockedCall(t, p)
-	p.RequestStop()
+	p.CloseSend()
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
 	bounded, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)

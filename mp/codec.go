@@ -83,13 +83,13 @@ func appendFrame(buf []byte, f *frame) ([]byte, error) {
 		buf = appendString(buf, k)
 		var err error
 		if buf, err = appendValue(buf, v); err != nil {
-			return buf[:start], fmt.Errorf("mp: message %q: parameter %q: %w", f.command, k, inner{err})
+			return buf[:start], fmt.Errorf("parameter %q: %w", k, err)
 		}
 	}
 	n := len(buf) - start - 4
 	if n > MaxFrameSize {
-		return buf[:start], fmt.Errorf("mp: message %q is %d bytes, the limit is %d (put bulk data in shared memory): %w",
-			f.command, n, MaxFrameSize, ErrFrameTooLarge)
+		return buf[:start], fmt.Errorf("message is %d bytes, the limit is %d (put bulk data in shared memory): %w",
+			n, MaxFrameSize, ErrFrameTooLarge)
 	}
 	binary.LittleEndian.PutUint32(buf[start:], uint32(n))
 	return buf, nil

@@ -54,7 +54,7 @@ func (c *Command[Req, Resp]) Call(ctx context.Context, p *Process, req Req) (Res
 	var zero Resp
 	params, err := putPayload(req)
 	if err != nil {
-		return zero, fmt.Errorf("mp: call %q on %q: %w", c.name, p.Name(), err)
+		return zero, opError(fmt.Sprintf("call %q", c.name), p.Name(), err)
 	}
 	reply, err := p.Call(ctx, c.name, params)
 	if err != nil {
@@ -62,7 +62,7 @@ func (c *Command[Req, Resp]) Call(ctx context.Context, p *Process, req Req) (Res
 	}
 	var resp Resp
 	if err := takePayload(reply.Params, &resp); err != nil {
-		return zero, fmt.Errorf("mp: call %q on %q: reply: %w", c.name, p.Name(), err)
+		return zero, opError(fmt.Sprintf("call %q", c.name), p.Name(), fmt.Errorf("reply: %w", err))
 	}
 	return resp, nil
 }
@@ -73,34 +73,27 @@ func (c *Command[Req, Resp]) Call(ctx context.Context, p *Process, req Req) (Res
 func (c *Command[Req, Resp]) Send(ctx context.Context, p *Process, req Req) error {
 	params, err := putPayload(req)
 	if err != nil {
-		return fmt.Errorf("mp: send %q to %q: %w", c.name, p.Name(), err)
+		return opError(fmt.Sprintf("send %q", c.name), p.Name(), err)
 	}
 	return p.Send(ctx, c.name, params)
-}
-
-// replier is what a backend state can do when it embeds *Backend.
-type replier interface {
-	Reply(ctx context.Context, req Message, command string, params Params) error
 }
 
 // HandleCommand registers h as the handler of command c on kind k, and
 // returns k. The handler receives the decoded request; what it returns is
 // the reply of a Call (ignored for a Send), and an error it returns reaches
-// the caller as a *RemoteError wrapping ErrHandler, as with Kind.Handle.
-// Go methods cannot take type parameters, so this is a function:
+// the caller as a *RemoteError wrapping ErrHandler, as with Kind.Handle. A
+// request that does not decode as a Req fails the call with ErrHandler, and
+// the handler does not run. Go methods cannot take type parameters, so this
+// is a function:
 //
 //	mp.HandleCommand(workers, work, (*worker).work)
 //
-// The backend state must embed *Backend (PB is *B; the compiler infers it,
-// and refuses a B without Reply). A request that does not decode as a Req
-// (a frontend that sent Params, or another type) fails the call with
-// ErrHandler, its text saying why, and the handler does not run.
 // HandleCommand panics, as Handle does, if c's name already has a handler.
-func HandleCommand[B any, PB interface {
-	*B
-	replier
-}, Req, Resp any](k *Kind[B], c *Command[Req, Resp], h func(b *B, ctx context.Context, req Req) (Resp, error)) *Kind[B] {
-	return k.Handle(c.name, func(b *B, ctx context.Context, m Message) error {
+func HandleCommand[B, Req, Resp any](k *Kind[B], c *Command[Req, Resp], h func(b *B, ctx context.Context, req Req) (Resp, error)) *Kind[B] {
+	if h == nil {
+		panic(fmt.Sprintf("mp: kind %q: HandleCommand needs a handler", k.name))
+	}
+	return k.handle(c.name, func(b *B, be *Backend, ctx context.Context, m Message) error {
 		var req Req
 		if err := takePayload(m.Params, &req); err != nil {
 			return fmt.Errorf("request: %w", err)
@@ -113,7 +106,7 @@ func HandleCommand[B any, PB interface {
 		if err != nil {
 			return fmt.Errorf("reply: %w", err)
 		}
-		return PB(b).Reply(ctx, m, c.name, params)
+		return be.Reply(ctx, m, c.name, params)
 	})
 }
 
@@ -142,7 +135,7 @@ func (r *Report[T]) Name() string { return r.name }
 func (r *Report[T]) Send(ctx context.Context, b *Backend, v T) error {
 	params, err := putPayload(v)
 	if err != nil {
-		return fmt.Errorf("mp: %s send %q: %w", b.Name(), r.name, err)
+		return opError(fmt.Sprintf("send %q", r.name), b.Name(), err)
 	}
 	return b.Send(ctx, r.name, params)
 }
@@ -156,7 +149,7 @@ func (r *Report[T]) Decode(m Message) (T, bool, error) {
 		return v, false, nil
 	}
 	if err := takePayload(m.Params, &v); err != nil {
-		return v, true, fmt.Errorf("mp: report %q: %w", r.name, err)
+		return v, true, opError(fmt.Sprintf("report %q", r.name), "", err)
 	}
 	return v, true, nil
 }

@@ -72,7 +72,7 @@ func startTyped(t *testing.T) *mp.Process {
 	t.Helper()
 	p, err := typedKind.Start(context.Background(), mp.Options{Name: "typed"})
 	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop() })
+	t.Cleanup(func() { p.Close() })
 	return p
 }
 
@@ -149,7 +149,7 @@ func TestCommandUnencodableRequest(t *testing.T) {
 
 func TestCommandCallOnDeadBackend(t *testing.T) {
 	p := startTyped(t)
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	_, err := sumCmd.Call(context.Background(), p, sumReq{})
 	assert.ErrorIs(t, err, mp.ErrStopped)
 }
@@ -168,7 +168,7 @@ func ExampleCommand() {
 		fmt.Println(err)
 		return
 	}
-	defer p.Stop()
+	defer p.Close()
 	req := sumReq{Label: "three", Values: []float64{1, 2, 3}}
 	req.Inner.Scale = 10
 	resp, err := sumCmd.Call(ctx, p, req)
@@ -186,7 +186,7 @@ func ExampleReport() {
 		fmt.Println(err)
 		return
 	}
-	defer p.Stop()
+	defer p.Close()
 	// The backend's handler sends progressMsg three times:
 	//	progressMsg.Send(ctx, b.Backend, progress{Done: i + 1, Total: n})
 	if err := reportCmd.Send(ctx, p, 3); err != nil {
@@ -201,4 +201,29 @@ func ExampleReport() {
 	// true 1 of 3 <nil>
 	// true 2 of 3 <nil>
 	// true 3 of 3 <nil>
+}
+
+// A state that does not embed *mp.Backend (it keeps no Backend at all) still
+// takes typed commands: the library replies through the Backend it holds.
+type plainState struct{ calls int }
+
+func (s *plainState) count(ctx context.Context, _ struct{}) (int, error) {
+	s.calls++
+	return s.calls, nil
+}
+
+var (
+	countCmd  = mp.NewCommand[struct{}, int]("count")
+	plainKind = mp.HandleCommand(mp.NewKind("Plain", func(*mp.Backend) *plainState { return &plainState{} }), countCmd, (*plainState).count)
+)
+
+func TestCommandStateWithoutBackend(t *testing.T) {
+	p, err := plainKind.Start(context.Background(), mp.Options{Name: "plain"})
+	require.NoError(t, err)
+	defer p.Close()
+	for want := 1; want <= 2; want++ {
+		n, err := countCmd.Call(context.Background(), p, struct{}{})
+		require.NoError(t, err)
+		assert.Equal(t, want, n)
+	}
 }

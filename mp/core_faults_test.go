@@ -23,8 +23,8 @@ func TestFaultPreRunSendsAreFlowControlled(t *testing.T) {
 	p := startTest(t, Options{MessageBuffer: buffer, Params: Params{"prerun_send": 10000}})
 	reply, err := p.Call(context.Background(), "prerunerr", nil)
 	require.NoError(t, err)
-	text, _ := reply.String("err")
-	sent, _ := reply.Int("sent")
+	text, _ := reply.Params.String("err")
+	sent, _ := reply.Params.Int("sent")
 	assert.Contains(t, text, ErrQueueFull.Error())
 	assert.LessOrEqual(t, sent, 5*buffer, "messages sent before Start returned")
 	got := 0
@@ -59,7 +59,7 @@ func TestFaultSlowPreRunsDoNotHoldOtherStarts(t *testing.T) {
 			// starts (which kills their backends).
 			p, err := slowKind.Start(ctx, Options{Name: "slow-" + string(rune('a'+i))})
 			if err == nil {
-				p.Stop()
+				p.Close()
 			}
 		})
 	}
@@ -70,7 +70,7 @@ func TestFaultSlowPreRunsDoNotHoldOtherStarts(t *testing.T) {
 	defer qcancel()
 	p, err := testKind.Start(quick, Options{Name: "quick"})
 	require.NoError(t, err, "an unrelated Start waited for slow pre-run hooks")
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 }
 
 // slowBackend's pre-run hook waits until its backend is told to stop.
@@ -106,7 +106,7 @@ func TestFaultLateAndSecondRepliesFail(t *testing.T) {
 	assert.Equal(t, "first", reply.Command)
 	m := <-p.Messages()
 	require.Equal(t, "second", m.Command)
-	text, _ := m.String("err")
+	text, _ := m.Params.String("err")
 	assert.Contains(t, text, ErrLateReply.Error())
 
 	reply, err = p.Call(ctx, "replylater", nil)
@@ -115,6 +115,6 @@ func TestFaultLateAndSecondRepliesFail(t *testing.T) {
 	require.NoError(t, p.Send(ctx, "golate", nil))
 	m = <-p.Messages()
 	require.Equal(t, "late", m.Command)
-	text, _ = m.String("err")
+	text, _ = m.Params.String("err")
 	assert.Contains(t, text, ErrLateReply.Error())
 }

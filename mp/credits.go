@@ -135,7 +135,7 @@ func (c *credits) read(ctx context.Context) (uint64, error) {
 // the command pipe end, so the frontend is stopping us (and no longer holds messages
 // back: it drops what does not fit in Messages, see Process.deliver) or it
 // is gone (and the write that follows fails with EPIPE). Failing the Send
-// here instead would fail handlers that RequestStop promises to finish.
+// here instead would fail handlers that CloseSend promises to finish.
 func (c *credits) close() {
 	c.free.Store(true)
 	c.efd.Close()

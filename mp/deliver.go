@@ -6,7 +6,7 @@ import "fmt"
 // unless the process is being stopped, in which case an unread message is
 // dropped (the first with a warning, the rest counted in one). Every
 // message delivered or dropped earns the backend a credit back (see
-// credits.go). What an exited backend sent waits for a reader, or for Stop.
+// credits.go). What an exited backend sent waits for a reader, or for Close.
 // It runs while messages wait (see inbox); the last run closes Messages once
 // the exit is accounted for.
 func (p *Process) deliver() {

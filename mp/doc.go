@@ -25,7 +25,7 @@
 //	}
 //
 //	func (c *counter) add(ctx context.Context, m mp.Message) error {
-//		k, err := m.Int("k")
+//		k, err := m.Params.Int("k")
 //		if err != nil {
 //			return err
 //		}
@@ -42,7 +42,7 @@
 //
 //	p, err := counters.Start(ctx, mp.Options{Name: "counter-1"})
 //	reply, err := p.Call(ctx, "add", mp.Params{"k": 2})
-//	err = p.Stop()
+//	err = p.Close()
 //
 // # Messages
 //
@@ -84,14 +84,15 @@
 //
 // # Events
 //
-// A process started with Options.Events has an EventGroup: eventfds made by
-// the frontend before the start. The frontend reserves one, sends its index,
-// and waits; the backend sets it. A wait ends with an error when the backend
-// dies or the context ends, never hanging.
+// An Event is a flag both sides share, as in Python's multiprocessing: the
+// frontend makes one with Process.NewEvent (Options.Events says how many may
+// be open at once), sends its ID, and waits; the backend takes its side with
+// Backend.Event and sets it. A wait ends with an error when the other side
+// is gone or the context ends, never hanging.
 //
 // # Stopping, and dying
 //
-// Process.Stop closes the command pipe, and escalates to SIGTERM and SIGKILL
+// Process.Close closes the command pipe, and escalates to SIGTERM and SIGKILL
 // if the backend does not exit in time. A backend also exits when its
 // frontend dies: the command pipe reaches EOF, and the kernel sends the
 // parent-death signal if the frontend was killed outright. Every backend's
@@ -99,6 +100,9 @@
 //
 // # Errors
 //
-// Errors wrap sentinels (ErrStopped, ErrBackendDied, ErrFrameTooLarge, …) for
-// errors.Is; failures that happened in the backend arrive as *RemoteError.
+// An operation that fails returns an *Error, in the manner of os.PathError:
+// the operation, the process name and the cause, e.g. `mp: worker-3: call
+// "work": backend died: …`. Causes wrap sentinels (ErrStopped,
+// ErrBackendDied, ErrFrameTooLarge, …) for errors.Is; failures that happened
+// in the backend arrive as *RemoteError.
 package mp

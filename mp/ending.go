@@ -15,7 +15,7 @@ type EndReason uint8
 const (
 	// EndNone: the process is running, and nobody said it would end.
 	EndNone EndReason = iota
-	// EndRequested: the frontend asked it to stop (RequestStop, Stop,
+	// EndRequested: the frontend asked it to stop (CloseSend, Close,
 	// Shutdown).
 	EndRequested
 	// EndSelf: the backend chose to end (Backend.Stop), and said so before

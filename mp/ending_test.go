@@ -33,12 +33,12 @@ func TestStartContextBoundsOnlyTheStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	p, err := testKind.Start(ctx, Options{Name: "start-ctx"})
 	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop(); requireNoLeftovers(t) })
+	t.Cleanup(func() { p.Close(); requireNoLeftovers(t) })
 	cancel()
 	_, err = p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err, "the process must outlive the context of its start")
 	assert.False(t, isClosed(p.Ending()))
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 }
 
 // A start that its context cuts short leaves nothing.
@@ -112,7 +112,7 @@ func TestEndReasonsOfStopAndKill(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 50 * time.Millisecond})
 	require.NoError(t, p.Send(context.Background(), "block", nil))
 	<-p.Messages()
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	assert.Equal(t, EndRequested, p.EndReason())
 
 	q := startTest(t, Options{})
@@ -143,7 +143,7 @@ func TestNothingAHandlerStartedOutlivesTheBackend(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 50 * time.Millisecond})
 	require.NoError(t, p.Send(context.Background(), "tool", nil))
 	m := <-p.Messages()
-	pid, err := m.Int("pid")
+	pid, err := m.Params.Int("pid")
 	require.NoError(t, err)
 	require.True(t, proctest.Alive(pid), "the tool runs")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

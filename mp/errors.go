@@ -3,7 +3,6 @@ package mp
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Sentinel errors for the conditions callers branch on. Every error the
@@ -11,9 +10,10 @@ import (
 // so errors.Is works on it. The package's errors say "mp:" once, at the
 // start: the sentinels' own text has no prefix.
 var (
-	// ErrStopped is returned by Send and Call once Stop or RequestStop has
-	// been called on the process.
-	ErrStopped = errors.New("process stopped")
+	// ErrStopped is returned by Send and Call once Close or CloseSend has
+	// been called on the process; package manager wraps it too, in the
+	// errors of tasks and calls that its stop ended.
+	ErrStopped = errors.New("stopped")
 	// ErrBackendDied is returned when the backend exited (or was killed)
 	// while the frontend was sending, calling or waiting.
 	ErrBackendDied = errors.New("backend died")
@@ -31,7 +31,7 @@ var (
 	// ErrHandler is wrapped by the error a Call returns when the backend
 	// handler returned an error.
 	ErrHandler = errors.New("backend handler failed")
-	// ErrParam is returned by the typed Message getters when a parameter is
+	// ErrParam is returned by the typed Params getters when a parameter is
 	// missing or has another type, and by Send when a value cannot be encoded.
 	ErrParam = errors.New("bad parameter")
 	// ErrNoInit is returned by Start when the backend exited because the
@@ -43,14 +43,12 @@ var (
 	ErrBadProcessName = errors.New("bad process name")
 	// ErrUnknownKind is returned when a backend kind was never registered.
 	ErrUnknownKind = errors.New("unknown backend kind")
-	// ErrNoFreeEvent is returned by EventGroup.Reserve when every event of
-	// the group is reserved.
-	ErrNoFreeEvent = errors.New("no free event in group")
-	// ErrEventIndex is returned for an event index outside the group.
-	ErrEventIndex = errors.New("event index out of range")
-	// ErrEventNotReserved is returned when releasing (or waiting on) an
-	// event that is not reserved.
-	ErrEventNotReserved = errors.New("event not reserved")
+	// ErrNoFreeEvent is returned by Process.NewEvent when every slot of
+	// Options.Events holds an open event.
+	ErrNoFreeEvent = errors.New("no free event slot")
+	// ErrEventIndex is returned by Backend.Event for an ID that names no
+	// event of the process.
+	ErrEventIndex = errors.New("no such event")
 	// ErrQueueFull is returned by Backend.Send in a pre-run hook when the
 	// frontend holds as many unread messages as flow control allows: it
 	// cannot read any before Start returns, so Send does not wait.
@@ -89,17 +87,21 @@ const (
 	CodeFatal                               // any other fatal backend error
 )
 
-// Error says which process failed, in which command, and how.
-func (e *RemoteError) Error() string {
+// Error says which process failed, in which command, and how:
+// "mp: <process>: handler "<command>": <text>".
+func (e *RemoteError) Error() string { return "mp: " + e.Process + ": " + e.detail() }
+
+// detail is the error's text after "mp: <process>: ".
+func (e *RemoteError) detail() string {
 	switch e.Code {
 	case CodePanic:
-		return fmt.Sprintf("mp: backend %q: handler %q panicked: %s", e.Process, e.Command, e.Msg)
+		return fmt.Sprintf("handler %q panicked: %s", e.Command, e.Msg)
 	case CodeUnknownCommand:
-		return fmt.Sprintf("mp: backend %q: unknown command %q", e.Process, e.Command)
+		return fmt.Sprintf("unknown command %q", e.Command)
 	case CodeHandler:
-		return fmt.Sprintf("mp: backend %q: handler %q: %s", e.Process, e.Command, e.Msg)
+		return fmt.Sprintf("handler %q: %s", e.Command, e.Msg)
 	default:
-		return fmt.Sprintf("mp: backend %q: %s", e.Process, e.Msg)
+		return e.Msg
 	}
 }
 
@@ -128,9 +130,60 @@ func (e *RemoteError) codeError() error {
 	return ErrBackendDied
 }
 
-// inner wraps an error for a message that already starts with "mp:", so that
-// the prefix appears once: its text loses a leading "mp: ", its chain stays.
-type inner struct{ err error }
+// Error is the error of an operation on a process: what was done, to which
+// process, and why it failed, in the manner of os.PathError. Errors of
+// package mp that are not a *RemoteError are an *Error or wrap one; use
+// errors.Is with the package's sentinels for the cause, and errors.As for the
+// fields.
+type Error struct {
+	Op      string // what failed, e.g. "start", `call "ping"`, "wait on event 3"
+	Process string // the process name, "" if there is none
+	Err     error  // the cause
+}
 
-func (e inner) Error() string { return strings.TrimPrefix(e.err.Error(), "mp: ") }
-func (e inner) Unwrap() error { return e.err }
+// Error returns "mp: <process>: <op>: <cause>". A cause that is itself an
+// error of the same process adds its op and cause, without a second "mp:".
+func (e *Error) Error() string {
+	if e.Process == "" {
+		return "mp: " + e.detail()
+	}
+	return "mp: " + e.Process + ": " + e.detail()
+}
+
+// detail is the error's text after "mp: <process>: ".
+func (e *Error) detail() string { return e.Op + ": " + causeText(e.Err, e.Process) }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// opError returns the error of op on process, caused by err.
+func opError(op, process string, err error) error {
+	return &Error{Op: op, Process: process, Err: err}
+}
+
+// causeText is err's text as the cause of an error of process: an error of
+// the same process (or of none) gives its detail only.
+func causeText(err error, process string) string {
+	switch c := err.(type) {
+	case *Error:
+		if c.Process == process || c.Process == "" {
+			return c.detail()
+		}
+	case *RemoteError:
+		if c.Process == process {
+			return c.detail()
+		}
+	case *diedError:
+		return c.text(process)
+	}
+	return err.Error()
+}
+
+// diedError is ErrBackendDied with why the backend exited.
+type diedError struct{ exit error }
+
+func (e *diedError) Error() string   { return e.text("") }
+func (e *diedError) Unwrap() []error { return []error{ErrBackendDied, e.exit} }
+func (e *diedError) text(p string) string {
+	return ErrBackendDied.Error() + ": " + causeText(e.exit, p)
+}

@@ -5,214 +5,227 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// EventGroup is a fixed group of cross-process events shared by a frontend
-// and its backend: the frontend reserves an event, sends its index inside a
-// message, and waits; the backend sets the event by index
-// (Backend.SetEvent). Each event is a Linux eventfd, created by the frontend
-// before the backend starts and inherited by it; the group exists when
-// Options.Events > 0 and is returned by Process.Events.
+// Event is a flag shared by a frontend and its backend, in the manner of
+// Python's multiprocessing.Event: Set raises it, Clear lowers it, IsSet reads
+// it and Wait waits until it is raised. The frontend makes one with
+// Process.NewEvent and sends its ID in a message; the backend gets its side
+// with Backend.Event. Close, on the frontend, gives its slot back.
 //
-// A wait never hangs forever: it returns when the event is set, when the
-// backend dies, or when the caller's context ends. Reserve, Release and Wait
-// are safe for concurrent use; each reserved event has one waiter at a time.
-type EventGroup struct {
-	p       *Process
-	files   []*os.File    // our eventfds: non-blocking, read through the runtime poller
-	readers []*spinReader // the same, polled for a moment before parking (spin.go)
-	fds     []int         // the same descriptors, for draining without the poller
-
-	mu       sync.Mutex
-	free     []int // indices of unreserved events, used as a stack
-	reserved []bool
-	closed   bool
-	latched  []bool // once closed: which events were set when the backend exited
+// An event belongs to one use: a Set meant for an event that was closed
+// never raises an event made later in the same slot. A Wait returns when the
+// event is set, when the other side is gone, or when its context ends. Its
+// methods are safe for concurrent use; an event has one waiter at a time.
+type Event struct {
+	s      *eventSlots
+	i      int    // the slot
+	gen    uint64 // the use of the slot this event is
+	closed atomic.Bool
 }
 
-// newEventGroup makes n eventfds and returns the group and, for the child,
-// a duplicate of each. The duplicates exist because os/exec switches the
-// files it passes to blocking mode; see afterStart.
-func newEventGroup(p *Process, n int) (*EventGroup, []*os.File, error) {
-	g := &EventGroup{p: p, reserved: make([]bool, n)}
-	var child []*os.File
-	for i := range n {
-		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-		if err != nil {
-			g.close()
-			closeAll(child)
-			return nil, nil, fmt.Errorf("mp: event group of %d: eventfd: %w", n, err)
+// ID returns what the other side passes to Backend.Event: the slot and the
+// use of it, in one int.
+func (e *Event) ID() int { return int(e.gen<<eventIndexBits | uint64(e.i)) }
+
+// Set raises the event and wakes its waiter. Setting an event already set
+// does nothing, and so does setting one whose slot was closed by the
+// frontend (the event is gone, its slot may serve another event already).
+func (e *Event) Set() error {
+	w := e.s.word(e.i)
+	for {
+		cur := w.Load()
+		switch {
+		case cur>>1 != e.gen:
+			e.s.log("set of a closed event ignored", e)
+			return nil
+		case cur&1 == 1:
+			return nil
+		case w.CompareAndSwap(cur, cur|1):
+			return e.s.ring(e.i)
 		}
-		g.fds = append(g.fds, fd)
-		f := os.NewFile(uintptr(fd), "mp-event-"+strconv.Itoa(i))
-		g.files = append(g.files, f)
-		sr, err := newSpinReader(f)
-		if err != nil {
-			g.close()
-			closeAll(child)
-			return nil, nil, fmt.Errorf("mp: event group of %d: %w", n, err)
+	}
+}
+
+// Clear lowers the event: a Wait that follows waits for the next Set.
+func (e *Event) Clear() {
+	e.s.word(e.i).CompareAndSwap(e.gen<<1|1, e.gen<<1)
+}
+
+// IsSet reports whether the event is set.
+func (e *Event) IsSet() bool { return e.s.word(e.i).Load() == e.gen<<1|1 }
+
+// Wait waits until the event is set. It returns at once if it is set
+// already, an error wrapping ErrBackendDied (on the frontend) or ErrStopped
+// (on the backend) once the other side is gone without having set it, and
+// ctx's error if ctx ends first. Wait on a closed event fails with
+// os.ErrClosed.
+func (e *Event) Wait(ctx context.Context) error {
+	for {
+		if e.IsSet() {
+			return nil
 		}
-		g.readers = append(g.readers, sr)
-		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			g.close()
-			closeAll(child)
-			return nil, nil, fmt.Errorf("mp: event group of %d: dup: %w", n, err)
+		if e.closed.Load() {
+			return e.s.errorf("wait on event %d", e.i, os.ErrClosed)
 		}
-		child = append(child, os.NewFile(uintptr(dup), "mp-event-child-"+strconv.Itoa(i)))
-	}
-	for i := n - 1; i >= 0; i-- {
-		g.free = append(g.free, i)
-	}
-	return g, child, nil
-}
-
-// afterStart puts the eventfds back in non-blocking mode. The mode belongs to
-// the open file description, which the duplicates handed to os/exec share,
-// and os/exec made it blocking; a blocking read could not be interrupted.
-func (g *EventGroup) afterStart() {
-	for _, fd := range g.fds {
-		unix.SetNonblock(fd, true)
+		if err := e.s.sleep(ctx, e.i); err != nil {
+			if e.IsSet() {
+				return nil
+			}
+			return err
+		}
+		if e.closed.Load() && !e.IsSet() {
+			// The doorbell may have been the next event's, in the same
+			// slot: pass it on.
+			e.s.ring(e.i)
+		}
 	}
 }
 
-// Len returns the number of events in the group.
-func (g *EventGroup) Len() int { return len(g.reserved) }
-
-// Reserve reserves a free event and returns its index, cleared of any
-// earlier setting. It fails with ErrNoFreeEvent when every event is reserved,
-// and with ErrBackendDied once the backend has exited.
-func (g *EventGroup) Reserve() (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return -1, fmt.Errorf("mp: reserve event of %q: %w", g.p.name, ErrBackendDied)
+// Close gives the event's slot back for a later Process.NewEvent; a Set
+// that comes later, for this event, is ignored, and a Wait in progress
+// returns os.ErrClosed. Closing an event twice, or on the backend, does
+// nothing.
+func (e *Event) Close() error {
+	if e.s.front && e.closed.CompareAndSwap(false, true) {
+		e.s.release(e.i)
+		e.s.ring(e.i) // wake a Wait in progress
 	}
-	if len(g.reserved) == 0 {
-		return -1, fmt.Errorf("mp: reserve event of %q: it has no events (Options.Events is 0): %w", g.p.name, ErrNoFreeEvent)
-	}
-	if len(g.free) == 0 {
-		return -1, fmt.Errorf("mp: reserve event of %q: all %d reserved: %w", g.p.name, len(g.reserved), ErrNoFreeEvent)
-	}
-	i := g.free[len(g.free)-1]
-	g.free = g.free[:len(g.free)-1]
-	g.reserved[i] = true
-	g.drain(i)
-	return i, nil
-}
-
-// drain clears event i; a late set from a previous use must not satisfy the
-// next wait. g.mu must be held and the group open.
-func (g *EventGroup) drain(i int) {
-	var buf [8]byte
-	unix.Read(g.fds[i], buf[:]) // EAGAIN when not set: nothing to clear
-}
-
-// Release returns event i to the group. Releasing an event that is not
-// reserved fails with ErrEventNotReserved, and an index outside the group
-// with ErrEventIndex.
-func (g *EventGroup) Release(i int) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if i < 0 || i >= len(g.reserved) {
-		return fmt.Errorf("mp: release event %d of a group of %d: %w", i, len(g.reserved), ErrEventIndex)
-	}
-	if !g.reserved[i] {
-		return fmt.Errorf("mp: release event %d: %w", i, ErrEventNotReserved)
-	}
-	g.reserved[i] = false
-	g.free = append(g.free, i)
 	return nil
 }
 
-// Wait waits until the backend sets event i, which must be reserved. It
-// returns an error wrapping ErrBackendDied as soon as the backend exits
-// without having set it, and ctx's error if ctx ends first.
-func (g *EventGroup) Wait(ctx context.Context, i int) error {
-	g.mu.Lock()
-	switch {
-	case i < 0 || i >= len(g.reserved):
-		g.mu.Unlock()
-		return fmt.Errorf("mp: wait on event %d of a group of %d: %w", i, len(g.reserved), ErrEventIndex)
-	case !g.reserved[i]:
-		g.mu.Unlock()
-		return fmt.Errorf("mp: wait on event %d: %w", i, ErrEventNotReserved)
+// NewEvent returns a new event, cleared, in one of the process's
+// Options.Events slots. It fails with ErrNoFreeEvent when every slot holds
+// an event that is not closed, and with ErrBackendDied once the backend has
+// exited.
+func (p *Process) NewEvent() (*Event, error) {
+	if p.events == nil {
+		return nil, p.events.errorf("new event", -1, fmt.Errorf("it has no events (Options.Events is 0): %w", ErrNoFreeEvent))
 	}
-	g.mu.Unlock()
+	return p.events.reserve()
+}
 
-	// The read below goes through the runtime poller. The backend's death
-	// and ctx interrupt it by moving its deadline into the past.
-	f := g.files[i]
+// Event returns the backend's side of the event whose ID the frontend sent.
+// It fails with ErrEventIndex for an ID that names no slot of the process.
+func (b *Backend) Event(id int) (*Event, error) {
+	i, gen := id&(1<<eventIndexBits-1), uint64(id)>>eventIndexBits
+	if b.events == nil || id < 0 || i >= len(b.events.fds) || gen == 0 {
+		n := 0
+		if b.events != nil {
+			n = len(b.events.fds)
+		}
+		return nil, opError(fmt.Sprintf("event %d", id), b.name, fmt.Errorf("not one of the %d events of the process: %w", n, ErrEventIndex))
+	}
+	return &Event{s: b.events, i: i, gen: gen}, nil
+}
+
+// sleep waits for event i's doorbell to ring, until ctx ends or the other
+// side is gone.
+func (s *eventSlots) sleep(ctx context.Context, i int) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return s.errorf("wait on event %d", i, s.goneErr())
+	}
+	// The read goes through the runtime poller. The other side's end and
+	// ctx interrupt it by moving its deadline into the past.
+	f := s.files[i]
 	var once sync.Once
 	interrupted := false
 	interrupt := func() {
 		once.Do(func() { interrupted = true; f.SetReadDeadline(longAgo) })
 	}
-	stopDeath := context.AfterFunc(g.p.exited, interrupt)
+	stopGone := context.AfterFunc(s.gone, interrupt)
 	stopCtx := func() bool { return true }
 	if ctx.Done() != nil {
 		stopCtx = context.AfterFunc(ctx, interrupt)
 	}
 	var buf [8]byte
-	_, err := g.readers[i].Read(buf[:])
-	stopDeath()
+	_, err := s.readers[i].Read(buf[:])
+	stopGone()
 	stopCtx()
 	once.Do(func() {}) // wait for an interrupt in progress; disable later ones
 	if interrupted {
 		f.SetReadDeadline(time.Time{})
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
+	case ctx.Err() != nil:
+		return s.errorf("wait on event %d", i, context.Cause(ctx))
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed):
+		return s.errorf("wait on event %d", i, s.goneErr())
 	}
-	// Interrupted, or the group was closed because the backend exited. The
-	// event may still have been set just before: check once more.
-	if g.trySet(i) {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("mp: wait on event %d of %q: %w", i, g.p.name, context.Cause(ctx))
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed) {
-		return fmt.Errorf("mp: wait on event %d of %q: %w", i, g.p.name, inner{g.p.deathError()})
-	}
-	return fmt.Errorf("mp: wait on event %d of %q: %w", i, g.p.name, inner{err})
+	return s.errorf("wait on event %d", i, err)
 }
 
-// trySet consumes event i if it is set, without blocking. Once the group is
-// closed, the setting it had when the backend exited counts.
-func (g *EventGroup) trySet(i int) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		set := g.latched[i]
-		g.latched[i] = false
-		return set
+// ring writes event i's doorbell.
+func (s *eventSlots) ring(i int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil // nobody waits any more; the flag is set
 	}
-	var buf [8]byte
-	n, err := unix.Read(g.fds[i], buf[:])
-	return err == nil && n == 8
+	one := [8]byte{1}
+	for {
+		_, err := unix.Write(s.fds[i], one[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return s.errorf("set event %d", i, err)
+		}
+		return nil
+	}
 }
 
-// close closes the frontend's eventfds once the backend has exited; later
-// Reserve calls fail with ErrBackendDied. What the backend set before it
-// exited is kept: a Wait that comes later still sees it.
-func (g *EventGroup) close() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return
+// reserve takes a free slot and starts its next use, cleared.
+func (s *eventSlots) reserve() (*Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, s.errorf("new event", -1, s.goneErr())
 	}
-	g.latched = make([]bool, len(g.fds))
-	for i, fd := range g.fds {
-		var buf [8]byte
-		n, err := unix.Read(fd, buf[:])
-		g.latched[i] = err == nil && n == 8
+	if len(s.free) == 0 {
+		return nil, s.errorf("new event", -1, fmt.Errorf("all %d in use: %w", len(s.fds), ErrNoFreeEvent))
 	}
-	g.closed = true
-	closeAll(g.files)
+	i := s.free[len(s.free)-1]
+	s.free = s.free[:len(s.free)-1]
+	s.gens[i]++
+	// A Set for an earlier use compares its generation with this one and
+	// gives up; its doorbell, if it rang, only makes a Wait look again.
+	s.word(i).Store(s.gens[i] << 1)
+	return &Event{s: s, i: i, gen: s.gens[i]}, nil
+}
+
+// release gives slot i back.
+func (s *eventSlots) release(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.free = append(s.free, i)
+}
+
+// errorf returns an error of the event slots' process for op; op may hold
+// one %d, for i.
+func (s *eventSlots) errorf(op string, i int, err error) error {
+	name := ""
+	if s != nil {
+		name = s.name
+	}
+	if i >= 0 {
+		op = fmt.Sprintf(op, i)
+	}
+	return opError(op, name, err)
+}
+
+func (s *eventSlots) log(msg string, e *Event) {
+	if s.logger != nil {
+		s.logger.Debug(msg, "event", e.i)
+	}
 }

@@ -12,7 +12,7 @@ import (
 type greeter struct{ *mp.Backend }
 
 func (g *greeter) greet(ctx context.Context, m mp.Message) error {
-	who, err := m.String("who")
+	who, err := m.Params.String("who")
 	if err != nil {
 		return err
 	}
@@ -20,7 +20,7 @@ func (g *greeter) greet(ctx context.Context, m mp.Message) error {
 }
 
 func (g *greeter) shout(ctx context.Context, m mp.Message) error {
-	text, err := m.String("text")
+	text, err := m.Params.String("text")
 	if err != nil {
 		return err
 	}
@@ -28,11 +28,15 @@ func (g *greeter) shout(ctx context.Context, m mp.Message) error {
 }
 
 func (g *greeter) finish(ctx context.Context, m mp.Message) error {
-	i, err := m.Int("event")
+	id, err := m.Params.Int("event")
 	if err != nil {
 		return err
 	}
-	return g.SetEvent(i)
+	done, err := g.Event(id)
+	if err != nil {
+		return err
+	}
+	return done.Set()
 }
 
 var greeters = mp.NewKind("Greeter", func(b *mp.Backend) *greeter { return &greeter{b} }).
@@ -53,9 +57,9 @@ func Example() {
 	if err != nil {
 		fmt.Println(err)
 	}
-	text, _ := reply.String("text")
+	text, _ := reply.Params.String("text")
 	fmt.Println(reply.Command+":", text)
-	fmt.Println("stopped:", p.Stop())
+	fmt.Println("stopped:", p.Close())
 	// Output:
 	// greeting: hello, world
 	// stopped: <nil>
@@ -70,11 +74,11 @@ func ExampleProcess_Messages() {
 		fmt.Println(err)
 		return
 	}
-	defer p.Stop()
+	defer p.Close()
 	p.Send(ctx, "shout", mp.Params{"text": "hey"})
 	select {
 	case m := <-p.Messages():
-		text, _ := m.String("text")
+		text, _ := m.Params.String("text")
 		fmt.Println(m.Command, text)
 	case <-p.Done():
 		fmt.Println("backend died:", p.Err())
@@ -83,20 +87,23 @@ func ExampleProcess_Messages() {
 	// shouted HEY
 }
 
-// Reserve an event, send its index, wait until the backend sets it.
-func ExampleEventGroup() {
+// Make an event, send its ID, wait until the backend sets it.
+func ExampleEvent() {
 	ctx := context.Background()
 	p, err := greeters.Start(ctx, mp.Options{Name: "eventful", Events: 1})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer p.Stop()
-	events := p.Events()
-	i, _ := events.Reserve()
-	defer events.Release(i)
-	p.Send(ctx, "finish", mp.Params{"event": i})
-	fmt.Println("wait:", events.Wait(ctx, i))
+	defer p.Close()
+	done, err := p.NewEvent()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer done.Close()
+	p.Send(ctx, "finish", mp.Params{"event": done.ID()})
+	fmt.Println("wait:", done.Wait(ctx))
 	// Output:
 	// wait: <nil>
 }

@@ -31,7 +31,7 @@ func TestFaultGarbageOnCommandPipe(t *testing.T) {
 	require.NoError(t, err)
 	err = p.Wait(context.Background())
 	require.ErrorIs(t, err, ErrBadFrame)
-	assert.Contains(t, err.Error(), `backend "t-TestFaultGarbageOnCommandPipe": malformed frame: `)
+	assert.Contains(t, err.Error(), `mp: t-TestFaultGarbageOnCommandPipe: malformed frame: `)
 	assertExitCode(t, p, exitBadFrame)
 	assert.NotContains(t, out.String(), "goroutine ", "no panic trace")
 }
@@ -57,7 +57,7 @@ func TestFaultHandlerPanicsOnSend(t *testing.T) {
 	require.ErrorIs(t, err, ErrHandlerPanic)
 	assert.Contains(t, err.Error(), `handler "panic" panicked: assignment to entry in nil map`)
 	assertExitCode(t, p, exitPanic)
-	assert.Equal(t, err, p.Stop(), "Stop reports the same failure")
+	assert.Equal(t, err, p.Close(), "Stop reports the same failure")
 }
 
 func TestFaultHandlerPanicsInCall(t *testing.T) {
@@ -107,10 +107,10 @@ func TestFaultBackendKilledDuringCall(t *testing.T) {
 
 func TestFaultBackendKilledDuringEventWait(t *testing.T) {
 	p := startTest(t, Options{Events: 2})
-	i, err := p.Events().Reserve()
+	ev, err := p.NewEvent()
 	require.NoError(t, err)
 	errc := make(chan error, 1)
-	go func() { errc <- p.Events().Wait(context.Background(), i) }()
+	go func() { errc <- ev.Wait(context.Background()) }()
 	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
 	select {
 	case err := <-errc:
@@ -118,7 +118,7 @@ func TestFaultBackendKilledDuringEventWait(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("Wait still waiting one second after the backend died")
 	}
-	_, err = p.Events().Reserve()
+	_, err = p.NewEvent()
 	assert.ErrorIs(t, err, ErrBackendDied)
 }
 
@@ -183,7 +183,7 @@ func TestBackendOutlivesTheThreadThatStartedIt(t *testing.T) {
 	}
 	require.NoError(t, s.err)
 	p := s.p
-	t.Cleanup(func() { p.Stop(); requireNoLeftovers(t) })
+	t.Cleanup(func() { p.Close(); requireNoLeftovers(t) })
 	task := fmt.Sprintf("/proc/self/task/%d", s.tid)
 	deadline := time.Now().Add(5 * time.Second)
 	for {

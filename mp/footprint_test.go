@@ -43,7 +43,7 @@ func measureFootprint(t testing.TB, n int) footprint {
 	defer func() {
 		for _, p := range procs {
 			if p != nil {
-				p.Stop()
+				p.Close()
 			}
 		}
 	}()

@@ -104,7 +104,7 @@ func runHelper(mode string) int {
 			fmt.Println("error:", err)
 			return 1
 		}
-		defer p.Stop()
+		defer p.Close()
 		if _, err := p.Call(context.Background(), "pid", nil); err != nil {
 			fmt.Println("error:", err)
 			return 1

@@ -22,8 +22,12 @@ import (
 type Kind[B any] struct {
 	name       string
 	newBackend func(*Backend) *B
-	handlers   map[string]func(*B, context.Context, Message) error
+	handlers   map[string]handler[B]
 }
+
+// handler is a command's handler as the kind holds it: with the *Backend the
+// loop runs it on, which typed commands reply through.
+type handler[B any] func(b *B, be *Backend, ctx context.Context, m Message) error
 
 // NewKind registers a backend kind under name. newBackend runs in the child,
 // after the re-exec and before the pre-run hook; the *Backend it receives is
@@ -32,7 +36,7 @@ type Kind[B any] struct {
 // NewKind panics if name is empty or already registered: kinds are declared
 // at package initialization, where such a mistake must stop the program.
 func NewKind[B any](name string, newBackend func(*Backend) *B) *Kind[B] {
-	k := &Kind[B]{name: name, newBackend: newBackend, handlers: map[string]func(*B, context.Context, Message) error{}}
+	k := &Kind[B]{name: name, newBackend: newBackend, handlers: map[string]handler[B]{}}
 	registry.add(name, k)
 	return k
 }
@@ -44,6 +48,14 @@ func NewKind[B any](name string, newBackend func(*Backend) *B) *Kind[B] {
 //
 // Handle panics if command is empty or already has a handler.
 func (k *Kind[B]) Handle(command string, h func(b *B, ctx context.Context, m Message) error) *Kind[B] {
+	if h == nil {
+		panic(fmt.Sprintf("mp: kind %q: Handle needs a handler", k.name))
+	}
+	return k.handle(command, func(b *B, _ *Backend, ctx context.Context, m Message) error { return h(b, ctx, m) })
+}
+
+// handle registers h as the handler of command.
+func (k *Kind[B]) handle(command string, h handler[B]) *Kind[B] {
 	if command == "" || h == nil {
 		panic(fmt.Sprintf("mp: kind %q: Handle needs a command name and a handler", k.name))
 	}
@@ -61,7 +73,7 @@ func (k *Kind[B]) Name() string { return k.name }
 // run, and returns the frontend's handle on it. ctx bounds the start only:
 // if it ends before the backend is ready, the backend is killed and Start
 // returns ctx's cause; once Start has returned, ctx no longer matters, and
-// the process runs until Stop, Shutdown or its own end.
+// the process runs until Close, Shutdown or its own end.
 //
 // Start fails with an error wrapping ErrUnknownKind, os.ErrInvalid (a bad
 // Options field or name), ErrNoInit (the program's main does not call
@@ -107,7 +119,7 @@ func (k *Kind[B]) run(be *Backend) int {
 	// Bind the handlers to this process's state once, not per message.
 	bound := make(map[string]func(context.Context, Message) error, len(k.handlers))
 	for cmd, h := range k.handlers {
-		bound[cmd] = func(ctx context.Context, m Message) error { return h(b, ctx, m) }
+		bound[cmd] = func(ctx context.Context, m Message) error { return h(b, be, ctx, m) }
 	}
 	code := be.serve(bound, slices.Sorted(maps.Keys(k.handlers)))
 	be.postRun(b)

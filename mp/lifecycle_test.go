@@ -26,11 +26,11 @@ import (
 func TestEventSetBeforeExitIsNotLost(t *testing.T) {
 	for range 20 {
 		p := startTest(t, Options{Events: 1})
-		i, err := p.Events().Reserve()
+		ev, err := p.NewEvent()
 		require.NoError(t, err)
-		require.NoError(t, p.Send(context.Background(), "setexit", Params{"event": i}))
+		require.NoError(t, p.Send(context.Background(), "setexit", Params{"event": ev.ID()}))
 		<-p.Done()
-		assert.NoError(t, p.Events().Wait(context.Background(), i))
+		assert.NoError(t, ev.Wait(context.Background()))
 	}
 }
 
@@ -39,22 +39,22 @@ func TestEventSetBeforeExitIsNotLost(t *testing.T) {
 // ErrStopped is only for a stop the frontend asked for.
 func TestBackendExitOnItsOwnIsADeath(t *testing.T) {
 	p := startTest(t, Options{Events: 2})
-	i, err := p.Events().Reserve()
+	ev, err := p.NewEvent()
 	require.NoError(t, err)
 	require.NoError(t, p.Send(context.Background(), "stop", nil))
 	<-p.Done()
-	err = p.Events().Wait(context.Background(), i)
+	err = ev.Wait(context.Background())
 	assert.ErrorIs(t, err, ErrBackendDied)
 	assert.NotErrorIs(t, err, ErrStopped)
 	_, err = p.Call(context.Background(), "echo", nil)
 	assert.ErrorIs(t, err, ErrBackendDied)
 	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrBackendDied)
-	_, err = p.Events().Reserve()
+	_, err = p.NewEvent()
 	assert.ErrorIs(t, err, ErrBackendDied)
 
 	// After a stop the frontend asked for, it is ErrStopped.
 	q := startTest(t, Options{})
-	require.NoError(t, q.Stop())
+	require.NoError(t, q.Close())
 	assert.ErrorIs(t, q.Send(context.Background(), "echo", nil), ErrStopped)
 }
 
@@ -112,7 +112,7 @@ func TestForgottenInitIsAClearError(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err, "%s", out)
 	assert.Contains(t, string(out), "main did not call mp.Init first: add mp.Init() as the first line of main")
-	assert.Contains(t, string(out), "error: mp: start \"noinit\": "+ErrNoInit.Error())
+	assert.Contains(t, string(out), "error: mp: noinit: start: "+ErrNoInit.Error())
 	assert.Equal(t, 1, strings.Count(string(out), "main did not call mp.Init first"), "one child, no chain:\n%s", out)
 	requireNoLeftovers(t)
 }
@@ -149,7 +149,7 @@ func TestIsBackendInHandlers(t *testing.T) {
 	p := startTest(t, Options{})
 	reply, err := p.Call(context.Background(), "isbackend", nil)
 	require.NoError(t, err)
-	is, err := reply.Bool("is")
+	is, err := reply.Params.Bool("is")
 	require.NoError(t, err)
 	assert.True(t, is)
 }
@@ -164,7 +164,7 @@ func TestBackendChildrenStillGetCtrlC(t *testing.T) {
 	require.NoError(t, err)
 	const sigint = 1 << (syscall.SIGINT - 1)
 	for _, who := range []string{"own", "child"} {
-		mask, err := reply.String(who)
+		mask, err := reply.Params.String(who)
 		require.NoError(t, err)
 		bits, err := strconv.ParseUint(mask, 16, 64)
 		require.NoError(t, err)

@@ -177,12 +177,12 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	case panicked:
 		return b.fatal(CodePanic, fr.command, err), true
 	case err != nil && mine:
-		write(&frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: inner{err}.Error(), params: sentinelParams(err)})
+		write(&frame{kind: kindReply, id: fr.id, code: CodeHandler, command: fr.command, errText: causeText(err, b.name), params: sentinelParams(err)})
 	case err != nil && m.IsCall():
 		b.log.Warn(fmt.Sprintf("handler %q failed after it replied: %v", fr.command, err))
 	case err != nil:
 		b.log.Error(fmt.Sprintf("handler %q failed: %v", fr.command, err))
-		write(&frame{kind: kindError, code: CodeHandler, command: fr.command, errText: inner{err}.Error(), params: sentinelParams(err)})
+		write(&frame{kind: kindError, code: CodeHandler, command: fr.command, errText: causeText(err, b.name), params: sentinelParams(err)})
 	case mine:
 		write(&frame{kind: kindReply, id: fr.id})
 	}

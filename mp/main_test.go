@@ -118,7 +118,7 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	Handle("replysend", func(b *testBackend, ctx context.Context, m Message) error {
 		// A message right behind the reply, and another before it when
 		// asked: frames that the caller reading its reply meets.
-		if before, _ := m.Bool("before"); before {
+		if before, _ := m.Params.Bool("before"); before {
 			if err := b.Send(ctx, "before", m.Params); err != nil {
 				return err
 			}
@@ -145,11 +145,15 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		return nil
 	}).
 	Handle("set", func(b *testBackend, ctx context.Context, m Message) error {
-		i, err := m.Int("event")
+		id, err := m.Params.Int("event")
 		if err != nil {
 			return err
 		}
-		return b.SetEvent(i)
+		ev, err := b.Event(id)
+		if err != nil {
+			return err
+		}
+		return ev.Set()
 	}).
 	Handle("hang", func(b *testBackend, ctx context.Context, m Message) error {
 		// Tell the frontend we are inside the handler, then never return,
@@ -165,7 +169,7 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 			return err
 		}
 		<-ctx.Done()
-		if reply, _ := m.Bool("reply"); reply {
+		if reply, _ := m.Params.Bool("reply"); reply {
 			// Replies with the cancelled ctx: the reply must still go out.
 			return b.Reply(ctx, m, "unblocked", nil)
 		}
@@ -181,7 +185,7 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	}).
 	Handle("sleep", func(b *testBackend, ctx context.Context, m Message) error {
 		// Busy for a while, then return on its own (not on ctx).
-		ms, _ := m.Int("ms")
+		ms, _ := m.Params.Int("ms")
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		return nil
 	}).
@@ -191,14 +195,14 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		return nil
 	}).
 	Handle("burst", func(b *testBackend, ctx context.Context, m Message) error {
-		n, _ := m.Int("n")
-		size, _ := m.Int("size")
+		n, _ := m.Params.Int("n")
+		size, _ := m.Params.Int("size")
 		for i := range n {
 			if err := b.Send(ctx, "burst", Params{"i": i, "pad": make([]byte, size)}); err != nil {
 				return err
 			}
 		}
-		if stop, _ := m.Bool("stop"); stop {
+		if stop, _ := m.Params.Bool("stop"); stop {
 			b.Stop()
 		}
 		return nil
@@ -241,10 +245,10 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	Handle("shmfill", func(b *testBackend, ctx context.Context, m Message) error {
 		// Map the array the message describes, fill it, unmap it.
 		spec := shm.Spec{}
-		spec.Name, _ = m.String("name")
-		spec.DType, _ = m.String("dtype")
-		spec.Shape, _ = m.Ints("shape")
-		v, _ := m.Float("value")
+		spec.Name, _ = m.Params.String("name")
+		spec.DType, _ = m.Params.String("dtype")
+		spec.Shape, _ = m.Params.Ints("shape")
+		v, _ := m.Params.Float("value")
 		a, err := shm.OpenAny(spec)
 		if err != nil {
 			return err
@@ -254,7 +258,7 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	}).
 	Handle("shmhold", func(b *testBackend, ctx context.Context, m Message) error {
 		// Map the array and keep it mapped, then hang.
-		name, _ := m.String("name")
+		name, _ := m.Params.String("name")
 		a, err := shm.Open[float64](name, 8)
 		if err != nil {
 			return err
@@ -284,8 +288,12 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	}).
 	Handle("setexit", func(b *testBackend, ctx context.Context, m Message) error {
 		// Set the event, then exit at once, before the loop says anything.
-		i, _ := m.Int("event")
-		if err := b.SetEvent(i); err != nil {
+		id, _ := m.Params.Int("event")
+		ev, err := b.Event(id)
+		if err != nil {
+			return err
+		}
+		if err := ev.Set(); err != nil {
 			return err
 		}
 		os.Exit(0)
@@ -359,7 +367,7 @@ func startTest(t *testing.T, opts Options) *Process {
 	p, err := testKind.Start(context.Background(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		p.Stop()
+		p.Close()
 		requireNoLeftovers(t)
 	})
 	return p

@@ -10,7 +10,8 @@ type Message struct {
 	// Command selects the backend handler (frontend to backend), or names
 	// the event (backend to frontend), e.g. "ping" or "pong".
 	Command string
-	// Params holds the arguments. See Params for the value types allowed.
+	// Params holds the arguments, with typed getters (Params.Int, …). See
+	// Params for the value types allowed.
 	Params Params
 
 	id uint64 // correlation id of a Call; zero for a plain Send
@@ -28,50 +29,29 @@ func (m Message) IsCall() bool { return m.id != 0 }
 
 // String returns the string parameter key, or an error wrapping ErrParam if
 // it is missing or not a string.
-func (m Message) String(key string) (string, error) { return param[string](m.Params, m.where(), key) }
+func (p Params) String(key string) (string, error) { return param[string](p, key) }
 
 // Bool returns the bool parameter key, or an error wrapping ErrParam.
-func (m Message) Bool(key string) (bool, error) { return param[bool](m.Params, m.where(), key) }
+func (p Params) Bool(key string) (bool, error) { return param[bool](p, key) }
 
 // Float returns the float64 parameter key, or an error wrapping ErrParam.
-func (m Message) Float(key string) (float64, error) { return param[float64](m.Params, m.where(), key) }
+func (p Params) Float(key string) (float64, error) { return param[float64](p, key) }
 
 // Bytes returns the []byte parameter key, or an error wrapping ErrParam.
-func (m Message) Bytes(key string) ([]byte, error) { return param[[]byte](m.Params, m.where(), key) }
+func (p Params) Bytes(key string) ([]byte, error) { return param[[]byte](p, key) }
 
 // Ints returns the []int parameter key, or an error wrapping ErrParam.
-func (m Message) Ints(key string) ([]int, error) { return param[[]int](m.Params, m.where(), key) }
+func (p Params) Ints(key string) ([]int, error) { return param[[]int](p, key) }
 
 // Int returns the integer parameter key, sent as int, int64 or uint64, or an
 // error wrapping ErrParam if it is missing, of another type, or does not fit
 // in an int.
-func (m Message) Int(key string) (int, error) { return intParam(m.Params, m.where(), key) }
+func (p Params) Int(key string) (int, error) { return intParam(p, key) }
 
-func (m Message) where() string { return fmt.Sprintf("message %q: ", m.Command) }
-
-// String returns the string parameter key, or an error wrapping ErrParam if
-// it is missing or not a string.
-func (p Params) String(key string) (string, error) { return param[string](p, "", key) }
-
-// Bool returns the bool parameter key, or an error wrapping ErrParam.
-func (p Params) Bool(key string) (bool, error) { return param[bool](p, "", key) }
-
-// Float returns the float64 parameter key, or an error wrapping ErrParam.
-func (p Params) Float(key string) (float64, error) { return param[float64](p, "", key) }
-
-// Bytes returns the []byte parameter key, or an error wrapping ErrParam.
-func (p Params) Bytes(key string) ([]byte, error) { return param[[]byte](p, "", key) }
-
-// Ints returns the []int parameter key, or an error wrapping ErrParam.
-func (p Params) Ints(key string) ([]int, error) { return param[[]int](p, "", key) }
-
-// Int returns the integer parameter key, as Message.Int does.
-func (p Params) Int(key string) (int, error) { return intParam(p, "", key) }
-
-func intParam(p Params, where, key string) (int, error) {
+func intParam(p Params, key string) (int, error) {
 	v, ok := p[key]
 	if !ok {
-		return 0, fmt.Errorf("mp: %sparameter %q is missing: %w", where, key, ErrParam)
+		return 0, paramError(key, fmt.Errorf("missing: %w", ErrParam))
 	}
 	switch n := v.(type) {
 	case int:
@@ -87,20 +67,25 @@ func intParam(p Params, where, key string) (int, error) {
 	}
 	switch v.(type) {
 	case int64, uint64:
-		return 0, fmt.Errorf("mp: %sparameter %q is %T %v, which does not fit in an int: %w", where, key, v, v, ErrParam)
+		return 0, paramError(key, fmt.Errorf("%T %v does not fit in an int: %w", v, v, ErrParam))
 	}
-	return 0, fmt.Errorf("mp: %sparameter %q is %T, want an integer: %w", where, key, v, ErrParam)
+	return 0, paramError(key, fmt.Errorf("%T, want an integer: %w", v, ErrParam))
 }
 
-func param[T any](p Params, where, key string) (T, error) {
+func param[T any](p Params, key string) (T, error) {
 	var zero T
 	v, ok := p[key]
 	if !ok {
-		return zero, fmt.Errorf("mp: %sparameter %q is missing: %w", where, key, ErrParam)
+		return zero, paramError(key, fmt.Errorf("missing: %w", ErrParam))
 	}
 	t, ok := v.(T)
 	if !ok {
-		return zero, fmt.Errorf("mp: %sparameter %q is %T, want %T: %w", where, key, v, zero, ErrParam)
+		return zero, paramError(key, fmt.Errorf("%T, want %T: %w", v, zero, ErrParam))
 	}
 	return t, nil
+}
+
+// paramError is the error of a getter of parameter key.
+func paramError(key string, err error) error {
+	return opError(fmt.Sprintf("parameter %q", key), "", err)
 }

@@ -23,7 +23,7 @@ func TestReplyNeverWaitsBehindMessages(t *testing.T) {
 	require.NoError(t, err, "the reply waited behind unread messages")
 	for i := range 99 {
 		m := <-p.Messages()
-		got, err := m.Int("i")
+		got, err := m.Params.Int("i")
 		require.NoError(t, err)
 		require.Equal(t, i, got)
 	}
@@ -44,7 +44,7 @@ func TestUnreadMessagesHoldTheBackendBack(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded, "the burst was not held back")
 	for i := range n {
 		m := <-p.Messages()
-		got, err := m.Int("i")
+		got, err := m.Params.Int("i")
 		require.NoError(t, err)
 		require.Equal(t, i, got)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // Tests of the message pipe's reading (msgpipe.go): a Call that reads its
@@ -44,7 +46,7 @@ func pipedProcess(t *testing.T) (*Process, *os.File) {
 	require.NoError(t, err)
 	return &Process{
 		kind: "Test", name: "piped",
-		log:      NewLogger("Test.piped", Front),
+		log:      mplog.New("Test.piped", mplog.Front),
 		in:       newFrameWriter(cmdW),
 		cancels:  newFrameWriter(cancW),
 		pipe:     m,
@@ -123,7 +125,7 @@ func TestCallWithItsReplyDoesNotWaitForTheFrameBehindIt(t *testing.T) {
 		func() (err error) { got, err = p.Call(context.Background(), "echo", nil); return err },
 		func() { w.Write(msg[len(msg)/2:]) })
 	require.NoError(t, err)
-	v, err := got.Int("v")
+	v, err := got.Params.Int("v")
 	require.NoError(t, err)
 	assert.Equal(t, 7, v)
 }
@@ -144,7 +146,7 @@ func TestConcurrentCallersWithLargeFrames(t *testing.T) {
 		for n < messages {
 			select {
 			case m := <-p.Messages():
-				if i, _ := m.Int("i"); m.Command == "burst" && i == n {
+				if i, _ := m.Params.Int("i"); m.Command == "burst" && i == n {
 					n++
 				}
 			case <-ctx.Done():
@@ -165,9 +167,9 @@ func TestConcurrentCallersWithLargeFrames(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				rg, _ := reply.Int("g")
-				ri, _ := reply.Int("i")
-				pad, _ := reply.Bytes("pad")
+				rg, _ := reply.Params.Int("g")
+				ri, _ := reply.Params.Int("i")
+				pad, _ := reply.Params.Bytes("pad")
 				assert.Equal(t, []int{g, i, size}, []int{rg, ri, len(pad)})
 			}
 		})
@@ -213,7 +215,7 @@ func TestCallsReachTheBackendInIDOrder(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				if ok, _ := reply.Bool("inorder"); !ok {
+				if ok, _ := reply.Params.Bool("inorder"); !ok {
 					outOfOrder.Add(1)
 				}
 			}
@@ -237,7 +239,7 @@ func readingProcess(t *testing.T) (*Process, *os.File) {
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		w.Close()
-		p.RequestStop()
+		p.CloseSend()
 		<-p.done
 	})
 	return p, w
@@ -340,7 +342,7 @@ func TestCallsRacingStop(t *testing.T) {
 			})
 		}
 		<-started // at least one call went through
-		assert.NoError(t, p.Stop())
+		assert.NoError(t, p.Close())
 		requireWithin(t, 5*time.Second, wg.Wait)
 	}
 }
@@ -375,7 +377,7 @@ func TestManyProcessesManyCallers(t *testing.T) {
 					if !assert.NoError(t, err) {
 						return
 					}
-					pad, _ := r.Bytes("pad")
+					pad, _ := r.Params.Bytes("pad")
 					assert.Len(t, pad, size)
 				}
 			})
@@ -383,7 +385,7 @@ func TestManyProcessesManyCallers(t *testing.T) {
 	}
 	wg.Wait()
 	for _, p := range ps {
-		assert.NoError(t, p.Stop())
+		assert.NoError(t, p.Close())
 	}
 	readers.Wait()
 }
@@ -396,14 +398,14 @@ func TestStartStopLeavesNoDescriptor(t *testing.T) {
 		require.NoError(t, err)
 		return len(d)
 	}
-	require.NoError(t, startTest(t, Options{}).Stop()) // what the first start sets up for good
+	require.NoError(t, startTest(t, Options{}).Close()) // what the first start sets up for good
 	before := count()
 	for range 30 {
 		p, err := testKind.Start(context.Background(), Options{Name: "fds", Events: 2})
 		require.NoError(t, err)
 		_, err = p.Call(context.Background(), "echo", nil)
 		require.NoError(t, err)
-		require.NoError(t, p.Stop())
+		require.NoError(t, p.Close())
 	}
 	assert.Equal(t, before, count(), "descriptors after 30 starts and stops")
 }
@@ -439,7 +441,9 @@ func TestBackendExitingDuringCallsFailsThemAll(t *testing.T) {
 				errs <- err
 			})
 		}
-		_, err := p.Call(context.Background(), "setexit", Params{"event": 0})
+		ev, err := p.NewEvent()
+		require.NoError(t, err)
+		_, err = p.Call(context.Background(), "setexit", Params{"event": ev.ID()})
 		errs <- err
 		requireWithin(t, 5*time.Second, wg.Wait)
 		close(errs)
@@ -517,7 +521,7 @@ func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 	go func() { // Messages, in order
 		next := 0
 		for m := range p.Messages() {
-			if seq, _ := m.Int("seq"); seq != next {
+			if seq, _ := m.Params.Int("seq"); seq != next {
 				t.Errorf("message %d came when %d was due", seq, next)
 			}
 			next++
@@ -539,8 +543,8 @@ func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 					assert.ErrorIs(t, err, context.DeadlineExceeded)
 					continue
 				}
-				rg, _ := r.Int("g")
-				ri, _ := r.Int("i")
+				rg, _ := r.Params.Int("g")
+				ri, _ := r.Params.Int("i")
 				assert.Equal(t, []int{g, i}, []int{rg, ri}, "the reply of another call")
 			}
 		})
@@ -575,7 +579,7 @@ func TestMessageBehindAReplyIsNotLeftInThePipe(t *testing.T) {
 		require.NoError(t, err)
 		select {
 		case m := <-p.Messages():
-			got, err := m.Int("i")
+			got, err := m.Params.Int("i")
 			require.NoError(t, err)
 			require.Equal(t, i, got)
 		case <-time.After(5 * time.Second):
@@ -599,7 +603,7 @@ func TestCallersRouteEachOthersFrames(t *testing.T) {
 		for range 2 * goroutines * calls {
 			select {
 			case m := <-p.Messages():
-				v, _ := m.String("v")
+				v, _ := m.Params.String("v")
 				last[v] = m.Command
 			case <-ctx.Done():
 			}
@@ -615,7 +619,7 @@ func TestCallersRouteEachOthersFrames(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				got, _ := reply.String("v")
+				got, _ := reply.Params.String("v")
 				assert.Equal(t, want, got)
 			}
 		})

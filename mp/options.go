@@ -16,9 +16,9 @@ type Options struct {
 	Name string
 	// Params are handed to the backend before its pre-run hook (Backend.Params).
 	Params Params
-	// Events is the size of the process's event group (see EventGroup);
-	// zero means no group, and a negative value is an error (wrapping
-	// os.ErrInvalid).
+	// Events is how many events (Process.NewEvent) the process may have
+	// open at once; zero means none. A negative value or more than 65,536
+	// is an error (wrapping os.ErrInvalid).
 	Events int
 	// Files are extra files the backend receives (Backend.File), e.g. the
 	// memfd of an anonymous shared array or a listener. They stay usable in
@@ -38,7 +38,9 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Logger receives what the library logs about this process in the
 	// frontend (state changes at debug level, warnings of the stop ladder,
-	// dropped messages); nil means NewLogger("<kind>.<Name>", Front). The
+	// dropped messages); nil means a logger whose lines start with
+	// "<kind>.<Name> [front]", written to os.Stdout at the level MP_LOG_LEVEL
+	// sets. The
 	// backend logs in its own process, to its standard output (Stdout).
 	Logger *slog.Logger
 	// Env is added to the backend's environment (after the frontend's own,
@@ -68,6 +70,8 @@ func checkOptions(opts Options) error {
 		return fmt.Errorf("Options.StopTimeout %v is negative: %w", opts.StopTimeout, os.ErrInvalid)
 	case opts.Events < 0:
 		return fmt.Errorf("Options.Events %d is negative: %w", opts.Events, os.ErrInvalid)
+	case opts.Events > maxEvents:
+		return fmt.Errorf("Options.Events %d is more than %d: %w", opts.Events, maxEvents, os.ErrInvalid)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func panicSite() string {
 // fatal reports err to the frontend and the log, and returns the exit code
 // that goes with code.
 func (b *Backend) fatal(code ErrorCode, command string, err error) int {
-	msg := strings.TrimPrefix(err.Error(), "mp: ")
+	msg := causeText(err, b.name)
 	re := &RemoteError{Process: b.name, Command: command, Code: code, Msg: msg}
 	b.log.Error(re.Error())
 	// The frontend may be gone or stuck; do not wait long to tell it.

@@ -208,14 +208,14 @@ func BenchmarkPayload(b *testing.B) {
 			}
 			// What a handler then does to get its fields out.
 			m := Message{Params: got.params}
-			if _, err := m.Int("Task"); err != nil {
+			if _, err := m.Params.Int("Task"); err != nil {
 				b.Fatal(err)
 			}
-			m.String("Worker")
+			m.Params.String("Worker")
 			m.Params.Int("Seed")
-			m.Float("Seconds")
-			m.Ints("Shape")
-			param[[]float64](m.Params, "", "First")
+			m.Params.Float("Seconds")
+			m.Params.Ints("Shape")
+			param[[]float64](m.Params, "First")
 			b.ReportMetric(float64(len(buf)), "B/msg")
 		}
 	})

@@ -28,7 +28,7 @@ type Process struct {
 	owed        atomic.Int64 // credits earned by delivered messages, not yet given
 	window      int          // the backend's message credits: 4 × MessageBuffer
 	credits     *os.File     // eventfd of the credits given back (credits.go)
-	events      *EventGroup
+	events      *eventSlots  // nil without Options.Events
 	stopTimeout time.Duration
 
 	state     atomic.Int32
@@ -40,7 +40,7 @@ type Process struct {
 	ending    chan struct{}              // closed with the first endReason
 	killed    bool                       // the stop ladder reached SIGKILL
 	killedBy  error                      // the Shutdown ctx's cause, if that is why
-	stopping  chan struct{}              // closed by RequestStop
+	stopping  chan struct{}              // closed by CloseSend
 	exited    context.Context            // cancelled when the child has exited
 	setExit   context.CancelFunc
 	ready     chan struct{} // closed when the backend reports its pre-run done
@@ -102,27 +102,18 @@ func (p *Process) ProcessState() *os.ProcessState {
 // "[front]".
 func (p *Process) Log() *slog.Logger { return p.log }
 
-// Events returns the process's event group. With Options.Events 0 the group
-// is empty: Reserve fails with ErrNoFreeEvent.
-func (p *Process) Events() *EventGroup {
-	if p.events == nil {
-		return &EventGroup{p: p}
-	}
-	return p.events
-}
-
 // Messages returns the channel on which messages sent by the backend
 // (Backend.Send) arrive, in order. It is closed after the backend has exited
 // and the messages it sent have been delivered. Read it: once the channel's
 // buffer (Options.MessageBuffer) and four times as many messages wait, the
 // backend's Send blocks until they are read (in a pre-run hook, it fails
 // with ErrQueueFull instead: nothing is read before Start returns). Replies to
-// calls never wait behind unread messages. Once RequestStop or Stop has
+// calls never wait behind unread messages. Once CloseSend or Close has
 // been called, messages that do not fit in the channel's buffer are dropped
 // instead (the first with a warning, the rest counted in a second one), so
 // that a backend can always be stopped: read what you need before stopping.
 // Messages of a backend that exited on its own are kept until they are read
-// or Stop is called.
+// or Close is called.
 func (p *Process) Messages() <-chan Message { return p.msgs }
 
 // Done returns a channel closed once the backend has exited.

@@ -20,7 +20,7 @@ func TestCallRunsInAnotherProcess(t *testing.T) {
 	p := startTest(t, Options{})
 	reply, err := p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err)
-	pid, err := reply.Int("pid")
+	pid, err := reply.Params.Int("pid")
 	require.NoError(t, err)
 	assert.Equal(t, p.Pid(), pid)
 	assert.NotEqual(t, os.Getpid(), pid)
@@ -47,7 +47,7 @@ func TestMessagesArriveInOrder(t *testing.T) {
 	}()
 	for i := range n {
 		m := <-p.Messages()
-		got, err := m.Int("i")
+		got, err := m.Params.Int("i")
 		require.NoError(t, err)
 		require.Equal(t, i, got)
 	}
@@ -55,8 +55,8 @@ func TestMessagesArriveInOrder(t *testing.T) {
 
 func TestStopIsIdempotentAndSendAfterStopFails(t *testing.T) {
 	p := startTest(t, Options{})
-	require.NoError(t, p.Stop())
-	require.NoError(t, p.Stop(), "second Stop returns the first one's result")
+	require.NoError(t, p.Close())
+	require.NoError(t, p.Close(), "second Stop returns the first one's result")
 	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrStopped)
 	_, err := p.Call(context.Background(), "pid", nil)
 	assert.ErrorIs(t, err, ErrStopped)
@@ -73,17 +73,17 @@ func TestStopLadderUsesSIGTERMForABusyHandler(t *testing.T) {
 	// Closing the pipe is not enough: the handler waits for its context,
 	// which only SIGTERM cancels. The backend then stops cleanly, so Stop
 	// returns nil (SIGKILL would make it return an error).
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 }
 
 func TestStopLadderEndsWithSIGKILL(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 100 * time.Millisecond})
 	require.NoError(t, p.Send(context.Background(), "hang", nil))
 	require.Equal(t, "hanging", (<-p.Messages()).Command)
-	err := p.Stop()
+	err := p.Close()
 	require.ErrorIs(t, err, ErrBackendDied)
 	assert.Contains(t, err.Error(), "was killed")
-	assert.Equal(t, err, p.Stop(), "second Stop returns the first one's result")
+	assert.Equal(t, err, p.Close(), "second Stop returns the first one's result")
 	assert.False(t, proctest.Alive(p.Pid()))
 }
 
@@ -133,7 +133,7 @@ func TestSendHandlerErrorIsReportedAndBackendGoesOn(t *testing.T) {
 	require.NoError(t, p.Send(context.Background(), "fail", nil))
 	_, err := p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err, "the backend keeps serving")
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	assert.Contains(t, out.String(), `[back] - ERROR - handler "fail" failed: asked to fail`)
 }
 
@@ -156,7 +156,7 @@ func TestCallErrors(t *testing.T) {
 
 	reply, err := p.Call(ctx, "count", nil)
 	require.NoError(t, err, "after all that, the backend still serves")
-	n, _ := reply.Int("n")
+	n, _ := reply.Params.Int("n")
 	assert.Equal(t, 1, n)
 }
 
@@ -166,7 +166,7 @@ func TestUnknownCommandWarnsAndBackendGoesOn(t *testing.T) {
 	require.NoError(t, p.Send(context.Background(), "nope", nil))
 	_, err := p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err)
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	known := strings.Join(slices.Sorted(maps.Keys(testKind.handlers)), ", ")
 	require.Contains(t, known, "anonfill, bigreply, block, ")
 	assert.Contains(t, out.String(), `WARN - unknown command "nope" ignored (known: `+known+")")
@@ -195,7 +195,7 @@ func TestConcurrentCalls(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				got, _ := reply.String("v")
+				got, _ := reply.Params.String("v")
 				assert.Equal(t, want, got)
 			}
 		})
@@ -203,7 +203,7 @@ func TestConcurrentCalls(t *testing.T) {
 	wg.Wait()
 	reply, err := p.Call(ctx, "count", nil)
 	require.NoError(t, err)
-	n, _ := reply.Int("n")
+	n, _ := reply.Params.Int("n")
 	assert.Equal(t, 1, n)
 }
 
@@ -218,7 +218,7 @@ func TestHooksRunAroundTheLoop(t *testing.T) {
 	require.NoError(t, err)
 	// Start returned after the pre-run hook: its line is already out.
 	assert.Contains(t, read(), "[back] - INFO - pre-run done")
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	assert.Contains(t, read(), "[back] - INFO - post-run done")
 	requireNoLeftovers(t)
 }
@@ -253,7 +253,7 @@ func TestManyBackendsStartAndStopConcurrently(t *testing.T) {
 			procs[i] = p
 			reply, err := p.Call(ctx, "pid", nil)
 			if assert.NoError(t, err) {
-				pid, _ := reply.Int("pid")
+				pid, _ := reply.Params.Int("pid")
 				assert.Equal(t, p.Pid(), pid)
 			}
 		})
@@ -261,7 +261,7 @@ func TestManyBackendsStartAndStopConcurrently(t *testing.T) {
 	wg.Wait()
 	for _, p := range procs {
 		if p != nil {
-			wg.Go(func() { assert.NoError(t, p.Stop()) })
+			wg.Go(func() { assert.NoError(t, p.Close()) })
 		}
 	}
 	wg.Wait()

@@ -27,13 +27,13 @@ func (p *Process) wait() {
 	case remote != nil:
 		p.exitErr = remote
 	case werr != nil && killedBy != nil:
-		p.exitErr = fmt.Errorf("mp: %q was killed: the shutdown's context ended before it stopped (%w): %w", p.name, killedBy, ErrBackendDied)
+		p.exitErr = opError("stop", p.name, fmt.Errorf("killed: the shutdown's context ended before it stopped (%w): %w", killedBy, ErrBackendDied))
 	case werr != nil && killed:
-		p.exitErr = fmt.Errorf("mp: %q did not stop within %v and was killed: %w", p.name, 2*p.stopTimeout, ErrBackendDied)
+		p.exitErr = opError("stop", p.name, fmt.Errorf("did not stop within %v and was killed: %w", 2*p.stopTimeout, ErrBackendDied))
 	case werr != nil && p.state.Load() == stateStopping && isSignal(werr, syscall.SIGTERM):
 		p.exitErr = nil // asked to terminate, and it did
 	case werr != nil:
-		p.exitErr = fmt.Errorf("mp: backend %q: %v: %w", p.name, werr, ErrBackendDied)
+		p.exitErr = opError("run", p.name, fmt.Errorf("%v: %w", werr, ErrBackendDied))
 	}
 	if p.events != nil {
 		p.events.close()

@@ -14,7 +14,7 @@ const sentinelKey = "mp.sentinel"
 var crossing = []error{
 	ErrFrameTooLarge, ErrBadFrame, ErrParam, ErrStopped, ErrBackendDied,
 	ErrUnknownCommand, ErrUnknownKind, ErrNoFreeEvent, ErrEventIndex,
-	ErrEventNotReserved, ErrQueueFull,
+	ErrQueueFull,
 }
 
 // sentinelParams returns the parameters of an error frame for err: the

@@ -33,12 +33,16 @@ func (s *shmBackend) PostRun() error { return s.array.Close() }
 
 var shmBenchKind = NewKind("ShmBench", func(b *Backend) *shmBackend { return &shmBackend{Backend: b} }).
 	Handle("readWrite", func(s *shmBackend, ctx context.Context, m Message) error {
-		v, _ := m.Float("value")
-		i, _ := m.Int("event")
+		v, _ := m.Params.Float("value")
+		id, _ := m.Params.Int("event")
 		if err := s.array.Fill(v); err != nil {
 			return err
 		}
-		return s.SetEvent(i)
+		ev, err := s.Event(id)
+		if err != nil {
+			return err
+		}
+		return ev.Set()
 	})
 
 // BenchmarkSharedReadWrite is shm1's pattern: the frontend asks the backend
@@ -52,23 +56,22 @@ func BenchmarkSharedReadWrite(b *testing.B) {
 	ctx := context.Background()
 	p, err := shmBenchKind.Start(ctx, Options{Name: "shm-bench", Events: 1, Params: Params{"array": a.Name()}})
 	require.NoError(b, err)
-	defer p.Stop()
-	events := p.Events()
+	defer p.Close()
 	b.SetBytes(int64(a.Len() * 8))
 	v := 0.0
 	for b.Loop() {
 		v++
-		i, err := events.Reserve()
+		ev, err := p.NewEvent()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := p.Send(ctx, "readWrite", Params{"value": v, "event": i}); err != nil {
+		if err := p.Send(ctx, "readWrite", Params{"value": v, "event": ev.ID()}); err != nil {
 			b.Fatal(err)
 		}
-		if err := events.Wait(ctx, i); err != nil {
+		if err := ev.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
-		events.Release(i)
+		ev.Close()
 		if got := a.Data()[a.Len()-1]; got != v {
 			b.Fatalf("frontend sees %v, want %v", got, v)
 		}

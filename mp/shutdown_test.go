@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // Fault: a handler that never returns and ignores its context ("hang"), so
@@ -44,7 +46,7 @@ func TestShutdownClean(t *testing.T) {
 	require.NoError(t, p.Shutdown(context.Background()))
 	require.NotNil(t, p.ProcessState())
 	assert.Equal(t, 0, p.ProcessState().ExitCode())
-	assert.NoError(t, p.Stop(), "Stop after Shutdown")
+	assert.NoError(t, p.Close(), "Stop after Shutdown")
 }
 
 // Signal(SIGTERM) cancels the running handler's context without waiting for
@@ -64,8 +66,8 @@ func TestSignal(t *testing.T) {
 // Options.Logger receives the frontend's lines about the process.
 func TestOptionsLogger(t *testing.T) {
 	var buf syncBuffer
-	log := slog.New(NewLogHandler(&buf, "mine", Front, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(mplog.NewHandler(&buf, "mine", mplog.Front, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := startTest(t, Options{Logger: log})
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	assert.Contains(t, buf.String(), "mine [front] - DEBUG - state stopping")
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // start starts a backend of the kind registered under kind, by re-executing
@@ -41,9 +43,9 @@ func start(ctx context.Context, kind string, opts Options) (*Process, error) {
 func startOnce(ctx context.Context, kind string, opts Options) (p *Process, retry <-chan struct{}, err error) {
 	requireInit()
 	if err := checkProcessName(opts.Name); err != nil {
-		return nil, nil, fmt.Errorf("mp: start %s: %w", kind, err)
+		return nil, nil, opError("start", "", fmt.Errorf("a %s: %w", kind, err))
 	}
-	wrap := func(err error) error { return fmt.Errorf("mp: start %q: %w", opts.Name, inner{limitError(err)}) }
+	wrap := func(err error) error { return opError("start", opts.Name, limitError(err)) }
 	if _, ok := registry.get(kind); !ok {
 		return nil, nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
 	}
@@ -173,14 +175,14 @@ func newProcess(kind string, opts Options, ps startPipes) *Process {
 		done:        make(chan struct{}),
 	}
 	if p.log == nil {
-		p.log = NewLogger(kind+"."+opts.Name, Front)
+		p.log = mplog.New(kind+"."+opts.Name, mplog.Front)
 	}
 	p.exited, p.setExit = context.WithCancel(context.Background())
 	p.log.Debug("state starting")
 	return p
 }
 
-// childFiles opens the credits' eventfd and the event group, and lists the
+// childFiles opens the credits' eventfd and the event slots, and lists the
 // files the child receives, in the order of its descriptors (3, 4, …; see
 // backend.go). afterExec closes our duplicates of what the child received
 // and restores the mode the caller's files share (see passFiles).
@@ -201,7 +203,7 @@ func (p *Process) childFiles(opts Options, ps startPipes, undo *undoList) (extra
 	afterExec.add(restoreCredits)
 	extra = []*os.File{ps.cmdR, ps.outW, childCredits[0], ps.cancR}
 	if opts.Events > 0 {
-		g, childEnds, err := newEventGroup(p, opts.Events)
+		g, childEnds, err := newEventSlots(p, opts.Events)
 		if err != nil {
 			return nil, afterExec, err
 		}
@@ -255,7 +257,7 @@ func backendCmd(kind string, opts Options, inodes string, window int, extra []*o
 func (p *Process) handshake(ctx context.Context, params Params, undo *undoList) error {
 	// If Start fails from here on, the caller gets no Process to stop:
 	// release the reader of whatever the backend sent before failing.
-	undo.add(p.RequestStop)
+	undo.add(p.CloseSend)
 	if err := p.in.write(ctx, &frame{kind: kindInit, params: params}); err != nil {
 		p.cmd.Process.Kill()
 		<-p.done

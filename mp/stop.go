@@ -17,15 +17,16 @@ import (
 //     ends after the running handler;
 //  3. if it still has not exited, SIGKILL.
 //
-// The same EOF also stops a backend whose frontend died without calling Stop,
-// and the parent-death signal (see spawn.go) covers a frontend that was
-// killed outright.
+// The same EOF also stops a backend whose frontend died without calling
+// Close, and the parent-death signal (see spawn.go) covers a frontend that
+// was killed outright.
 
-// RequestStop asks the backend to stop by closing the command pipe, and
-// returns without waiting. Messages already sent are still handled (and a
-// Call among them whose ctx ends still cancels its handler). Send and Call
-// fail with ErrStopped afterwards.
-func (p *Process) RequestStop() {
+// CloseSend closes the command pipe and returns without waiting: the backend
+// handles what was already sent, then sees the pipe end and stops (a Call
+// among those messages whose ctx ends still cancels its handler). Send and
+// Call fail with ErrStopped afterwards. Wait, or Close, then waits for the
+// exit.
+func (p *Process) CloseSend() {
 	p.reqOnce.Do(func() {
 		if p.state.CompareAndSwap(stateRunning, stateStopping) {
 			p.log.Debug("state stopping")
@@ -38,37 +39,34 @@ func (p *Process) RequestStop() {
 	})
 }
 
-// Wait waits until the backend has exited and returns why (nil for a clean
-// exit; an error wrapping ErrBackendDied, or a *RemoteError, otherwise). It
+// Wait waits until the backend has exited and returns why: nil for a clean
+// exit, otherwise an error wrapping ErrBackendDied or a *RemoteError. It
 // returns ctx's error if ctx ends first. Wait does not ask the backend to
-// stop; see Stop.
+// stop.
 func (p *Process) Wait(ctx context.Context) error {
 	select {
 	case <-p.done:
 		return p.exitErr
 	case <-ctx.Done():
-		return fmt.Errorf("mp: wait for %q: %w", p.name, context.Cause(ctx))
+		return opError("wait", p.name, context.Cause(ctx))
 	}
 }
 
-// Stop stops the backend with the ladder described above and returns why it
-// exited: nil if it stopped cleanly, the backend's failure if it had already
-// failed, or an error wrapping ErrBackendDied if it had to be killed. Stop
-// returns within about 2 × StopTimeout however the backend behaves, and
-// calling it again returns the same result. Stop is Shutdown with a context
-// that never ends.
-func (p *Process) Stop() error { return p.Shutdown(context.Background()) }
+// Close stops the backend and waits for it to exit: it closes the command
+// pipe, sends SIGTERM if the backend has not exited StopTimeout later, and
+// SIGKILL after another StopTimeout. It returns nil if the backend stopped
+// cleanly, the backend's failure if it had already failed, or an error
+// wrapping ErrBackendDied if it had to be killed. Calling Close again returns
+// the same result. Close is Shutdown with a context that never ends.
+func (p *Process) Close() error { return p.Shutdown(context.Background()) }
 
-// Shutdown stops the backend with the ladder described above, each rung
-// bounded by Options.StopTimeout, and returns why the backend exited, as Stop
-// does. When ctx ends before the backend has exited, Shutdown skips the rest
-// of the ladder and sends SIGKILL at once (in the manner of
-// http.Server.Shutdown, but a process cannot be left half-stopped, so
-// Shutdown still waits for the kernel to reap it, which SIGKILL makes quick).
-// A process has one ladder: calls of Stop and Shutdown made at the same
-// time share it, and each returns when the backend is gone.
+// Shutdown stops the backend as Close does, and returns as Close does. If
+// ctx ends before the backend has exited, Shutdown sends SIGKILL at once and
+// waits for the kernel to reap the process, which is quick. Concurrent calls
+// of Close and Shutdown share one stop, and each returns when the backend is
+// gone.
 func (p *Process) Shutdown(ctx context.Context) error {
-	p.RequestStop()
+	p.CloseSend()
 	p.ladderOnce.Do(func() { go p.ladder() })
 	select {
 	case <-p.done:
@@ -139,7 +137,7 @@ func (p *Process) Signal(sig os.Signal) error {
 		if errors.Is(err, os.ErrProcessDone) {
 			err = p.deathError()
 		}
-		return fmt.Errorf("mp: signal %v to %q: %w", sig, p.name, inner{err})
+		return opError(fmt.Sprintf("signal %v", sig), p.name, err)
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ type greeter struct {
 
 // greet answers a "greet" call with a greeting for the name it carries.
 func (g *greeter) greet(ctx context.Context, m mp.Message) error {
-	name, err := m.String("name")
+	name, err := m.Params.String("name")
 	if err != nil {
 		return err
 	}
@@ -57,12 +57,12 @@ func main() {
 
 // run starts the backend, greets every name through it, and stops it.
 func run(ctx context.Context, names []string) error {
-	// ctx bounds the start only; the deferred Stop ends the process.
+	// ctx bounds the start only; the deferred Close ends the process.
 	p, err := greeters.Start(ctx, mp.Options{Name: "greeter-1"})
 	if err != nil {
 		return err
 	}
-	defer p.Stop() // on every path out of run: no backend outlives us
+	defer p.Close() // on every path out of run: no backend outlives us
 	fmt.Printf("frontend pid %d started backend pid %d\n", os.Getpid(), p.Pid())
 
 	for _, name := range names {
@@ -73,11 +73,11 @@ func run(ctx context.Context, names []string) error {
 		if err != nil {
 			return fmt.Errorf("greeting %s: %w", name, err)
 		}
-		text, err := reply.String("text")
+		text, err := reply.Params.String("text")
 		if err != nil {
 			return err
 		}
 		fmt.Println(text)
 	}
-	return p.Stop()
+	return p.Close()
 }

@@ -26,15 +26,15 @@ func TestGreet(t *testing.T) {
 	defer cancel()
 	p, err := greeters.Start(ctx, mp.Options{Name: "greeter-test"})
 	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop() })
+	t.Cleanup(func() { p.Close() })
 	assert.NotEqual(t, os.Getpid(), p.Pid())
 
 	for i, name := range []string{"Ada", "Grace"} {
 		reply, err := p.Call(ctx, "greet", mp.Params{"name": name})
 		require.NoError(t, err)
-		text, err := reply.String("text")
+		text, err := reply.Params.String("text")
 		require.NoError(t, err)
 		assert.Regexp(t, `^hello, `+name+` \(greeting `+string(rune('1'+i))+`, from pid [0-9]+\)$`, text)
 	}
-	assert.NoError(t, p.Stop())
+	assert.NoError(t, p.Close())
 }

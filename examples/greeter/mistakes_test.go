@@ -18,7 +18,7 @@ import (
 type chatty struct{ *mp.Backend }
 
 func (c *chatty) work(ctx context.Context, m mp.Message) error {
-	n, err := m.Int("n")
+	n, err := m.Params.Int("n")
 	if err != nil {
 		return err
 	}
@@ -46,15 +46,15 @@ func startGreeter() (*mp.Process, error) {
 func TestStartContextBoundsOnlyTheStart(t *testing.T) {
 	p, err := startGreeter()
 	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop() })
+	t.Cleanup(func() { p.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	reply, err := p.Call(ctx, "greet", mp.Params{"name": "Ada"})
 	require.NoError(t, err, "the process must outlive the context of its start")
-	text, err := reply.String("text")
+	text, err := reply.Params.String("text")
 	require.NoError(t, err)
 	assert.Contains(t, text, "Ada")
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 }
 
 // TestMistakeUnreadMessages: a frontend that never reads Messages stalls
@@ -67,7 +67,7 @@ func TestMistakeUnreadMessages(t *testing.T) {
 	defer cancel()
 	p, err := chatties.Start(ctx, mp.Options{Name: "chatty", MessageBuffer: 1, StopTimeout: 500 * time.Millisecond})
 	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop() })
+	t.Cleanup(func() { p.Close() })
 
 	callCtx, callCancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer callCancel()
@@ -78,14 +78,14 @@ func TestMistakeUnreadMessages(t *testing.T) {
 // TestReadMessagesWhileCalling is the fix for the mistake above: a
 // goroutine reads Messages while the call waits, and both complete. The
 // messages come before the reply, but the goroutine may not have read them
-// all when Call returns; Stop drops what is still unread (see
+// all when Call returns; Close drops what is still unread (see
 // Process.Messages), so the test waits for them before it stops.
 func TestReadMessagesWhileCalling(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p, err := chatties.Start(ctx, mp.Options{Name: "chatty-read", MessageBuffer: 1})
 	require.NoError(t, err)
-	t.Cleanup(func() { p.Stop() })
+	t.Cleanup(func() { p.Close() })
 
 	progress := make(chan int, 3)
 	closed := make(chan struct{})
@@ -93,7 +93,7 @@ func TestReadMessagesWhileCalling(t *testing.T) {
 		defer close(closed)
 		for m := range p.Messages() {
 			if m.Command == "progress" {
-				i, _ := m.Int("i")
+				i, _ := m.Params.Int("i")
 				progress <- i
 			}
 		}
@@ -109,10 +109,10 @@ func TestReadMessagesWhileCalling(t *testing.T) {
 			t.Fatalf("got %d progress messages of 3", want)
 		}
 	}
-	require.NoError(t, p.Stop())
+	require.NoError(t, p.Close())
 	select {
 	case <-closed:
 	case <-ctx.Done():
-		t.Fatal("Messages was not closed after Stop")
+		t.Fatal("Messages was not closed after Close")
 	}
 }

@@ -93,7 +93,11 @@ func (w *worker) negate(ctx context.Context, s Signal) (struct{}, error) {
 	for i := range data {
 		data[i] = -data[i]
 	}
-	return struct{}{}, w.SetEvent(s.Event)
+	done, err := w.Event(s.Event)
+	if err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, done.Set()
 }
 
 var workers = mp.NewKind("Worker", func(b *mp.Backend) *worker { return &worker{Backend: b} })
@@ -139,7 +143,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 
 	// A typed call: the request and the reply are Go values.
 	total, err := square.Call(ctx, p, Span{From: 0, To: 4})
@@ -161,19 +165,18 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "square returned sum %g; data: %v\n", total.Sum, data.Data())
 
-	// A command answered by an event: reserve one, send its index, wait.
-	events := p.Events()
-	i, err := events.Reserve()
+	// A command answered by an event: make one, send its ID, wait.
+	done, err := p.NewEvent()
 	if err != nil {
 		return err
 	}
-	defer events.Release(i)
-	if err := negate.Send(ctx, p, Signal{Event: i}); err != nil {
+	defer done.Close()
+	if err := negate.Send(ctx, p, Signal{Event: done.ID()}); err != nil {
 		return err
 	}
-	if err := events.Wait(ctx, i); err != nil {
+	if err := done.Wait(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "negated; data:", data.Data())
-	return p.Stop()
+	return p.Close()
 }

@@ -47,7 +47,7 @@ func TestSquareRefusesABadSpan(t *testing.T) {
 	total, err := square.Call(ctx, p, Span{From: 0, To: 1})
 	require.NoError(t, err, "the backend goes on after a handler's error")
 	assert.Equal(t, Total{Sum: 0}, total)
-	assert.NoError(t, p.Stop())
+	assert.NoError(t, p.Close())
 }
 
 // startWithArray starts a worker on a zeroed array of 8 values.
@@ -58,7 +58,7 @@ func startWithArray(t *testing.T, ctx context.Context) (*mp.Process, error) {
 	t.Cleanup(func() { data.Close() })
 	p, err := workers.Start(ctx, mp.Options{Name: "worker-t", Events: 1, Files: []*os.File{data.File()}, Params: mp.Params{"len": data.Len()}})
 	if err == nil {
-		t.Cleanup(func() { p.Stop() })
+		t.Cleanup(func() { p.Close() })
 	}
 	return p, err
 }

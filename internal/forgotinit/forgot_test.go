@@ -57,7 +57,7 @@ func TestForgottenInitInATestBinaryLeavesNothing(t *testing.T) {
 	defer cancel()
 	p, err := kind.Start(ctx, mp.Options{Name: "forgetful"})
 	if err == nil {
-		p.Stop()
+		p.Close()
 	}
 	require.Error(t, err)
 	assert.ErrorIs(t, err, mp.ErrNoInit)

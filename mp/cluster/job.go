@@ -56,7 +56,7 @@ func (t *job) done(out []byte, err error) {
 		t.finish(statusOK, out, "", false)
 	case errors.Is(err, mp.ErrHandler), errors.Is(err, mp.ErrUnknownCommand):
 		t.finish(statusHandler, nil, err.Error(), false)
-	case errors.Is(err, manager.ErrStopped) && !errors.Is(err, manager.ErrWorkerDied):
+	case errors.Is(err, mp.ErrStopped) && !errors.Is(err, manager.ErrWorkerDied):
 		t.msg.Nak() // this host is stopping; not the task's fault
 	case t.deliveries >= t.w.cfg.MaxDeliver:
 		t.w.log.Warn(fmt.Sprintf("task %q %s failed on its last delivery (%d of %d): %v", t.command, t.id, t.deliveries, t.w.cfg.MaxDeliver, err))

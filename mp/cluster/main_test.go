@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/cluster"
 	"github.com/mpgo/mp/mp/cluster/embedded"
@@ -110,7 +111,7 @@ func newManager(n int) (*manager.Manager, error) {
 		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
 			return testWorkers.Start(ctx, mp.Options{Name: w.Name()})
 		},
-		Log: mp.NewLogger("manager", mp.Front),
+		Log: mplog.New("manager", mplog.Front),
 	})
 }
 

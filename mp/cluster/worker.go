@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/manager"
 	"github.com/nats-io/nats.go"
@@ -45,7 +46,8 @@ type WorkerOptions struct {
 	// "<hostname>-<pid>".
 	Name string
 	// Log receives a line for each task handed back, given up or
-	// terminated; nil means mp.NewLogger("cluster", mp.Front).
+	// terminated; nil means lines starting "cluster [front]" on os.Stdout,
+	// at the level MP_LOG_LEVEL sets.
 	Log *slog.Logger
 }
 
@@ -59,7 +61,7 @@ type Host struct {
 // cfg.
 func NewWorker(nc *nats.Conn, cfg Config, opts WorkerOptions) *Worker {
 	if opts.Log == nil {
-		opts.Log = mp.NewLogger("cluster", mp.Front)
+		opts.Log = mplog.New("cluster", mplog.Front)
 	}
 	if opts.Name == "" {
 		host, _ := os.Hostname()

@@ -64,7 +64,7 @@ func BenchmarkFanIn(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Stop()
+		defer p.Close()
 		for b.Loop() {
 			if err := burst.Send(context.Background(), p, perWorker); err != nil {
 				b.Fatal(err)

@@ -203,7 +203,7 @@ func TestFaultRestartFailureNamesWorkerAndCause(t *testing.T) {
 		want   []string
 	}{
 		{"fail", []string{`restart of "worker-1" failed`, "database is locked"}},
-		{"hang", []string{`restart of "worker-1" failed`, "manager: start timed out: not ready within 500ms"}},
+		{"hang", []string{`restart of "worker-1" failed`, "start timed out: not ready within 500ms"}},
 	} {
 		t.Run(tt.prerun, func(t *testing.T) {
 			cfg, logs := config(1)
@@ -300,7 +300,7 @@ func TestFaultWorkerAccessorsFromAnyGoroutine(t *testing.T) {
 	}
 	cancel()
 	require.NoError(t, wait())
-	assert.ErrorIs(t, manager.Watch(m, ch, func(string) {}), manager.ErrStopped)
+	assert.ErrorIs(t, manager.Watch(m, ch, func(string) {}), mp.ErrStopped)
 }
 
 // Fault 7: a task's Do that keeps working after its ctx ended used to keep
@@ -350,7 +350,7 @@ func TestNothingATaskStartedOutlivesItsWorker(t *testing.T) {
 	tools := make(chan int, 1)
 	cfg.OnMessage = func(w *manager.Worker, msg mp.Message) {
 		if msg.Command == "tool" {
-			pid, _ := msg.Int("pid")
+			pid, _ := msg.Params.Int("pid")
 			tools <- pid
 		}
 	}
@@ -452,7 +452,7 @@ func TestOrderlyStopOfEveryProcessIsNoFailure(t *testing.T) {
 	assert.NotContains(t, logs.String(), "restarting")
 	assert.NotContains(t, logs.String(), "replacing")
 	r := c.wait(t)["long"]
-	assert.True(t, errors.Is(r.err, manager.ErrStopped) || errors.Is(r.err, manager.ErrWorkerDied), "%v", r.err)
+	assert.True(t, errors.Is(r.err, mp.ErrStopped) || errors.Is(r.err, manager.ErrWorkerDied), "%v", r.err)
 	assert.Empty(t, tagged())
 }
 

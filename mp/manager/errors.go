@@ -5,45 +5,45 @@ import (
 	"fmt"
 )
 
-// Sentinel errors, for errors.Is.
+// Sentinel errors, for errors.Is. The package's errors say "manager:" once,
+// at the start; the sentinels' own text has no prefix. A task still queued
+// when the manager stops, a task whose worker the manager stopped while it
+// ran, and Submit and Watch once the manager is stopping fail with an error
+// wrapping mp.ErrStopped.
 var (
 	// ErrWorkerDied is wrapped by the error of a task whose worker exited
 	// while running it.
-	ErrWorkerDied = errors.New("manager: worker died")
+	ErrWorkerDied = errors.New("worker died")
 	// ErrTaskTimeout is wrapped by the error of a task that ran past its
 	// Timeout; its worker was stopped and replaced.
-	ErrTaskTimeout = errors.New("manager: task timed out")
+	ErrTaskTimeout = errors.New("task timed out")
 	// ErrRestartIntensity is wrapped by Run's error when workers restarted
 	// more than Config.MaxRestarts times within Config.Period.
-	ErrRestartIntensity = errors.New("manager: restart intensity reached")
-	// ErrStopped is wrapped by the error of a task still queued when the
-	// manager stops, of a task whose worker the manager stopped while it
-	// ran, and of Submit and Watch once the manager is stopping.
-	ErrStopped = errors.New("manager: stopped")
+	ErrRestartIntensity = errors.New("restart intensity reached")
 	// ErrStartTimeout is the cause of the ctx of a start that took longer
 	// than Config.StartTimeout.
-	ErrStartTimeout = errors.New("manager: start timed out")
+	ErrStartTimeout = errors.New("start timed out")
 	// ErrConfig is wrapped by New's error for an invalid Config.
-	ErrConfig = errors.New("manager: invalid configuration")
+	ErrConfig = errors.New("invalid configuration")
 )
 
 // TaskError is the error of a task that ended because its worker's process
 // did: the worker died while running it (Err wraps ErrWorkerDied), the task
 // ran past its Timeout and the manager stopped the worker (ErrTaskTimeout),
-// or the manager stopped while it ran (ErrStopped). It says which task,
+// or the manager stopped while it ran (mp.ErrStopped). It says which task,
 // which worker (name and PID) and how the process ended.
 type TaskError struct {
 	Task   string // Task.Name
 	Worker string // the worker's name
 	Pid    int    // the worker's process ID when it ran the task
 	Exit   string // how the process ended, from mp.DescribeExit
-	Err    error  // wraps ErrWorkerDied, ErrTaskTimeout or ErrStopped, and the cause
+	Err    error  // wraps ErrWorkerDied, ErrTaskTimeout or mp.ErrStopped, and the cause
 }
 
-// Error says what happened, e.g. `task "fill-7" on worker "worker-3" (pid
-// 4242): manager: worker died: died (signal: killed)`.
+// Error says what happened, e.g. `manager: task "fill-7" on worker
+// "worker-3" (pid 4242): worker died: died (signal: killed)`.
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("task %q on worker %q (pid %d): %v", e.Task, e.Worker, e.Pid, e.Err)
+	return fmt.Sprintf("manager: task %q on worker %q (pid %d): %v", e.Task, e.Worker, e.Pid, e.Err)
 }
 
 // Unwrap returns Err.

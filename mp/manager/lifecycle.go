@@ -35,7 +35,7 @@ func (m *Manager) pumpStarts() {
 			defer cancel()
 			p, err := m.cfg.Start(ctx, w)
 			if err == nil && p == nil {
-				err = fmt.Errorf("manager: Start returned no process for %q", w.name)
+				err = fmt.Errorf("Config.Start returned no process for %q", w.name)
 			}
 			m.send(event{kind: evStarted, w: w, proc: p, err: err})
 		}()
@@ -187,7 +187,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		case r.timedOut:
 			cause = fmt.Errorf("%w after %v; its worker was stopped (%s)", ErrTaskTimeout, r.task.Timeout, exit)
 		case asked != "":
-			cause = fmt.Errorf("%w while the task ran: %s (%s)", ErrStopped, asked, exit)
+			cause = fmt.Errorf("%w while the task ran: %s (%s)", mp.ErrStopped, asked, exit)
 		case p.Err() != nil:
 			cause = fmt.Errorf("%w: %s (%s): %w", ErrWorkerDied, reason, exit, p.Err())
 		default:

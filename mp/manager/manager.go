@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/mp"
 )
 
@@ -74,7 +75,8 @@ type Config struct {
 	// counts as a failure and whether it will be restarted.
 	OnExit func(w *Worker, e *ExitReport)
 
-	// Log receives the manager's own lines; nil means mp.NewLogger("manager", mp.Front).
+	// Log receives the manager's own lines; nil means lines starting
+	// "manager [front]" on os.Stdout, at the level MP_LOG_LEVEL sets.
 	Log *slog.Logger
 	// Progress is where a progress line ("workers ready: 120/1000") is
 	// drawn while many workers start, if it is a terminal. Nil means
@@ -130,15 +132,15 @@ type Manager struct {
 func New(cfg Config) (*Manager, error) {
 	switch {
 	case cfg.Workers < 1:
-		return nil, fmt.Errorf("%w: %d workers, want at least 1", ErrConfig, cfg.Workers)
+		return nil, fmt.Errorf("manager: %w: %d workers, want at least 1", ErrConfig, cfg.Workers)
 	case cfg.Start == nil:
-		return nil, fmt.Errorf("%w: no Start function", ErrConfig)
+		return nil, fmt.Errorf("manager: %w: no Start function", ErrConfig)
 	case cfg.Period < 0, cfg.Backoff < 0, cfg.MaxBackoff < 0, cfg.ShutdownTimeout < 0, cfg.StartTimeout < 0:
-		return nil, fmt.Errorf("%w: negative duration", ErrConfig)
+		return nil, fmt.Errorf("manager: %w: negative duration", ErrConfig)
 	case cfg.MaxRestarts < 0:
-		return nil, fmt.Errorf("%w: MaxRestarts %d is negative (0 allows none)", ErrConfig, cfg.MaxRestarts)
+		return nil, fmt.Errorf("manager: %w: MaxRestarts %d is negative (0 allows none)", ErrConfig, cfg.MaxRestarts)
 	case cfg.Restart < Permanent || cfg.Restart > Temporary:
-		return nil, fmt.Errorf("%w: restart type %d", ErrConfig, cfg.Restart)
+		return nil, fmt.Errorf("manager: %w: restart type %d", ErrConfig, cfg.Restart)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -158,7 +160,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Name = func(i int) string { return fmt.Sprintf("worker-%d", i+1) }
 	}
 	if cfg.Log == nil {
-		cfg.Log = mp.NewLogger("manager", mp.Front)
+		cfg.Log = mplog.New("manager", mplog.Front)
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = os.Stdout
@@ -177,7 +179,7 @@ func New(cfg Config) (*Manager, error) {
 			w.policy = cfg.RestartOf(i)
 		}
 		if w.policy < Permanent || w.policy > Temporary {
-			return nil, fmt.Errorf("%w: restart type %d for worker %d", ErrConfig, w.policy, i)
+			return nil, fmt.Errorf("manager: %w: restart type %d for worker %d", ErrConfig, w.policy, i)
 		}
 		m.workers = append(m.workers, w)
 	}
@@ -350,7 +352,7 @@ func (m *Manager) send(ev event) {
 // passed to f, on the loop, like the workers' messages. It stops watching
 // when ch is closed or the manager stops. Watch may be called before Run or
 // while it runs; once the manager is stopping it returns an error wrapping
-// ErrStopped. (A listener, an eventfd or a timer of the program joins the
+// mp.ErrStopped. (A listener, an eventfd or a timer of the program joins the
 // loop this way.)
 //
 // A value Watch has taken from ch just as the manager stops is passed to f
@@ -376,7 +378,7 @@ func Watch[T any](m *Manager, ch <-chan T, f func(T)) error {
 	defer m.mu.Unlock()
 	switch {
 	case m.closed:
-		return fmt.Errorf("manager: watch: %w", ErrStopped)
+		return fmt.Errorf("manager: watch: %w", mp.ErrStopped)
 	case m.running:
 		m.goWatch(watch)
 	default:

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/manager"
 )
@@ -50,7 +51,7 @@ func config(n int) (manager.Config, *lockedBuffer) {
 		Backoff:         10 * time.Millisecond,
 		ShutdownTimeout: 2 * time.Second,
 		StillAlive:      -1,
-		Log:             slog.New(mp.NewLogHandler(logs, "manager", mp.Front, nil)),
+		Log:             slog.New(mplog.NewHandler(logs, "manager", mplog.Front, nil)),
 	}, logs
 }
 
@@ -247,7 +248,7 @@ func TestFaultCrashLoopReachesIntensity(t *testing.T) {
 	var m *manager.Manager
 	var resubmit func(w *manager.Worker, err error)
 	resubmit = func(w *manager.Worker, err error) {
-		if !errors.Is(err, manager.ErrStopped) {
+		if !errors.Is(err, mp.ErrStopped) {
 			m.Submit(manager.Task{Name: "crash", Do: crash, Done: resubmit})
 		}
 	}
@@ -301,7 +302,7 @@ func TestFaultHungWorkerShutdownMeetsDeadline(t *testing.T) {
 	assert.Less(t, time.Since(start), 1500*time.Millisecond)
 	assert.Empty(t, tagged())
 	for range 3 {
-		assert.ErrorIs(t, recv(t, out).err, manager.ErrStopped)
+		assert.ErrorIs(t, recv(t, out).err, mp.ErrStopped)
 	}
 }
 
@@ -359,7 +360,7 @@ func TestFaultStopWhileStarting(t *testing.T) {
 		}
 		warming <- struct{}{}
 		if _, err := doJob.Call(context.WithoutCancel(ctx), p, job{Sleep: time.Second}); err != nil {
-			p.Stop()
+			p.Close()
 			return nil, err
 		}
 		return p, nil
@@ -529,7 +530,7 @@ func TestFaultPanicIsAWorkerDeath(t *testing.T) {
 	cancel()
 	require.NoError(t, wait())
 	r = recv(t, out)
-	assert.ErrorIs(t, r.err, manager.ErrStopped, "next went to the dying worker: %v", r.err)
+	assert.ErrorIs(t, r.err, mp.ErrStopped, "next went to the dying worker: %v", r.err)
 	assert.Empty(t, r.w)
 }
 
@@ -580,7 +581,7 @@ func TestSubmitAfterStop(t *testing.T) {
 	require.NoError(t, m.Run(ctx))
 	called := false
 	err = m.Submit(manager.Task{Name: "late", Done: func(*manager.Worker, error) { called = true }})
-	assert.ErrorIs(t, err, manager.ErrStopped)
+	assert.ErrorIs(t, err, mp.ErrStopped)
 	assert.False(t, called)
 	assert.Empty(t, tagged())
 }

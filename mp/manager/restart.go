@@ -51,7 +51,7 @@ func (m *Manager) failure(w *Worker, last error) (time.Duration, bool) {
 	}
 	m.failures = append(recent, now)
 	if len(m.failures) > m.cfg.MaxRestarts {
-		m.stop(fmt.Errorf("%w: %d failures within %v (the limit is %d); last: %w",
+		m.stop(fmt.Errorf("manager: %w: %d failures within %v (the limit is %d); last: %w",
 			ErrRestartIntensity, len(m.failures), m.cfg.Period, m.cfg.MaxRestarts, last))
 		return 0, false
 	}

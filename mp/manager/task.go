@@ -28,8 +28,8 @@ type Task struct {
 	// Do has returned (so it sees what Do wrote). err is nil when Do
 	// succeeded, even if the worker exits just after; a *TaskError when
 	// the worker's process ended while the task ran (it wraps
-	// ErrWorkerDied, ErrTaskTimeout or ErrStopped); Do's own error
-	// otherwise; and an error wrapping ErrStopped, with w nil, for a task
+	// ErrWorkerDied, ErrTaskTimeout or mp.ErrStopped); Do's own error
+	// otherwise; and an error wrapping mp.ErrStopped, with w nil, for a task
 	// still queued when the manager stopped. Done may Submit the next
 	// task. If Do does not return within ShutdownTimeout of the manager's
 	// stop (or Config.Force is closed), Run returns without it, and Done
@@ -54,13 +54,13 @@ type running struct {
 // Submit queues t; the loop gives it to the next idle worker. It may be
 // called from any goroutine, callbacks on the loop included. Once the
 // manager is stopping, Submit queues nothing and returns an error wrapping
-// ErrStopped (t.Done is not called); tasks still queued when the stop
-// begins end with ErrStopped through their Done.
+// mp.ErrStopped (t.Done is not called); tasks still queued when the stop
+// begins end with mp.ErrStopped through their Done.
 func (m *Manager) Submit(t Task) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return fmt.Errorf("manager: submit %q: %w", t.Name, ErrStopped)
+		return fmt.Errorf("manager: submit %q: %w", t.Name, mp.ErrStopped)
 	}
 	m.queue = append(m.queue, &running{task: t})
 	m.mu.Unlock()
@@ -217,7 +217,7 @@ func (m *Manager) failQueued() {
 	m.mu.Unlock()
 	for _, r := range q {
 		if r.task.Done != nil {
-			r.task.Done(nil, fmt.Errorf("task %q: %w", r.task.Name, ErrStopped))
+			r.task.Done(nil, fmt.Errorf("manager: task %q: %w", r.task.Name, mp.ErrStopped))
 		}
 	}
 }

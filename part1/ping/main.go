@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 )
@@ -38,7 +39,7 @@ type myBackend struct {
 
 // ping runs in the child, when the frontend's Ping message arrives.
 func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
-	param, err := m.String("param")
+	param, err := m.Params.String("param")
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func main() {
 	// The chapter takes no flags; -h says so, and anything on the command
 	// line is a usage error (status 2), as in every chapter.
 	story.ParseFlags("part1/ping")
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through
 	// its deferred clean-up: the backend is stopped, nothing is left.
@@ -72,8 +73,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Deferred, Stop also runs when run returns early: an error, Ctrl-C.
-	defer p.Stop()
+	// Deferred, Close also runs when run returns early: an error, Ctrl-C.
+	defer p.Close()
 	log.Info(fmt.Sprintf("started backend pid %d from frontend pid %d", p.Pid(), os.Getpid()))
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
@@ -89,9 +90,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	// Stop closes the command pipe; the backend handles what it has already
-	// received, sees the end of the pipe and exits. Stop waits for that.
-	if err := p.Stop(); err != nil {
+	// Close closes the command pipe; the backend handles what it has already
+	// received, sees the end of the pipe and exits. Close waits for that.
+	if err := p.Close(); err != nil {
 		return err
 	}
 	log.Info("backend stopped, bye")

@@ -2,9 +2,8 @@
 //
 // Ping in chapter 1 returned as soon as the message was on its way. Here
 // the frontend's Ping blocks until the backend has finished the work, using
-// an event from a group that the frontend created before the backend
-// started: reserve an event, send its index with the message, wait for the
-// backend to set it. The wait also ends if the backend dies, so it can never
+// an event, as Python's multiprocessing.Event: make one, send its ID with
+// the message, wait for the backend to set it. The wait also ends if the backend dies, so it can never
 // hang.
 //
 // Run it with: go run ./part1/ping2
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 )
@@ -29,18 +29,18 @@ type MyProcess struct{ *mp.Process }
 // Ping hands param to the backend and returns once the backend is done with
 // it, or with an error if the backend died or ctx ended first.
 func (p MyProcess) Ping(ctx context.Context, param string) error {
-	events := p.Events()
-	i, err := events.Reserve()
+	// An event, as in Python: one side sets it, the other waits for it.
+	done, err := p.NewEvent()
 	if err != nil {
 		return err
 	}
-	defer events.Release(i)
-	// The index travels in the message: the backend's copy of the group is
-	// the same set of eventfds, so index i names the same event there.
-	if err := p.Send(ctx, "ping", mp.Params{"param": param, "event": i}); err != nil {
+	defer done.Close()
+	// Its ID travels in the message: the backend's side of the event is
+	// the same eventfd, so the ID names the same event there.
+	if err := p.Send(ctx, "ping", mp.Params{"param": param, "event": done.ID()}); err != nil {
 		return err
 	}
-	return events.Wait(ctx, i)
+	return done.Wait(ctx)
 }
 
 // myBackend is the backend.
@@ -48,18 +48,22 @@ type myBackend struct{ *mp.Backend }
 
 // ping works for a while, then sets the event the frontend is waiting on.
 func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
-	param, err := m.String("param")
+	param, err := m.Params.String("param")
 	if err != nil {
 		return err
 	}
-	event, err := m.Int("event")
+	id, err := m.Params.Int("event")
+	if err != nil {
+		return err
+	}
+	done, err := b.Event(id)
 	if err != nil {
 		return err
 	}
 	b.Log().Info(fmt.Sprintf("got parameter %s, working", param))
 	story.Pause(ctx, time.Second) // the "work"; it ends early on SIGTERM
 	b.Log().Info("done")
-	return b.SetEvent(event)
+	return done.Set()
 }
 
 var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return &myBackend{b} }).
@@ -69,7 +73,7 @@ func main() {
 	mp.Init()
 	// No flags, but -h says so, and anything else is a usage error.
 	story.ParseFlags("part1/ping2")
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through
 	// its deferred clean-up: the backend is stopped, nothing is left.
@@ -79,13 +83,13 @@ func main() {
 }
 
 func run(ctx context.Context, log *slog.Logger) error {
-	// The event group is part of the process: one event is enough here, as
-	// only one Ping is in flight at a time.
+	// Events is how many events the process may have open at once: one
+	// is enough here, as only one Ping is in flight at a time.
 	p, err := myProcess.Start(ctx, mp.Options{Name: "my-process", Events: 1})
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
 	}
@@ -97,7 +101,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	// Only now, after the backend's "done": that is the point of the chapter.
 	log.Info("backend is ready")
 
-	if err := p.Stop(); err != nil {
+	if err := p.Close(); err != nil {
 		return err
 	}
 	log.Info("bye")

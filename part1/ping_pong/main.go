@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 )
@@ -37,7 +38,7 @@ type myBackend struct{ *mp.Backend }
 // It prints nothing: its line could come before or after the frontend's
 // "waiting for reply", and this chapter's output is the same every time.
 func (b *myBackend) ping(ctx context.Context, m mp.Message) error {
-	param, err := m.String("param")
+	param, err := m.Params.String("param")
 	if err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func main() {
 	mp.Init()
 	// No flags, but -h says so, and anything else is a usage error.
 	story.ParseFlags("part1/ping_pong")
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through
 	// its deferred clean-up: the backend is stopped, nothing is left.
@@ -65,7 +66,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		if !ok {
 			return fmt.Errorf("backend exited before answering: %v", p.Err())
 		}
-		result, err := m.String("result")
+		result, err := m.Params.String("result")
 		if m.Command != "pong" || err != nil {
 			return fmt.Errorf("unexpected answer %q: %v", m.Command, err)
 		}
@@ -93,7 +94,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return context.Cause(ctx)
 	}
 
-	if err := p.Stop(); err != nil {
+	if err := p.Close(); err != nil {
 		return err
 	}
 	log.Info("bye")

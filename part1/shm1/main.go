@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -30,16 +31,15 @@ type MyProcess struct{ *mp.Process }
 // ReadWrite asks the backend to rewrite the shared array, and waits until
 // it has.
 func (p MyProcess) ReadWrite(ctx context.Context) error {
-	events := p.Events()
-	i, err := events.Reserve()
+	done, err := p.NewEvent()
 	if err != nil {
 		return err
 	}
-	defer events.Release(i)
-	if err := p.Send(ctx, "readWrite", mp.Params{"event": i}); err != nil {
+	defer done.Close()
+	if err := p.Send(ctx, "readWrite", mp.Params{"event": done.ID()}); err != nil {
 		return err
 	}
-	return events.Wait(ctx, i)
+	return done.Wait(ctx)
 }
 
 // myBackend is the backend; the array is its mapping of the segment.
@@ -75,7 +75,7 @@ func (b *myBackend) PostRun() error {
 
 // readWrite changes every value of the array, then says so.
 func (b *myBackend) readWrite(ctx context.Context, m mp.Message) error {
-	event, err := m.Int("event")
+	done, err := eventOf(b.Backend, m)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,16 @@ func (b *myBackend) readWrite(ctx context.Context, m mp.Message) error {
 	if err := b.array.Fill(3.0); err != nil {
 		return err
 	}
-	return b.SetEvent(event)
+	return done.Set()
+}
+
+// eventOf returns the backend's side of the event whose ID m carries.
+func eventOf(b *mp.Backend, m mp.Message) (*mp.Event, error) {
+	id, err := m.Params.Int("event")
+	if err != nil {
+		return nil, err
+	}
+	return b.Event(id)
 }
 
 var myProcess = mp.NewKind("MyProcess", func(b *mp.Backend) *myBackend { return &myBackend{Backend: b} }).
@@ -94,7 +103,7 @@ func main() {
 	mp.Init()
 	// No flags, but -h says so, and anything else is a usage error.
 	story.ParseFlags("part1/shm1")
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through
 	// its deferred clean-up: the backend is stopped, nothing is left.
@@ -127,7 +136,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
 	}
@@ -142,5 +151,5 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info(fmt.Sprintf("frontend sees array[0] = %.1f, sum %.0f", array.Data()[0], sum))
 
-	return p.Stop()
+	return p.Close()
 }

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -61,13 +62,13 @@ type myBackend struct {
 func (b *myBackend) attach(ctx context.Context, m mp.Message) error {
 	var spec shm.Spec
 	var err error
-	if spec.Name, err = m.String("name"); err != nil {
+	if spec.Name, err = m.Params.String("name"); err != nil {
 		return err
 	}
-	if spec.DType, err = m.String("dtype"); err != nil {
+	if spec.DType, err = m.Params.String("dtype"); err != nil {
 		return err
 	}
-	if spec.Shape, err = m.Ints("shape"); err != nil {
+	if spec.Shape, err = m.Params.Ints("shape"); err != nil {
 		return err
 	}
 	if b.array, err = shm.OpenAny(spec); err != nil {
@@ -124,7 +125,7 @@ func main() {
 	case !slices.Contains(shm.DTypes(), *dtype):
 		story.Usage(fmt.Errorf("bad -dtype %q: want one of %s", *dtype, strings.Join(shm.DTypes(), ", ")))
 	}
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (SIGINT) and SIGTERM cancel ctx instead of killing the
 	// program. Every wait below takes ctx, so a signal unwinds run through
 	// its deferred clean-up: the backend is stopped, the segment unlinked.
@@ -141,7 +142,7 @@ func run(ctx context.Context, log *slog.Logger, dtype string, shape []int) error
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
+	defer p.Close()
 	front := MyProcess{p}
 	if err := story.Pause(ctx, time.Second); err != nil {
 		return err
@@ -181,7 +182,7 @@ func run(ctx context.Context, log *slog.Logger, dtype string, shape []int) error
 		return err
 	}
 	log.Info("frontend closed and unlinked the array")
-	return p.Stop()
+	return p.Close()
 }
 
 // fill sets every element of a to v, whatever its element type.

@@ -21,6 +21,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/manager"
@@ -123,7 +124,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2) // a usage error: nothing was started
 	}
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (or SIGTERM) reaches the manager only: the workers leave it
 	// to the manager, which stops them all. A second Ctrl-C does not wait
 	// for them: it kills them.
@@ -197,7 +198,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 			// left in its array, and give the next task to the next
 			// idle worker.
 			Done: func(w *manager.Worker, err error) {
-				if errors.Is(err, manager.ErrStopped) {
+				if errors.Is(err, mp.ErrStopped) {
 					return
 				}
 				if err != nil {

@@ -22,6 +22,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/cluster"
@@ -101,7 +102,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	ctx, force, stop := manager.Signals(context.Background())
 	defer stop()
 	ctx, stopWatching := story.UntilStdoutCloses(ctx)

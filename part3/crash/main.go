@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -63,7 +64,7 @@ func (w *worker) PostRun() error {
 
 // fill writes the worker's number into its row of the array.
 func (w *worker) fill(ctx context.Context, m mp.Message) error {
-	row, err := m.Int("row")
+	row, err := m.Params.Int("row")
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func main() {
 	if *workers < 1 || *workers > maxWorkers {
 		story.Usage(fmt.Errorf("bad -workers %d: want 1 to %d (each worker is a process, and one is enough to crash)", *workers, maxWorkers))
 	}
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C and SIGTERM end run through its deferred clean-up; SIGKILL,
 	// which -kill sends, cannot be caught: that is the point.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -127,7 +128,7 @@ func run(ctx context.Context, log *slog.Logger, workers int, kill bool) error {
 	var procs []*mp.Process
 	defer func() {
 		for _, p := range procs {
-			p.Stop()
+			p.Close()
 		}
 	}()
 	for i := range workers {
@@ -166,7 +167,7 @@ func run(ctx context.Context, log *slog.Logger, workers int, kill bool) error {
 	// The normal end: stop the workers first (they unmap), then the
 	// deferred Close and Unlink remove the segment.
 	for _, p := range procs {
-		if err := p.Stop(); err != nil {
+		if err := p.Close(); err != nil {
 			return err
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // runClient is the -client mode: it sends each line to the server at addr
@@ -67,7 +67,7 @@ func exchange(c net.Conn, in *bufio.Reader, line string) (string, error) {
 // printed as it goes, then the end of the run (as a Ctrl-C would).
 func runDemo(addr string, stop context.CancelFunc) {
 	defer stop()
-	log := mp.NewLogger("client", mp.Front)
+	log := mplog.New("client", mplog.Front)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		log.Error(err.Error())

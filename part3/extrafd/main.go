@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/manager"
@@ -75,7 +76,7 @@ func main() {
 		os.Exit(runClient(cfg.client, cfg.lines, os.Stdin, os.Stdout))
 	}
 	//docs:end
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	ctx, force, stop := manager.Signals(context.Background())
 	defer stop()
 	ctx, stopWatching := story.UntilStdoutCloses(ctx)
@@ -179,7 +180,7 @@ func (s *state) submit() {
 		Done: func(w *manager.Worker, err error) {
 			if err != nil {
 				s.bad++
-				if !errors.Is(err, manager.ErrStopped) {
+				if !errors.Is(err, mp.ErrStopped) {
 					s.log.Warn(err.Error())
 				}
 			} else {
@@ -346,7 +347,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		StillAlive:      -1,
 		ShutdownTimeout: cfg.shutdownTimeout,
 		Force:           force,
-		Log:             mp.NewLogger("sensor-supervisor", mp.Front),
+		Log:             mplog.New("sensor-supervisor", mplog.Front),
 	})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/proctest"
 	"github.com/mpgo/mp/mp"
 	"github.com/stretchr/testify/assert"
@@ -45,7 +46,7 @@ func server(t *testing.T, tweak func(*config)) (addr string, stop func() error) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, cfg, mp.NewLogger("main", mp.Front)) }()
+	go func() { done <- run(ctx, nil, cfg, mplog.New("main", mplog.Front)) }()
 	select {
 	case addr = <-ready:
 	case err := <-done:

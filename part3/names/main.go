@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -85,7 +86,7 @@ func main() {
 	case *runFor < 0:
 		story.Usage(fmt.Errorf("bad -for %v: want a duration of 0 or more", *runFor))
 	}
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	// Ctrl-C or SIGTERM ends the wait in run; the deferred stops then run,
 	// and the exit status says which signal it was (130, 143).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -117,7 +118,7 @@ func run(ctx context.Context, log *slog.Logger, workers int, runFor time.Duratio
 	var procs []*mp.Process
 	defer func() {
 		for _, p := range procs {
-			p.Stop()
+			p.Close()
 		}
 	}()
 	for i := 1; i <= workers; i++ {
@@ -154,7 +155,7 @@ func run(ctx context.Context, log *slog.Logger, workers int, runFor time.Duratio
 
 	log.Info("stopping the workers")
 	for _, p := range procs {
-		if err := p.Stop(); err != nil {
+		if err := p.Close(); err != nil {
 			return err
 		}
 	}

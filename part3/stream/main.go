@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -79,7 +80,7 @@ func (c *camera) PostRun() error {
 // When the ring is full, Reserve waits (policy block) or says the frame is
 // dropped (the drop policies), and the camera goes on with the next one.
 func (c *camera) stream(ctx context.Context, m mp.Message) error {
-	frames, err := m.Int("frames")
+	frames, err := m.Params.Int("frames")
 	if err != nil {
 		return err
 	}
@@ -147,7 +148,7 @@ func main() {
 	flag.DurationVar(&o.slow, "slow", 0, "work the consumer does per frame (a slow consumer)")
 	flag.BoolVar(&o.named, "named", false, "keep the ring in /dev/shm under a name, for aux/ring_read.py, until Ctrl-C")
 	story.ParseFlags("part3/stream") // -h, and a bad flag or argument is a usage error (status 2)
-	log := mp.NewLogger("main", mp.Front)
+	log := mplog.New("main", mplog.Front)
 	var err error
 	if o.policy, err = shm.ParseFullPolicy(policy); err != nil {
 		story.Usage(err) // before anything starts
@@ -189,7 +190,7 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	if err != nil {
 		return err
 	}
-	defer cam.Stop()
+	defer cam.Close()
 	// Whatever ends the story, the frontend closes its side first: a camera
 	// waiting on a full ring learns at once that nobody reads any more.
 	consumer, err := ring.Consumer()
@@ -218,7 +219,7 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	if err := consumer.Close(); err != nil {
 		return err
 	}
-	return cam.Stop()
+	return cam.Close()
 }
 
 func count(frames int) string {

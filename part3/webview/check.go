@@ -10,13 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/internal/mplog"
 )
 
 // check is the -check mode: one request to each endpoint, and what came
 // back, as a test or a reader would look at it.
 func check(addr string) {
-	log := mp.NewLogger("check", mp.Front)
+	log := mplog.New("check", mplog.Front)
 	c := &http.Client{Timeout: 10 * time.Second}
 	base := "http://" + addr
 	say := func(what string, resp *http.Response, err error, show func(body string) string) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/proctest"
 	"github.com/mpgo/mp/mp"
 	"github.com/stretchr/testify/assert"
@@ -53,7 +54,7 @@ func server(t *testing.T, args []string, tweak func(*config)) (addr string, stop
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, cfg, mp.NewLogger("main", mp.Front)) }()
+	go func() { done <- run(ctx, nil, cfg, mplog.New("main", mplog.Front)) }()
 	select {
 	case addr = <-ready:
 	case err := <-done:

@@ -1,4 +1,4 @@
-package mp
+package mplog
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 func TestLogFormat(t *testing.T) {
 	var out bytes.Buffer
-	log := slog.New(NewLogHandler(&out, "MyProcess.my-process", Back, nil))
+	log := slog.New(NewHandler(&out, "MyProcess.my-process", Back, nil))
 	log.Info("got parameter gotcha!")
 	log.Warn("handler failed", "command", "boom", "n", 3)
 	log.With("pid", 42).WithGroup("req").Info("quoted", "text", "two words", "empty", "", "eq", "a=b")
@@ -38,7 +38,7 @@ func TestLogLevelFromEnvironment(t *testing.T) {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv("MP_LOG_LEVEL", tc.env)
 			var out bytes.Buffer
-			log := slog.New(NewLogHandler(&out, "w", Front, nil))
+			log := slog.New(NewHandler(&out, "w", Front, nil))
 			log.Debug("m")
 			log.Info("m")
 			log.Warn("m")
@@ -55,6 +55,6 @@ func TestLogLevelFromEnvironment(t *testing.T) {
 func TestLogTimeOnRequest(t *testing.T) {
 	t.Setenv("MP_LOG_TIME", "1")
 	var out bytes.Buffer
-	slog.New(NewLogHandler(&out, "w", Front, nil)).Info("hello")
+	slog.New(NewHandler(&out, "w", Front, nil)).Info("hello")
 	assert.Regexp(t, `^\d\d:\d\d:\d\d\.\d\d\d w \[front\] - INFO - hello\n$`, out.String())
 }

@@ -1,4 +1,7 @@
-package mp
+// Package mplog is the log format of the project's chapters and of package
+// mp's own lines: "<who> [front|back] - <LEVEL> - <message>", one Write per
+// record, at the level MP_LOG_LEVEL sets.
+package mplog
 
 import (
 	"bytes"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mpgo/mp/internal/env"
+	"github.com/mpgo/mp/internal/initcheck"
 )
 
 // Log lines name who speaks and from which side of the process boundary:
@@ -36,11 +40,12 @@ const (
 	Back  Side = "back"  // the re-executed child, which runs the handlers
 )
 
-// NewLogger returns a logger whose lines start with who and side, written to
-// os.Stdout at the level set by MP_LOG_LEVEL.
-func NewLogger(who string, side Side) *slog.Logger {
-	requireInit()
-	return slog.New(NewLogHandler(os.Stdout, who, side, nil))
+// New returns a logger whose lines start with who and side, written to
+// os.Stdout at the level set by MP_LOG_LEVEL. Like everything that may start
+// or be a backend, it requires mp.Init to have run.
+func New(who string, side Side) *slog.Logger {
+	initcheck.Require()
+	return slog.New(NewHandler(os.Stdout, who, side, nil))
 }
 
 // logConfig is what the environment says about logging, read once.
@@ -67,8 +72,8 @@ func config() logConfig {
 	return c
 }
 
-// LogHandler is the slog.Handler behind NewLogger.
-type LogHandler struct {
+// Handler is the slog.Handler behind New.
+type Handler struct {
 	w     io.Writer
 	mu    *sync.Mutex
 	opts  slog.HandlerOptions
@@ -78,11 +83,11 @@ type LogHandler struct {
 	time  bool
 }
 
-// NewLogHandler returns a handler writing to w. who and side make up the
+// NewHandler returns a handler writing to w. who and side make up the
 // start of every line; opts may be nil, in which case the level comes from
 // MP_LOG_LEVEL.
-func NewLogHandler(w io.Writer, who string, side Side, opts *slog.HandlerOptions) *LogHandler {
-	h := &LogHandler{w: w, mu: new(sync.Mutex), head: fmt.Sprintf("%s [%s] - ", who, side), time: config().time}
+func NewHandler(w io.Writer, who string, side Side, opts *slog.HandlerOptions) *Handler {
+	h := &Handler{w: w, mu: new(sync.Mutex), head: fmt.Sprintf("%s [%s] - ", who, side), time: config().time}
 	if opts != nil {
 		h.opts = *opts
 	}
@@ -93,12 +98,12 @@ func NewLogHandler(w io.Writer, who string, side Side, opts *slog.HandlerOptions
 }
 
 // Enabled reports whether records at level are written.
-func (h *LogHandler) Enabled(_ context.Context, level slog.Level) bool {
+func (h *Handler) Enabled(_ context.Context, level slog.Level) bool {
 	return level >= h.opts.Level.Level()
 }
 
 // Handle writes one line for r.
-func (h *LogHandler) Handle(_ context.Context, r slog.Record) error {
+func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	var b bytes.Buffer
 	if h.time {
 		b.WriteString(r.Time.Format(time.TimeOnly + ".000"))
@@ -143,7 +148,7 @@ func appendAttr(b *bytes.Buffer, group string, a slog.Attr) {
 }
 
 // WithAttrs returns a handler that adds attrs to every line.
-func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	h2 := *h
 	var b bytes.Buffer
 	for _, a := range attrs {
@@ -154,7 +159,7 @@ func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 // WithGroup returns a handler that qualifies later attribute keys with name.
-func (h *LogHandler) WithGroup(name string) slog.Handler {
+func (h *Handler) WithGroup(name string) slog.Handler {
 	if name == "" {
 		return h
 	}
