@@ -36,6 +36,7 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	}
 	w := r.words
 	c.waiting, c.peerWaiting = w.consWaiting, w.prodWaiting
+	c.ownFenceless, c.peerFenceless = w.consFenceless, w.prodFenceless
 	c.peer = newPeer(w.prodPID, w.prodStart)
 	// A consumer that takes over from one that died reading a frame under
 	// DropOldest finds the tail still marked: the frame was never
@@ -143,7 +144,7 @@ func (c *Consumer) Release() error {
 	}
 	c.held, c.view = false, nil
 	c.pos++
-	c.w.tail.Store(c.pos)
+	c.publish(c.w.tail, c.pos)
 	c.wake()
 	return nil
 }
