@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+	_ "unsafe" // go:linkname
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -33,11 +34,39 @@ import (
 const benchSlots1MiB = 8
 
 // monoNow is CLOCK_MONOTONIC in nanoseconds: the same clock in both
-// processes (Go's monotonic readings are per process).
-func monoNow() uint64 {
+// processes (Go's monotonic readings in time.Time are per process). It is
+// the runtime's own reading, through the vDSO, without a system call:
+// unix.ClockGettime enters the kernel, which here added ~300 ns to every
+// one-way figure (half a system call at each end). benchLatency reports
+// its cost.
+func monoNow() uint64 { return uint64(nanotime()) }
+
+// nanotime is runtime.nanotime, which the runtime keeps reachable by
+// linkname for this use.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// sysMonoNow is CLOCK_MONOTONIC through the system call, to compare.
+func sysMonoNow() uint64 {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return uint64(ts.Nano())
+}
+
+// clockCost returns what one reading of each clock costs, in nanoseconds.
+func clockCost() (vdso, sys float64) {
+	const n = 100000
+	start := time.Now()
+	for range n {
+		monoNow()
+	}
+	vdso = float64(time.Since(start).Nanoseconds()) / n
+	start = time.Now()
+	for range n {
+		sysMonoNow()
+	}
+	return vdso, float64(time.Since(start).Nanoseconds()) / n
 }
 
 // benchPeer is the producing process and the words it shares with this one
@@ -195,6 +224,9 @@ func benchLatency(b *testing.B) {
 	b.ReportMetric(float64(percentile(slept, 0.99)), "sleep-p99-ns")
 	b.ReportMetric(float64(rtt.Nanoseconds()), "pingpong-ns")
 	b.ReportMetric(float64(pipe.Nanoseconds()), "pipe-rtt-ns")
+	vdso, sys := clockCost()
+	b.ReportMetric(vdso, "clock-ns")
+	b.ReportMetric(sys, "sysclock-ns")
 }
 
 // oneWay has the helper send n stamped messages, each gap nanoseconds
