@@ -23,7 +23,10 @@ type Consumer struct {
 }
 
 // Consumer takes the consuming side of the ring for this process. The
-// producer, if it waits for somebody to consume, is woken. It fails with
+// producer, if it waits for somebody to consume, is woken. A consumer that
+// takes over from one that died starts at the last tail it published: it
+// may read again up to an eighth of the ring that the dead one had
+// released (see Release). It fails with
 // ErrBusy when another live process consumes, or this process already
 // does, and with ErrRingClosed after Close.
 func (r *Ring) Consumer() (*Consumer, error) {
