@@ -100,3 +100,18 @@ func TestRingNoLostWakeUp(t *testing.T) {
 	}
 	assert.NoError(t, <-echo)
 }
+
+func TestRingSidesSayHowTheyPublish(t *testing.T) {
+	// Each side writes into the header whether it publishes without a
+	// fence, so that the other knows to call membarrier before it sleeps.
+	r, _, _ := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
+	want := uint32(0)
+	if publishFenceless() {
+		want = 1
+	}
+	assert.Equal(t, want, r.words.prodFenceless.Load(), "producer")
+	assert.Equal(t, want, r.words.consFenceless.Load(), "consumer")
+	assert.Equal(t, want, binary.LittleEndian.Uint32(r.mem[80:]), "offset 80, as documented")
+	assert.Equal(t, want, binary.LittleEndian.Uint32(r.mem[84:]), "offset 84")
+	t.Logf("membarrier here: %v", publishFenceless())
+}
