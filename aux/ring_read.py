@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 MAGIC = b"mp-ring\x00"
-VERSION = 1
+VERSION = 2
 POLICIES = {0: "block", 1: "drop-newest", 2: "drop-oldest"}
 HEADER = 4096  # the ring's header; slot 0 starts here
 SLOT_HEADER = 16  # sequence number, length
@@ -43,7 +43,7 @@ def read_header(buf):
     if slots < 1 or slots & (slots - 1) or data != HEADER or len(buf) != HEADER + slots * stride:
         sys.exit("corrupt ring header")
     head, drops = struct.unpack_from("<QQ", buf, 128)
-    (closed,) = struct.unpack_from("<I", buf, 144)
+    (closed,) = struct.unpack_from("<I", buf, 388)
     return dict(slot_size=slot_size, slots=slots, stride=stride, policy=POLICIES.get(policy, "?"),
                 head=head, drops=drops, closed=bool(closed))
 

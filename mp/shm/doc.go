@@ -44,11 +44,11 @@
 //
 // The ring's layout, for programs in other languages (aux/ring_read.py
 // reads it with numpy). All integers are little-endian; the counters are
-// 8-byte aligned and updated atomically (sequentially consistent).
+// 8-byte aligned and read and written whole (atomically).
 //
 //	offset  size  field
 //	0       8     magic "mp-ring\x00"
-//	8       4     layout version, 1
+//	8       4     layout version, 2
 //	12      4     full-ring policy: 0 block, 1 drop-newest, 2 drop-oldest
 //	16      8     slot size S: the largest frame, in bytes
 //	24      8     slot count N, a power of two
@@ -58,17 +58,20 @@
 //	56      8     producer's start time (/proc/<pid>/stat field 22)
 //	64      8     consumer's PID, 0 until a consumer takes its side
 //	72      8     consumer's start time
+//	80      4     1 if the producer publishes without a fence (below)
+//	84      4     1 if the consumer publishes without a fence
 //	128     8     head: frames committed so far (the producer's line;
 //	              written after each frame's sequence number, without
 //	              ordering: trust the sequence numbers)
 //	136     8     frames dropped by the full-ring policy
-//	144     4     1 once the producer closed (end of stream)
-//	148     4     1 once the consumer closed
-//	256     8     tail: frames released so far; bit 63 is set while the
-//	              consumer reads frame tail under drop-oldest (the
+//	256     8     tail: frames released so far, published in batches of
+//	              N/8 under block and drop-newest; bit 63 is set while
+//	              the consumer reads frame tail under drop-oldest (the
 //	              consumer's line, 128 bytes from the producer's)
 //	384     4     1 while the producer sleeps (waits for a slot)
+//	388     4     1 once the producer closed (end of stream)
 //	512     4     1 while the consumer sleeps (waits for a frame)
+//	516     4     1 once the consumer closed
 //	4096    …     N slots, one every stride bytes
 //
 // Frame number k (counted from 0) lives in slot k mod N:
@@ -82,6 +85,18 @@
 // A reader takes frame k only when the slot's sequence number is k+1, and
 // a frame that a producer was writing when it died is never taken. Every
 // other byte of the header is zero.
+//
+// A side publishes (a sequence number, the tail) with a release store,
+// then loads the other side's sleeping flag and writes the other side's
+// eventfd only if it is set. A side that goes to sleep stores its own
+// flag, looks at the ring once more, and sleeps only if it must. One of
+// the two must see the other's store: when the other side says, at offset
+// 80 or 84, that it publishes without a fence, a side about to sleep calls
+// membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0) between storing its flag
+// and its last look (and the publisher's process registered with
+// MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED); otherwise the publisher's
+// store is sequentially consistent. A program in another language that
+// takes a side follows the same rule.
 //
 // Every error starts with "shm: " and wraps a sentinel (ErrExists,
 // ErrNotFound, ErrMismatch, ErrFault …) for errors.Is.

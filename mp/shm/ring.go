@@ -380,6 +380,7 @@ func (r *Ring) initSide(s *side, what string, sleepFD, wakeFD int) error {
 		return fmt.Errorf("shm: ring %q %s: %w", r.name, what, err)
 	}
 	s.r, s.w, s.sleepFD, s.wakeFD, s.cancelFD, s.spin, s.what = r, r.words, sleepFD, wakeFD, cancel, newPoller(), what
+	s.fenceless = publishFenceless()
 	return nil
 }
 

@@ -15,13 +15,18 @@ var errInvalid = os.ErrInvalid
 // time; Close may be called from another, to interrupt a wait.
 type Consumer struct {
 	side
-	pos  uint64 // the position of the next frame to read
-	held bool   // the frame at pos is being read (Next returned it)
-	view []byte
+	pos       uint64 // the position of the next frame to read
+	published uint64 // the position last published as the tail
+	batch     uint64 // releases published at once (see Release)
+	held      bool   // the frame at pos is being read (Next returned it)
+	view      []byte
 }
 
 // Consumer takes the consuming side of the ring for this process. The
-// producer, if it waits for somebody to consume, is woken. It fails with
+// producer, if it waits for somebody to consume, is woken. A consumer that
+// takes over from one that died starts at the last tail it published: it
+// may read again up to an eighth of the ring that the dead one had
+// released (see Release). It fails with
 // ErrBusy when another live process consumes, or this process already
 // does, and with ErrRingClosed after Close.
 func (r *Ring) Consumer() (*Consumer, error) {
@@ -36,6 +41,7 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	}
 	w := r.words
 	c.waiting, c.peerWaiting = w.consWaiting, w.prodWaiting
+	c.ownFenceless, c.peerFenceless = w.consFenceless, w.prodFenceless
 	c.peer = newPeer(w.prodPID, w.prodStart)
 	// A consumer that takes over from one that died reading a frame under
 	// DropOldest finds the tail still marked: the frame was never
@@ -46,6 +52,7 @@ func (r *Ring) Consumer() (*Consumer, error) {
 		w.tail.CompareAndSwap(t, t&^holdBit)
 	}
 	c.pos = w.tail.Load() &^ holdBit
+	c.published, c.batch = c.pos, releaseBatch(r.RingConfig)
 	if err := c.attach(w.consPID, w.consStart); err != nil {
 		c.peer.close()
 		unix.Close(c.cancelFD)
@@ -74,6 +81,7 @@ func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
 	}
 	ok, err := c.ready()
 	if !ok && err == nil {
+		c.flush()
 		err = c.wait(ctx, c.ready)
 	}
 	if err != nil {
@@ -134,19 +142,46 @@ func (c *Consumer) take() ([]byte, error) {
 	return c.view, nil
 }
 
-// Release gives the slot of the frame Next returned back to the producer
-// (waking it if it sleeps on a full ring). The view must not be used
-// afterwards. Release without a frame is os.ErrInvalid.
+// Release gives the slot of the frame Next returned back to the producer.
+// The view must not be used afterwards. Release without a frame is
+// os.ErrInvalid.
+//
+// Under Block and DropNewest, released slots are handed back in batches
+// of an eighth of the ring (at once when the producer waits for one, and
+// before Next waits for a frame), so that the producer, when it has filled
+// the ring, goes on with slots the consumer left a while ago instead of
+// taking each one from under it. Under DropOldest every release is
+// published at once.
 func (c *Consumer) Release() error {
 	if !c.held {
 		return c.errorf("release: no frame held: %w", errInvalid)
 	}
 	c.held, c.view = false, nil
 	c.pos++
-	c.w.tail.Store(c.pos)
-	c.wake()
+	if c.r.Policy == DropOldest {
+		// The tail is marked (holdBit), so the producer leaves it
+		// alone: this store cannot undo a drop.
+		c.publish(c.w.tail, c.pos)
+		c.wake()
+	} else if c.pos-c.published >= c.batch || c.peerWaiting.Load() != 0 {
+		c.flush()
+	}
 	return nil
 }
+
+// flush publishes the released slots and wakes the producer if it sleeps.
+// Under DropOldest, where the producer moves the tail too, Release
+// publishes each release itself.
+func (c *Consumer) flush() {
+	if c.r.Policy != DropOldest && c.published != c.pos {
+		c.published = c.pos
+		c.publish(c.w.tail, c.pos)
+		c.wake()
+	}
+}
+
+// releaseBatch is how many releases a consumer publishes at once.
+func releaseBatch(cfg RingConfig) uint64 { return uint64(max(cfg.Slots/8, 1)) }
 
 // Read copies the next frame into b and releases it: one frame per call.
 // A frame longer than b is io.ErrShortBuffer, and stays unread. The other

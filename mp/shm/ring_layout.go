@@ -14,7 +14,7 @@ import (
 // single atomic instructions.
 const (
 	ringMagic   = "mp-ring\x00"
-	ringVersion = 1
+	ringVersion = 2
 
 	offMagic     = 0
 	offVersion   = 8
@@ -27,21 +27,27 @@ const (
 	offProdStart = 56
 	offConsPID   = 64
 	offConsStart = 72
+	// 1 when that side publishes without a fence: the other side must
+	// call membarrier before it sleeps (see ring_fence.go).
+	offProdFenceless = 80
+	offConsFenceless = 84
 
 	// The producer's line: written by the producer on every commit, read
-	// by the consumer only when the ring is empty and closed, or idle.
-	offHead       = 128
-	offDrops      = 136
-	offClosed     = 144 // uint32: the producer closed (end of stream)
-	offConsClosed = 148 // uint32: the consumer closed
+	// by the consumer only to take over, or by a reader that takes no
+	// side.
+	offHead  = 128
+	offDrops = 136
 	// The consumer's line, 128 bytes further: written on every release,
 	// read by the producer only when its cached copy says full.
 	offTail = 256
-	// One line each for the sleeping flags: they change only when a side
-	// goes to sleep, so the other side's load after every commit or
-	// release hits its own cache.
+	// One line for each side's sleeping flag and closed flag: they change
+	// only when that side goes to sleep or closes, so the other side's
+	// loads after every commit or release, and while it polls, hit its
+	// own cache.
 	offProdWaiting = 384
+	offClosed      = 388 // uint32: the producer closed (end of stream)
 	offConsWaiting = 512
+	offConsClosed  = 516 // uint32: the consumer closed
 
 	ringHeaderSize = 4096
 	slotHeaderSize = 16 // seq uint64, length uint64; the payload follows
@@ -185,6 +191,7 @@ type words struct {
 	drops, tail                  *atomic.Uint64
 	closed, consClosed           *atomic.Uint32
 	prodWaiting, consWaiting     *atomic.Uint32
+	prodFenceless, consFenceless *atomic.Uint32
 	prodPID, prodStart           *atomic.Uint64
 	consPID, consStart           *atomic.Uint64
 	base                         unsafe.Pointer
@@ -199,6 +206,7 @@ func newWords(mem []byte, l layout) *words {
 		head: (*uint64)(unsafe.Add(base, offHead)), drops: u64(offDrops), tail: u64(offTail),
 		closed: u32(offClosed), consClosed: u32(offConsClosed),
 		prodWaiting: u32(offProdWaiting), consWaiting: u32(offConsWaiting),
+		prodFenceless: u32(offProdFenceless), consFenceless: u32(offConsFenceless),
 		prodPID: u64(offProdPID), prodStart: u64(offProdStart),
 		consPID: u64(offConsPID), consStart: u64(offConsStart),
 		base: base, stride: uintptr(l.stride), slotSize: uintptr(l.SlotSize),

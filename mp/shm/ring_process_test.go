@@ -168,7 +168,7 @@ func TestRingBadHeader(t *testing.T) {
 		"cut header":    {good.encode()[:40], 40},
 		"no magic":      {hdr(func(h []byte) { h[0] = 'x' }), good.size},
 		"array":         {[]byte(magic), good.size},
-		"version 2":     {hdr(func(h []byte) { h[offVersion] = 2 }), good.size},
+		"version 1":     {hdr(func(h []byte) { h[offVersion] = 1 }), good.size},
 		"3 slots":       {hdr(func(h []byte) { h[offSlots] = 3 }), good.size},
 		"zero size":     {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotSize:], 0) }), good.size},
 		"huge size":     {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotSize:], 1<<63) }), good.size},

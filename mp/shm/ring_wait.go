@@ -16,21 +16,26 @@ import (
 //
 // A side sleeps only after it has set its waiting flag and looked at the
 // ring once more; the other side, after every commit or release, loads
-// that flag and writes the eventfd only when it is set. Go's atomics are
-// sequentially consistent, so one of the two always sees the other's
-// store: no wake-up is lost, and none is sent while both sides are busy.
+// that flag and writes the eventfd only when it is set. A fence between
+// each side's store and its load makes one of the two see the other's
+// store (ring_fence.go: the sleeper's membarrier, or the publisher's
+// sequentially consistent store): no wake-up is lost, and none is sent
+// while both sides are busy.
 type side struct {
-	r           *Ring
-	w           *words
-	sleepFD     int
-	wakeFD      int
-	cancelFD    int
-	waiting     *atomic.Uint32 // ours
-	peerWaiting *atomic.Uint32 // the other side's
-	peer        *peer
-	spin        poller
-	closed      atomic.Bool
-	what        string // "producer" or "consumer", for errors
+	r             *Ring
+	w             *words
+	sleepFD       int
+	wakeFD        int
+	cancelFD      int
+	waiting       *atomic.Uint32 // ours
+	peerWaiting   *atomic.Uint32 // the other side's
+	ownFenceless  *atomic.Uint32 // ours, in the header
+	peerFenceless *atomic.Uint32 // the other side's: fence before sleeping
+	fenceless     bool           // this process publishes without a fence
+	peer          *peer
+	spin          poller
+	closed        atomic.Bool
+	what          string // "producer" or "consumer", for errors
 }
 
 func (s *side) errorf(format string, args ...any) error {
@@ -86,6 +91,13 @@ func (s *side) wait(ctx context.Context, try func() (bool, error)) error {
 	}
 	for {
 		s.waiting.Store(1)
+		timeout := -1
+		if s.peerFenceless.Load() != 0 && !fenceOthers() {
+			// The other side publishes without a fence and this
+			// process cannot run one on its CPU: a wake-up may be
+			// lost, so the sleep is bounded.
+			timeout = 1
+		}
 		ok, err := try()
 		if ok || err != nil {
 			s.waiting.Store(0)
@@ -110,7 +122,7 @@ func (s *side) wait(ctx context.Context, try func() (bool, error)) error {
 		if pidfd >= 0 {
 			fds = append(fds, unix.PollFd{Fd: int32(pidfd), Events: unix.POLLIN})
 		}
-		if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+		if _, err := unix.Poll(fds, timeout); err != nil && !errors.Is(err, unix.EINTR) {
 			s.waiting.Store(0)
 			return s.errorf("poll: %w", err)
 		}
@@ -154,6 +166,11 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 	if err != nil {
 		return s.errorf("read this process's start time: %w", err)
 	}
+	var fl uint32
+	if s.fenceless {
+		fl = 1
+	}
+	s.ownFenceless.Store(fl)
 	start.Store(st)
 	pid.Store(self)
 	signal(s.wakeFD)

@@ -1,0 +1,128 @@
+package shm
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// runRingBench is the helper's side of the benchmarks: it produces into
+// the ring on files 3 to 5 as told on stdin, and answers each command with
+// its name once done.
+func runRingBench() int {
+	r, err := OpenRing(os.NewFile(3, "ring"), os.NewFile(4, "data"), os.NewFile(5, "space"))
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	defer r.Close()
+	words, err := OpenFile[int64](os.NewFile(6, "pingpong"), 64)
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	p, err := r.Producer()
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Println("ready")
+	in := bufio.NewReader(os.Stdin)
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			return 0
+		}
+		f := strings.Fields(line)
+		args := make([]int, len(f)-1)
+		for i := range args {
+			args[i], _ = strconv.Atoi(f[i+1])
+		}
+		if err := benchCommand(p, words, in, f[0], args); err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+	}
+}
+
+func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string, args []int) error {
+	ctx := context.Background()
+	switch cmd {
+	case "frames": // n frames, each filled in place
+		for i := range args[0] {
+			f, err := p.Reserve(ctx)
+			if err != nil {
+				return err
+			}
+			fillBlocks(f, byte(i|1))
+			p.Commit(len(f))
+		}
+	case "msgs": // n 64-byte messages, numbered
+		for i := range args[0] {
+			f, err := p.Reserve(ctx)
+			if err != nil {
+				return err
+			}
+			binary.LittleEndian.PutUint64(f, uint64(i))
+			p.Commit(64)
+		}
+	case "stamped": // n messages stamped with the clock, gap ns after each was acknowledged
+		ack := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[8]))
+		for i := range args[0] {
+			for ack.Load() != uint64(i) {
+				runtime.Gosched()
+			}
+			if gap := time.Duration(args[1]); gap >= 100*time.Microsecond {
+				time.Sleep(gap)
+			} else {
+				for start := monoNow(); monoNow()-start < uint64(gap); {
+				}
+			}
+			f, err := p.Reserve(ctx)
+			if err != nil {
+				return err
+			}
+			binary.LittleEndian.PutUint64(f, monoNow())
+			p.Commit(8)
+		}
+	case "pingpong":
+		w := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[0]))
+		fmt.Println("pingpong")
+		for i := uint64(0); i < uint64(args[0]); i++ {
+			for w.Load() != 2*i+1 {
+			}
+			w.Store(2*i + 2)
+		}
+		return nil
+	case "echo":
+		fmt.Println("echo")
+		for range args[0] {
+			c, err := in.ReadByte()
+			if err != nil {
+				return err
+			}
+			os.Stdout.Write([]byte{c})
+		}
+		return nil
+	case "pipeframes": // n 1 MiB frames through stdout
+		buf := make([]byte, 1<<20)
+		for i := range args[0] {
+			fillBlocks(buf, byte(i|1))
+			if _, err := os.Stdout.Write(buf); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	fmt.Println(cmd)
+	return nil
+}
