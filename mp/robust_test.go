@@ -66,7 +66,7 @@ func TestReplyAfterSIGTERMReachesTheCaller(t *testing.T) {
 		{"automatic empty reply", nil, ""},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
-			p := startTest(t, Options{StopTimeout: 200 * time.Millisecond})
+			p := startTest(t, Options{})
 			type result struct {
 				m   Message
 				err error
@@ -77,12 +77,17 @@ func TestReplyAfterSIGTERMReachesTheCaller(t *testing.T) {
 				res <- result{m, err}
 			}()
 			require.Equal(t, "blocking", (<-p.Messages()).Command)
-			// The handler returns only when SIGTERM (the ladder's second
-			// rung) cancels its context; its reply must still arrive.
-			require.NoError(t, p.Close())
+			// The handler returns only when SIGTERM cancels its context;
+			// its reply must still arrive. The command pipe is closed
+			// first, as the stop ladder does before its SIGTERM (sent
+			// here by the test, not after the ladder's first timeout:
+			// a load that slows the exit must not fail the test).
+			p.CloseSend()
+			require.NoError(t, p.Signal(syscall.SIGTERM))
 			r := <-res
 			require.NoError(t, r.err)
 			assert.Equal(t, tc.want, r.m.Command)
+			require.NoError(t, p.Close(), "the backend ends after SIGTERM")
 		})
 	}
 }
