@@ -91,3 +91,19 @@ func TestMessagesAfterCallsAreDelivered(t *testing.T) {
 		}
 	}
 }
+
+// Fault: an event's Wait waits for its doorbell in poll(2), where the
+// runtime cannot wake it; its ctx must still end the wait at once.
+func TestEventWaitInTheKernelEndsWithItsContext(t *testing.T) {
+	blockLong(t)
+	p := startTest(t, Options{Events: 1})
+	ev, err := p.NewEvent()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	require.ErrorIs(t, ev.Wait(ctx), context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 5*time.Second, "the wait outlived its ctx")
+	require.NoError(t, ev.Set())
+	require.NoError(t, ev.Wait(context.Background()), "the event works on")
+}

@@ -133,8 +133,14 @@ func (s *eventSlots) sleep(ctx context.Context, i int) error {
 	if closed {
 		return s.errorf("wait on event %d", i, s.goneErr())
 	}
-	// The read goes through the runtime poller. The other side's end and
-	// ctx interrupt it by moving its deadline into the past.
+	// A doorbell that rings soon is read polling, or waiting in the
+	// kernel (block.go); one that does not ring soon, through the runtime
+	// poller, where the other side's end and ctx interrupt the read by
+	// moving its deadline into the past.
+	var buf [8]byte
+	if _, done, err := s.readers[i].readSoon(ctx, buf[:]); done && err == nil {
+		return nil
+	}
 	f := s.files[i]
 	var once sync.Once
 	interrupted := false
@@ -146,8 +152,7 @@ func (s *eventSlots) sleep(ctx context.Context, i int) error {
 	if ctx.Done() != nil {
 		stopCtx = context.AfterFunc(ctx, interrupt)
 	}
-	var buf [8]byte
-	_, err := s.readers[i].Read(buf[:])
+	_, err := s.readers[i].read(buf[:], false)
 	stopGone()
 	stopCtx()
 	once.Do(func() {}) // wait for an interrupt in progress; disable later ones

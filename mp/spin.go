@@ -158,6 +158,11 @@ func (r *spinReader) Read(p []byte) (int, error) {
 	if r.wake >= 0 {
 		return r.readBlocking(p)
 	}
+	return r.read(p, true)
+}
+
+// read is Read through the runtime's poller, polling first if poll.
+func (r *spinReader) read(p []byte, poll bool) (int, error) {
 	var n int
 	var opErr error
 	err := r.rc.Read(func(fd uintptr) bool {
@@ -167,7 +172,7 @@ func (r *spinReader) Read(p []byte) (int, error) {
 		}
 		// Park in the poller until the pipe is readable, unless polling
 		// finds data first.
-		return read() || r.poll(read)
+		return read() || poll && r.poll(read)
 	})
 	if err != nil {
 		// RawConn reports a closed file with the poller's own error; say
@@ -187,6 +192,54 @@ func (r *spinReader) Read(p []byte) (int, error) {
 	}
 	r.arrived()
 	return n, nil
+}
+
+// readSoon reads into p what comes while it polls or, waiting in the
+// kernel (block.go), within blockFor, and reports whether it read (or the
+// read failed: err); if not, nothing came, ctx ended or no thread was to
+// spare, and the caller waits in the runtime's poller (read, without
+// polling again).
+func (r *spinReader) readSoon(ctx context.Context, p []byte) (n int, done bool, err error) {
+	cerr := r.rc.Control(func(fd uintptr) {
+		read := func() bool {
+			n, err = readRetry(int(fd), p)
+			return err != unix.EAGAIN
+		}
+		if done = read() || r.poll(read); done {
+			return
+		}
+		select {
+		case blockers <- struct{}{}:
+			defer func() { <-blockers }()
+		default:
+			return
+		}
+		for deadline := time.Now().Add(blockFor); ; {
+			left := time.Until(deadline)
+			if left <= 0 || ctx.Err() != nil {
+				return
+			}
+			readable, werr := waitReadable(ctx, int(fd), -1, left)
+			if werr != nil {
+				return
+			}
+			if done = readable && read(); done {
+				return
+			}
+		}
+	})
+	switch {
+	case cerr != nil:
+		return 0, true, os.ErrClosed
+	case !done:
+		return 0, false, nil
+	case err != nil:
+		return 0, true, err
+	case n == 0 && len(p) > 0:
+		return 0, true, io.EOF
+	}
+	r.arrived()
+	return n, true, nil
 }
 
 // readBlocking is Read for a reader in blocking mode.
