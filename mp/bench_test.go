@@ -29,7 +29,8 @@ import (
 // fd 3 with 8 bytes on fd 4, until fd 3 ends.
 func rawEcho(mode string) int {
 	if mode == "hog" {
-		for { // a CPU-bound competitor (BenchmarkUnderLoad)
+		//lint:ignore SA5002 a CPU-bound competitor for BenchmarkUnderLoad: spinning is its job
+		for {
 		}
 	}
 	var buf [8]byte
