@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,4 +187,21 @@ func leftovers(t *testing.T, mark string) []string {
 	}
 	t.Logf("left: %v", left)
 	return left
+}
+
+// Fault: a quick run's figure can come out as zero; its ratio was +Inf,
+// and the ratios chart failed ("plotter: infinite data point").
+func TestAdvantageOfAZeroFigureIsNoRatio(t *testing.T) {
+	zero := Figure{Value: 0, Runs: 1}
+	some := Figure{Value: 2, Runs: 1}
+	for _, r := range []Row{
+		{Go: zero, Py: map[string]Figure{"fork": some}},
+		{Go: some, Py: map[string]Figure{"fork": zero}, HigherBetter: true},
+	} {
+		assert.True(t, math.IsNaN(r.Advantage("fork")), "advantage %v", r.Advantage("fork"))
+	}
+	res := &Results{Config: Results{}.Config}
+	res.Config.Methods = []string{"fork"}
+	rows := []Row{{Label: "zero", Go: zero, Py: map[string]Figure{"fork": some}}, {Label: "ok", Go: some, Py: map[string]Figure{"fork": some}}}
+	require.NoError(t, drawRatios(filepath.Join(t.TempDir(), "ratios.png"), res, rows))
 }

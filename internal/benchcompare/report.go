@@ -37,10 +37,11 @@ type Row struct {
 
 // Advantage is how many times better Go does than Python under method:
 // Python ÷ Go for times and memory, Go ÷ Python for rates. NaN when a
-// side is missing.
+// side is missing, or measured zero (a quick run's one repetition can
+// round to nothing: no ratio, rather than an infinite one).
 func (r Row) Advantage(method string) float64 {
 	p := r.Py[method]
-	if !r.Go.OK() || !p.OK() {
+	if !r.Go.OK() || !p.OK() || !(r.Go.Value > 0) || !(p.Value > 0) {
 		return math.NaN()
 	}
 	if r.HigherBetter {
