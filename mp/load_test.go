@@ -4,27 +4,25 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mpgo/mp/internal/busy"
 	"github.com/stretchr/testify/assert"
 )
 
 // Fault: polling on a machine where more threads want to run than there are
 // CPUs takes the CPU from the peer it waits for. When the kernel keeps
 // preempting the process, spinners poll no more; when it stops, they do
-// again. The preemption count is faked; each look is loadEvery apart.
+// again. The preemption count is faked.
 func TestPollingStopsWhileTheMachineIsBusy(t *testing.T) {
 	var fake atomic.Int64
-	old := preemptions
-	preemptions = fake.Load
-	t.Cleanup(func() {
-		preemptions = old
-		loadState.checked.Store(0)
-		loadState.busy.Store(false)
-	})
+	old := busy.Preemptions
+	busy.Preemptions = fake.Load
+	t.Cleanup(func() { busy.Preemptions = old; busy.Forget() })
+	busy.Forget()
 	look := func(preempted int64) bool {
 		fake.Add(preempted)
+		busy.Expire()
 		s := newSpinner()
 		s.arrived() // data came just now: polling would pay
-		loadState.checked.Store(monotonic() - 2*loadEvery)
 		tries := 0
 		s.poll(func() bool { tries++; return true })
 		return tries > 0

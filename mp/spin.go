@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/busy"
 	"github.com/mpgo/mp/internal/env"
 	"golang.org/x/sys/unix"
 )
@@ -85,10 +86,10 @@ func (s *spinner) arrived() {
 // poll calls try until it returns true or the window ends, letting the
 // processor run what else is ready between calls, and reports whether try
 // returned true. It does not poll at all when polling is off (MP_SPIN=0),
-// no data came recently, or the machine is busy (load.go).
+// no data came recently, or the machine is busy (internal/busy).
 func (s *spinner) poll(try func() bool) bool {
 	now := monotonic()
-	if spinOff || now-s.last.Load() > int64(recently) || busyMachine(now) {
+	if spinOff || now-s.last.Load() > int64(recently) || busy.Machine() {
 		return false
 	}
 	deadline := now + s.window.Load()

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/mpgo/mp/internal/busy"
 	"github.com/mpgo/mp/internal/env"
 )
 
@@ -17,7 +18,9 @@ import (
 // the window halves; a pause between two polls longer than ringPreempted
 // (the kernel gave the CPU to another thread) drops it to the minimum; and
 // nothing is polled when the last frame is older than ringRecently, so an
-// idle ring uses no CPU. MP_SPIN=0 turns polling off.
+// idle ring uses no CPU, nor while the machine is busy (internal/busy: more
+// threads want to run than there are CPUs, and a side that polls takes the
+// CPU its peer needs). MP_SPIN=0 turns polling off.
 //
 // The loop yields with runtime.Gosched, which lets other goroutines of this
 // process run, and never with sched_yield: under CPU contention that hands
@@ -67,7 +70,7 @@ func (s *poller) done() {
 // poll calls try until it returns true or an error, or the window ends.
 func (s *poller) poll(try func() (bool, error)) (bool, error) {
 	now := ringNow()
-	if ringSpinOff || now-s.last > int64(ringRecently) {
+	if ringSpinOff || now-s.last > int64(ringRecently) || busy.Machine() {
 		return false, nil
 	}
 	deadline := now + s.window
