@@ -16,9 +16,11 @@ import (
 // comes, as it wakes a blocking read(2): one wake-up per message, where the
 // runtime's poller takes two or three (the thread in epoll_wait, then a
 // hand-off to a thread with a processor) and spends its idle processors'
-// spinning on top. Its cost is one OS thread per blocked waiter, held only
-// while data is expected soon: an idle process's waiters park in the
-// runtime's poller, holding no thread.
+// spinning on top. Its cost is one OS thread per blocked waiter. In the
+// frontend a Call (or an event's Wait) holds it for blockFor at most, and
+// at most cap(blockers) of them at once, then parks in the runtime's
+// poller: an idle process holds no thread there. The backend's loop, one
+// per backend process, waits in poll(2) for as long as it waits.
 //
 // A blocked thread cannot see a context end; it polls a waker too, an
 // eventfd written when the context ends.
