@@ -29,11 +29,12 @@ const (
 // its own tasks only (those published for its ID), from the moment
 // NewClient returns until Close. Its methods are safe for concurrent use.
 type Client struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	cfg Config
-	id  string
-	cc  jetstream.ConsumeContext
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	cfg  Config
+	id   string
+	cons string // the results consumer's name
+	cc   jetstream.ConsumeContext
 
 	mu      sync.Mutex
 	pending map[string]*waiting // by task ID; removed when its result arrives
@@ -62,32 +63,75 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 		return nil, err
 	}
 	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}}
-	// An ordered consumer recreates itself after a server or a connection
-	// is lost, and goes on from the last result it delivered.
-	cons, err := js.OrderedConsumer(ctx, cfg.resultStream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{cfg.resultSubject(c.id, "*")},
+	// The results are read through a consumer of the client's own, with
+	// the streams' replicas: when a node goes, the consumer elects a new
+	// leader among the others, like the task consumer, and the pull
+	// requests move to it after a missed heartbeat or a reconnection. An
+	// ordered consumer (one replica, in memory) has instead to be created
+	// again when its node or the client's server goes; with three nodes,
+	// one just killed, that creation was seen to time out again and again
+	// for more than 80 s, and the client received nothing meanwhile.
+	// Each result is acknowledged: one lost on its way (the client's
+	// server went) is delivered again after AckWait.
+	cons, err := js.CreateConsumer(ctx, cfg.resultStream(), jetstream.ConsumerConfig{
+		Name:              cfg.resultConsumer(c.id),
+		FilterSubject:     cfg.resultSubject(c.id, "*"),
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		AckWait:           cfg.AckWait,
+		MaxDeliver:        -1,
+		MaxAckPending:     -1,
+		Replicas:          cfg.Replicas,
+		InactiveThreshold: resultInactivity,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: results of %s: %w", c.id, err)
 	}
-	if c.cc, err = cons.Consume(c.receive); err != nil {
+	c.cons = cons.CachedInfo().Name
+	// A pull request held by a node that went is noticed when two
+	// heartbeats are missed, and made again to the consumer's new leader.
+	if c.cc, err = cons.Consume(c.receive, jetstream.PullExpiry(resultExpiry), jetstream.PullHeartbeat(resultHeartbeat)); err != nil {
+		c.deleteConsumer()
 		return nil, fmt.Errorf("cluster: results of %s: %w", c.id, err)
 	}
 	return c, nil
 }
 
+// The results consumer's pull requests: each lasts resultExpiry, with a
+// heartbeat every resultHeartbeat. A consumer without pull requests for
+// resultInactivity (its client is gone without Close) is removed by the
+// server.
+const (
+	resultExpiry     = 10 * time.Second
+	resultHeartbeat  = 2 * time.Second
+	resultInactivity = 5 * time.Minute
+)
+
+// deleteConsumer removes the client's results consumer, best effort.
+func (c *Client) deleteConsumer() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	c.js.DeleteConsumer(ctx, c.cfg.resultStream(), c.cons)
+}
+
 // ID returns the client's ID: results are published for it.
 func (c *Client) ID() string { return c.id }
 
-// Close stops reading results: a Wait that has no result yet then ends
-// only with its ctx. Tasks submitted and not yet finished keep running on
-// the workers; their results stay in the results stream until
-// Config.ResultTTL has passed.
-func (c *Client) Close() { c.cc.Stop() }
+// Close stops reading results and removes the client's results consumer
+// from the server (waiting at most Config.Timeout): a Wait that has no
+// result yet then ends only with its ctx. Tasks submitted and not yet
+// finished keep running on the workers; their results stay in the results
+// stream until Config.ResultTTL has passed.
+func (c *Client) Close() {
+	c.cc.Stop()
+	c.deleteConsumer()
+}
 
 // receive takes a result. The first result for a task is kept; a later one
-// (its task ran again) finds no pending entry and is dropped.
+// (its task ran again, or the result was delivered again) finds no pending
+// entry and is dropped. Each is acknowledged.
 func (c *Client) receive(msg jetstream.Msg) {
+	msg.Ack()
 	task := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
 	c.mu.Lock()
 	w := c.pending[task]

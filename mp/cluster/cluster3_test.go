@@ -26,6 +26,30 @@ import (
 // and the client go on through the other nodes. It takes 10-30 s: skipped
 // with -short.
 func TestThreeNodeClusterNodeKilled(t *testing.T) {
+	runThreeNodeCluster(t, func(t *testing.T, js jetstream.JetStream, _ *nats.Conn) string {
+		st, err := js.Stream(t.Context(), "MP_TASKS")
+		require.NoError(t, err)
+		info, err := st.Info(t.Context())
+		require.NoError(t, err)
+		require.NotNil(t, info.Cluster)
+		return info.Cluster.Leader
+	}, "the task stream's leader")
+}
+
+// Fault: the node the client is connected to goes. The client reconnects
+// to another node at once, and its results must go on arriving there
+// although the node that served them is gone (the node also holds a
+// replica, and often the leader, of each stream and consumer).
+func TestThreeNodeClusterClientNodeKilled(t *testing.T) {
+	runThreeNodeCluster(t, func(t *testing.T, _ jetstream.JetStream, ncClient *nats.Conn) string {
+		return ncClient.ConnectedServerName()
+	}, "the client's server")
+}
+
+// runThreeNodeCluster starts the cluster, a worker host of two workers and
+// a client, submits 20 tasks, and kills the node victim names (n1, n2 or
+// n3) before waiting for the fifth; every task must still complete.
+func runThreeNodeCluster(t *testing.T, victim func(t *testing.T, js jetstream.JetStream, ncClient *nats.Conn) string, what string) {
 	if testing.Short() {
 		t.Skip("slow: a three-node cluster and a leader election")
 	}
@@ -69,19 +93,16 @@ func TestThreeNodeClusterNodeKilled(t *testing.T) {
 		require.NoError(t, err)
 		tasks = append(tasks, task)
 	}
-	// The node that leads the task stream goes, mid-run: with one
-	// replica, the tasks would go with it.
+	// The node goes, mid-run: with one replica, the tasks would go with
+	// it.
 	js, err := jetstream.New(ncClient)
 	require.NoError(t, err)
-	st, err := js.Stream(ctx, "MP_TASKS")
-	require.NoError(t, err)
-	info, err := st.Info(ctx)
-	require.NoError(t, err)
-	require.NotNil(t, info.Cluster)
-	leader := int(info.Cluster.Leader[1] - '1') // "n2" → 1
+	name := victim(t, js, ncClient)
+	require.Regexp(t, "^n[123]$", name)
+	leader := int(name[1] - '1') // "n2" → 1
 	for i, task := range tasks {
 		if i == 4 {
-			t.Logf("killing node n%d, the task stream's leader", leader+1)
+			t.Logf("killing node %s, %s", name, what)
 			require.NoError(t, nodes[leader].Process.Signal(syscall.SIGKILL))
 			nodes[leader].Wait()
 		}

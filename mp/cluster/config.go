@@ -79,7 +79,8 @@ func (c Config) taskSubject(command string) string {
 func (c Config) resultSubject(client, task string) string {
 	return c.Prefix + ".result." + client + "." + task
 }
-func (c Config) consumer(command string) string { return "task-" + command }
+func (c Config) consumer(command string) string      { return "task-" + command }
+func (c Config) resultConsumer(client string) string { return "result-" + client }
 
 // checkToken accepts a name that can be one token of a subject and part of
 // a stream or consumer name.

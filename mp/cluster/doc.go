@@ -40,7 +40,11 @@
 // once: write a result under the task's ID rather than append it, for
 // example). The result, however, reaches the submitter exactly once per
 // task ID: results are stored with the task ID as their Nats-Msg-Id, and the
-// client delivers the first one it sees and drops any later one.
+// client delivers the first one it sees and drops any later one. Each client
+// reads its results through a pull consumer of its own, with the streams'
+// Config.Replicas and explicit acks, so that it goes on through another node
+// when one goes; Client.Close removes it (the server does after 5 minutes
+// without the client).
 //
 // After Config.MaxDeliver attempts a task fails with an error wrapping
 // ErrFailed: the worker that saw the last attempt fail reports it, and a
