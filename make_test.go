@@ -13,11 +13,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// makeCommand is make with args, as a reader runs it from a shell: when the
+// suite itself runs under make (make test, make stress), the parent's
+// MAKELEVEL and MAKEFLAGS would make this one a sub-make, which prints
+// "Entering directory" lines around its output and takes the parent's flags.
+func makeCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command("make", args...)
+	for _, kv := range os.Environ() {
+		switch name, _, _ := strings.Cut(kv, "="); name {
+		case "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES":
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
+}
+
 // makeDry runs make with args and returns what it prints; -n shows the
 // commands without running them.
 func makeDry(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("make", args...).CombinedOutput()
+	out, err := makeCommand(args...).CombinedOutput()
 	require.NoError(t, err, "make %s:\n%s", strings.Join(args, " "), out)
 	return string(out)
 }
@@ -45,7 +61,7 @@ func TestMakeWorkshopTargets(t *testing.T) {
 	assert.Equal(t, "bash aux/stress.bash 3\n", makeDry(t, "-n", "stress", "STRESS_COUNT=3"))
 
 	// A chapter that does not exist: a usage error that points at make list.
-	out, err := exec.Command("make", "-s", "run-nope").CombinedOutput()
+	out, err := makeCommand("-s", "run-nope").CombinedOutput()
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "%s", out)
 	assert.Contains(t, string(out), "make: no chapter 'nope': make list shows the chapters")
@@ -63,7 +79,7 @@ func TestMakeHelpListsEveryTarget(t *testing.T) {
 	targets := regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):([^=]|$)`).FindAllStringSubmatch(string(makefile), -1)
 	require.NotEmpty(t, targets)
 
-	out, err := exec.Command("make", "-s", "help").Output()
+	out, err := makeCommand("-s", "help").Output()
 	require.NoError(t, err)
 	for _, target := range targets {
 		assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(target[1])+` +\S`, string(out), "make help lists %s", target[1])

@@ -13,7 +13,7 @@ count=${1:-20}
 [[ $count =~ ^[1-9][0-9]*$ ]] || { echo "stress.bash: COUNT must be a positive number, got '$count'" >&2; exit 2; }
 dir=${STRESS_DIR:-$(mktemp -d /tmp/mp-stress.XXXXXX)}
 mkdir -p "$dir"
-echo "stress: go test -count=$count ./... with a go test ./... loop beside it; logs in $dir"
+echo "stress: go test -count=$count -timeout $((count * 2))m ./... with a go test ./... loop beside it; logs in $dir"
 
 # The load: the suite, again and again, until told to stop. It runs in a
 # process group of its own, so that stopping it stops its go test and the
@@ -37,14 +37,19 @@ stop_load() {
 }
 trap stop_load EXIT
 
+# go test's -timeout (10 min by default) bounds a test binary's whole run,
+# all COUNT rounds of it: the root package's round takes about 35 s beside
+# the load, so 20 of them overran it (17 done at 600 s). Two minutes a
+# round still stops a hung test.
+timeout=$((count * 2))m
 start=$(date +%s)
 status=0
-go test -count="$count" ./... >"$dir/counted.log" 2>&1 || status=$?
+go test -count="$count" -timeout "$timeout" ./... >"$dir/counted.log" 2>&1 || status=$?
 end=$(date +%s)
 stop_load
 trap - EXIT
 
 grep -E '^(ok|FAIL|---)' "$dir/counted.log" || true
-echo "stress: go test -count=$count ./...: status $status after $((end - start)) s"
+echo "stress: go test -count=$count -timeout $timeout ./...: status $status after $((end - start)) s"
 cat "$dir/load.txt" 2>/dev/null || echo "(no load run finished)"
 exit "$status"

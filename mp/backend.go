@@ -145,7 +145,21 @@ func (b *Backend) handleSignals(grace time.Duration) (release func()) {
 	// when the frontend dies) cancels the backend's context: the loop ends
 	// after the running handler and PostRun runs. A handler that ignores
 	// its context gets a grace period, then the process exits regardless.
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	//
+	// The returned release ends the context but keeps SIGTERM caught
+	// (signal.NotifyContext's stop would give it back its default action):
+	// the loop has ended then, and the process is on its way to a clean
+	// exit, which a SIGTERM must not turn into a death by signal. (The
+	// manager sends one just after it closes the command pipe of a worker
+	// whose task timed out: under load it could land after the release
+	// and the exit read "signal: terminated" instead of "exit status 0".)
+	terms := make(chan os.Signal, 1)
+	signal.Notify(terms, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-terms
+		cancel()
+	}()
 	context.AfterFunc(ctx, func() {
 		b.announceEnd(EndTerminated)
 		time.AfterFunc(grace, func() {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mpgo/mp/mp/shm"
 )
@@ -20,6 +22,18 @@ const helperStopTimeout = 200 * time.Millisecond
 // returns, panics, calls os.Exit(1), or waits for a signal (the test sends
 // SIGTERM or SIGHUP, whose default action kills us).
 func exitPath(how string) int {
+	// The test ends us with SIGTERM or SIGHUP and counts on its default
+	// action. A signal ignored when a process starts stays ignored in the
+	// processes it execs, and the Go runtime leaves such a SIGHUP alone:
+	// under nohup (make stress in the background) the signal did nothing,
+	// and the test waited for this frontend until its timeout. A frontend
+	// on a terminal has the default action, so give it back.
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		if err := unignore(sig); err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+	}
 	p, err := markerKind.Start(context.Background(), Options{Name: "marker-" + how, StopTimeout: helperStopTimeout,
 		Params: Params{"marker": os.Getenv("MP_TEST_MARKER")}})
 	if err != nil {
@@ -117,4 +131,24 @@ func runHelper(mode string) int {
 	}
 	fmt.Println("unknown helper", mode)
 	return 2
+}
+
+// unignore gives sig its default action if it is ignored. os/signal cannot:
+// signal.Reset restores the disposition the process started with, which is
+// SIG_IGN here; so rt_sigaction(2) directly (the runtime has no handler
+// installed for a signal that was ignored at start, so none is lost).
+func unignore(sig syscall.Signal) error {
+	// struct kernel_sigaction, all zero: SIG_DFL (0), no flags, empty
+	// mask; 8 words are more than any architecture's.
+	var old, dfl [8]uintptr
+	if _, _, errno := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); errno != 0 {
+		return fmt.Errorf("rt_sigaction(%v): %w", sig, errno)
+	}
+	if old[0] != 1 { // SIG_IGN
+		return nil
+	}
+	if _, _, errno := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0); errno != 0 {
+		return fmt.Errorf("rt_sigaction(%v): %w", sig, errno)
+	}
+	return nil
 }

@@ -176,28 +176,41 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	rng := rand.New(rand.NewPCG(cfg.seed, 0))
 	var m *manager.Manager
 	started, tasks, done := 0, 0, 0
-	// submit queues the next task. Work times are whole units; a chain of
-	// tasks started as the j-th initial job keeps an offset of j/jobs of a
-	// unit, so that no two tasks ever end at the same moment and the order
-	// of the output does not depend on the machine's load.
-	var submit func(offset float64)
-	submit = func(offset float64) {
+	// submit queues the next task, which starts when the task that ended
+	// at start (in seconds from the first) ends. Work times are whole
+	// units; a chain of tasks started as the j-th initial job keeps an
+	// offset of j/jobs of a unit, so that no two tasks ever end at the
+	// same moment.
+	//docs:skip
+	// In test mode without a timeout, a task that is done waits for its
+	// turn (turns.go): the tasks end in the order of their planned ends,
+	// and the output is the same on every run, however loaded the machine.
+	turn := newTurns(cfg.mode == "test" && cfg.timeout == 0)
+	//docs:end
+	var submit func(start, offset float64)
+	submit = func(start, offset float64) {
 		tasks++
 		req := Work{Task: tasks, Value: float64(rng.IntN(1000)) / 1000, Seconds: (float64(1+rng.IntN(4)) + offset) * cfg.unit, Recycle: cfg.recycle}
+		end := start + req.Seconds
 		var reply Ready
 		// Submit fails only once the manager is stopping: then there is
 		// nothing more to do.
+		turn.add(req.Task, end) //docs:skip
 		_ = m.Submit(manager.Task{
 			Name:    fmt.Sprintf("task-%d", req.Task),
 			Timeout: cfg.timeout,
 			Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) (err error) {
 				reply, err = work.Call(ctx, p, req)
+				if err == nil { //docs:skip
+					err = turn.wait(ctx, req.Task) //docs:skip
+				} //docs:skip
 				return err
 			},
 			// Done runs on the manager's loop: print what the worker
 			// left in its array, and give the next task to the next
 			// idle worker.
 			Done: func(w *manager.Worker, err error) {
+				defer turn.done(req.Task) // after the next task's submit //docs:skip
 				if errors.Is(err, mp.ErrStopped) {
 					return
 				}
@@ -212,7 +225,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 						return   //docs:skip
 					} //docs:skip
 				}
-				submit(0)
+				submit(end, 0)
 			},
 		})
 	}
@@ -238,7 +251,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 			}
 			log.Info(fmt.Sprintf("all %d workers ready; giving work to %d of them", cfg.workers, cfg.jobs))
 			for j := range cfg.jobs {
-				submit(float64(j) / float64(cfg.jobs))
+				submit(0, float64(j)/float64(cfg.jobs))
 			}
 			if cfg.mode == "test" {
 				time.AfterFunc(cfg.duration, cancel)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mpgo/mp/mp"
@@ -48,9 +49,22 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 		ready, received               int
 	)
 	// The stop begins when the run's context ends: after the fan-in, or
-	// on Ctrl-C.
-	stopping := make(chan time.Time, 1)
-	defer context.AfterFunc(ctx, func() { stopping <- time.Now() })()
+	// on Ctrl-C. stop notes the moment before it cancels, so the fan-in's
+	// end is taken on the manager's loop, before Run can return. (Taken in
+	// an AfterFunc of ctx, it came from a goroutine that a loaded machine
+	// could run after Run had returned: "all stopped: 0.000 s".)
+	var (
+		stopOnce sync.Once
+		stopAt   time.Time
+	)
+	stop := func() {
+		stopOnce.Do(func() { stopAt = time.Now() })
+		cancel()
+	}
+	// Ctrl-C: no earlier moment can be had than the parent's AfterFunc,
+	// which may also run late; the stop is then measured from it, or from
+	// Run's end (0 s) if Run ended first.
+	defer context.AfterFunc(parent, stop)()
 	out.line("workers:       %d (started %d at a time)", n, cfg.startConcurrency)
 	var m *manager.Manager
 	m, err := manager.New(manager.Config{
@@ -65,13 +79,13 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 				return
 			}
 			allReady = time.Now()
-			out.line("all ready:     %.3f s", allReady.Sub(begin).Seconds())
+			out.line("all ready:     %.4f s", allReady.Sub(begin).Seconds())
 			printPSS(out, m, n)
 			burstStart = time.Now()
 			for _, w := range m.Workers() {
 				if err := burst.Send(ctx, w.Process(), messagesPerWorker); err != nil {
 					log.Error(err.Error())
-					cancel()
+					stop()
 				}
 			}
 		},
@@ -82,7 +96,7 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 			if received == n*messagesPerWorker {
 				took := time.Since(burstStart)
 				out.line("fan-in:        %d messages in %.2f s: %.0f messages/s", received, took.Seconds(), float64(received)/took.Seconds())
-				cancel()
+				stop()
 			}
 		},
 		StillAlive: -1,
@@ -99,11 +113,11 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 		close(watching)
 	}
 	runErr := m.Run(ctx)
+	stop() // if Run ended on its own: the watcher waits for it (and the stop took 0 s)
 	stopped = time.Now()
-	cancel() // if Run ended on its own: the watcher and the stop's start wait for it
 	<-watching
-	stopTook := stopped.Sub(<-stopping)
-	out.line("all stopped:   %.3f s", stopTook.Seconds())
+	stopTook := stopped.Sub(stopAt) // stopAt: written by the first stop(), which the one above waited for
+	out.line("all stopped:   %.4f s", stopTook.Seconds())
 	if runErr != nil || parent.Err() != nil {
 		return runErr
 	}
@@ -114,7 +128,7 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("the floor: %w", err)
 	}
-	out.line("floor:         all ready %.3f s, all stopped %.3f s (%d plain processes, %d at a time)",
+	out.line("floor:         all ready %.4f s, all stopped %.4f s (%d plain processes, %d at a time)",
 		floorReady.Seconds(), floorStopped.Seconds(), n, cfg.startConcurrency)
 	out.line("ratios:        ready %.2f x the floor, stopped %.2f x",
 		allReady.Sub(begin).Seconds()/floorReady.Seconds(), stopTook.Seconds()/floorStopped.Seconds())
