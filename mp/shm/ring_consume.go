@@ -105,6 +105,9 @@ func (c *Consumer) ready() (bool, error) {
 		}
 		seq, _, _ := c.w.slot(c.pos)
 		s := seq.Load()
+		if afterSeqLoad != nil {
+			afterSeqLoad()
+		}
 		switch {
 		case s == c.pos+1:
 			if c.r.Policy != DropOldest || c.w.tail.CompareAndSwap(c.pos, c.pos|holdBit) {
@@ -117,17 +120,24 @@ func (c *Consumer) ready() (bool, error) {
 			return false, c.errorf("%w: slot of frame %d holds sequence number %d", ErrCorrupt, c.pos, s)
 		}
 		// Not committed yet. The producer commits before it closes: if
-		// it has closed, a second look at the slot is final.
+		// it has closed, a second look is final. Under DropOldest the
+		// producer may have dropped this frame and gone a lap further
+		// since the first look: then the position moved, and the
+		// frames after it are to be read.
 		if c.w.closed.Load() == 0 {
 			return false, nil
 		}
-		if seq.Load() == c.pos+1 {
+		if seq.Load() == c.pos+1 || c.r.Policy == DropOldest && c.w.tail.Load() != c.pos {
 			continue
 		}
 		return false, io.EOF
 	}
 	return false, c.errorf("%w: the consumer's position keeps moving under it", ErrCorrupt)
 }
+
+// afterSeqLoad, if set, runs in ready between its look at a slot and what
+// it concludes from it: a test's way to move the producer in between.
+var afterSeqLoad func()
 
 // take makes the view of the frame at pos, checking its length.
 func (c *Consumer) take() ([]byte, error) {
