@@ -177,11 +177,17 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 	}
 	// Calls waiting for the reader goroutine (this one, if it gives up,
 	// or others) need it awake.
-	p.mu.Lock()
-	waiting := len(p.pending) > 0
-	p.mu.Unlock()
-	m.letGo(waiting)
+	m.letGo(p.callsWaiting)
 	return res, got
+}
+
+// callsWaiting reports whether calls wait for their replies. A Call
+// registers before it tries to take the pipe's token, so a caller that
+// asks after letting the token go either sees it or leaves it the token.
+func (p *Process) callsWaiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending) > 0
 }
 
 // blockForReply waits for the reply in the kernel, on this thread (see

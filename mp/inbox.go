@@ -14,11 +14,10 @@ type inbox struct {
 	mu      sync.Mutex
 	items   []Message
 	closed  bool
-	running bool          // a deliverer runs, or the closer finishes
-	notify  chan struct{} // holds a token when items or closed changed
+	running bool // a deliverer runs, or the closer finishes
 }
 
-func newInbox() *inbox { return &inbox{notify: make(chan struct{}, 1)} }
+func newInbox() *inbox { return &inbox{} }
 
 // push queues m and reports whether the caller must start a deliverer.
 func (q *inbox) push(m Message) (start bool) {

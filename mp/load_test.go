@@ -13,6 +13,9 @@ import (
 // preempting the process, spinners poll no more; when it stops, they do
 // again. The preemption count is faked.
 func TestPollingStopsWhileTheMachineIsBusy(t *testing.T) {
+	if spinOff {
+		t.Skip("MP_SPIN=0: no polling to stop")
+	}
 	var fake atomic.Int64
 	old := busy.Preemptions
 	busy.Preemptions = fake.Load

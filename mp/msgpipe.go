@@ -183,17 +183,20 @@ func (m *msgPipe) readable() bool {
 
 // letGo gives the token back (see msgPipe), with nothing in the frame
 // reader's buffer but, at most, the start of a frame that is not whole yet
-// (see whole). If the pipe holds anything (the rest of that frame, other
-// frames, or its end), letGo wakes the reader goroutine, which may have
-// seen it come while the token was held and gone back to wait; otherwise
-// what comes next wakes it.
-func (m *msgPipe) letGo(callsWait bool) {
+// (see whole). If the reader goroutine rests (see rest), letGo ends the
+// rest when the pipe holds anything or calls wait for their replies
+// (callsWait, asked after the token is let go), and otherwise lets it rest
+// on. If the reader goroutine waits in the poller and the pipe holds
+// anything (the rest of that frame, other frames, or its end), letGo wakes
+// it, as it may have seen that come while the token was held and gone back
+// to wait; otherwise what comes next wakes it.
+func (m *msgPipe) letGo(callsWait func() bool) {
 	m.tok.Store(false)
 	// Inside Control, the descriptor stays open: the reader goroutine may
 	// take the token at once, meet the pipe's end and close the file.
 	m.rc.Control(func(uintptr) {
 		switch {
-		case m.resting.Load() && (callsWait || m.readable()):
+		case m.resting.Load() && (callsWait() || m.readable()):
 			m.endRest()
 		case m.resting.Load():
 			// Calls come one after another: the reader goroutine rests
@@ -214,7 +217,7 @@ const restFor = recently
 // that lets the token go ends the rest at once if the pipe holds something
 // or other calls wait for a reply; otherwise a message that comes after a
 // burst of calls, with no Call to read it, waits restFor at most. It reports
-// false, without resting, if it could not take a blocker.
+// false, without resting, if it could not take a blocker or a waker.
 func (m *msgPipe) rest() bool {
 	select {
 	case blockers <- struct{}{}:

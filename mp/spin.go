@@ -135,7 +135,7 @@ func newSpinReader(f *os.File) (*spinReader, error) {
 }
 
 // blocking makes Read block its thread in poll(2) once polling gives up,
-// while data came recently (see block.go); interrupt ends such a wait.
+// for as long as it waits (see block.go); interrupt ends such a wait.
 func (r *spinReader) blocking() error {
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
@@ -146,7 +146,8 @@ func (r *spinReader) blocking() error {
 }
 
 // interrupt makes every Read from now on fail with os.ErrDeadlineExceeded,
-// waking one in progress.
+// waking one in progress; for a reader in blocking mode (the backend's
+// command loop, the only one interrupted).
 func (r *spinReader) interrupt() {
 	r.interrupted.Store(true)
 	if r.wake >= 0 {

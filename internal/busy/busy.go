@@ -50,8 +50,10 @@ func Machine() bool {
 	n := Preemptions()
 	old := state.count.Swap(n)
 	// Two, not one: the process's own start-up and rare kernel work
-	// preempt a thread now and then on a quiet machine too.
-	b := last != 0 && n-old >= 2
+	// preempt a thread now and then on a quiet machine too. A look long
+	// after the last one (the process was idle) only takes the count:
+	// preemptions spread over that long say nothing of now.
+	b := last != 0 && now-last <= 2*int64(Every) && n-old >= 2
 	state.busy.Store(b)
 	return b
 }
