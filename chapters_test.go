@@ -179,8 +179,10 @@ func taggedProcesses(tag string) []string {
 }
 
 // waitProc waits until a process of this script whose argv[0] is the given
-// one is running, for up to ten seconds. It is how a script knows that a
-// backend has started before it injects a fault.
+// one is running, for up to ten seconds; a backend (argv[0] "mp:…") also
+// until it has named its thread (comm "mp:…", which mp.Init sets just
+// after the exec that gave it its argv[0]). It is how a script knows that
+// a backend has started before it injects a fault or looks at ps.
 //
 //	waitproc mp:ping/my-process
 func waitProc(ts *testscript.TestScript, neg bool, args []string) {
@@ -188,9 +190,14 @@ func waitProc(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitproc argv0")
 	}
 	tag := ts.Getenv("MP_TEST_TAG")
+	named := func(pid string) bool {
+		comm, err := os.ReadFile("/proc/" + pid + "/comm")
+		return err == nil && strings.HasPrefix(string(comm), "mp:")
+	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		for _, p := range taggedProcesses(tag) {
-			if _, argv0, _ := strings.Cut(p, " "); argv0 == args[0] {
+			pid, argv0, _ := strings.Cut(p, " ")
+			if argv0 == args[0] && (!strings.HasPrefix(argv0, "mp:") || named(pid)) {
 				return
 			}
 		}
