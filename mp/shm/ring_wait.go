@@ -126,7 +126,12 @@ func (s *side) wait(ctx context.Context, try func() (bool, error)) error {
 			s.waiting.Store(0)
 			return s.errorf("poll: %w", err)
 		}
-		s.waiting.Store(0)
+		// The flag stays set while this side loops: the other side
+		// clears it when it wakes us (after it published), and decides
+		// by it whether to publish at once (a consumer's batched
+		// releases). Cleared here, a wake-up that was not the other
+		// side's (a signal, the 1 ms bound) opened a window in which a
+		// release was kept back while this side went to sleep again.
 		drain(s.sleepFD)
 		if fds[1].Revents != 0 {
 			drain(s.cancelFD)
