@@ -74,6 +74,32 @@ func waitReadable(ctx context.Context, fd, wake int, timeout time.Duration) (boo
 	}
 }
 
+// waitSoon waits for fd in the kernel (waitReadable) for blockFor at most,
+// calling try whenever fd is readable, until try returns true, ctx ends or
+// giveUp (if not nil) says to stop. It reports whether try returned true;
+// false at once if cap(blockers) threads wait so already.
+func waitSoon(ctx context.Context, fd int, try, giveUp func() bool) bool {
+	select {
+	case blockers <- struct{}{}:
+		defer func() { <-blockers }()
+	default:
+		return false
+	}
+	for deadline := time.Now().Add(blockFor); ; {
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil || giveUp != nil && giveUp() {
+			return false
+		}
+		readable, err := waitReadable(ctx, fd, -1, left)
+		if err != nil {
+			return false
+		}
+		if readable && try() {
+			return true
+		}
+	}
+}
+
 // blockers bounds how many goroutines of the process block a thread in
 // waitReadable at once: Calls waiting for replies, events' waits, and
 // reader goroutines resting aside (msgPipe.rest); the others park in the

@@ -167,7 +167,9 @@ func (p *Process) readReply(ctx context.Context, ch chan callResult) (res callRe
 		}
 	}
 	if !try() && !m.src.spin.poll(try) {
-		p.blockForReply(ctx, try, &partial)
+		// Wait in the kernel, on this thread, unless a frame too large
+		// to come whole is on its way: the reader goroutine reads that.
+		waitSoon(ctx, m.src.fd, try, func() bool { return partial })
 	}
 	// Frames read into the buffer (with the reply, or before the ctx
 	// ended) are routed now: the token goes back with nothing buffered but
@@ -188,31 +190,6 @@ func (p *Process) callsWaiting() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.pending) > 0
-}
-
-// blockForReply waits for the reply in the kernel, on this thread (see
-// block.go), for blockFor at most, calling try whenever the pipe has data,
-// unless a frame too large to come whole is on its way (partial): the
-// reader goroutine reads that one. It does nothing if enough threads block
-// already.
-func (p *Process) blockForReply(ctx context.Context, try func() bool, partial *bool) {
-	select {
-	case blockers <- struct{}{}:
-		defer func() { <-blockers }()
-	default:
-		return
-	}
-	deadline := time.Now().Add(blockFor)
-	for !*partial {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		readable, err := waitReadable(ctx, p.pipe.src.fd, -1, left)
-		if err != nil || ctx.Err() != nil || readable && try() {
-			return
-		}
-	}
 }
 
 // awaitReply waits for the reader goroutine to route the reply of call id

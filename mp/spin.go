@@ -207,28 +207,7 @@ func (r *spinReader) readSoon(ctx context.Context, p []byte) (n int, done bool, 
 			n, err = readRetry(int(fd), p)
 			return err != unix.EAGAIN
 		}
-		if done = read() || r.poll(read); done {
-			return
-		}
-		select {
-		case blockers <- struct{}{}:
-			defer func() { <-blockers }()
-		default:
-			return
-		}
-		for deadline := time.Now().Add(blockFor); ; {
-			left := time.Until(deadline)
-			if left <= 0 || ctx.Err() != nil {
-				return
-			}
-			readable, werr := waitReadable(ctx, int(fd), -1, left)
-			if werr != nil {
-				return
-			}
-			if done = readable && read(); done {
-				return
-			}
-		}
+		done = read() || r.poll(read) || waitSoon(ctx, int(fd), read, nil)
 	})
 	switch {
 	case cerr != nil:
