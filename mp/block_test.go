@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,9 +19,9 @@ import (
 // let it go and waits in the runtime's poller whenever the test's process
 // is quiet: a Call then always takes the token and waits in the kernel.
 func blockLong(t *testing.T) {
-	oldFor, oldSpin := blockFor, spinOff
-	blockFor, spinOff = 10*time.Second, true
-	t.Cleanup(func() { blockFor, spinOff = oldFor, oldSpin })
+	oldFor, oldSpin := blockFor, spin.Off
+	blockFor, spin.Off = 10*time.Second, true
+	t.Cleanup(func() { blockFor, spin.Off = oldFor, oldSpin })
 }
 
 // Fault: a Call waits for its reply in poll(2), where the runtime cannot

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/mp/internal/spin"
 	"golang.org/x/sys/unix"
 )
 
@@ -208,7 +209,7 @@ func (m *msgPipe) letGo(callsWait func() bool) {
 }
 
 // restFor is how long the reader goroutine rests at most (see rest).
-const restFor = recently
+const restFor = spin.Recently
 
 // rest sets the reader goroutine aside while a Call holds the token,
 // instead of leaving it in the runtime's poller: there, every reply that the

@@ -5,117 +5,29 @@ import (
 	"errors"
 	"io"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
-	"time"
 
-	"github.com/mpgo/mp/internal/busy"
-	"github.com/mpgo/mp/internal/env"
+	"github.com/mpgo/mp/internal/spin"
 	"golang.org/x/sys/unix"
 )
 
-// Waking a sleeping thread on another CPU costs more than the pipe itself
-// (on the 2-CPU virtual machine this project is measured on, a blocking pipe
-// round trip takes ~9 µs and one through Go's poller 10–70 µs, but ~2 µs
-// when both sides poll the pipe for a moment before sleeping). So a reader
-// that has just seen data polls the pipe for a short window before it parks
-// in the runtime poller. The window adapts to how long data takes to come:
-// when polling gave up and data came soon after, the next window is half
-// as long again as that wait (up to maxSpin); when it came much later, the
-// window halves (down to minSpin); when a pause between two polls exceeds
-// preempted, the window drops to minSpin: the kernel gave the thread's CPU
-// to another thread (more busy threads than CPUs), or the goroutines that
-// ran in between (runtime.Gosched) or the poll itself (a Call routing a
-// large frame) took that long, which this cannot tell apart;
-// and no polling happens at all when the pipe was quiet for longer than
-// recently.
-// An idle process therefore uses no CPU. MP_SPIN=0 turns polling off.
-const (
-	minSpin  = 2 * time.Microsecond
-	maxSpin  = 50 * time.Microsecond
-	recently = time.Millisecond
-	// preempted is a pause between two polls too long for a poll alone
-	// (which takes well under a microsecond): the kernel gave the thread's
-	// CPU to another thread meanwhile, or other goroutines (or the try
-	// itself) ran that long; see above.
-	preempted = 20 * time.Microsecond
-)
+// spinner is how long a waiter polls before it parks, and learns from
+// what came (internal/spin: polling then sleeping beats sleeping at once
+// when data comes within microseconds). A reader of a pipe (spinReader)
+// has one; so has the frontend's message pipe, whose readers change hands
+// (msgpipe.go). Each try is a system call: one per yield of the processor.
+type spinner struct{ *spin.Spinner }
 
-// spinOff is MP_SPIN=0 (or false), read once.
-var spinOff = func() bool {
-	on, _ := env.Bool("MP_SPIN", true)
-	return !on
-}()
+func newSpinner() *spinner { return &spinner{spin.New(1)} }
 
-// spinner decides how long a waiter polls before it parks, as described
-// above. A reader of a pipe (spinReader) has one; so has the frontend's
-// message pipe, whose readers change hands (msgpipe.go).
-type spinner struct {
-	window atomic.Int64 // the polling window, in nanoseconds
-	last   atomic.Int64 // when data last arrived, as monotonic nanoseconds
-	parked atomic.Int64 // when polling last gave up, 0 once data came
-}
+// arrived records that data came.
+func (s *spinner) arrived() { s.Arrived() }
 
-var clockStart = time.Now()
-
-func monotonic() int64 { return int64(time.Since(clockStart)) }
-
-func newSpinner() *spinner {
-	s := &spinner{}
-	s.window.Store(int64(maxSpin))
-	return s
-}
-
-// arrived records that data came, adapting the window.
-func (s *spinner) arrived() {
-	now := monotonic()
-	if parked := s.parked.Swap(0); parked != 0 {
-		// Polling gave up, then the data came: had it come soon after,
-		// a longer window would have caught it; poll that long next time.
-		// Otherwise polling was wasted: halve the window.
-		if late := now - parked; late < int64(maxSpin) {
-			s.window.Store(min(max(late*3/2, int64(minSpin)), int64(maxSpin)))
-		} else {
-			s.window.Store(max(s.window.Load()/2, int64(minSpin)))
-		}
-	}
-	s.last.Store(now)
-}
-
-// poll calls try until it returns true or the window ends, letting the
-// processor run what else is ready between calls, and reports whether try
-// returned true. It does not poll at all when polling is off (MP_SPIN=0),
-// no data came recently, or the machine is busy (internal/busy).
-func (s *spinner) poll(try func() bool) bool {
-	now := monotonic()
-	if spinOff || now-s.last.Load() > int64(recently) || busy.Machine() {
-		return false
-	}
-	deadline := now + s.window.Load()
-	for prev := now; ; {
-		// Let this P run what is ready (the goroutine we just handed a
-		// message to, typically) before looking again.
-		runtime.Gosched()
-		if try() {
-			return true
-		}
-		t := monotonic()
-		if t-prev > int64(preempted) {
-			// This thread lost its CPU while it polled (more busy
-			// threads than CPUs, and polling takes CPU from the peer
-			// we wait for), or other work ran between two polls:
-			// either way, poll as little as possible from now on.
-			s.window.Store(int64(minSpin))
-			break
-		}
-		if prev = t; t >= deadline {
-			break
-		}
-	}
-	s.parked.Store(monotonic())
-	return false
-}
+// poll calls try until it returns true or polling gives up (at once when
+// it is off, the pipe was quiet or the machine is busy), and reports
+// whether try returned true.
+func (s *spinner) poll(try func() bool) bool { return s.Poll(try) }
 
 // spinReader reads one end of a pipe, polling it for a while before it parks
 // (see above). Deadlines and Close work as for os.File.Read.

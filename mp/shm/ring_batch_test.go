@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -61,8 +62,8 @@ func TestRingNoLostWakeUp(t *testing.T) {
 	// wait of this ping-pong through two rings sleeps: 20,000 round trips
 	// must all come back. (The race it looks for is a few nanoseconds
 	// wide: with the membarrier taken out, three runs still passed.)
-	defer func(old bool) { ringSpinOff = old }(ringSpinOff)
-	ringSpinOff = true
+	defer func(old bool) { spin.Off = old }(spin.Off)
+	spin.Off = true
 	_, pa, ca := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
 	_, pb, cb := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
 	const rounds = 20000
