@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,8 +23,9 @@ import (
 type Event struct {
 	s      *eventSlots
 	i      int    // the slot
-	gen    uint64 // the use of the slot this event is
-	closed atomic.Bool
+	gen     uint64 // the use of the slot this event is
+	closed  atomic.Bool
+	waiting atomic.Int32 // Waits in progress, which Close wakes
 }
 
 // ID returns what the other side passes to Backend.Event: the slot and the
@@ -66,6 +65,8 @@ func (e *Event) IsSet() bool { return e.s.word(e.i).Load() == e.gen<<1|1 }
 // ctx's error if ctx ends first. Wait on a closed event fails with
 // os.ErrClosed.
 func (e *Event) Wait(ctx context.Context) error {
+	e.waiting.Add(1)
+	defer e.waiting.Add(-1)
 	for {
 		if e.IsSet() {
 			return nil
@@ -94,7 +95,9 @@ func (e *Event) Wait(ctx context.Context) error {
 func (e *Event) Close() error {
 	if e.s.front && e.closed.CompareAndSwap(false, true) {
 		e.s.release(e.i)
-		e.s.ring(e.i) // wake a Wait in progress
+		if e.waiting.Load() != 0 {
+			e.s.ring(e.i) // wake the Wait in progress
+		}
 	}
 	return nil
 }
@@ -136,29 +139,27 @@ func (s *eventSlots) sleep(ctx context.Context, i int) error {
 	// A doorbell that rings soon is read polling, or waiting in the
 	// kernel (block.go); one that does not ring soon, through the runtime
 	// poller, where the other side's end and ctx interrupt the read by
-	// moving its deadline into the past.
+	// moving its deadline into the past. The doorbell itself is not in the
+	// poller (see add): a duplicate is, for this wait.
 	var buf [8]byte
 	if _, done, err := s.readers[i].readSoon(ctx, buf[:]); done && err == nil {
 		return nil
 	}
-	f := s.files[i]
-	var once sync.Once
-	interrupted := false
-	interrupt := func() {
-		once.Do(func() { interrupted = true; f.SetReadDeadline(longAgo) })
+	f, err := s.pollable(i)
+	switch {
+	case errors.Is(err, os.ErrClosed): // the backend exited: see close
+		return s.errorf("wait on event %d", i, s.goneErr())
+	case err != nil:
+		return s.errorf("wait on event %d", i, err)
 	}
+	defer f.Close()
+	interrupt := func() { f.SetReadDeadline(longAgo) }
 	stopGone := context.AfterFunc(s.gone, interrupt)
-	stopCtx := func() bool { return true }
+	defer stopGone()
 	if ctx.Done() != nil {
-		stopCtx = context.AfterFunc(ctx, interrupt)
+		defer context.AfterFunc(ctx, interrupt)()
 	}
-	_, err := s.readers[i].read(buf[:], false)
-	stopGone()
-	stopCtx()
-	once.Do(func() {}) // wait for an interrupt in progress; disable later ones
-	if interrupted {
-		f.SetReadDeadline(time.Time{})
-	}
+	_, err = f.Read(buf[:])
 	switch {
 	case err == nil:
 		return nil

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -33,7 +34,7 @@ type eventSlots struct {
 	front   bool
 	logger  *slog.Logger
 	fds     []int         // the doorbells
-	files   []*os.File    // the same, read through the runtime poller
+	files   []*os.File    // the same, not in the runtime's poller (see add)
 	readers []*spinReader // the same, polled for a moment before parking (spin.go)
 	words   []byte        // the shared page: one uint64 word per slot
 	gone    context.Context
@@ -111,9 +112,14 @@ func backendEventSlots(b *Backend, first, n int) (*eventSlots, error) {
 	return s, nil
 }
 
-// add takes fd as slot i's doorbell.
+// add takes fd as slot i's doorbell. The doorbell stays out of the
+// runtime's poller: every write and read of an eventfd in an epoll set
+// wakes the thread waiting in epoll_wait, for nothing but a Wait that takes
+// long (see eventSlots.sleep), which registers a duplicate for itself.
 func (s *eventSlots) add(fd, i int) error {
+	unix.SetNonblock(fd, false) // os.NewFile polls a non-blocking descriptor
 	f := os.NewFile(uintptr(fd), "mp-event-"+strconv.Itoa(i))
+	unix.SetNonblock(fd, true)
 	sr, err := newSpinReader(f)
 	if err != nil {
 		f.Close()
@@ -158,4 +164,26 @@ func (s *eventSlots) close() {
 	}
 	s.closed = true
 	closeAll(s.files)
+}
+
+// pollable returns a duplicate of slot i's doorbell that is in the runtime's
+// poller, for a wait that takes long. Its reads and deadlines work as for
+// any non-blocking file; close it after the wait.
+func (s *eventSlots) pollable(i int) (*os.File, error) {
+	var dup int
+	var err error
+	if cerr := s.readers[i].rc.Control(func(fd uintptr) {
+		dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); cerr != nil {
+		return nil, os.ErrClosed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dup: %w", err)
+	}
+	f := os.NewFile(uintptr(dup), "mp-event-wait-"+strconv.Itoa(i)) // non-blocking: polled
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("doorbell not pollable: %w", err)
+	}
+	return f, nil
 }
