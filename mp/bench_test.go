@@ -34,6 +34,18 @@ func rawEcho(mode string) int {
 		}
 	}
 	var buf [8]byte
+	if mode == "ppoll" {
+		unix.SetNonblock(3, true)
+		efd, _ := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		for {
+			if err := pollRead(3, efd, buf[:]); err != nil {
+				return 0
+			}
+			if _, err := unix.Write(4, buf[:]); err != nil {
+				return 0
+			}
+		}
+	}
 	if mode == "gopipe" {
 		// The same echo through the Go runtime's poller, as the library
 		// reads and writes.
@@ -307,4 +319,53 @@ func BenchmarkUnderLoad(b *testing.B) {
 	b.Run("Call", BenchmarkCall)
 	b.Run("RawEventfdRoundTrip", BenchmarkRawEventfdRoundTrip)
 	b.Run("Sync", BenchmarkSync)
+}
+
+// pollRead waits for fd in ppoll(2) beside a cancel eventfd, then reads 8 bytes.
+func pollRead(fd, efd int, buf []byte) error {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Ppoll(pfd, nil, nil); err != nil && err != unix.EINTR {
+			return err
+		}
+		n, err := unix.Read(fd, buf)
+		if err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.EOF
+		}
+		return nil
+	}
+}
+
+// BenchmarkRawPollRoundTrip is BenchmarkRawPipeRoundTrip with both sides
+// waiting in ppoll(2) beside a cancel eventfd before each read: the floor of
+// a wait that a context can end.
+func BenchmarkRawPollRoundTrip(b *testing.B) {
+	var down, up [2]int
+	require.NoError(b, unix.Pipe2(down[:], unix.O_CLOEXEC))
+	require.NoError(b, unix.Pipe2(up[:], unix.O_CLOEXEC|unix.O_NONBLOCK))
+	stop, pid := startRaw(b, "ppoll", down[0], up[1])
+	defer stop()
+	unix.Close(down[0])
+	unix.Close(up[1])
+	defer unix.Close(down[1])
+	defer unix.Close(up[0])
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	require.NoError(b, err)
+	defer unix.Close(efd)
+	buf := []byte("12345678")
+	defer measureCPU(b, pid)()
+	for b.Loop() {
+		if _, err := unix.Write(down[1], buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := pollRead(up[0], efd, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
