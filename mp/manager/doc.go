@@ -7,7 +7,11 @@
 // goroutine, that sees everything: the messages of every worker, tagged with
 // the worker that sent them; the end of every task; every worker's exit;
 // timers; and any channel the program adds with Watch. All callbacks run on
-// that loop, so the program's own state needs no locks.
+// that loop, so the program's own state needs no locks. A callback must not
+// wait for a worker: while it runs, the loop takes no messages, so a worker
+// that sends meanwhile waits for the loop, and a Call to it waits forever
+// (the manager warns after Config.StillAlive). Call from a goroutine and
+// bring the answer back with Watch.
 //
 //	m, err := manager.New(manager.Config{
 //		Workers: 5,

@@ -67,7 +67,7 @@ func (m *Manager) watch(w *Worker, p *mp.Process) {
 					break more
 				}
 			}
-			m.send(event{kind: evMessages, w: w, proc: p, msgs: batch})
+			m.sendMessages(event{kind: evMessages, w: w, proc: p, msgs: batch})
 		}
 		<-p.Done()
 		m.send(event{kind: evExit, w: w, proc: p})

@@ -52,7 +52,9 @@ type Config struct {
 	// Default 30 s.
 	StartTimeout time.Duration
 	// StillAlive is how long the loop may see nothing before it logs
-	// "still alive"; zero means 5 seconds, negative never.
+	// "still alive", and how long a worker's messages may wait for a
+	// loop blocked in a callback before a warning says so; zero means 5
+	// seconds, negative never.
 	StillAlive time.Duration
 	// ShutdownTimeout bounds the stop of every worker when the manager
 	// stops; past it, the ones still running are killed. Default 5 s.
@@ -60,6 +62,12 @@ type Config struct {
 	// Force, when closed while the manager stops (a second Ctrl-C), kills
 	// the workers still running at once. Nil: only ShutdownTimeout.
 	Force <-chan struct{}
+
+	// The callbacks run on the loop, one at a time; while one runs, the
+	// loop takes no worker's messages. A callback must not wait for a
+	// worker (a Call): if that worker sends meanwhile, its Send waits for
+	// the loop and the Call waits forever. Call from a goroutine of your
+	// own and bring the answer back with Watch.
 
 	// OnReady runs when worker w has started (or restarted) and joined
 	// the idle pool.

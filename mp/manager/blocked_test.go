@@ -1,0 +1,112 @@
+package manager_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpgo/mp/internal/mplog"
+	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/manager"
+)
+
+// watchedBuffer is a lockedBuffer that closes seen when a line containing
+// want is written.
+type watchedBuffer struct {
+	*lockedBuffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *watchedBuffer) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return w.lockedBuffer.Write(p)
+}
+
+// More messages than the manager can hold while its loop is blocked: the
+// events channel's 256 batches of 256, the Messages channel's buffer and
+// the queue behind it (4 × MessageBuffer).
+const flood = 100_000
+
+// Fault: a callback on the loop Calls a worker while that worker sends. The
+// loop takes no message while the callback waits, so the worker's Send
+// waits for room, its loop for the Send, and the Call for the loop: without
+// a deadline the Call waits forever, and nothing said why. The manager
+// warns once the worker's messages have waited StillAlive for the loop.
+func TestFaultCallbackWaitingForASendingWorkerIsReported(t *testing.T) {
+	cfg, logs := config(1)
+	cfg.StillAlive = 200 * time.Millisecond
+	watched := &watchedBuffer{lockedBuffer: logs, want: "messages have waited", seen: make(chan struct{})}
+	cfg.Log = slog.New(mplog.NewHandler(watched, "manager", mplog.Front, nil))
+	got := make(chan error, 1)
+	first := true
+	cfg.OnReady = func(w *manager.Worker) {
+		require.NoError(t, burst.Send(context.Background(), w.Process(), flood))
+	}
+	cfg.OnMessage = func(w *manager.Worker, _ mp.Message) {
+		if !first {
+			return
+		}
+		first = false
+		// The test ends the Call once the warning is out (30 s at most:
+		// then the warning never came).
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		go func() {
+			select {
+			case <-watched.seen:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		_, err := doJob.Call(ctx, w.Process(), job{})
+		got <- err
+	}
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	cancel, wait := runManager(t, m)
+	err = <-got
+	require.ErrorIs(t, err, context.Canceled, "the warning did not come: %v", err)
+	assert.Contains(t, logs.String(), "worker-1's messages have waited 200ms for the loop")
+	cancel()
+	assert.NoError(t, wait())
+}
+
+// What the warning advises: a Call made from a goroutine of the program
+// while the worker sends is answered once the worker's handler is done, as
+// the loop goes on taking the messages.
+func TestCallFromAGoroutineWhileTheWorkerSends(t *testing.T) {
+	cfg, logs := config(1)
+	got := make(chan error, 1)
+	first := true
+	cfg.OnReady = func(w *manager.Worker) {
+		require.NoError(t, burst.Send(context.Background(), w.Process(), flood))
+	}
+	cfg.OnMessage = func(w *manager.Worker, _ mp.Message) {
+		if !first {
+			return
+		}
+		first = false
+		p := w.Process()
+		go func() {
+			_, err := doJob.Call(context.Background(), p, job{})
+			got <- err
+		}()
+	}
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	cancel, wait := runManager(t, m)
+	require.NoError(t, <-got)
+	cancel()
+	assert.NoError(t, wait())
+	assert.NotContains(t, logs.String(), "messages have waited")
+}
