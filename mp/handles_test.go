@@ -32,3 +32,24 @@ func TestLateReplyNeverAnswersTheNextCall(t *testing.T) {
 		assert.Equal(t, "pid", m.Command, "the next call got the reply meant for the one given up")
 	}
 }
+
+// A reader that waits for the rest of a frame (pipeSource.Read) blocks its
+// thread in poll(2) on the pipe alone: only the end of the pipe ends that
+// wait. The stop ladder guarantees that end: a backend stalled half way
+// through a message, deaf to SIGTERM, is killed when Shutdown's ctx ends,
+// and the wait, the reader and the process all end with it.
+func TestReaderWaitingMidFrameEndsWithShutdown(t *testing.T) {
+	p := startTest(t, Options{})
+	require.NoError(t, p.Send(context.Background(), "halfstall", nil))
+	m := <-p.Messages()
+	require.Equal(t, "stalling", m.Command)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := p.Shutdown(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "killed when ctx ended")
+	assert.Less(t, time.Since(start), 5*time.Second)
+	<-p.Done()
+	for range p.Messages() { // closed: the reader ended
+	}
+}

@@ -320,6 +320,21 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		}
 		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}).
+	Handle("halfstall", func(b *testBackend, ctx context.Context, m Message) error {
+		// Say so, write half a message and stall, alive, deaf even to
+		// SIGTERM: the frontend's reader waits for the rest of the frame.
+		if err := b.Send(ctx, "stalling", nil); err != nil {
+			return err
+		}
+		buf, err := appendFrame(nil, &frame{kind: kindMessage, command: "half", params: Params{"pad": make([]byte, 1000)}})
+		if err != nil {
+			return err
+		}
+		if _, err := b.out.f.Write(buf[:len(buf)/2]); err != nil {
+			return err
+		}
+		select {}
+	}).
 	Handle("isbackend", func(b *testBackend, ctx context.Context, m Message) error {
 		return b.Reply(ctx, m, "isbackend", Params{"is": IsBackend()})
 	}).
