@@ -220,49 +220,7 @@ func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	var sent int // messages the fake backend wrote
-	backend := make(chan error, 1)
-	go func() { // the fake backend
-		defer w.Close()
-		rd := newFrameReader(cmdR, MaxFrameSize)
-		var out []byte
-		flush := func() error { // out, in random pieces
-			for len(out) > 0 {
-				n := min(len(out), 1+rng.IntN(2*len(out)))
-				if _, err := w.Write(out[:n]); err != nil {
-					return err
-				}
-				out = out[n:]
-				if rng.IntN(2) == 0 {
-					time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
-				}
-			}
-			return nil
-		}
-		for {
-			fr, err := rd.read()
-			if errors.Is(err, io.EOF) {
-				backend <- flush()
-				return
-			}
-			if err != nil {
-				backend <- err
-				return
-			}
-			for range rng.IntN(3) {
-				size := []int{0, 10, 3000, 100 << 10}[rng.IntN(4)]
-				out, _ = appendFrame(out, &frame{kind: kindMessage, command: "m", params: Params{"seq": sent, "pad": make([]byte, size)}})
-				sent++
-			}
-			out, _ = appendFrame(out, &frame{kind: kindReply, id: fr.id, command: "r", params: fr.params})
-			if rng.IntN(3) == 0 {
-				continue // written with the next one's
-			}
-			if err := flush(); err != nil {
-				backend <- err
-				return
-			}
-		}
-	}()
+	backend := randomSplitBackend(rng, cmdR, w, &sent)
 	got := make(chan int, 1)
 	go func() { // Messages, in order
 		next := 0
@@ -310,4 +268,57 @@ func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Messages did not close after the pipe ended")
 	}
+}
+
+// randomSplitBackend is the fake backend of
+// TestMessagePipeHandOffsUnderRandomSplits: it answers each call read from
+// cmdR with its params, with up to two messages of random sizes before the
+// reply (counted in *sent), and writes what it has to w in random pieces
+// with random pauses, sometimes holding a reply back to write it with the
+// next. It closes w and reports on the returned channel once cmdR ends.
+func randomSplitBackend(rng *rand.Rand, cmdR, w *os.File, sent *int) <-chan error {
+	backend := make(chan error, 1)
+	go func() {
+		defer w.Close()
+		rd := newFrameReader(cmdR, MaxFrameSize)
+		var out []byte
+		flush := func() error { // out, in random pieces
+			for len(out) > 0 {
+				n := min(len(out), 1+rng.IntN(2*len(out)))
+				if _, err := w.Write(out[:n]); err != nil {
+					return err
+				}
+				out = out[n:]
+				if rng.IntN(2) == 0 {
+					time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
+				}
+			}
+			return nil
+		}
+		for {
+			fr, err := rd.read()
+			if errors.Is(err, io.EOF) {
+				backend <- flush()
+				return
+			}
+			if err != nil {
+				backend <- err
+				return
+			}
+			for range rng.IntN(3) {
+				size := []int{0, 10, 3000, 100 << 10}[rng.IntN(4)]
+				out, _ = appendFrame(out, &frame{kind: kindMessage, command: "m", params: Params{"seq": *sent, "pad": make([]byte, size)}})
+				*sent++
+			}
+			out, _ = appendFrame(out, &frame{kind: kindReply, id: fr.id, command: "r", params: fr.params})
+			if rng.IntN(3) == 0 {
+				continue // written with the next one's
+			}
+			if err := flush(); err != nil {
+				backend <- err
+				return
+			}
+		}
+	}()
+	return backend
 }
