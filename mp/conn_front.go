@@ -85,6 +85,11 @@ func (c *frontConn) sendStart(ctx context.Context, params Params) error {
 	return c.in.write(ctx, &frame{kind: kindInit, params: params})
 }
 
+// messages returns the channel messages are delivered to; it is closed
+// once the pipe has ended, done is closed and the messages read before are
+// delivered (see deliver).
+func (c *frontConn) messages() <-chan Message { return c.msgs }
+
 // closeSend closes the command pipe: the backend stops once it has
 // handled what came before. The cancel pipe stays open until close.
 func (c *frontConn) closeSend() { c.in.close() }

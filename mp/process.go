@@ -103,7 +103,7 @@ func (p *Process) Log() *slog.Logger { return p.log }
 // that a backend can always be stopped: read what you need before stopping.
 // Messages of a backend that exited on its own are kept until they are read
 // or Close is called.
-func (p *Process) Messages() <-chan Message { return p.conn.msgs }
+func (p *Process) Messages() <-chan Message { return p.conn.messages() }
 
 // Done returns a channel closed once the backend has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
