@@ -52,8 +52,8 @@ type frontOwner interface {
 	// badData records that the peer sent bad data (err), fails the calls
 	// waiting and kills the peer.
 	badData(err error)
-	// reap accounts for the peer's exit once the message pipe has ended,
-	// and closes done.
+	// reap accounts for the peer's exit once the message pipe has ended:
+	// it closes the connection (close), then done.
 	reap()
 }
 
