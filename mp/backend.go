@@ -19,17 +19,6 @@ import (
 	"github.com/mpgo/mp/internal/mplog"
 )
 
-// File descriptors of a backend: the command and message pipes, the
-// credits, the cancel pipe, then the events' eventfds and their page, then the caller's extra
-// files.
-const (
-	fdCommands = 3 // frontend → backend frames; EOF means "stop"
-	fdMessages = 4 // backend → frontend frames
-	fdCredits  = 5 // eventfd: messages the backend may send (credits.go)
-	fdCancels  = 6 // frontend → backend cancel frames, beside the commands
-	fdFirst    = 7 // first event, then Options.Files
-)
-
 // Backend is the child's side of a process: what handlers and hooks use to
 // log, to send messages to the frontend, to reply to calls and to set events.
 // A Backend exists only in the child; the frontend has a *Process instead.
@@ -37,14 +26,10 @@ type Backend struct {
 	kind, name string
 	log        *slog.Logger
 	ctx        context.Context // cancelled on SIGTERM
-	cmds       *os.File
-	out        *frameWriter
-	events     *eventSlots // nil without Options.Events
+	conn       *backConn       // the transport (conn_back.go)
+	events     *eventSlots     // nil without Options.Events
 	files      []*os.File
 	params     Params
-	cmdReader  *frameReader
-	cmdSpin    *spinReader // cmdReader's source
-	credits    *credits    // messages Send may still send; see credits.go
 
 	current  atomic.Uint64 // id of the call being handled, 0 for a Send
 	replyMu  sync.Mutex    // a call's reply is written once: by Reply, or when its handler returns
@@ -62,21 +47,18 @@ func runBackend(l *launch) int {
 	takeDescriptors(l.events, l.files)
 	be := &Backend{
 		kind: l.kind, name: l.name,
-		log:       mplog.New(l.kind+"."+l.name, mplog.Back),
-		cmds:      commandPipe(),
-		out:       newFrameWriter(os.NewFile(fdMessages, "mp-messages")),
-		credits:   newCredits(l.window, os.NewFile(fdCredits, "mp-credits")),
+		log: mplog.New(l.kind+"."+l.name, mplog.Back),
+		conn: newBackConn(commandPipe(), os.NewFile(fdMessages, "mp-messages"),
+			os.NewFile(fdCredits, "mp-credits"), os.NewFile(fdCancels, "mp-cancels"), l.window),
 		cancelled: map[uint64]struct{}{},
 	}
-	be.out.gatherMessages()
-	be.credits.beforeWait = be.out.writeGathered
 	defer func() {
 		// A message whose Send gave up half way goes on in the background
 		// (see frameWriter.write): exiting now would cut it. The wait is
 		// bounded: the frontend reads its pipe until it ends, or is gone.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		be.out.flush(ctx)
+		be.conn.flush(ctx)
 	}()
 	fd := fdFirst
 	if l.events > 0 {
@@ -122,16 +104,6 @@ func takeDescriptors(nEvents, nFiles int) {
 	}
 }
 
-// commandPipe returns the command pipe, non-blocking but outside the
-// runtime's poller: the loop waits for commands on its own thread, in
-// poll(2) (see spinReader.blocking). In the poller too, every command would
-// also wake the thread that waits there.
-func commandPipe() *os.File {
-	f := os.NewFile(fdCommands, "mp-commands") // blocking yet: not polled
-	unix.SetNonblock(fdCommands, true)
-	return f
-}
-
 // handleSignals sets the backend's context and what signals do; the
 // returned function releases them.
 func (b *Backend) handleSignals(grace time.Duration) (release func()) {
@@ -174,16 +146,10 @@ func (b *Backend) handleSignals(grace time.Duration) (release func()) {
 // readStart reads the start parameters, the first frame of the command
 // pipe. It reports false, with the exit code, if there are none.
 func (b *Backend) readStart() (int, bool) {
-	sr, err := newSpinReader(b.cmds)
-	if err == nil {
-		err = sr.blocking()
-	}
-	if err != nil {
+	if err := b.conn.openCommands(); err != nil {
 		return b.fatal(CodeFatal, "", fmt.Errorf("command pipe: %w", err)), false
 	}
-	b.cmdSpin = sr
-	rd := newFrameReader(sr, MaxFrameSize)
-	init, err := rd.read()
+	init, err := b.conn.read()
 	if err == nil && init.kind != kindInit {
 		err = fmt.Errorf("first frame is not a start frame: %w", ErrBadFrame)
 	}
@@ -194,7 +160,6 @@ func (b *Backend) readStart() (int, bool) {
 		return b.fatal(CodeBadFrame, "", fmt.Errorf("reading start parameters: %w", err)), false
 	}
 	b.params = init.params
-	b.cmdReader = rd
 	b.log.Debug("state running", "pid", os.Getpid())
 	return 0, true
 }
@@ -236,10 +201,7 @@ func (b *Backend) File(i int) *os.File {
 // large, and with the operating system's error (EPIPE) if the frontend is
 // gone.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
-	if err := b.credits.take(ctx); err != nil {
-		return opError(fmt.Sprintf("send %q", command), b.name, err)
-	}
-	if err := b.out.write(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
+	if err := b.conn.send(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
 		return opError(fmt.Sprintf("send %q", command), b.name, err)
 	}
 	return nil
@@ -271,7 +233,7 @@ func (b *Backend) Reply(ctx context.Context, req Message, command string, params
 	b.beforeReply()
 	ctx, cancel := lastChance(ctx)
 	defer cancel()
-	if err := b.out.write(ctx, &frame{kind: kindReply, id: req.id, command: command, params: params}); err != nil {
+	if err := b.conn.write(ctx, &frame{kind: kindReply, id: req.id, command: command, params: params}); err != nil {
 		// Unless part of it went out (the rest follows), nothing did
 		// (too large, not encodable, no room in time): the handler's
 		// error, or the automatic reply, answers the call instead.

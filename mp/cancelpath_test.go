@@ -44,7 +44,7 @@ func TestCallGivenUpHalfWrittenIsCancelled(t *testing.T) {
 		_, err := p.Call(short, "block", Params{"pad": make([]byte, 256<<10)})
 		errc <- err
 	}()
-	waitPipeFull(t, p.in.f) // part of the call's frame is out, not all of it
+	waitPipeFull(t, p.conn.in.f) // part of the call's frame is out, not all of it
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
 	release()

@@ -133,7 +133,7 @@ func (c *credits) read(ctx context.Context) (uint64, error) {
 
 // close makes credits free for good and wakes every waiter: the loop saw
 // the command pipe end, so the frontend is stopping us (and no longer holds messages
-// back: it drops what does not fit in Messages, see Process.deliver) or it
+// back: it drops what does not fit in Messages, see frontConn.deliver) or it
 // is gone (and the write that follows fails with EPIPE). Failing the Send
 // here instead would fail handlers that CloseSend promises to finish.
 func (c *credits) close() {

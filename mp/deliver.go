@@ -9,54 +9,54 @@ import "fmt"
 // credits.go). What an exited backend sent waits for a reader, or for Close.
 // It runs while messages wait (see inbox); the last run closes Messages once
 // the exit is accounted for.
-func (p *Process) deliver() {
+func (c *frontConn) deliver() {
 	for {
-		m, ok, finish := p.inbox.next()
+		m, ok, finish := c.inbox.next()
 		if !ok {
 			if finish {
-				p.finishDelivery()
+				c.finishDelivery()
 			}
 			return
 		}
 		select {
-		case p.msgs <- m:
+		case c.msgs <- m:
 		default:
 			select {
-			case p.msgs <- m:
-			case <-p.stopping:
-				if p.drops++; p.drops == 1 {
-					p.dropped(m)
+			case c.msgs <- m:
+			case <-c.stopping:
+				if c.drops++; c.drops == 1 {
+					c.dropped(m)
 				}
 			}
 		}
-		p.queued.Add(-1) // after the send: the reader's short way keeps the order
-		p.delivered()
+		c.queued.Add(-1) // after the send: the reader's short way keeps the order
+		c.delivered()
 	}
 }
 
 // finishDelivery closes Messages once the exit is accounted for.
-func (p *Process) finishDelivery() {
-	if p.drops > 1 {
-		p.log.Warn(fmt.Sprintf("dropped %d messages in all while the process stopped", p.drops))
+func (c *frontConn) finishDelivery() {
+	if c.drops > 1 {
+		c.log.Warn(fmt.Sprintf("dropped %d messages in all while the process stopped", c.drops))
 	}
-	<-p.done
-	close(p.msgs)
+	<-c.done
+	close(c.msgs)
 }
 
 // delivered counts a message delivered (or dropped), and gives the backend
 // a batch of credits back every buffer's worth.
-func (p *Process) delivered() {
-	batch := int64(max(p.window/creditsPerBuffer, 1))
-	if p.owed.Add(1) >= batch {
-		if k := p.owed.Swap(0); k > 0 {
-			p.giveCredits(int(k))
+func (c *frontConn) delivered() {
+	batch := int64(max(c.window/creditsPerBuffer, 1))
+	if c.owed.Add(1) >= batch {
+		if k := c.owed.Swap(0); k > 0 {
+			c.giveCredits(int(k))
 		}
 	}
 }
 
 // giveCredits gives the backend k credits back, unless it is gone.
-func (p *Process) giveCredits(k int) {
-	rc, err := p.credits.SyscallConn()
+func (c *frontConn) giveCredits(k int) {
+	rc, err := c.credits.SyscallConn()
 	if err != nil {
 		return // closed: the backend has exited
 	}
@@ -64,6 +64,6 @@ func (p *Process) giveCredits(k int) {
 }
 
 // dropped logs the first message dropped; the others are only counted.
-func (p *Process) dropped(m Message) {
-	p.log.Warn(fmt.Sprintf("dropped message %q: Messages is full and the process is stopping (further drops are counted)", m.Command))
+func (c *frontConn) dropped(m Message) {
+	c.log.Warn(fmt.Sprintf("dropped message %q: Messages is full and the process is stopping (further drops are counted)", m.Command))
 }

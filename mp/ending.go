@@ -81,7 +81,7 @@ func (b *Backend) announceEnd(r EndReason) {
 	b.endOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if err := b.out.write(ctx, &frame{kind: kindEnding, code: ErrorCode(r)}); err != nil {
+		if err := b.conn.write(ctx, &frame{kind: kindEnding, code: ErrorCode(r)}); err != nil {
 			b.log.Debug("could not announce the end", "err", err)
 		}
 	})

@@ -27,7 +27,7 @@ func TestFaultGarbageOnCommandPipe(t *testing.T) {
 	out := &syncBuffer{}
 	p := startTest(t, Options{Stdout: out, Stderr: out})
 	// A length prefix of 11 followed by bytes that are no frame body.
-	_, err := p.in.f.Write([]byte("\x0b\x00\x00\x00not a frame"))
+	_, err := p.conn.in.f.Write([]byte("\x0b\x00\x00\x00not a frame"))
 	require.NoError(t, err)
 	err = p.Wait(context.Background())
 	require.ErrorIs(t, err, ErrBadFrame)
@@ -41,7 +41,7 @@ func TestFaultOversizeLengthPrefix(t *testing.T) {
 	p := startTest(t, Options{Stdout: out, Stderr: out})
 	var hdr [4]byte
 	binary.LittleEndian.PutUint32(hdr[:], MaxFrameSize+1)
-	_, err := p.in.f.Write(hdr[:])
+	_, err := p.conn.in.f.Write(hdr[:])
 	require.NoError(t, err)
 	err = p.Wait(context.Background())
 	require.ErrorIs(t, err, ErrFrameTooLarge)

@@ -112,7 +112,7 @@ func (k *Kind[B]) run(be *Backend) int {
 			return be.fatal(CodeFatal, "", fmt.Errorf("pre-run: %w", err))
 		}
 	}
-	if err := be.out.write(be.ctx, &frame{kind: kindReady}); err != nil {
+	if err := be.conn.write(be.ctx, &frame{kind: kindReady}); err != nil {
 		be.postRun(b)
 		return exitOK // the frontend is gone already
 	}

@@ -17,12 +17,13 @@ type handlers map[string]func(context.Context, Message) error
 // a handler calls Stop. The loop reads the command pipe itself, so a command
 // is handled on the goroutine that read it: handing it to another goroutine
 // would wake a second thread for every command, which costs more than the
-// pipe (docs/benchmarks.md). Cancellations come on a pipe of their own, read
-// by a goroutine of their own (readCancels), so they reach a running handler.
+// pipe (docs/benchmarks.md). Cancellations come on a pipe of their own,
+// read by a goroutine of their own (backConn.readCancels), so they reach a
+// running handler.
 func (b *Backend) serve(hs handlers, commands []string) int {
-	// From now on Send needs credits, until the command pipe ends.
-	b.credits.prerun.Store(false)
-	go b.readCancels(os.NewFile(fdCancels, "mp-cancels"))
+	// From now on Send needs credits, until the command pipe ends;
+	// cancellations come on a pipe of their own.
+	b.conn.serve(b.log, b.cancel)
 	// SIGTERM and Stop interrupt a read in progress (see Stop).
 	defer context.AfterFunc(b.ctx, b.interruptRead)()
 	for {
@@ -38,12 +39,12 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 			b.log.Debug("stopped by Stop")
 			return exitOK
 		}
-		fr, err := b.cmdReader.read()
+		fr, err := b.conn.read()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && (b.ctx.Err() != nil || b.stopping.Load()) {
 				continue // interrupted: the checks above say why
 			}
-			b.credits.close()
+			b.conn.commandsEnded()
 			return b.commandsEnded(err)
 		}
 		if fr.kind != kindSend && fr.kind != kindCall {
@@ -57,35 +58,11 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 
 // interruptRead wakes the loop if it is reading the command pipe, for good:
 // the loop is ending.
-func (b *Backend) interruptRead() {
-	if b.cmdSpin != nil {
-		b.cmdSpin.interrupt()
-	}
-	b.cmds.SetReadDeadline(longAgo)
-}
-
-// readCancels reads the cancel pipe until it ends (the frontend stops, or
-// is gone): each frame cancels one call, at once.
-func (b *Backend) readCancels(f *os.File) {
-	defer f.Close()
-	rd := newFrameReader(f, 1<<10)
-	for {
-		fr, err := rd.read()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				b.log.Debug("cancel pipe", "err", err)
-			}
-			return
-		}
-		if fr.kind == kindCancel {
-			b.cancel(fr.id)
-		}
-	}
-}
+func (b *Backend) interruptRead() { b.conn.interrupt() }
 
 // cancel cancels call id: its handler's ctx if it runs, or the call itself
 // if it has not started (calls come in the order of their ids, see
-// Process.Call, so a call that ended is simply ignored).
+// frontConn.call, so a call that ended is simply ignored).
 func (b *Backend) cancel(id uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -152,7 +129,7 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 		b.beforeReply()
 		ctx, cancel := lastChance(b.ctx)
 		defer cancel()
-		if err := b.out.write(ctx, out); err != nil {
+		if err := b.conn.write(ctx, out); err != nil {
 			b.log.Debug("could not report to the frontend", "command", fr.command, "err", err)
 		}
 	}
@@ -165,7 +142,7 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 		return 0, false
 	}
 	panicked, err := b.run(ctx, h, m)
-	defer b.out.writeGathered() // what the handler sent goes out now
+	defer b.conn.writeGathered() // what the handler sent goes out now
 	// The handler has returned: a Reply from now on is late (Reply), and
 	// the reply slot is ours unless the handler replied.
 	b.replyMu.Lock() // waits for a Reply being written

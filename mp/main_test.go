@@ -177,7 +177,7 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 	}).
 	Handle("garbage", func(b *testBackend, ctx context.Context, m Message) error {
 		// Corrupt the message pipe with an oversize length prefix.
-		if _, err := b.out.f.Write([]byte{0xff, 0xff, 0xff, 0x7f}); err != nil {
+		if _, err := b.conn.out.f.Write([]byte{0xff, 0xff, 0xff, 0x7f}); err != nil {
 			return err
 		}
 		<-ctx.Done()
@@ -315,7 +315,7 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		if err != nil {
 			return err
 		}
-		if _, err := b.out.f.Write(buf[:len(buf)/2]); err != nil {
+		if _, err := b.conn.out.f.Write(buf[:len(buf)/2]); err != nil {
 			return err
 		}
 		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -330,7 +330,7 @@ var testKind = NewKind("Test", func(b *Backend) *testBackend { return &testBacke
 		if err != nil {
 			return err
 		}
-		if _, err := b.out.f.Write(buf[:len(buf)/2]); err != nil {
+		if _, err := b.conn.out.f.Write(buf[:len(buf)/2]); err != nil {
 			return err
 		}
 		select {}

@@ -63,7 +63,7 @@ func (b *Backend) fatal(code ErrorCode, command string, err error) int {
 	// The frontend may be gone or stuck; do not wait long to tell it.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	b.out.write(ctx, &frame{kind: kindFatal, code: code, command: command, errText: msg})
+	b.conn.write(ctx, &frame{kind: kindFatal, code: code, command: command, errText: msg})
 	switch code {
 	case CodePanic:
 		return exitPanic

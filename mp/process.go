@@ -17,31 +17,20 @@ type Process struct {
 	kind, name  string
 	log         *slog.Logger
 	cmd         *exec.Cmd
-	in          *frameWriter // our end of the command pipe
-	cancels     *frameWriter // our end of the cancel pipe (see Call)
-	pipe        *msgPipe     // our end of the message pipe (msgpipe.go)
-	sawReady    bool         // the backend reported ready; only with pipe's token
-	msgs        chan Message
-	inbox       *inbox       // messages read, waiting to be delivered to msgs
-	queued      atomic.Int64 // messages pushed to inbox and not yet delivered
-	drops       int          // messages dropped while stopping; deliver's own
-	owed        atomic.Int64 // credits earned by delivered messages, not yet given
-	window      int          // the backend's message credits: 4 × MessageBuffer
-	credits     *os.File     // eventfd of the credits given back (credits.go)
-	events      *eventSlots  // nil without Options.Events
+	conn        *frontConn  // the transport (conn_front.go)
+	sawReady    bool        // the backend reported ready; only with the pipe's token
+	events      *eventSlots // nil without Options.Events
 	stopTimeout time.Duration
 
 	state     atomic.Int32
-	nextID    atomic.Uint64
 	mu        sync.Mutex
-	pending   map[uint64]chan callResult // calls waiting for their reply
-	remote    error                      // fatal error reported by the backend
-	endReason EndReason                  // why it ends (ending.go)
-	ending    chan struct{}              // closed with the first endReason
-	killed    bool                       // the stop ladder reached SIGKILL
-	killedBy  error                      // the Shutdown ctx's cause, if that is why
-	stopping  chan struct{}              // closed by CloseSend
-	exited    context.Context            // cancelled when the child has exited
+	remote    error           // fatal error reported by the backend
+	endReason EndReason       // why it ends (ending.go)
+	ending    chan struct{}   // closed with the first endReason
+	killed    bool            // the stop ladder reached SIGKILL
+	killedBy  error           // the Shutdown ctx's cause, if that is why
+	stopping  chan struct{}   // closed by CloseSend
+	exited    context.Context // cancelled when the child has exited
 	setExit   context.CancelFunc
 	ready     chan struct{} // closed when the backend reports its pre-run done
 	done      chan struct{} // closed once the exit is fully accounted for
@@ -114,7 +103,7 @@ func (p *Process) Log() *slog.Logger { return p.log }
 // that a backend can always be stopped: read what you need before stopping.
 // Messages of a backend that exited on its own are kept until they are read
 // or Close is called.
-func (p *Process) Messages() <-chan Message { return p.msgs }
+func (p *Process) Messages() <-chan Message { return p.conn.messages() }
 
 // Done returns a channel closed once the backend has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }

@@ -7,9 +7,9 @@ import (
 	"syscall"
 )
 
-// wait reaps the child once its message pipe has ended (so it is exiting,
-// and cmd.Wait returns at once) and works out why it exited.
-func (p *Process) wait() {
+// reap reaps the child once its message pipe has ended (so it is exiting,
+// and cmd.Wait returns at once), works out why it exited, and closes Done.
+func (p *Process) reap() {
 	p.endGroup()
 	werr := p.cmd.Wait()
 	if errors.Is(werr, exec.ErrWaitDelay) {
@@ -38,10 +38,8 @@ func (p *Process) wait() {
 	if p.events != nil {
 		p.events.close()
 	}
-	p.credits.Close()
 	p.setState(stateExited) // before closing: a Send failing now sees a death
-	p.in.close()
-	p.cancels.close()
+	p.conn.close()
 	if p.exitErr != nil {
 		p.log.Debug("exited", "err", p.exitErr)
 	}

@@ -34,7 +34,7 @@ func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 			}
 		}
 	}()
-	waitPipeHolds(t, p.in.f, 1) // the Send is writing, and the pipe is full
+	waitPipeHolds(t, p.conn.in.f, 1) // the Send is writing, and the pipe is full
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Close() }()
 	select {
@@ -220,7 +220,7 @@ func TestStopDuringAHalfWrittenSendIsAStopNotAFailure(t *testing.T) {
 	p, release := gated(t)
 	sent := make(chan error, 1)
 	go func() { sent <- p.Send(context.Background(), "echo", Params{"b": make([]byte, 1<<20)}) }()
-	waitPipeFull(t, p.in.f) // the frame is on its way, in part
+	waitPipeFull(t, p.conn.in.f) // the frame is on its way, in part
 	// Stopping closes the pipe half way through the frame. The backend,
 	// once its handlers return, reads a cut frame and the pipe's end: a
 	// stop. The Send went out whole, or says it was stopped.

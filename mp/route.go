@@ -8,18 +8,19 @@ import (
 )
 
 // read reads the message pipe whenever no Call reads it (msgpipe.go),
-// routing replies to their calls, messages to Messages and failures to the
-// log and to Wait. It never blocks on anything but the pipe, so a reply is
-// never held up. When the pipe ends, the backend has exited: read reaps it.
-func (p *Process) read() {
+// routing replies to their calls, messages to Messages and what the
+// backend reports about itself to the owner. It never blocks on anything
+// but the pipe, so a reply is never held up. When the pipe ends, the
+// backend has exited: the owner reaps it.
+func (c *frontConn) read() {
 	defer func() {
-		finish := p.inbox.close()
-		p.wait()
+		finish := c.inbox.close()
+		c.owner.reap()
 		if finish {
-			p.finishDelivery()
+			c.finishDelivery()
 		}
 	}()
-	m := p.pipe
+	m := c.pipe
 	defer m.f.Close() // with the token, kept: no caller reads a closed descriptor
 	for {
 		if err := m.await(); err != nil {
@@ -27,7 +28,7 @@ func (p *Process) read() {
 		}
 		var err error
 		for err == nil {
-			err = p.routeOne(m.next) // drain the pipe
+			err = c.routeOne(m.next) // drain the pipe
 		}
 		if m.broken.Load() {
 			m.f.SetReadDeadline(time.Time{})
@@ -45,15 +46,15 @@ func (p *Process) read() {
 // it. It returns next's errNoData or errNotWhole as they are (nothing was
 // read), and any other failure (the pipe's end, bad data, a frame that
 // has no business on the pipe) once readFailed has handled it.
-func (p *Process) routeOne(next func() (frame, error)) error {
+func (c *frontConn) routeOne(next func() (frame, error)) error {
 	fr, err := next()
 	switch {
 	case errors.Is(err, errNoData), errors.Is(err, errNotWhole):
 		return err
-	case err == nil && p.route(fr):
+	case err == nil && c.route(fr):
 		return nil
 	}
-	p.readFailed(err)
+	c.readFailed(err)
 	if err == nil {
 		err = ErrBadFrame
 	}
@@ -63,23 +64,22 @@ func (p *Process) routeOne(next func() (frame, error)) error {
 // readFailed handles what a read of the message pipe ended with (err, or
 // nil for a frame of a kind that has no business there): the pipe's end,
 // or bad data, for which the backend is killed.
-func (p *Process) readFailed(err error) {
+func (c *frontConn) readFailed(err error) {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// The pipe ended inside a frame: the backend died (killed,
-		// typically) while it wrote. That is a death, which wait reports
-		// with the exit status, not bad data.
-		p.log.Debug("message pipe ended inside a frame", "err", err)
+		// typically) while it wrote. That is a death, which the owner
+		// reports with the exit status, not bad data.
+		c.log.Debug("message pipe ended inside a frame", "err", err)
 	case errors.Is(err, io.EOF):
 	case err == nil:
 		// route has killed the backend.
-		p.pipe.broken.Store(true)
+		c.pipe.broken.Store(true)
 	default:
 		// The stream is lost: nothing after this can be trusted.
-		p.pipe.broken.Store(true)
-		p.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
-		p.fail(fmt.Errorf("bad data from %q: %w: %w", p.name, ErrBackendDied, err))
-		p.cmd.Process.Kill()
+		c.pipe.broken.Store(true)
+		c.log.Error(fmt.Sprintf("bad data from backend, killing it: %v", err))
+		c.owner.badData(fmt.Errorf("bad data from %q: %w: %w", c.name, ErrBackendDied, err))
 	}
 }
 
@@ -87,73 +87,41 @@ func (p *Process) readFailed(err error) {
 // for a frame of a kind that has no business there, after killing the
 // backend. Only the holder of the pipe's token calls it, so frames are
 // routed in the order they came.
-func (p *Process) route(fr frame) bool {
+func (c *frontConn) route(fr frame) bool {
 	switch fr.kind {
 	case kindMessage:
 		m := Message{Command: fr.command, Params: fr.params}
 		// The short way, when nothing waits before this message and
 		// the channel has room: straight into Messages, no hand-off.
-		if p.queued.Load() == 0 {
+		if c.queued.Load() == 0 {
 			select {
-			case p.msgs <- m:
-				p.delivered()
+			case c.msgs <- m:
+				c.delivered()
 				return true
 			default:
 			}
 		}
-		p.queued.Add(1)
-		if p.inbox.push(m) {
-			go p.deliver()
+		c.queued.Add(1)
+		if c.inbox.push(m) {
+			go c.deliver()
 		}
 	case kindReply:
-		p.mu.Lock()
-		ch := p.pending[fr.id]
-		delete(p.pending, fr.id)
-		p.mu.Unlock()
+		c.mu.Lock()
+		ch := c.pending[fr.id]
+		delete(c.pending, fr.id)
+		c.mu.Unlock()
 		if ch == nil {
-			p.log.Debug("reply after its call gave up", "command", fr.command, "id", fr.id)
+			c.log.Debug("reply after its call gave up", "command", fr.command, "id", fr.id)
 			return true
 		}
 		ch <- callResult{fr: fr}
-	case kindError:
-		re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText, Sentinel: sentinelOf(fr.params)}
-		p.log.Warn(re.Error())
-	case kindReady:
-		if !p.sawReady {
-			p.sawReady = true
-			close(p.ready)
-		}
-	case kindFatal:
-		re := &RemoteError{Process: p.name, Command: fr.command, Code: fr.code, Msg: fr.errText}
-		p.markEnding(EndFatal)
-		p.fail(re)
-	case kindEnding:
-		r := EndReason(fr.code)
-		if r != EndSelf && r != EndTerminated {
-			r = EndDied // a reason the backend has no business giving
-		}
-		if r == EndTerminated && p.stopRequested() {
-			r = EndRequested // the ladder's SIGTERM
-		}
-		p.markEnding(r)
 	default:
-		p.log.Error(fmt.Sprintf("unexpected frame kind %d from backend, killing it", fr.kind))
-		p.fail(fmt.Errorf("bad data from %q: frame kind %d: %w: %w", p.name, fr.kind, ErrBackendDied, ErrBadFrame))
-		p.cmd.Process.Kill()
+		if c.owner.control(fr) {
+			return true
+		}
+		c.log.Error(fmt.Sprintf("unexpected frame kind %d from backend, killing it", fr.kind))
+		c.owner.badData(fmt.Errorf("bad data from %q: frame kind %d: %w: %w", c.name, fr.kind, ErrBackendDied, ErrBadFrame))
 		return false
 	}
 	return true
-}
-
-// fail records the first fatal error and fails the calls waiting for a reply.
-func (p *Process) fail(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.remote == nil {
-		p.remote = err
-	}
-	for id, ch := range p.pending {
-		ch <- callResult{err: err}
-		delete(p.pending, id)
-	}
 }

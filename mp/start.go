@@ -87,35 +87,6 @@ func (u undoList) run() {
 	}
 }
 
-// startPipes are the three pipes of a process: commands down, messages up,
-// and cancellations down beside the commands, so that they never wait
-// behind commands the backend has no room for yet. os.Pipe sets
-// close-on-exec, so no other child inherits them.
-type startPipes struct {
-	cmdR, cmdW, outR, outW, cancR, cancW *os.File
-}
-
-func openPipes(undo *undoList) (ps startPipes, err error) {
-	for _, pair := range []struct{ r, w **os.File }{{&ps.cmdR, &ps.cmdW}, {&ps.outR, &ps.outW}, {&ps.cancR, &ps.cancW}} {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return ps, err
-		}
-		undo.add(func() { r.Close(); w.Close() })
-		*pair.r, *pair.w = r, w
-	}
-	return ps, nil
-}
-
-// closeChildEnds closes our copies of the child's ends once it runs: then
-// only the child holds them, so its death is an EOF on outR and an EPIPE
-// on cmdW.
-func (ps startPipes) closeChildEnds() {
-	ps.cmdR.Close()
-	ps.outW.Close()
-	ps.cancR.Close()
-}
-
 // spawnBackend opens what a backend needs and starts its process, with a
 // slot of the start limit held. The backend runs, but has not yet received
 // its start parameters.
@@ -134,7 +105,7 @@ func spawnBackend(kind string, opts Options, undo *undoList) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.cmd = backendCmd(kind, opts, inodes, p.window, extra)
+	p.cmd = backendCmd(kind, opts, inodes, p.conn.window, extra)
 	if err := spawn(p.cmd); err != nil {
 		return nil, err
 	}
@@ -147,28 +118,21 @@ func spawnBackend(kind string, opts Options, undo *undoList) (*Process, error) {
 	// parked in the runtime. The deliverer of Messages runs only while
 	// messages wait for room in Messages (see inbox).
 	p.cmd.Env, p.cmd.Args = nil, nil // not needed any more; 1–4 KB each
-	if p.pipe, err = newMsgPipe(ps.outR); err != nil {
+	if err := p.conn.open(ps.outR); err != nil {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 		return nil, err
 	}
-	go p.read()
+	go p.conn.read()
 	return p, nil
 }
 
 // newProcess makes the frontend's handle, before its backend runs.
 func newProcess(kind string, opts Options, ps startPipes) *Process {
-	buffer := cmp.Or(opts.MessageBuffer, defaultMessageBuffer)
 	p := &Process{
 		kind: kind, name: opts.Name,
 		log:         opts.Logger,
-		in:          newFrameWriter(ps.cmdW),
-		cancels:     newFrameWriter(ps.cancW),
-		window:      creditsPerBuffer * buffer,
-		msgs:        make(chan Message, buffer),
-		inbox:       newInbox(),
 		stopTimeout: cmp.Or(opts.StopTimeout, defaultStopTimeout),
-		pending:     map[uint64]chan callResult{},
 		stopping:    make(chan struct{}),
 		ending:      make(chan struct{}),
 		ready:       make(chan struct{}),
@@ -177,6 +141,8 @@ func newProcess(kind string, opts Options, ps startPipes) *Process {
 	if p.log == nil {
 		p.log = mplog.New(kind+"."+opts.Name, mplog.Front)
 	}
+	buffer := cmp.Or(opts.MessageBuffer, defaultMessageBuffer)
+	p.conn = newFrontConn(p, p.name, p.log, ps.cmdW, ps.cancW, buffer, p.stopping, p.done)
 	p.exited, p.setExit = context.WithCancel(context.Background())
 	p.log.Debug("state starting")
 	return p
@@ -193,10 +159,10 @@ func (p *Process) childFiles(opts Options, ps startPipes, undo *undoList) (extra
 	if err != nil {
 		return nil, nil, fmt.Errorf("credits eventfd: %w", err)
 	}
-	p.credits = os.NewFile(uintptr(cfd), "mp-credits")
-	credits := p.credits
+	credits := os.NewFile(uintptr(cfd), "mp-credits")
+	p.conn.credits = credits
 	undo.add(func() { credits.Close() })
-	childCredits, restoreCredits, err := passFiles([]*os.File{p.credits})
+	childCredits, restoreCredits, err := passFiles([]*os.File{credits})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -258,7 +224,7 @@ func (p *Process) handshake(ctx context.Context, params Params, undo *undoList) 
 	// If Start fails from here on, the caller gets no Process to stop:
 	// release the reader of whatever the backend sent before failing.
 	undo.add(p.CloseSend)
-	if err := p.in.write(ctx, &frame{kind: kindInit, params: params}); err != nil {
+	if err := p.conn.sendStart(ctx, params); err != nil {
 		p.cmd.Process.Kill()
 		<-p.done
 		return fmt.Errorf("sending start parameters: %w", err)

@@ -33,7 +33,7 @@ func (p *Process) CloseSend() {
 		}
 		close(p.stopping)
 		p.markEnding(EndRequested)
-		p.in.close()
+		p.conn.closeSend()
 		// The cancel pipe stays open until the backend has exited: a
 		// Call that gives up while its handler still runs cancels it.
 	})

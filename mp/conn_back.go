@@ -1,0 +1,127 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// backConn is the backend's end of a connection (conn.go): it reads
+// commands on the loop's own thread (spinReader in blocking mode: spin.go,
+// block.go), reads cancellations on a goroutine of their own, writes
+// replies, messages (gathered: gather.go) and reports, and spends a credit
+// on each message (credits.go).
+type backConn struct {
+	cmds      *os.File
+	cmdSpin   *spinReader  // the command pipe's reader, once openCommands ran
+	cmdReader *frameReader // cmdSpin's frames
+	out       *frameWriter
+	credits   *credits // messages send may still send
+	cancels   *os.File
+}
+
+// newBackConn makes the backend's end of a connection: cmds must be
+// non-blocking; out, credits and cancels are read or written through the
+// runtime's poller. The backend may send window messages before it gets
+// credits back.
+func newBackConn(cmds, out, credits, cancels *os.File, window int) *backConn {
+	c := &backConn{
+		cmds:    cmds,
+		out:     newFrameWriter(out),
+		credits: newCredits(window, credits),
+		cancels: cancels,
+	}
+	c.out.gatherMessages()
+	c.credits.beforeWait = c.out.writeGathered
+	return c
+}
+
+// commandPipe returns the command pipe, non-blocking but outside the
+// runtime's poller: the loop waits for commands on its own thread, in
+// poll(2) (see spinReader.blocking). In the poller too, every command would
+// also wake the thread that waits there.
+func commandPipe() *os.File {
+	f := os.NewFile(fdCommands, "mp-commands") // blocking yet: not polled
+	unix.SetNonblock(fdCommands, true)
+	return f
+}
+
+// openCommands prepares the command pipe's reader: read blocks its thread
+// in poll(2) once polling gives up, until interrupt.
+func (c *backConn) openCommands() error {
+	sr, err := newSpinReader(c.cmds)
+	if err == nil {
+		err = sr.blocking()
+	}
+	if err != nil {
+		return err
+	}
+	c.cmdSpin = sr
+	c.cmdReader = newFrameReader(sr, MaxFrameSize)
+	return nil
+}
+
+// read reads the next frame of the command pipe: io.EOF once the frontend
+// closed it, os.ErrDeadlineExceeded once interrupt was called.
+func (c *backConn) read() (frame, error) { return c.cmdReader.read() }
+
+// interrupt wakes read if it waits for a command, for good: the loop is
+// ending.
+func (c *backConn) interrupt() {
+	if c.cmdSpin != nil {
+		c.cmdSpin.interrupt()
+	}
+	c.cmds.SetReadDeadline(longAgo)
+}
+
+// write writes fr to the message pipe (see frameWriter.write).
+func (c *backConn) write(ctx context.Context, fr *frame) error { return c.out.write(ctx, fr) }
+
+// send spends a credit and writes fr, a message (see credits.take).
+func (c *backConn) send(ctx context.Context, fr *frame) error {
+	if err := c.credits.take(ctx); err != nil {
+		return err
+	}
+	return c.out.write(ctx, fr)
+}
+
+// writeGathered writes the messages gathered so far (gather.go).
+func (c *backConn) writeGathered() { c.out.writeGathered() }
+
+// flush waits, until ctx ends, for a frame still going out (see
+// frameWriter.flush): before the backend exits.
+func (c *backConn) flush(ctx context.Context) { c.out.flush(ctx) }
+
+// serve starts what the loop needs: from now on send waits for credits,
+// until commandsEnded; each cancel frame calls cancel with its call's id.
+func (c *backConn) serve(log *slog.Logger, cancel func(id uint64)) {
+	c.credits.prerun.Store(false)
+	go c.readCancels(log, cancel)
+}
+
+// commandsEnded makes credits free: the command pipe ended, so the
+// frontend is stopping us or it is gone (see credits.close).
+func (c *backConn) commandsEnded() { c.credits.close() }
+
+// readCancels reads the cancel pipe until it ends (the frontend stops, or
+// is gone): each frame cancels one call, at once.
+func (c *backConn) readCancels(log *slog.Logger, cancel func(id uint64)) {
+	defer c.cancels.Close()
+	rd := newFrameReader(c.cancels, 1<<10)
+	for {
+		fr, err := rd.read()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				log.Debug("cancel pipe", "err", err)
+			}
+			return
+		}
+		if fr.kind == kindCancel {
+			cancel(fr.id)
+		}
+	}
+}

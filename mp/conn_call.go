@@ -1,0 +1,169 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// send writes fr to the command pipe; number, if not nil, is called on fr
+// with the pipe's turn taken (see frameWriter.writeNumbered).
+func (c *frontConn) send(ctx context.Context, fr *frame, number func(*frame)) error {
+	if err := c.owner.usable(); err != nil {
+		return err
+	}
+	if err := c.in.writeNumbered(ctx, fr, number); err != nil {
+		return c.owner.sendError(err)
+	}
+	return nil
+}
+
+// call sends fr, a call, and waits for its reply frame. Calls from
+// several goroutines may be in flight at once; each gets its own reply. A
+// call whose ctx ends tells the backend on the cancel pipe.
+func (c *frontConn) call(ctx context.Context, fr *frame) (frame, error) {
+	ch := make(chan callResult, 1)
+	// The id is taken with the command pipe's turn, so that calls reach
+	// the backend in the order of their ids: its cancellations rely on it
+	// (Backend.cancel).
+	number := func(fr *frame) {
+		fr.id = c.nextID.Add(1)
+		c.mu.Lock()
+		c.pending[fr.id] = ch
+		c.mu.Unlock()
+	}
+	if err := c.send(ctx, fr, number); err != nil {
+		if fr.id == 0 {
+			return frame{}, err // never numbered, never sent
+		}
+		c.forget(fr.id)
+		if errors.Is(err, errRestFollows) {
+			// ctx ended half way through the frame: the backend will get
+			// the call whole, so it must also hear that we gave up.
+			c.cancelCall(fr.id)
+		}
+		return frame{}, err
+	}
+	id := fr.id
+	res, ok := c.readReply(ctx, ch)
+	if !ok {
+		res, ok = c.awaitReply(ctx, id, ch)
+	}
+	if !ok || res.err != nil {
+		return frame{}, res.err
+	}
+	return res.fr, nil
+}
+
+// readReply reads the message pipe itself for the reply that comes on ch,
+// if no other goroutine reads it (see msgpipe.go), routing what comes
+// before the reply. It polls the pipe while polling pays (spin.go) and
+// reports whether it got the reply; if not, the reader goroutine reads on.
+func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res callResult, got bool) {
+	m := c.pipe
+	if !m.take() {
+		return res, false
+	}
+	partial := false
+	try := func() bool {
+		for {
+			select {
+			case res = <-ch:
+				got = true
+				return true
+			default:
+			}
+			switch err := c.routeOne(m.nextWhole); {
+			case errors.Is(err, errNotWhole):
+				partial = true
+				return ctx.Err() != nil
+			case errors.Is(err, errNoData):
+				return ctx.Err() != nil
+			case err != nil:
+				return true // the reader goroutine accounts for the exit
+			case ctx.Err() != nil:
+				return true // even if frames keep coming
+			}
+		}
+	}
+	if !try() && !m.src.spin.poll(try) {
+		// Wait in the kernel, on this thread, unless a frame too large
+		// to come whole is on its way: the reader goroutine reads that.
+		waitSoon(ctx, m.src.fd, try, func() bool { return partial })
+	}
+	// Frames read into the buffer (with the reply, or before the ctx
+	// ended) are routed now: the token goes back with nothing buffered but
+	// the start of a frame yet to come, so that the reader goroutine,
+	// which looks only at the pipe, misses nothing.
+	for m.buffered() && c.routeOne(m.nextWhole) == nil {
+	}
+	// Calls waiting for the reader goroutine (this one, if it gives up,
+	// or others) need it awake.
+	m.letGo(c.callsWaiting)
+	return res, got
+}
+
+// callsWaiting reports whether calls wait for their replies. A Call
+// registers before it tries to take the pipe's token, so a caller that
+// asks after letting the token go either sees it or leaves it the token.
+func (c *frontConn) callsWaiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) > 0
+}
+
+// awaitReply waits for the reader goroutine to route the reply of call id
+// to ch. If none comes it reports false, with the error to return in res.
+func (c *frontConn) awaitReply(ctx context.Context, id uint64, ch chan callResult) (res callResult, ok bool) {
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		c.forget(id)
+		// Tell the backend: its handler's ctx is cancelled, or the call
+		// skipped if it has not started. The reply, if any, is dropped.
+		c.cancelCall(id)
+		return callResult{err: context.Cause(ctx)}, false
+	case <-c.done:
+		select {
+		case res = <-ch:
+		default:
+			c.forget(id)
+			return callResult{err: c.owner.deathError()}, false
+		}
+	}
+	return res, true
+}
+
+// cancelCall tells the backend that the caller of call id gave up. It
+// writes before Call returns, so that a Close that follows cannot close the
+// cancel pipe first (the handler would then run on until SIGTERM). The
+// backend reads that pipe at once, so the write is quick; it is bounded
+// all the same, for a backend that no longer reads anything.
+func (c *frontConn) cancelCall(id uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c.cancels.write(ctx, &frame{kind: kindCancel, id: id})
+}
+
+// callResult is what a waiting Call receives: the reply frame, or why none
+// will come.
+type callResult struct {
+	fr  frame
+	err error
+}
+
+func (c *frontConn) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// failCalls fails the calls waiting for a reply with err.
+func (c *frontConn) failCalls(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, ch := range c.pending {
+		ch <- callResult{err: err}
+		delete(c.pending, id)
+	}
+}
