@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Python's multiprocessing, measured as our Go benchmarks measure mp.
 
-The Python peer of `make bench-compare` (aux/benchcompare runs it, alternating
+The Python peer of `make bench-compare` (internal/benchcompare runs it, alternating
 with the Go benchmarks). Standard library only, plus numpy where installed
 (for the shared arrays and to sum streamed frames). One JSON object per line
 on stdout, one per figure:
