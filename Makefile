@@ -74,7 +74,7 @@ bench-python:
 
 ## bench-compare: Go and Python's multiprocessing side by side, alternating:
 ## one table, benchcompare-out/{results.json,table.md,ratios.png,scale.png}
-## (QUICK=1: each figure once; LOAD=1: beside two CPU-bound competitors;
+## (QUICK=1: each figure once, up to 100 processes; LOAD=1: beside two CPU-bound competitors;
 ## PYTHON=... picks the interpreter, else the one that imports numpy)
 LOAD ?=
 bench-compare:

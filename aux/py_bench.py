@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Python's multiprocessing, measured as our Go benchmarks measure mp.
 
-The Python peer of `make bench-compare` (aux/benchcompare runs it, alternating
+The Python peer of `make bench-compare` (internal/benchcompare runs it, alternating
 with the Go benchmarks). Standard library only, plus numpy where installed
 (for the shared arrays and to sum streamed frames). One JSON object per line
 on stdout, one per figure:
@@ -10,16 +10,21 @@ on stdout, one per figure:
      "value": 41.2, "unit": "us", ...}
 
 A figure that could not be measured has "error" instead of "value" (for
-example 1,000 processes that did not start). Each start method given runs
-every operation that starts processes; the in-process ones (the shared
-arrays) run once, with "method": "".
+example 1,000 processes that did not start, or a point this machine cannot
+carry, which says so). Each start method given runs every operation that
+starts processes; the in-process ones (the shared arrays) run once, with
+"method": "". The scale curves (start + ready + fan-in + stop of n, and a
+round trip while n are busy) are in aux/py_scale.py. Each step's duration
+goes to stderr ("py_bench:   12.3 s  fork: ...").
 
     python3 aux/py_bench.py [--quick] [--methods fork,forkserver]
-                            [--ns 1,10,100,1000] [--workers 1,10,100]
+                            [--ns 1,10,100,1000] [--busy-ns 1,10,100,1000]
+                            [--workers 1,10,100]
 
 --quick runs each figure once with few iterations: a smoke test.
 """
 import argparse
+import atexit
 import json
 import multiprocessing
 import os
@@ -29,6 +34,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import shared_memory
+
+import py_scale
 
 # numpy is imported by main(), not here: forkserver's children import this
 # module again, and one that imports numpy at its top made each child cost
@@ -73,11 +80,6 @@ def setter(conn, events):
         if i is None:
             return
         events[i].set()
-
-
-def idle(ready, stop):
-    ready.put(os.getpid())
-    stop.wait()
 
 
 def frames(conn, count):
@@ -137,48 +139,6 @@ def event_sync(ctx, iters):
     finally:
         front.send(None)
         child.join()
-
-
-def pss_kib(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no Pss line in /proc/{pid}/smaps_rollup")
-
-
-def spawn(ctx, n, timeout):
-    """Start n processes, each reports ready, stop them all: main1 -scale's
-    peer. Returns (ready s, stopped s, PSS MiB per idle process)."""
-    ready, stop = ctx.SimpleQueue(), ctx.Event()
-    procs = []
-    try:
-        begin = time.perf_counter()
-        for _ in range(n):
-            p = ctx.Process(target=idle, args=(ready, stop), daemon=True)
-            p.start()
-            procs.append(p)
-        deadline = begin + timeout
-        for got in range(n):
-            # SimpleQueue.get blocks for good: poll its reader instead, so
-            # that a child that never comes fails the figure, not the run.
-            if not ready._reader.poll(max(0.0, deadline - time.perf_counter())):
-                raise TimeoutError(f"{got} of {n} ready after {timeout:.0f} s")
-            ready.get()
-        all_ready = time.perf_counter()
-        pss = sum(pss_kib(p.pid) for p in procs) / n / 1024
-        t0 = time.perf_counter()
-        stop.set()
-        for p in procs:
-            p.join()
-        return all_ready - begin, time.perf_counter() - t0, pss
-    finally:
-        stop.set()
-        for p in procs:
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-                p.join()
 
 
 def stream(ctx, count):
@@ -247,6 +207,21 @@ def shm_fill_sum(rows, cols, number):
         seg.unlink()
 
 
+class Timer:
+    """Says on stderr how long each step took, when the next begins (and
+    at exit): where a run's time goes."""
+
+    def __init__(self):
+        self.step, self.t0 = None, time.perf_counter()
+        atexit.register(self, None)
+
+    def __call__(self, step):
+        now = time.perf_counter()
+        if self.step is not None:
+            print(f"py_bench: {now - self.t0:6.1f} s  {self.step}", file=sys.stderr, flush=True)
+        self.step, self.t0 = step, now
+
+
 def ints(s):
     return [int(x) for x in s.split(",") if x]
 
@@ -261,10 +236,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="each figure once, few iterations")
     ap.add_argument("--methods", default="fork,forkserver")
-    ap.add_argument("--ns", default="1,10,100,1000", help="process counts for start+ready+stop")
+    ap.add_argument("--ns", default="1,10,100,1000", help="process counts for start+ready+stop and fan-in (and busy)")
+    ap.add_argument("--busy-ns", help="busy process counts for the round trip (default: --ns)")
     ap.add_argument("--workers", default="1,10,100", help="pool sizes for tasks/s")
-    ap.add_argument("--timeout", type=float, default=120, help="seconds for n processes to be ready")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds for n processes to be ready, and for their fan-in")
+    ap.add_argument("--fanin", type=int, default=50000, help="fan-in: messages in all, spread over the n processes")
+    ap.add_argument("--busy-time", type=float, default=1.0, help="seconds of round trips while n are busy")
     args = ap.parse_args()
+    py_scale.raise_fd_limit()
+    fanin_total = 3000 if args.quick else args.fanin
+    timed = Timer()
     iters = 300 if args.quick else 5000
     frames_n = 20 if args.quick else 500
     batch = 200 if args.quick else 2000
@@ -275,6 +256,7 @@ def main():
         except Exception as e:  # the figure fails, the run goes on
             emit(op, unit=unit, method=method, n=n, error=f"{type(e).__name__}: {e}")
 
+    timed("shared arrays")
     if np is None:
         for rows in (100, 4096):
             for op in ("fill", "sum"):
@@ -294,18 +276,32 @@ def main():
         # default preload, this script's module, which imports numpy: a
         # child then starts from a server that has imported it once.)
         ctx = multiprocessing.get_context(method)
+        timed(f"{method}: round trip, sync, stream")
         measure("roundtrip", lambda: roundtrip(ctx, iters), "us", method)
         measure("sync", lambda: event_sync(ctx, iters), "us", method)
         measure("stream", lambda: stream(ctx, frames_n), "GB/s", method)
         for n in ints(args.ns):
+            timed(f"{method}: start + fan-in + stop of {n}")
             try:
-                rd, st, pss = spawn(ctx, n, args.timeout)
+                rd, st, pss, fanin = py_scale.scale(ctx, n, fanin_total, args.timeout)
                 emit("spawn-ready", rd, "s", method, n)
                 emit("spawn-stop", st, "s", method, n)
                 emit("pss", pss, "MiB", method, n)
+                emit("fanin", fanin, "msgs/s", method, n)
             except Exception as e:
                 emit("spawn-ready", unit="s", method=method, n=n, error=f"{type(e).__name__}: {e}")
+        for n in ints(args.busy_ns if args.busy_ns is not None else args.ns):
+            timed(f"{method}: a round trip while {n} are busy")
+            try:
+                r = py_scale.busy(ctx, n, 0 if args.quick else args.busy_time, 200 if args.quick else 0, len(os.sched_getaffinity(0)))
+                emit("busy", r["mean"], "us", method, n, **{k: v for k, v in r.items() if k != "mean"})
+                emit("busy-p50", r["p50"], "us", method, n)
+            except py_scale.Skip as e:
+                emit("busy", unit="us", method=method, n=n, error=str(e))
+            except Exception as e:
+                emit("busy", unit="us", method=method, n=n, error=f"{type(e).__name__}: {e}")
         for w in ints(args.workers):
+            timed(f"{method}: tasks through {w} workers")
             measure("tasks-executor", lambda: tasks_executor(ctx, w, batch), "tasks/s", method, w)
             measure("tasks-pool", lambda: tasks_pool(ctx, w, batch), "tasks/s", method, w)
 

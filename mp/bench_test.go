@@ -77,11 +77,21 @@ func rawEcho(mode string) int {
 // startRaw starts the raw echo child on the descriptors toChild and
 // fromChild (the child's ends) and returns a function that stops it, and
 // its PID.
-func startRaw(b *testing.B, mode string, toChild, fromChild int) (func(), int) {
+func startRaw(b testing.TB, mode string, toChild, fromChild int) (func(), int) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envRaw+"="+mode)
 	if toChild >= 0 {
-		cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(toChild), "to"), os.NewFile(uintptr(fromChild), "from")}
+		// The child gets duplicates, closed here once it has them: an
+		// *os.File over the caller's own descriptors would close them
+		// again when the garbage collector finalized it, whatever those
+		// numbers were by then (another pipe, which lost its data).
+		for _, fd := range []int{toChild, fromChild} {
+			d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+			require.NoError(b, err)
+			f := os.NewFile(uintptr(d), "raw")
+			defer f.Close()
+			cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(b, cmd.Start())

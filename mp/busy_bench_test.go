@@ -89,14 +89,15 @@ func BenchmarkCallWhileBusy(b *testing.B) {
 }
 
 func callWhileBusy(b *testing.B, n int) {
-	busy := startBusy(b, n)
+	busy := &busyFleet{procs: make([]*Process, n)}
 	defer busy.stop()
 	consumed := &busy.consumed
 	// What the load costs, first: the first (up to) 100 busy backends
-	// alone for a moment, to project the cost of n. A load the machine
-	// cannot carry would measure its run queue, not the message path,
-	// and stall everyone else on it for minutes.
+	// alone for a moment, to project the cost of n, before the rest
+	// start. A load the machine cannot carry would measure its run queue,
+	// not the message path, and stall everyone else on it for minutes.
 	first := min(n, projectFrom)
+	busy.start(b, 0, first)
 	busy.tick(b, 0, first)
 	sample, _ := busy.settle(500 * time.Millisecond)
 	projected := sample * float64(n) / float64(first)
@@ -105,6 +106,7 @@ func callWhileBusy(b *testing.B, n int) {
 		b.Skipf("skipped: %d busy backends would need %.0f %% of a CPU (%d used %.1f %%), more than 3/4 of this machine's %d CPUs; "+
 			"MP_BENCH_OVERLOAD=1 runs it anyway", n, projected, first, sample, runtime.NumCPU())
 	}
+	busy.start(b, first, n)
 	busy.tick(b, first, n)
 	busy.settle(100 * time.Millisecond) // the rest's first ticks
 	p := startBench(b, Options{Env: benchEnv()})
@@ -159,7 +161,9 @@ type cpuTimes struct{ busy, front time.Duration }
 func (f *busyFleet) cpu() cpuTimes {
 	t := cpuTimes{front: selfCPU()}
 	for _, p := range f.procs {
-		t.busy += schedCPU(p.Pid())
+		if p != nil {
+			t.busy += schedCPU(p.Pid())
+		}
 	}
 	return t
 }
@@ -251,6 +255,7 @@ func rawPipePair(b *testing.B) (roundTrip func() error, stop func()) {
 type busyFleet struct {
 	procs     []*Process
 	consumed  atomic.Int64 // messages consumed
+	env       []string     // the backends' environment, besides GOMAXPROCS=1
 	consumers sync.WaitGroup
 }
 
@@ -274,20 +279,19 @@ func (f *busyFleet) stop() {
 	f.consumers.Wait()
 }
 
-// startBusy starts n backends, 8 starts at a time, each consuming its
-// messages and counting them; tick sets them to work.
-func startBusy(b *testing.B, n int) *busyFleet {
-	f := &busyFleet{procs: make([]*Process, n)}
+// start starts backends from to to-1, 8 starts at a time, each consuming
+// its messages and counting them; tick sets them to work.
+func (f *busyFleet) start(b testing.TB, from, to int) {
 	t0 := time.Now()
 	ctx := context.Background()
 	slots := make(chan struct{}, 8)
-	errs := make(chan error, n)
+	errs := make(chan error, to-from)
 	var starts sync.WaitGroup
-	for i := range f.procs {
+	for i := from; i < to; i++ {
 		slots <- struct{}{}
 		starts.Go(func() {
 			defer func() { <-slots }()
-			p, err := testKind.Start(ctx, Options{Name: fmt.Sprintf("busy-%d", i+1), Env: []string{"GOMAXPROCS=1"}})
+			p, err := testKind.Start(ctx, Options{Name: fmt.Sprintf("busy-%d", i+1), Env: append([]string{"GOMAXPROCS=1"}, f.env...)})
 			if err != nil {
 				errs <- err
 				return
@@ -303,16 +307,14 @@ func startBusy(b *testing.B, n int) *busyFleet {
 	starts.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		f.stop()
-		b.Fatal(err)
+		b.Fatal(err) // the deferred stop stops what started
 	}
-	b.Logf("%d busy backends started in %v", n, time.Since(t0).Round(time.Millisecond))
-	return f
+	b.Logf("%d busy backends started in %v", to-from, time.Since(t0).Round(time.Millisecond))
 }
 
 // tick has backends from to to-1 send a small message every busyPeriod,
 // their phases spread evenly over the period.
-func (f *busyFleet) tick(b *testing.B, from, to int) {
+func (f *busyFleet) tick(b testing.TB, from, to int) {
 	n := int64(len(f.procs))
 	for i := from; i < to; i++ {
 		phase := int64(i) * busyPeriod.Microseconds() / n

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -48,8 +49,12 @@ PASS
 		{Side: "go", Op: "tasks", N: 10, Value: 28400, Unit: "tasks/s"},
 		{Side: "go", Op: "busy", N: 10, Value: 79.889, Unit: "us"},
 		{Side: "go", Op: "busy-floor", N: 10, Value: 15.901, Unit: "us"},
+		{Side: "go", Op: "busy-p50", N: 10, Value: 67.25, Unit: "us"},
+		{Side: "go", Op: "busy-floor-p50", N: 10, Value: 9.033, Unit: "us"},
 		{Side: "go", Op: "busy", N: 1000, Unit: "us", Error: skipped},
 		{Side: "go", Op: "busy-floor", N: 1000, Unit: "us", Error: skipped},
+		{Side: "go", Op: "busy-p50", N: 1000, Unit: "us", Error: skipped},
+		{Side: "go", Op: "busy-floor-p50", N: 1000, Unit: "us", Error: skipped},
 	}, parseBench(out))
 }
 
@@ -85,6 +90,10 @@ func TestMedianAndAdvantage(t *testing.T) {
 		{Side: "go", Op: "busy", N: 1000, Unit: "us", Error: "skipped: 1000 busy backends would need 702 % of a CPU (100 used 70.2 %), more; remedy"},
 		{Side: "go", Op: "fanin", N: 100, Value: 2e6},
 		{Side: "go", Op: "fanin", N: 1000, Value: 1.5e6},
+		{Side: "python", Op: "fanin", Method: "fork", N: 1000, Value: 3e5},
+		{Side: "go", Op: "busy-p50", N: 100, Value: 20, Unit: "us"},
+		{Side: "go", Op: "busy-floor-p50", N: 100, Value: 8, Unit: "us"},
+		{Side: "python", Op: "busy", Method: "fork", N: 100, Unit: "us", Error: "skipped: 100 busy processes would need 300 % of a CPU (100 used 200 %); remedy"},
 	}}
 	res.Config.Ns, res.Config.Workers, res.Config.Methods = []int{100, 1000}, []int{10}, []string{"fork"}
 	rows := map[string]Row{}
@@ -101,8 +110,11 @@ func TestMedianAndAdvantage(t *testing.T) {
 	var table bytes.Buffer
 	WriteTable(&table, res, Rows(res))
 	assert.Contains(t, table.String(), "failed: TimeoutError: 900 of 1000 ready")
-	assert.Contains(t, table.String(), "| Call while 1000 workers are busy (a message each every 10 ms) | µs | skipped: 1000 busy backends would need 702 % of a CPU (100 used 70.2 %), more | — |",
+	assert.Contains(t, table.String(), "| Call while 1000 workers are busy, mean (a message each every 10 ms; Python: Pipe round trip) | µs | skipped: 1000 busy backends would need 702 % of a CPU (100 used 70.2 %), more | — |",
 		"a skipped point says why, without the remedy")
+	assert.Contains(t, table.String(), "| fan-in, 1000 workers (Go: through the manager; Python: a Pipe each, connection.wait) | msgs/s | 1,500,000 | — | 300,000 | 5.00 × |")
+	assert.Contains(t, table.String(), "| Call while 100 workers are busy, median | µs | 20.0 | 8.00 | skipped: 100 busy processes would need 300 % of a CPU (100 used 200 %) | — |",
+		"Python's skipped point says why on both rows")
 	assert.Contains(t, table.String(), "Targets of issue 22: a Call while N workers are busy, ÷ its floor (target ≤ 2): 100: 3.00 ×, "+
 		"1000: skipped: 1000 busy backends would need 702 % of a CPU; fan-in at 1,000 workers ÷ at 100 (target ≥ 0.8): 0.750.")
 }
@@ -140,10 +152,10 @@ func TestQuickRun(t *testing.T) {
 		}
 		return false
 	}
-	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "tasks", "busy", "busy-floor"} {
+	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "fanin", "tasks", "busy", "busy-floor", "busy-p50", "busy-floor-p50"} {
 		assert.True(t, has("go", op), "Go's %s", op)
 	}
-	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "stream", "tasks-executor", "tasks-pool"} {
+	for _, op := range []string{"roundtrip", "sync", "spawn-ready", "pss", "fanin", "busy", "busy-p50", "stream", "tasks-executor", "tasks-pool"} {
 		assert.True(t, has("python", op), "Python's %s", op)
 	}
 	files, err := Write(cfg.Out, res)
@@ -221,4 +233,29 @@ func TestAdvantageOfAZeroFigureIsNoRatio(t *testing.T) {
 	res.Config.Methods = []string{"fork"}
 	rows := []Row{{Label: "zero", Go: zero, Py: map[string]Figure{"fork": some}}, {Label: "ok", Go: some, Py: map[string]Figure{"fork": some}}}
 	require.NoError(t, drawRatios(filepath.Join(t.TempDir(), "ratios.png"), res, rows))
+}
+
+// TestStepLog: py_bench.py's timing lines reach the log as they come, in
+// pieces or not; the rest of its stderr is kept for an error's message.
+func TestStepLog(t *testing.T) {
+	var logged []string
+	var rest strings.Builder
+	w := &stepLog{logf: func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }, rest: &rest}
+	for _, p := range []string{"py_bench:    1.5 s  shared", " arrays\nTraceback (most recent call last):\n", "py_bench:   21.0 s  forkserver: start + fan-in + stop of 1000\n"} {
+		n, err := w.Write([]byte(p))
+		require.NoError(t, err)
+		assert.Equal(t, len(p), n)
+	}
+	assert.Equal(t, []string{"Python:    1.5 s  shared arrays", "Python:   21.0 s  forkserver: start + fan-in + stop of 1000"}, logged)
+	assert.Equal(t, "Traceback (most recent call last):\n", rest.String())
+}
+
+// TestPyArgs: Python's starts of 1,000 processes run in the first
+// repetition only, its busy round trips in every one.
+func TestPyArgs(t *testing.T) {
+	cfg := Config{Reps: 3, Ns: []int{1, 10, 100, 1000}, Workers: []int{1, 10}, Methods: []string{"fork"}, PyOnceFrom: 1000}
+	assert.Equal(t, []string{"aux/py_bench.py", "--methods", "fork", "--ns", "1,10,100,1000", "--busy-ns", "1,10,100,1000", "--workers", "1,10"}, pyArgs(cfg, 1))
+	assert.Equal(t, []string{"aux/py_bench.py", "--methods", "fork", "--ns", "1,10,100", "--busy-ns", "1,10,100,1000", "--workers", "1,10"}, pyArgs(cfg, 2))
+	cfg.PyOnceFrom = -1
+	assert.Equal(t, "1,10,100,1000", pyArgs(cfg, 3)[4], "-1: every repetition")
 }

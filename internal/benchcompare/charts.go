@@ -17,8 +17,9 @@ import (
 )
 
 // DrawCharts draws ratios.png (Go's advantage on every row, log scale) and
-// scale.png (start+ready+stop, tasks/s, PSS and a Call while workers are
-// busy, against the number of processes, both sides, log-log) into dir, and returns their paths.
+// scale.png (start+ready+stop, PSS, fan-in, tasks/s and a round trip while
+// workers are busy, mean and median, against the number of processes, both
+// sides, log-log) into dir, and returns their paths.
 func DrawCharts(dir string, res *Results, rows []Row) ([]string, error) {
 	ratios := filepath.Join(dir, "ratios.png")
 	if err := drawRatios(ratios, res, rows); err != nil {
@@ -127,14 +128,6 @@ func drawScale(path string, res *Results, rows []Row) error {
 			life = append(life, l)
 		}
 	}
-	// One colour per side (and start method), in every panel; a dashed
-	// line for multiprocessing.Pool beside ProcessPoolExecutor.
-	type series struct {
-		name   string
-		xys    plotter.XYs
-		style  int
-		dashed bool
-	}
 	goFig := func(r Row) Figure { return r.Go }
 	floor := func(r Row) Figure { return r.Floor }
 	py := func(m string) func(Row) Figure { return func(r Row) Figure { return r.Py[m] } }
@@ -142,59 +135,31 @@ func drawScale(path string, res *Results, rows []Row) error {
 	lifeS := []series{{name: "Go (mp manager)", xys: curve(life, "life", goFig)}, {name: "Go's floor (plain os/exec)", xys: curve(life, "life", floor), style: 1, dashed: true}}
 	pssS := []series{{name: "Go (mp worker)", xys: curve(rows, "pss", goFig)}}
 	tasksS := []series{{name: "Go (mp manager)", xys: curve(rows, "tasks-executor", goFig)}}
+	faninS := []series{{name: "Go (mp manager)", xys: curve(rows, "fanin", goFig)}}
 	busyS := []series{{name: "Go: Call", xys: curve(rows, "busy", goFig)}, {name: "Go's floor (raw pipe round trip)", xys: curve(rows, "busy", floor), style: 1, dashed: true}}
+	busyP50S := []series{{name: "Go: Call", xys: curve(rows, "busy-p50", goFig)}, {name: "Go's floor (raw pipe round trip)", xys: curve(rows, "busy-p50", floor), style: 1, dashed: true}}
 	for i, m := range res.Config.Methods {
 		lifeS = append(lifeS, series{name: "Python " + m, xys: curve(life, "life", py(m)), style: 2 + i})
 		pssS = append(pssS, series{name: "Python " + m, xys: curve(rows, "pss", py(m)), style: 2 + i})
+		faninS = append(faninS, series{name: "Python " + m, xys: curve(rows, "fanin", py(m)), style: 2 + i})
+		busyS = append(busyS, series{name: "Python " + m + ": Pipe round trip", xys: curve(rows, "busy", py(m)), style: 2 + i})
+		busyP50S = append(busyP50S, series{name: "Python " + m + ": Pipe round trip", xys: curve(rows, "busy-p50", py(m)), style: 2 + i})
 		tasksS = append(tasksS,
 			series{name: "ProcessPoolExecutor " + m, xys: curve(rows, "tasks-executor", py(m)), style: 2 + i},
 			series{name: "multiprocessing.Pool " + m, xys: curve(rows, "tasks-pool", py(m)), style: 2 + i, dashed: true})
 	}
-	panel := func(title, x, y string, ss []series) (*plot.Plot, error) {
-		p := plot.New()
-		p.Title.Text = title
-		p.X.Label.Text, p.Y.Label.Text = x, y
-		p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-		p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
-		p.Legend.Top, p.Legend.Left = true, true
-		p.Add(plotter.NewGrid())
-		xlo, xhi, ylo, yhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
-		for _, s := range ss {
-			if len(s.xys) == 0 {
-				continue
-			}
-			l, pts, err := plotter.NewLinePoints(s.xys)
-			if err != nil {
-				return nil, err
-			}
-			l.Color, pts.Color, pts.Shape = plotutil.Color(s.style), plotutil.Color(s.style), plotutil.Shape(s.style)
-			if s.dashed {
-				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-			}
-			p.Add(l, pts)
-			p.Legend.Add(s.name, l, pts)
-			for _, xy := range s.xys {
-				xlo, xhi = math.Min(xlo, xy.X), math.Max(xhi, xy.X)
-				ylo, yhi = math.Min(ylo, xy.Y), math.Max(yhi, xy.Y)
-			}
-		}
-		if !math.IsInf(xlo, 0) {
-			// Room above the curves for the legend.
-			p.X.Min, p.X.Max = xlo/1.5, xhi*1.5
-			p.Y.Min, p.Y.Max = ylo/2, yhi*20
-		}
-		return p, nil
-	}
-	// Two rows of two panels.
-	plots := [][]*plot.Plot{{}, {}}
+	// Three rows of two panels.
+	plots := [][]*plot.Plot{{}, {}, {}}
 	for i, spec := range []struct {
 		title, x, y string
 		ss          []series
 	}{
 		{"start + all ready + stop of N processes", "N processes", "seconds", lifeS},
-		{"small tasks through a pool", "workers", "tasks/s", tasksS},
 		{"PSS per idle process", "N processes", "MiB", pssS},
-		{"a Call while N workers are busy (a message each every 10 ms)", "N busy workers", "µs", busyS},
+		{"fan-in: N workers send to one process", "N workers", "messages/s", faninS},
+		{"small tasks through a pool", "workers", "tasks/s", tasksS},
+		{"a round trip while N workers are busy (mean)", "N busy workers (a message each every 10 ms)", "µs", busyS},
+		{"a round trip while N workers are busy (median)", "N busy workers (a message each every 10 ms)", "µs", busyP50S},
 	} {
 		p, err := panel(spec.title, spec.x, spec.y, spec.ss)
 		if err != nil {
@@ -202,9 +167,61 @@ func drawScale(path string, res *Results, rows []Row) error {
 		}
 		plots[i/2] = append(plots[i/2], p)
 	}
-	img := vgimg.New(14*vg.Inch, 11*vg.Inch)
+	return savePanels(path, plots)
+}
+
+// series is one curve of a scale panel: one colour per side (and start
+// method), in every panel; dashed for a floor, and for
+// multiprocessing.Pool beside ProcessPoolExecutor.
+type series struct {
+	name   string
+	xys    plotter.XYs
+	style  int
+	dashed bool
+}
+
+// panel is one log-log panel of the scale chart, with room above its
+// curves for the legend.
+func panel(title, x, y string, ss []series) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text, p.Y.Label.Text = x, y
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Add(plotter.NewGrid())
+	xlo, xhi, ylo, yhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, s := range ss {
+		if len(s.xys) == 0 {
+			continue
+		}
+		l, pts, err := plotter.NewLinePoints(s.xys)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, pts.Color, pts.Shape = plotutil.Color(s.style), plotutil.Color(s.style), plotutil.Shape(s.style)
+		if s.dashed {
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
+		p.Add(l, pts)
+		p.Legend.Add(s.name, l, pts)
+		for _, xy := range s.xys {
+			xlo, xhi = math.Min(xlo, xy.X), math.Max(xhi, xy.X)
+			ylo, yhi = math.Min(ylo, xy.Y), math.Max(yhi, xy.Y)
+		}
+	}
+	if !math.IsInf(xlo, 0) {
+		p.X.Min, p.X.Max = xlo/1.5, xhi*1.5
+		p.Y.Min, p.Y.Max = ylo/2, yhi*20
+	}
+	return p, nil
+}
+
+// savePanels draws the rows of panels into one PNG at path.
+func savePanels(path string, plots [][]*plot.Plot) error {
+	img := vgimg.New(14*vg.Inch, vg.Length(len(plots))*5.5*vg.Inch)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 2, PadX: vg.Centimeter, PadY: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
+	tiles := draw.Tiles{Rows: len(plots), Cols: 2, PadX: vg.Centimeter, PadY: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
 	canvases := plot.Align(plots, tiles, dc)
 	for r, row := range plots {
 		for c, p := range row {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // goBench is one package's benchmarks as the Go side runs them: the test
@@ -16,6 +17,7 @@ import (
 type goBench struct {
 	pkg       string // relative to the module's root
 	pattern   string
+	skip      string // -test.skip: what the pattern takes in but no row reads
 	benchtime string // full run
 	quick     string // Quick
 	verbose   bool   // -test.v, to read why a sub-benchmark skipped
@@ -28,10 +30,20 @@ func goBenches(workers, ns []int) []goBench {
 		// A Call while N backends are busy, beside its floor: one test
 		// binary run per repetition, N as for the starts.
 		{pkg: "mp", pattern: `^BenchmarkCallWhileBusy$/^workers=(` + alternatives(ns) + `)$`, benchtime: "1s", quick: "200x", verbose: true},
-		{pkg: "mp/shm", pattern: `^Benchmark(Fill|Sum|Ring|PipeStream)$/^(100x100|4096x4096|frame=1MiB|1MiB)$`, benchtime: "0.5s", quick: "20x"},
+		{pkg: "mp/shm", pattern: `^Benchmark(Fill|Sum|Ring|PipeStream)$/^(100x100|4096x4096|frame=1MiB|1MiB)$`,
+			skip: `^Benchmark(Fill|Sum)$/^(100x100|4096x4096)$/^(heap-zero|heap-clear|heap-scan)$`, benchtime: "0.5s", quick: "20x"},
 		{pkg: "mp/manager", pattern: `^BenchmarkTasks$/^workers=(` + alternatives(workers) + `)$`, benchtime: "3x", quick: "1x"},
 	}
 }
+
+// The fan-in's messages in all, spread over the workers of each main1
+// -scale N: about a second of messages for every N, long enough to be
+// stable on a shared machine (1,000 per worker would be a tenth of a
+// second at 100 workers).
+const (
+	goFanIn    = 2_000_000
+	quickFanIn = 3000
+)
 
 // alternatives is "1|10|100": a regexp's alternatives of the numbers.
 func alternatives(ns []int) string {
@@ -90,11 +102,16 @@ func (g *goRunner) run(ctx context.Context, rep int, logf func(string, ...any)) 
 			bt = g.cfg.Benchtime
 		}
 		args := []string{"-test.run", "^$", "-test.bench", b.pattern, "-test.benchtime", bt}
+		if b.skip != "" {
+			args = append(args, "-test.skip", b.skip)
+		}
 		if b.verbose {
 			args = append(args, "-test.v")
 		}
 		cmd := command(ctx, abs(g.cfg.Root, b.pkg), g.testBin(b), args...)
+		t0 := time.Now()
 		stdout, err := output(cmd)
+		logf("Go: %5.1f s  %s -test.bench %s -test.benchtime %s", time.Since(t0).Seconds(), b.pkg, b.pattern, bt)
 		got := parseBench(stdout)
 		if err != nil {
 			logf("Go %s: %v", b.pkg, err)
@@ -102,8 +119,14 @@ func (g *goRunner) run(ctx context.Context, rep int, logf func(string, ...any)) 
 		}
 		out = append(out, got...)
 	}
+	fanIn := goFanIn
+	if g.cfg.Quick {
+		fanIn = quickFanIn
+	}
 	for _, n := range g.cfg.Ns {
-		stdout, err := output(command(ctx, g.cfg.Root, filepath.Join(g.bin, "main1"), "-scale", strconv.Itoa(n)))
+		t0 := time.Now()
+		stdout, err := output(command(ctx, g.cfg.Root, filepath.Join(g.bin, "main1"), "-scale", strconv.Itoa(n), "-scale-messages", strconv.Itoa(fanIn)))
+		logf("Go: %5.1f s  main1 -scale %d -scale-messages %d", time.Since(t0).Seconds(), n, fanIn)
 		got := parseScale(stdout, n)
 		if err != nil || len(got) == 0 {
 			msg := "no figures in its output"
@@ -147,8 +170,10 @@ func parseBench(out string) []Sample {
 		}
 		if m := skipLine.FindStringSubmatch(line); m != nil && why != "" {
 			if s, ok := goOp(m[1], map[string]float64{"ns/op": 1, "floor-ns/op": 1}); ok {
-				s.Value, s.Error = 0, why
-				samples = append(samples, withFloor(s, 0)...)
+				for _, s := range withFloor(s, nil) {
+					s.Value, s.Error = 0, why
+					samples = append(samples, s)
+				}
 			}
 			why = ""
 			continue
@@ -165,22 +190,28 @@ func parseBench(out string) []Sample {
 			}
 		}
 		if s, ok := goOp(m[1], metrics); ok {
-			samples = append(samples, withFloor(s, metrics["floor-ns/op"]/1e3)...)
+			samples = append(samples, withFloor(s, metrics)...)
 		}
 	}
 	return samples
 }
 
 // withFloor is s, and for a figure whose floor is a metric of the same
-// benchmark (a Call while workers are busy), that floor as a sample of its
-// own.
-func withFloor(s Sample, floor float64) []Sample {
+// benchmark (a Call while workers are busy: its mean, ns/op), that floor
+// and both medians as samples of their own.
+func withFloor(s Sample, m map[string]float64) []Sample {
 	if s.Op != "busy" {
 		return []Sample{s}
 	}
-	f := s
-	f.Op, f.Value = "busy-floor", floor
-	return []Sample{s, f}
+	out := []Sample{s}
+	for _, o := range []struct{ op, metric string }{
+		{"busy-floor", "floor-ns/op"}, {"busy-p50", "p50-ns"}, {"busy-floor-p50", "floor-p50-ns"},
+	} {
+		f := s
+		f.Op, f.Value = o.op, m[o.metric]/1e3
+		out = append(out, f)
+	}
+	return out
 }
 
 // goOp names a Go benchmark's figure as the Python side names its peer.

@@ -2,11 +2,15 @@ package benchcompare
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // findPython picks the interpreter: the one asked for, else the first of
@@ -49,14 +53,22 @@ func describe(ctx context.Context, py string) string {
 
 // runPython runs aux/py_bench.py once and reads its JSON lines.
 func runPython(ctx context.Context, cfg Config, py string, rep int, logf func(string, ...any)) []Sample {
-	args := []string{"aux/py_bench.py", "--methods", strings.Join(cfg.Methods, ","),
-		"--ns", joinInts(cfg.Ns), "--workers", joinInts(cfg.Workers)}
-	if cfg.Quick {
-		args = append(args, "--quick")
+	cmd := command(ctx, cfg.Root, py, pyArgs(cfg, rep)...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stepLog{logf: logf, rest: &stderr}
+	t0 := time.Now()
+	err := cmd.Run()
+	logf("Python: %5.1f s in all", time.Since(t0).Seconds())
+	if err != nil {
+		tail := stderr.String()
+		if len(tail) > 2000 {
+			tail = tail[len(tail)-2000:]
+		}
+		err = fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail)
 	}
-	stdout, err := output(command(ctx, cfg.Root, py, args...))
 	var samples []Sample
-	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc := bufio.NewScanner(strings.NewReader(stdout.String()))
 	for sc.Scan() {
 		var s Sample
 		if json.Unmarshal(sc.Bytes(), &s) != nil || s.Side != "python" {
@@ -77,10 +89,50 @@ func runPython(ctx context.Context, cfg Config, py string, rep int, logf func(st
 	return samples
 }
 
+// pyArgs is py_bench.py's command line for repetition rep: from the
+// second on, without the starts of cfg.PyOnceFrom processes or more.
+func pyArgs(cfg Config, rep int) []string {
+	ns := cfg.Ns
+	if rep > 1 && cfg.PyOnceFrom > 0 {
+		ns = slices.DeleteFunc(slices.Clone(ns), func(n int) bool { return n >= cfg.PyOnceFrom })
+	}
+	args := []string{"aux/py_bench.py", "--methods", strings.Join(cfg.Methods, ","),
+		"--ns", joinInts(ns), "--busy-ns", joinInts(cfg.Ns), "--workers", joinInts(cfg.Workers)}
+	if cfg.Quick {
+		args = append(args, "--quick")
+	}
+	return args
+}
+
 func joinInts(v []int) string {
 	s := make([]string, len(v))
 	for i, n := range v {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ",")
+}
+
+// stepLog passes py_bench.py's lines of timing ("py_bench: 12.3 s  fork:
+// ...") to logf as they come, and keeps the rest of its stderr.
+type stepLog struct {
+	logf    func(string, ...any)
+	partial []byte
+	rest    *strings.Builder
+}
+
+func (w *stepLog) Write(p []byte) (int, error) {
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(w.partial[:i])
+		w.partial = w.partial[i+1:]
+		if step, ok := strings.CutPrefix(line, "py_bench: "); ok {
+			w.logf("Python: %s", step)
+		} else {
+			w.rest.WriteString(line + "\n")
+		}
+	}
 }

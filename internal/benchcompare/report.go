@@ -71,8 +71,16 @@ func specs(cfg Results) []rowSpec {
 			rowSpec{label: fmt.Sprintf("start %d, all ready (Go: main1 -scale)", n), unit: "s", kind: "spawn-ready", goOp: "spawn-ready", floorOp: "spawn-ready-floor", pyOp: "spawn-ready", n: n, pyN: n},
 			rowSpec{label: fmt.Sprintf("stop %d", n), unit: "s", kind: "spawn-stop", goOp: "spawn-stop", floorOp: "spawn-stop-floor", pyOp: "spawn-stop", pyErrOp: "spawn-ready", n: n, pyN: n},
 			rowSpec{label: fmt.Sprintf("PSS per idle process, %d of them", n), unit: "MiB", kind: "pss", goOp: "pss", pyOp: "pss", pyErrOp: "spawn-ready", n: n, pyN: n},
-			rowSpec{label: fmt.Sprintf("fan-in through the manager, %d workers", n), unit: "msgs/s", kind: "fanin", goOp: "fanin", n: n, higher: true, noPeer: "no peer measured"},
-			rowSpec{label: fmt.Sprintf("Call while %d workers are busy (a message each every 10 ms)", n), unit: "µs", kind: "busy", goOp: "busy", floorOp: "busy-floor", n: n, noPeer: "no peer measured"},
+			rowSpec{label: fmt.Sprintf("fan-in, %d workers (Go: through the manager; Python: a Pipe each, connection.wait)", n), unit: "msgs/s", kind: "fanin",
+				goOp: "fanin", pyOp: "fanin", pyErrOp: "spawn-ready", n: n, pyN: n, higher: true},
+		)
+	}
+	for _, n := range cfg.Config.Ns {
+		s = append(s,
+			rowSpec{label: fmt.Sprintf("Call while %d workers are busy, mean (a message each every 10 ms; Python: Pipe round trip)", n), unit: "µs", kind: "busy",
+				goOp: "busy", floorOp: "busy-floor", pyOp: "busy", n: n, pyN: n},
+			rowSpec{label: fmt.Sprintf("Call while %d workers are busy, median", n), unit: "µs", kind: "busy-p50",
+				goOp: "busy-p50", floorOp: "busy-floor-p50", pyOp: "busy-p50", pyErrOp: "busy", n: n, pyN: n},
 		)
 	}
 	for _, rows := range []int{100, 4096} {
@@ -153,6 +161,9 @@ func WriteTable(w io.Writer, res *Results, rows []Row) {
 	}
 	if res.Config.Load {
 		fmt.Fprint(w, ", beside two CPU-bound competitors")
+	}
+	if n := res.Config.PyOnceFrom; n > 0 {
+		fmt.Fprintf(w, "; Python's start + fan-in of %d processes or more: the first repetition only", n)
 	}
 	fmt.Fprint(w, ".\n")
 	for _, s := range res.Skipped {

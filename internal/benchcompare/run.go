@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,13 +33,18 @@ type Config struct {
 	// Benchtime, if set, is every Go benchmark's -benchtime (the suite's
 	// smoke test uses 1x).
 	Benchtime string
-	Ns        []int    // process counts for start+ready+stop (default 1, 10, 100, 1000)
-	Workers   []int    // worker counts for tasks/s (default 1, 10, 100)
+	Ns        []int    // process counts for start+ready+stop, fan-in and busy workers (default 1, 10, 100, 1000; Quick: 1, 10, 100)
+	Workers   []int    // worker counts for tasks/s (default 1, 10, 100; Quick: 1, 10)
 	Methods   []string // Python start methods (default fork, forkserver)
 	Python    string   // the interpreter (default: the first of /usr/bin/python3 and python3 that imports numpy, else python3)
-	NoGo      bool     // skip the Go side (to check the Python side alone)
-	Load      bool     // run two CPU-bound competitors for the whole run
-	Log       io.Writer
+	// PyOnceFrom: Python's start + fan-in of this many processes or more
+	// runs in the first repetition only (default 1000; -1: in every one):
+	// forkserver takes 20–70 s to start 1,000 here, a third of a run, and
+	// one such figure is 10–20 × Go's.
+	PyOnceFrom int
+	NoGo       bool // skip the Go side (to check the Python side alone)
+	Load       bool // run two CPU-bound competitors for the whole run
+	Log        io.Writer
 }
 
 // Sample is one figure of one repetition, as results.json stores it.
@@ -66,6 +72,9 @@ type Results struct {
 		Ns      []int    `json:"ns"`
 		Workers []int    `json:"workers"`
 		Methods []string `json:"methods"`
+		// Python's start + fan-in of this many processes or more ran in
+		// the first repetition only (0: in every one).
+		PyOnceFrom int `json:"py_once_from,omitempty"`
 	} `json:"config"`
 	Samples []Sample `json:"samples"`
 }
@@ -83,11 +92,22 @@ func (c *Config) defaults() {
 			c.Reps = 1
 		}
 	}
+	// A quick run starts no 1,000 processes, nor pools of 100: under
+	// forkserver, on this busy 2-CPU machine, they took minutes.
 	if c.Ns == nil {
 		c.Ns = []int{1, 10, 100, 1000}
+		if c.Quick {
+			c.Ns = c.Ns[:3]
+		}
 	}
 	if c.Workers == nil {
 		c.Workers = []int{1, 10, 100}
+		if c.Quick {
+			c.Workers = c.Workers[:2]
+		}
+	}
+	if c.PyOnceFrom == 0 {
+		c.PyOnceFrom = 1000
 	}
 	if c.Methods == nil {
 		c.Methods = []string{"fork", "forkserver"}
@@ -105,6 +125,9 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	res := &Results{When: time.Now().UTC(), Machine: machine()}
 	res.Config.Reps, res.Config.Quick, res.Config.Load = cfg.Reps, cfg.Quick, cfg.Load
 	res.Config.Ns, res.Config.Workers, res.Config.Methods = cfg.Ns, cfg.Workers, cfg.Methods
+	if cfg.Reps > 1 && cfg.PyOnceFrom > 0 && slices.ContainsFunc(cfg.Ns, func(n int) bool { return n >= cfg.PyOnceFrom }) {
+		res.Config.PyOnceFrom = cfg.PyOnceFrom
+	}
 	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Log, "benchcompare: "+format+"\n", args...) }
 
 	py, pyDesc, skipped := findPython(ctx, cfg.Python)
@@ -139,6 +162,8 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		logf("two CPU-bound competitors running (sh -c 'while :; do :; done')")
 	}
 
+	t0 := time.Now()
+	defer func() { logf("the run took %.1f min", time.Since(t0).Minutes()) }()
 	for rep := 1; rep <= cfg.Reps; rep++ {
 		if goSide != nil {
 			logf("repetition %d of %d: Go", rep, cfg.Reps)

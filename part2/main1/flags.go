@@ -21,6 +21,7 @@ type config struct {
 	stillAlive       time.Duration
 	shutdownTimeout  time.Duration
 	scale            int
+	scaleMessages    int // -scale's fan-in: messages in all (0: messagesPerWorker each)
 	startConcurrency int
 	fault            string
 	recycle          int
@@ -45,6 +46,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.stillAlive, "still-alive", 3*time.Second, `log "still alive" after this long without events`)
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long workers may take to stop before they are killed")
 	fs.IntVar(&c.scale, "scale", 0, "measure: start this many workers, have each report ready, stop them, print the figures")
+	fs.IntVar(&c.scaleMessages, "scale-messages", 0, "-scale's fan-in: about this many messages in all, spread over the workers (0: 1000 per worker)")
 	fs.IntVar(&c.startConcurrency, "start-concurrency", 8, "worker starts in progress at once")
 	fs.StringVar(&c.fault, "fault", "", "inject a fault in every task, for the tests: crash or hang")
 	fs.IntVar(&c.recycle, "tasks-per-worker", 0, "a worker ends itself after this many tasks and is replaced (0: never)")
@@ -81,6 +83,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("-start-concurrency %d: want at least 1", c.startConcurrency))
 	case c.scale < 0:
 		return c, usage(fmt.Errorf("-scale %d: want a positive number of workers", c.scale))
+	case c.scaleMessages < 0:
+		return c, usage(fmt.Errorf("-scale-messages %d: want 0 (1000 per worker) or more", c.scaleMessages))
 	case c.tasks < 0:
 		return c, usage(fmt.Errorf("-tasks %d: want 0 (no limit) or more", c.tasks))
 	case c.recycle < 0:

@@ -27,15 +27,19 @@ func main() {
 	flag.IntVar(&cfg.Reps, "reps", 0, "repetitions of each side, alternating (default 3; 1 with -quick)")
 	flag.BoolVar(&cfg.Quick, "quick", os.Getenv("QUICK") == "1", "each figure once, few iterations: a smoke test (default: QUICK=1 in the environment)")
 	flag.BoolVar(&cfg.Load, "load", false, "run two CPU-bound competitors (sh -c 'while :; do :; done') during the run")
+	flag.IntVar(&cfg.PyOnceFrom, "py-once-from", 1000, "Python's start + fan-in of this many processes or more: the first repetition only (-1: every one)")
 	flag.BoolVar(&cfg.NoGo, "no-go", false, "skip the Go side")
 	flag.StringVar(&cfg.Python, "python", "", "the Python interpreter (default: /usr/bin/python3 or python3, whichever imports numpy)")
-	flag.StringVar(&ns, "ns", "1,10,100,1000", "process counts for start+ready+stop and PSS")
-	flag.StringVar(&workers, "workers", "1,10,100", "worker counts for tasks/s")
+	flag.StringVar(&ns, "ns", "", "process counts for start+ready+stop, PSS, fan-in and the busy workers (default 1,10,100,1000; -quick: 1,10,100)")
+	flag.StringVar(&workers, "workers", "", "worker counts for tasks/s (default 1,10,100; -quick: 1,10)")
 	flag.StringVar(&methods, "methods", "fork,forkserver", "Python start methods")
 	flag.StringVar(&from, "from", "", "redraw the table and charts from this results.json, measuring nothing")
 	flag.Parse()
 	var err error
-	if cfg.Ns, err = ints(ns); err == nil {
+	if ns != "" {
+		cfg.Ns, err = ints(ns)
+	}
+	if workers != "" && err == nil {
 		cfg.Workers, err = ints(workers)
 	}
 	if err != nil {
