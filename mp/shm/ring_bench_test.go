@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -101,6 +102,9 @@ func startBenchPeer(b *testing.B, cfg RingConfig) (*benchPeer, *Consumer) {
 	cmd.Env = append(os.Environ(), envHelper+"=ringbench")
 	cmd.ExtraFiles = append(slices.Clone(files), words.File())
 	cmd.Stderr = os.Stderr
+	// The helper spins while it waits for this process: it must not
+	// outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()
 	require.NoError(b, err)
 	out, err := cmd.StdoutPipe()
