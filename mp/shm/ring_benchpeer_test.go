@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -75,17 +74,8 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			p.Commit(64)
 		}
 	case "stamped": // n messages stamped with the clock, gap ns after each was acknowledged
-		ack := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[8]))
 		for i := range args[0] {
-			for ack.Load() != uint64(i) {
-				runtime.Gosched()
-			}
-			if gap := time.Duration(args[1]); gap >= 100*time.Microsecond {
-				time.Sleep(gap)
-			} else {
-				for start := monoNow(); monoNow()-start < uint64(gap); {
-				}
-			}
+			awaitAck(words, i, args[1])
 			f, err := p.Reserve(ctx)
 			if err != nil {
 				return err
@@ -93,8 +83,14 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			binary.LittleEndian.PutUint64(f, monoNow())
 			p.Commit(8)
 		}
+	case "stampedline": // the same stamps, stored into a word of the shared array: the floor
+		line := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[stampWord]))
+		for i := range args[0] {
+			awaitAck(words, i, args[1])
+			line.Store(monoNow())
+		}
 	case "pingpong":
-		w := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[0]))
+		w := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[pingWord]))
 		fmt.Println("pingpong")
 		for i := uint64(0); i < uint64(args[0]); i++ {
 			for w.Load() != 2*i+1 {
@@ -125,4 +121,21 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 	}
 	fmt.Println(cmd)
 	return nil
+}
+
+// awaitAck returns gap nanoseconds after the consumer acknowledged message
+// i-1 (the word at ackWord reads i). It spins on the acknowledgement
+// without yielding: runtime.Gosched wakes an idle P's thread every time
+// (wakep), a third thread that takes a CPU on this two-CPU machine. A gap
+// under 100 µs is spun too, a longer one slept.
+func awaitAck(words *Array[int64], i, gap int) {
+	ack := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[ackWord]))
+	for ack.Load() != uint64(i) {
+	}
+	if gap := time.Duration(gap); gap >= 100*time.Microsecond {
+		time.Sleep(gap)
+		return
+	}
+	for start := monoNow(); monoNow()-start < uint64(gap); {
+	}
 }

@@ -91,13 +91,7 @@ func (s *side) wait(ctx context.Context, try func() (bool, error)) error {
 	}
 	for {
 		s.waiting.Store(1)
-		timeout := -1
-		if s.peerFenceless.Load() != 0 && !fenceOthers() {
-			// The other side publishes without a fence and this
-			// process cannot run one on its CPU: a wake-up may be
-			// lost, so the sleep is bounded.
-			timeout = 1
-		}
+		timeout := s.sleepBound()
 		ok, err := try()
 		if ok || err != nil {
 			s.waiting.Store(0)
@@ -118,29 +112,68 @@ func (s *side) wait(ctx context.Context, try func() (bool, error)) error {
 			}
 			return s.errorf("%w", err)
 		}
-		fds := []unix.PollFd{{Fd: int32(s.sleepFD), Events: unix.POLLIN}, {Fd: int32(s.cancelFD), Events: unix.POLLIN}}
-		if pidfd >= 0 {
-			fds = append(fds, unix.PollFd{Fd: int32(pidfd), Events: unix.POLLIN})
-		}
-		if _, err := unix.Poll(fds, timeout); err != nil && !errors.Is(err, unix.EINTR) {
-			s.waiting.Store(0)
-			return s.errorf("poll: %w", err)
-		}
 		// The flag stays set while this side loops: the other side
 		// clears it when it wakes us (after it published), and decides
 		// by it whether to publish at once (a consumer's batched
-		// releases). Cleared here, a wake-up that was not the other
-		// side's (a signal, the 1 ms bound) opened a window in which a
-		// release was kept back while this side went to sleep again.
-		drain(s.sleepFD)
-		if fds[1].Revents != 0 {
-			drain(s.cancelFD)
-		}
-		if len(fds) == 3 && fds[2].Revents != 0 {
-			s.peer.died(s.peer.pid.Load(), "exited")
+		// releases). A wake-up that is not the other side's (a signal,
+		// the 1 ms bound) must not clear it: a release made while it
+		// was clear would be kept back while this side sleeps again.
+		if err := s.sleep(pidfd, timeout); err != nil {
+			s.waiting.Store(0)
+			return err
 		}
 	}
 }
+
+// sleepBound runs the fence that must come between this side's store of
+// its waiting flag and its last look at the ring (ring_fence.go), when the
+// other side publishes without one, and returns how long the sleep after
+// that look may last, in milliseconds for poll(2), -1 for as long as it
+// takes: 1 ms when the other side publishes without a fence and this
+// process cannot run one on its CPU (then a wake-up may be lost, and the
+// next look finds what it missed).
+func (s *side) sleepBound() int {
+	if s.peerFenceless.Load() != 0 && !fenceOthers() {
+		return 1
+	}
+	return -1
+}
+
+// sleep waits in poll(2) for this side's eventfd, the cancel eventfd and
+// the other process's pidfd (if pidfd >= 0), for at most timeout
+// milliseconds (-1: no bound), and resets the eventfds it found written.
+// The other process's exit is recorded in s.peer.
+func (s *side) sleep(pidfd, timeout int) error {
+	fds := []unix.PollFd{{Fd: int32(s.sleepFD), Events: unix.POLLIN}, {Fd: int32(s.cancelFD), Events: unix.POLLIN}}
+	if pidfd >= 0 {
+		fds = append(fds, unix.PollFd{Fd: int32(pidfd), Events: unix.POLLIN})
+	}
+	if beforeSleep != nil {
+		beforeSleep(s, timeout)
+	}
+	if _, err := unix.Poll(fds, timeout); err != nil && !errors.Is(err, unix.EINTR) {
+		return s.errorf("poll: %w", err)
+	}
+	drain(s.sleepFD)
+	if fds[1].Revents != 0 {
+		drain(s.cancelFD)
+	}
+	if len(fds) == 3 && fds[2].Revents != 0 {
+		s.peer.died(s.peer.pid.Load(), "exited")
+	}
+	if afterWake != nil {
+		afterWake(s)
+	}
+	return nil
+}
+
+// beforeSleep and afterWake, if set, run in sleep just before poll(2) and
+// when the side woke, just before it looks again: a test's way to act
+// while a side sleeps, or between its wake-up and its next look.
+var (
+	beforeSleep func(s *side, timeout int)
+	afterWake   func(s *side)
+)
 
 // interrupted returns why a wait must end early, or nil.
 func (s *side) interrupted(ctx context.Context) error {
