@@ -19,7 +19,7 @@ import (
 // (msgpipe.go). Each try is a system call: one per yield of the processor.
 type spinner struct{ *spin.Spinner }
 
-func newSpinner() *spinner { return &spinner{spin.New(1)} }
+func newSpinner() *spinner { return &spinner{spin.New(1, true)} }
 
 // arrived records that data came.
 func (s *spinner) arrived() { s.Arrived() }

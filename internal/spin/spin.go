@@ -73,14 +73,19 @@ type Spinner struct {
 	window atomic.Int64 // the polling window, in nanoseconds
 	last   atomic.Int64 // when data last arrived
 	parked atomic.Int64 // when polling last gave up, 0 once data came
-	batch  int          // tries between two yields of the processor
+	batch  int          // tries between two readings of the clock
+	yield  bool         // runtime.Gosched before each batch
 }
 
 // New returns a Spinner that tries batch times (at least once) between two
-// calls of runtime.Gosched: 1 where a try costs a system call, more where
-// it costs a load from memory.
-func New(batch int) *Spinner {
-	s := &Spinner{batch: max(batch, 1)}
+// readings of the clock, and yields the processor (runtime.Gosched) before
+// each batch if yield is set. The message path tries once and yields: a
+// try is a system call, and the goroutine it just handed a message to
+// should run. The ring tries 16 times and does not yield: a try is a load
+// from memory, and a yield costs more than the frame (~30 ns) and may wake
+// another thread; a window is 50 µs at most.
+func New(batch int, yield bool) *Spinner {
+	s := &Spinner{batch: max(batch, 1), yield: yield}
 	s.window.Store(int64(MaxWindow))
 	return s
 }
@@ -101,9 +106,9 @@ func (s *Spinner) Arrived() {
 	s.last.Store(now)
 }
 
-// Poll calls try until it returns true or the window ends, letting the
-// processor run what else is ready between batches of tries, and reports
-// whether try returned true. It does not call try at all when polling is
+// Poll calls try until it returns true or the window ends, and reports
+// whether try returned true; when it did, Poll has recorded the arrival as
+// Arrived would (a caller need not call Arrived too). It does not call try at all when polling is
 // off, no data came recently or the machine is busy (see the package
 // comment).
 func (s *Spinner) Poll(try func() bool) bool {
@@ -113,11 +118,16 @@ func (s *Spinner) Poll(try func() bool) bool {
 	}
 	deadline := now + s.window.Load()
 	for prev := now; ; {
-		// Let this P run what is ready (the goroutine we just handed a
-		// message to, typically) before looking again.
-		runtime.Gosched()
+		if s.yield {
+			// Let this P run what is ready (the goroutine we just
+			// handed a message to, typically) before looking again.
+			runtime.Gosched()
+		}
 		for range s.batch {
 			if try() {
+				// Data came: what Arrived records, without reading
+				// the clock again.
+				s.last.Store(prev)
 				return true
 			}
 		}

@@ -35,7 +35,7 @@ func givesUp(s *Spinner) {
 func TestPollsWhileDataCameRecently(t *testing.T) {
 	step := time.Microsecond
 	fakeClock(t, &step)
-	s := New(1)
+	s := New(1, true)
 	assert.True(t, polls(s))
 	step = 2 * Recently
 	s.Arrived()
@@ -48,7 +48,7 @@ func TestPollingOff(t *testing.T) {
 	step := time.Microsecond
 	fakeClock(t, &step)
 	Off = true
-	assert.False(t, polls(New(1)))
+	assert.False(t, polls(New(1, true)))
 }
 
 // Fault: on a quiet machine the peer's wake-ups preempt a polling thread
@@ -60,7 +60,7 @@ func TestPollingOff(t *testing.T) {
 func TestShortPreemptionsDoNotStopPolling(t *testing.T) {
 	step := time.Microsecond
 	fakeClock(t, &step)
-	s := New(1)
+	s := New(1, true)
 	for range 1000 {
 		step = 2 * Preempted // every poll preempted for 40 µs
 		givesUp(s)
@@ -77,7 +77,7 @@ func TestShortPreemptionsDoNotStopPolling(t *testing.T) {
 func TestLosingTheCPUStopsPollingForAWhile(t *testing.T) {
 	step := time.Microsecond
 	fakeClock(t, &step)
-	s, other := New(1), New(16)
+	s, other := New(1, true), New(16, true)
 	assert.True(t, polls(s))
 	step = 2 * LostCPU
 	givesUp(s)
@@ -93,7 +93,7 @@ func TestLosingTheCPUStopsPollingForAWhile(t *testing.T) {
 func TestWindowAdapts(t *testing.T) {
 	step := time.Microsecond
 	fakeClock(t, &step)
-	s := New(1)
+	s := New(1, true)
 	givesUp(s) // polled the whole window: parked
 	step = 4 * time.Microsecond
 	s.Arrived() // data came 4 µs (one clock step) after polling gave up
@@ -104,14 +104,25 @@ func TestWindowAdapts(t *testing.T) {
 	assert.Equal(t, int64(3*time.Microsecond), s.window.Load())
 }
 
-func TestBatchTriesBetweenYields(t *testing.T) {
+func TestBatchTriesBetweenClockReadings(t *testing.T) {
 	step := time.Microsecond
 	fakeClock(t, &step)
-	s := New(16)
+	s := New(16, true)
 	s.Arrived()
 	tries, readings := 0, 0
 	old := Now
 	Now = func() int64 { readings++; return old() }
 	s.Poll(func() bool { tries++; return false })
 	assert.Equal(t, 16*(readings-2), tries, "16 tries per clock reading")
+}
+
+func TestSuccessfulPollRecordsTheArrival(t *testing.T) {
+	step := time.Microsecond
+	fakeClock(t, &step)
+	s := New(1, false)
+	s.Arrived()
+	before := s.last.Load()
+	n := 0
+	assert.True(t, s.Poll(func() bool { n++; return n == 3 }))
+	assert.Greater(t, s.last.Load(), before, "the arrival is recorded")
 }

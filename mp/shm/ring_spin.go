@@ -19,7 +19,7 @@ import "github.com/mpgo/mp/internal/spin"
 // it tries 16 times between two yields of the processor.
 type poller struct{ s *spin.Spinner }
 
-func newPoller() poller { return poller{spin.New(16)} }
+func newPoller() poller { return poller{spin.New(16, false)} }
 
 // done records that a wait ended (a frame or a slot came).
 func (p poller) done() { p.s.Arrived() }

@@ -80,10 +80,7 @@ func (s *side) interrupt() { signal(s.cancelFD) }
 // before that, so that what the peer committed before dying is not lost.
 func (s *side) wait(ctx context.Context, try func() (bool, error)) error {
 	if ok, err := s.spin.poll(try); ok || err != nil {
-		if ok {
-			s.spin.done()
-		}
-		return err
+		return err // a poll that succeeded recorded the arrival itself
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, s.interrupt)
