@@ -10,11 +10,13 @@ import (
 // sends can therefore wait forever: the worker's Send waits for room (flow
 // control, see mp.Process.Messages), its loop for the Send, and the Call
 // for the loop. The manager cannot end the callback's wait, but it says
-// what happened: a worker's messages that wait for the loop for longer
-// than Config.StillAlive get a warning.
+// what happened: when a worker's messages have waited for the loop for
+// Config.StillAlive while one callback ran all that time, a warning says
+// so. A loop that is merely slower than the workers (its callbacks return,
+// one after another) is flow control at work, and gets no warning.
 
 // sendMessages delivers the event ev, messages of worker w, to the loop as
-// send does, warning once if the loop takes none of them for StillAlive.
+// send does, warning once if one callback runs all the time they wait.
 func (m *Manager) sendMessages(ev event) {
 	select {
 	case m.events <- ev:
@@ -24,8 +26,9 @@ func (m *Manager) sendMessages(ev event) {
 	default:
 	}
 	var warn <-chan time.Time
+	running := m.inCallback.Load()
 	if m.cfg.StillAlive > 0 {
-		t := time.NewTimer(m.cfg.StillAlive)
+		t := time.NewTicker(m.cfg.StillAlive)
 		defer t.Stop()
 		warn = t.C
 	}
@@ -36,8 +39,22 @@ func (m *Manager) sendMessages(ev event) {
 		case <-m.quit:
 			return
 		case <-warn:
+			now := m.inCallback.Load()
+			if now == 0 || now != running {
+				running = now // look again after StillAlive
+				continue
+			}
 			warn = nil
-			m.log.Warn(fmt.Sprintf("%s's messages have waited %v for the loop: a callback (OnMessage, OnReady, OnExit or a Watch function) has not returned; one that waits for a worker while it sends (a Call) waits forever, since the worker's Send waits for the loop: call from a goroutine of your own, or with a deadline", ev.w.name, m.cfg.StillAlive))
+			m.log.Warn(fmt.Sprintf("%s's messages have waited %v for the loop, in one callback (OnMessage, OnReady, OnExit or a Watch function) all that time; one that waits for a worker while it sends (a Call) waits forever, since the worker's Send waits for the loop: call from a goroutine of your own, or with a deadline", ev.w.name, m.cfg.StillAlive))
 		}
 	}
+}
+
+// callback runs f, a callback of the program, on the loop, numbering it in
+// m.inCallback while it runs (see sendMessages).
+func (m *Manager) callback(f func()) {
+	m.callbacks++
+	m.inCallback.Store(m.callbacks)
+	f()
+	m.inCallback.Store(0)
 }

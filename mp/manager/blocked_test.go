@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,4 +110,45 @@ func TestCallFromAGoroutineWhileTheWorkerSends(t *testing.T) {
 	cancel()
 	assert.NoError(t, wait())
 	assert.NotContains(t, logs.String(), "messages have waited")
+}
+
+// Fault: no callback blocks, but the loop is slower than the workers: every
+// OnMessage works 2 ms, and two workers flood. Their messages then wait for
+// the loop behind whole batches (256 messages, half a second), longer than
+// StillAlive, while every callback returns: flow control at work. The
+// warning, which said a callback "has not returned", came all the same
+// (found by a review, with 300 µs of work on a loaded machine). It now
+// needs one callback running all the time the messages wait. Watched for
+// ten times StillAlive.
+func TestSlowCallbacksThatReturnAreNotReported(t *testing.T) {
+	cfg, logs := config(2)
+	cfg.StillAlive = 300 * time.Millisecond
+	watched := &watchedBuffer{lockedBuffer: logs, want: "messages have waited", seen: make(chan struct{})}
+	cfg.Log = slog.New(mplog.NewHandler(watched, "manager", mplog.Front, nil))
+	cfg.OnReady = func(w *manager.Worker) {
+		p := w.Process()
+		go burst.Send(context.Background(), p, flood)
+	}
+	var longest time.Duration
+	var stopping atomic.Bool
+	cfg.OnMessage = func(*manager.Worker, mp.Message) {
+		if stopping.Load() {
+			return
+		}
+		start := time.Now()
+		for time.Since(start) < 2*time.Millisecond { // the program's work
+		}
+		longest = max(longest, time.Since(start))
+	}
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	cancel, wait := runManager(t, m)
+	select {
+	case <-watched.seen:
+	case <-time.After(10 * cfg.StillAlive): // a measurement's length, not a synchronization
+	}
+	stopping.Store(true)
+	cancel()
+	assert.NoError(t, wait())
+	assert.NotContains(t, logs.String(), "messages have waited", "a warning though every callback returned (the longest took %v)", longest)
 }

@@ -36,7 +36,10 @@ func (m *Manager) handle(ev event) {
 	case evMessages:
 		if m.cfg.OnMessage != nil {
 			for _, msg := range ev.msgs {
+				m.callbacks++
+				m.inCallback.Store(m.callbacks)
 				m.cfg.OnMessage(ev.w, msg)
+				m.inCallback.Store(0)
 			}
 		}
 	case evExit:
@@ -48,6 +51,6 @@ func (m *Manager) handle(ev event) {
 	case evRestart:
 		m.restartNow(ev.w)
 	case evFunc:
-		ev.fn()
+		m.callback(ev.fn)
 	}
 }

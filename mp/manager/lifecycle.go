@@ -122,7 +122,7 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 		}
 	}
 	if m.cfg.OnReady != nil {
-		m.cfg.OnReady(w)
+		m.callback(func() { m.cfg.OnReady(w) })
 	}
 }
 
@@ -251,7 +251,7 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 		m.log.Info(report.String())
 	}
 	if m.cfg.OnExit != nil {
-		m.cfg.OnExit(w, report)
+		m.callback(func() { m.cfg.OnExit(w, report) })
 	}
 	if report.Restart {
 		m.restartIn(w, report.Delay)

@@ -132,6 +132,11 @@ type Manager struct {
 	killCtx  context.Context    // ends when every stop must skip to SIGKILL
 	killAll  context.CancelFunc // ends killCtx: Force, or Run's end
 	progress *progress
+
+	// callbacks numbers the callbacks the loop has run; inCallback holds
+	// the number of the one running now, 0 between callbacks (blocked.go).
+	callbacks  uint64
+	inCallback atomic.Uint64
 }
 
 // New checks cfg and returns a Manager. It fails with an error wrapping

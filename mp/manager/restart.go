@@ -85,7 +85,7 @@ func (m *Manager) restartNow(w *Worker) {
 		w.pending = nil
 		m.log.Warn(e.String())
 		if m.cfg.OnExit != nil {
-			m.cfg.OnExit(w, e)
+			m.callback(func() { m.cfg.OnExit(w, e) })
 		}
 	}
 	m.log.Debug("restarting", "worker", w.name)
