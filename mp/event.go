@@ -23,9 +23,8 @@ import (
 type Event struct {
 	s       *eventSlots
 	i       int    // the slot
-	gen     uint64 // the use of the slot this event is
-	closed  atomic.Bool
-	waiting atomic.Int32 // Waits in progress, which Close wakes
+	gen    uint64 // the use of the slot this event is
+	closed atomic.Bool
 }
 
 // ID returns what the other side passes to Backend.Event: the slot and the
@@ -59,19 +58,21 @@ func (e *Event) Clear() {
 // IsSet reports whether the event is set.
 func (e *Event) IsSet() bool { return e.s.word(e.i).Load() == e.gen<<1|1 }
 
+// gone reports whether the event was closed, on either side: Close gives
+// its slot a new generation at once (eventSlots.release).
+func (e *Event) gone() bool { return e.closed.Load() || e.s.word(e.i).Load()>>1 != e.gen }
+
 // Wait waits until the event is set. It returns at once if it is set
 // already, an error wrapping ErrBackendDied (on the frontend) or ErrStopped
 // (on the backend) once the other side is gone without having set it, and
 // ctx's error if ctx ends first. Wait on a closed event fails with
 // os.ErrClosed.
 func (e *Event) Wait(ctx context.Context) error {
-	e.waiting.Add(1)
-	defer e.waiting.Add(-1)
 	for {
 		if e.IsSet() {
 			return nil
 		}
-		if e.closed.Load() {
+		if e.gone() {
 			return e.s.errorf("wait on event %d", e.i, os.ErrClosed)
 		}
 		if err := e.s.sleep(ctx, e.i); err != nil {
@@ -80,7 +81,7 @@ func (e *Event) Wait(ctx context.Context) error {
 			}
 			return err
 		}
-		if e.closed.Load() && !e.IsSet() {
+		if e.gone() && !e.IsSet() {
 			// The doorbell may have been the next event's, in the same
 			// slot: pass it on.
 			e.s.ring(e.i)
@@ -89,15 +90,13 @@ func (e *Event) Wait(ctx context.Context) error {
 }
 
 // Close gives the event's slot back for a later Process.NewEvent; a Set
-// that comes later, for this event, is ignored, and a Wait in progress
-// returns os.ErrClosed. Closing an event twice, or on the backend, does
-// nothing.
+// that comes later, for this event, is ignored, and a Wait in progress, on
+// either side, returns os.ErrClosed. Closing an event twice, or on the
+// backend, does nothing.
 func (e *Event) Close() error {
 	if e.s.front && e.closed.CompareAndSwap(false, true) {
 		e.s.release(e.i)
-		if e.waiting.Load() != 0 {
-			e.s.ring(e.i) // wake the Wait in progress
-		}
+		e.s.ring(e.i) // wake a Wait in progress, here or in the backend
 	}
 	return nil
 }
@@ -145,12 +144,16 @@ func (s *eventSlots) sleep(ctx context.Context, i int) error {
 	if _, done, err := s.readers[i].readSoon(ctx, buf[:]); done && err == nil {
 		return nil
 	}
+	if ctx.Err() != nil {
+		return s.errorf("wait on event %d", i, context.Cause(ctx))
+	}
 	f, err := s.pollable(i)
 	switch {
 	case errors.Is(err, os.ErrClosed): // the backend exited: see close
 		return s.errorf("wait on event %d", i, s.goneErr())
 	case err != nil:
-		return s.errorf("wait on event %d", i, err)
+		// No descriptor to spare (EMFILE): wait on this thread.
+		return s.sleepInKernel(ctx, i)
 	}
 	defer f.Close()
 	interrupt := func() { f.SetReadDeadline(longAgo) }
@@ -210,10 +213,14 @@ func (s *eventSlots) reserve() (*Event, error) {
 	return &Event{s: s, i: i, gen: s.gens[i]}, nil
 }
 
-// release gives slot i back.
+// release gives slot i back, ending its use: the slot's word takes the
+// next generation, cleared, so that a Set or a Wait of the use that ended,
+// on either side, sees it gone.
 func (s *eventSlots) release(i int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gens[i]++
+	s.word(i).Store(s.gens[i] << 1)
 	s.free = append(s.free, i)
 }
 

@@ -187,3 +187,35 @@ func (s *eventSlots) pollable(i int) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// sleepInKernel waits for slot i's doorbell on this thread, in poll(2), for
+// a wait that cannot have a pollable duplicate (no descriptor to spare): it
+// needs no descriptor either (no waker), so it looks at ctx and at the other
+// side every 10 ms, which also lets the slots be closed meanwhile. It
+// returns when the doorbell rang, ctx ended or the other side is gone.
+func (s *eventSlots) sleepInKernel(ctx context.Context, i int) error {
+	for {
+		rang := false
+		var werr error
+		if cerr := s.readers[i].rc.Control(func(fd uintptr) {
+			var ok bool
+			if ok, werr = waitReadable(context.Background(), int(fd), -1, 10*time.Millisecond); ok {
+				var buf [8]byte
+				_, err := readRetry(int(fd), buf[:])
+				rang = err == nil
+			}
+		}); cerr != nil {
+			return s.errorf("wait on event %d", i, s.goneErr())
+		}
+		switch {
+		case rang:
+			return nil
+		case ctx.Err() != nil:
+			return s.errorf("wait on event %d", i, context.Cause(ctx))
+		case s.gone.Err() != nil:
+			return s.errorf("wait on event %d", i, s.goneErr())
+		case werr != nil:
+			return s.errorf("wait on event %d", i, werr)
+		}
+	}
+}
