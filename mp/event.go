@@ -21,8 +21,8 @@ import (
 // event is set, when the other side is gone, or when its context ends. Its
 // methods are safe for concurrent use; an event has one waiter at a time.
 type Event struct {
-	s       *eventSlots
-	i       int    // the slot
+	s      *eventSlots
+	i      int    // the slot
 	gen    uint64 // the use of the slot this event is
 	closed atomic.Bool
 }
