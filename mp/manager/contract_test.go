@@ -305,8 +305,11 @@ func TestFaultWorkerAccessorsFromAnyGoroutine(t *testing.T) {
 
 // Fault 7: a task's Do that keeps working after its ctx ended used to keep
 // Run waiting, silently, for as long as it liked (a third Ctrl-C was
-// swallowed). Run says which tasks it waits for and gives up after
-// ShutdownTimeout.
+// swallowed). Run gives up after ShutdownTimeout, and says which tasks it
+// gave up on. (It said so at Info level as soon as the workers had
+// stopped, too, but a Do that returns on its ctx may not have been heard
+// of yet then: the line came and went with the scheduler, in the docs'
+// runs too; it is a debug line now.)
 func TestFaultDoIgnoringItsContextDoesNotHoldRun(t *testing.T) {
 	cfg, logs := config(1)
 	cfg.ShutdownTimeout = 300 * time.Millisecond
@@ -336,8 +339,7 @@ func TestFaultDoIgnoringItsContextDoesNotHoldRun(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run waited for a Do that ignores its ctx")
 	}
-	assert.Contains(t, logs.String(), `waiting up to 300ms for the Do of "stubborn" to return`)
-	assert.Contains(t, logs.String(), `not waiting any longer for the Do of "stubborn"`)
+	assert.Contains(t, logs.String(), `not waiting any longer for the Do of "stubborn", which ignored its ctx`)
 	assert.Empty(t, doneRan)
 	assert.Empty(t, tagged())
 }
@@ -495,4 +497,36 @@ func TestIdleWorkerCostsTwoGoroutines(t *testing.T) {
 	// 2.5: a stray goroutine of a loaded machine's moment is not a third
 	// goroutine per worker.
 	assert.LessOrEqual(t, perWorker, 2.5, "goroutines per idle worker")
+}
+
+// Fault (make stress, in a docs' run): an orderly stop whose task's Do
+// returns on its ctx logged "all workers stopped; waiting up to 5s for the
+// Do of …" when the workers' exits reached the loop before the Do's
+// return, which the scheduler decides: the docs' output changed from run
+// to run. Here the Do returns only once its worker has exited, the order
+// that brought the line; no warning or info line may say the manager
+// waits for it.
+func TestOrderlyStopWithATaskInFlightSaysNothingOfWaiting(t *testing.T) {
+	cfg, logs := config(1)
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	inDo := make(chan struct{})
+	require.NoError(t, m.Submit(manager.Task{
+		Name: "polite",
+		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
+			close(inDo)
+			<-ctx.Done()
+			<-p.Done() // return after the worker's exit
+			return ctx.Err()
+		},
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() { res <- m.Run(ctx) }()
+	<-inDo
+	cancel()
+	require.NoError(t, <-res)
+	assert.NotContains(t, logs.String(), "waiting up to")
+	assert.NotContains(t, logs.String(), "not waiting any longer")
+	assert.Empty(t, tagged())
 }

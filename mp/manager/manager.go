@@ -251,8 +251,12 @@ func (m *Manager) Run(ctx context.Context) error {
 		if m.stopping {
 			force = m.cfg.Force
 			if m.live == 0 && m.starting == 0 && giveUp == nil {
-				// Only Do functions that ignore their ctx are left.
-				m.log.Info(fmt.Sprintf("all workers stopped; waiting up to %v for the Do of %s to return", m.cfg.ShutdownTimeout, m.waitingFor()))
+				// Do functions are left: ones that return on their
+				// ctx (their events may still be on the way: a debug
+				// line, so that an orderly stop's output does not
+				// depend on which event comes first), or ones that
+				// ignore it (giveUp warns, naming them).
+				m.log.Debug(fmt.Sprintf("all workers stopped; waiting up to %v for the Do of %s to return", m.cfg.ShutdownTimeout, m.waitingFor()))
 				giveUp = time.After(m.cfg.ShutdownTimeout)
 			}
 		}
@@ -293,7 +297,7 @@ func (m *Manager) giveUp() {
 	}
 	m.abandon = true
 	if m.live == 0 && m.starting == 0 {
-		m.log.Warn(fmt.Sprintf("not waiting any longer for the Do of %s: their Done will not run", m.waitingFor()))
+		m.log.Warn(fmt.Sprintf("all workers stopped; not waiting any longer for the Do of %s, which ignored its ctx: their Done will not run", m.waitingFor()))
 	}
 }
 
