@@ -252,16 +252,24 @@ func (p *Process) handshake(ctx context.Context, params Params, undo *undoList) 
 	// If Start fails from here on, the caller gets no Process to stop:
 	// release the reader of whatever the backend sent before failing.
 	undo.add(p.CloseSend)
+	if testHookBeforeStartParams != nil {
+		testHookBeforeStartParams(p)
+	}
 	if err := p.in.write(ctx, &frame{kind: kindInit, params: params}); err != nil {
 		p.cmd.Process.Kill()
 		<-p.done
+		// A backend whose main forgot Init may exit before its
+		// parameters are sent: that, not the broken pipe, is the error.
+		if err := p.noInitError(); err != nil {
+			return err
+		}
 		return fmt.Errorf("sending start parameters: %w", err)
 	}
 	select {
 	case <-p.ready:
 	case <-p.done:
-		if p.cmd.ProcessState.ExitCode() == exitNoInit {
-			return fmt.Errorf("%w (the backend exited with status %d): %s", ErrNoInit, exitNoInit, initHint())
+		if err := p.noInitError(); err != nil {
+			return err
 		}
 		if p.exitErr == nil {
 			return fmt.Errorf("backend exited before it was ready: %w", ErrBackendDied)
@@ -279,6 +287,19 @@ func (p *Process) handshake(ctx context.Context, params Params, undo *undoList) 
 	}
 	p.log.Debug("started", "pid", p.cmd.Process.Pid)
 	return nil
+}
+
+// testHookBeforeStartParams, when set by a test, runs in handshake before
+// the start parameters are sent.
+var testHookBeforeStartParams func(*Process)
+
+// noInitError is Start's error for a backend that has exited because its
+// main did not call Init, or nil.
+func (p *Process) noInitError() error {
+	if p.cmd.ProcessState.ExitCode() != exitNoInit {
+		return nil
+	}
+	return fmt.Errorf("%w (the backend exited with status %d): %s", ErrNoInit, exitNoInit, initHint())
 }
 
 func writerOr(w io.Writer, def *os.File) io.Writer {
