@@ -139,6 +139,28 @@ func TestEveryChapterHasPageAndScript(t *testing.T) {
 		assert.True(t, docgen.Anchors(string(page))[docgen.Slug(c.Name)], "%s has no section ## %s: run make docs", docgen.PagePath(c.Part), c.Name)
 		assert.Contains(t, string(page), "```output "+c.Name+"\n", "%s shows no output of %s", docgen.PagePath(c.Part), c.Name)
 		assert.FileExists(t, filepath.Join("testdata", c.Name+".txtar"), "chapter %s has no testscript", dir)
+		// Every chapter handles its command line alike: -h, a bad flag
+		// and an argument, each checked by a script of its own.
+		assert.FileExists(t, filepath.Join("testdata", c.Name+"_usage.txtar"), "chapter %s has no script of its usage (-h, a bad flag: status 2)", dir)
+	}
+}
+
+// killByNameRE finds a command that signals processes by their name.
+var killByNameRE = regexp.MustCompile(`\b(pkill|killall)\b`)
+
+// TestChapterPagesNeverKillByName: no chapter's page tells the reader to
+// signal processes by name (pkill, killall): on a shared workshop machine
+// that reaches every participant's process of that name, as
+// docs/README.md and troubleshooting.md say. An exercise names a PID.
+func TestChapterPagesNeverKillByName(t *testing.T) {
+	pages := must(filepath.Glob("part*/*/doc.md"))
+	require.NotEmpty(t, pages)
+	for _, page := range pages {
+		for i, line := range strings.Split(string(must(os.ReadFile(page))), "\n") {
+			if killByNameRE.MatchString(line) {
+				t.Errorf("%s:%d signals processes by name: %s", page, i+1, strings.TrimSpace(line))
+			}
+		}
 	}
 }
 

@@ -53,7 +53,7 @@ func TestFaultRemoteErrorKeepsItsSentinel(t *testing.T) {
 func TestFaultSlowPreRunsDoNotHoldOtherStarts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for i := range cap(starts.slots) + 2 {
+	for i := range starts.size + 2 {
 		wg.Go(func() {
 			// Their pre-run hooks wait until the test cancels the
 			// starts (which kills their backends).
@@ -65,7 +65,7 @@ func TestFaultSlowPreRunsDoNotHoldOtherStarts(t *testing.T) {
 	}
 	defer func() { cancel(); wg.Wait(); requireNoLeftovers(t) }()
 	// Wait until the slow starts have all spawned their backends.
-	require.Eventually(t, func() bool { return slowInPreRun() >= cap(starts.slots)+2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return slowInPreRun() >= starts.size+2 }, 10*time.Second, 10*time.Millisecond)
 	quick, qcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer qcancel()
 	p, err := testKind.Start(quick, Options{Name: "quick"})

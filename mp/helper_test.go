@@ -106,9 +106,14 @@ func runHelper(mode string) int {
 		// whatever its environment says.
 		fmt.Println("an ordinary run")
 		return 0
-	case "noinit", "upgrade":
+	case "noinit", "noinit-late", "upgrade":
 		// A frontend (which forgot mp.Init, for noinit) that starts one
-		// backend when told to on stdin, and says how that went.
+		// backend when told to on stdin, and says how that went. With
+		// noinit-late it sends the start parameters only once the
+		// backend has exited, as a loaded machine may.
+		if mode == "noinit-late" {
+			testHookBeforeStartParams = func(p *Process) { <-p.done }
+		}
 		if mode == "upgrade" {
 			fmt.Println("waiting")
 			fmt.Scanln()

@@ -1,7 +1,6 @@
 package mp
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -43,65 +42,6 @@ func spawn(cmd *exec.Cmd) error {
 	r := spawnRequest{cmd: cmd, done: make(chan error, 1)}
 	spawner.reqs <- r
 	return <-r.done
-}
-
-// starts bounds the number of starts in progress at once, from their first
-// descriptor to the exec of the child. A start holds about eight
-// descriptors then (five stay once the child runs); a burst of a thousand
-// at once would run into the descriptor limit (RLIMIT_NOFILE) or the
-// process limit long before the machine is busy, so the rest wait their
-// turn (or their ctx).
-var starts = &startLimit{slots: make(chan struct{}, 16), freed: make(chan struct{})}
-
-type startLimit struct {
-	slots chan struct{}
-	mu    sync.Mutex
-	freed chan struct{} // closed at the next release, then replaced
-}
-
-func (s *startLimit) acquire(ctx context.Context) error {
-	select {
-	case s.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case s.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
-func (s *startLimit) release() {
-	<-s.slots
-	s.mu.Lock()
-	close(s.freed)
-	s.freed = make(chan struct{})
-	s.mu.Unlock()
-}
-
-// retryAfterOthers is for a start that ran out of descriptors before its
-// child ran, and has released its slot: it returns a channel closed when
-// another start in flight releases its descriptors, or nil if none is in
-// flight (then the limit is the processes already running, and waiting
-// would not help).
-func (s *startLimit) retryAfterOthers(err error) <-chan struct{} {
-	if !isFdLimit(err) {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.slots) == 0 {
-		return nil
-	}
-	return s.freed
-}
-
-// isFdLimit reports whether err says that the open-file limit was reached:
-// EMFILE, or EBADF from a child that could not renumber its descriptors.
-func isFdLimit(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.EBADF) && strings.Contains(err.Error(), "fork/exec")
 }
 
 // limitError adds to err which limit of the machine it ran into, when it is

@@ -21,59 +21,53 @@ import (
 // start starts a backend of the kind registered under kind, by re-executing
 // the running image, and returns the frontend's handle on it; see Kind.Start.
 func start(ctx context.Context, kind string, opts Options) (*Process, error) {
-	for {
-		p, retry, err := startOnce(ctx, kind, opts)
-		if retry == nil {
-			return p, err
-		}
-		// Out of descriptors while other starts held theirs for a
-		// moment: try again once one of them is done.
-		select {
-		case <-retry:
-		case <-ctx.Done():
-			return nil, err
-		}
+	p, again, err := startOnce(ctx, kind, opts, 1)
+	if again {
+		// Out of descriptors while other starts may have held theirs
+		// for a moment: once more, alone (see starts).
+		p, _, err = startOnce(ctx, kind, opts, starts.size)
 	}
+	return p, err
 }
 
-// startOnce is one attempt of start: check, spawn, handshake. When it
-// failed for want of descriptors before the child ran, while other starts
-// were in flight, retry is closed once one of them has released its
-// descriptors.
-func startOnce(ctx context.Context, kind string, opts Options) (p *Process, retry <-chan struct{}, err error) {
+// startOnce is one attempt of start: check, spawn, handshake, holding slots
+// of the start limit (starts) until the child runs. again reports that the
+// attempt held fewer than all of them and failed for want of descriptors
+// before the child ran.
+func startOnce(ctx context.Context, kind string, opts Options, slots int) (p *Process, again bool, err error) {
 	requireInit()
 	if err := checkProcessName(opts.Name); err != nil {
-		return nil, nil, opError("start", "", fmt.Errorf("a %s: %w", kind, err))
+		return nil, false, opError("start", "", fmt.Errorf("a %s: %w", kind, err))
 	}
 	wrap := func(err error) error { return opError("start", opts.Name, limitError(err)) }
 	if _, ok := registry.get(kind); !ok {
-		return nil, nil, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
+		return nil, false, wrap(fmt.Errorf("%w %q", ErrUnknownKind, kind))
 	}
 	if err := checkOptions(opts); err != nil {
-		return nil, nil, wrap(err)
+		return nil, false, wrap(err)
 	}
 	// The limit bounds the fork/exec bursts only: it is released once the
 	// backend runs, not when it is ready, so a slow pre-run hook of one
 	// kind holds back no other start.
-	if err := starts.acquire(ctx); err != nil {
-		return nil, nil, wrap(err)
+	if err := starts.acquire(ctx, slots); err != nil {
+		return nil, false, wrap(err)
 	}
 	var undo undoList
 	p, err = spawnBackend(kind, opts, &undo)
 	if err != nil {
-		// What the start opened is closed before its slot is given back:
-		// a start that fails for want of descriptors counts on the
-		// others in flight to give theirs back (retryAfterOthers).
+		// What the start opened is closed before its slots are given
+		// back: a start alone then sees only what the running
+		// processes hold.
 		undo.run()
-		starts.release()
-		return nil, starts.retryAfterOthers(err), wrap(err)
+		starts.release(slots)
+		return nil, isFdLimit(err) && slots < starts.size, wrap(err)
 	}
-	starts.release()
+	starts.release(slots)
 	if err := p.handshake(ctx, opts.Params, &undo); err != nil {
 		undo.run()
-		return nil, nil, wrap(err)
+		return nil, false, wrap(err)
 	}
-	return p, nil, nil
+	return p, false, nil
 }
 
 // undoList is what a failed start closes: everything it opened so far.
@@ -224,16 +218,24 @@ func (p *Process) handshake(ctx context.Context, params Params, undo *undoList) 
 	// If Start fails from here on, the caller gets no Process to stop:
 	// release the reader of whatever the backend sent before failing.
 	undo.add(p.CloseSend)
+	if testHookBeforeStartParams != nil {
+		testHookBeforeStartParams(p)
+	}
 	if err := p.conn.sendStart(ctx, params); err != nil {
 		p.cmd.Process.Kill()
 		<-p.done
+		// A backend whose main forgot Init may exit before its
+		// parameters are sent: that, not the broken pipe, is the error.
+		if err := p.noInitError(); err != nil {
+			return err
+		}
 		return fmt.Errorf("sending start parameters: %w", err)
 	}
 	select {
 	case <-p.ready:
 	case <-p.done:
-		if p.cmd.ProcessState.ExitCode() == exitNoInit {
-			return fmt.Errorf("%w (the backend exited with status %d): %s", ErrNoInit, exitNoInit, initHint())
+		if err := p.noInitError(); err != nil {
+			return err
 		}
 		if p.exitErr == nil {
 			return fmt.Errorf("backend exited before it was ready: %w", ErrBackendDied)
@@ -251,6 +253,19 @@ func (p *Process) handshake(ctx context.Context, params Params, undo *undoList) 
 	}
 	p.log.Debug("started", "pid", p.cmd.Process.Pid)
 	return nil
+}
+
+// testHookBeforeStartParams, when set by a test, runs in handshake before
+// the start parameters are sent.
+var testHookBeforeStartParams func(*Process)
+
+// noInitError is Start's error for a backend that has exited because its
+// main did not call Init, or nil.
+func (p *Process) noInitError() error {
+	if p.cmd.ProcessState.ExitCode() != exitNoInit {
+		return nil
+	}
+	return fmt.Errorf("%w (the backend exited with status %d): %s", ErrNoInit, exitNoInit, initHint())
 }
 
 func writerOr(w io.Writer, def *os.File) io.Writer {

@@ -189,6 +189,9 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	//docs:end
 	var submit func(start, offset float64)
 	submit = func(start, offset float64) {
+		if turn.on && cfg.tasks > 0 && tasks == cfg.tasks { //docs:skip
+			return // -tasks: none in flight when the last is done, none cancelled //docs:skip
+		} //docs:skip
 		tasks++
 		req := Work{Task: tasks, Value: float64(rng.IntN(1000)) / 1000, Seconds: (float64(1+rng.IntN(4)) + offset) * cfg.unit, Recycle: cfg.recycle}
 		end := start + req.Seconds
