@@ -73,6 +73,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("-mode %q: want main or test", c.mode))
 	case c.workers < 1:
 		return c, usage(fmt.Errorf("-workers %d: want at least 1", c.workers))
+	case c.workers > maxWorkers:
+		return c, usage(fmt.Errorf("-workers %d: want at most %d (%s)", c.workers, maxWorkers, workersWhy))
 	case c.jobs < 1 || c.jobs > c.workers:
 		return c, usage(fmt.Errorf("-jobs %d: want 1 to -workers (%d)", c.jobs, c.workers))
 	case c.duration < 0, c.timeout < 0, c.stillAlive < 0, c.shutdownTimeout < 0:
@@ -101,3 +103,9 @@ type helpError struct{ usage string }
 
 func (e helpError) Error() string { return e.usage }
 func (e helpError) Unwrap() error { return flag.ErrHelp }
+
+// maxWorkers bounds -workers, and workersWhy says why.
+const (
+	maxWorkers = 5000
+	workersWhy = "each worker is a process: about 0.7 MiB and 5 of the frontend's descriptors apiece"
+)

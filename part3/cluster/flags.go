@@ -76,6 +76,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("-workers %d: a worker host needs at least 1", c.workers))
 	case c.workers < 0, c.tasks < 0, c.hosts < 0:
 		return c, usage(errors.New("-workers, -tasks and -hosts may not be negative"))
+	case c.workers > maxWorkers:
+		return c, usage(fmt.Errorf("-workers %d: want at most %d (%s)", c.workers, maxWorkers, workersWhy))
 	case c.workers == 0 && c.hosts < 1:
 		return c, usage(errors.New("-workers 0 needs -hosts 1 or more: someone must run the tasks"))
 	case err != nil || host == "":
@@ -105,3 +107,9 @@ type helpError struct{ usage string }
 
 func (e helpError) Error() string { return e.usage }
 func (e helpError) Unwrap() error { return flag.ErrHelp }
+
+// maxWorkers bounds -workers, and workersWhy says why.
+const (
+	maxWorkers = 5000
+	workersWhy = "each worker is a process: about 0.7 MiB and 5 of the frontend's descriptors apiece"
+)

@@ -65,6 +65,8 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("unexpected arguments %q (commands go with -client)", fs.Args()))
 	case c.workers < 1:
 		return c, usage(fmt.Errorf("-workers %d: want at least 1", c.workers))
+	case c.workers > maxWorkers:
+		return c, usage(fmt.Errorf("-workers %d: want at most %d (%s)", c.workers, maxWorkers, workersWhy))
 	case c.port < 0 || c.port > 65535:
 		return c, usage(fmt.Errorf("-port %d: want 0 to 65535", c.port))
 	case c.sensorRate < 1 || c.sensorRate > 10000:
@@ -82,3 +84,9 @@ type helpError struct{ usage string }
 
 func (e helpError) Error() string { return e.usage }
 func (e helpError) Unwrap() error { return flag.ErrHelp }
+
+// maxWorkers bounds -workers, and workersWhy says why.
+const (
+	maxWorkers = 5000
+	workersWhy = "each worker is a process: about 0.7 MiB and 5 of the frontend's descriptors apiece"
+)
