@@ -1,0 +1,100 @@
+// Command pool runs tasks on a pool of worker processes with mp/manager:
+// three workers square the numbers 1 to 8, one typed call per task; the
+// manager hands each task to an idle worker, gathers the results on its
+// loop, and stops the workers once the last task is done.
+//
+//	go run ./examples/pool
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/manager"
+)
+
+// square is the one command: a number in, its square out.
+var square = mp.NewCommand[int, int]("square")
+
+// worker is the backend; it has no state of its own.
+type worker struct{ *mp.Backend }
+
+func (w *worker) square(ctx context.Context, n int) (int, error) { return n * n, nil }
+
+var squarers = mp.NewKind("Squarer", func(b *mp.Backend) *worker { return &worker{b} })
+
+func init() { mp.HandleCommand(squarers, square, (*worker).square) }
+
+func main() {
+	mp.Init() // a worker runs its loop here and never returns
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, 3, 8); err != nil {
+		fmt.Fprintln(os.Stderr, "pool:", err)
+		os.Exit(1)
+	}
+}
+
+// run squares 1 to tasks on a pool of n workers and prints each result, in
+// order, and their sum.
+func run(ctx context.Context, out io.Writer, n, tasks int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m, err := manager.New(manager.Config{
+		Workers: n,
+		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+			return squarers.Start(ctx, mp.Options{Name: w.Name()})
+		},
+		// The manager's own lines (starting, stopping) only when
+		// something goes wrong.
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return err
+	}
+	results := make([]int, tasks)
+	left := tasks
+	var failed error
+	for i := range tasks {
+		err := m.Submit(manager.Task{
+			Name: fmt.Sprintf("square-%d", i+1),
+			// Do runs on a goroutine of its own, with an idle worker.
+			Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
+				r, err := square.Call(ctx, p, i+1)
+				results[i] = r
+				return err
+			},
+			// Done runs on the manager's loop, one at a time: no lock.
+			Done: func(w *manager.Worker, err error) {
+				if err != nil && failed == nil {
+					failed = err
+				}
+				if left--; left == 0 {
+					cancel() // the last one: stop the workers
+				}
+			},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	if failed != nil {
+		return failed // a task still queued at a stop fails with mp.ErrStopped
+	}
+	sum := 0
+	for i, r := range results {
+		fmt.Fprintf(out, "%d squared is %d\n", i+1, r)
+		sum += r
+	}
+	fmt.Fprintf(out, "sum %d, on %d workers\n", sum, n)
+	return nil
+}
