@@ -108,9 +108,9 @@ func (s *Spinner) Arrived() {
 
 // Poll calls try until it returns true or the window ends, and reports
 // whether try returned true; when it did, Poll has recorded the arrival as
-// Arrived would (a caller need not call Arrived too). It does not call try at all when polling is
-// off, no data came recently or the machine is busy (see the package
-// comment).
+// Arrived would (the caller need not call Arrived too). It does not call
+// try at all when polling is off, no data came recently or the machine is
+// busy (see the package comment).
 func (s *Spinner) Poll(try func() bool) bool {
 	now := Now()
 	if Off || now-s.last.Load() > int64(Recently) || machineBusy(now) {
