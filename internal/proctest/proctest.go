@@ -17,7 +17,8 @@ const TagVar = "MP_TEST_TAG"
 // Tagged returns the PIDs of the live processes other than this one whose
 // environment holds TagVar=tag, in the order /proc lists them. A zombie
 // (exited, not yet reaped) is not live. Processes whose environment cannot
-// be read (another user's, or gone meanwhile) are left out.
+// be read (another user's, or gone meanwhile) are left out, and so is one in
+// the middle of its exec(2), whose new environment is not set up yet.
 func Tagged(tag string) []int {
 	want := []byte(TagVar + "=" + tag + "\x00")
 	dirs, _ := os.ReadDir("/proc")
