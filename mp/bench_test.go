@@ -118,24 +118,34 @@ func readFull(fd int, buf []byte) error {
 // BenchmarkRawPipeRoundTrip is the floor for messages: 8 bytes there and back
 // over two pipes.
 func BenchmarkRawPipeRoundTrip(b *testing.B) {
-	var down, up [2]int
-	require.NoError(b, unix.Pipe2(down[:], unix.O_CLOEXEC))
-	require.NoError(b, unix.Pipe2(up[:], unix.O_CLOEXEC))
-	stop, pid := startRaw(b, "pipe", down[0], up[1])
+	w, r, pid, stop := rawEchoPipes(b, "pipe", 0)
 	defer stop()
-	unix.Close(down[0])
-	unix.Close(up[1])
-	defer unix.Close(down[1])
-	defer unix.Close(up[0])
 	buf := []byte("12345678")
 	defer measureCPU(b, pid)()
 	for b.Loop() {
-		if _, err := unix.Write(down[1], buf); err != nil {
+		if _, err := unix.Write(w, buf); err != nil {
 			b.Fatal(err)
 		}
-		if err := readFull(up[0], buf); err != nil {
+		if err := readFull(r, buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// rawEchoPipes starts the raw echo child in mode on two new pipes, and
+// returns our ends (w to the child, r from it), its PID, and what closes our
+// ends and stops it. upFlags are added to the flags of the pipe from it.
+func rawEchoPipes(tb testing.TB, mode string, upFlags int) (w, r, pid int, stop func()) {
+	var down, up [2]int
+	require.NoError(tb, unix.Pipe2(down[:], unix.O_CLOEXEC))
+	require.NoError(tb, unix.Pipe2(up[:], unix.O_CLOEXEC|upFlags))
+	stopChild, pid := startRaw(tb, mode, down[0], up[1])
+	unix.Close(down[0])
+	unix.Close(up[1])
+	return down[1], up[0], pid, func() {
+		unix.Close(down[1])
+		unix.Close(up[0])
+		stopChild()
 	}
 }
 
@@ -356,25 +366,18 @@ func pollRead(fd, efd int, buf []byte) error {
 // waiting in ppoll(2) beside a cancel eventfd before each read: the floor of
 // a wait that a context can end.
 func BenchmarkRawPollRoundTrip(b *testing.B) {
-	var down, up [2]int
-	require.NoError(b, unix.Pipe2(down[:], unix.O_CLOEXEC))
-	require.NoError(b, unix.Pipe2(up[:], unix.O_CLOEXEC|unix.O_NONBLOCK))
-	stop, pid := startRaw(b, "ppoll", down[0], up[1])
+	w, r, pid, stop := rawEchoPipes(b, "ppoll", unix.O_NONBLOCK)
 	defer stop()
-	unix.Close(down[0])
-	unix.Close(up[1])
-	defer unix.Close(down[1])
-	defer unix.Close(up[0])
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	require.NoError(b, err)
 	defer unix.Close(efd)
 	buf := []byte("12345678")
 	defer measureCPU(b, pid)()
 	for b.Loop() {
-		if _, err := unix.Write(down[1], buf); err != nil {
+		if _, err := unix.Write(w, buf); err != nil {
 			b.Fatal(err)
 		}
-		if err := pollRead(up[0], efd, buf); err != nil {
+		if err := pollRead(r, efd, buf); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
@@ -230,24 +229,14 @@ func median(d []time.Duration) float64 {
 // rawPipePair starts BenchmarkRawPipeRoundTrip's echo child and returns one
 // round trip through it, and what stops it.
 func rawPipePair(b *testing.B) (roundTrip func() error, stop func()) {
-	var down, up [2]int
-	require.NoError(b, unix.Pipe2(down[:], unix.O_CLOEXEC))
-	require.NoError(b, unix.Pipe2(up[:], unix.O_CLOEXEC))
-	stopChild, _ := startRaw(b, "pipe", down[0], up[1])
-	unix.Close(down[0])
-	unix.Close(up[1])
+	w, r, _, stop := rawEchoPipes(b, "pipe", 0)
 	buf := []byte("12345678")
-	roundTrip = func() error {
-		if _, err := unix.Write(down[1], buf); err != nil {
+	return func() error {
+		if _, err := unix.Write(w, buf); err != nil {
 			return err
 		}
-		return readFull(up[0], buf)
-	}
-	return roundTrip, func() {
-		unix.Close(down[1])
-		unix.Close(up[0])
-		stopChild()
-	}
+		return readFull(r, buf)
+	}, stop
 }
 
 // busyFleet is the n busy backends and the goroutines that consume their

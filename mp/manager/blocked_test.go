@@ -38,6 +38,21 @@ func (w *watchedBuffer) Write(p []byte) (int, error) {
 // the queue behind it (4 × MessageBuffer).
 const flood = 100_000
 
+// floodAndOnFirst makes each worker send flood messages once ready, and runs
+// first, on the loop, for the first message that arrives.
+func floodAndOnFirst(t *testing.T, cfg *manager.Config, first func(w *manager.Worker)) {
+	cfg.OnReady = func(w *manager.Worker) {
+		require.NoError(t, burst.Send(context.Background(), w.Process(), flood))
+	}
+	seen := false
+	cfg.OnMessage = func(w *manager.Worker, _ mp.Message) {
+		if !seen {
+			seen = true
+			first(w)
+		}
+	}
+}
+
 // Fault: a callback on the loop Calls a worker while that worker sends. The
 // loop takes no message while the callback waits, so the worker's Send
 // waits for room, its loop for the Send, and the Call for the loop: without
@@ -49,15 +64,7 @@ func TestFaultCallbackWaitingForASendingWorkerIsReported(t *testing.T) {
 	watched := &watchedBuffer{lockedBuffer: logs, want: "messages have waited", seen: make(chan struct{})}
 	cfg.Log = slog.New(mplog.NewHandler(watched, "manager", mplog.Front, nil))
 	got := make(chan error, 1)
-	first := true
-	cfg.OnReady = func(w *manager.Worker) {
-		require.NoError(t, burst.Send(context.Background(), w.Process(), flood))
-	}
-	cfg.OnMessage = func(w *manager.Worker, _ mp.Message) {
-		if !first {
-			return
-		}
-		first = false
+	floodAndOnFirst(t, &cfg, func(w *manager.Worker) {
 		// The test ends the Call once the warning is out (30 s at most:
 		// then the warning never came).
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -71,7 +78,7 @@ func TestFaultCallbackWaitingForASendingWorkerIsReported(t *testing.T) {
 		}()
 		_, err := doJob.Call(ctx, w.Process(), job{})
 		got <- err
-	}
+	})
 	m, err := manager.New(cfg)
 	require.NoError(t, err)
 	cancel, wait := runManager(t, m)
@@ -88,21 +95,13 @@ func TestFaultCallbackWaitingForASendingWorkerIsReported(t *testing.T) {
 func TestCallFromAGoroutineWhileTheWorkerSends(t *testing.T) {
 	cfg, logs := config(1)
 	got := make(chan error, 1)
-	first := true
-	cfg.OnReady = func(w *manager.Worker) {
-		require.NoError(t, burst.Send(context.Background(), w.Process(), flood))
-	}
-	cfg.OnMessage = func(w *manager.Worker, _ mp.Message) {
-		if !first {
-			return
-		}
-		first = false
+	floodAndOnFirst(t, &cfg, func(w *manager.Worker) {
 		p := w.Process()
 		go func() {
 			_, err := doJob.Call(context.Background(), p, job{})
 			got <- err
 		}()
-	}
+	})
 	m, err := manager.New(cfg)
 	require.NoError(t, err)
 	cancel, wait := runManager(t, m)
