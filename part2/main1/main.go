@@ -83,6 +83,7 @@ func (w *worker) doWork(ctx context.Context, req Work) (Ready, error) {
 	case "crash":
 		panic("injected crash")
 	case "hang":
+		w.Log().Info(fmt.Sprintf("task %d: hanging, deaf to SIGTERM", req.Task))
 		select {} // never answers, deaf to SIGTERM: only SIGKILL ends it
 	}
 	//docs:end
