@@ -92,7 +92,7 @@ func TestFaultPanicIsAWorkerDeath(t *testing.T) {
 	assert.Empty(t, r.w)
 }
 
-// Fault 3: SIGTERM sent to a worker from outside while it runs a task used
+// Fault: SIGTERM sent to a worker from outside while it runs a task used
 // to end that task with a plain handler error ("context canceled"), and
 // the next task, handed to the exiting worker, failed with "worker died"
 // without running. The interrupted task must fail as a TaskError wrapping
@@ -133,7 +133,7 @@ func TestFaultExternalSIGTERMBlamesTheRightTask(t *testing.T) {
 	assert.NotContains(t, logs.String(), "ERROR")
 }
 
-// Fault 4: a task whose Do returned an error wrapping mp.ErrBackendDied that
+// Fault: a task whose Do returned an error wrapping mp.ErrBackendDied that
 // came from another process (say, a second backend the task called) used to
 // leave its worker out of the pool for ever, and its Done never ran. The
 // manager asks the worker's own process, not the error's wording.

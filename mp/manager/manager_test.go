@@ -81,7 +81,7 @@ func TestStillAlive(t *testing.T) {
 		5*time.Second, 10*time.Millisecond)
 }
 
-// Fault 6: Worker.Process called from a task's Do, as its doc invites, raced
+// Fault: Worker.Process called from a task's Do, as its doc invites, raced
 // with the loop's writes when other workers restarted (go test -race); and
 // Watch called after Run had started was never delivered.
 func TestFaultWorkerAccessorsFromAnyGoroutine(t *testing.T) {

@@ -15,9 +15,9 @@ import (
 
 // Restart types: after a crash, a temporary worker is not restarted, a
 // transient or permanent one is. The exit report says what the manager
-// decided, on the loop, before anything else can happen; the test used to
-// look only at the starts counted by the time the manager stopped, which a
-// temporary worker restarted by mistake could still pass.
+// decided, on the loop, before anything else can happen: the test reads
+// it, since the starts counted by the time the manager stopped would pass a
+// temporary worker restarted by mistake.
 func TestRestartTypes(t *testing.T) {
 	for _, tt := range []struct {
 		restart manager.Restart
@@ -126,7 +126,7 @@ func crash(ctx context.Context, w *manager.Worker, p *mp.Process) error {
 	return err
 }
 
-// Fault 5: a restart that fails in the worker's pre-run hook used to stop
+// Fault: a restart that fails in the worker's pre-run hook used to stop
 // the manager with "last: its restart failed", naming neither the worker
 // nor the cause; one that hung in pre-run was reported by nothing but
 // "still alive". The error names both, and a start is bounded.

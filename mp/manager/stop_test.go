@@ -208,13 +208,12 @@ func TestFaultStopWhileStarting(t *testing.T) {
 	assert.Empty(t, tagged(), "processes left behind")
 }
 
-// Fault 7: a task's Do that keeps working after its ctx ended used to keep
+// Fault: a task's Do that keeps working after its ctx ended used to keep
 // Run waiting, silently, for as long as it liked (a third Ctrl-C was
 // swallowed). Run gives up after ShutdownTimeout, and says which tasks it
-// gave up on. (It said so at Info level as soon as the workers had
-// stopped, too, but a Do that returns on its ctx may not have been heard
-// of yet then: the line came and went with the scheduler, in the docs'
-// runs too; it is a debug line now.)
+// gave up on. (That it waits is a debug line: when the workers have
+// stopped, a Do that returns on its ctx may not have been heard of yet,
+// so at Info level the line would come and go with the scheduler.)
 func TestFaultDoIgnoringItsContextDoesNotHoldRun(t *testing.T) {
 	cfg, logs := config(1)
 	cfg.ShutdownTimeout = 300 * time.Millisecond

@@ -72,7 +72,7 @@ func TestIdleAndBusyReadTheWorkersStates(t *testing.T) {
 	}
 }
 
-// Fault 1: a worker that ends itself after each task (Backend.Stop, what
+// Fault: a worker that ends itself after each task (Backend.Stop, what
 // Python calls maxtasksperchild) used to go back to the idle pool before
 // the manager knew it was exiting: the next task handed to it failed with
 // "worker died: exit status 0" without ever running, and each exit counted
@@ -146,7 +146,7 @@ func TestTaskTimeoutTerminatesPromptly(t *testing.T) {
 	assert.Equal(t, "exit status 0", te.Exit)
 }
 
-// Fault 2: a worker the manager stopped for a task timeout used to count
+// Fault: a worker the manager stopped for a task timeout used to count
 // as a restart, so a few timeouts stopped the whole manager with "restart
 // intensity reached … died: exit status 0". A timeout is not a failure.
 func TestFaultTimeoutsDoNotStopTheManager(t *testing.T) {
