@@ -62,7 +62,8 @@ type Config struct {
 	// delivered are dropped. Default 5 s.
 	ShutdownTimeout time.Duration
 	// Force, when closed while the manager stops (a second Ctrl-C), kills
-	// the workers still running at once. Nil: only ShutdownTimeout.
+	// the workers still running at once and drops the messages not yet
+	// delivered. Nil: only ShutdownTimeout.
 	Force <-chan struct{}
 
 	// The callbacks run on the loop, one at a time; while one runs, the
