@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Handlers of the "Test" kind that hang, stall, stop or end the backend in
-// the middle of something: the cases of the stop and exit tests.
+// Handlers of the "Test" kind that wait: for ever, for their ctx, for a
+// while, or for the test.
 func init() {
 	testKind.
 		Handle("hang", func(b *testBackend, ctx context.Context, m Message) error {
@@ -31,20 +31,27 @@ func init() {
 			}
 			return nil
 		}).
-		Handle("garbage", func(b *testBackend, ctx context.Context, m Message) error {
-			// Corrupt the message pipe with an oversize length prefix.
-			if _, err := b.conn.out.f.Write([]byte{0xff, 0xff, 0xff, 0x7f}); err != nil {
-				return err
-			}
-			<-ctx.Done()
-			return nil
-		}).
 		Handle("sleep", func(b *testBackend, ctx context.Context, m Message) error {
 			// Busy for a while, then return on its own (not on ctx).
 			ms, _ := m.Params.Int("ms")
 			time.Sleep(time.Duration(ms) * time.Millisecond)
 			return nil
 		}).
+		Handle("gate", func(b *testBackend, ctx context.Context, m Message) error {
+			// Say so, then wait until the test writes a byte to the pipe it
+			// passed as Options.Files[0]: a handler the test releases.
+			if err := b.Send(ctx, "gated", nil); err != nil {
+				return err
+			}
+			_, err := b.File(0).Read(make([]byte, 1))
+			return err
+		})
+}
+
+// Handlers of the "Test" kind that end the backend, or break its message
+// pipe, in the middle of something: the cases of the stop and exit tests.
+func init() {
+	testKind.
 		Handle("stoplater", func(b *testBackend, ctx context.Context, m Message) error {
 			// Stop from another goroutine, once the loop is back reading.
 			time.AfterFunc(20*time.Millisecond, b.Stop)
@@ -72,14 +79,13 @@ func init() {
 			os.Exit(0)
 			return nil
 		}).
-		Handle("gate", func(b *testBackend, ctx context.Context, m Message) error {
-			// Say so, then wait until the test writes a byte to the pipe it
-			// passed as Options.Files[0]: a handler the test releases.
-			if err := b.Send(ctx, "gated", nil); err != nil {
+		Handle("garbage", func(b *testBackend, ctx context.Context, m Message) error {
+			// Corrupt the message pipe with an oversize length prefix.
+			if _, err := b.conn.out.f.Write([]byte{0xff, 0xff, 0xff, 0x7f}); err != nil {
 				return err
 			}
-			_, err := b.File(0).Read(make([]byte, 1))
-			return err
+			<-ctx.Done()
+			return nil
 		}).
 		Handle("halfframe", func(b *testBackend, ctx context.Context, m Message) error {
 			// Die by SIGKILL half way through writing a message, as a backend

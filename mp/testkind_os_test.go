@@ -9,8 +9,8 @@ import (
 	"github.com/mpgo/mp/mp/shm"
 )
 
-// Handlers of the "Test" kind that use the operating system around the
-// backend: programs it starts, its descriptors and signals, shared memory.
+// Handlers of the "Test" kind about the programs a backend starts and
+// what they inherit: descriptors, signal dispositions.
 func init() {
 	testKind.
 		Handle("tool", func(b *testBackend, ctx context.Context, m Message) error {
@@ -55,7 +55,12 @@ func init() {
 				return err
 			}
 			return b.Reply(ctx, m, "sigign", Params{"own": sigIgn(own), "child": sigIgn(child)})
-		}).
+		})
+}
+
+// Handlers of the "Test" kind that map shared memory.
+func init() {
+	testKind.
 		Handle("shmfill", func(b *testBackend, ctx context.Context, m Message) error {
 			// Map the array the message describes, fill it, unmap it.
 			spec := shm.Spec{}
