@@ -16,7 +16,7 @@ func (m *Manager) deliver(w *Worker, msgs []mp.Message) {
 		return
 	}
 	for i, msg := range msgs {
-		if m.stopping && m.stopCtx.Err() != nil {
+		if m.noticeStop() {
 			m.drop(w, len(msgs)-i)
 			return
 		}
@@ -25,6 +25,23 @@ func (m *Manager) deliver(w *Worker, msgs []mp.Message) {
 		m.cfg.OnMessage(w, msg)
 		m.inCallback.Store(0)
 	}
+}
+
+// noticeStop does, between two messages of a batch, what the loop does when
+// Run's ctx ends or Force is closed, so that a batch of slow callbacks
+// (up to 256 of them) delays neither the stop nor its deadline. It reports
+// whether the stop's deadline has passed: the messages left are dropped.
+func (m *Manager) noticeStop() (drop bool) {
+	if !m.stopping {
+		if m.runCtx.Err() == nil {
+			return false
+		}
+		m.stop(nil)
+	}
+	if m.cfg.Force != nil && isClosed(m.cfg.Force) {
+		m.forceStop()
+	}
+	return m.stopCtx.Err() != nil
 }
 
 // drop counts n messages of w that OnMessage will not see.

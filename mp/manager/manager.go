@@ -289,10 +289,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			done = nil
 			m.stop(nil)
 		case <-force:
-			m.log.Warn("forced stop: killing the workers still running, not waiting for tasks")
-			m.killAll()
-			m.cfg.Force, m.forced = nil, true
-			m.giveUp()
+			m.forceStop()
 		case <-giveUp:
 			m.giveUp()
 		case <-quiet.C:
@@ -309,6 +306,15 @@ func (m *Manager) Run(ctx context.Context) error {
 	close(m.quit)
 	m.wg.Wait()
 	return m.err
+}
+
+// forceStop kills the workers still running and stops waiting for tasks:
+// Config.Force was closed.
+func (m *Manager) forceStop() {
+	m.log.Warn("forced stop: killing the workers still running, not waiting for tasks")
+	m.killAll()
+	m.cfg.Force, m.forced = nil, true
+	m.giveUp()
 }
 
 // giveUp stops waiting for the Do functions still running, once the
