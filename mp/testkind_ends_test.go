@@ -105,6 +105,10 @@ func init() {
 			if err := b.Send(ctx, "stalling", nil); err != nil {
 				return err
 			}
+			// Send may have gathered the message for a later write (see
+			// gather.go): out with it first, or the raw bytes below would
+			// go before it and the frontend would never see "stalling".
+			b.conn.out.writeGathered()
 			buf, err := appendFrame(nil, &frame{kind: kindMessage, command: "half", params: Params{"pad": make([]byte, 1000)}})
 			if err != nil {
 				return err
