@@ -238,6 +238,6 @@ func TestPanicNamesWhereItPanicked(t *testing.T) {
 	p := startTest(t, Options{})
 	_, err := p.Call(context.Background(), "panic", nil)
 	require.ErrorIs(t, err, ErrHandlerPanic)
-	assert.Regexp(t, `at github.com/mpgo/mp/mp\.init\.func[0-9.]+ \(main_test\.go:[0-9]+\)`, err.Error())
+	assert.Regexp(t, `at github.com/mpgo/mp/mp\.init\.func[0-9.]+ \(testkind_test\.go:[0-9]+\)`, err.Error())
 	assert.Equal(t, 1, strings.Count(err.Error(), "mp:"), "mp: once in %q", err)
 }

@@ -34,14 +34,7 @@ func (m *Manager) handle(ev event) {
 	case evStarted:
 		m.started(ev.w, ev.proc, ev.err)
 	case evMessages:
-		if m.cfg.OnMessage != nil {
-			for _, msg := range ev.msgs {
-				m.callbacks++
-				m.inCallback.Store(m.callbacks)
-				m.cfg.OnMessage(ev.w, msg)
-				m.inCallback.Store(0)
-			}
-		}
+		m.deliver(ev.w, ev.msgs)
 	case evExit:
 		m.exited(ev.w, ev.proc)
 	case evTaskDone:

@@ -73,6 +73,14 @@ func fanInWith(b *testing.B, extra bool) {
 // (and its writer) to m's loop. The loop counts lines and ticks; everything
 // ends with ctx.
 func startExtraSources(b *testing.B, ctx context.Context, m *manager.Manager, wg *sync.WaitGroup, lines *int, ticks *uint64) {
+	startLineSource(b, ctx, m, wg, lines)
+	startTickSource(b, ctx, m, wg, ticks)
+}
+
+// startLineSource attaches a TCP server to m's loop, with a client that
+// sends it a line every millisecond and waits for the loop's answer. The
+// loop counts the lines in *lines.
+func startLineSource(b *testing.B, ctx context.Context, m *manager.Manager, wg *sync.WaitGroup, lines *int) {
 	type request struct{ reply chan string }
 	requests := make(chan request)
 	if err := manager.Watch(m, requests, func(r request) { *lines++; r.reply <- "ok" }); err != nil {
@@ -136,7 +144,12 @@ func startExtraSources(b *testing.B, ctx context.Context, m *manager.Manager, wg
 			}
 		}
 	}()
+}
 
+// startTickSource attaches an eventfd to m's loop, with a writer that adds
+// 1 to it every millisecond (a device). The loop adds the counts it reads to
+// *ticks.
+func startTickSource(b *testing.B, ctx context.Context, m *manager.Manager, wg *sync.WaitGroup, ticks *uint64) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		b.Fatal(err)

@@ -57,28 +57,8 @@ func floorFanIn(b *testing.B, n, per int) (round func(), stop func()) {
 		cmds     []*exec.Cmd
 	)
 	for i := range n {
-		r, w, err := os.Pipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), envFloorWriter+"="+strconv.Itoa(per))
-		cmd.ExtraFiles = []*os.File{w}
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		w.Close()
-		fd := int(r.Fd())
-		unix.SetNonblock(fd, true)
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(i)}
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			b.Fatal(err)
-		}
-		triggers = append(triggers, in.(*os.File))
+		trigger, r, fd, cmd := startFloorWriter(b, ep, i, per)
+		triggers = append(triggers, trigger)
 		pipes = append(pipes, r)
 		reads = append(reads, fd)
 		cmds = append(cmds, cmd)
@@ -126,6 +106,35 @@ func floorFanIn(b *testing.B, n, per int) (round func(), stop func()) {
 		unix.Close(ep)
 	}
 	return round, stop
+}
+
+// startFloorWriter starts writer i, which sends per frames each time a byte
+// comes on its trigger, and adds the read end r of its pipe, descriptor fd,
+// to the epoll set ep, non-blocking, with i as its data. (Do not call r.Fd
+// again: it would make the descriptor blocking.)
+func startFloorWriter(b *testing.B, ep, i, per int) (trigger, r *os.File, fd int, cmd *exec.Cmd) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd = exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envFloorWriter+"="+strconv.Itoa(per))
+	cmd.ExtraFiles = []*os.File{w}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	w.Close()
+	fd = int(r.Fd())
+	unix.SetNonblock(fd, true)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(i)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		b.Fatal(err)
+	}
+	return in.(*os.File), r, fd, cmd
 }
 
 // fanInFloor is BenchmarkFanIn's floor with n workers.

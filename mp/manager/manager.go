@@ -57,10 +57,13 @@ type Config struct {
 	// seconds, negative never.
 	StillAlive time.Duration
 	// ShutdownTimeout bounds the stop of every worker when the manager
-	// stops; past it, the ones still running are killed. Default 5 s.
+	// stops, and the delivery of the messages they sent before it; past
+	// it, the workers still running are killed and the messages not yet
+	// delivered are dropped. Default 5 s.
 	ShutdownTimeout time.Duration
 	// Force, when closed while the manager stops (a second Ctrl-C), kills
-	// the workers still running at once. Nil: only ShutdownTimeout.
+	// the workers still running at once and drops the messages not yet
+	// delivered. Nil: only ShutdownTimeout.
 	Force <-chan struct{}
 
 	// The callbacks run on the loop, one at a time; while one runs, the
@@ -76,7 +79,10 @@ type Config struct {
 	// the order that worker sent them, and all of a process's messages
 	// before its exit (OnExit). Messages are not ordered against the end
 	// of a task (Task.Done): a message sent during a task may come after
-	// it; have the reply carry what Done needs.
+	// it; have the reply carry what Done needs. Once the manager stops,
+	// messages still reach OnMessage until the stop's deadline
+	// (ShutdownTimeout) passes or Force is closed; the rest are dropped,
+	// and a warning says how many (see Run).
 	OnMessage func(w *Worker, m mp.Message)
 	// OnExit runs when a worker's process exited without the manager
 	// stopping it: e says which, how, the task it was running, whether it
@@ -131,7 +137,13 @@ type Manager struct {
 	endStop  context.CancelFunc
 	killCtx  context.Context    // ends when every stop must skip to SIGKILL
 	killAll  context.CancelFunc // ends killCtx: Force, or Run's end
+	forced   bool               // Force was closed
 	progress *progress
+
+	// Messages dropped because the stop's deadline passed before
+	// OnMessage took them (deliver.go), and whose they were.
+	dropped     int
+	droppedFrom map[*Worker]bool
 
 	// callbacks numbers the callbacks the loop has run; inCallback holds
 	// the number of the one running now, 0 between callbacks (blocked.go).
@@ -215,6 +227,15 @@ func (m *Manager) Busy() int { return int(m.counts[Busy].Load()) }
 // returns nil when ctx ended, an error wrapping ErrRestartIntensity when
 // workers failed too often, and the start error when a worker could not
 // be started the first time. Run may be called once.
+//
+// The stop is bounded. Messages the workers sent before they exited still
+// reach OnMessage, in order, until ShutdownTimeout has passed since the
+// stop began or Force is closed; then those not yet delivered are dropped
+// and one warning says how many, so that a flood of messages behind slow
+// callbacks cannot hold Run. Run returns within about twice ShutdownTimeout
+// of the stop's start (the workers' stop, then the Do functions still
+// running), plus the callback that runs at that moment; once Force is
+// closed, as soon as the workers are gone.
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	if m.ran {
@@ -268,10 +289,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			done = nil
 			m.stop(nil)
 		case <-force:
-			m.log.Warn("forced stop: killing the workers still running, not waiting for tasks")
-			m.killAll()
-			m.cfg.Force = nil
-			m.giveUp()
+			m.forceStop()
 		case <-giveUp:
 			m.giveUp()
 		case <-quiet.C:
@@ -282,11 +300,21 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	m.progress.finish()
+	m.reportDropped()
 	m.endStop()
 	m.failQueued()
 	close(m.quit)
 	m.wg.Wait()
 	return m.err
+}
+
+// forceStop kills the workers still running and stops waiting for tasks:
+// Config.Force was closed.
+func (m *Manager) forceStop() {
+	m.log.Warn("forced stop: killing the workers still running, not waiting for tasks")
+	m.killAll()
+	m.cfg.Force, m.forced = nil, true
+	m.giveUp()
 }
 
 // giveUp stops waiting for the Do functions still running, once the
