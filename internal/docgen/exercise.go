@@ -52,6 +52,15 @@ var ErrExercise = errors.New("docgen: bad exercise")
 //	                  asks the reader to write it, this is a verified answer
 //	ls: /dev/shm      lists the run's segments left in /dev/shm after it
 //	                  (they are then removed)
+//	test: FILE [TEST] names the test that checks what the exercise says,
+//	                  for an exercise one run cannot show (two terminals, a
+//	                  kill in the middle): a script testdata/NAME.txtar, or
+//	                  a _test.go file and the TestName it defines (paths
+//	                  from the repository root; repeat for more). Alone, the
+//	                  exercise is not run: the page links to the tests
+//	manual: REASON    the exercise is neither run nor tested by the suite,
+//	                  and the page says why (a browser, a second host); the
+//	                  only key then
 //
 // Inserted code takes the indentation of the line found, and the edited
 // file is gofmt-ed before it is built, so indentation in the doc.md does not
@@ -66,6 +75,8 @@ type Exercise struct {
 	Normalize []Rule
 	Hidden    bool
 	ListShm   bool
+	Tests     []TestRef // tests that check it (key test:)
+	Manual    string    // why the suite does not check it (key manual:)
 
 	marker string // the comment as the doc.md has it, replaced on the page
 	indent string // the comment's indentation
@@ -163,6 +174,16 @@ func parseExercise(spec string) (Exercise, error) {
 				err = fmt.Errorf("solution: want hidden, got %q", value)
 			}
 			ex.Hidden = true
+		case "test":
+			var r TestRef
+			if r, err = parseTestRef(value); err == nil {
+				ex.Tests = append(ex.Tests, r)
+			}
+		case "manual":
+			if value == "" {
+				err = errors.New("manual: say why the suite does not run it")
+			}
+			ex.Manual = value
 		case "ls":
 			if value != "/dev/shm" {
 				err = fmt.Errorf("ls: want /dev/shm, got %q", value)
@@ -185,6 +206,9 @@ func parseExercise(spec string) (Exercise, error) {
 		if n != 1 {
 			return ex, fmt.Errorf("%w: find %q wants before/after, replace or delete (one of the three)", ErrExercise, e.Find)
 		}
+	}
+	if ex.Manual != "" && strings.Count(strings.TrimSpace(spec), "\n") > 0 {
+		return ex, fmt.Errorf("%w: manual: the only key of an exercise the suite does not check", ErrExercise)
 	}
 	if ex.Hidden && len(ex.Edits) == 0 {
 		return ex, fmt.Errorf("%w: solution: hidden without an edit", ErrExercise)
