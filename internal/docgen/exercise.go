@@ -47,6 +47,10 @@ var ErrExercise = errors.New("docgen: bad exercise")
 //	exit: N           the exit status the run must end with (default 0),
 //	                  or "killed" for a program that dies of SIGKILL
 //	show: REGEXP      shows only the lines that match, with "…" for the rest
+//	grep: REGEXP      shows only the lines that match, and the command as
+//	                  piped through grep -E 'REGEXP' (for output whose other
+//	                  lines come in an order that depends on timing; a
+//	                  plain pattern, the same in Go and grep -E; exit 0 only)
 //	normalize: RE => REPLACEMENT   as in the doc.md's header, for this run
 //	solution: hidden  shows the edit folded away (<details>): the exercise
 //	                  asks the reader to write it, this is a verified answer
@@ -72,6 +76,7 @@ type Exercise struct {
 	Edits     []Edit
 	Exit      int // -1: killed by SIGKILL
 	Show      *regexp.Regexp
+	Grep      bool // Show is a grep: no "…", and the page's command says so
 	Normalize []Rule
 	Hidden    bool
 	ListShm   bool
@@ -162,8 +167,13 @@ func parseExercise(spec string) (Exercise, error) {
 			} else if ex.Exit, err = strconv.Atoi(value); err == nil && ex.Exit < 0 {
 				err = fmt.Errorf("exit %d: want a status from 0 to 255, or killed", ex.Exit)
 			}
-		case "show":
-			ex.Show, err = regexp.Compile(value)
+		case "show", "grep":
+			if ex.Show != nil {
+				err = errors.New("show or grep, once")
+			} else {
+				ex.Show, err = regexp.Compile(value)
+				ex.Grep = key == "grep"
+			}
 		case "normalize":
 			var r Rule
 			if r, err = parseRule(value); err == nil {
@@ -209,6 +219,9 @@ func parseExercise(spec string) (Exercise, error) {
 	}
 	if ex.Manual != "" && strings.Count(strings.TrimSpace(spec), "\n") > 0 {
 		return ex, fmt.Errorf("%w: manual: the only key of an exercise the suite does not check", ErrExercise)
+	}
+	if ex.Grep && ex.Exit != 0 {
+		return ex, fmt.Errorf("%w: grep: a pipeline's status is grep's, so exit must be 0", ErrExercise)
 	}
 	if ex.Hidden && len(ex.Edits) == 0 {
 		return ex, fmt.Errorf("%w: solution: hidden without an edit", ErrExercise)

@@ -81,3 +81,21 @@ func TestCheckedExerciseOnThePage(t *testing.T) {
 	assert.ErrorIs(t, err, ErrExercise)
 	assert.ErrorContains(t, err, "a_killed.txtar")
 }
+
+// TestGrepExercise: grep keeps the matching lines without marking the
+// others, and the page's command pipes through grep -E, as a reader would
+// type it; it goes with exit 0 only, and with no show.
+func TestGrepExercise(t *testing.T) {
+	ex, err := parseExercise("args: -x\ngrep: ^(b|d)$")
+	require.NoError(t, err)
+	assert.Equal(t, "b\nd\n", filterLines("a\nb\nc\nc\nd\n", ex))
+	c := &Chapter{Dir: "part1/a", Name: "a"}
+	assert.Equal(t, "```console\n$ go run ./part1/a -x 2>&1 | grep -E '^(b|d)$'\nb\nd\n```\n", renderExercise(c, ex, "", "b\nd\n", ""))
+	for name, bad := range map[string]string{
+		"with an exit": "grep: x\nexit: 1",
+		"with a show":  "grep: x\nshow: y",
+	} {
+		_, err := parseExercise(bad)
+		assert.ErrorIs(t, err, ErrExercise, name)
+	}
+}

@@ -193,7 +193,7 @@ func filterLines(out string, ex Exercise) string {
 		if ex.Show.MatchString(l) {
 			kept = append(kept, l)
 			skipped = false
-		} else if !skipped {
+		} else if !skipped && !ex.Grep {
 			kept = append(kept, "…")
 			skipped = true
 		}
@@ -219,6 +219,9 @@ func renderExercise(c *Chapter, ex Exercise, diff, out, ls string) string {
 	cmd := "go run ./" + c.Dir
 	if len(ex.Args) > 0 {
 		cmd += " " + strings.Join(ex.Args, " ")
+	}
+	if ex.Grep {
+		cmd += " 2>&1 | grep -E '" + ex.Show.String() + "'"
 	}
 	fmt.Fprintf(&b, "```console\n$ %s\n%s", cmd, out)
 	switch ex.Exit {
