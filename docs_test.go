@@ -145,28 +145,6 @@ func TestEveryChapterHasPageAndScript(t *testing.T) {
 	}
 }
 
-// TestEveryExerciseIsCheckedOrSaysWhyNot: every item of a chapter's "Try
-// this" list holds an exercise comment (see docgen.Exercise): a run the
-// generator makes and shows, the tests that check what it says, or why
-// nothing checks it. An exercise added as prose alone fails here.
-func TestEveryExerciseIsCheckedOrSaysWhyNot(t *testing.T) {
-	manual := 0
-	for _, dir := range must(docgen.ChapterDirs(".")) {
-		c, err := docgen.LoadChapter(".", dir)
-		require.NoError(t, err, dir)
-		for _, n := range c.Meta.UncheckedExercises() {
-			t.Errorf("%s/doc.md: exercise %d of \"Try this\" has no <!-- exercise --> comment: give its run (args:, an edit), the tests that check it (test:), or why nothing does (manual:)", dir, n)
-		}
-		for _, ex := range c.Meta.Exercises {
-			if ex.Manual != "" {
-				manual++
-			}
-		}
-	}
-	// The list of exercises nothing checks stays short.
-	assert.LessOrEqual(t, manual, 2, "exercises that the suite does not check")
-}
-
 // killByNameRE finds a command that signals processes by their name.
 var killByNameRE = regexp.MustCompile(`\b(pkill|killall)\b`)
 
