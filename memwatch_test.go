@@ -182,7 +182,7 @@ func TestMemwatchUsage(t *testing.T) {
 	out, err := exec.Command("bash", "aux/memwatch.bash", "--help").Output()
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(out), "Usage: aux/memwatch.bash"))
-	for _, opt := range []string{"--once", "--json", "--interval", "--proc", "MEMWATCH_SOURCE", "--match", "--frontend", "Pss_Shmem"} {
+	for _, opt := range []string{"--once", "--json", "--interval", "--proc", "MEMWATCH_SOURCE", "--match", "--frontend", "--all-users", "--any-prefix", "MP_SHM_PREFIX", "Pss_Shmem"} {
 		assert.Contains(t, string(out), opt)
 	}
 	cmd := exec.Command("bash", "aux/memwatch.bash", "--bogus")
@@ -209,4 +209,61 @@ func TestMemwatchWritesNoEscapesIntoAPipe(t *testing.T) {
 		require.NoError(t, err, "memwatch ended early:\n%s", got.String())
 	}
 	assert.NotContains(t, got.String(), "\033[", "escapes written into a pipe")
+}
+
+// startFake starts a process that looks like a backend to memwatch
+// (argv[0] mp:<program>/worker-1), with MP_SHM_PREFIX=prefix, as user uid
+// (-1: ours), until the test ends.
+func startFake(t *testing.T, program, prefix string, uid int) {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", "exec -a mp:"+program+"/worker-1 sleep 60")
+	cmd.Env = append(os.Environ(), "MP_SHM_PREFIX="+prefix)
+	if uid >= 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Until bash has become "sleep" under its new argv[0].
+	for deadline := time.Now().Add(10 * time.Second); argv0Of(cmd.Process.Pid) != "mp:"+program+"/worker-1"; time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the fake backend did not start")
+	}
+}
+
+// memwatchRows runs memwatch --once for the processes of program, with
+// MP_SHM_PREFIX=prefix and the extra options, and returns the names of
+// the processes it lists.
+func memwatchRows(t *testing.T, program, prefix string, opts ...string) []string {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{"aux/memwatch.bash", "--once", "--proc", "--json", "--match", "^mp:" + program + "/"}, opts...)...)
+	cmd.Env = append(os.Environ(), "MP_SHM_PREFIX="+prefix)
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	var names []string
+	for _, line := range lines(string(out)) {
+		var r memRow
+		require.NoError(t, json.Unmarshal([]byte(line), &r), "%q", line)
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// TestMemwatchShowsOnlyOurs: on a machine shared by a workshop, memwatch
+// lists the processes of the user who runs it, with the shared-memory
+// prefix of its environment; --any-prefix and --all-users widen it. The
+// other user's process needs root to start (and to read its memory).
+func TestMemwatchShowsOnlyOurs(t *testing.T) {
+	program := "fake" + randomHex(4)
+	mine, other := "mp-"+program+"a-", "mp-"+program+"b-"
+	startFake(t, program, other, -1)
+	assert.Empty(t, memwatchRows(t, program, mine), "another prefix's process listed")
+	assert.Equal(t, []string{"worker-1"}, memwatchRows(t, program, other))
+	assert.Equal(t, []string{"worker-1"}, memwatchRows(t, program, mine, "--any-prefix"))
+
+	if os.Getuid() != 0 {
+		t.Skip("not root: cannot start a process as another user")
+	}
+	program += "u"
+	startFake(t, program, mine, 65534)
+	assert.Empty(t, memwatchRows(t, program, mine), "another user's process listed")
+	assert.Equal(t, []string{"worker-1"}, memwatchRows(t, program, mine, "--all-users"))
 }

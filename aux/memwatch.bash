@@ -7,10 +7,15 @@ usage() {
 Usage: aux/memwatch.bash [options]
 
 Shows the memory of this project's processes, refreshed every second:
-every process whose argv[0] starts with "mp:" (a backend, named
+every process of yours whose argv[0] starts with "mp:" (a backend, named
 "mp:<program>/<name>"), and its frontend (the parent that runs the same
 executable, shown as "(frontend)"). Rows are grouped by program and process
 name, with a total per program and a grand total. Ctrl-C ends it.
+
+Yours: run by your user, and with your shared-memory prefix (MP_SHM_PREFIX
+in its environment as in yours; unset is mp-). On a machine shared by a
+workshop, where each participant has a prefix of their own, that is each
+participant's own processes, even on a shared account.
 
 Columns, in KiB:
   RSS    resident memory, every page counted in full, shared or not
@@ -34,6 +39,9 @@ Options:
                         extended regular expression, e.g. '^mp:names/');
                         a frontend is shown when one of its backends is
       --frontend PID    only the frontend PID and its backends
+      --all-users       every user's processes, not only yours (their
+                        memory is readable by root only)
+      --any-prefix      processes of every shared-memory prefix
   -h, --help            print this help and exit
 
 JSON fields: pid, program, name, state (R running, S sleeping, D disk,
@@ -54,12 +62,18 @@ interval=1
 source=${MEMWATCH_SOURCE:-auto}
 match=
 frontend=
+all_users=0
+any_prefix=0
+me=$(id -u)
+prefix=${MP_SHM_PREFIX:-mp-}
 while (($#)); do
 	case "$1" in
 		-h | --help) usage; exit 0 ;;
 		--once) once=1 ;;
 		--json) json=1 ;;
 		--proc) source=proc ;;
+		--all-users) all_users=1 ;;
+		--any-prefix) any_prefix=1 ;;
 		--interval | --match | --frontend)
 			(($# >= 2)) || die_usage "$1 needs a value"
 			case "$1" in
@@ -90,6 +104,18 @@ esac
 # shellcheck source=aux/proc.bash
 source "$(dirname "${BASH_SOURCE[0]}")/proc.bash"
 
+# shm_prefix PID: the process's shared-memory prefix, MP_SHM_PREFIX in its
+# environment (mp- if unset; empty if the environment cannot be read).
+shm_prefix() {
+	local -a env=()
+	local kv p=mp-
+	{ mapfile -d '' -t env </proc/"$1"/environ; } 2>/dev/null || return 0
+	for kv in "${env[@]}"; do
+		[[ $kv == MP_SHM_PREFIX=?* ]] && p=${kv#MP_SHM_PREFIX=}
+	done
+	printf '%s' "$p"
+}
+
 # ours: print "pid program name" for each process of ours, frontends too.
 ours() {
 	local dir pid a prog name ppid
@@ -98,6 +124,8 @@ ours() {
 		pid=${dir#/proc/}
 		a=$(argv0 "$pid")
 		[[ $a == mp:*/* ]] || continue
+		((all_users)) || [[ $(stat -c %u "$dir" 2>/dev/null) == "$me" ]] || continue
+		((any_prefix)) || [[ $(shm_prefix "$pid") == "$prefix" ]] || continue
 		[[ -z $match || $a =~ $match ]] || continue
 		ppid=$(stat_field "$pid" 4)
 		[[ -z $frontend || $ppid == "$frontend" ]] || continue

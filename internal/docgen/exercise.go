@@ -47,11 +47,24 @@ var ErrExercise = errors.New("docgen: bad exercise")
 //	exit: N           the exit status the run must end with (default 0),
 //	                  or "killed" for a program that dies of SIGKILL
 //	show: REGEXP      shows only the lines that match, with "…" for the rest
+//	grep: REGEXP      shows only the lines that match, and the command as
+//	                  piped through grep -E 'REGEXP' (for output whose other
+//	                  lines come in an order that depends on timing; a
+//	                  plain pattern, the same in Go and grep -E; exit 0 only)
 //	normalize: RE => REPLACEMENT   as in the doc.md's header, for this run
 //	solution: hidden  shows the edit folded away (<details>): the exercise
 //	                  asks the reader to write it, this is a verified answer
 //	ls: /dev/shm      lists the run's segments left in /dev/shm after it
 //	                  (they are then removed)
+//	test: FILE [TEST] names the test that checks what the exercise says,
+//	                  for an exercise one run cannot show (two terminals, a
+//	                  kill in the middle): a script testdata/NAME.txtar, or
+//	                  a _test.go file and the TestName it defines (paths
+//	                  from the repository root; repeat for more). Alone, the
+//	                  exercise is not run: the page links to the tests
+//	manual: REASON    the exercise is neither run nor tested by the suite,
+//	                  and the page says why (a browser, a second host); the
+//	                  only key then
 //
 // Inserted code takes the indentation of the line found, and the edited
 // file is gofmt-ed before it is built, so indentation in the doc.md does not
@@ -63,9 +76,12 @@ type Exercise struct {
 	Edits     []Edit
 	Exit      int // -1: killed by SIGKILL
 	Show      *regexp.Regexp
+	Grep      bool // Show is a grep: no "…", and the page's command says so
 	Normalize []Rule
 	Hidden    bool
 	ListShm   bool
+	Tests     []TestRef // tests that check it (key test:)
+	Manual    string    // why the suite does not check it (key manual:)
 
 	marker string // the comment as the doc.md has it, replaced on the page
 	indent string // the comment's indentation
@@ -151,8 +167,13 @@ func parseExercise(spec string) (Exercise, error) {
 			} else if ex.Exit, err = strconv.Atoi(value); err == nil && ex.Exit < 0 {
 				err = fmt.Errorf("exit %d: want a status from 0 to 255, or killed", ex.Exit)
 			}
-		case "show":
-			ex.Show, err = regexp.Compile(value)
+		case "show", "grep":
+			if ex.Show != nil {
+				err = errors.New("show or grep, once")
+			} else {
+				ex.Show, err = regexp.Compile(value)
+				ex.Grep = key == "grep"
+			}
 		case "normalize":
 			var r Rule
 			if r, err = parseRule(value); err == nil {
@@ -163,6 +184,16 @@ func parseExercise(spec string) (Exercise, error) {
 				err = fmt.Errorf("solution: want hidden, got %q", value)
 			}
 			ex.Hidden = true
+		case "test":
+			var r TestRef
+			if r, err = parseTestRef(value); err == nil {
+				ex.Tests = append(ex.Tests, r)
+			}
+		case "manual":
+			if value == "" {
+				err = errors.New("manual: say why the suite does not run it")
+			}
+			ex.Manual = value
 		case "ls":
 			if value != "/dev/shm" {
 				err = fmt.Errorf("ls: want /dev/shm, got %q", value)
@@ -185,6 +216,12 @@ func parseExercise(spec string) (Exercise, error) {
 		if n != 1 {
 			return ex, fmt.Errorf("%w: find %q wants before/after, replace or delete (one of the three)", ErrExercise, e.Find)
 		}
+	}
+	if ex.Manual != "" && strings.Count(strings.TrimSpace(spec), "\n") > 0 {
+		return ex, fmt.Errorf("%w: manual: the only key of an exercise the suite does not check", ErrExercise)
+	}
+	if ex.Grep && ex.Exit != 0 {
+		return ex, fmt.Errorf("%w: grep: a pipeline's status is grep's, so exit must be 0", ErrExercise)
 	}
 	if ex.Hidden && len(ex.Edits) == 0 {
 		return ex, fmt.Errorf("%w: solution: hidden without an edit", ErrExercise)

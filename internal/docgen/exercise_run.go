@@ -24,7 +24,9 @@ func ExerciseKey(c *Chapter, n int) string { return fmt.Sprintf("%s#%d", c.Name,
 // many as there are CPUs. It returns each exercise's part of the page by
 // ExerciseKey: the edit as a diff, and the command with what it printed.
 // An exercise that cannot be applied, does not build, or ends with another
-// exit status than its doc.md says is an error.
+// exit status than its doc.md says is an error, and so is a test named by
+// an exercise that is not there. Exercises that only name their tests, or
+// say why nothing checks them, are not run.
 func RunExercises(ctx context.Context, root, binDir string, cs []*Chapter, env []string) (map[string]string, error) {
 	type job struct {
 		c  *Chapter
@@ -33,7 +35,12 @@ func RunExercises(ctx context.Context, root, binDir string, cs []*Chapter, env [
 	var jobs []job
 	for _, c := range cs {
 		for _, ex := range c.Meta.Exercises {
-			jobs = append(jobs, job{c, ex})
+			if err := ex.CheckTests(root); err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Dir, err)
+			}
+			if ex.Runs() {
+				jobs = append(jobs, job{c, ex})
+			}
 		}
 	}
 	if len(jobs) == 0 {
@@ -186,7 +193,7 @@ func filterLines(out string, ex Exercise) string {
 		if ex.Show.MatchString(l) {
 			kept = append(kept, l)
 			skipped = false
-		} else if !skipped {
+		} else if !skipped && !ex.Grep {
 			kept = append(kept, "…")
 			skipped = true
 		}
@@ -213,6 +220,9 @@ func renderExercise(c *Chapter, ex Exercise, diff, out, ls string) string {
 	if len(ex.Args) > 0 {
 		cmd += " " + strings.Join(ex.Args, " ")
 	}
+	if ex.Grep {
+		cmd += " 2>&1 | grep -E '" + ex.Show.String() + "'"
+	}
 	fmt.Fprintf(&b, "```console\n$ %s\n%s", cmd, out)
 	switch ex.Exit {
 	case 0:
@@ -236,8 +246,13 @@ func placeExercises(body string, c *Chapter, outputs map[string]string) string {
 			continue
 		}
 		page, ok := outputs[ExerciseKey(c, ex.N)]
-		if !ok {
+		switch {
+		case !ex.Runs():
+			page = renderChecks(ex, c.Dir)
+		case !ok:
 			page = fmt.Sprintf("(exercise %d was not run)\n", ex.N)
+		case len(ex.Tests) > 0:
+			page += "\n" + renderChecks(ex, c.Dir)
 		}
 		lines := strings.Split(strings.TrimRight(page, "\n"), "\n")
 		for i, l := range lines {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -59,4 +60,14 @@ func signalContext(t *testing.T, sig syscall.Signal) (context.Context, context.C
 		t.Fatalf("%v did not arrive", sig)
 	}
 	return ctx, stop
+}
+
+// TestUsageText: the usage every chapter prints names the command a reader
+// types, its other forms, then the flags; a chapter without flags says so.
+func TestUsageText(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	assert.Equal(t, "usage: go run ./part9/x\n\nx takes no flags and no arguments.", UsageText("part9/x", fs))
+	fs.Int("n", 3, "how many")
+	assert.Equal(t, "usage: go run ./part9/x [flags]\n       go run ./part9/x -client ADDR\n\nflags:\n  -n int\n    \thow many (default 3)", UsageText("part9/x", fs, "-client ADDR"))
+	assert.ErrorIs(t, HelpError{Usage: "u"}, flag.ErrHelp)
 }

@@ -5,8 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
+
+	"github.com/mpgo/mp/internal/story"
 )
 
 // config is what the flags say. The defaults are the chapter as a reader
@@ -30,7 +31,7 @@ type config struct {
 }
 
 // parseFlags checks the flags before anything starts: a bad value is a
-// usage error, never a half-started manager.
+// usage error, never a half-started manager; -h is a story.HelpError.
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("main1", flag.ContinueOnError)
@@ -51,18 +52,11 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.fault, "fault", "", "inject a fault in every task, for the tests: crash or hang")
 	fs.IntVar(&c.recycle, "tasks-per-worker", 0, "a worker ends itself after this many tasks and is replaced (0: never)")
 	fs.BoolVar(&c.floorChild, "scale-floor-child", false, "internal: a process of -scale's floor (writes one byte, waits for the end of stdin)")
-	defaults := func() string {
-		var b strings.Builder
-		b.WriteString("usage: main1 [flags]\n")
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		return strings.TrimSuffix(b.String(), "\n")
-	}
 	usage := func(err error) error {
-		return fmt.Errorf("main1: %v\n%s", err, defaults())
+		return fmt.Errorf("main1: %v\n%s", err, story.UsageText("part2/main1", fs))
 	}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return c, helpError{defaults()}
+		return c, story.HelpError{Usage: story.UsageText("part2/main1", fs)}
 	} else if err != nil {
 		return c, usage(err)
 	}
@@ -96,13 +90,6 @@ func parseFlags(args []string) (config, error) {
 	}
 	return c, nil
 }
-
-// helpError is what -h or -help asks for: the usage text, which is an
-// answer rather than a mistake. It wraps flag.ErrHelp.
-type helpError struct{ usage string }
-
-func (e helpError) Error() string { return e.usage }
-func (e helpError) Unwrap() error { return flag.ErrHelp }
 
 // maxWorkers bounds -workers, and workersWhy says why.
 const (

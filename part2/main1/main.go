@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -117,14 +116,7 @@ var workerEnv = []string{"GOMAXPROCS=1"}
 func main() {
 	mp.Init()
 	cfg, err := parseFlags(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Println(err) // -h: the usage, on stdout, and exit 0
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2) // a usage error: nothing was started
-	}
+	story.ExitOnFlagError(err) // -h: status 0; a usage error: 2, nothing started
 	log := mplog.New("main", mplog.Front)
 	// Ctrl-C (or SIGTERM) reaches the manager only: the workers leave it
 	// to the manager, which stops them all. A second Ctrl-C does not wait

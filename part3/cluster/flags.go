@@ -7,8 +7,9 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/mpgo/mp/internal/story"
 )
 
 // config is what the flags say. The defaults are the chapter as a reader
@@ -51,18 +52,10 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.fault, "fault", "", "poison: task 2 panics its worker on every delivery")
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up waiting for the results after this long (0: wait until Ctrl-C)")
 	usage := func(err error) error {
-		var b strings.Builder
-		fmt.Fprintf(&b, "cluster: %v\nusage: cluster [flags]\n", err)
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		return errors.New(strings.TrimSuffix(b.String(), "\n"))
+		return fmt.Errorf("cluster: %v\n%s", err, story.UsageText("part3/cluster", fs))
 	}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		var b strings.Builder
-		b.WriteString("usage: cluster [flags]\n")
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		return c, helpError{strings.TrimSuffix(b.String(), "\n")}
+		return c, story.HelpError{Usage: story.UsageText("part3/cluster", fs)}
 	} else if err != nil {
 		return c, usage(err)
 	}
@@ -100,13 +93,6 @@ func splitListen(listen string) (string, int) {
 	n, _ := strconv.Atoi(port)
 	return host, n
 }
-
-// helpError is what -h or -help asks for: the usage text, which is an
-// answer rather than a mistake (exit status 0). It wraps flag.ErrHelp.
-type helpError struct{ usage string }
-
-func (e helpError) Error() string { return e.usage }
-func (e helpError) Unwrap() error { return flag.ErrHelp }
 
 // maxWorkers bounds -workers, and workersWhy says why.
 const (

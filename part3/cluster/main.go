@@ -14,11 +14,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/url"
 	"os"
 	"time"
 
@@ -94,14 +94,7 @@ func init() { mp.HandleCommand(workers, work, (*worker).doWork) }
 func main() {
 	mp.Init()
 	cfg, err := parseFlags(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Println(err)
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
+	story.ExitOnFlagError(err) // -h: status 0; a usage error: 2, nothing started
 	log := mplog.New("main", mplog.Front)
 	ctx, force, stop := manager.Signals(context.Background())
 	defer stop()
@@ -244,7 +237,7 @@ func startServer(cfg config, log *slog.Logger) (*embedded.Server, error) {
 	}
 	log.Info(fmt.Sprintf("nats server on %s, streams in a temporary directory", cluster.Redact(srv.URL())))
 	if srv.Token() != "" {
-		log.Warn(fmt.Sprintf("listening beyond loopback: clients need the token; other hosts use -nats %s", srv.URL()))
+		log.Warn(fmt.Sprintf("listening beyond loopback: clients need the token; other hosts use -nats %s", reachableURL(srv.URL())))
 	}
 	if cfg.urlFile != "" {
 		if err := os.WriteFile(cfg.urlFile, []byte(srv.URL()+"\n"), 0o600); err != nil {
@@ -253,6 +246,20 @@ func startServer(cfg config, log *slog.Logger) (*embedded.Server, error) {
 		}
 	}
 	return srv, nil
+}
+
+// reachableURL is the server's URL as another host writes it: where the
+// server listens on every address (0.0.0.0, ::), which no other host can
+// dial, the host part says to put this host's address there.
+func reachableURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+		return fmt.Sprintf("%s://%s@<this-host>:%s", u.Scheme, u.User, u.Port())
+	}
+	return raw
 }
 
 // connect connects within five seconds, with a credentials file if -creds

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"time"
+
+	"github.com/mpgo/mp/internal/story"
 )
 
 // config is what the flags say.
@@ -46,16 +47,10 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.demo, "demo", false, "once ready, talk to itself over TCP for a few commands, then stop")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the listening address to this file once listening (for scripts)")
 	fs.StringVar(&c.client, "client", "", "be a client of the server at this address (@file: read it from a file); send each argument (or each line of stdin) as a command, print the answers")
-	defaults := func() string {
-		var b strings.Builder
-		b.WriteString("usage: extrafd [flags]\n       extrafd -client ADDR [command...]\n")
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		return strings.TrimSuffix(b.String(), "\n")
-	}
+	defaults := func() string { return story.UsageText("part3/extrafd", fs, "-client ADDR [command...]") }
 	usage := func(err error) error { return fmt.Errorf("extrafd: %v\n%s", err, defaults()) }
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return c, helpError{defaults()}
+		return c, story.HelpError{Usage: defaults()}
 	} else if err != nil {
 		return c, usage(err)
 	}
@@ -78,12 +73,6 @@ func parseFlags(args []string) (config, error) {
 	}
 	return c, nil
 }
-
-// helpError is what -h asks for: the usage, an answer rather than a mistake.
-type helpError struct{ usage string }
-
-func (e helpError) Error() string { return e.usage }
-func (e helpError) Unwrap() error { return flag.ErrHelp }
 
 // maxWorkers bounds -workers, and workersWhy says why.
 const (

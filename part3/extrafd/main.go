@@ -17,7 +17,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -63,14 +62,7 @@ func init() { mp.HandleCommand(workers, work, (*worker).doWork) }
 func main() {
 	mp.Init()
 	cfg, err := parseFlags(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Println(err)
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
+	story.ExitOnFlagError(err) // -h: status 0; a usage error: 2, nothing started
 	//docs:skip
 	if cfg.client != "" {
 		os.Exit(runClient(cfg.client, cfg.lines, os.Stdin, os.Stdout))

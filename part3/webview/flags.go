@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"time"
+
+	"github.com/mpgo/mp/internal/story"
 )
 
 // config is what the flags say.
@@ -40,16 +41,10 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long workers may take to stop before they are killed")
 	fs.BoolVar(&c.check, "check", false, "once ready, request each endpoint once, print what it answered, then stop")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the listening address to this file once ready (for scripts)")
-	defaults := func() string {
-		var b strings.Builder
-		b.WriteString("usage: webview [flags]\n")
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		return strings.TrimSuffix(b.String(), "\n")
-	}
+	defaults := func() string { return story.UsageText("part3/webview", fs) }
 	usage := func(err error) error { return fmt.Errorf("webview: %v\n%s", err, defaults()) }
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return c, helpError{defaults()}
+		return c, story.HelpError{Usage: defaults()}
 	} else if err != nil {
 		return c, usage(err)
 	}
@@ -83,12 +78,6 @@ func (c config) announce(addr string, stop context.CancelFunc) {
 		go func() { defer stop(); check(addr) }()
 	}
 }
-
-// helpError is what -h asks for: the usage, an answer rather than a mistake.
-type helpError struct{ usage string }
-
-func (e helpError) Error() string { return e.usage }
-func (e helpError) Unwrap() error { return flag.ErrHelp }
 
 // maxWorkers bounds -workers, and workersWhy says why.
 const (

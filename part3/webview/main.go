@@ -17,7 +17,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -78,14 +77,7 @@ var page embed.FS
 func main() {
 	mp.Init()
 	cfg, err := parseFlags(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Println(err)
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
+	story.ExitOnFlagError(err) // -h: status 0; a usage error: 2, nothing started
 	log := mplog.New("main", mplog.Front)
 	ctx, force, stop := manager.Signals(context.Background())
 	defer stop()
