@@ -153,12 +153,42 @@ func main() {
 	if o.policy, err = shm.ParseFullPolicy(policy); err != nil {
 		story.Usage(err) // before anything starts
 	}
+	if err := o.check(); err != nil {
+		story.Usage(err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log, o); err != nil || ctx.Err() != nil {
 		story.Exit(ctx, log, err)
 	}
 	log.Info("ring closed, camera stopped, bye")
+}
+
+// The flags' bounds: an 8K frame at most, and a ring the machine can
+// allocate at once (it is mapped, and filled, as it is created).
+const (
+	maxWidth, maxHeight = 7680, 4320
+	maxSlots            = 1024
+	maxRingBytes        = 2 << 30
+)
+
+// check reports a flag out of its bounds, saying why.
+func (o options) check() error {
+	switch {
+	case o.width < 1 || o.width > maxWidth:
+		return fmt.Errorf("bad -width %d: want 1 to %d pixels", o.width, maxWidth)
+	case o.height < 1 || o.height > maxHeight:
+		return fmt.Errorf("bad -height %d: want 1 to %d pixels", o.height, maxHeight)
+	case o.slots < 1 || o.slots > maxSlots || o.slots&(o.slots-1) != 0:
+		return fmt.Errorf("bad -slots %d: want a power of two from 1 to %d (the ring numbers its slots by masking)", o.slots, maxSlots)
+	case o.slots*(frameHeader+o.width*o.height*3) > maxRingBytes:
+		return fmt.Errorf("bad -slots %d with %dx%d frames: the ring would hold %d MiB, more than %d MiB", o.slots, o.width, o.height, o.slots*(frameHeader+o.width*o.height*3)>>20, maxRingBytes>>20)
+	case o.frames < 0:
+		return fmt.Errorf("bad -frames %d: want 0 (until Ctrl-C) or more", o.frames)
+	case o.slow < 0:
+		return fmt.Errorf("bad -slow %v: want 0 or more", o.slow)
+	}
+	return nil
 }
 
 func run(ctx context.Context, log *slog.Logger, o options) error {
