@@ -80,7 +80,8 @@
 // groups of their own, so a Ctrl-C in a terminal reaches the manager alone,
 // and the manager alone decides.
 //
-// Messages the workers sent still reach OnMessage during the stop, until
+// Messages the workers sent (and values of watched channels) still reach
+// OnMessage (and the Watch function) during the stop, until
 // ShutdownTimeout has passed since it began or Force is closed; the ones
 // left are then dropped, and a warning says how many. So slow callbacks
 // with a flood of messages behind them cannot hold Run past its bound.
