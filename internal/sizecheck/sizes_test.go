@@ -104,8 +104,10 @@ func TestSizes(t *testing.T) {
 }
 
 // funcSizes returns the length in lines of each function of f: functions
-// and methods (as Type.Name), and function literals assigned at the top
-// level (as the variable's name).
+// and methods (as Type.Name), and the function literals of top-level
+// declarations, wherever they sit in the value (the value itself, an
+// argument of a call, an element of a composite literal), as the variable's
+// name: the longest, if there are several.
 func funcSizes(fset *token.FileSet, f *ast.File) map[string]int {
 	lines := func(n ast.Node) int { return fset.Position(n.End()).Line - fset.Position(n.Pos()).Line + 1 }
 	sizes := map[string]int{}
@@ -120,13 +122,18 @@ func funcSizes(fset *token.FileSet, f *ast.File) map[string]int {
 		case *ast.GenDecl:
 			for _, spec := range d.Specs {
 				vs, ok := spec.(*ast.ValueSpec)
-				if !ok {
+				if !ok || len(vs.Names) == 0 {
 					continue
 				}
 				for i, v := range vs.Values {
-					if fl, ok := v.(*ast.FuncLit); ok && i < len(vs.Names) {
-						sizes[vs.Names[i].Name] = lines(fl)
-					}
+					name := vs.Names[min(i, len(vs.Names)-1)].Name // var a, b = f(): a
+					ast.Inspect(v, func(n ast.Node) bool {
+						fl, ok := n.(*ast.FuncLit)
+						if ok {
+							sizes[name] = max(sizes[name], lines(fl))
+						}
+						return !ok // a literal within a literal is part of it
+					})
 				}
 			}
 		}

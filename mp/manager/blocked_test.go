@@ -17,8 +17,8 @@ import (
 	"github.com/mpgo/mp/mp/manager"
 )
 
-// watchedBuffer is a lockedBuffer that closes seen when a line containing
-// want is written.
+// watchedBuffer is a lockedBuffer that closes seen once a line containing
+// want has been written: a test woken by seen finds the line in the buffer.
 type watchedBuffer struct {
 	*lockedBuffer
 	want string
@@ -27,10 +27,11 @@ type watchedBuffer struct {
 }
 
 func (w *watchedBuffer) Write(p []byte) (int, error) {
+	n, err := w.lockedBuffer.Write(p)
 	if strings.Contains(string(p), w.want) {
 		w.once.Do(func() { close(w.seen) })
 	}
-	return w.lockedBuffer.Write(p)
+	return n, err
 }
 
 // More messages than the manager can hold while its loop is blocked: the

@@ -27,6 +27,17 @@ func (m *Manager) deliver(w *Worker, msgs []mp.Message) {
 	}
 }
 
+// deliverWatched runs fn, which passes a value of a watched channel to its
+// function, as deliver passes a message: once the stop's deadline has
+// passed, it drops the value and counts it instead.
+func (m *Manager) deliverWatched(fn func()) {
+	if m.noticeStop() {
+		m.droppedValues++
+		return
+	}
+	m.callback(fn)
+}
+
 // noticeStop does, between two messages of a batch, what the loop does when
 // Run's ctx ends or Force is closed, so that a batch of slow callbacks
 // (up to 256 of them) delays neither the stop nor its deadline. It reports
@@ -53,17 +64,22 @@ func (m *Manager) drop(w *Worker, n int) {
 	m.droppedFrom[w] = true
 }
 
-// reportDropped says, once the stop is over, how many messages were
-// dropped and why.
+// reportDropped says, once the stop is over, how many messages and values
+// of watched channels were dropped, and why.
 func (m *Manager) reportDropped() {
-	if m.dropped == 0 {
+	if m.dropped == 0 && m.droppedValues == 0 {
 		return
 	}
 	why := fmt.Sprintf("when the stop's deadline passed (ShutdownTimeout %v)", m.cfg.ShutdownTimeout)
 	if m.forced {
 		why = "when the stop was forced"
 	}
-	m.log.Warn(fmt.Sprintf("dropped %s of %s that OnMessage had not taken %s", messages(m.dropped), workers(len(m.droppedFrom)), why))
+	if m.dropped > 0 {
+		m.log.Warn(fmt.Sprintf("dropped %s of %s that OnMessage had not taken %s", messages(m.dropped), workers(len(m.droppedFrom)), why))
+	}
+	if m.droppedValues > 0 {
+		m.log.Warn(fmt.Sprintf("dropped %s of watched channels that their function had not taken %s", values(m.droppedValues), why))
+	}
 }
 
 // messages says "1 message" or "n messages", for the log.
@@ -72,4 +88,12 @@ func messages(n int) string {
 		return "1 message"
 	}
 	return fmt.Sprintf("%d messages", n)
+}
+
+// values says "1 value" or "n values", for the log.
+func values(n int) string {
+	if n == 1 {
+		return "1 value"
+	}
+	return fmt.Sprintf("%d values", n)
 }

@@ -97,3 +97,25 @@ func TestDeadlinePassedDropsTheBatch(t *testing.T) {
 	m.reportDropped()
 	assert.Contains(t, logs.String(), "dropped 7 messages of 1 worker that OnMessage had not taken when the stop's deadline passed (ShutdownTimeout 1h0m0s)")
 }
+
+// A value of a watched channel goes as a message does: to its function
+// during the stop, dropped and counted once the deadline has passed.
+func TestDeadlinePassedDropsWatchedValues(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	m, logs := loopFor(t, ctx, Config{ShutdownTimeout: time.Hour})
+	value := event{kind: evWatched, fn: func() { calls++ }}
+	m.handle(value)
+	cancel()
+	m.handle(value) // the stop begins, its deadline an hour away
+	require.True(t, m.stopping)
+	require.Equal(t, 2, calls)
+	m.endStop() // the deadline passes
+	m.handle(value)
+	m.handle(value)
+	assert.Equal(t, 2, calls)
+	assert.Equal(t, 2, m.droppedValues)
+	m.reportDropped()
+	assert.Contains(t, logs.String(), "dropped 2 values of watched channels that their function had not taken when the stop's deadline passed (ShutdownTimeout 1h0m0s)")
+	assert.NotContains(t, logs.String(), "OnMessage", "no message was dropped")
+}

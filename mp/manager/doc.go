@@ -80,10 +80,11 @@
 // groups of their own, so a Ctrl-C in a terminal reaches the manager alone,
 // and the manager alone decides.
 //
-// Messages the workers sent still reach OnMessage during the stop, until
-// ShutdownTimeout has passed since it began or Force is closed; the ones
-// left are then dropped, and a warning says how many. So slow callbacks
-// with a flood of messages behind them cannot hold Run past its bound.
+// Messages the workers sent still reach OnMessage during the stop, and
+// values of watched channels their function, until ShutdownTimeout has
+// passed since it began or Force is closed; the ones left are then
+// dropped, and a warning says how many. So slow callbacks with a flood of
+// messages behind them cannot hold Run past its bound.
 // (A stopping process also drops the messages that do not fit in its
 // Messages buffer while the loop is behind, and its log says so: see
 // mp.Process.Messages.)

@@ -25,7 +25,8 @@ const (
 	evTaskDone                      // task's Do returned err
 	evTimeout                       // task ran past its Timeout
 	evRestart                       // w's backoff is over
-	evFunc                          // a watched channel delivered: run fn
+	evFunc                          // run fn (the manager's own)
+	evWatched                       // a watched channel delivered: run fn, as deliver would
 )
 
 // handle runs on the loop.
@@ -45,5 +46,7 @@ func (m *Manager) handle(ev event) {
 		m.restartNow(ev.w)
 	case evFunc:
 		m.callback(ev.fn)
+	case evWatched:
+		m.deliverWatched(ev.fn)
 	}
 }

@@ -141,9 +141,11 @@ type Manager struct {
 	progress *progress
 
 	// Messages dropped because the stop's deadline passed before
-	// OnMessage took them (deliver.go), and whose they were.
-	dropped     int
-	droppedFrom map[*Worker]bool
+	// OnMessage took them (deliver.go), and whose they were; values of
+	// watched channels dropped so, before their function took them.
+	dropped       int
+	droppedFrom   map[*Worker]bool
+	droppedValues int
 
 	// callbacks numbers the callbacks the loop has run; inCallback holds
 	// the number of the one running now, 0 between callbacks (blocked.go).
@@ -232,10 +234,13 @@ func (m *Manager) Busy() int { return int(m.counts[Busy].Load()) }
 // reach OnMessage, in order, until ShutdownTimeout has passed since the
 // stop began or Force is closed; then those not yet delivered are dropped
 // and one warning says how many, so that a flood of messages behind slow
-// callbacks cannot hold Run. Run returns within about twice ShutdownTimeout
-// of the stop's start (the workers' stop, then the Do functions still
-// running), plus the callback that runs at that moment; once Force is
-// closed, as soon as the workers are gone.
+// callbacks cannot hold Run. The values of watched channels (Watch) waiting
+// for the loop go the same way. Run returns within about twice
+// ShutdownTimeout of the stop's start (the workers' stop, then the Do
+// functions still running), plus the callback that runs at that moment;
+// once Force is closed, as soon as the workers are gone. The Done functions
+// of the tasks still queued are not bounded so: the stop calls each of them
+// at once, with mp.ErrStopped (see Task.Done), and Run waits for them.
 func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	if m.ran {

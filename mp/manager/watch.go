@@ -14,11 +14,15 @@ import (
 // mp.ErrStopped. (A listener, an eventfd or a timer of the program joins the
 // loop this way.)
 //
-// A value Watch has taken from ch just as the manager stops is passed to f
-// if the loop is still running, and dropped if Run returns first: a sender
-// cannot tell which from its send alone. A goroutine that sends on ch and
-// then waits for f to answer must also stop waiting once Run has returned
-// (select on a channel or context that ends then), or it may wait forever.
+// During the stop, the values Watch has taken from ch still reach f, as
+// the workers' messages reach OnMessage, until the stop's deadline
+// (ShutdownTimeout) passes or Config.Force is closed; the rest are dropped,
+// and a warning says how many (see Run). A value Watch has taken from ch
+// just as the manager stops is passed to f if the loop is still running,
+// and dropped if Run returns first: a sender cannot tell which from its
+// send alone. A goroutine that sends on ch and then waits for f to answer
+// must also stop waiting once Run has returned (select on a channel or
+// context that ends then), or it may wait forever.
 func Watch[T any](m *Manager, ch <-chan T, f func(T)) error {
 	watch := func(ctx context.Context) {
 		for {
@@ -27,7 +31,7 @@ func Watch[T any](m *Manager, ch <-chan T, f func(T)) error {
 				if !ok {
 					return
 				}
-				m.send(event{kind: evFunc, fn: func() { f(v) }})
+				m.send(event{kind: evWatched, fn: func() { f(v) }})
 			case <-ctx.Done():
 				return
 			}
