@@ -74,7 +74,9 @@ func (r *Ring) Consumer() (*Consumer, error) {
 // Next returns the next committed frame: a read-only view of its slot,
 // valid until Release (do not write to it, nor keep it). It waits while
 // the ring is empty. Calling it again before Release returns the same
-// frame.
+// frame. While frames come densely (it has just caught up with its
+// producer, after a short wait), it waits up to 2 µs for a run of frames
+// instead of one: a frame may then wait that long (see await).
 //
 // Next returns io.EOF once the producer closed and every committed frame
 // was read; an error wrapping ErrPeerDied when the producer's process died
