@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,12 +20,6 @@ type Consumer struct {
 	batch     uint64 // releases published at once (see Release)
 	held      bool   // the frame at pos is being read (Next returned it)
 	view      []byte
-
-	// A dense stream's frames are read in runs (see await).
-	ahead uint64               // frames a run waits for; 1: none
-	dense bool                 // the last wait for a frame was short
-	tries int                  // looks of the current wait
-	look  func() (bool, error) // ready, counted in tries
 }
 
 // Consumer takes the consuming side of the ring for this process. The
@@ -60,8 +53,6 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	}
 	c.pos = w.tail.Load() &^ holdBit
 	c.published, c.batch = c.pos, releaseBatch(r.RingConfig)
-	c.ahead = runLength(r.RingConfig)
-	c.look = func() (bool, error) { c.tries++; return c.ready() }
 	if err := c.attach(w.consPID, w.consStart); err != nil {
 		c.peer.close()
 		unix.Close(c.cancelFD)
@@ -74,9 +65,7 @@ func (r *Ring) Consumer() (*Consumer, error) {
 // Next returns the next committed frame: a read-only view of its slot,
 // valid until Release (do not write to it, nor keep it). It waits while
 // the ring is empty. Calling it again before Release returns the same
-// frame. While frames come densely (it has just caught up with its
-// producer, after a short wait), it waits up to 2 µs for a run of frames
-// instead of one: a frame may then wait that long (see await).
+// frame.
 //
 // Next returns io.EOF once the producer closed and every committed frame
 // was read; an error wrapping ErrPeerDied when the producer's process died
@@ -93,64 +82,12 @@ func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
 	ok, err := c.ready()
 	if !ok && err == nil {
 		c.flush()
-		err = c.await(ctx)
+		err = c.wait(ctx, c.ready)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return c.take()
-}
-
-// await waits for the frame at pos. In a dense stream (the last wait was
-// over within a few looks) it first waits, for a moment (runWait), for a
-// run of frames (see runLength), looking only at the last one's slot: a
-// consumer that has caught up and looks at the frame being written takes
-// its cache line from the producer while the producer writes it, a line's
-// way between the two CPUs for every frame; one that waits for a run
-// takes the producer's lines once it is done with them, a run at a time.
-// Then, or if the run did not come in time, it waits for the frame at
-// pos, as long as it takes (polling, then sleeping).
-func (c *Consumer) await(ctx context.Context) error {
-	if c.dense {
-		if c.awaitRun() {
-			// The frame at pos is committed: this look checks it.
-			if ok, err := c.ready(); ok || err != nil {
-				return err
-			}
-		}
-		c.dense = false
-	}
-	c.tries = 0
-	err := c.wait(ctx, c.look)
-	c.dense = err == nil && c.polled && c.tries <= denseLooks && c.ahead > 1
-	return err
-}
-
-// awaitRun waits at most runWait for the frames from pos to pos+ahead-1 to
-// be committed, and reports whether they are: the producer commits in
-// order, so the last one's sequence number says so.
-func (c *Consumer) awaitRun() bool {
-	seq, _, _ := c.w.slot(c.pos + c.ahead - 1)
-	want := c.pos + c.ahead
-	return briefly(runWait, func() bool { return seq.Load() == want })
-}
-
-// How a consumer reads a dense stream (see await): a wait that ended
-// within denseLooks looks at the ring makes the stream dense; then it
-// waits at most runWait for a run of frames.
-const (
-	denseLooks = 256
-	runWait    = 2 * time.Microsecond
-)
-
-// runLength is how many frames a consumer waits for in a dense stream:
-// 16, at most an eighth of the ring, and 1 (no runs) under DropOldest,
-// where the producer moves the consumer's position.
-func runLength(cfg RingConfig) uint64 {
-	if cfg.Policy == DropOldest {
-		return 1
-	}
-	return min(16, releaseBatch(cfg))
 }
 
 // ready reports whether the frame at pos is committed, claiming it under

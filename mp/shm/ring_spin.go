@@ -1,10 +1,6 @@
 package shm
 
-import (
-	"time"
-
-	"github.com/mpgo/mp/internal/spin"
-)
+import "github.com/mpgo/mp/internal/spin"
 
 // A side that finds the ring empty (or full) polls it for a short window
 // before it sleeps on its eventfd: waking a sleeping thread on another CPU
@@ -37,28 +33,4 @@ func (p poller) poll(try func() (bool, error)) (bool, error) {
 		return done || err != nil
 	})
 	return ok && err == nil, err
-}
-
-// briefly calls try until it returns true, for at most d, and reports
-// whether it did. It reads the clock once every 16 tries, and gives up when
-// polling is off (MP_SPIN=0) or when this thread lost its CPU meanwhile
-// (spin.Preempted). It is for a wait whose end is near, or not worth
-// waiting for: it neither adapts nor records anything.
-func briefly(d time.Duration, try func() bool) bool {
-	if spin.Off {
-		return false
-	}
-	start := spin.Now()
-	for prev := start; ; {
-		for range 16 {
-			if try() {
-				return true
-			}
-		}
-		t := spin.Now()
-		if t-prev > int64(spin.Preempted) || t-start >= int64(d) {
-			return false
-		}
-		prev = t
-	}
 }

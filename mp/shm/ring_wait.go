@@ -34,7 +34,6 @@ type side struct {
 	fenceless     bool           // this process publishes without a fence
 	peer          *peer
 	spin          poller
-	polled        bool // the last wait ended while it polled
 	closed        atomic.Bool
 	what          string // "producer" or "consumer", for errors
 }
@@ -84,8 +83,7 @@ func (s *side) interrupt() { signal(s.cancelFD) }
 // wrapping ErrPeerDied when the other process died; try is asked once more
 // before that, so that what the peer committed before dying is not lost.
 func (s *side) wait(ctx context.Context, try func() (bool, error)) error {
-	ok, err := s.spin.poll(try)
-	if s.polled = ok; ok || err != nil {
+	if ok, err := s.spin.poll(try); ok || err != nil {
 		return err // a poll that succeeded recorded the arrival itself
 	}
 	if ctx.Done() != nil {
