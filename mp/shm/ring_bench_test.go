@@ -214,9 +214,10 @@ func benchMessages(b *testing.B) {
 	p.expect(b, "msgs")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(rtt.Nanoseconds()), "pingpong-ns")
-	// The CPU time each process spent per message: on a busy machine the
-	// rate measures the share of the CPUs the two processes got, this
-	// what a message costs them while they run (polling included).
+	// The CPU time each process spent per message (polling included):
+	// on a busy machine the rate measures the share of the CPUs the two
+	// processes got, and these say what a message costs them while they
+	// run; on a quiet one they come close to the time per message.
 	b.ReportMetric(float64(processCPU()-cons)/float64(b.N), "cons-cpu-ns/msg")
 	b.ReportMetric(float64(p.cpu(b)-prod)/float64(b.N), "prod-cpu-ns/msg")
 }
