@@ -3,6 +3,7 @@ package shm
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,4 +174,80 @@ func TestRingSidesSayHowTheyPublish(t *testing.T) {
 	assert.Equal(t, want, binary.LittleEndian.Uint32(r.mem[80:]), "offset 80, as documented")
 	assert.Equal(t, want, binary.LittleEndian.Uint32(r.mem[84:]), "offset 84")
 	t.Logf("membarrier here: %v", publishFenceless())
+}
+
+// TestRingNoLostWakeUpEitherWay streams frames through a ring of one slot
+// with polling off, so that the producer sleeps for every slot and the
+// consumer for every frame, and holds each side between what it publishes
+// (a frame, a released slot) and its look at the other's waiting flag
+// (beforeLook) until the other side has gone to sleep or got what was
+// published. With the look moved before the publishing, in Commit or in
+// the consumer's release (flush), the other side sleeps on what was
+// published and the stream stops.
+func TestRingNoLostWakeUpEitherWay(t *testing.T) {
+	defer func(old bool) { spin.Off = old }(spin.Off)
+	spin.Off = true
+	_, p, c := heapRing(t, RingConfig{SlotSize: 8, Slots: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	settled := map[*side]chan struct{}{&p.side: make(chan struct{}, 1), &c.side: make(chan struct{}, 1)}
+	other := map[*side]*side{&p.side: &c.side, &c.side: &p.side}
+	tell := func(s *side) {
+		select {
+		case settled[s] <- struct{}{}:
+		default:
+		}
+	}
+	forget := func(s *side) {
+		select {
+		case <-settled[s]:
+		default:
+		}
+	}
+	var held atomic.Int64
+	beforeSleep = func(s *side, _ int) { tell(s) }
+	beforeLook = func(s *side) {
+		o := other[s]
+		if o.waiting.Load() != 0 {
+			return // asleep, or about to look: the flag is seen
+		}
+		held.Add(1)
+		select {
+		case <-settled[o]:
+		case <-ctx.Done():
+		}
+	}
+	t.Cleanup(func() { beforeSleep, beforeLook = nil, nil })
+	const frames = 2000
+	consumed := make(chan error, 1)
+	go func() {
+		for i := range uint64(frames) {
+			f, err := c.Next(ctx)
+			if err != nil {
+				consumed <- fmt.Errorf("frame %d: %w", i, err)
+				return
+			}
+			tell(&c.side)
+			if n := binary.LittleEndian.Uint64(f); n != i {
+				consumed <- fmt.Errorf("frame %d instead of %d", n, i)
+				return
+			}
+			forget(&p.side)
+			c.Release()
+		}
+		consumed <- nil
+	}()
+	for i := range uint64(frames) {
+		buf, err := p.Reserve(ctx)
+		require.NoError(t, err, "slot for frame %d", i)
+		tell(&p.side)
+		binary.LittleEndian.PutUint64(buf, i)
+		forget(&c.side)
+		require.NoError(t, p.Commit(8))
+	}
+	_, err := p.Reserve(ctx) // the slot of the last frame comes back too
+	require.NoError(t, err, "slot after the last frame")
+	tell(&p.side)
+	assert.NoError(t, <-consumed)
+	t.Logf("%d of %d publishings held until the other side settled", held.Load(), 2*frames)
 }
