@@ -3,6 +3,8 @@ package shm
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,30 +57,85 @@ func TestRingReleaseWakesWaitingProducer(t *testing.T) {
 	}
 }
 
+// TestRingNoLostWakeUp plays ping-pong through two rings with polling off,
+// so that every wait sleeps: each round trip must come back. A wake-up
+// lost between a side that publishes and the other going to sleep would
+// leave both asleep for good (ring_fence.go).
+//
+// "stress" runs the two sides free: the race it looks for is a few
+// nanoseconds wide (with the membarrier taken out, runs still passed).
+// "forced" holds each producer between its commit and its look at the
+// consumer's waiting flag (beforeLook) until the consumer has either gone
+// to sleep or taken the frame: the interleaving the protocol must survive,
+// in every round. With the look moved before the commit, it fails in the
+// first round that the consumer was awake (the consumer sleeps on a
+// frame that is committed without a wake-up).
 func TestRingNoLostWakeUp(t *testing.T) {
-	// A stress of the sleeping protocol (ring_fence.go): a wake-up lost
-	// between a side publishing without a fence and the other going to
-	// sleep would leave both asleep for good. Polling is off, so every
-	// wait of this ping-pong through two rings sleeps: 20,000 round trips
-	// must all come back. (The race it looks for is a few nanoseconds
-	// wide: with the membarrier taken out, three runs still passed.)
+	t.Run("stress", func(t *testing.T) { pingPongAsleep(t, 20000, false) })
+	t.Run("forced", func(t *testing.T) { pingPongAsleep(t, 2000, true) })
+}
+
+func pingPongAsleep(t *testing.T, rounds uint64, forced bool) {
 	defer func(old bool) { spin.Off = old }(spin.Off)
 	spin.Off = true
 	_, pa, ca := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
 	_, pb, cb := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
-	const rounds = 20000
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// settled[c] says that consumer c went to sleep or took a frame since
+	// the last forget(c), which each producer calls before it commits.
+	settled := map[*side]chan struct{}{&ca.side: make(chan struct{}, 1), &cb.side: make(chan struct{}, 1)}
+	tell := func(s *side) {
+		select {
+		case settled[s] <- struct{}{}:
+		default:
+		}
+	}
+	forget := func(s *side) {
+		select {
+		case <-settled[s]:
+		default:
+		}
+	}
+	var held atomic.Int64
+	if forced {
+		consumerOf := map[*side]*side{&pa.side: &ca.side, &pb.side: &cb.side}
+		beforeSleep = func(s *side, _ int) {
+			if settled[s] != nil {
+				tell(s)
+			}
+		}
+		beforeLook = func(s *side) {
+			c := consumerOf[s]
+			if c == nil {
+				return // a release: no producer waits in this test
+			}
+			if c.waiting.Load() != 0 {
+				return // asleep, or about to look: the flag is seen
+			}
+			held.Add(1)
+			select {
+			case <-settled[c]:
+			case <-ctx.Done():
+			}
+		}
+		t.Cleanup(func() {
+			beforeSleep, beforeLook = nil, nil
+			t.Logf("%d commits of %d held until the consumer settled", held.Load(), 2*rounds)
+		})
+	}
 	echo := make(chan error, 1)
 	go func() {
 		for range rounds {
 			f, err := ca.Next(ctx)
 			if err == nil {
+				tell(&ca.side)
 				var buf []byte
 				n := binary.LittleEndian.Uint64(f)
 				ca.Release()
 				if buf, err = pb.Reserve(ctx); err == nil {
 					binary.LittleEndian.PutUint64(buf, n+1)
+					forget(&cb.side)
 					err = pb.Commit(8)
 				}
 			}
@@ -89,13 +146,15 @@ func TestRingNoLostWakeUp(t *testing.T) {
 		}
 		echo <- nil
 	}()
-	for i := range uint64(rounds) {
+	for i := range rounds {
 		buf, err := pa.Reserve(ctx)
 		require.NoError(t, err)
 		binary.LittleEndian.PutUint64(buf, 2*i)
+		forget(&ca.side)
 		require.NoError(t, pa.Commit(8))
 		f, err := cb.Next(ctx)
 		require.NoError(t, err, "round trip %d", i)
+		tell(&cb.side)
 		require.Equal(t, 2*i+1, binary.LittleEndian.Uint64(f))
 		cb.Release()
 	}
@@ -115,4 +174,80 @@ func TestRingSidesSayHowTheyPublish(t *testing.T) {
 	assert.Equal(t, want, binary.LittleEndian.Uint32(r.mem[80:]), "offset 80, as documented")
 	assert.Equal(t, want, binary.LittleEndian.Uint32(r.mem[84:]), "offset 84")
 	t.Logf("membarrier here: %v", publishFenceless())
+}
+
+// TestRingNoLostWakeUpEitherWay streams frames through a ring of one slot
+// with polling off, so that the producer sleeps for every slot and the
+// consumer for every frame, and holds each side between what it publishes
+// (a frame, a released slot) and its look at the other's waiting flag
+// (beforeLook) until the other side has gone to sleep or got what was
+// published. With the look moved before the publishing, in Commit or in
+// the consumer's release (flush), the other side sleeps on what was
+// published and the stream stops.
+func TestRingNoLostWakeUpEitherWay(t *testing.T) {
+	defer func(old bool) { spin.Off = old }(spin.Off)
+	spin.Off = true
+	_, p, c := heapRing(t, RingConfig{SlotSize: 8, Slots: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	settled := map[*side]chan struct{}{&p.side: make(chan struct{}, 1), &c.side: make(chan struct{}, 1)}
+	other := map[*side]*side{&p.side: &c.side, &c.side: &p.side}
+	tell := func(s *side) {
+		select {
+		case settled[s] <- struct{}{}:
+		default:
+		}
+	}
+	forget := func(s *side) {
+		select {
+		case <-settled[s]:
+		default:
+		}
+	}
+	var held atomic.Int64
+	beforeSleep = func(s *side, _ int) { tell(s) }
+	beforeLook = func(s *side) {
+		o := other[s]
+		if o.waiting.Load() != 0 {
+			return // asleep, or about to look: the flag is seen
+		}
+		held.Add(1)
+		select {
+		case <-settled[o]:
+		case <-ctx.Done():
+		}
+	}
+	t.Cleanup(func() { beforeSleep, beforeLook = nil, nil })
+	const frames = 2000
+	consumed := make(chan error, 1)
+	go func() {
+		for i := range uint64(frames) {
+			f, err := c.Next(ctx)
+			if err != nil {
+				consumed <- fmt.Errorf("frame %d: %w", i, err)
+				return
+			}
+			tell(&c.side)
+			if n := binary.LittleEndian.Uint64(f); n != i {
+				consumed <- fmt.Errorf("frame %d instead of %d", n, i)
+				return
+			}
+			forget(&p.side)
+			c.Release()
+		}
+		consumed <- nil
+	}()
+	for i := range uint64(frames) {
+		buf, err := p.Reserve(ctx)
+		require.NoError(t, err, "slot for frame %d", i)
+		tell(&p.side)
+		binary.LittleEndian.PutUint64(buf, i)
+		forget(&c.side)
+		require.NoError(t, p.Commit(8))
+	}
+	_, err := p.Reserve(ctx) // the slot of the last frame comes back too
+	require.NoError(t, err, "slot after the last frame")
+	tell(&p.side)
+	assert.NoError(t, <-consumed)
+	t.Logf("%d of %d publishings held until the other side settled", held.Load(), 2*frames)
 }

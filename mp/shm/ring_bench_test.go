@@ -197,6 +197,7 @@ func BenchmarkRing(b *testing.B) {
 func benchMessages(b *testing.B) {
 	p, c := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1024})
 	rtt := p.pingPong(b, 20000)
+	cons, prod := processCPU(), p.cpu(b)
 	b.ResetTimer()
 	p.send("msgs", b.N)
 	for i := range b.N {
@@ -213,6 +214,32 @@ func benchMessages(b *testing.B) {
 	p.expect(b, "msgs")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(rtt.Nanoseconds()), "pingpong-ns")
+	// The CPU time each process spent per message (polling included):
+	// on a busy machine the rate measures the share of the CPUs the two
+	// processes got, and these say what a message costs them while they
+	// run; on a quiet one they come close to the time per message.
+	b.ReportMetric(float64(processCPU()-cons)/float64(b.N), "cons-cpu-ns/msg")
+	b.ReportMetric(float64(p.cpu(b)-prod)/float64(b.N), "prod-cpu-ns/msg")
+}
+
+// processCPU returns the CPU time this process has used, in nanoseconds.
+func processCPU() int64 {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// cpu returns the CPU time the helper has used, in nanoseconds.
+func (p *benchPeer) cpu(b *testing.B) int64 {
+	b.Helper()
+	p.send("cpu")
+	line, err := p.out.ReadString('\n')
+	require.NoError(b, err)
+	f := strings.Fields(line)
+	require.Len(b, f, 2, "the helper's reply %q", line)
+	n, err := strconv.ParseInt(f[1], 10, 64)
+	require.NoError(b, err)
+	return n
 }
 
 // benchLatency measures the one-way latency of stamped messages, with a

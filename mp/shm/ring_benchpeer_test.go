@@ -98,6 +98,9 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			w.Store(2*i + 2)
 		}
 		return nil
+	case "cpu": // the CPU time this process used, in ns
+		fmt.Println("cpu", processCPU())
+		return nil
 	case "echo":
 		fmt.Println("echo")
 		for range args[0] {

@@ -42,8 +42,12 @@ func (s *side) errorf(format string, args ...any) error {
 	return fmt.Errorf("shm: ring %q %s: "+format, append([]any{s.r.name, s.what}, args...)...)
 }
 
-// wake wakes the other side if it sleeps.
+// wake wakes the other side if it sleeps. It comes after what this side
+// published: see the comment on side.
 func (s *side) wake() {
+	if beforeLook != nil {
+		beforeLook(s)
+	}
 	if s.peerWaiting.Load() != 0 && s.peerWaiting.Swap(0) != 0 {
 		signal(s.wakeFD)
 	}
@@ -163,6 +167,11 @@ func (s *side) sleep(pidfd, timeout int) error {
 	}
 	return nil
 }
+
+// beforeLook, if set, runs in wake between what a side published and its
+// look at the other side's waiting flag: a test's way to let the other
+// side go to sleep, or take what was published, in between.
+var beforeLook func(s *side)
 
 // beforeSleep and afterWake, if set, run in sleep just before poll(2) and
 // when the side woke, just before it looks again: a test's way to act
