@@ -97,32 +97,8 @@ func pingPongAsleep(t *testing.T, rounds uint64, forced bool) {
 		default:
 		}
 	}
-	var held atomic.Int64
 	if forced {
-		consumerOf := map[*side]*side{&pa.side: &ca.side, &pb.side: &cb.side}
-		beforeSleep = func(s *side, _ int) {
-			if settled[s] != nil {
-				tell(s)
-			}
-		}
-		beforeLook = func(s *side) {
-			c := consumerOf[s]
-			if c == nil {
-				return // a release: no producer waits in this test
-			}
-			if c.waiting.Load() != 0 {
-				return // asleep, or about to look: the flag is seen
-			}
-			held.Add(1)
-			select {
-			case <-settled[c]:
-			case <-ctx.Done():
-			}
-		}
-		t.Cleanup(func() {
-			beforeSleep, beforeLook = nil, nil
-			t.Logf("%d commits of %d held until the consumer settled", held.Load(), 2*rounds)
-		})
+		holdCommits(t, ctx, rounds, map[*side]*side{&pa.side: &ca.side, &pb.side: &cb.side}, settled, tell)
 	}
 	echo := make(chan error, 1)
 	go func() {
@@ -159,6 +135,37 @@ func pingPongAsleep(t *testing.T, rounds uint64, forced bool) {
 		cb.Release()
 	}
 	assert.NoError(t, <-echo)
+}
+
+// holdCommits holds each producer of consumerOf between its commit and its
+// look at its consumer's waiting flag until that consumer has gone to sleep
+// or taken a frame (settled, which tell fills): the order a lost wake-up
+// needs, every time.
+func holdCommits(t *testing.T, ctx context.Context, rounds uint64, consumerOf map[*side]*side, settled map[*side]chan struct{}, tell func(*side)) {
+	var held atomic.Int64
+	beforeSleep = func(s *side, _ int) {
+		if settled[s] != nil {
+			tell(s)
+		}
+	}
+	beforeLook = func(s *side) {
+		c := consumerOf[s]
+		if c == nil {
+			return // a release: no producer waits in this test
+		}
+		if c.waiting.Load() != 0 {
+			return // asleep, or about to look: the flag is seen
+		}
+		held.Add(1)
+		select {
+		case <-settled[c]:
+		case <-ctx.Done():
+		}
+	}
+	t.Cleanup(func() {
+		beforeSleep, beforeLook = nil, nil
+		t.Logf("%d commits of %d held until the consumer settled", held.Load(), 2*rounds)
+	})
 }
 
 func TestRingSidesSayHowTheyPublish(t *testing.T) {
