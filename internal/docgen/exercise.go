@@ -117,13 +117,7 @@ func parseExercises(body string, first int) ([]Exercise, error) {
 
 func parseExercise(spec string) (Exercise, error) {
 	var ex Exercise
-	var cur *Edit
-	needEdit := func(key string) (*Edit, error) {
-		if cur == nil {
-			return nil, fmt.Errorf("%w: %s: before the first find", ErrExercise, key)
-		}
-		return cur, nil
-	}
+	var cur *Edit // the edit that the keys after a find change
 	for i, line := range strings.Split(spec, "\n") {
 		t := strings.TrimSpace(line)
 		if t == "" {
@@ -136,76 +130,102 @@ func parseExercise(spec string) (Exercise, error) {
 		value = strings.TrimSpace(value)
 		var err error
 		switch key {
-		case "args":
-			ex.Args = strings.Fields(value)
-		case "find":
-			if value == "" {
-				return ex, fmt.Errorf("%w: line %d: find wants a line of main.go", ErrExercise, i+1)
-			}
-			ex.Edits = append(ex.Edits, Edit{Find: value})
-			cur = &ex.Edits[len(ex.Edits)-1]
-		case "through", "before", "after", "replace", "delete":
-			var e *Edit
-			if e, err = needEdit(key); err != nil {
-				return ex, err
-			}
-			switch key {
-			case "through":
-				e.Through = value
-			case "before":
-				e.Before = append(e.Before, value)
-			case "after":
-				e.After = append(e.After, value)
-			case "replace":
-				e.Replace = append(e.Replace, value)
-			case "delete":
-				e.Delete = true
-			}
-		case "exit":
-			if value == "killed" {
-				ex.Exit = ExitKilled
-			} else if ex.Exit, err = strconv.Atoi(value); err == nil && ex.Exit < 0 {
-				err = fmt.Errorf("exit %d: want a status from 0 to 255, or killed", ex.Exit)
-			}
-		case "show", "grep":
-			if ex.Show != nil {
-				err = errors.New("show or grep, once")
-			} else {
-				ex.Show, err = regexp.Compile(value)
-				ex.Grep = key == "grep"
-			}
-		case "normalize":
-			var r Rule
-			if r, err = parseRule(value); err == nil {
-				ex.Normalize = append(ex.Normalize, r)
-			}
-		case "solution":
-			if value != "hidden" {
-				err = fmt.Errorf("solution: want hidden, got %q", value)
-			}
-			ex.Hidden = true
-		case "test":
-			var r TestRef
-			if r, err = parseTestRef(value); err == nil {
-				ex.Tests = append(ex.Tests, r)
-			}
-		case "manual":
-			if value == "" {
-				err = errors.New("manual: say why the suite does not run it")
-			}
-			ex.Manual = value
-		case "ls":
-			if value != "/dev/shm" {
-				err = fmt.Errorf("ls: want /dev/shm, got %q", value)
-			}
-			ex.ListShm = true
+		case "find", "through", "before", "after", "replace", "delete":
+			cur, err = ex.setEdit(cur, key, value)
 		default:
-			return ex, fmt.Errorf("%w: line %d: unknown key %q", ErrExercise, i+1, key)
+			err = ex.set(key, value)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errUnknownKey):
+			return ex, fmt.Errorf("%w: line %d: unknown key %q", ErrExercise, i+1, key)
+		case err != nil:
 			return ex, fmt.Errorf("%w: line %d: %v", ErrExercise, i+1, err)
 		}
 	}
+	return ex, ex.check(spec)
+}
+
+// errUnknownKey is what set returns for a key an exercise comment cannot have.
+var errUnknownKey = errors.New("unknown key")
+
+// setEdit applies one key of an edit: find starts a new one, the others
+// change cur, the edit the last find started. It returns the current edit.
+func (ex *Exercise) setEdit(cur *Edit, key, value string) (*Edit, error) {
+	if key == "find" {
+		if value == "" {
+			return cur, errors.New("find wants a line of main.go")
+		}
+		ex.Edits = append(ex.Edits, Edit{Find: value})
+		return &ex.Edits[len(ex.Edits)-1], nil
+	}
+	if cur == nil {
+		return nil, fmt.Errorf("%s: before the first find", key)
+	}
+	switch key {
+	case "through":
+		cur.Through = value
+	case "before":
+		cur.Before = append(cur.Before, value)
+	case "after":
+		cur.After = append(cur.After, value)
+	case "replace":
+		cur.Replace = append(cur.Replace, value)
+	case "delete":
+		cur.Delete = true
+	}
+	return cur, nil
+}
+
+// set applies one key of an exercise that is not part of an edit.
+func (ex *Exercise) set(key, value string) (err error) {
+	switch key {
+	case "args":
+		ex.Args = strings.Fields(value)
+	case "exit":
+		if value == "killed" {
+			ex.Exit = ExitKilled
+		} else if ex.Exit, err = strconv.Atoi(value); err == nil && ex.Exit < 0 {
+			err = fmt.Errorf("exit %d: want a status from 0 to 255, or killed", ex.Exit)
+		}
+	case "show", "grep":
+		if ex.Show != nil {
+			return errors.New("show or grep, once")
+		}
+		ex.Show, err = regexp.Compile(value)
+		ex.Grep = key == "grep"
+	case "normalize":
+		var r Rule
+		if r, err = parseRule(value); err == nil {
+			ex.Normalize = append(ex.Normalize, r)
+		}
+	case "solution":
+		if value != "hidden" {
+			err = fmt.Errorf("solution: want hidden, got %q", value)
+		}
+		ex.Hidden = true
+	case "test":
+		var r TestRef
+		if r, err = parseTestRef(value); err == nil {
+			ex.Tests = append(ex.Tests, r)
+		}
+	case "manual":
+		if value == "" {
+			err = errors.New("manual: say why the suite does not run it")
+		}
+		ex.Manual = value
+	case "ls":
+		if value != "/dev/shm" {
+			err = fmt.Errorf("ls: want /dev/shm, got %q", value)
+		}
+		ex.ListShm = true
+	default:
+		return errUnknownKey
+	}
+	return err
+}
+
+// check reports what the keys of spec, each valid, cannot mean together.
+func (ex *Exercise) check(spec string) error {
 	for _, e := range ex.Edits {
 		n := 0
 		for _, b := range []bool{len(e.Before) > 0 || len(e.After) > 0, len(e.Replace) > 0, e.Delete} {
@@ -214,19 +234,19 @@ func parseExercise(spec string) (Exercise, error) {
 			}
 		}
 		if n != 1 {
-			return ex, fmt.Errorf("%w: find %q wants before/after, replace or delete (one of the three)", ErrExercise, e.Find)
+			return fmt.Errorf("%w: find %q wants before/after, replace or delete (one of the three)", ErrExercise, e.Find)
 		}
 	}
 	if ex.Manual != "" && strings.Count(strings.TrimSpace(spec), "\n") > 0 {
-		return ex, fmt.Errorf("%w: manual: the only key of an exercise the suite does not check", ErrExercise)
+		return fmt.Errorf("%w: manual: the only key of an exercise the suite does not check", ErrExercise)
 	}
 	if ex.Grep && ex.Exit != 0 {
-		return ex, fmt.Errorf("%w: grep: a pipeline's status is grep's, so exit must be 0", ErrExercise)
+		return fmt.Errorf("%w: grep: a pipeline's status is grep's, so exit must be 0", ErrExercise)
 	}
 	if ex.Hidden && len(ex.Edits) == 0 {
-		return ex, fmt.Errorf("%w: solution: hidden without an edit", ErrExercise)
+		return fmt.Errorf("%w: solution: hidden without an edit", ErrExercise)
 	}
-	return ex, nil
+	return nil
 }
 
 // Apply makes the exercise's edits to src, a chapter's main.go, in order,

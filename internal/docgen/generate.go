@@ -35,53 +35,17 @@ type File struct {
 // those regions refreshed. It writes nothing.
 func Generate(ctx context.Context, opts Options) ([]File, error) {
 	root := opts.Root
-	ns, err := Parts(root)
+	ns, parts, dirs, err := loadParts(root)
 	if err != nil {
 		return nil, err
 	}
-	var parts []*Part
-	var dirs []string
-	for _, n := range ns {
-		p, err := LoadPartInfo(root, n)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, p)
-		for _, c := range p.Chapters {
-			dirs = append(dirs, c.Dir)
-		}
-	}
-	// Hand-written pages with generated regions, and the programs their
-	// run regions name.
-	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	handWritten, programs, err := handWrittenPages(root, ns)
 	if err != nil {
 		return nil, err
 	}
-	pages = append(pages, filepath.Join(root, "README.md"))
-	handWritten := map[string]string{}
-	var programs []*Chapter
-	for _, abs := range pages {
-		rel, err := filepath.Rel(root, abs)
-		if err != nil {
-			return nil, err
-		}
-		rel = filepath.ToSlash(rel)
-		if isPartPage(rel, ns) {
-			continue
-		}
-		text, err := os.ReadFile(abs)
-		if err != nil {
-			return nil, err
-		}
-		if bytes.Contains(text, []byte("<!-- docgen:")) {
-			handWritten[rel] = string(text)
-			for _, c := range RunRegions(string(text)) {
-				programs = append(programs, c)
-				dirs = append(dirs, c.Dir)
-			}
-		}
+	for _, c := range programs {
+		dirs = append(dirs, c.Dir)
 	}
-
 	binDir := opts.BinDir
 	if binDir == "" {
 		if binDir, err = os.MkdirTemp("", "docgen-"); err != nil {
@@ -92,36 +56,10 @@ func Generate(ctx context.Context, opts Options) ([]File, error) {
 			return nil, err
 		}
 	}
-	// The chapters' own runs first, one at a time:
-	// some chapters' output depends on their timing (main1's), and the
-	// exercises' builds would compete for the CPUs. Then the exercises, in
-	// parallel with each other.
-	var chapters []*Chapter
-	for _, p := range parts {
-		chapters = append(chapters, p.Chapters...)
-	}
-	chapterOutputs := map[string]string{}
-	for _, c := range chapters {
-		if chapterOutputs[c.Name], err = Run(ctx, binDir, c, opts.Env); err != nil {
-			return nil, err
-		}
-	}
-	exercisePages, err := RunExercises(ctx, root, binDir, chapters, opts.Env)
+	files, err := partPages(ctx, root, binDir, parts, opts.Env)
 	if err != nil {
 		return nil, err
 	}
-	var files []File
-	for _, p := range parts {
-		outputs := map[string]string{}
-		for k, v := range exercisePages {
-			outputs[k] = v
-		}
-		for _, c := range p.Chapters {
-			outputs[c.Name] = chapterOutputs[c.Name]
-		}
-		files = append(files, File{Path: PagePath(p.N), Data: []byte(RenderPart(p, outputs))})
-	}
-
 	outputs := map[string]string{}
 	for _, c := range programs {
 		if outputs[c.Dir], err = Run(ctx, binDir, c, opts.Env); err != nil {
@@ -139,6 +77,91 @@ func Generate(ctx context.Context, opts Options) ([]File, error) {
 			return nil, err
 		}
 		files = append(files, File{Path: rel, Data: []byte(out)})
+	}
+	return files, nil
+}
+
+// loadParts reads the parts under root: their numbers, their chapters, and
+// the chapters' directories (to build).
+func loadParts(root string) (ns []int, parts []*Part, dirs []string, err error) {
+	if ns, err = Parts(root); err != nil {
+		return nil, nil, nil, err
+	}
+	for _, n := range ns {
+		p, err := LoadPartInfo(root, n)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		parts = append(parts, p)
+		for _, c := range p.Chapters {
+			dirs = append(dirs, c.Dir)
+		}
+	}
+	return ns, parts, dirs, nil
+}
+
+// handWrittenPages finds the hand-written pages with generated regions
+// (docs/*.md but the parts' pages, and README.md), by path from root, and
+// the programs their run regions name.
+func handWrittenPages(root string, ns []int) (map[string]string, []*Chapter, error) {
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		return nil, nil, err
+	}
+	pages = append(pages, filepath.Join(root, "README.md"))
+	handWritten := map[string]string{}
+	var programs []*Chapter
+	for _, abs := range pages {
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			return nil, nil, err
+		}
+		rel = filepath.ToSlash(rel)
+		if isPartPage(rel, ns) {
+			continue
+		}
+		text, err := os.ReadFile(abs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if bytes.Contains(text, []byte("<!-- docgen:")) {
+			handWritten[rel] = string(text)
+			programs = append(programs, RunRegions(string(text))...)
+		}
+	}
+	return handWritten, programs, nil
+}
+
+// partPages runs the chapters and their exercises and renders each part's
+// page. The chapters' own runs come first, one at a time: some chapters'
+// output depends on their timing (main1's), and the exercises' builds would
+// compete for the CPUs. Then the exercises, in parallel with each other.
+func partPages(ctx context.Context, root, binDir string, parts []*Part, env []string) ([]File, error) {
+	var chapters []*Chapter
+	for _, p := range parts {
+		chapters = append(chapters, p.Chapters...)
+	}
+	chapterOutputs := map[string]string{}
+	for _, c := range chapters {
+		var err error
+		if chapterOutputs[c.Name], err = Run(ctx, binDir, c, env); err != nil {
+			return nil, err
+		}
+	}
+	exercisePages, err := RunExercises(ctx, root, binDir, chapters, env)
+	if err != nil {
+		return nil, err
+	}
+	var files []File
+	for _, p := range parts {
+		outputs := map[string]string{}
+		for k, v := range exercisePages {
+			outputs[k] = v
+		}
+		for _, c := range p.Chapters {
+			outputs[c.Name] = chapterOutputs[c.Name]
+		}
+		files = append(files, File{Path: PagePath(p.N), Data: []byte(RenderPart(p, outputs))})
 	}
 	return files, nil
 }

@@ -32,10 +32,6 @@ var allowed = map[string]string{
 	"part2/main1/scale.go:runScale": "a chapter's scale run, narrated in docs/part2.md",
 	"part3/extrafd/main.go:run":     "a chapter's main flow, narrated region by region in docs/part3.md",
 	"part3/webview/main.go:run":     "a chapter's main flow, narrated region by region in docs/part3.md",
-	// To split by idea next.
-	"internal/docgen/exercise.go:parseExercise": "one switch over an exercise comment's keys; to split by key",
-	"internal/docgen/generate.go:Generate":      "the generator's whole pass over a chapter; to split by step",
-	"part3/webview/browser_test.go:TestBrowser": "one browser session checked step by step; to split by step",
 }
 
 // TestSizes fails on a Go file over maxFileLines lines or a function over
