@@ -41,10 +41,14 @@ func (p *Process) endGroup() {
 }
 
 // exitBackend ends a backend with code, after asking what it started to end
-// too (SIGTERM to its process group, which the backend itself ignores from
-// now on).
+// too (SIGTERM to its process group). The backend itself catches SIGTERM,
+// and drops it, until it has exited: a SIGTERM on its way (the manager
+// sends one to a worker whose task timed out, and the worker may be
+// exiting already) must not turn a clean exit into a death by signal.
+// Not signal.Ignore: the runtime stops handling the signal before the
+// kernel ignores it, and a SIGTERM in between takes its default action.
 func exitBackend(code int) {
-	signal.Ignore(syscall.SIGTERM)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM)
 	if unix.Getpgrp() == os.Getpid() {
 		unix.Kill(0, unix.SIGTERM)
 	}

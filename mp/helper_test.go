@@ -134,6 +134,9 @@ func runHelper(mode string) int {
 	if how, ok := strings.CutPrefix(mode, "exitpath-"); ok {
 		return exitPath(how)
 	}
+	if mode == "exitunderterm" {
+		exitUnderTerm()
+	}
 	fmt.Println("unknown helper", mode)
 	return 2
 }
