@@ -67,8 +67,12 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(errors.New("-worker needs -nats: the URL of the server to work for"))
 	case c.worker && c.workers < 1:
 		return c, usage(fmt.Errorf("-workers %d: a worker host needs at least 1", c.workers))
-	case c.workers < 0, c.tasks < 0, c.hosts < 0:
-		return c, usage(errors.New("-workers, -tasks and -hosts may not be negative"))
+	case c.workers < 0:
+		return c, usage(fmt.Errorf("-workers %d: want 0 or more", c.workers))
+	case c.tasks < 0:
+		return c, usage(fmt.Errorf("-tasks %d: want 0 or more", c.tasks))
+	case c.hosts < 0:
+		return c, usage(fmt.Errorf("-hosts %d: want 0 or more", c.hosts))
 	case c.workers > maxWorkers:
 		return c, usage(fmt.Errorf("-workers %d: want at most %d (%s)", c.workers, maxWorkers, workersWhy))
 	case c.workers == 0 && c.hosts < 1:
@@ -78,9 +82,11 @@ func parseFlags(args []string) (config, error) {
 	case !(c.unit >= 0):
 		return c, usage(fmt.Errorf("-time-scale %v: want 0 or more", c.unit))
 	case c.timeout < 0:
-		return c, usage(errors.New("-timeout may not be negative"))
-	case c.ackWait <= 0 || c.maxDeliver < 1:
-		return c, usage(errors.New("-ack-wait and -max-deliver must be positive"))
+		return c, usage(fmt.Errorf("-timeout %v: want 0 (wait until Ctrl-C) or more", c.timeout))
+	case c.ackWait <= 0:
+		return c, usage(fmt.Errorf("-ack-wait %v: want more than 0", c.ackWait))
+	case c.maxDeliver < 1:
+		return c, usage(fmt.Errorf("-max-deliver %d: want at least 1", c.maxDeliver))
 	case c.fault != "" && c.fault != "poison":
 		return c, usage(fmt.Errorf("-fault %q: want poison", c.fault))
 	}
