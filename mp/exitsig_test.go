@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -58,6 +59,18 @@ func TestFaultExitWhileSIGTERMsArriveIsClean(t *testing.T) {
 		n := <-sent
 		require.NoError(t, err, "run %d of %d: the child ended %v after %d SIGTERMs", i+1, runs, cmd.ProcessState, n)
 	}
+}
+
+// exitHelpers runs the helpers of the exit paths: "exitpath-HOW" (see
+// exitPath) and "exitunderterm" (see exitUnderTerm).
+func exitHelpers(mode string) (code int, ok bool) {
+	if how, ok := strings.CutPrefix(mode, "exitpath-"); ok {
+		return exitPath(how), true
+	}
+	if mode == "exitunderterm" {
+		exitUnderTerm()
+	}
+	return 0, false
 }
 
 // exitUnderTerm is the child of TestFaultExitWhileSIGTERMsArriveIsClean: it

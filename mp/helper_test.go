@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -131,11 +130,8 @@ func runHelper(mode string) int {
 		fmt.Println("started")
 		return 0
 	}
-	if how, ok := strings.CutPrefix(mode, "exitpath-"); ok {
-		return exitPath(how)
-	}
-	if mode == "exitunderterm" {
-		exitUnderTerm()
+	if code, ok := exitHelpers(mode); ok {
+		return code
 	}
 	fmt.Println("unknown helper", mode)
 	return 2
