@@ -3,6 +3,8 @@ package manager
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mpgo/mp/mp"
 )
 
 // Sentinel errors, for errors.Is. The package's errors say "manager:" once,
@@ -48,3 +50,28 @@ func (e *TaskError) Error() string {
 
 // Unwrap returns Err.
 func (e *TaskError) Unwrap() error { return e.Err }
+
+// workerDied is the cause of a task whose worker died: ErrWorkerDied, why
+// and how the process ended (exit), and the process's error procErr, which
+// it wraps too (errors.Is(err, mp.ErrBackendDied) holds). procErr's text is
+// said only when the backend reported something of its own (an
+// *mp.RemoteError: a panic, a fatal error); otherwise it would only repeat
+// the exit ("mp: worker-2: run: signal: killed: backend died").
+func workerDied(why mp.EndReason, exit string, procErr error) error {
+	text := fmt.Sprintf("%v: %s (%s)", ErrWorkerDied, why, exit)
+	var re *mp.RemoteError
+	if errors.As(procErr, &re) {
+		text += ": " + procErr.Error()
+	}
+	return &diedError{text: text, err: procErr}
+}
+
+// diedError is workerDied's error: its text, wrapping ErrWorkerDied and
+// the process's error.
+type diedError struct {
+	text string
+	err  error
+}
+
+func (e *diedError) Error() string   { return e.text }
+func (e *diedError) Unwrap() []error { return []error{ErrWorkerDied, e.err} }

@@ -189,7 +189,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		case asked != "":
 			cause = fmt.Errorf("%w while the task ran: %s (%s)", mp.ErrStopped, asked, exit)
 		case p.Err() != nil:
-			cause = fmt.Errorf("%w: %s (%s): %w", ErrWorkerDied, reason, exit, p.Err())
+			cause = workerDied(reason, exit, p.Err())
 		default:
 			cause = fmt.Errorf("%w: %s (%s)", ErrWorkerDied, reason, exit)
 		}
