@@ -77,3 +77,12 @@ func Status(ctx context.Context, log *slog.Logger, err error) int {
 func Exit(ctx context.Context, log *slog.Logger, err error) {
 	os.Exit(Status(ctx, log, err))
 }
+
+// Count says n of a thing, in English: "1 tick", "0 ticks", "3 ticks".
+// thing is the singular; its plural adds an s.
+func Count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}

@@ -193,7 +193,7 @@ func runHost(ctx context.Context, force <-chan struct{}, cfg config, log *slog.L
 		return err
 	}
 	defer nc.Close()
-	log.Info(fmt.Sprintf("host %s: %d workers for %s", cfg.name, cfg.workers, cluster.Redact(nc.ConnectedUrlRedacted())))
+	log.Info(fmt.Sprintf("host %s: %s for %s", cfg.name, story.Count(cfg.workers, "worker"), cluster.Redact(nc.ConnectedUrlRedacted())))
 	return serve(ctx, force, nc, cfg, log)
 }
 

@@ -154,8 +154,8 @@ func (s *state) status() string {
 			restarting++
 		}
 	}
-	return fmt.Sprintf("workers: %d idle, %d busy, %d restarting; tasks: %d done, %d failed, %d queued; sensor: pid %d, %d ticks, %d restarts",
-		idle, busy, restarting, s.done, s.bad, s.m.Queued(), s.sensorPid, s.ticks, s.restarts)
+	return fmt.Sprintf("workers: %d idle, %d busy, %d restarting; tasks: %d done, %d failed, %d queued; sensor: pid %d, %s, %s",
+		idle, busy, restarting, s.done, s.bad, s.m.Queued(), s.sensorPid, story.Count(int(s.ticks), "tick"), story.Count(int(s.restarts), "restart"))
 }
 
 // submit queues one task; its Done runs on the loop too.
@@ -372,6 +372,6 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	endConns()
 	stopSensor()
 	err = errors.Join(err, <-sensorErr)
-	log.Info(fmt.Sprintf("all workers stopped; %d tasks done, %d sensor ticks", s.done, s.ticks))
+	log.Info(fmt.Sprintf("all workers stopped; %d tasks done, %s", s.done, story.Count(int(s.ticks), "sensor tick")))
 	return err
 }
