@@ -26,17 +26,24 @@ import (
 // stop's deadline (ShutdownTimeout, here 1 s), or Force, bounds the
 // delivery: Run must return within 10 s of the cancel (a generous bound).
 func TestFaultFloodBehindSlowCallbacksDoesNotHoldTheStop(t *testing.T) {
+	eachStop(t, floodThenStop)
+}
+
+// eachStop runs stop, a test of a bounded stop, once ended by the stop's
+// deadline (ShutdownTimeout 1 s) and once forced (ShutdownTimeout 1 min,
+// force to close), with why the reason its drop warning must give.
+func eachStop(t *testing.T, stop func(t *testing.T, cfg manager.Config, logs *lockedBuffer, force chan struct{}, why string)) {
 	t.Run("deadline", func(t *testing.T) {
 		cfg, logs := config(1)
 		cfg.ShutdownTimeout = time.Second
-		floodThenStop(t, cfg, logs, nil, "when the stop's deadline passed (ShutdownTimeout 1s)")
+		stop(t, cfg, logs, nil, "when the stop's deadline passed (ShutdownTimeout 1s)")
 	})
 	t.Run("forced", func(t *testing.T) {
 		cfg, logs := config(1)
 		cfg.ShutdownTimeout = time.Minute
 		force := make(chan struct{})
 		cfg.Force = force
-		floodThenStop(t, cfg, logs, force, "when the stop was forced")
+		stop(t, cfg, logs, force, "when the stop was forced")
 	})
 }
 

@@ -23,18 +23,7 @@ import (
 // 1 s) plus the callback running at that moment. Past the deadline, or
 // once Force is closed, they are dropped and counted like messages.
 func TestFaultWatchedFloodBehindSlowCallbacksDoesNotHoldTheStop(t *testing.T) {
-	t.Run("deadline", func(t *testing.T) {
-		cfg, logs := config(1)
-		cfg.ShutdownTimeout = time.Second
-		watchedFloodThenStop(t, cfg, logs, nil, "when the stop's deadline passed (ShutdownTimeout 1s)")
-	})
-	t.Run("forced", func(t *testing.T) {
-		cfg, logs := config(1)
-		cfg.ShutdownTimeout = time.Minute
-		force := make(chan struct{})
-		cfg.Force = force
-		watchedFloodThenStop(t, cfg, logs, force, "when the stop was forced")
-	})
+	eachStop(t, watchedFloodThenStop)
 }
 
 // watchedFloodThenStop fills the loop's events with values of a watched

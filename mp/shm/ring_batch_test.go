@@ -83,35 +83,23 @@ func pingPongAsleep(t *testing.T, rounds uint64, forced bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// settled[c] says that consumer c went to sleep or took a frame since
-	// the last forget(c), which each producer calls before it commits.
-	settled := map[*side]chan struct{}{&ca.side: make(chan struct{}, 1), &cb.side: make(chan struct{}, 1)}
-	tell := func(s *side) {
-		select {
-		case settled[s] <- struct{}{}:
-		default:
-		}
-	}
-	forget := func(s *side) {
-		select {
-		case <-settled[s]:
-		default:
-		}
-	}
+	// the last settled.forget(c), which each producer calls before it commits.
+	settled := newSettled(&ca.side, &cb.side)
 	if forced {
-		holdCommits(t, ctx, rounds, map[*side]*side{&pa.side: &ca.side, &pb.side: &cb.side}, settled, tell)
+		holdCommits(t, ctx, rounds, map[*side]*side{&pa.side: &ca.side, &pb.side: &cb.side}, settled)
 	}
 	echo := make(chan error, 1)
 	go func() {
 		for range rounds {
 			f, err := ca.Next(ctx)
 			if err == nil {
-				tell(&ca.side)
+				settled.tell(&ca.side)
 				var buf []byte
 				n := binary.LittleEndian.Uint64(f)
 				ca.Release()
 				if buf, err = pb.Reserve(ctx); err == nil {
 					binary.LittleEndian.PutUint64(buf, n+1)
-					forget(&cb.side)
+					settled.forget(&cb.side)
 					err = pb.Commit(8)
 				}
 			}
@@ -126,26 +114,54 @@ func pingPongAsleep(t *testing.T, rounds uint64, forced bool) {
 		buf, err := pa.Reserve(ctx)
 		require.NoError(t, err)
 		binary.LittleEndian.PutUint64(buf, 2*i)
-		forget(&ca.side)
+		settled.forget(&ca.side)
 		require.NoError(t, pa.Commit(8))
 		f, err := cb.Next(ctx)
 		require.NoError(t, err, "round trip %d", i)
-		tell(&cb.side)
+		settled.tell(&cb.side)
 		require.Equal(t, 2*i+1, binary.LittleEndian.Uint64(f))
 		cb.Release()
 	}
 	assert.NoError(t, <-echo)
 }
 
+// settledSides says, for each side, that it went to sleep or took what
+// it waited for since it was last forgotten: a token in a one-slot channel.
+type settledSides map[*side]chan struct{}
+
+// newSettled returns the tokens of sides, none held.
+func newSettled(sides ...*side) settledSides {
+	s := settledSides{}
+	for _, d := range sides {
+		s[d] = make(chan struct{}, 1)
+	}
+	return s
+}
+
+// tell records that d settled.
+func (s settledSides) tell(d *side) {
+	select {
+	case s[d] <- struct{}{}:
+	default:
+	}
+}
+
+// forget takes d's token back, if it has one.
+func (s settledSides) forget(d *side) {
+	select {
+	case <-s[d]:
+	default:
+	}
+}
+
 // holdCommits holds each producer of consumerOf between its commit and its
 // look at its consumer's waiting flag until that consumer has gone to sleep
-// or taken a frame (settled, which tell fills): the order a lost wake-up
-// needs, every time.
-func holdCommits(t *testing.T, ctx context.Context, rounds uint64, consumerOf map[*side]*side, settled map[*side]chan struct{}, tell func(*side)) {
+// or taken a frame (settled): the order a lost wake-up needs, every time.
+func holdCommits(t *testing.T, ctx context.Context, rounds uint64, consumerOf map[*side]*side, settled settledSides) {
 	var held atomic.Int64
 	beforeSleep = func(s *side, _ int) {
 		if settled[s] != nil {
-			tell(s)
+			settled.tell(s)
 		}
 	}
 	beforeLook = func(s *side) {
@@ -197,22 +213,10 @@ func TestRingNoLostWakeUpEitherWay(t *testing.T) {
 	_, p, c := heapRing(t, RingConfig{SlotSize: 8, Slots: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	settled := map[*side]chan struct{}{&p.side: make(chan struct{}, 1), &c.side: make(chan struct{}, 1)}
+	settled := newSettled(&p.side, &c.side)
 	other := map[*side]*side{&p.side: &c.side, &c.side: &p.side}
-	tell := func(s *side) {
-		select {
-		case settled[s] <- struct{}{}:
-		default:
-		}
-	}
-	forget := func(s *side) {
-		select {
-		case <-settled[s]:
-		default:
-		}
-	}
 	var held atomic.Int64
-	beforeSleep = func(s *side, _ int) { tell(s) }
+	beforeSleep = func(s *side, _ int) { settled.tell(s) }
 	beforeLook = func(s *side) {
 		o := other[s]
 		if o.waiting.Load() != 0 {
@@ -234,12 +238,12 @@ func TestRingNoLostWakeUpEitherWay(t *testing.T) {
 				consumed <- fmt.Errorf("frame %d: %w", i, err)
 				return
 			}
-			tell(&c.side)
+			settled.tell(&c.side)
 			if n := binary.LittleEndian.Uint64(f); n != i {
 				consumed <- fmt.Errorf("frame %d instead of %d", n, i)
 				return
 			}
-			forget(&p.side)
+			settled.forget(&p.side)
 			c.Release()
 		}
 		consumed <- nil
@@ -247,14 +251,14 @@ func TestRingNoLostWakeUpEitherWay(t *testing.T) {
 	for i := range uint64(frames) {
 		buf, err := p.Reserve(ctx)
 		require.NoError(t, err, "slot for frame %d", i)
-		tell(&p.side)
+		settled.tell(&p.side)
 		binary.LittleEndian.PutUint64(buf, i)
-		forget(&c.side)
+		settled.forget(&c.side)
 		require.NoError(t, p.Commit(8))
 	}
 	_, err := p.Reserve(ctx) // the slot of the last frame comes back too
 	require.NoError(t, err, "slot after the last frame")
-	tell(&p.side)
+	settled.tell(&p.side)
 	assert.NoError(t, <-consumed)
 	t.Logf("%d of %d publishings held until the other side settled", held.Load(), 2*frames)
 }
