@@ -101,10 +101,9 @@ func waitSoon(ctx context.Context, fd int, try, giveUp func() bool) bool {
 }
 
 // blockers bounds how many goroutines of the process block a thread in
-// waitReadable at once: Calls waiting for replies, events' waits, and
-// reader goroutines resting aside (msgPipe.rest); the others park in the
-// runtime as before. A thousand calls in flight must not take a thousand
-// threads.
+// waitReadable at once: Calls waiting for replies and events' waits; the
+// others park in the runtime as before. A thousand calls in flight must
+// not take a thousand threads.
 var blockers = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 
 // blockFor is how long a Call blocks its thread waiting for its reply

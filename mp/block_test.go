@@ -74,9 +74,9 @@ func TestCallsBlockingInTheKernelAreBounded(t *testing.T) {
 	assert.LessOrEqual(t, grown, bound, "threads added while %d calls wait", n)
 }
 
-// Fault: the reader goroutine rests aside while Calls read their own
-// replies (msgPipe.rest); a message that comes after the last call, with
-// no Call to read it, must still reach Messages.
+// Fault: the pipe stays unarmed while Calls read their own replies
+// (msgPipe.letGo); a message that comes after the last call, with no Call
+// to read it, must still reach Messages.
 func TestMessagesAfterCallsAreDelivered(t *testing.T) {
 	p := startTest(t, Options{})
 	ctx := context.Background()

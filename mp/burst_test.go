@@ -13,7 +13,7 @@ import (
 
 // Fault: a burst of concurrent starts under a small open-file limit (here
 // 256, as a soft limit of 1,024 is for a thousand). Each running process
-// holds 5 descriptors in the frontend, and a start in progress up to 11:
+// holds 6 descriptors in the frontend, and a start in progress up to 13:
 // 200 starts at once used to exhaust the limit in transit (37 of 1,000
 // started under 1,024), and later, under load, a start that ran out among
 // others could still give up for good once they had finished (31 of 48

@@ -106,10 +106,12 @@ func pssKiB(pid int) int {
 
 // The frontend's cost of an idle process, at 200 processes: at most 24 KB
 // of heap (8 KB of it the Messages channel's buffer of 256, which buys the
-// manager's fan-in twice the rate of a buffer of 64), no OS thread held (the child is reaped when its pipe ends, not
-// waited for by a blocked thread), one goroutine (the reader: the
-// deliverer runs only while messages wait for room), four descriptors (three pipe ends and the credits' eventfd,
-// plus the pidfd os/exec keeps). It used to be 78 KB and one thread each.
+// manager's fan-in twice the rate of a buffer of 64), no OS thread held
+// (the child is reaped when its pipe ends, not waited for by a blocked
+// thread), one goroutine (the reader: the deliverer runs only while
+// messages wait for room), six descriptors (three pipe ends, the message
+// pipe's epoll instance, the credits' eventfd and the pidfd os/exec
+// keeps). It used to be 78 KB and one thread each.
 func TestFrontendFootprint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 200 processes")
@@ -120,6 +122,7 @@ func TestFrontendFootprint(t *testing.T) {
 	assert.LessOrEqual(t, f.heap, 24e3, "heap per process")
 	assert.Less(t, f.threads, 0.1, "threads per process")
 	assert.InDelta(t, 1, f.goroutines, 0.1, "goroutines per process")
+	assert.LessOrEqual(t, f.fds, 6.1, "descriptors per process")
 	requireNoLeftovers(t)
 }
 

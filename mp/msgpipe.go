@@ -1,12 +1,10 @@
 package mp
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,35 +30,102 @@ import (
 // reply). A Call reads only frames that are whole in the pipe (see
 // nextWhole), so that it never waits for the rest of one past its ctx; the
 // reader goroutine reads larger frames, waiting for their rest.
-// A caller that lets the token go with data left in the pipe wakes the
-// reader goroutine, which may have seen that data come while the token was
-// held and gone back to wait.
+//
+// The pipe is not in the runtime's poller, which would wake a thread for
+// every frame that comes, even a reply its Call reads itself. The reader
+// goroutine waits in the poller on an epoll instance of the pipe's own,
+// where the pipe is armed for one wake-up at a time (EPOLLONESHOT): the
+// reader arms it when it lets the token go, a Call when it lets the token
+// go with something for the reader, or a millisecond after the last Call
+// of a burst (see letGo). While Calls come one after another the pipe stays
+// unarmed, and their replies wake nothing but their Calls.
 type msgPipe struct {
-	f      *os.File
+	f      *os.File // the pipe, outside the runtime's poller (see newMsgPipe)
 	rc     syscall.RawConn
 	tok    atomic.Bool // held by the goroutine that reads frames
 	broken atomic.Bool // bad data came: nothing more is read as frames
 	rd     *frameReader
 	src    *pipeSource // rd's source: the descriptor and its polling window
 
-	// While Calls read the pipe, the reader goroutine rests aside (see
-	// rest); restMu guards resting and restFd, the eventfd that ends it.
-	restMu  sync.Mutex
-	resting atomic.Bool
-	restFd  int
+	// The reader goroutine waits in the runtime's poller on an epoll
+	// instance of its own (ep) that holds the pipe once: EPOLLONESHOT, so
+	// that the pipe wakes it only when armed (see arm). A Call that holds
+	// the token reads its replies without waking anything.
+	ep       *os.File
+	eprc     syscall.RawConn
+	armLater *time.Timer // arms the pipe restFor after the last Call let go
 }
 
+// newMsgPipe reads the frontend's end of a message pipe, f, which it takes
+// over (f is closed). The pipe leaves the runtime's poller, which would
+// wake a thread for every frame that comes, whoever reads it: the reader
+// goroutine waits on the pipe's own epoll instance instead (see arm).
 func newMsgPipe(f *os.File) (*msgPipe, error) {
+	pf, err := outsidePoller(f)
+	if err != nil {
+		return nil, err
+	}
+	m := &msgPipe{f: pf, src: &pipeSource{spin: newSpinner()}}
+	if m.rc, err = pf.SyscallConn(); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	m.rc.Control(func(fd uintptr) { m.src.fd = int(fd) })
+	m.rd = newFrameReader(m.src, MaxFrameSize)
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		pf.Close()
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: armed, Fd: int32(m.src.fd)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, m.src.fd, &ev); err != nil {
+		unix.Close(ep)
+		pf.Close()
+		return nil, err
+	}
+	unix.SetNonblock(ep, true) // so that os.NewFile puts it in the poller
+	m.ep = os.NewFile(uintptr(ep), "epoll of "+f.Name())
+	if m.eprc, err = m.ep.SyscallConn(); err != nil {
+		m.ep.Close()
+		pf.Close()
+		return nil, err
+	}
+	m.armLater = time.AfterFunc(time.Hour, m.armIfFree)
+	m.armLater.Stop()
+	return m, nil
+}
+
+// armed is the pipe's event mask in its epoll instance when armed.
+const armed = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// outsidePoller returns a file for f's pipe that the runtime's poller
+// does not watch, still non-blocking for our reads, and closes f. A file
+// made from a blocking descriptor stays out of the poller (os.NewFile);
+// O_NONBLOCK, set after, belongs to the pipe's open file description.
+func outsidePoller(f *os.File) (*os.File, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	// Not f.Fd(), which would make the pipe blocking.
-	src := &pipeSource{spin: newSpinner()}
-	if err := rc.Control(func(fd uintptr) { src.fd = int(fd) }); err != nil {
+	dup := -1
+	cerr := rc.Control(func(fd uintptr) { dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
 		return nil, err
 	}
-	return &msgPipe{f: f, rc: rc, src: src, rd: newFrameReader(src, MaxFrameSize), restFd: -1}, nil
+	f.Close()
+	if err := unix.SetNonblock(dup, false); err != nil {
+		unix.Close(dup)
+		return nil, err
+	}
+	pf := os.NewFile(uintptr(dup), f.Name())
+	if err := unix.SetNonblock(dup, true); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return pf, nil
 }
 
 // errNoData says that the pipe holds no frame yet (see msgPipe.next).
@@ -184,121 +249,96 @@ func (m *msgPipe) readable() bool {
 
 // letGo gives the token back (see msgPipe), with nothing in the frame
 // reader's buffer but, at most, the start of a frame that is not whole yet
-// (see whole). If the reader goroutine rests (see rest), letGo ends the
-// rest when the pipe holds anything or calls wait for their replies
-// (callsWait, asked after the token is let go), and otherwise lets it rest
-// on. If the reader goroutine waits in the poller and the pipe holds
-// anything (the rest of that frame, other frames, or its end), letGo wakes
-// it, as it may have seen that come while the token was held and gone back
-// to wait; otherwise what comes next wakes it.
+// (see whole). The reader goroutine, which waits unarmed while a Call holds
+// the token (see await), must hear of what comes from now on: letGo arms the
+// pipe at once if it holds anything or calls wait for their replies
+// (callsWait, asked after the token is let go), and otherwise restFor later
+// (armLater), so that Calls that come one after another read their replies
+// without waking it.
 func (m *msgPipe) letGo(callsWait func() bool) {
 	m.tok.Store(false)
 	// Inside Control, the descriptor stays open: the reader goroutine may
 	// take the token at once, meet the pipe's end and close the file.
 	m.rc.Control(func(uintptr) {
-		switch {
-		case m.resting.Load() && (callsWait() || m.readable()):
-			m.endRest()
-		case m.resting.Load():
-			// Calls come one after another: the reader goroutine rests
-			// on, restFor at most (see rest).
-		case m.readable():
-			m.f.SetReadDeadline(longAgo) // wakes the reader goroutine
+		if callsWait() || m.readable() {
+			m.arm()
+			return
+		}
+		m.armLater.Reset(restFor)
+	})
+}
+
+// restFor is how long the pipe stays unarmed after a Call let the token go
+// with nothing to read (see letGo): a message that comes after a burst of
+// calls, with no Call to read it, waits restFor at most.
+const restFor = spin.Recently
+
+// arm makes the pipe wake the reader goroutine once (EPOLLONESHOT) when
+// it holds data or has ended; at once if it does now. Arming an armed pipe
+// does nothing more.
+func (m *msgPipe) arm() {
+	m.eprc.Control(func(ep uintptr) {
+		ev := unix.EpollEvent{Events: armed, Fd: int32(m.src.fd)}
+		unix.EpollCtl(int(ep), unix.EPOLL_CTL_MOD, m.src.fd, &ev)
+	})
+}
+
+// armIfFree arms the pipe unless a Call holds the token (it arms when it
+// lets go).
+func (m *msgPipe) armIfFree() {
+	m.rc.Control(func(uintptr) {
+		if !m.tok.Load() {
+			m.arm()
 		}
 	})
 }
 
-// restFor is how long the reader goroutine rests at most (see rest).
-const restFor = spin.Recently
-
-// rest sets the reader goroutine aside while a Call holds the token,
-// instead of leaving it in the runtime's poller: there, every reply that the
-// Call reads itself would wake it too, and with it a thread. It rests on a
-// thread of its own (a blocker, see block.go) for restFor at most: a Call
-// that lets the token go ends the rest at once if the pipe holds something
-// or other calls wait for a reply; otherwise a message that comes after a
-// burst of calls, with no Call to read it, waits restFor at most. It reports
-// false, without resting, if it could not take a blocker or a waker.
-func (m *msgPipe) rest() bool {
-	select {
-	case blockers <- struct{}{}:
-		defer func() { <-blockers }()
-	default:
-		return false
-	}
-	w, err := wakers.get()
-	if err != nil {
-		return false
-	}
-	m.restMu.Lock()
-	m.restFd = w
-	m.resting.Store(true)
-	m.restMu.Unlock()
-	if m.tok.Load() { // otherwise let go before resting was seen: look again
-		waitReadable(context.Background(), w, -1, restFor)
-	}
-	m.restMu.Lock()
-	m.resting.Store(false)
-	m.restFd = -1
-	m.restMu.Unlock()
-	var buf [8]byte
-	unix.Read(w, buf[:]) // drained, if endRest wrote it
-	wakers.put(w)
-	return true
-}
-
-// endRest wakes the reader goroutine if it rests.
-func (m *msgPipe) endRest() {
-	if !m.resting.Load() {
-		return
-	}
-	m.restMu.Lock()
-	defer m.restMu.Unlock()
-	if m.resting.Load() {
-		m.resting.Store(false)
-		unix.Write(m.restFd, one[:])
-	}
-}
-
-// await waits, in the poller, until the pipe has something for the reader
-// goroutine to read while no caller holds the token, polling for a moment
-// first; it then returns with the token taken and data in the frame
-// reader's buffer (or the pipe's end ahead, or the pipe broken by bad
-// data: see fill). It returns an error only if the file was closed.
+// await waits, in the runtime's poller, until the pipe has something for
+// the reader goroutine to read while no caller holds the token, polling for
+// a moment first; it then returns with the token taken and data in the
+// frame reader's buffer (or the pipe's end ahead, or the pipe broken by bad
+// data: see fill). While a Call holds the token it waits unarmed (letGo
+// arms). It returns an error only if the file was closed.
 func (m *msgPipe) await() error {
-	parkTaken := false
 	for {
-		park := parkTaken
-		parkTaken = false
-		mine, taken := false, false
-		try := func() bool {
-			if !m.take() {
-				taken = true // a caller reads: rest aside
-				return true
+		mine := false
+		err := m.eprc.Read(func(ep uintptr) bool {
+			var evs [1]unix.EpollEvent
+			unix.EpollWait(int(ep), evs[:], 0) // what woke us, if anything: the pipe is unarmed now
+			taken := false
+			try := func() bool {
+				if !m.take() {
+					taken = true // a Call reads, and arms when it lets go
+					return true
+				}
+				if mine = m.fill(); !mine {
+					m.tok.Store(false)
+				}
+				return mine
 			}
-			if mine = m.fill(); !mine {
-				m.tok.Store(false)
+			if try() || m.src.spin.poll(try) {
+				return mine // false (wait) if taken
 			}
-			return mine
-		}
-		err := m.rc.Read(func(uintptr) bool {
-			// False parks the goroutine until more data comes, or a
-			// caller that let the token go wakes it.
-			return (try() || m.src.spin.poll(try)) && (mine || taken && !park)
+			if !taken {
+				m.arm() // data that came since fill looked wakes us at once
+			}
+			return false
 		})
-		switch {
-		case mine:
+		if mine {
 			return nil
-		case taken && err == nil:
-			if !m.rest() {
-				parkTaken = true // no thread to spare: wait in the poller
-			}
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			m.f.SetReadDeadline(time.Time{}) // woken by letGo: look again
-		case err != nil:
+		}
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// close closes the pipe and its epoll instance; for the reader goroutine,
+// once the pipe has ended.
+func (m *msgPipe) close() {
+	m.armLater.Stop()
+	m.ep.Close()
+	m.f.Close()
 }
 
 // fill reads what the pipe holds into the frame reader's buffer and

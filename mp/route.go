@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // read reads the message pipe whenever no Call reads it (msgpipe.go),
@@ -21,7 +22,7 @@ func (c *frontConn) read() {
 		}
 	}()
 	m := c.pipe
-	defer m.f.Close() // with the token, kept: no caller reads a closed descriptor
+	defer m.close() // with the token, kept: no caller reads a closed descriptor
 	for {
 		if err := m.await(); err != nil {
 			return
@@ -31,7 +32,7 @@ func (c *frontConn) read() {
 			err = c.routeOne(m.next) // drain the pipe
 		}
 		if m.broken.Load() {
-			m.f.SetReadDeadline(time.Time{})
+			m.rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
 			io.Copy(io.Discard, m.f) // until the killed backend's pipe ends
 			return
 		}

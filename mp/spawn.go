@@ -51,13 +51,13 @@ func limitError(err error) error {
 	switch {
 	case errors.Is(err, syscall.EMFILE):
 		unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
-		return fmt.Errorf("%w (the open-file limit, RLIMIT_NOFILE, is %d here; each running process holds 5 in the frontend: raise it with ulimit -n)", err, lim.Cur)
+		return fmt.Errorf("%w (the open-file limit, RLIMIT_NOFILE, is %d here; each running process holds 6 in the frontend: raise it with ulimit -n)", err, lim.Cur)
 	case errors.Is(err, syscall.EBADF) && strings.Contains(err.Error(), "fork/exec"):
 		// The child could not place its descriptors: those it was given
 		// are renumbered above the highest one, which fails when that is
 		// beyond the limit.
 		unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
-		return fmt.Errorf("%w (near the open-file limit, RLIMIT_NOFILE, of %d: each running process holds 5 in the frontend: raise it with ulimit -n)", err, lim.Cur)
+		return fmt.Errorf("%w (near the open-file limit, RLIMIT_NOFILE, of %d: each running process holds 6 in the frontend: raise it with ulimit -n)", err, lim.Cur)
 	case errors.Is(err, syscall.ENFILE):
 		return fmt.Errorf("%w (the system-wide open-file limit, fs.file-max, is reached)", err)
 	case errors.Is(err, syscall.EAGAIN):

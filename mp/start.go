@@ -94,6 +94,13 @@ func spawnBackend(kind string, opts Options, undo *undoList) (*Process, error) {
 		return nil, err
 	}
 	p := newProcess(kind, opts, ps)
+	// The message pipe's reader is made before the child runs, so that a
+	// start that runs out of descriptors does so before it, as one that
+	// can be tried again (see startOnce).
+	if err := p.conn.open(ps.outR); err != nil {
+		return nil, err
+	}
+	undo.add(p.conn.pipe.close)
 	extra, afterExec, err := p.childFiles(opts, ps, undo)
 	defer afterExec.run() // the child has its copies, or never will
 	if err != nil {
@@ -112,11 +119,6 @@ func spawnBackend(kind string, opts Options, undo *undoList) (*Process, error) {
 	// parked in the runtime. The deliverer of Messages runs only while
 	// messages wait for room in Messages (see inbox).
 	p.cmd.Env, p.cmd.Args = nil, nil // not needed any more; 1–4 KB each
-	if err := p.conn.open(ps.outR); err != nil {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-		return nil, err
-	}
 	go p.conn.read()
 	return p, nil
 }
