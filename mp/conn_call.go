@@ -64,6 +64,7 @@ func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res call
 	if !m.take() {
 		return res, false
 	}
+	m.disarm() // its reply is for us, not for the reader goroutine
 	partial := false
 	try := func() bool {
 		for {

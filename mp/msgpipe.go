@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -53,7 +54,10 @@ type msgPipe struct {
 	// the token reads its replies without waking anything.
 	ep       *os.File
 	eprc     syscall.RawConn
-	armLater *time.Timer // arms the pipe restFor after the last Call let go
+	armLater *time.Timer  // arms the pipe restFor after the last Call let go
+	armMu    sync.Mutex   // orders arming, disarming and taking a wake-up
+	armed    atomic.Bool  // the pipe is armed (set under armMu)
+	selfArms atomic.Int64 // times the reader goroutine armed it (tests look)
 }
 
 // newMsgPipe reads the frontend's end of a message pipe, f, which it takes
@@ -77,7 +81,7 @@ func newMsgPipe(f *os.File) (*msgPipe, error) {
 		pf.Close()
 		return nil, err
 	}
-	ev := unix.EpollEvent{Events: armed, Fd: int32(m.src.fd)}
+	ev := unix.EpollEvent{Events: armedEvents, Fd: int32(m.src.fd)}
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, m.src.fd, &ev); err != nil {
 		unix.Close(ep)
 		pf.Close()
@@ -92,11 +96,13 @@ func newMsgPipe(f *os.File) (*msgPipe, error) {
 	}
 	m.armLater = time.AfterFunc(time.Hour, m.armIfFree)
 	m.armLater.Stop()
+	m.armed.Store(true)
 	return m, nil
 }
 
-// armed is the pipe's event mask in its epoll instance when armed.
-const armed = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+// armedEvents is the pipe's event mask in its epoll instance when armed;
+// disarmed, EPOLLONESHOT alone.
+const armedEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
 // outsidePoller returns a file for f's pipe that the runtime's poller
 // does not watch, still non-blocking for our reads, and closes f. A file
@@ -270,17 +276,62 @@ func (m *msgPipe) letGo(callsWait func() bool) {
 
 // restFor is how long the pipe stays unarmed after a Call let the token go
 // with nothing to read (see letGo): a message that comes after a burst of
-// calls, with no Call to read it, waits restFor at most.
-const restFor = spin.Recently
+// calls, with no Call to read it, waits restFor at most. A variable for
+// tests.
+var restFor = spin.Recently
 
 // arm makes the pipe wake the reader goroutine once (EPOLLONESHOT) when
 // it holds data or has ended; at once if it does now. Arming an armed pipe
 // does nothing more.
-func (m *msgPipe) arm() {
+func (m *msgPipe) arm() { m.setArmed(true) }
+
+// armFree arms the pipe for the reader goroutine, which does not hold the
+// token; if a Call took it meanwhile, that Call may have looked for an
+// armed pipe before this armed it (see disarm), so armFree disarms it
+// again: the Call arms it when it lets go.
+func (m *msgPipe) armFree() {
+	m.arm()
+	if m.tok.Load() {
+		m.disarm()
+	}
+}
+
+// disarm disarms the pipe if it is armed; for a Call that has taken the
+// token. An armed pipe whose data a Call reads first never reports to the
+// reader (the kernel drops the event when it finds the pipe empty), and so
+// stays armed: each frame that comes then wakes the runtime's epoll_wait.
+func (m *msgPipe) disarm() {
+	if m.armed.Load() {
+		m.setArmed(false)
+	}
+}
+
+func (m *msgPipe) setArmed(on bool) {
+	m.armMu.Lock()
+	defer m.armMu.Unlock()
+	if !on && !m.armed.Load() {
+		return
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(m.src.fd)}
+	if on {
+		ev.Events = armedEvents
+	}
 	m.eprc.Control(func(ep uintptr) {
-		ev := unix.EpollEvent{Events: armed, Fd: int32(m.src.fd)}
-		unix.EpollCtl(int(ep), unix.EPOLL_CTL_MOD, m.src.fd, &ev)
+		if unix.EpollCtl(int(ep), unix.EPOLL_CTL_MOD, m.src.fd, &ev) == nil {
+			m.armed.Store(on)
+		}
 	})
+}
+
+// woken takes the wake-up that woke the reader goroutine, if any: the
+// kernel disarms a one-shot entry as it reports it.
+func (m *msgPipe) woken(ep int) {
+	m.armMu.Lock()
+	defer m.armMu.Unlock()
+	var evs [1]unix.EpollEvent
+	if n, _ := unix.EpollWait(ep, evs[:], 0); n > 0 {
+		m.armed.Store(false)
+	}
 }
 
 // armIfFree arms the pipe unless a Call holds the token (it arms when it
@@ -288,7 +339,7 @@ func (m *msgPipe) arm() {
 func (m *msgPipe) armIfFree() {
 	m.rc.Control(func(uintptr) {
 		if !m.tok.Load() {
-			m.arm()
+			m.armFree()
 		}
 	})
 }
@@ -303,8 +354,7 @@ func (m *msgPipe) await() error {
 	for {
 		mine := false
 		err := m.eprc.Read(func(ep uintptr) bool {
-			var evs [1]unix.EpollEvent
-			unix.EpollWait(int(ep), evs[:], 0) // what woke us, if anything: the pipe is unarmed now
+			m.woken(int(ep))
 			taken := false
 			try := func() bool {
 				if !m.take() {
@@ -320,7 +370,8 @@ func (m *msgPipe) await() error {
 				return mine // false (wait) if taken
 			}
 			if !taken {
-				m.arm() // data that came since fill looked wakes us at once
+				m.selfArms.Add(1)
+				m.armFree() // data that came since fill looked wakes us at once
 			}
 			return false
 		})
