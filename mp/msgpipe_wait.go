@@ -1,0 +1,227 @@
+package mp
+
+import (
+	"os"
+	"time"
+
+	"github.com/mpgo/mp/internal/spin"
+	"golang.org/x/sys/unix"
+)
+
+// How the reader goroutine waits for its message pipe (see msgPipe): in
+// the runtime's poller, on an epoll instance of the pipe's own, where the
+// pipe is armed for one wake-up at a time, and left unarmed while Calls
+// read their own replies.
+
+// newMsgPipe reads the frontend's end of a message pipe, f, which it takes
+// over (f is closed). The pipe leaves the runtime's poller, which would
+// wake a thread for every frame that comes, whoever reads it: the reader
+// goroutine waits on the pipe's own epoll instance instead (see arm).
+func newMsgPipe(f *os.File) (*msgPipe, error) {
+	pf, err := outsidePoller(f)
+	if err != nil {
+		return nil, err
+	}
+	m := &msgPipe{f: pf, src: &pipeSource{spin: newSpinner()}}
+	if m.rc, err = pf.SyscallConn(); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	m.rc.Control(func(fd uintptr) { m.src.fd = int(fd) })
+	m.rd = newFrameReader(m.src, MaxFrameSize)
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		pf.Close()
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: armedEvents, Fd: int32(m.src.fd)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, m.src.fd, &ev); err != nil {
+		unix.Close(ep)
+		pf.Close()
+		return nil, err
+	}
+	unix.SetNonblock(ep, true) // so that os.NewFile puts it in the poller
+	m.ep = os.NewFile(uintptr(ep), "epoll of "+f.Name())
+	if m.eprc, err = m.ep.SyscallConn(); err != nil {
+		m.ep.Close()
+		pf.Close()
+		return nil, err
+	}
+	m.armLater = time.AfterFunc(time.Hour, m.armIfFree)
+	m.armLater.Stop()
+	m.armed.Store(true)
+	return m, nil
+}
+
+// armedEvents is the pipe's event mask in its epoll instance when armed;
+// disarmed, EPOLLONESHOT alone.
+const armedEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// outsidePoller returns a file for f's pipe that the runtime's poller
+// does not watch, still non-blocking for our reads, and closes f. A file
+// made from a blocking descriptor stays out of the poller (os.NewFile);
+// O_NONBLOCK, set after, belongs to the pipe's open file description.
+func outsidePoller(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	dup := -1
+	cerr := rc.Control(func(fd uintptr) { dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	if err := unix.SetNonblock(dup, false); err != nil {
+		unix.Close(dup)
+		return nil, err
+	}
+	pf := os.NewFile(uintptr(dup), f.Name())
+	if err := unix.SetNonblock(dup, true); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return pf, nil
+}
+
+// letGo gives the token back (see msgPipe), with nothing in the frame
+// reader's buffer but, at most, the start of a frame that is not whole yet
+// (see whole). The reader goroutine, which waits unarmed while a Call holds
+// the token (see await), must hear of what comes from now on: letGo arms the
+// pipe at once if it holds anything or calls wait for their replies
+// (callsWait, asked after the token is let go), and otherwise restFor later
+// (armLater), so that Calls that come one after another read their replies
+// without waking it.
+func (m *msgPipe) letGo(callsWait func() bool) {
+	m.tok.Store(false)
+	// Inside Control, the descriptor stays open: the reader goroutine may
+	// take the token at once, meet the pipe's end and close the file.
+	m.rc.Control(func(uintptr) {
+		if callsWait() || m.readable() {
+			m.arm()
+			return
+		}
+		m.armLater.Reset(restFor)
+	})
+}
+
+// restFor is how long the pipe stays unarmed after a Call let the token go
+// with nothing to read (see letGo): a message that comes after a burst of
+// calls, with no Call to read it, waits restFor at most. A variable for
+// tests.
+var restFor = spin.Recently
+
+// arm makes the pipe wake the reader goroutine once (EPOLLONESHOT) when
+// it holds data or has ended; at once if it does now. Arming an armed pipe
+// does nothing more.
+func (m *msgPipe) arm() { m.setArmed(true) }
+
+// armFree arms the pipe for the reader goroutine, which does not hold the
+// token; if a Call took it meanwhile, that Call may have looked for an
+// armed pipe before this armed it (see disarm), so armFree disarms it
+// again: the Call arms it when it lets go.
+func (m *msgPipe) armFree() {
+	m.arm()
+	if m.tok.Load() {
+		m.disarm()
+	}
+}
+
+// disarm disarms the pipe if it is armed; for a Call that has taken the
+// token. An armed pipe whose data a Call reads first never reports to the
+// reader (the kernel drops the event when it finds the pipe empty), and so
+// stays armed: each frame that comes then wakes the runtime's epoll_wait.
+func (m *msgPipe) disarm() {
+	if m.armed.Load() {
+		m.setArmed(false)
+	}
+}
+
+func (m *msgPipe) setArmed(on bool) {
+	m.armMu.Lock()
+	defer m.armMu.Unlock()
+	if !on && !m.armed.Load() {
+		return
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(m.src.fd)}
+	if on {
+		ev.Events = armedEvents
+	}
+	m.eprc.Control(func(ep uintptr) {
+		if unix.EpollCtl(int(ep), unix.EPOLL_CTL_MOD, m.src.fd, &ev) == nil {
+			m.armed.Store(on)
+		}
+	})
+}
+
+// woken takes the wake-up that woke the reader goroutine, if any: the
+// kernel disarms a one-shot entry as it reports it.
+func (m *msgPipe) woken(ep int) {
+	m.armMu.Lock()
+	defer m.armMu.Unlock()
+	var evs [1]unix.EpollEvent
+	if n, _ := unix.EpollWait(ep, evs[:], 0); n > 0 {
+		m.armed.Store(false)
+	}
+}
+
+// armIfFree arms the pipe unless a Call holds the token (it arms when it
+// lets go).
+func (m *msgPipe) armIfFree() {
+	m.rc.Control(func(uintptr) {
+		if !m.tok.Load() {
+			m.armFree()
+		}
+	})
+}
+
+// await waits, in the runtime's poller, until the pipe has something for
+// the reader goroutine to read while no caller holds the token, polling for
+// a moment first; it then returns with the token taken and data in the
+// frame reader's buffer (or the pipe's end ahead, or the pipe broken by bad
+// data: see fill). While a Call holds the token it waits unarmed (letGo
+// arms). It returns an error only if the file was closed.
+func (m *msgPipe) await() error {
+	for {
+		mine := false
+		err := m.eprc.Read(func(ep uintptr) bool {
+			m.woken(int(ep))
+			taken := false
+			try := func() bool {
+				if !m.take() {
+					taken = true // a Call reads, and arms when it lets go
+					return true
+				}
+				if mine = m.fill(); !mine {
+					m.tok.Store(false)
+				}
+				return mine
+			}
+			if try() || m.src.spin.poll(try) {
+				return mine // false (wait) if taken
+			}
+			if !taken {
+				m.selfArms.Add(1)
+				m.armFree() // data that came since fill looked wakes us at once
+			}
+			return false
+		})
+		if mine {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// close closes the pipe and its epoll instance; for the reader goroutine,
+// once the pipe has ended.
+func (m *msgPipe) close() {
+	m.armLater.Stop()
+	m.ep.Close()
+	m.f.Close()
+}
