@@ -177,15 +177,8 @@ var (
 // blocks (whose code is checked by the compiler when it is ours).
 func codeSpans(md string) []string {
 	var spans []string
-	inFence := false
-	for _, line := range strings.Split(md, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "```") {
-			inFence = !inFence
-			continue
-		}
-		if !inFence {
-			spans = append(spans, codeSpanRE.FindAllString(line, -1)...)
-		}
+	for _, line := range unfenced(md) {
+		spans = append(spans, codeSpanRE.FindAllString(line, -1)...)
 	}
 	return spans
 }

@@ -54,11 +54,9 @@ var (
 	commentRE    = regexp.MustCompile(`(?s)<!--.*?-->`)
 )
 
-// links returns the link targets of a Markdown text, outside code and
-// HTML comments (a doc.md's exercises hold code there).
-func links(md string) []string {
-	md = commentRE.ReplaceAllString(md, "")
-	var prose []string
+// unfenced returns the lines of a Markdown text outside fenced code blocks.
+func unfenced(md string) []string {
+	var lines []string
 	inFence := false
 	for _, line := range strings.Split(md, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "```") {
@@ -66,8 +64,18 @@ func links(md string) []string {
 			continue
 		}
 		if !inFence {
-			prose = append(prose, codeSpanRE.ReplaceAllString(line, ""))
+			lines = append(lines, line)
 		}
+	}
+	return lines
+}
+
+// links returns the link targets of a Markdown text, outside code and
+// HTML comments (a doc.md's exercises hold code there).
+func links(md string) []string {
+	var prose []string
+	for _, line := range unfenced(commentRE.ReplaceAllString(md, "")) {
+		prose = append(prose, codeSpanRE.ReplaceAllString(line, ""))
 	}
 	text := strings.Join(prose, "\n")
 	var targets []string

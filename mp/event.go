@@ -107,7 +107,7 @@ func (e *Event) Close() error {
 // exited.
 func (p *Process) NewEvent() (*Event, error) {
 	if p.events == nil {
-		return nil, p.events.errorf("new event", -1, fmt.Errorf("it has no events (Options.Events is 0): %w", ErrNoFreeEvent))
+		return nil, p.events.errorf("new event", -1, fmt.Errorf("%w (Options.Events is 0)", ErrNoFreeEvent))
 	}
 	return p.events.reserve()
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/mpgo/mp/mp"
@@ -45,21 +46,33 @@ func run() int {
 	fmt.Println("errors.Is(err, mp.ErrNoInit):", errors.Is(err, mp.ErrNoInit))
 	fmt.Println("errors.Is(err, mp.ErrBackendDied):", errors.Is(err, mp.ErrBackendDied))
 
-	// Only the frontend's own segment exists.
+	// Only the frontend's own segment exists: the copy made none. A process
+	// names its segments "<prefix><its PID>-<name>": this lists the
+	// segments named "forgotten", whichever process made them, and leaves
+	// out those of other programs under the same prefix.
 	prefix, err := shm.Prefix()
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	entries, err := os.ReadDir("/dev/shm")
+	entries, err := os.ReadDir(shm.Dir)
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) {
+		if ours(e.Name(), prefix) {
 			fmt.Println("in /dev/shm:", e.Name())
 		}
 	}
 	return 0
+}
+
+// ours reports whether segment name is one this program makes, in any of
+// its processes: the prefix, a PID, then "-forgotten".
+func ours(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix)
+	pid, named := strings.CutSuffix(rest, "-forgotten")
+	_, err := strconv.ParseUint(pid, 10, 32)
+	return ok && named && err == nil
 }

@@ -119,6 +119,26 @@ func TestMedianAndAdvantage(t *testing.T) {
 		"1000: skipped: 1000 busy backends would need 702 % of a CPU; fan-in at 1,000 workers ÷ at 100 (target ≥ 0.8): 0.750.")
 }
 
+// TestRowsCountInEnglish: a row of one worker says "1 worker", and "is".
+func TestRowsCountInEnglish(t *testing.T) {
+	res := &Results{}
+	res.Config.Ns, res.Config.Workers, res.Config.Methods = []int{1, 10}, []int{1}, []string{"fork"}
+	var labels []string
+	for _, r := range Rows(res) {
+		labels = append(labels, r.Label)
+		assert.NotContains(t, r.Label, "1 workers")
+	}
+	for _, want := range []string{
+		"fan-in, 1 worker (Go: through the manager; Python: a Pipe each, connection.wait)",
+		"fan-in, 10 workers (Go: through the manager; Python: a Pipe each, connection.wait)",
+		"Call while 1 worker is busy, median",
+		"Call while 10 workers are busy, median",
+		"tasks, 1 worker (Python: ProcessPoolExecutor)",
+	} {
+		assert.Contains(t, labels, want)
+	}
+}
+
 // TestQuickRun is the tool's smoke test: the whole run, both sides, on
 // tiny sizes (QUICK, benchmarks once, 1 and 2 processes, fork only), then
 // the table, the JSON and the charts. It checks that the tool works, not

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/mpgo/mp/internal/story"
 )
 
 // Figure is the median of one figure over the repetitions, or why there
@@ -71,15 +73,15 @@ func specs(cfg Results) []rowSpec {
 			rowSpec{label: fmt.Sprintf("start %d, all ready (Go: main1 -scale)", n), unit: "s", kind: "spawn-ready", goOp: "spawn-ready", floorOp: "spawn-ready-floor", pyOp: "spawn-ready", n: n, pyN: n},
 			rowSpec{label: fmt.Sprintf("stop %d", n), unit: "s", kind: "spawn-stop", goOp: "spawn-stop", floorOp: "spawn-stop-floor", pyOp: "spawn-stop", pyErrOp: "spawn-ready", n: n, pyN: n},
 			rowSpec{label: fmt.Sprintf("PSS per idle process, %d of them", n), unit: "MiB", kind: "pss", goOp: "pss", pyOp: "pss", pyErrOp: "spawn-ready", n: n, pyN: n},
-			rowSpec{label: fmt.Sprintf("fan-in, %d workers (Go: through the manager; Python: a Pipe each, connection.wait)", n), unit: "msgs/s", kind: "fanin",
+			rowSpec{label: fmt.Sprintf("fan-in, %s (Go: through the manager; Python: a Pipe each, connection.wait)", story.Count(n, "worker")), unit: "msgs/s", kind: "fanin",
 				goOp: "fanin", pyOp: "fanin", pyErrOp: "spawn-ready", n: n, pyN: n, higher: true},
 		)
 	}
 	for _, n := range cfg.Config.Ns {
 		s = append(s,
-			rowSpec{label: fmt.Sprintf("Call while %d workers are busy, mean (a message each every 10 ms; Python: Pipe round trip)", n), unit: "µs", kind: "busy",
+			rowSpec{label: fmt.Sprintf("Call while %s, mean (a message each every 10 ms; Python: Pipe round trip)", busy(n)), unit: "µs", kind: "busy",
 				goOp: "busy", floorOp: "busy-floor", pyOp: "busy", n: n, pyN: n},
-			rowSpec{label: fmt.Sprintf("Call while %d workers are busy, median", n), unit: "µs", kind: "busy-p50",
+			rowSpec{label: fmt.Sprintf("Call while %s, median", busy(n)), unit: "µs", kind: "busy-p50",
 				goOp: "busy-p50", floorOp: "busy-floor-p50", pyOp: "busy-p50", pyErrOp: "busy", n: n, pyN: n},
 		)
 	}
@@ -95,11 +97,20 @@ func specs(cfg Results) []rowSpec {
 	)
 	for _, w := range cfg.Config.Workers {
 		s = append(s,
-			rowSpec{label: fmt.Sprintf("tasks, %d workers (Python: ProcessPoolExecutor)", w), unit: "tasks/s", kind: "tasks-executor", goOp: "tasks", pyOp: "tasks-executor", n: w, pyN: w, higher: true},
-			rowSpec{label: fmt.Sprintf("tasks, %d workers (Python: multiprocessing.Pool)", w), unit: "tasks/s", kind: "tasks-pool", goOp: "tasks", pyOp: "tasks-pool", n: w, pyN: w, higher: true},
+			rowSpec{label: fmt.Sprintf("tasks, %s (Python: ProcessPoolExecutor)", story.Count(w, "worker")), unit: "tasks/s", kind: "tasks-executor", goOp: "tasks", pyOp: "tasks-executor", n: w, pyN: w, higher: true},
+			rowSpec{label: fmt.Sprintf("tasks, %s (Python: multiprocessing.Pool)", story.Count(w, "worker")), unit: "tasks/s", kind: "tasks-pool", goOp: "tasks", pyOp: "tasks-pool", n: w, pyN: w, higher: true},
 		)
 	}
 	return s
+}
+
+// busy says that n workers are busy, in English: "1 worker is busy",
+// "10 workers are busy".
+func busy(n int) string {
+	if n == 1 {
+		return "1 worker is busy"
+	}
+	return story.Count(n, "worker") + " are busy"
 }
 
 // Rows computes the table from the samples.

@@ -173,7 +173,7 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 		return resp, &TaskError{Task: t.id, Command: t.command, Deliveries: n, Msg: h.Get(hdrError), Err: statusError(status)}
 	}
 	if err := decode(t.w.msg.Data(), &resp); err != nil {
-		return resp, fmt.Errorf("%w: task %q %s: %w", ErrBadReply, t.command, t.id, err)
+		return resp, fmt.Errorf("cluster: task %q %s: %w: %w", t.command, t.id, ErrBadReply, err)
 	}
 	return resp, nil
 }
@@ -187,7 +187,7 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 // nothing is queued then.
 func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Resp], req Req) (*Task[Resp], error) {
 	if err := checkToken(cmd.Name()); err != nil {
-		return nil, fmt.Errorf("%w: command: %v", ErrConfig, err)
+		return nil, fmt.Errorf("cluster: %w: command: %v", ErrConfig, err)
 	}
 	data, err := encode(req)
 	if err != nil {
@@ -201,7 +201,7 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	// A request too large for the server would be refused by the client
 	// library too; saying so here names the command and both sizes.
 	if size, limit := len(data)+headerSize(msg.Header), c.nc.MaxPayload(); int64(size) > limit {
-		return nil, fmt.Errorf("%w: submit %q: %d bytes, the server accepts at most %d", ErrTooLarge, cmd.Name(), size, limit)
+		return nil, fmt.Errorf("cluster: %w: submit %q: %d bytes, the server accepts at most %d", ErrTooLarge, cmd.Name(), size, limit)
 	}
 	w := &waiting{done: make(chan struct{})}
 	c.mu.Lock()

@@ -116,6 +116,7 @@ func TestPoisonTask(t *testing.T) {
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, testConfig.MaxDeliver, te.Deliveries)
 	assert.Contains(t, err.Error(), "panicked")
+	assert.Equal(t, 1, strings.Count(err.Error(), "cluster:"), err.Error())
 	for i, task := range good {
 		r, err := task.Wait(ctx)
 		require.NoError(t, err)
@@ -148,7 +149,7 @@ func TestLastDeliveryLost(t *testing.T) {
 	startHost(t, nc, cfg, 1)
 	_, err = task.Wait(ctx)
 	require.ErrorIs(t, err, cluster.ErrFailed)
-	assert.Contains(t, err.Error(), "no worker finished it in 1 deliveries")
+	assert.Contains(t, err.Error(), ": failed after its last delivery (1 delivery): no worker finished it (its host was lost, or handed it back)")
 	assertQueueEmpty(t, nc, cfg)
 }
 
@@ -174,6 +175,7 @@ func TestRequestTooLarge(t *testing.T) {
 	require.ErrorIs(t, err, cluster.ErrTooLarge)
 	assert.Contains(t, err.Error(), `submit "big"`)
 	assert.Contains(t, err.Error(), "the server accepts at most")
+	assert.Equal(t, 1, strings.Count(err.Error(), "cluster:"), err.Error())
 	assertQueueEmpty(t, nc, testConfig)
 }
 

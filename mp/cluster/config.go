@@ -48,7 +48,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Prefix = "mp"
 	}
 	if err := checkToken(c.Prefix); err != nil {
-		return c, fmt.Errorf("%w: Prefix: %v", ErrConfig, err)
+		return c, fmt.Errorf("cluster: %w: Prefix: %v", ErrConfig, err)
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
@@ -66,7 +66,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Timeout = 10 * time.Second
 	}
 	if c.AckWait < 0 || c.MaxDeliver < 1 || c.Replicas < 1 || c.ResultTTL < 0 || c.Timeout < 0 {
-		return c, fmt.Errorf("%w: negative duration, MaxDeliver or Replicas", ErrConfig)
+		return c, fmt.Errorf("cluster: %w: negative duration, MaxDeliver or Replicas", ErrConfig)
 	}
 	return c, nil
 }
@@ -139,7 +139,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 		return fmt.Errorf("cluster: stream %s: %w", sc.Name, err)
 	}
 	if got := st.CachedInfo().Config; got.Replicas != sc.Replicas {
-		return fmt.Errorf("%w: stream %s has %d replica(s), this program's Config %d: every program must use the same (delete the stream to change it)",
+		return fmt.Errorf("cluster: %w: stream %s has %d replica(s), this program's Config %d: every program must use the same (delete the stream to change it)",
 			ErrConfig, sc.Name, got.Replicas, sc.Replicas)
 	}
 	return nil
@@ -164,7 +164,7 @@ func Connect(rawURL string, timeout time.Duration, opts ...nats.Option) (*nats.C
 	}, opts...)
 	nc, err := nats.Connect(rawURL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w to %s: %w", ErrConnect, Redact(rawURL), err)
+		return nil, fmt.Errorf("cluster: %w to %s: %w", ErrConnect, Redact(rawURL), err)
 	}
 	return nc, nil
 }

@@ -5,30 +5,31 @@ import (
 	"fmt"
 )
 
-// Sentinel errors, for errors.Is.
+// Sentinel errors, for errors.Is. The package's errors say "cluster:" once,
+// at the start; the sentinels' own text has no prefix.
 var (
 	// ErrHandler is wrapped by the error of a task whose handler returned
 	// an error (mp.ErrHandler on the worker's side). The task ran and is
 	// not retried.
-	ErrHandler = errors.New("cluster: handler failed")
+	ErrHandler = errors.New("handler failed")
 	// ErrFailed is wrapped by the error of a task that was given up after
 	// Config.MaxDeliver attempts (its worker died on each, or was lost).
-	ErrFailed = errors.New("cluster: task failed after its last delivery")
+	ErrFailed = errors.New("failed after its last delivery")
 	// ErrBadRequest is wrapped by the error of a task whose request the
 	// worker could not decode as the command's request type: a field it
 	// does not know, a field of another type, or bytes that are no request.
-	ErrBadRequest = errors.New("cluster: request does not decode")
+	ErrBadRequest = errors.New("request does not decode")
 	// ErrBadReply is wrapped by the error of a task whose reply does not
 	// decode as the command's reply type.
-	ErrBadReply = errors.New("cluster: reply does not decode")
+	ErrBadReply = errors.New("reply does not decode")
 	// ErrTooLarge is wrapped by Submit's error for a request larger than
 	// the server's maximum payload; nothing was queued.
-	ErrTooLarge = errors.New("cluster: request too large")
+	ErrTooLarge = errors.New("request too large")
 	// ErrConnect is wrapped by Connect's error when no server could be
 	// reached or the server refused the connection.
-	ErrConnect = errors.New("cluster: cannot connect")
+	ErrConnect = errors.New("cannot connect")
 	// ErrConfig is wrapped by the error of an invalid Config or name.
-	ErrConfig = errors.New("cluster: invalid configuration")
+	ErrConfig = errors.New("invalid configuration")
 )
 
 // TaskError is the error of a task that reached a worker and did not
@@ -41,11 +42,19 @@ type TaskError struct {
 	Err        error  // ErrHandler, ErrFailed or ErrBadRequest
 }
 
-// Error says which task failed, how, and how many deliveries it took, e.g.
-// `cluster: task "square" 8Qx…: cluster: task failed after its last
-// delivery (3 deliveries): worker died`.
+// Error says which task failed, how, after how many deliveries, and what
+// the worker said, e.g. `cluster: task "square" 8Qx…: failed after its last
+// delivery (3 deliveries): manager: … worker died: …`.
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("cluster: task %q %s: %v (%d deliveries): %s", e.Command, e.Task, e.Err, e.Deliveries, e.Msg)
+	return fmt.Sprintf("cluster: task %q %s: %v (%s): %s", e.Command, e.Task, e.Err, deliveries(e.Deliveries), e.Msg)
+}
+
+// deliveries says n deliveries in English: "1 delivery", "3 deliveries".
+func deliveries(n int) string {
+	if n == 1 {
+		return "1 delivery"
+	}
+	return fmt.Sprintf("%d deliveries", n)
 }
 
 // Unwrap returns Err.

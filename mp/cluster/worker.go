@@ -79,7 +79,7 @@ func NewWorker(nc *nats.Conn, cfg Config, opts WorkerOptions) *Worker {
 // ErrConfig.
 func Serve[Req, Resp any](w *Worker, cmd *mp.Command[Req, Resp]) {
 	if err := checkToken(cmd.Name()); err != nil && w.err == nil {
-		w.err = fmt.Errorf("%w: command: %v", ErrConfig, err)
+		w.err = fmt.Errorf("cluster: %w: command: %v", ErrConfig, err)
 	}
 	w.routes = append(w.routes, &route{
 		name: cmd.Name(),
@@ -113,7 +113,7 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 		return w.err
 	}
 	if len(w.routes) == 0 {
-		return fmt.Errorf("%w: no command served", ErrConfig)
+		return fmt.Errorf("cluster: %w: no command served", ErrConfig)
 	}
 	js, err := jetstream.New(w.nc)
 	if err != nil {
@@ -198,7 +198,7 @@ func (w *Worker) consumer(ctx context.Context, stream jetstream.Stream, command 
 		return nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
 	}
 	if c := cons.CachedInfo().Config; c.AckWait != w.cfg.AckWait || c.MaxDeliver != w.cfg.MaxDeliver {
-		return nil, fmt.Errorf("%w: consumer %s has AckWait %v and MaxDeliver %d, this host's Config %v and %d: every host must use the same (delete the consumer to change them)",
+		return nil, fmt.Errorf("cluster: %w: consumer %s has AckWait %v and MaxDeliver %d, this host's Config %v and %d: every host must use the same (delete the consumer to change them)",
 			ErrConfig, name, c.AckWait, c.MaxDeliver, w.cfg.AckWait, w.cfg.MaxDeliver)
 	}
 	return cons, nil
@@ -325,12 +325,12 @@ func (w *Worker) exceeded(stream jetstream.Stream, data []byte) {
 	client, id := raw.Header.Get(hdrClient), raw.Header.Get(nats.MsgIdHdr)
 	command := raw.Subject[len(w.cfg.taskSubject("")):]
 	if checkToken(client) == nil && checkToken(id) == nil {
-		text := fmt.Sprintf("no worker finished it in %d deliveries (its host was lost, or handed it back)", a.Deliveries)
+		text := "no worker finished it (its host was lost, or handed it back)"
 		if err := publishResult(ctx, w.nc, w.cfg, client, id, command, statusFailed, nil, text, a.Deliveries); err != nil {
 			w.log.Warn(fmt.Sprintf("task %q %s: storing its failure: %v", command, id, err))
 			return
 		}
-		w.log.Warn(fmt.Sprintf("task %q %s failed: %s", command, id, text))
+		w.log.Warn(fmt.Sprintf("task %q %s %v (%s): %s", command, id, ErrFailed, deliveries(a.Deliveries), text))
 	}
 	stream.DeleteMsg(ctx, a.StreamSeq)
 }

@@ -94,8 +94,14 @@ func recv(t *testing.T, out <-chan result) result {
 	}
 }
 
-// jobTask is a task that runs j and reports its result on a channel.
+// jobTask is a task that runs j and reports its result on out.
 func jobTask(name string, j job, timeout time.Duration, out chan<- result) manager.Task {
+	return runJob(name, j, timeout, func(r result) { out <- r })
+}
+
+// runJob is a task that runs j and hands its result, with the name of the
+// worker that ran it ("" if none did), to done.
+func runJob(name string, j job, timeout time.Duration, done func(result)) manager.Task {
 	var pid int
 	return manager.Task{
 		Name: name, Timeout: timeout,
@@ -104,11 +110,11 @@ func jobTask(name string, j job, timeout time.Duration, out chan<- result) manag
 			return err
 		},
 		Done: func(w *manager.Worker, err error) {
-			name := ""
+			worker := ""
 			if w != nil {
-				name = w.Name()
+				worker = w.Name()
 			}
-			out <- result{w: name, pid: pid, err: err}
+			done(result{w: worker, pid: pid, err: err})
 		},
 	}
 }
@@ -125,23 +131,16 @@ func newCollect(n int) *collect {
 	return &collect{res: map[string]result{}, all: make(chan struct{}), n: n}
 }
 
+// task is a task that runs j; its result is kept under name.
 func (c *collect) task(name string, j job, timeout time.Duration) manager.Task {
-	var pid int
-	return manager.Task{
-		Name: name, Timeout: timeout,
-		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) (err error) {
-			pid, err = doJob.Call(ctx, p, j)
-			return err
-		},
-		Done: func(w *manager.Worker, err error) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			c.res[name] = result{pid: pid, err: err}
-			if len(c.res) == c.n {
-				close(c.all)
-			}
-		},
-	}
+	return runJob(name, j, timeout, func(r result) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.res[name] = r
+		if len(c.res) == c.n {
+			close(c.all)
+		}
+	})
 }
 
 func (c *collect) wait(t *testing.T) map[string]result {

@@ -176,7 +176,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 			return err
 		case err != nil:
 			failed++
-			log.Warn(fmt.Sprintf("task %d failed: %v", i+1, err))
+			log.Warn(fmt.Sprintf("task %d: %v", i+1, err)) // the error says how it failed
 		default:
 			log.Info(fmt.Sprintf("task %d: %.3f squared is %.3f, on host %s", done.Task, done.Value, done.Square, done.Host))
 		}

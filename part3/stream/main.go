@@ -5,7 +5,8 @@
 // both processes map costs one write: the backend renders each frame
 // straight into a slot, the frontend reads it where it lies. The backend
 // here is a synthetic camera; the frontend checks every frame (its number
-// and a CRC-32C) and prints frames/s, GB/s, drops and latency at the end.
+// and a CRC-32C) and prints frames/s, GB/s, drops and latency at the end,
+// or at Ctrl-C.
 //
 // Run it with: go run ./part3/stream   (try -slow 20ms, with and without
 // -policy drop-newest)
@@ -233,11 +234,16 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	}
 	log.Info(fmt.Sprintf("streaming %s %dx%dx3 frames", count(o.frames), o.width, o.height))
 
+	// Ctrl-C ends the stream too (with -frames 0, it is the only end): the
+	// figures of the frames received so far come first, then the clean-up.
 	st, err := consume(ctx, consumer, o.slow)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		return err
 	}
 	st.report(log, consumer.Drops(), cfg.SlotSize-frameHeader)
+	if err != nil {
+		return err
+	}
 
 	if o.named {
 		// The last frames stay in their slots: aux/ring_read.py maps the
@@ -266,21 +272,22 @@ type stats struct {
 	latencies []time.Duration
 }
 
-// consume reads frames where they lie until the end of the stream,
-// checking each one: numbers only go up (they go up by one unless frames
-// were dropped), and the pixels match their CRC-32C. The view is valid
-// until Release, which gives the slot back to the camera.
+// consume reads frames where they lie until the end of the stream (or
+// until ctx ends), checking each one: numbers only go up (they go up by one
+// unless frames were dropped), and the pixels match their CRC-32C. The view
+// is valid until Release, which gives the slot back to the camera. The
+// stats count the frames checked, whatever ended the stream.
 func consume(ctx context.Context, c *shm.Consumer, slow time.Duration) (stats, error) {
 	var st stats
 	next := uint64(0)
 	var start time.Time
 	for {
 		f, err := c.Next(ctx)
-		if err == io.EOF {
-			st.elapsed = time.Since(start)
-			return st, nil
-		}
 		if err != nil {
+			st.elapsed = time.Since(start)
+			if err == io.EOF {
+				return st, nil
+			}
 			return st, err
 		}
 		if st.frames == 0 {
