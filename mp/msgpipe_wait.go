@@ -218,6 +218,27 @@ func (m *msgPipe) await() error {
 	}
 }
 
+// discard reads and drops what the pipe holds until it ends, waiting
+// between reads on the pipe's epoll instance, in the runtime's poller (no
+// thread held while the pipe stays open); for the reader goroutine, with
+// the token, once bad data came.
+func (m *msgPipe) discard() {
+	var buf [4096]byte
+	m.eprc.Read(func(ep uintptr) bool {
+		m.woken(int(ep))
+		for {
+			n, err := readRetry(m.src.fd, buf[:])
+			if err == unix.EAGAIN {
+				m.arm() // what came since the read wakes us at once
+				return false
+			}
+			if err != nil || n == 0 {
+				return true // the pipe's end
+			}
+		}
+	})
+}
+
 // close closes the pipe and its epoll instance; for the reader goroutine,
 // once the pipe has ended.
 func (m *msgPipe) close() {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"golang.org/x/sys/unix"
 )
 
 // read reads the message pipe whenever no Call reads it (msgpipe.go),
@@ -32,8 +30,7 @@ func (c *frontConn) read() {
 			err = c.routeOne(m.next) // drain the pipe
 		}
 		if m.broken.Load() {
-			m.rc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
-			io.Copy(io.Discard, m.f) // until the killed backend's pipe ends
+			m.discard() // until the killed backend's pipe ends
 			return
 		}
 		if !errors.Is(err, errNoData) {
