@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -32,7 +33,7 @@ func newMsgPipe(f *os.File) (*msgPipe, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		pf.Close()
-		return nil, err
+		return nil, fmt.Errorf("an epoll instance for the message pipe: %w", err)
 	}
 	ev := unix.EpollEvent{Events: armedEvents, Fd: int32(m.src.fd)}
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, m.src.fd, &ev); err != nil {
@@ -72,7 +73,7 @@ func outsidePoller(f *os.File) (*os.File, error) {
 		return nil, cerr
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("a copy of the message pipe's descriptor: %w", err)
 	}
 	f.Close()
 	if err := unix.SetNonblock(dup, false); err != nil {
