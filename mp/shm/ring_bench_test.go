@@ -34,7 +34,7 @@ const benchSlots1MiB = 8
 
 // The words of the shared array that the benchmarks use, each on a cache
 // line of its own: the ping-pong's, the acknowledgement of a stamped
-// message, and the bare stamp (oneWayLine).
+// message, and the bare stamp (oneWayLine); lineStream's follow.
 const (
 	pingWord  = 0
 	ackWord   = 8
@@ -93,7 +93,7 @@ func startBenchPeer(b *testing.B, cfg RingConfig) (*benchPeer, *Consumer) {
 	b.Cleanup(func() { r.Close() })
 	c, err := r.Consumer()
 	require.NoError(b, err)
-	words, err := CreateAnon[int64]("pingpong", 64)
+	words, err := CreateAnon[int64]("pingpong", benchWords)
 	require.NoError(b, err)
 	b.Cleanup(func() { words.Close() })
 	files, err := r.Files()
@@ -193,10 +193,15 @@ func BenchmarkRing(b *testing.B) {
 	b.Run("latency", benchLatency)
 }
 
-// benchMessages streams numbered 64-byte messages, written in place.
+// benchMessages streams numbered 64-byte messages, written in place,
+// beside its floor: as many messages through bare cache lines, one to a
+// line and two to a line (lineStream), between the same two processes
+// just before.
 func benchMessages(b *testing.B) {
 	p, c := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1024})
 	rtt := p.pingPong(b, 20000)
+	floor := lineStream(b, p, b.N, 1)
+	floor2 := lineStream(b, p, b.N, 2)
 	cons, prod := processCPU(), p.cpu(b)
 	b.ResetTimer()
 	p.send("msgs", b.N)
@@ -212,8 +217,12 @@ func benchMessages(b *testing.B) {
 	}
 	b.StopTimer()
 	p.expect(b, "msgs")
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "msgs/s")
 	b.ReportMetric(float64(rtt.Nanoseconds()), "pingpong-ns")
+	b.ReportMetric(floor, "floor-msgs/s")
+	b.ReportMetric(rate/floor, "x-floor")
+	b.ReportMetric(floor2, "floor2-msgs/s")
 	// The CPU time each process spent per message (polling included):
 	// on a busy machine the rate measures the share of the CPUs the two
 	// processes got, and these say what a message costs them while they
