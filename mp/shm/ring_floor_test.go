@@ -24,7 +24,8 @@ const (
 // stores message i's number (i+1) into consecutive 64-byte lines of the
 // shared array, perLine numbers to a line (1: one message per line, as a
 // 64-byte frame fills one; 2: two 32-byte messages per line), and this
-// process spins on each until it reads its number. Shared besides is only
+// process spins on each until it reads its number (a later number there
+// fails the benchmark: a line overwritten unread). Shared besides is only
 // what keeps the helper from overwriting unread lines: this process
 // publishes its position once every eighth of the lines, and the helper
 // reads it only when its last copy says all lines are full, as the ring
@@ -48,7 +49,10 @@ func lineStream(b *testing.B, p *benchPeer, n, perLine int) float64 {
 	p.send("lines", n, perLine)
 	for i := range uint64(n) {
 		w := floorMessage(words, i, shift)
-		for atomic.LoadUint64(w) != i+1 {
+		for v := atomic.LoadUint64(w); v != i+1; v = atomic.LoadUint64(w) {
+			if v > i+1 {
+				b.Fatalf("line stream: the line of message %d holds message %d: overwritten unread", i, v-1)
+			}
 		}
 		if (i+1)&(batch-1) == 0 {
 			storeRelease(pos, i+1)
