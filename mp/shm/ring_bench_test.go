@@ -25,8 +25,10 @@ import (
 // binary again, helper mode "ringbench"), which takes commands on its
 // stdin; this process consumes. Ratios matter more than figures on a shared
 // machine: compare BenchmarkRing/frame=1MiB with BenchmarkMemmove/1MiB and
-// BenchmarkPipeStream/1MiB of the same run, and BenchmarkRing/msg=64B and
-// /latency with the ping-pong and pipe round trips they report:
+// BenchmarkPipeStream/1MiB of the same run, BenchmarkRing/msg=64B with
+// the floor it reports (x-floor: the ring's rate over a bare stream of
+// cache lines, lineStream), and it and /latency with the ping-pong and
+// pipe round trips they report:
 //
 //	go test -run '^$' -bench 'Ring|Memmove|PipeStream' -count 3 ./mp/shm
 
