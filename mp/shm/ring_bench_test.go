@@ -198,12 +198,13 @@ func BenchmarkRing(b *testing.B) {
 // benchMessages streams numbered 64-byte messages, written in place,
 // beside its floor: as many messages through bare cache lines, one to a
 // line and two to a line (lineStream), between the same two processes
-// just before.
+// just before (floorMsgs messages each: enough runs for a median, and on
+// a busy machine the spinning floor's time grows with the scheduler's).
 func benchMessages(b *testing.B) {
 	p, c := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1024})
 	rtt := p.pingPong(b, 20000)
-	floor := lineStream(b, p, b.N, 1)
-	floor2 := lineStream(b, p, b.N, 2)
+	floor := lineStream(b, p, min(b.N, floorMsgs), 1)
+	floor2 := lineStream(b, p, min(b.N, floorMsgs), 2)
 	cons, prod := processCPU(), p.cpu(b)
 	b.ResetTimer()
 	p.send("msgs", b.N)

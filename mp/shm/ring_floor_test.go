@@ -17,6 +17,7 @@ const (
 	floorLines   = 1024
 	benchWords   = floorWord + floorLines*8
 	floorChunk   = 1024 // messages per timed run (a multiple of the position's batch)
+	floorMsgs    = 1 << 20
 )
 
 // lineStream measures the floor of BenchmarkRing/msg=64B: the rate at
