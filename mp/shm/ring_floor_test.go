@@ -41,10 +41,12 @@ const (
 // timed apart. Both sides spin without ever giving up their CPU, so on a
 // shared machine a side that lost its CPU leaves the other spinning until
 // the scheduler turns, and the whole stream's rate measures the scheduler
-// (0.4–4 M msgs/s at a load average of 5–9 here, in the far placement,
-// while the ring, whose sides sleep, gave 6–8); such a pause, and the
-// burst of lines read when the consumer comes back, fall into one run
-// each, so the median is the rate while both sides run.
+// (0.4–13 M msgs/s, median 4, at a load average of 5–9 here in the far
+// placement, where the ring, whose sides sleep, gave 6–8 and the median
+// run 14). Such a pause, and the burst of lines read when the consumer
+// comes back, fall into one run each, so the median is the rate while
+// both sides run, unless they seldom run at once (then it measures the
+// scheduler too).
 func lineStream(b *testing.B, p *benchPeer, n, perLine int) float64 {
 	words := p.words.Data()
 	pos := (*uint64)(unsafe.Pointer(&words[floorPosWord]))
