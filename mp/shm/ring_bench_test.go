@@ -25,8 +25,10 @@ import (
 // binary again, helper mode "ringbench"), which takes commands on its
 // stdin; this process consumes. Ratios matter more than figures on a shared
 // machine: compare BenchmarkRing/frame=1MiB with BenchmarkMemmove/1MiB and
-// BenchmarkPipeStream/1MiB of the same run, and BenchmarkRing/msg=64B and
-// /latency with the ping-pong and pipe round trips they report:
+// BenchmarkPipeStream/1MiB of the same run, BenchmarkRing/msg=64B with
+// the floor it reports (x-floor: the ring's rate over a bare stream of
+// cache lines, lineStream), and it and /latency with the ping-pong and
+// pipe round trips they report:
 //
 //	go test -run '^$' -bench 'Ring|Memmove|PipeStream' -count 3 ./mp/shm
 
@@ -34,7 +36,7 @@ const benchSlots1MiB = 8
 
 // The words of the shared array that the benchmarks use, each on a cache
 // line of its own: the ping-pong's, the acknowledgement of a stamped
-// message, and the bare stamp (oneWayLine).
+// message, and the bare stamp (oneWayLine); lineStream's follow.
 const (
 	pingWord  = 0
 	ackWord   = 8
@@ -93,7 +95,7 @@ func startBenchPeer(b *testing.B, cfg RingConfig) (*benchPeer, *Consumer) {
 	b.Cleanup(func() { r.Close() })
 	c, err := r.Consumer()
 	require.NoError(b, err)
-	words, err := CreateAnon[int64]("pingpong", 64)
+	words, err := CreateAnon[int64]("pingpong", benchWords)
 	require.NoError(b, err)
 	b.Cleanup(func() { words.Close() })
 	files, err := r.Files()
@@ -193,10 +195,16 @@ func BenchmarkRing(b *testing.B) {
 	b.Run("latency", benchLatency)
 }
 
-// benchMessages streams numbered 64-byte messages, written in place.
+// benchMessages streams numbered 64-byte messages, written in place,
+// beside its floor: as many messages through bare cache lines, one to a
+// line and two to a line (lineStream), between the same two processes
+// just before (floorMsgs messages each: enough runs for a median, and on
+// a busy machine the spinning floor's time grows with the scheduler's).
 func benchMessages(b *testing.B) {
 	p, c := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1024})
 	rtt := p.pingPong(b, 20000)
+	floor := lineStream(b, p, min(b.N, floorMsgs), 1)
+	floor2 := lineStream(b, p, min(b.N, floorMsgs), 2)
 	cons, prod := processCPU(), p.cpu(b)
 	b.ResetTimer()
 	p.send("msgs", b.N)
@@ -212,14 +220,23 @@ func benchMessages(b *testing.B) {
 	}
 	b.StopTimer()
 	p.expect(b, "msgs")
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	consCPU, prodCPU := processCPU()-cons, p.cpu(b)-prod
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "msgs/s")
 	b.ReportMetric(float64(rtt.Nanoseconds()), "pingpong-ns")
-	// The CPU time each process spent per message (polling included):
+	// The placement can change within seconds: the round trip once more,
+	// after the ring. A run whose two differ changed placement meanwhile.
+	b.ReportMetric(float64(p.pingPong(b, 20000).Nanoseconds()), "pingpong-end-ns")
+	b.ReportMetric(floor, "floor-msgs/s")
+	b.ReportMetric(rate/floor, "x-floor")
+	b.ReportMetric(floor2, "floor2-msgs/s")
+	// The CPU time each process spent per message (polling included),
+	// over the ring's messages only:
 	// on a busy machine the rate measures the share of the CPUs the two
 	// processes got, and these say what a message costs them while they
 	// run; on a quiet one they come close to the time per message.
-	b.ReportMetric(float64(processCPU()-cons)/float64(b.N), "cons-cpu-ns/msg")
-	b.ReportMetric(float64(p.cpu(b)-prod)/float64(b.N), "prod-cpu-ns/msg")
+	b.ReportMetric(float64(consCPU)/float64(b.N), "cons-cpu-ns/msg")
+	b.ReportMetric(float64(prodCPU)/float64(b.N), "prod-cpu-ns/msg")
 }
 
 // processCPU returns the CPU time this process has used, in nanoseconds.

@@ -23,7 +23,7 @@ func runRingBench() int {
 		return 1
 	}
 	defer r.Close()
-	words, err := OpenFile[int64](os.NewFile(6, "pingpong"), 64)
+	words, err := OpenFile[int64](os.NewFile(6, "pingpong"), benchWords)
 	if err != nil {
 		fmt.Println("error:", err)
 		return 1
@@ -89,6 +89,8 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			awaitAck(words, i, args[1])
 			line.Store(monoNow())
 		}
+	case "lines": // n numbers into bare cache lines, args[1] to a line: the floor
+		produceLines(words.Data(), args[0], args[1])
 	case "pingpong":
 		w := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[pingWord]))
 		fmt.Println("pingpong")
