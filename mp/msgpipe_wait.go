@@ -118,35 +118,51 @@ var restFor = spin.Recently
 // arm makes the pipe wake the reader goroutine once (EPOLLONESHOT) when
 // it holds data or has ended; at once if it does now. Arming an armed pipe
 // does nothing more.
-func (m *msgPipe) arm() { m.setArmed(true) }
-
-// armFree arms the pipe for the reader goroutine, which does not hold the
-// token; if a Call took it meanwhile, that Call may have looked for an
-// armed pipe before this armed it (see disarm), so armFree disarms it
-// again: the Call arms it when it lets go.
-func (m *msgPipe) armFree() {
-	m.arm()
-	if m.tok.Load() {
-		m.disarm()
-	}
+func (m *msgPipe) arm() {
+	m.armMu.Lock()
+	defer m.armMu.Unlock()
+	m.setArmed(true)
 }
+
+// armFree arms the pipe for the reader goroutine (or the timer), which
+// does not hold the token, unless a Call holds it: that Call arms the pipe
+// when it lets go (letGo). The look at the token and the arming are one
+// step under armMu, so that they never undo a Call's arming: a disarm
+// after the look could come after that Call had let the token go and armed
+// the pipe for its reply, which then woke nobody.
+func (m *msgPipe) armFree() {
+	m.armMu.Lock()
+	defer m.armMu.Unlock()
+	if m.tok.Load() {
+		return
+	}
+	if afterReaderLook != nil {
+		afterReaderLook()
+	}
+	m.setArmed(true)
+}
+
+// afterReaderLook, if set, runs in armFree between its look at the token
+// and its arming; for tests, which widen the window there.
+var afterReaderLook func()
 
 // disarm disarms the pipe if it is armed; for a Call that has taken the
 // token. An armed pipe whose data a Call reads first never reports to the
 // reader (the kernel drops the event when it finds the pipe empty), and so
 // stays armed: each frame that comes then wakes the runtime's epoll_wait.
 func (m *msgPipe) disarm() {
+	if !m.armed.Load() {
+		return
+	}
+	m.armMu.Lock()
+	defer m.armMu.Unlock()
 	if m.armed.Load() {
 		m.setArmed(false)
 	}
 }
 
+// setArmed arms or disarms the pipe; with armMu held.
 func (m *msgPipe) setArmed(on bool) {
-	m.armMu.Lock()
-	defer m.armMu.Unlock()
-	if !on && !m.armed.Load() {
-		return
-	}
 	ev := unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(m.src.fd)}
 	if on {
 		ev.Events = armedEvents
