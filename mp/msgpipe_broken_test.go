@@ -37,16 +37,10 @@ func TestBadDataHoldsNoThreadUntilThePipeEnds(t *testing.T) {
 		require.NoError(t, err)
 	}
 	for i, fd := range ws { // each reader has seen the bad data and drops the rest
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		require.Eventually(t, func() bool {
 			left, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
-			require.NoError(t, err)
-			if left == 0 {
-				break
-			}
-			require.True(t, time.Now().Before(deadline), "pipe %d: %d bytes still unread", i, left)
-			time.Sleep(time.Millisecond) // polls the condition, bounded above
-		}
+			return err == nil && left == 0
+		}, 5*time.Second, time.Millisecond, "pipe %d: bytes still unread", i)
 	}
 	assert.Zero(t, threadsInRead(t, rs), "threads blocked in read(2) on %d pipes whose readers drop what comes", n)
 }

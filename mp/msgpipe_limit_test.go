@@ -16,35 +16,25 @@ import (
 // leaves none, the error says which step ran out, and the limit's errno
 // stays in the chain (the start adds which limit: limitError).
 func TestMessagePipeOutOfDescriptorsSaysWhichStep(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		spare int // descriptors free under the limit
-		want  string
-	}{
-		{"no descriptor", 0, "a copy of the message pipe's descriptor"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r, w, err := os.Pipe()
-			require.NoError(t, err)
-			defer w.Close()
-			defer r.Close()
-			var old unix.Rlimit
-			require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &old))
-			// The lowest free descriptor is the next one opened: the limit
-			// just above it leaves spare ones.
-			probe, err := unix.Dup(0)
-			require.NoError(t, err)
-			unix.Close(probe)
-			lowered := unix.Rlimit{Cur: uint64(probe + tc.spare), Max: old.Max}
-			require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lowered))
-			m, err := newMsgPipe(r)
-			require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &old))
-			if err == nil {
-				m.close()
-				t.Fatal("newMsgPipe found descriptors under the lowered limit")
-			}
-			assert.ErrorIs(t, err, syscall.EMFILE)
-			assert.Contains(t, err.Error(), tc.want)
-		})
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer w.Close()
+	defer r.Close()
+	var old unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &old))
+	// The lowest free descriptor is the next one opened: a limit of its
+	// number leaves none.
+	probe, err := unix.Dup(int(w.Fd()))
+	require.NoError(t, err)
+	unix.Close(probe)
+	lowered := unix.Rlimit{Cur: uint64(probe), Max: old.Max}
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lowered))
+	m, err := newMsgPipe(r)
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &old))
+	if err == nil {
+		m.close()
+		t.Fatal("newMsgPipe found a descriptor under the lowered limit")
 	}
+	assert.ErrorIs(t, err, syscall.EMFILE)
+	assert.Contains(t, err.Error(), "a copy of the message pipe's descriptor")
 }
