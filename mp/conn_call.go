@@ -64,7 +64,8 @@ func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res call
 	if !m.take() {
 		return res, false
 	}
-	m.disarm() // its reply is for us, not for the reader goroutine
+	m.disarm()            // its reply is for us, not for the reader goroutine
+	m.src.emptied = false // until a read of ours says so (see letGo)
 	partial := false
 	try := func() bool {
 		for {
@@ -87,7 +88,21 @@ func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res call
 			}
 		}
 	}
-	if !try() && !m.src.spin.poll(try) {
+	// A reply the reader goroutine routed before we took the token is in
+	// ch; frames in the buffer are routed without a system call. Beyond
+	// those, a first read is for polling only: poll(2) returns at once if
+	// the reply is there, and the read would be one system call more on
+	// the round trip's path.
+	ready := func() bool {
+		select {
+		case res = <-ch:
+			got = true
+			return true
+		default:
+			return false
+		}
+	}
+	if !ready() && !((m.buffered() || m.src.spin.polls()) && (try() || m.src.spin.poll(try))) {
 		// Wait in the kernel, on this thread, unless a frame too large
 		// to come whole is on its way: the reader goroutine reads that.
 		waitSoon(ctx, m.src.fd, try, func() bool { return partial })

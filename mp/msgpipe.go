@@ -65,9 +65,10 @@ var errNoData = errors.New("no frame in the pipe yet")
 // pipeSource reads the pipe for the frame reader, without the runtime's
 // poller (the goroutine that reads changes; see msgPipe).
 type pipeSource struct {
-	fd    int
-	fresh bool     // the next read starts a frame: an empty pipe is errNoData
-	spin  *spinner // told when data arrives
+	fd      int
+	fresh   bool     // the next read starts a frame: an empty pipe is errNoData
+	emptied bool     // the last read found the pipe empty, or emptied it
+	spin    *spinner // told when data arrives
 }
 
 // Read reads into p. Between frames it returns errNoData when the pipe is
@@ -76,6 +77,7 @@ type pipeSource struct {
 func (s *pipeSource) Read(p []byte) (int, error) {
 	for {
 		n, err := readRetry(s.fd, p)
+		s.emptied = err == unix.EAGAIN || err == nil && n > 0 && n < len(p)
 		switch {
 		case err == nil && n == 0 && len(p) > 0:
 			return 0, io.EOF

@@ -92,16 +92,20 @@ func outsidePoller(f *os.File) (*os.File, error) {
 // reader's buffer but, at most, the start of a frame that is not whole yet
 // (see whole). The reader goroutine, which waits unarmed while a Call holds
 // the token (see await), must hear of what comes from now on: letGo arms the
-// pipe at once if it holds anything or calls wait for their replies
-// (callsWait, asked after the token is let go), and otherwise restFor later
+// pipe at once if calls wait for their replies (callsWait, asked after the
+// token is let go) or the pipe holds anything, and otherwise restFor later
 // (armLater), so that Calls that come one after another read their replies
-// without waking it.
+// without waking it. Whether the pipe holds anything is asked of the
+// kernel only if the holder's last read did not empty it: what comes after
+// a read that did waits for armLater, as what comes a moment after letGo
+// does, and a round trip saves a system call.
 func (m *msgPipe) letGo(callsWait func() bool) {
+	emptied := m.src.emptied && !m.buffered()
 	m.tok.Store(false)
 	// Inside Control, the descriptor stays open: the reader goroutine may
 	// take the token at once, meet the pipe's end and close the file.
 	m.rc.Control(func(uintptr) {
-		if callsWait() || m.readable() {
+		if callsWait() || !emptied && m.readable() {
 			m.arm()
 			return
 		}

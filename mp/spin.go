@@ -29,6 +29,10 @@ func (s *spinner) arrived() { s.Arrived() }
 // whether try returned true.
 func (s *spinner) poll(try func() bool) bool { return s.Poll(try) }
 
+// polls reports whether poll would call try now; if not, a waiter goes
+// straight to its wait in the kernel (spin.Spinner.Polls).
+func (s *spinner) polls() bool { return s.Polls() }
+
 // spinReader reads one end of a pipe, polling it for a while before it parks
 // (see above). Deadlines and Close work as for os.File.Read.
 type spinReader struct {
@@ -36,6 +40,7 @@ type spinReader struct {
 	*spinner
 	wake        int         // an eventfd that interrupts a blocked Read, or -1 (see block.go)
 	interrupted atomic.Bool // interrupt was called
+	full        bool        // the last readBlocking filled its buffer
 }
 
 func newSpinReader(f *os.File) (*spinReader, error) {
@@ -119,7 +124,7 @@ func (r *spinReader) readSoon(ctx context.Context, p []byte) (n int, done bool, 
 			n, err = readRetry(int(fd), p)
 			return err != unix.EAGAIN
 		}
-		done = read() || r.poll(read) || waitSoon(ctx, int(fd), read, nil)
+		done = r.polls() && (read() || r.poll(read)) || waitSoon(ctx, int(fd), read, nil)
 	})
 	switch {
 	case cerr != nil:
@@ -149,11 +154,20 @@ func (r *spinReader) readBlocking(p []byte) (int, error) {
 				n, opErr = readRetry(int(fd), p)
 				return opErr != unix.EAGAIN
 			}
-			if read() || r.poll(read) {
+			// A read that filled p probably left more behind: read
+			// again at once. Otherwise poll(2) returns at once if data
+			// is there, and a first read would be one system call
+			// more on the round trip's path, unless polling wants it.
+			if (r.full || r.polls()) && (read() || r.poll(read)) {
 				readable = true
 				return
 			}
-			_, opErr = waitReadable(context.Background(), int(fd), r.wake, -1)
+			ok, err := waitReadable(context.Background(), int(fd), r.wake, -1)
+			if err != nil {
+				opErr = err
+				return
+			}
+			readable = ok && read()
 		})
 		switch {
 		case err != nil:
@@ -165,6 +179,7 @@ func (r *spinReader) readBlocking(p []byte) (int, error) {
 		case n == 0 && len(p) > 0:
 			return 0, io.EOF
 		}
+		r.full = n == len(p)
 		r.arrived()
 		return n, nil
 	}

@@ -126,3 +126,32 @@ func TestSuccessfulPollRecordsTheArrival(t *testing.T) {
 	assert.True(t, s.Poll(func() bool { n++; return n == 3 }))
 	assert.Greater(t, s.last.Load(), before, "the arrival is recorded")
 }
+
+// Polls tells a waiter whether Poll would call try now, so that one that
+// will not poll waits in the kernel at once: it must agree with Poll in
+// each state that stops polling.
+func TestPollsSaysWhetherPollWouldPoll(t *testing.T) {
+	step := time.Microsecond
+	fakeClock(t, &step)
+	s := New(1, true)
+	s.Arrived()
+	assert.True(t, s.Polls(), "data came a moment ago")
+	assert.True(t, polls(s))
+
+	step = 2 * Recently
+	s.Arrived()
+	assert.False(t, s.Polls(), "no data for longer than Recently")
+	step = time.Microsecond
+
+	Off = true
+	s.Arrived()
+	assert.False(t, s.Polls(), "MP_SPIN=0")
+	Off = false
+
+	step = 2 * LostCPU
+	givesUp(s)
+	step = time.Microsecond
+	s.Arrived()
+	assert.False(t, s.Polls(), "the machine is busy")
+	assert.False(t, polls(s))
+}
