@@ -102,12 +102,12 @@ type PostRunner interface {
 // run is the body of the child: build the state, run the hooks and the loop.
 func (k *Kind[B]) run(be *Backend) int {
 	var b *B
-	if err := be.protect("new backend", func() error { b = k.newBackend(be); return nil }); err != nil {
+	if err := be.protect(protected{what: "new backend"}, func() error { b = k.newBackend(be); return nil }); err != nil {
 		return be.fatal(CodeFatal, "", err)
 	}
 	if pr, ok := any(b).(PreRunner); ok {
 		be.log.Debug("pre-run")
-		if err := be.protect("pre-run", func() error { return pr.PreRun(be.ctx) }); err != nil {
+		if err := be.protect(protected{what: "pre-run"}, func() error { return pr.PreRun(be.ctx) }); err != nil {
 			be.postRun(b)
 			return be.fatal(CodeFatal, "", fmt.Errorf("pre-run: %w", err))
 		}

@@ -168,7 +168,7 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 
 // run runs handler h on m, turning a panic into an error.
 func (b *Backend) run(ctx context.Context, h func(context.Context, Message) error, m Message) (panicked bool, err error) {
-	err = b.protect(fmt.Sprintf("handler %q", m.Command), func() error { return h(ctx, m) })
+	err = b.protect(protected{"handler", m.Command}, func() error { return h(ctx, m) })
 	var pe *panicError
 	return errors.As(err, &pe), err
 }

@@ -18,10 +18,22 @@ type panicError struct {
 
 func (e *panicError) Error() string { return fmt.Sprintf("%v, at %s", e.value, e.site) }
 
+// protected names what protect runs, for the debug log: "pre-run", or
+// `handler "echo"` (what and a quoted name). It is formatted only if f
+// panics, not for every command.
+type protected struct{ what, name string }
+
+func (p protected) String() string {
+	if p.name == "" {
+		return p.what
+	}
+	return fmt.Sprintf("%s %q", p.what, p.name)
+}
+
 // protect runs f, turning a panic into an error that carries the panic value
 // and names the function, file and line where it panicked; the whole stack
 // goes to the debug log.
-func (b *Backend) protect(what string, f func() error) (err error) {
+func (b *Backend) protect(what protected, f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			site := panicSite()
@@ -80,7 +92,7 @@ func (b *Backend) postRun(state any) {
 		return
 	}
 	b.log.Debug("post-run")
-	if err := b.protect("post-run", pr.PostRun); err != nil {
+	if err := b.protect(protected{what: "post-run"}, pr.PostRun); err != nil {
 		b.log.Error(fmt.Sprintf("post-run: %v", err))
 	}
 }

@@ -32,10 +32,23 @@ type frameWriter struct {
 	buf     []byte // the frames waiting (buf[:pending]), then the one being written
 	pending int    // bytes of gathered messages not yet written (gather.go)
 	gather  *gathering
+	try     rawWriteCall // tryWrite's call to rawWrite, made once
+}
+
+// rawWriteCall is a write(2) for RawConn.Control, with its buffer and results
+// in fields: a closure made for each write would cost allocations on every
+// message's path.
+type rawWriteCall struct {
+	buf  []byte
+	n    int
+	err  error
+	call func(fd uintptr)
 }
 
 func newFrameWriter(f *os.File) *frameWriter {
 	w := &frameWriter{turn: make(chan struct{}, 1), f: f}
+	t := &w.try
+	t.call = func(fd uintptr) { t.n, t.err = rawWrite(int(fd), t.buf) }
 	if rc, err := f.SyscallConn(); err == nil {
 		var flags int
 		var ferr error
@@ -51,15 +64,17 @@ func newFrameWriter(f *os.File) *frameWriter {
 // write(2), and returns how much: when the pipe has room, a frame goes out
 // without the runtime's poller or a watch on ctx. It returns 0 and no
 // error when the pipe is full (or f is closed), for the caller's slow path.
+// The caller holds the turn.
 func (w *frameWriter) tryWrite(buf []byte) (int, error) {
 	if w.rc == nil {
 		return 0, nil
 	}
-	var n int
-	var err error
-	if cerr := w.rc.Control(func(fd uintptr) {
-		n, err = rawWrite(int(fd), buf)
-	}); cerr != nil {
+	t := &w.try
+	t.buf = buf
+	cerr := w.rc.Control(t.call)
+	n, err := t.n, t.err
+	t.buf, t.n, t.err = nil, 0, nil
+	if cerr != nil {
 		return 0, nil // closed: the slow path says so
 	}
 	switch {
