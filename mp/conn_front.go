@@ -92,7 +92,10 @@ func (c *frontConn) messages() <-chan Message { return c.msgs }
 
 // closeSend closes the command pipe: the backend stops once it has
 // handled what came before. The cancel pipe stays open until close.
-func (c *frontConn) closeSend() { c.in.close() }
+func (c *frontConn) closeSend() {
+	c.in.close()
+	c.pipe.expectEnd()
+}
 
 // close closes what is left once the peer has exited.
 func (c *frontConn) close() {

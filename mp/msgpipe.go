@@ -57,6 +57,7 @@ type msgPipe struct {
 	armMu    sync.Mutex   // orders arming, disarming and taking a wake-up
 	armed    atomic.Bool  // the pipe is armed (set under armMu)
 	selfArms atomic.Int64 // times the reader goroutine armed it (tests look)
+	ending   atomic.Bool  // the backend was asked to stop (expectEnd)
 }
 
 // errNoData says that the pipe holds no frame yet (see msgPipe.next).

@@ -105,7 +105,7 @@ func (m *msgPipe) letGo(callsWait func() bool) {
 	// Inside Control, the descriptor stays open: the reader goroutine may
 	// take the token at once, meet the pipe's end and close the file.
 	m.rc.Control(func(uintptr) {
-		if callsWait() || !emptied && m.readable() {
+		if callsWait() || m.ending.Load() || !emptied && m.readable() {
 			m.arm()
 			return
 		}
@@ -187,6 +187,15 @@ func (m *msgPipe) woken(ep int) {
 	if n, _ := unix.EpollWait(ep, evs[:], 0); n > 0 {
 		m.armed.Store(false)
 	}
+}
+
+// expectEnd says that the backend was asked to stop: its exit, which ends
+// the pipe, is for the reader goroutine to hear at once (the process is
+// reaped when it does), not restFor after the last Call. From now on the
+// pipe is armed whenever the token is free.
+func (m *msgPipe) expectEnd() {
+	m.ending.Store(true)
+	m.armIfFree()
 }
 
 // armIfFree arms the pipe unless a Call holds the token (it arms when it
