@@ -112,6 +112,18 @@ func (m *msgPipe) next() (frame, error) {
 	return m.rd.read()
 }
 
+// nextToDrain is next for the reader goroutine, which drains the pipe:
+// when the buffer is empty and the last read emptied the pipe, it returns
+// errNoData without reading again, unless polling wants a look. What comes
+// after that read is not missed: the reader arms the pipe before it waits
+// (await), which wakes it at once if data is there.
+func (m *msgPipe) nextToDrain() (frame, error) {
+	if m.rd.r.Buffered() == 0 && m.src.emptied && !m.src.spin.polls() {
+		return frame{}, errNoData
+	}
+	return m.next()
+}
+
 // errNotWhole says that only part of the next frame has come so far (see
 // msgPipe.nextWhole).
 var errNotWhole = errors.New("the next frame has not come whole yet")

@@ -213,11 +213,22 @@ func (m *msgPipe) armIfFree() {
 // a moment first; it then returns with the token taken and data in the
 // frame reader's buffer (or the pipe's end ahead, or the pipe broken by bad
 // data: see fill). While a Call holds the token it waits unarmed (letGo
-// arms). It returns an error only if the file was closed.
-func (m *msgPipe) await() error {
+// arms). It returns an error only if the file was closed. A reader that
+// has just drained the pipe (drained) and will not poll arms it at once,
+// without a wake-up to take (none can be pending: the pipe stays unarmed
+// while the reader holds the token) or a read to try (arming wakes it if
+// data came meanwhile): two system calls fewer per message.
+func (m *msgPipe) await(drained bool) error {
 	for {
 		mine := false
 		err := m.eprc.Read(func(ep uintptr) bool {
+			if drained && !m.src.spin.polls() {
+				drained = false
+				m.selfArms.Add(1)
+				m.armFree()
+				return false
+			}
+			drained = false
 			m.woken(int(ep))
 			taken := false
 			try := func() bool {

@@ -21,13 +21,13 @@ func (c *frontConn) read() {
 	}()
 	m := c.pipe
 	defer m.close() // with the token, kept: no caller reads a closed descriptor
-	for {
-		if err := m.await(); err != nil {
+	for drained := false; ; drained = true {
+		if err := m.await(drained); err != nil {
 			return
 		}
 		var err error
 		for err == nil {
-			err = c.routeOne(m.next) // drain the pipe
+			err = c.routeOne(m.nextToDrain) // drain the pipe
 		}
 		if m.broken.Load() {
 			m.discard() // until the killed backend's pipe ends
