@@ -146,6 +146,11 @@ func (m *msgPipe) armFree() {
 	m.setArmed(true)
 }
 
+// beforeAwait, if set, runs when the reader goroutine, having drained the
+// pipe and let the token go, is about to wait again; for tests, which act
+// as a Call there.
+var beforeAwait func()
+
 // afterReaderLook, if set, runs in armFree between its look at the token
 // and its arming; for tests, which widen the window there.
 var afterReaderLook func()
@@ -178,15 +183,18 @@ func (m *msgPipe) setArmed(on bool) {
 	})
 }
 
-// woken takes the wake-up that woke the reader goroutine, if any: the
-// kernel disarms a one-shot entry as it reports it.
-func (m *msgPipe) woken(ep int) {
+// woken takes the wake-up that woke the reader goroutine, if any, and
+// reports whether there was one: the kernel disarms a one-shot entry as it
+// reports it.
+func (m *msgPipe) woken(ep int) (took bool) {
 	m.armMu.Lock()
 	defer m.armMu.Unlock()
 	var evs [1]unix.EpollEvent
 	if n, _ := unix.EpollWait(ep, evs[:], 0); n > 0 {
 		m.armed.Store(false)
+		return true
 	}
+	return false
 }
 
 // expectEnd says that the backend was asked to stop: its exit, which ends
@@ -214,22 +222,26 @@ func (m *msgPipe) armIfFree() {
 // frame reader's buffer (or the pipe's end ahead, or the pipe broken by bad
 // data: see fill). While a Call holds the token it waits unarmed (letGo
 // arms). It returns an error only if the file was closed. A reader that
-// has just drained the pipe (drained) and will not poll arms it at once,
-// without a wake-up to take (none can be pending: the pipe stays unarmed
-// while the reader holds the token) or a read to try (arming wakes it if
-// data came meanwhile): two system calls fewer per message.
+// has just drained the pipe (drained), finds no wake-up to take and will
+// not poll arms the pipe at once, without a read to try (arming wakes it if
+// data came meanwhile): one system call fewer per message. The wake-up is
+// always taken first: a Call may have armed the pipe since the drain, and
+// arming again while its wake-up is queued would make no new one.
 func (m *msgPipe) await(drained bool) error {
+	if drained && beforeAwait != nil {
+		beforeAwait()
+	}
 	for {
 		mine := false
 		err := m.eprc.Read(func(ep uintptr) bool {
-			if drained && !m.src.spin.polls() {
+			took := m.woken(int(ep))
+			if drained && !took && !m.src.spin.polls() {
 				drained = false
 				m.selfArms.Add(1)
 				m.armFree()
 				return false
 			}
 			drained = false
-			m.woken(int(ep))
 			taken := false
 			try := func() bool {
 				if !m.take() {
