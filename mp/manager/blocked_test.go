@@ -150,5 +150,11 @@ func TestSlowCallbacksThatReturnAreNotReported(t *testing.T) {
 	stopping.Store(true)
 	cancel()
 	assert.NoError(t, wait())
+	if longest >= cfg.StillAlive {
+		// Its 2 ms of work lost the CPU for longer than StillAlive (a
+		// loaded machine: 552 ms once under make stress): that callback
+		// did run all the time, and the warning was due.
+		t.Skipf("a callback took %v, longer than StillAlive on this loaded machine: nothing to check", longest)
+	}
 	assert.NotContains(t, logs.String(), "messages have waited", "a warning though every callback returned (the longest took %v)", longest)
 }

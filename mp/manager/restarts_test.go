@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,4 +187,36 @@ func TestFirstStartFailure(t *testing.T) {
 	err = m.Run(context.Background())
 	assert.ErrorContains(t, err, `start "worker-3": no such luck`)
 	assert.Empty(t, tagged())
+}
+
+// Fault: the stop's log line counted only the workers that had started, not
+// a replacement still starting, which the stop ends too: the recycle
+// example of part 2 said "stopping 1 worker" instead of "stopping 2
+// workers" whenever the replacement of a worker that ended itself was slow
+// to start (under make stress), and its documented output failed. Here the
+// replacement's start waits until the stop has begun.
+func TestStopCountsAReplacementStillStarting(t *testing.T) {
+	cfg, logs := config(1)
+	starts := make(chan struct{}, 2)
+	var n atomic.Int32
+	start := cfg.Start
+	cfg.Start = func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+		starts <- struct{}{}
+		if n.Add(1) == 2 { // the replacement: ends only with the stop
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return start(ctx, w)
+	}
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 1)
+	require.NoError(t, m.Submit(jobTask("quit", job{Quit: true}, 0, out)))
+	cancel, wait := runManager(t, m)
+	assert.NoError(t, recv(t, out).err)
+	<-starts
+	<-starts // the worker ended itself; its replacement is starting
+	cancel()
+	require.NoError(t, wait())
+	assert.Contains(t, logs.String(), "INFO - stopping 1 worker\n")
 }
