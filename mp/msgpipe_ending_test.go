@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -28,8 +29,12 @@ func TestStopHearsTheEndOfAPipeLeftUnarmedByACall(t *testing.T) {
 func stopAfterASpentWakeUp(t *testing.T, stopFirst bool) {
 	p, w := readingProcess(t)
 	m := p.conn.pipe
-	require.Eventually(t, m.armed.Load, 5*time.Second, time.Millisecond,
-		"the reader goroutine waits, the pipe armed")
+	requireWithin(t, 5*time.Second, func() {
+		for !parkedInThePoller("mp.(*frontConn).read") {
+			runtime.Gosched()
+		}
+	})
+	require.True(t, m.armed.Load(), "the reader goroutine waits, the pipe armed")
 
 	// A Call takes the token; a message comes and wakes the reader
 	// goroutine, which finds the token taken and waits again, its wake-up
