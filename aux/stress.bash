@@ -48,6 +48,9 @@ go test -count="$count" -timeout "$timeout" ./... >"$dir/counted.log" 2>&1 || st
 end=$(date +%s)
 stop_load
 trap - EXIT
+# The load's test binaries were killed mid-test: what they had made in
+# /dev/shm (or started) is left, stale; remove that, and only that.
+bash "$(dirname "$0")/cleanup.bash" | sed 's/^/stress: after the load: /'
 
 grep -E '^(ok|FAIL|---)' "$dir/counted.log" || true
 echo "stress: go test -count=$count -timeout $timeout ./...: status $status after $((end - start)) s"

@@ -370,8 +370,7 @@ func (m *Manager) stop(err error) {
 	}
 	m.queued = nil
 	m.stopCtx, m.endStop = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
-	// Those still starting are stopped too: a replacement begun a moment
-	// ago counts, so that the count does not depend on how far it got.
+	// A replacement still starting is stopped too, so it counts.
 	m.log.Info(fmt.Sprintf("stopping %s", workers(m.live+m.starting)))
 	for _, w := range m.workers {
 		if p := w.proc; p != nil {
