@@ -163,20 +163,24 @@ func TestRingBadHeader(t *testing.T) {
 		header []byte
 		size   int
 	}{
-		"empty":         {nil, 0},
-		"tiny":          {[]byte("mp-ring\x00"), 100},
-		"cut header":    {good.encode()[:40], 40},
-		"no magic":      {hdr(func(h []byte) { h[0] = 'x' }), good.size},
-		"array":         {[]byte(magic), good.size},
-		"version 1":     {hdr(func(h []byte) { h[offVersion] = 1 }), good.size},
-		"3 slots":       {hdr(func(h []byte) { h[offSlots] = 3 }), good.size},
-		"zero size":     {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotSize:], 0) }), good.size},
-		"huge size":     {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotSize:], 1<<63) }), good.size},
-		"bad policy":    {hdr(func(h []byte) { h[offPolicy] = 9 }), good.size},
-		"bad stride":    {hdr(func(h []byte) { h[offStride] = 8 }), good.size},
-		"bad data":      {hdr(func(h []byte) { h[offData+1] = 0 }), good.size},
-		"short segment": {good.encode(), good.size - 64},
-		"long segment":  {good.encode(), good.size + 4096},
+		"empty":          {nil, 0},
+		"tiny":           {[]byte("mp-ring\x00"), 100},
+		"cut header":     {good.encode()[:40], 40},
+		"no magic":       {hdr(func(h []byte) { h[0] = 'x' }), good.size},
+		"array":          {[]byte(magic), good.size},
+		"version 1":      {hdr(func(h []byte) { h[offVersion] = 1 }), good.size},
+		"version 2":      {hdr(func(h []byte) { h[offVersion] = 2 }), good.size},
+		"even step":      {hdr(func(h []byte) { h[offSlotStep] = 2 }), good.size},
+		"step too large": {hdr(func(h []byte) { h[offSlotStep] = 5 }), good.size},
+		"cut step":       {good.encode()[:offSlotStep], good.size},
+		"3 slots":        {hdr(func(h []byte) { h[offSlots] = 3 }), good.size},
+		"zero size":      {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotSize:], 0) }), good.size},
+		"huge size":      {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotSize:], 1<<63) }), good.size},
+		"bad policy":     {hdr(func(h []byte) { h[offPolicy] = 9 }), good.size},
+		"bad stride":     {hdr(func(h []byte) { h[offStride] = 8 }), good.size},
+		"bad data":       {hdr(func(h []byte) { h[offData+1] = 0 }), good.size},
+		"short segment":  {good.encode(), good.size - 64},
+		"long segment":   {good.encode(), good.size + 4096},
 	} {
 		t.Run(name, func(t *testing.T) {
 			fd, err := unix.MemfdCreate("bad", unix.MFD_CLOEXEC)

@@ -349,3 +349,24 @@ func TestRingSpinOff(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "--- PASS: TestRingSpinOff")
 }
+
+// The slot step numbers every slot once per lap, and puts consecutive
+// frames far apart: in different 4 KiB pages for 64-byte frames once the
+// ring has 128 slots.
+func TestRingSlotStep(t *testing.T) {
+	for n := 1; n <= 1<<12; n *= 2 {
+		l, err := newLayout(RingConfig{SlotSize: 64, Slots: n})
+		require.NoError(t, err)
+		assert.Equal(t, 1, l.step%2, "%d slots: step %d", n, l.step)
+		seen := make([]bool, n)
+		for k := range n {
+			j := k * l.step % n
+			assert.False(t, seen[j], "%d slots: slot %d twice in a lap", n, j)
+			seen[j] = true
+			if d := (k+1)*l.step%n*l.stride - j*l.stride; n >= 128 {
+				assert.GreaterOrEqual(t, max(d, -d), 4096, "%d slots: frames %d and %d", n, k, k+1)
+			}
+		}
+	}
+	assert.Equal(t, 633, slotStep(1024))
+}
