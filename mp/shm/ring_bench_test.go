@@ -197,14 +197,17 @@ func BenchmarkRing(b *testing.B) {
 
 // benchMessages streams numbered 64-byte messages, written in place,
 // beside its floor: as many messages through bare cache lines, one to a
-// line and two to a line (lineStream), between the same two processes
+// line and two to a line, lines in address order, and one to a line in
+// the ring's order of slots (lineStream), between the same two processes
 // just before (floorMsgs messages each: enough runs for a median, and on
 // a busy machine the spinning floor's time grows with the scheduler's).
+// x-floor is the ring's rate over the first, x-floorstep over the last.
 func benchMessages(b *testing.B) {
 	p, c := startBenchPeer(b, RingConfig{SlotSize: 64, Slots: 1024})
 	rtt := p.pingPong(b, 20000)
-	floor := lineStream(b, p, min(b.N, floorMsgs), 1)
-	floor2 := lineStream(b, p, min(b.N, floorMsgs), 2)
+	floor := lineStream(b, p, min(b.N, floorMsgs), 1, 1)
+	floor2 := lineStream(b, p, min(b.N, floorMsgs), 2, 1)
+	floorStep := lineStream(b, p, min(b.N, floorMsgs), 1, slotStep(floorLines))
 	cons, prod := processCPU(), p.cpu(b)
 	b.ResetTimer()
 	p.send("msgs", b.N)
@@ -230,6 +233,8 @@ func benchMessages(b *testing.B) {
 	b.ReportMetric(floor, "floor-msgs/s")
 	b.ReportMetric(rate/floor, "x-floor")
 	b.ReportMetric(floor2, "floor2-msgs/s")
+	b.ReportMetric(floorStep, "floorstep-msgs/s")
+	b.ReportMetric(rate/floorStep, "x-floorstep")
 	// The CPU time each process spent per message (polling included),
 	// over the ring's messages only:
 	// on a busy machine the rate measures the share of the CPUs the two
