@@ -170,7 +170,9 @@ func (p *Producer) Commit(n int) error {
 	p.pos++
 	*p.w.head = p.pos
 	p.held = false
-	p.wake()
+	if beforeLook != nil || p.peerWaiting.Load() != 0 {
+		p.wake()
+	}
 	return nil
 }
 
