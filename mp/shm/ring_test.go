@@ -370,3 +370,37 @@ func TestRingSlotStep(t *testing.T) {
 	}
 	assert.Equal(t, 633, slotStep(1024))
 }
+
+func TestRingCallsOutOfTurn(t *testing.T) {
+	// Bad input: Commit with nothing reserved and Release with nothing held
+	// are os.ErrInvalid and change nothing; Reserve and Next called again
+	// return the same slot and frame. Under every policy: Reserve, Commit,
+	// Next and Release take a short way under some and not others.
+	for _, policy := range []FullPolicy{Block, DropNewest, DropOldest} {
+		t.Run(policy.String(), func(t *testing.T) {
+			_, p, c := heapRing(t, RingConfig{SlotSize: 8, Slots: 4, Policy: policy})
+			require.ErrorIs(t, p.Commit(1), os.ErrInvalid, "nothing reserved")
+			require.ErrorIs(t, c.Release(), os.ErrInvalid, "nothing held")
+			a, err := p.Reserve(context.Background())
+			require.NoError(t, err)
+			b, err := p.Reserve(context.Background())
+			require.NoError(t, err)
+			assert.Same(t, &a[0], &b[0], "Reserve again: the same slot")
+			copy(a, "one")
+			require.NoError(t, p.Commit(3))
+			require.ErrorIs(t, p.Commit(3), os.ErrInvalid, "committed already")
+			write(t, p, "two")
+			f, err := c.Next(context.Background())
+			require.NoError(t, err)
+			g, err := c.Next(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, "one", string(f))
+			assert.Same(t, &f[0], &g[0], "Next again: the same frame")
+			require.NoError(t, c.Release())
+			require.ErrorIs(t, c.Release(), os.ErrInvalid, "released already")
+			assert.Equal(t, "two", read(t, c))
+			_, err = c.Next(expired())
+			require.ErrorIs(t, err, context.Canceled, "nothing more")
+		})
+	}
+}
