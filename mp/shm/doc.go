@@ -77,9 +77,10 @@
 //	4096    …     N slots, one every stride bytes
 //
 // Frame number k (counted from 0) lives in slot k×M mod N (slot j at
-// offset 4096 + j×stride). Consecutive frames lie far apart, so that a
-// CPU's prefetcher, which fetches the lines after those a program touches,
-// does not take lines from the other side's CPU before their time.
+// offset 4096 + j×stride). Consecutive frames lie far apart: in address
+// order, small frames streamed at half the rate (a CPU's prefetcher, which
+// fetches the lines after those a program reads, most likely took lines
+// from the other side's CPU before their time).
 //
 //	offset  size  field
 //	0       8     sequence number: k+1 once frame k is committed, written

@@ -130,13 +130,12 @@ type layout struct {
 // slotStep returns the slot step of a ring of n slots: the odd number
 // nearest below n divided by the golden ratio (1 for one or two slots).
 // Frame k lives in slot k×step mod n, so that consecutive frames lie far
-// apart in memory, and in different pages once the ring has a few of them.
-// Slots in order of frames, one after the other, halved the rate of
-// small frames on the machine this is measured on: a CPU's hardware
-// prefetcher, which fetches the lines after those a program reads (or
-// writes), then takes from the producer's CPU lines it is about to write,
-// and from the consumer's lines it is about to read; each such line
-// crosses between the CPUs twice (docs/benchmarks.md).
+// apart in memory, in different pages once the ring has 128 slots or more.
+// Slots in the order of frames halved the rate of small frames on the
+// machine this is measured on (docs/benchmarks.md): the producer kept only
+// a few frames ahead of the consumer, whose CPU's hardware prefetcher,
+// which fetches the lines after those a program reads, most likely took
+// from the producer's CPU the lines it was about to write.
 func slotStep(n int) int {
 	hi, _ := bits.Mul64(uint64(n), goldenStep)
 	return int(hi | 1)
