@@ -211,7 +211,7 @@ func decodeLayout(h []byte, fileSize int64) (layout, error) {
 	// Any odd step below the slot count numbers every slot once; the
 	// creator's is slotStep's.
 	l.step = u64(offSlotStep)
-	if l.step%2 == 0 || l.step >= max(l.Slots, 2) {
+	if l.step < 1 || l.step%2 == 0 || l.step >= max(l.Slots, 2) {
 		return layout{}, fmt.Errorf("%w: slot step %d for %d slots (want an odd number below it)", ErrNotRing, l.step, l.Slots)
 	}
 	return l, nil

@@ -173,6 +173,7 @@ func TestRingBadHeader(t *testing.T) {
 		"even step":      {hdr(func(h []byte) { h[offSlotStep] = 2 }), good.size},
 		"step too large": {hdr(func(h []byte) { h[offSlotStep] = 5 }), good.size},
 		"cut step":       {good.encode()[:offSlotStep], good.size},
+		"huge step":      {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotStep:], 1<<50+1) }), good.size},
 		"3 slots":        {hdr(func(h []byte) { h[offSlots] = 3 }), good.size},
 		"zero size":      {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotSize:], 0) }), good.size},
 		"huge size":      {hdr(func(h []byte) { binary.LittleEndian.PutUint64(h[offSlotSize:], 1<<63) }), good.size},
