@@ -6,7 +6,8 @@ Usage: python3 aux/ring_read.py SEGMENT [--width 1280] [--height 720]
 SEGMENT is a named ring in /dev/shm (or a path), such as the one
 `go run ./part3/stream -named` prints. The script maps it read-only and
 follows the layout documented in mp/shm's package documentation (go doc
-github.com/mpgo/mp/mp/shm): a 4096-byte header, then the slots. It only
+github.com/mpgo/mp/mp/shm): a 4096-byte header, then the slots, frame k in
+slot k*step mod slots. It only
 looks: it takes no side of the ring, so the chapter's own consumer is not
 disturbed. A frame is read only while its slot's sequence number says it
 is whole, and checked again after the copy (the producer may reuse the
@@ -25,7 +26,7 @@ import sys
 import numpy as np
 
 MAGIC = b"mp-ring\x00"
-VERSION = 2
+VERSION = 3
 POLICIES = {0: "block", 1: "drop-newest", 2: "drop-oldest"}
 HEADER = 4096  # the ring's header; slot 0 starts here
 SLOT_HEADER = 16  # sequence number, length
@@ -40,18 +41,21 @@ def read_header(buf):
     if version != VERSION:
         sys.exit("ring layout version %d, this script reads %d" % (version, VERSION))
     slot_size, slots, stride, data = struct.unpack_from("<QQQQ", buf, 16)
+    (step,) = struct.unpack_from("<Q", buf, 88)
     if slots < 1 or slots & (slots - 1) or data != HEADER or len(buf) != HEADER + slots * stride:
         sys.exit("corrupt ring header")
+    if step % 2 == 0 or step >= max(slots, 2):
+        sys.exit("corrupt ring header: slot step %d for %d slots" % (step, slots))
     head, drops = struct.unpack_from("<QQ", buf, 128)
     (closed,) = struct.unpack_from("<I", buf, 388)
-    return dict(slot_size=slot_size, slots=slots, stride=stride, policy=POLICIES.get(policy, "?"),
+    return dict(slot_size=slot_size, slots=slots, stride=stride, step=step, policy=POLICIES.get(policy, "?"),
                 head=head, drops=drops, closed=bool(closed))
 
 
 def read_frame(buf, ring, k):
     """Frame k as a numpy array of bytes (a copy), or None if its slot no
     longer holds it."""
-    off = HEADER + (k % ring["slots"]) * ring["stride"]
+    off = HEADER + (k * ring["step"] % ring["slots"]) * ring["stride"]
     seq, length = struct.unpack_from("<QQ", buf, off)
     if seq != k + 1 or length > ring["slot_size"]:
         return None

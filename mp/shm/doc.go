@@ -48,7 +48,7 @@
 //
 //	offset  size  field
 //	0       8     magic "mp-ring\x00"
-//	8       4     layout version, 2
+//	8       4     layout version, 3
 //	12      4     full-ring policy: 0 block, 1 drop-newest, 2 drop-oldest
 //	16      8     slot size S: the largest frame, in bytes
 //	24      8     slot count N, a power of two
@@ -60,6 +60,8 @@
 //	72      8     consumer's start time
 //	80      4     1 if the producer publishes without a fence (below)
 //	84      4     1 if the consumer publishes without a fence
+//	88      8     slot step M: odd, below N (1 when N is 1); the
+//	              creator's is N×(√5−1)/2 rounded down, made odd
 //	128     8     head: frames committed so far (the producer's line;
 //	              written after each frame's sequence number, without
 //	              ordering: trust the sequence numbers)
@@ -74,7 +76,11 @@
 //	516     4     1 once the consumer closed
 //	4096    …     N slots, one every stride bytes
 //
-// Frame number k (counted from 0) lives in slot k mod N:
+// Frame number k (counted from 0) lives in slot k×M mod N (slot j at
+// offset 4096 + j×stride). Consecutive frames lie far apart: in address
+// order, small frames streamed at half the rate (a CPU's prefetcher, which
+// fetches the lines after those a program reads, most likely took lines
+// from the other side's CPU before their time).
 //
 //	offset  size  field
 //	0       8     sequence number: k+1 once frame k is committed, written

@@ -250,7 +250,7 @@ func readLayout(fd int) (layout, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return layout{}, err
 	}
-	h := make([]byte, offProdPID)
+	h := make([]byte, headerConstEnd)
 	n, err := unix.Pread(fd, h, 0)
 	if err != nil {
 		return layout{}, fmt.Errorf("read the header: %w", err)

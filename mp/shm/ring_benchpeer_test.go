@@ -89,8 +89,8 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			awaitAck(words, i, args[1])
 			line.Store(monoNow())
 		}
-	case "lines": // n numbers into bare cache lines, args[1] to a line: the floor
-		produceLines(words.Data(), args[0], args[1])
+	case "lines": // n numbers into bare cache lines, args[1] to a line, in the order of step args[2]: the floor
+		produceLines(words.Data(), args[0], args[1], args[2])
 	case "pingpong":
 		w := (*atomic.Uint64)(unsafe.Pointer(&words.Data()[pingWord]))
 		fmt.Println("pingpong")

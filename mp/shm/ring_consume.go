@@ -13,13 +13,18 @@ var errInvalid = os.ErrInvalid
 
 // Consumer is the reading side of a ring. It is used by one goroutine at a
 // time; Close may be called from another, to interrupt a wait.
+//
+// Next and Release take a short way for a frame that is there (under
+// Block and DropNewest): a look at the slot's sequence number and length,
+// and at the release a count; everything else is in functions of their
+// own.
 type Consumer struct {
 	side
 	pos       uint64 // the position of the next frame to read
 	published uint64 // the position last published as the tail
 	batch     uint64 // releases published at once (see Release)
 	held      bool   // the frame at pos is being read (Next returned it)
-	view      []byte
+	short     bool   // the policy lets Next and Release take their short way
 }
 
 // Consumer takes the consuming side of the ring for this process. The
@@ -53,6 +58,7 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	}
 	c.pos = w.tail.Load() &^ holdBit
 	c.published, c.batch = c.pos, releaseBatch(r.RingConfig)
+	c.short = r.Policy != DropOldest
 	if err := c.attach(w.consPID, w.consStart); err != nil {
 		c.peer.close()
 		unix.Close(c.cancelFD)
@@ -73,8 +79,23 @@ func (r *Ring) Consumer() (*Consumer, error) {
 // never returned); ctx's error when ctx ends; ErrRingClosed after Close;
 // and ErrCorrupt when the slot or the counters hold impossible values.
 func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
+	if !c.held && c.short && !c.closed.Load() {
+		seq, length, payload := c.w.slot(c.pos)
+		if seq.Load() == c.pos+1 {
+			if n := *length; n <= uint64(len(payload)) {
+				c.held = true
+				return payload[:n:n], nil
+			}
+		}
+	}
+	return c.next(ctx)
+}
+
+// next is Next when the frame is held already, the side is closed, the
+// frame is not there or its length is wrong, or the policy is DropOldest.
+func (c *Consumer) next(ctx context.Context) ([]byte, error) {
 	if c.held {
-		return c.view, nil
+		return c.view()
 	}
 	if c.closed.Load() {
 		return nil, c.errorf("next: %w", ErrRingClosed)
@@ -139,17 +160,25 @@ func (c *Consumer) ready() (bool, error) {
 // it concludes from it: a test's way to move the producer in between.
 var afterSeqLoad func()
 
-// take makes the view of the frame at pos, checking its length.
+// take holds the frame at pos and returns its view. A frame whose length
+// is larger than a slot is released at once, and ErrCorrupt.
 func (c *Consumer) take() ([]byte, error) {
+	c.held = true
+	v, err := c.view()
+	if err != nil {
+		c.Release()
+	}
+	return v, err
+}
+
+// view returns the frame at pos, checking its length.
+func (c *Consumer) view() ([]byte, error) {
 	_, length, payload := c.w.slot(c.pos)
 	n := *length
-	if n > uint64(len(payload)) {
-		c.held = true
-		c.Release()
-		return nil, c.errorf("%w: frame %d says %d bytes, slots hold %d", ErrCorrupt, c.pos, n, len(payload))
+	if n <= uint64(len(payload)) {
+		return payload[:n:n], nil
 	}
-	c.held, c.view = true, payload[:n:n]
-	return c.view, nil
+	return nil, c.errorf("%w: frame %d says %d bytes, slots hold %d", ErrCorrupt, c.pos, n, len(payload))
 }
 
 // Release gives the slot of the frame Next returned back to the producer.
@@ -163,10 +192,23 @@ func (c *Consumer) take() ([]byte, error) {
 // taking each one from under it. Under DropOldest every release is
 // published at once.
 func (c *Consumer) Release() error {
+	if !c.held || !c.short {
+		return c.release()
+	}
+	c.held = false
+	c.pos++
+	if c.pos-c.published >= c.batch || c.peerWaiting.Load() != 0 {
+		c.flush()
+	}
+	return nil
+}
+
+// release is Release under DropOldest, or without a frame held.
+func (c *Consumer) release() error {
 	if !c.held {
 		return c.errorf("release: no frame held: %w", errInvalid)
 	}
-	c.held, c.view = false, nil
+	c.held = false
 	c.pos++
 	if c.r.Policy == DropOldest {
 		// The tail is marked (holdBit), so the producer leaves it

@@ -32,7 +32,10 @@ const (
 // publishes its position once every eighth of the lines, and the helper
 // reads it only when its last copy says all lines are full, as the ring
 // hands back its slots. Both store with the ring's release store
-// (storeRelease, a plain MOV on amd64). There is no header, length, wake
+// (storeRelease, a plain MOV on amd64). The lines follow one another in
+// address order (step 1), or in the ring's order (step slotStep(floorLines):
+// message k in line k×step mod floorLines, far from the lines of the
+// messages before and after it; see slotStep). There is no header, length, wake
 // flag or closed flag: each line still has to cross from the helper's CPU
 // to this one, as a ring's slot does, so a ring that carries one frame per
 // line cannot beat this rate while both processes run.
@@ -47,7 +50,7 @@ const (
 // comes back, fall into one run each, so the median is the rate while
 // both sides run, unless they seldom run at once (then it measures the
 // scheduler too).
-func lineStream(b *testing.B, p *benchPeer, n, perLine int) float64 {
+func lineStream(b *testing.B, p *benchPeer, n, perLine, step int) float64 {
 	words := p.words.Data()
 	pos := (*uint64)(unsafe.Pointer(&words[floorPosWord]))
 	// The numbers of an earlier stream must not pass for this one's.
@@ -60,9 +63,9 @@ func lineStream(b *testing.B, p *benchPeer, n, perLine int) float64 {
 	chunks := make([]uint64, 0, n/floorChunk)
 	start := time.Now()
 	last := start
-	p.send("lines", n, perLine)
+	p.send("lines", n, perLine, step)
 	for i := range uint64(n) {
-		w := floorMessage(words, i, shift)
+		w := floorMessage(words, i, shift, uint64(step))
 		for v := atomic.LoadUint64(w); v != i+1; v = atomic.LoadUint64(w) {
 			if v > i+1 {
 				b.Fatalf("line stream: the line of message %d holds message %d: overwritten unread", i, v-1)
@@ -86,8 +89,8 @@ func lineStream(b *testing.B, p *benchPeer, n, perLine int) float64 {
 }
 
 // produceLines is the helper's side of lineStream: n messages, perLine to
-// a line.
-func produceLines(words []int64, n, perLine int) {
+// a line, lines in the order of step.
+func produceLines(words []int64, n, perLine, step int) {
 	pos := (*uint64)(unsafe.Pointer(&words[floorPosWord]))
 	shift := uint(perLine / 2)
 	room := uint64(floorLines << shift)
@@ -96,15 +99,17 @@ func produceLines(words []int64, n, perLine int) {
 		for i-read >= room {
 			read = atomic.LoadUint64(pos)
 		}
-		storeRelease(floorMessage(words, i, shift), i+1)
+		storeRelease(floorMessage(words, i, shift, uint64(step)), i+1)
 	}
 }
 
 // floorMessage returns the word of message i of the line stream, with
-// 1<<shift messages to a line: masks and shifts, so that finding it costs
-// next to nothing beside the line's crossing.
-func floorMessage(words []int64, i uint64, shift uint) *uint64 {
+// 1<<shift messages to a line, lines in the order of step: masks, shifts
+// and a multiplication, so that finding it costs next to nothing beside
+// the line's crossing.
+func floorMessage(words []int64, i uint64, shift uint, step uint64) *uint64 {
 	k := i & (floorLines<<shift - 1)
-	at := floorWord + k>>shift*8 + k&(1<<shift-1)*(8>>shift)
+	line := k >> shift * step & (floorLines - 1)
+	at := floorWord + line*8 + k&(1<<shift-1)*(8>>shift)
 	return (*uint64)(unsafe.Pointer(&words[at]))
 }

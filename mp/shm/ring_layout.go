@@ -14,7 +14,7 @@ import (
 // single atomic instructions.
 const (
 	ringMagic   = "mp-ring\x00"
-	ringVersion = 2
+	ringVersion = 3
 
 	offMagic     = 0
 	offVersion   = 8
@@ -31,6 +31,11 @@ const (
 	// call membarrier before it sleeps (see ring_fence.go).
 	offProdFenceless = 80
 	offConsFenceless = 84
+	// The slot step M: frame k lives in slot (k×M) mod N (see slotStep).
+	offSlotStep = 88
+	// The header's constant part, which creation writes and opening
+	// checks, ends with the slot step.
+	headerConstEnd = 96
 
 	// The producer's line: written by the producer on every commit, read
 	// by the consumer only to take over, or by a reader that takes no
@@ -55,6 +60,10 @@ const (
 	// holdBit marks the tail while the consumer reads the slot at tail
 	// under DropOldest, so that the producer does not discard it.
 	holdBit = uint64(1) << 63
+
+	// goldenStep is 2⁶⁴ divided by the golden ratio: slotStep multiplies
+	// by it.
+	goldenStep = 0x9E3779B97F4A7C15
 
 	// maxSlotSize and maxSlots keep slotSize×slots far from overflowing.
 	maxSlotSize = 1 << 32
@@ -114,7 +123,22 @@ type RingConfig struct {
 type layout struct {
 	RingConfig
 	stride int // bytes from one slot to the next
+	step   int // frame k lives in slot k×step mod Slots
 	size   int // the whole segment
+}
+
+// slotStep returns the slot step of a ring of n slots: the odd number
+// nearest below n divided by the golden ratio (1 for one or two slots).
+// Frame k lives in slot k×step mod n, so that consecutive frames lie far
+// apart in memory, in different pages once the ring has 128 slots or more.
+// Slots in the order of frames halved the rate of small frames on the
+// machine this is measured on (docs/benchmarks.md): the producer kept only
+// a few frames ahead of the consumer, whose CPU's hardware prefetcher,
+// which fetches the lines after those a program reads, most likely took
+// from the producer's CPU the lines it was about to write.
+func slotStep(n int) int {
+	hi, _ := bits.Mul64(uint64(n), goldenStep)
+	return int(hi | 1)
 }
 
 // newLayout checks cfg and computes the geometry.
@@ -133,12 +157,13 @@ func newLayout(cfg RingConfig) (layout, error) {
 	if stride > (1<<46)/cfg.Slots {
 		return layout{}, fmt.Errorf("%w: %d slots of %d bytes is too large", ErrBadConfig, cfg.Slots, cfg.SlotSize)
 	}
-	return layout{RingConfig: cfg, stride: stride, size: ringHeaderSize + stride*cfg.Slots}, nil
+	return layout{RingConfig: cfg, stride: stride, step: slotStep(cfg.Slots), size: ringHeaderSize + stride*cfg.Slots}, nil
 }
 
-// encode returns the header's constant part (the first 48 bytes).
+// encode returns the header's constant part (the first 96 bytes; the
+// sides' PIDs and flags in it are zero).
 func (l layout) encode() []byte {
-	h := make([]byte, offProdPID)
+	h := make([]byte, headerConstEnd)
 	copy(h, ringMagic)
 	binary.LittleEndian.PutUint32(h[offVersion:], ringVersion)
 	binary.LittleEndian.PutUint32(h[offPolicy:], uint32(l.Policy))
@@ -146,6 +171,7 @@ func (l layout) encode() []byte {
 	binary.LittleEndian.PutUint64(h[offSlots:], uint64(l.Slots))
 	binary.LittleEndian.PutUint64(h[offStride:], uint64(l.stride))
 	binary.LittleEndian.PutUint64(h[offData:], ringHeaderSize)
+	binary.LittleEndian.PutUint64(h[offSlotStep:], uint64(l.step))
 	return h
 }
 
@@ -153,7 +179,7 @@ func (l layout) encode() []byte {
 // fileSize bytes. Anything but a ring of this version and a consistent
 // geometry is an error wrapping ErrNotRing.
 func decodeLayout(h []byte, fileSize int64) (layout, error) {
-	if len(h) < offProdPID || fileSize < ringHeaderSize {
+	if len(h) < headerConstEnd || fileSize < ringHeaderSize {
 		return layout{}, fmt.Errorf("%w: %d bytes is too small for a ring's header", ErrNotRing, fileSize)
 	}
 	if string(h[:8]) != ringMagic {
@@ -182,6 +208,12 @@ func decodeLayout(h []byte, fileSize int64) (layout, error) {
 		return layout{}, fmt.Errorf("%w: header says %d slots of %d bytes (stride %d, data at %d), the segment has %d bytes",
 			ErrNotRing, l.Slots, l.SlotSize, u64(offStride), u64(offData), fileSize)
 	}
+	// Any odd step below the slot count numbers every slot once; the
+	// creator's is slotStep's.
+	l.step = u64(offSlotStep)
+	if l.step < 1 || l.step%2 == 0 || l.step >= max(l.Slots, 2) {
+		return layout{}, fmt.Errorf("%w: slot step %d for %d slots (want an odd number below it)", ErrNotRing, l.step, l.Slots)
+	}
 	return l, nil
 }
 
@@ -196,6 +228,7 @@ type words struct {
 	consPID, consStart           *atomic.Uint64
 	base                         unsafe.Pointer
 	stride, slotSize, mask, data uintptr
+	step                         uintptr
 }
 
 func newWords(mem []byte, l layout) *words {
@@ -210,15 +243,16 @@ func newWords(mem []byte, l layout) *words {
 		prodPID: u64(offProdPID), prodStart: u64(offProdStart),
 		consPID: u64(offConsPID), consStart: u64(offConsStart),
 		base: base, stride: uintptr(l.stride), slotSize: uintptr(l.SlotSize),
-		mask: uintptr(l.Slots - 1), data: ringHeaderSize,
+		mask: uintptr(l.Slots - 1), data: ringHeaderSize, step: uintptr(l.step),
 	}
 }
 
 // slot returns the sequence word, the length word and the payload of the
-// slot that holds position pos. The length, like the payload, is plain
-// memory: the sequence number's atomic store publishes both.
+// slot that holds position pos (slot pos×step mod Slots). The length, like
+// the payload, is plain memory: the sequence number's atomic store
+// publishes both.
 func (w *words) slot(pos uint64) (seq *atomic.Uint64, length *uint64, payload []byte) {
-	p := unsafe.Add(w.base, w.data+(uintptr(pos)&w.mask)*w.stride)
+	p := unsafe.Add(w.base, w.data+(uintptr(pos)*w.step&w.mask)*w.stride)
 	return (*atomic.Uint64)(p), (*uint64)(unsafe.Add(p, 8)),
 		unsafe.Slice((*byte)(unsafe.Add(p, slotHeaderSize)), w.slotSize)
 }

@@ -11,11 +11,14 @@ import (
 
 // Producer is the writing side of a ring. It is used by one goroutine at a
 // time; Close may be called from another, to interrupt a wait.
+//
+// Reserve and Commit take a short way while a slot is free: a few loads
+// and the frame's stores; everything else is in functions of their own.
 type Producer struct {
 	side
-	pos      uint64 // the position of the next frame: private, never read back
-	tail     uint64 // the consumer's position, as last read
-	reserved []byte // the payload of the slot reserved at pos, nil if none
+	pos  uint64 // the position of the next frame: private, never read back
+	tail uint64 // the consumer's position, as last read
+	held bool   // the slot at pos is reserved
 }
 
 // Producer takes the producing side of the ring for this process. The
@@ -67,22 +70,32 @@ func (r *Ring) Producer() (*Producer, error) {
 // consumer's process died, ErrRingClosed after Close, and ErrCorrupt when
 // the shared counters hold impossible values.
 func (p *Producer) Reserve(ctx context.Context) ([]byte, error) {
-	if p.reserved != nil {
-		return p.reserved, nil
+	if p.held || p.pos-p.tail >= uint64(p.r.Slots) || p.closed.Load() || p.w.consClosed.Load() != 0 {
+		return p.reserve(ctx)
 	}
-	if p.closed.Load() {
-		return nil, p.errorf("reserve: %w", ErrRingClosed)
-	}
-	if p.w.consClosed.Load() != 0 {
-		return nil, p.errorf("reserve: %w: the consumer closed its side", io.ErrClosedPipe)
-	}
-	if p.pos-p.tail >= uint64(p.r.Slots) {
-		if err := p.makeRoom(ctx); err != nil {
-			return nil, err
+	p.held = true
+	_, _, payload := p.w.slot(p.pos)
+	return payload, nil
+}
+
+// reserve is Reserve when a slot is reserved already, a side closed, or
+// the cached tail says full.
+func (p *Producer) reserve(ctx context.Context) ([]byte, error) {
+	if !p.held {
+		if p.closed.Load() {
+			return nil, p.errorf("reserve: %w", ErrRingClosed)
 		}
+		if p.w.consClosed.Load() != 0 {
+			return nil, p.errorf("reserve: %w: the consumer closed its side", io.ErrClosedPipe)
+		}
+		if p.pos-p.tail >= uint64(p.r.Slots) {
+			if err := p.makeRoom(ctx); err != nil {
+				return nil, err
+			}
+		}
+		p.held = true
 	}
 	_, _, payload := p.w.slot(p.pos)
-	p.reserved = payload
 	return payload, nil
 }
 
@@ -143,15 +156,8 @@ func (p *Producer) dropOldest() error {
 // is negative or larger than the slot (the slot stays reserved), and with
 // os.ErrInvalid when nothing is reserved.
 func (p *Producer) Commit(n int) error {
-	if p.reserved == nil {
-		return p.errorf("commit: nothing reserved: %w", errInvalid)
-	}
-	if p.closed.Load() {
-		p.reserved = nil
-		return p.errorf("commit: %w", ErrRingClosed)
-	}
-	if n < 0 || n > p.r.SlotSize {
-		return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
+	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() {
+		return p.commitError(n)
 	}
 	seq, length, _ := p.w.slot(p.pos)
 	*length = uint64(n)
@@ -163,9 +169,25 @@ func (p *Producer) Commit(n int) error {
 	p.publish(seq, p.pos+1)
 	p.pos++
 	*p.w.head = p.pos
-	p.reserved = nil
-	p.wake()
+	p.held = false
+	if beforeLook != nil || p.peerWaiting.Load() != 0 {
+		p.wake()
+	}
 	return nil
+}
+
+// commitError is why Commit(n) does not publish: nothing reserved, the
+// side closed (which abandons the slot), or n out of bounds (the slot
+// stays reserved).
+func (p *Producer) commitError(n int) error {
+	switch {
+	case !p.held:
+		return p.errorf("commit: nothing reserved: %w", errInvalid)
+	case p.closed.Load():
+		p.held = false
+		return p.errorf("commit: %w", ErrRingClosed)
+	}
+	return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
 }
 
 // Write copies b into a slot and commits it: one frame per call. A frame

@@ -17,7 +17,7 @@ import (
 
 func TestRingScribbled(t *testing.T) {
 	put := func(r *Ring, off int, v uint64) { binary.LittleEndian.PutUint64(r.mem[off:], v) }
-	slot := func(r *Ring, pos int) int { return ringHeaderSize + pos*r.stride }
+	slot := func(r *Ring, pos int) int { return ringHeaderSize + pos*r.step%r.Slots*r.stride }
 	for name, tc := range map[string]struct {
 		policy   FullPolicy
 		frames   int // written before the scribble
