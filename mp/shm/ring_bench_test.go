@@ -210,8 +210,10 @@ func benchLatency(b *testing.B) {
 	b.ResetTimer()
 	polled := oneWay(b, p, c, b.N, 20_000)
 	b.StopTimer()
-	// One message every 2 ms: the consumer has gone to sleep.
+	// One message every 2 ms: the consumer has gone to sleep; so has
+	// this process's reader of a pipe, the floor of that wake-up.
 	slept := oneWay(b, p, c, min(b.N, 200), 2_000_000)
+	sleptPipe := oneWayPipe(b, p, min(b.N, 200), 2_000_000)
 	// The tenth percentiles: on a shared machine a side often loses its
 	// CPU and then sleeps, and the median measures the scheduler; the
 	// fastest tenth says what the path costs when both sides run.
@@ -222,6 +224,8 @@ func benchLatency(b *testing.B) {
 	b.ReportMetric(float64(percentile(line, 0.50)), "line-p50-ns")
 	b.ReportMetric(float64(percentile(slept, 0.50)), "sleep-p50-ns")
 	b.ReportMetric(float64(percentile(slept, 0.99)), "sleep-p99-ns")
+	b.ReportMetric(float64(percentile(sleptPipe, 0.50)), "sleep-pipe-p50-ns")
+	b.ReportMetric(float64(percentile(slept, 0.50))/float64(percentile(sleptPipe, 0.50)), "x-sleep-pipe")
 	b.ReportMetric(float64(rtt.Nanoseconds()), "pingpong-ns")
 	b.ReportMetric(float64(pipe.Nanoseconds()), "pipe-rtt-ns")
 	vdso, sys := clockCost()
@@ -271,6 +275,25 @@ func oneWayLine(b *testing.B, p *benchPeer, n, gap int) []uint64 {
 		ack.Store(uint64(i + 1))
 	}
 	p.expect(b, "stampedline")
+	return lat
+}
+
+// oneWayPipe is oneWay through the helper's stdout instead of the ring:
+// after the same gap, how long a reader that sleeps in a pipe read (through
+// the runtime's poller, as pipeRoundTrip's) takes to get a stamp.
+func oneWayPipe(b *testing.B, p *benchPeer, n, gap int) []uint64 {
+	ack := (*atomic.Uint64)(unsafe.Pointer(&p.words.Data()[ackWord]))
+	ack.Store(0)
+	p.send("stampedpipe", n, gap)
+	lat := make([]uint64, 0, n)
+	var buf [8]byte
+	for i := range n {
+		_, err := io.ReadFull(p.out, buf[:])
+		require.NoError(b, err)
+		lat = append(lat, monoNow()-binary.LittleEndian.Uint64(buf[:]))
+		ack.Store(uint64(i + 1))
+	}
+	p.expect(b, "stampedpipe")
 	return lat
 }
 

@@ -89,6 +89,15 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			awaitAck(words, i, args[1])
 			line.Store(monoNow())
 		}
+	case "stampedpipe": // the same stamps, written to stdout: a sleeping reader's floor
+		var buf [8]byte
+		for i := range args[0] {
+			awaitAck(words, i, args[1])
+			binary.LittleEndian.PutUint64(buf[:], monoNow())
+			if _, err := os.Stdout.Write(buf[:]); err != nil {
+				return err
+			}
+		}
 	case "lines": // n numbers into bare cache lines, args[1] to a line, in the order of step args[2]: the floor
 		produceLines(words.Data(), args[0], args[1], args[2])
 	case "pingpong":
