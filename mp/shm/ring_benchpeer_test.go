@@ -90,13 +90,8 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			line.Store(monoNow())
 		}
 	case "stampedpipe": // the same stamps, written to stdout: a sleeping reader's floor
-		var buf [8]byte
-		for i := range args[0] {
-			awaitAck(words, i, args[1])
-			binary.LittleEndian.PutUint64(buf[:], monoNow())
-			if _, err := os.Stdout.Write(buf[:]); err != nil {
-				return err
-			}
+		if err := stampsToStdout(words, args[0], args[1]); err != nil {
+			return err
 		}
 	case "lines": // n numbers into bare cache lines, args[1] to a line, in the order of step args[2]: the floor
 		produceLines(words.Data(), args[0], args[1], args[2])
@@ -134,6 +129,20 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	fmt.Println(cmd)
+	return nil
+}
+
+// stampsToStdout writes n clock stamps to stdout, each gap nanoseconds
+// after the one before was acknowledged (see awaitAck).
+func stampsToStdout(words *Array[int64], n, gap int) error {
+	var buf [8]byte
+	for i := range n {
+		awaitAck(words, i, gap)
+		binary.LittleEndian.PutUint64(buf[:], monoNow())
+		if _, err := os.Stdout.Write(buf[:]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
