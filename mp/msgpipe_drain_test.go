@@ -35,15 +35,23 @@ func TestWhatComesWhileTheReaderDrainsAnArmedPipeWakesIt(t *testing.T) {
 	t.Run("the pipe's end", func(t *testing.T) { drainAnArmedPipe(t, true) })
 }
 
-func drainAnArmedPipe(t *testing.T, end bool) {
+// readerWaiting is readingProcess once its reader goroutine waits in the
+// runtime's poller, the pipe armed.
+func readerWaiting(t *testing.T) (*Process, *os.File) {
+	t.Helper()
 	p, w := readingProcess(t)
-	m := p.conn.pipe
 	requireWithin(t, 5*time.Second, func() {
 		for !parkedInThePoller("mp.(*frontConn).read") {
 			runtime.Gosched()
 		}
 	})
-	require.True(t, m.armed.Load(), "the reader goroutine waits, the pipe armed")
+	require.True(t, p.conn.pipe.armed.Load(), "the reader goroutine waits, the pipe armed")
+	return p, w
+}
+
+func drainAnArmedPipe(t *testing.T, end bool) {
+	p, w := readerWaiting(t)
+	m := p.conn.pipe
 	write := func(fr *frame) {
 		buf, err := appendFrame(nil, fr)
 		require.NoError(t, err)

@@ -1,7 +1,6 @@
 package mp
 
 import (
-	"runtime"
 	"testing"
 	"time"
 
@@ -27,14 +26,8 @@ func TestStopHearsTheEndOfAPipeLeftUnarmedByACall(t *testing.T) {
 }
 
 func stopAfterASpentWakeUp(t *testing.T, stopFirst bool) {
-	p, w := readingProcess(t)
+	p, w := readerWaiting(t)
 	m := p.conn.pipe
-	requireWithin(t, 5*time.Second, func() {
-		for !parkedInThePoller("mp.(*frontConn).read") {
-			runtime.Gosched()
-		}
-	})
-	require.True(t, m.armed.Load(), "the reader goroutine waits, the pipe armed")
 
 	// A Call takes the token; a message comes and wakes the reader
 	// goroutine, which finds the token taken and waits again, its wake-up
