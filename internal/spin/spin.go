@@ -154,8 +154,8 @@ func (s *Spinner) Poll(try func() bool) bool {
 // Polls reports whether Poll would poll now: polling is on, data came
 // within Recently and the machine is not busy. A waiter whose Poll would
 // not poll can go straight to its wait in the kernel, which returns at once
-// if data is there, and save the system call of a first try: on the path
-// of a round trip that was a tenth of the time (docs/benchmarks.md).
+// if data is there, and save the system call of a first try: one on each
+// side of a round trip, on the path the other side waits for.
 func (s *Spinner) Polls() bool { return s.polls(Now()) }
 
 func (s *Spinner) polls(now int64) bool {
