@@ -3,6 +3,7 @@ package mp
 import (
 	"context"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,11 +54,19 @@ func TestMessagePipeStaysOutOfThePoller(t *testing.T) {
 	// let the token go (selfArms counts those). Armed by anything else,
 	// the pipe would wake the runtime's epoll_wait at every reply that a
 	// Call reads, without the kernel ever reporting it to the reader (it
-	// finds the pipe empty), and so stay armed.
+	// finds the pipe empty), and so stay armed. The look waits until the
+	// reader goroutine waits in the poller: one that read the reply while
+	// it polled (the Call found the token taken) leaves the pipe as the
+	// test armed it until its polling ends and it arms the pipe itself.
 	leftArmed := func(i int, what string) {
 		t.Helper()
 		arms := m.selfArms.Load()
 		call()
+		requireWithin(t, 5*time.Second, func() {
+			for !parkedInThePoller("mp.(*frontConn).read") {
+				runtime.Gosched()
+			}
+		})
 		if isArmed(t, ep, m.src.fd) && m.selfArms.Load() == arms {
 			t.Fatalf("call %d%s left the pipe armed with nothing for the reader", i, what)
 		}
