@@ -19,9 +19,8 @@ import (
 // let it go and waits in the runtime's poller whenever the test's process
 // is quiet: a Call then always takes the token and waits in the kernel.
 func blockLong(t *testing.T) {
-	oldFor, oldSpin := blockFor, spin.Off
-	blockFor, spin.Off = 10*time.Second, true
-	t.Cleanup(func() { blockFor, spin.Off = oldFor, oldSpin })
+	setForTest(t, &blockFor, 10*time.Second)
+	setForTest(t, &spin.Off, true)
 }
 
 // Fault: a Call waits for its reply in poll(2), where the runtime cannot

@@ -67,13 +67,21 @@ func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res call
 	m.disarm()            // its reply is for us, not for the reader goroutine
 	m.src.emptied = false // until a read of ours says so (see letGo)
 	partial := false
+	// A reply the reader goroutine routed before we took the token is in
+	// ch.
+	ready := func() bool {
+		select {
+		case res = <-ch:
+			got = true
+			return true
+		default:
+			return false
+		}
+	}
 	try := func() bool {
 		for {
-			select {
-			case res = <-ch:
-				got = true
+			if ready() {
 				return true
-			default:
 			}
 			switch err := c.routeOne(m.nextWhole); {
 			case errors.Is(err, errNotWhole):
@@ -88,20 +96,10 @@ func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res call
 			}
 		}
 	}
-	// A reply the reader goroutine routed before we took the token is in
-	// ch; frames in the buffer are routed without a system call. Beyond
+	// Frames in the buffer are routed without a system call; beyond
 	// those, a first read is for polling only: poll(2) returns at once if
 	// the reply is there, and the read would be one system call more on
 	// the round trip's path.
-	ready := func() bool {
-		select {
-		case res = <-ch:
-			got = true
-			return true
-		default:
-			return false
-		}
-	}
 	if !ready() && !((m.buffered() || m.src.spin.polls()) && (try() || m.src.spin.poll(try))) {
 		// Wait in the kernel, on this thread, unless a frame too large
 		// to come whole is on its way: the reader goroutine reads that.

@@ -106,3 +106,13 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// setForTest sets *p to v, and puts the old value back when the test ends:
+// for the package's variables that tests turn (restFor, blockFor,
+// spin.Off, the hooks). Set before the process or goroutines that read
+// them start, they are never written while those run.
+func setForTest[T any](t testing.TB, p *T, v T) {
+	old := *p
+	*p = v
+	t.Cleanup(func() { *p = old })
+}

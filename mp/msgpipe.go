@@ -118,11 +118,16 @@ func (m *msgPipe) next() (frame, error) {
 // after that read is not missed: the reader arms the pipe before it waits
 // (await), which wakes it at once if data is there.
 func (m *msgPipe) nextToDrain() (frame, error) {
-	if m.rd.r.Buffered() == 0 && m.src.emptied && !m.src.spin.polls() {
+	if m.emptied() && !m.src.spin.polls() {
 		return frame{}, errNoData
 	}
 	return m.next()
 }
+
+// emptied reports whether the frame reader's buffer is empty and its last
+// read of the pipe found it empty or emptied it. Only the token's holder
+// calls it.
+func (m *msgPipe) emptied() bool { return m.src.emptied && m.rd.r.Buffered() == 0 }
 
 // errNotWhole says that only part of the next frame has come so far (see
 // msgPipe.nextWhole).

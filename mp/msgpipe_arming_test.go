@@ -17,13 +17,11 @@ import (
 // 0), and the test, playing the backend, writes the reply only once the
 // Call waits for the reader (in awaitReply).
 func TestCallThatLetGoBeforeItsReplyArmsThePipe(t *testing.T) {
-	oldFor := blockFor
-	blockFor = 0
+	setForTest(t, &blockFor, 0)
+	setForTest(t, &restFor, time.Hour)
 	p, w := readingProcess(t)
 	m := p.conn.pipe
-	restWas := restFor
-	restFor = time.Hour
-	t.Cleanup(func() { blockFor, restFor = oldFor, restWas; m.armIfFree() })
+	t.Cleanup(m.armIfFree)
 	for i := range 20 {
 		errc := make(chan error, 1)
 		go func() {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,21 +18,24 @@ import (
 // own arming found the wake-up still queued and made no new edge: the
 // reader waited forever beside a message (and, at a stop, beside the
 // pipe's end: Shutdown hung in BenchmarkCallWhileBusy). Here the test plays
-// that Call, and lets the runtime's poller run (a sleep) before the reader
-// waits.
+// that Call, and the reader, which does not poll, waits again only once the
+// runtime's poller has looked.
 func TestReaderTakesAWakeUpLeftWhileItDrained(t *testing.T) {
 	type pipeEnds struct {
 		m *msgPipe
 		w *os.File
 	}
 	ends := make(chan pipeEnds, 1) // the hook's first run plays the Call
-	beforeAwait = func() {
+	called, goOn := make(chan struct{}), make(chan struct{})
+	setForTest(t, &beforeAwait, func() {
 		var e pipeEnds
 		select {
 		case e = <-ends:
 		default:
 			return
 		}
+		defer func() { <-goOn }()
+		defer close(called)
 		// The Call: takes the token, finds the pipe empty, lets go
 		// with a message in it and the stop begun, so that it arms.
 		if !e.m.take() {
@@ -47,12 +51,11 @@ func TestReaderTakesAWakeUpLeftWhileItDrained(t *testing.T) {
 		}
 		e.m.ending.Store(true)
 		e.m.letGo(func() bool { return false })
-		time.Sleep(20 * time.Millisecond) // the runtime's poller takes the edge
-	}
-	restWas := restFor
-	restFor = time.Hour // only arming wakes the reader
-	// Registered before readingProcess's: runs once its reader has ended.
-	t.Cleanup(func() { beforeAwait, restFor = nil, restWas })
+	})
+	setForTest(t, &restFor, time.Hour) // only arming wakes the reader
+	setForTest(t, &spin.Off, true)     // the reader does not poll: it waits
+	// Both set before readingProcess, whose cleanup ends the reader before
+	// theirs put the variables back.
 	p, w := readingProcess(t)
 	ends <- pipeEnds{p.conn.pipe, w}
 
@@ -60,6 +63,9 @@ func TestReaderTakesAWakeUpLeftWhileItDrained(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.Write(first) // wakes the reader; it drains, then meets the Call
 	require.NoError(t, err)
+	requireWithin(t, 5*time.Second, func() { <-called })
+	afterThePollerLooked(t) // it has taken the edge of the Call's arming
+	close(goOn)
 	for _, want := range []string{"first", "meanwhile"} {
 		select {
 		case got := <-p.Messages():

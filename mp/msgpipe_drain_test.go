@@ -28,9 +28,8 @@ import (
 // runs it late. Polling is off and restFor an hour, so nothing but the
 // arming can wake the reader.
 func TestWhatComesWhileTheReaderDrainsAnArmedPipeWakesIt(t *testing.T) {
-	spinWas, restWas := spin.Off, restFor
-	spin.Off, restFor = true, time.Hour
-	t.Cleanup(func() { spin.Off, restFor = spinWas, restWas })
+	setForTest(t, &spin.Off, true)
+	setForTest(t, &restFor, time.Hour)
 	t.Run("a message", func(t *testing.T) { drainAnArmedPipe(t, false) })
 	t.Run("the pipe's end", func(t *testing.T) { drainAnArmedPipe(t, true) })
 }

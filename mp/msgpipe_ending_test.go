@@ -18,9 +18,7 @@ import (
 // (the Call may let go after the stop began). Here restFor is an hour; the
 // test plays the Call and the backend.
 func TestStopHearsTheEndOfAPipeLeftUnarmedByACall(t *testing.T) {
-	restWas := restFor
-	restFor = time.Hour
-	t.Cleanup(func() { restFor = restWas })
+	setForTest(t, &restFor, time.Hour)
 	t.Run("Call lets go before the stop", func(t *testing.T) { stopAfterASpentWakeUp(t, false) })
 	t.Run("Call lets go after the stop began", func(t *testing.T) { stopAfterASpentWakeUp(t, true) })
 }

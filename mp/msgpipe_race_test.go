@@ -24,10 +24,9 @@ func TestCallsLeavingRepliesToTheReaderAreNeverLost(t *testing.T) {
 	// its look at the token (before the fix: after it saw a Call there and
 	// before it disarmed), where that Call can give up its wait, let the
 	// token go and arm the pipe for its reply.
-	spinWas, forWas := spin.Off, blockFor
-	spin.Off, blockFor = true, 0
-	afterReaderLook = func() { time.Sleep(200 * time.Microsecond) }
-	t.Cleanup(func() { spin.Off, blockFor, afterReaderLook = spinWas, forWas, nil })
+	setForTest(t, &spin.Off, true)
+	setForTest(t, &blockFor, 0)
+	setForTest(t, &afterReaderLook, func() { time.Sleep(200 * time.Microsecond) })
 	p := startTest(t, Options{})
 	ctx := context.Background()
 	_, err := p.Call(ctx, "tick", Params{"period_ms": 1, "phase_us": 0})

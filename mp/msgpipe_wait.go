@@ -100,7 +100,7 @@ func outsidePoller(f *os.File) (*os.File, error) {
 // a read that did waits for armLater, as what comes a moment after letGo
 // does, and a round trip saves a system call.
 func (m *msgPipe) letGo(callsWait func() bool) {
-	emptied := m.src.emptied && !m.buffered()
+	emptied := m.emptied()
 	m.tok.Store(false)
 	// Inside Control, the descriptor stays open: the reader goroutine may
 	// take the token at once, meet the pipe's end and close the file.
@@ -209,11 +209,7 @@ func (m *msgPipe) expectEnd() {
 // armIfFree arms the pipe unless a Call holds the token (it arms when it
 // lets go).
 func (m *msgPipe) armIfFree() {
-	m.rc.Control(func(uintptr) {
-		if !m.tok.Load() {
-			m.armFree()
-		}
-	})
+	m.rc.Control(func(uintptr) { m.armFree() })
 }
 
 // await waits, in the runtime's poller, until the pipe has something for
@@ -235,12 +231,7 @@ func (m *msgPipe) await(drained bool) error {
 		mine := false
 		err := m.eprc.Read(func(ep uintptr) bool {
 			took := m.woken(int(ep))
-			if drained && !took && !m.src.spin.polls() {
-				drained = false
-				m.selfArms.Add(1)
-				m.armFree()
-				return false
-			}
+			look := !drained || took || m.src.spin.polls()
 			drained = false
 			taken := false
 			try := func() bool {
@@ -253,7 +244,7 @@ func (m *msgPipe) await(drained bool) error {
 				}
 				return mine
 			}
-			if try() || m.src.spin.poll(try) {
+			if look && (try() || m.src.spin.poll(try)) {
 				return mine // false (wait) if taken
 			}
 			if !taken {

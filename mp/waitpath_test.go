@@ -24,9 +24,7 @@ import (
 // thread) and per process (the backend's).
 func TestWaitersThatDoNotPollReadOncePerMessage(t *testing.T) {
 	const calls = 200
-	spinWas := spin.Off
-	spin.Off = true
-	t.Cleanup(func() { spin.Off = spinWas })
+	setForTest(t, &spin.Off, true)
 	p := startTest(t, Options{Env: []string{"MP_SPIN=0"}})
 	ctx := context.Background()
 	_, err := p.Call(ctx, "echo", nil) // the backend's loop runs
