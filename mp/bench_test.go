@@ -337,6 +337,7 @@ func BenchmarkUnderLoad(b *testing.B) {
 	}
 	b.Run("RawPipeRoundTrip", BenchmarkRawPipeRoundTrip)
 	b.Run("Call", BenchmarkCall)
+	b.Run("RecvRoundTrip", BenchmarkRecvRoundTrip)
 	b.Run("RawEventfdRoundTrip", BenchmarkRawEventfdRoundTrip)
 	b.Run("Sync", BenchmarkSync)
 }

@@ -56,31 +56,42 @@ func (c *frontConn) call(ctx context.Context, fr *frame) (frame, error) {
 }
 
 // readReply reads the message pipe itself for the reply that comes on ch,
-// if no other goroutine reads it (see msgpipe.go), routing what comes
-// before the reply. It polls the pipe while polling pays (spin.go) and
-// reports whether it got the reply; if not, the reader goroutine reads on.
+// if no other goroutine reads it (see readUntil), and reports whether it
+// got the reply; if not, the reader goroutine reads on.
 func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res callResult, got bool) {
-	m := c.pipe
-	if !m.take() {
-		return res, false
-	}
-	m.disarm()            // its reply is for us, not for the reader goroutine
-	m.src.emptied = false // until a read of ours says so (see letGo)
-	partial := false
-	// A reply the reader goroutine routed before we took the token is in
-	// ch.
-	ready := func() bool {
+	got = c.readUntil(ctx, func() bool {
 		select {
 		case res = <-ch:
-			got = true
 			return true
 		default:
 			return false
 		}
+	})
+	return res, got
+}
+
+// readUntil reads the message pipe on the calling goroutine, if no other
+// goroutine reads it (see msgpipe.go), routing what comes, until ready
+// reports true: a Call's reply, or a message for Recv, has been routed to
+// the caller's channel (ready may also find one routed before the token
+// was taken). It polls the pipe while polling pays (spin.go), then waits in
+// poll(2) on this thread for blockFor at most, and reports whether ready
+// did; if not, the caller waits for the reader goroutine.
+func (c *frontConn) readUntil(ctx context.Context, ready func() bool) (got bool) {
+	m := c.pipe
+	if !m.take() {
+		return false
+	}
+	m.disarm()            // what comes is for us, not for the reader goroutine
+	m.src.emptied = false // until a read of ours says so (see letGo)
+	partial := false
+	done := func() bool {
+		got = got || ready()
+		return got
 	}
 	try := func() bool {
 		for {
-			if ready() {
+			if done() {
 				return true
 			}
 			switch err := c.routeOne(m.nextWhole); {
@@ -98,23 +109,31 @@ func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res call
 	}
 	// Frames in the buffer are routed without a system call; beyond
 	// those, a first read is for polling only: poll(2) returns at once if
-	// the reply is there, and the read would be one system call more on
+	// the pipe holds data, and the read would be one system call more on
 	// the round trip's path.
-	if !ready() && !((m.buffered() || m.src.spin.polls()) && (try() || m.src.spin.poll(try))) {
+	if !done() && !((m.buffered() || m.src.spin.polls()) && (try() || m.src.spin.poll(try))) {
 		// Wait in the kernel, on this thread, unless a frame too large
 		// to come whole is on its way: the reader goroutine reads that.
 		waitSoon(ctx, m.src.fd, try, func() bool { return partial })
 	}
-	// Frames read into the buffer (with the reply, or before the ctx
-	// ended) are routed now: the token goes back with nothing buffered but
-	// the start of a frame yet to come, so that the reader goroutine,
+	// Frames read into the buffer (with what we waited for, or before the
+	// ctx ended) are routed now: the token goes back with nothing buffered
+	// but the start of a frame yet to come, so that the reader goroutine,
 	// which looks only at the pipe, misses nothing.
 	for m.buffered() && c.routeOne(m.nextWhole) == nil {
 	}
-	// Calls waiting for the reader goroutine (this one, if it gives up,
-	// or others) need it awake.
-	m.letGo(c.callsWaiting)
-	return res, got
+	// Calls and receivers waiting for the reader goroutine (this one, if
+	// it gives up, or others) need it awake.
+	m.letGo(c.waiting)
+	return got
+}
+
+// waiting reports whether calls wait for their replies or goroutines wait
+// in Recv. Both register before they try to take the pipe's token, so a
+// holder that asks after letting the token go either sees them or leaves
+// them the token.
+func (c *frontConn) waiting() bool {
+	return c.receivers.Load() > 0 || c.callsWaiting()
 }
 
 // callsWaiting reports whether calls wait for their replies. A Call

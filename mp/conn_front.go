@@ -24,7 +24,8 @@ type frontConn struct {
 	stopping <-chan struct{} // closed once the owner stops the peer: see deliver
 	done     <-chan struct{} // closed once the owner has accounted for the exit
 
-	msgs    chan Message
+	msgs      chan Message
+	receivers atomic.Int32 // goroutines in Recv (see recv)
 	inbox   *inbox       // messages read, waiting to be delivered to msgs
 	queued  atomic.Int64 // messages pushed to inbox and not yet delivered
 	drops   int          // messages dropped while stopping; deliver's own

@@ -50,7 +50,10 @@
 // Process.Call also waits for the reply. The backend handles messages one at
 // a time, in order. What the backend sends on its own (Backend.Send) arrives
 // on the Process.Messages channel, which a frontend reads in a select beside
-// its other channels: timers, signals, a listener, other processes.
+// its other channels: timers, signals, a listener, other processes. A
+// goroutine that waits for the backend alone receives with Process.Recv
+// instead (Python's Connection.recv), which reads the pipe itself, as a Call
+// does, and returns io.EOF once the backend has exited.
 //
 // Replies never wait behind messages: what the backend sends is
 // flow-controlled (it may send four times Options.MessageBuffer messages

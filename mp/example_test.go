@@ -3,6 +3,7 @@ package mp_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/mpgo/mp/mp"
@@ -85,6 +86,39 @@ func ExampleProcess_Messages() {
 	}
 	// Output:
 	// shouted HEY
+}
+
+// A goroutine that waits for the backend alone receives with Recv, as
+// Python's Connection.recv does; io.EOF says the backend has exited and
+// everything it sent has been received.
+func ExampleProcess_Recv() {
+	ctx := context.Background()
+	p, err := greeters.Start(ctx, mp.Options{Name: "receiver"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, text := range []string{"one", "two"} {
+		p.Send(ctx, "shout", mp.Params{"text": text})
+	}
+	p.CloseSend() // the backend stops once it has handled both
+	for {
+		m, err := p.Recv(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		text, _ := m.Params.String("text")
+		fmt.Println(m.Command, text)
+	}
+	fmt.Println("exit:", p.Close())
+	// Output:
+	// shouted ONE
+	// shouted TWO
+	// exit: <nil>
 }
 
 // Make an event, send its ID, wait until the backend sets it.

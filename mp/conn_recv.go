@@ -1,0 +1,46 @@
+package mp
+
+import (
+	"context"
+	"io"
+)
+
+// recv returns the next message the backend sent, the one a receive from
+// Messages would get. Unless messages already wait for the deliverer, it
+// reads the message pipe itself, as a Call reads its reply (readUntil): a
+// message it routes goes into Messages' buffer and comes straight back
+// out, with no goroutine to wake on the way. It returns io.EOF once
+// Messages is closed, and ctx's cause if ctx ends first.
+func (c *frontConn) recv(ctx context.Context) (Message, error) {
+	// Registered before the token is tried, as a Call is (see waiting):
+	// whoever holds the token then arms the pipe for the reader goroutine
+	// when it lets go, should this receiver wait for the reader.
+	c.receivers.Add(1)
+	var m Message
+	ok := false
+	ready := func() bool {
+		select {
+		case m, ok = <-c.msgs:
+			c.receivers.Add(-1) // served: no wake-up needed for us
+			return true
+		default:
+			return false
+		}
+	}
+	if !ready() && (c.queued.Load() > 0 || !c.readUntil(ctx, ready)) {
+		// Messages queued for the deliverer come through Messages, in
+		// order; so does what the reader goroutine reads while another
+		// goroutine holds the token.
+		select {
+		case m, ok = <-c.msgs:
+		case <-ctx.Done():
+			c.receivers.Add(-1)
+			return Message{}, context.Cause(ctx)
+		}
+		c.receivers.Add(-1)
+	}
+	if !ok {
+		return Message{}, io.EOF
+	}
+	return m, nil
+}

@@ -1,0 +1,68 @@
+package mp
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpgo/mp/internal/spin"
+)
+
+// Fault: a Recv that cannot take the pipe's token, because a Call holds
+// it, waits for the reader goroutine to deliver; the Call, letting the
+// token go with no call left waiting, left the pipe unarmed for restFor
+// (see letGo), and a message that came then waited that long for a
+// reader. Receivers count as waiting, as Calls do (frontConn.waiting).
+// Here restFor is an hour and polling off; the test plays the Call and
+// the backend.
+func TestRecvWaitingWhileACallReadsGetsWhatComesAfter(t *testing.T) {
+	setForTest(t, &spin.Off, true)
+	setForTest(t, &restFor, time.Hour)
+	p, w := readerWaiting(t)
+	m := p.conn.pipe
+	require.True(t, m.take()) // the Call
+	m.disarm()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan string, 1)
+	go func() {
+		msg, err := p.Recv(ctx)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- msg.Command
+	}()
+	requireWithin(t, 5*time.Second, func() {
+		for !blockedIn("mp.(*frontConn).recv", "[select") {
+			runtime.Gosched()
+		}
+	})
+	m.letGo(p.conn.waiting)
+
+	fr, err := appendFrame(nil, &frame{kind: kindMessage, command: "later"})
+	require.NoError(t, err)
+	_, err = w.Write(fr)
+	require.NoError(t, err)
+	if cmd := <-got; cmd != "later" {
+		m.armIfFree() // so that the cleanup can end
+		t.Fatalf("the waiting Recv got %q, not the message that came after the Call let go: the pipe was left unarmed", cmd)
+	}
+}
+
+// blockedIn reports whether a goroutine running fn is blocked in the
+// state the runtime's stack dump names (such as "[select").
+func blockedIn(fn, state string) bool {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, fn) && strings.Contains(g, state) {
+			return true
+		}
+	}
+	return false
+}
