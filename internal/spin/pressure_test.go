@@ -1,6 +1,9 @@
 package spin
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"testing"
 	"time"
 
@@ -18,10 +21,13 @@ func pressureClock(t *testing.T, now *int64, share *float64, present bool) {
 	Off = false
 	var total float64
 	last := *now
-	ReadPressure = func() (uint64, bool) {
+	ReadPressure = func() (uint64, error) {
 		total += float64(*now-last) / 1e3 * *share
 		last = *now
-		return uint64(total), present
+		if !present {
+			return 0, fmt.Errorf("open /proc/pressure/cpu: %w", fs.ErrNotExist)
+		}
+		return uint64(total), nil
 	}
 	Forget()
 	t.Cleanup(func() { Now, Off, ReadPressure = old, oldOff, oldRead; Forget() })
@@ -75,7 +81,7 @@ func TestPressureReadingsTooFarApartOrMissing(t *testing.T) {
 	pressureClock(t, &now, &share, false)
 	reads := 0
 	read := ReadPressure
-	ReadPressure = func() (uint64, bool) { reads++; return read() }
+	ReadPressure = func() (uint64, error) { reads++; return read() }
 	for range 3 {
 		now += int64(PressureEvery)
 		require.False(t, underPressure(now))
@@ -83,14 +89,38 @@ func TestPressureReadingsTooFarApartOrMissing(t *testing.T) {
 	assert.Equal(t, 1, reads, "the kernel has none: asked once")
 }
 
+// A reading that fails for another reason (no descriptor to spare) is
+// tried again at the next PressureEvery.
+func TestPressureReadingThatFailsIsTriedAgain(t *testing.T) {
+	var now int64
+	share := 1.0
+	pressureClock(t, &now, &share, true)
+	read := ReadPressure
+	fail := true
+	ReadPressure = func() (uint64, error) {
+		if fail {
+			return 0, errors.New("too many open files")
+		}
+		return read()
+	}
+	now += int64(PressureEvery)
+	require.False(t, underPressure(now))
+	fail = false
+	now += int64(PressureEvery)
+	require.False(t, underPressure(now), "the first good reading")
+	now += int64(PressureEvery)
+	require.True(t, underPressure(now), "a task waited all the time")
+}
+
 // The pressure this machine's kernel reports reads as a growing total.
 func TestReadPressureOfThisMachine(t *testing.T) {
-	first, ok := ReadPressure()
-	if !ok {
+	first, err := ReadPressure()
+	if errors.Is(err, fs.ErrNotExist) {
 		t.Skip("this kernel has no /proc/pressure/cpu (PSI off or Linux before 4.20)")
 	}
+	require.NoError(t, err)
 	time.Sleep(time.Millisecond) // time for the total to move, if anything waits
-	second, ok := ReadPressure()
-	require.True(t, ok)
+	second, err := ReadPressure()
+	require.NoError(t, err)
 	assert.GreaterOrEqual(t, second, first, "a total in microseconds, never decreasing")
 }
