@@ -108,9 +108,10 @@ func (p *Process) stopRequested() bool {
 // reads it, as a Call reads its reply, and so saves the hand-off from the
 // reader goroutine to the receiving one (docs/benchmarks.md).
 //
-// Recv returns io.EOF once the backend has exited and every message it
-// sent has been received (Messages is closed then), and ctx's cause if
-// ctx ends first.
+// Recv returns io.EOF once the backend has exited (Err says how) and every
+// message it sent has been received (Messages is closed then), and ctx's
+// cause if ctx ends first; a message that came meanwhile waits for the next
+// receive.
 func (p *Process) Recv(ctx context.Context) (Message, error) {
 	m, err := p.conn.recv(ctx)
 	if err != nil && err != io.EOF {
