@@ -63,9 +63,7 @@
 // pipe itself and runs the handler, and a Call reads its own reply. Every
 // reader polls its pipe for a few microseconds before it sleeps, which
 // makes a Call about eight times faster on a machine where waking a thread
-// is slow (docs/benchmarks.md), unless the machine is busy (the kernel's
-// CPU pressure says tasks wait for a CPU): a poller would then take the CPU
-// its peer needs. MP_SPIN=0 turns polling off.
+// is slow (docs/benchmarks.md); MP_SPIN=0 turns polling off.
 //
 // Messages are framed on the pipe; a frame is at most MaxFrameSize bytes.
 // Bulk data belongs in shared memory: package mp/shm makes arrays that a
