@@ -1,9 +1,6 @@
 package spin
 
 import (
-	"errors"
-	"fmt"
-	iofs "io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,21 +27,17 @@ const (
 )
 
 // ReadPressure returns the "some" total of /proc/pressure/cpu, in
-// microseconds; an error wrapping fs.ErrNotExist if the kernel has none. A
-// variable for tests.
-var ReadPressure = func() (uint64, error) {
+// microseconds, and false if the kernel has none; a variable for tests.
+var ReadPressure = func() (uint64, bool) {
 	fs, err := procFS()
 	if err != nil {
-		return 0, err
+		return 0, false
 	}
 	st, err := fs.PSIStatsForResource("cpu")
-	if err != nil {
-		return 0, err
+	if err != nil || st.Some == nil {
+		return 0, false
 	}
-	if st.Some == nil {
-		return 0, fmt.Errorf("/proc/pressure/cpu has no \"some\" line: %w", iofs.ErrNotExist)
-	}
-	return st.Some.Total, nil
+	return st.Some.Total, true
 }
 
 var procFS = sync.OnceValues(procfs.NewDefaultFS)
@@ -52,8 +45,7 @@ var procFS = sync.OnceValues(procfs.NewDefaultFS)
 // pressure is the CPU pressure as pollers last read it.
 var pressure struct {
 	sampling atomic.Bool   // a poller reads it now
-	tried    atomic.Int64  // when a poller last tried to read it (Now)
-	at       atomic.Int64  // when it was last read, 0 if the reading before failed
+	at       atomic.Int64  // when it was last read (Now), 0 before
 	total    atomic.Uint64 // the "some" total then
 	busy     atomic.Bool   // the share since the reading before exceeded PressureBusy
 	none     atomic.Bool   // the kernel has no pressure information
@@ -61,36 +53,30 @@ var pressure struct {
 
 // underPressure reports whether tasks waited for a CPU more than
 // PressureBusy of the time between the last two readings, reading it again
-// first if PressureEvery has passed since the last try. Readings more than
-// a second apart say nothing of now: the first of a new pair counts as not
-// busy, and so does the first after a reading that failed.
+// first if PressureEvery has passed. Readings more than a second apart
+// say nothing of now: the first of a new pair is taken as not busy.
 func underPressure(now int64) bool {
-	if now-pressure.tried.Load() >= int64(PressureEvery) && !pressure.none.Load() &&
+	if now-pressure.at.Load() >= int64(PressureEvery) && !pressure.none.Load() &&
 		pressure.sampling.CompareAndSwap(false, true) {
 		defer pressure.sampling.Store(false)
-		pressure.tried.Store(now)
-		total, err := ReadPressure()
-		if err != nil {
-			// A kernel without pressure information is asked once; a
-			// reading that failed otherwise (no descriptor to spare)
-			// is tried again later.
-			pressure.none.Store(errors.Is(err, iofs.ErrNotExist))
-			pressure.at.Store(0)
+		at := pressure.at.Load()
+		total, ok := ReadPressure()
+		if !ok {
+			pressure.none.Store(true)
 			pressure.busy.Store(false)
 			return false
 		}
-		at := pressure.at.Swap(now)
 		prev := pressure.total.Swap(total)
 		span := now - at
-		pressure.busy.Store(at != 0 && span <= int64(time.Second) && total >= prev &&
+		pressure.busy.Store(at != 0 && span <= int64(time.Second) &&
 			float64(total-prev)*1e3 > PressureBusy*float64(span))
+		pressure.at.Store(now)
 	}
 	return pressure.busy.Load()
 }
 
 // forgetPressure forgets the readings; for tests.
 func forgetPressure() {
-	pressure.tried.Store(0)
 	pressure.at.Store(0)
 	pressure.total.Store(0)
 	pressure.busy.Store(false)

@@ -14,7 +14,7 @@ func fakeClock(t *testing.T, step *time.Duration) {
 	var now int64 = 1
 	Now = func() int64 { now += int64(*step); return now }
 	Off = false
-	ReadPressure = func() (uint64, error) { return 0, nil } // no task ever waits
+	ReadPressure = func() (uint64, bool) { return 0, true } // no task ever waits
 	Forget()
 	t.Cleanup(func() { Now, Off, ReadPressure = old, oldOff, oldRead; Forget() })
 }
