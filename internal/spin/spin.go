@@ -18,13 +18,11 @@
 // Nothing is polled when no data came for longer than Recently (so an idle
 // process uses no CPU), when MP_SPIN=0 (read once, at start), or while the
 // machine is busy: when a poller of the process lost its CPU for as long
-// as a scheduler time slice (LostCPU) within the last Busy, or when the
-// kernel's CPU pressure says that tasks waited for a CPU more than
-// PressureBusy of the time (pressure.go). On such a machine more threads
-// want to run than there are CPUs, and a thread that polls takes the CPU
-// its peer needs. Short preemptions do not count: on a quiet machine the
-// peer's own wake-ups preempt a poller thousands of times a second, for
-// microseconds each.
+// as a scheduler time slice (LostCPU) within the last Busy. On such a
+// machine more threads want to run than there are CPUs, and a thread that
+// polls takes the CPU its peer needs. Short preemptions do not count: on a
+// quiet machine the peer's own wake-ups preempt a poller thousands of
+// times a second, for microseconds each.
 package spin
 
 import (
@@ -164,16 +162,11 @@ func (s *Spinner) polls(now int64) bool {
 	return !Off && now-s.last.Load() <= int64(Recently) && !machineBusy(now)
 }
 
-// machineBusy reports whether a poller lost its CPU within Busy of now,
-// or tasks wait for a CPU (underPressure).
+// machineBusy reports whether a poller lost its CPU within Busy of now.
 func machineBusy(now int64) bool {
 	l := lost.Load()
-	return l != 0 && now-l < int64(Busy) || underPressure(now)
+	return l != 0 && now-l < int64(Busy)
 }
 
-// Forget forgets that a poller lost its CPU, and the CPU pressure read;
-// for tests.
-func Forget() {
-	lost.Store(0)
-	forgetPressure()
-}
+// Forget forgets that a poller lost its CPU; for tests.
+func Forget() { lost.Store(0) }

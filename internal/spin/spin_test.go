@@ -10,13 +10,12 @@ import (
 // fakeClock makes Now advance by step at every reading, for the rest of
 // the test.
 func fakeClock(t *testing.T, step *time.Duration) {
-	old, oldOff, oldRead := Now, Off, ReadPressure
+	old, oldOff := Now, Off
 	var now int64 = 1
 	Now = func() int64 { now += int64(*step); return now }
 	Off = false
-	ReadPressure = func() (uint64, bool) { return 0, true } // no task ever waits
 	Forget()
-	t.Cleanup(func() { Now, Off, ReadPressure = old, oldOff, oldRead; Forget() })
+	t.Cleanup(func() { Now, Off = old, oldOff; Forget() })
 }
 
 // polls reports whether a spinner that just saw data calls try at all.
