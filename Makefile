@@ -8,7 +8,7 @@ COUNT    ?= 5
 
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
-.PHONY: test race vet fuzz fuzz-payload scale bench bench-busy bench-numpy bench-python bench-compare clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: test race vet fuzz fuzz-payload scale bench bench-busy bench-numpy bench-python bench-load-compare bench-compare clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
 .PHONY: help cleanup memwatch tools stress browser-1000
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
@@ -70,6 +70,17 @@ bench-python:
 		$(PYTHON) aux/python_compare.py $(if $(filter 1,$(LOAD)),--load); \
 	else \
 		echo "bench-python: skipped, no $(PYTHON) (apt-get install python3)"; \
+	fi
+
+## bench-load-compare: a Call and a Send + Recv against Python's Pipe, beside
+## two CPU-bound competitors, alternating ROUNDS times, each side the median
+## of five runs (python3, go)
+ROUNDS ?= 6
+bench-load-compare:
+	@if command -v $(PYTHON) >/dev/null; then \
+		$(PYTHON) aux/load_compare.py $(ROUNDS); \
+	else \
+		echo "bench-load-compare: skipped, no $(PYTHON) (apt-get install python3)"; \
 	fi
 
 ## bench-compare: Go and Python's multiprocessing side by side, alternating:

@@ -35,7 +35,8 @@ def main():
             h.wait()
 
 
-def measure(condition):
+def round_trips():
+    """Five runs of N round trips through one Pipe, each in µs per round trip."""
     front, back = mp.Pipe()
     child = mp.Process(target=echo, args=(back,))
     child.start()
@@ -51,6 +52,11 @@ def measure(condition):
         runs.append((time.perf_counter() - start) / N * 1e6)
     front.send(None)
     child.join()
+    return runs
+
+
+def measure(condition):
+    runs = round_trips()
     print(f"multiprocessing.Pipe round trip (pickle), {condition}: median {statistics.median(runs):.1f} µs "
           f"(runs: {', '.join(f'{r:.1f}' for r in runs)})")
 
