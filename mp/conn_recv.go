@@ -27,7 +27,7 @@ func (c *frontConn) recv(ctx context.Context) (Message, error) {
 			return false
 		}
 	}
-	if !ready() && (c.queued.Load() > 0 || !c.readUntil(ctx, ready)) {
+	if !ready() && (c.queued.Load() > 0 && c.leaveToReader() || !c.readUntil(ctx, ready)) {
 		// Messages queued for the deliverer come through Messages, in
 		// order; so does what the reader goroutine reads while another
 		// goroutine holds the token.
@@ -43,4 +43,15 @@ func (c *frontConn) recv(ctx context.Context) (Message, error) {
 		return Message{}, io.EOF
 	}
 	return m, nil
+}
+
+// leaveToReader leaves the pipe to the reader goroutine, for a receiver
+// that waits on Messages without trying the token: a holder that let the
+// token go before the receiver registered may have left the pipe unarmed
+// (letGo), and the queued messages may go to another reader of Messages.
+// It arms the pipe unless a holder holds the token, which arms when it
+// lets go, seeing the receiver (waiting). It reports true.
+func (c *frontConn) leaveToReader() bool {
+	c.pipe.armIfFree()
+	return true
 }
