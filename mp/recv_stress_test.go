@@ -137,3 +137,29 @@ func recvStress(t *testing.T, receivers, n int) {
 	}
 	t.Logf("%d receives gave up", gaveUp.Load())
 }
+
+// BenchmarkRecvBurst receives bursts of 100 small messages with Recv,
+// MessageBuffer 4, so that messages queue for the deliverer; stalls/1000
+// counts receives that waited 0.9 ms or more (a message nobody read until
+// restFor had passed, typically).
+func BenchmarkRecvBurst(b *testing.B) {
+	p := startBench(b, Options{Env: benchEnv(), MessageBuffer: 4})
+	ctx := context.Background()
+	stalls, n := 0, 0
+	for b.Loop() {
+		if err := p.Send(ctx, "burst", Params{"n": 100, "size": 8}); err != nil {
+			b.Fatal(err)
+		}
+		for range 100 {
+			t0 := time.Now()
+			if _, err := p.Recv(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if time.Since(t0) >= 900*time.Microsecond {
+				stalls++
+			}
+			n++
+		}
+	}
+	b.ReportMetric(float64(stalls)/float64(n)*1000, "stalls/1000")
+}
