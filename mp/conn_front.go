@@ -26,12 +26,12 @@ type frontConn struct {
 
 	msgs      chan Message
 	receivers atomic.Int32 // goroutines in Recv (see recv)
-	inbox   *inbox       // messages read, waiting to be delivered to msgs
-	queued  atomic.Int64 // messages pushed to inbox and not yet delivered
-	drops   int          // messages dropped while stopping; deliver's own
-	owed    atomic.Int64 // credits earned by delivered messages, not yet given
-	window  int          // the backend's message credits: 4 × MessageBuffer
-	credits *os.File     // eventfd of the credits given back (credits.go)
+	inbox     *inbox       // messages read, waiting to be delivered to msgs
+	queued    atomic.Int64 // messages pushed to inbox and not yet delivered
+	drops     int          // messages dropped while stopping; deliver's own
+	owed      atomic.Int64 // credits earned by delivered messages, not yet given
+	window    int          // the backend's message credits: 4 × MessageBuffer
+	credits   *os.File     // eventfd of the credits given back (credits.go)
 
 	nextID  atomic.Uint64
 	mu      sync.Mutex
