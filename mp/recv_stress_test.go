@@ -86,13 +86,40 @@ func recvStress(t *testing.T, receivers, n int) {
 			}
 		})
 	}
-	stop := make(chan struct{})
+	stopCalls := callWithDeadlines(t, ctx, p)
+	sendMixedEchoes(t, ctx, p, n)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	stopCalls()
+	if ctx.Err() != nil {
+		p.Close() // ends the receivers still waiting
+		<-done
+		t.Fatalf("%d of %d messages received within a minute", received.Load(), n)
+	}
+	p.CloseSend()
+	_, err := p.Recv(ctx)
+	require.Equal(t, io.EOF, err, "nothing more once every message was received")
+	for k, c := range seen {
+		require.Equal(t, 1, c, "message %d received once", k)
+	}
+	t.Logf("%d receives gave up", gaveUp.Load())
+}
+
+// callWithDeadlines makes Calls from two goroutines, each with a deadline
+// under 300 µs, until the returned function is called (which waits for
+// them).
+func callWithDeadlines(t *testing.T, ctx context.Context, p *Process) (stop func()) {
+	done := make(chan struct{})
 	var calls sync.WaitGroup
 	for range 2 {
 		calls.Go(func() {
 			for i := 0; ; i++ {
 				select {
-				case <-stop:
+				case <-done:
 					return
 				default:
 				}
@@ -106,6 +133,12 @@ func recvStress(t *testing.T, receivers, n int) {
 			}
 		})
 	}
+	return func() { close(done); calls.Wait() }
+}
+
+// sendMixedEchoes sends n echo messages numbered k, most of 8 bytes, some
+// of up to 5,000 and one in fifty of 100–200 kB (more than the pipe holds).
+func sendMixedEchoes(t *testing.T, ctx context.Context, p *Process, n int) {
 	for k := range n {
 		size := 8
 		switch rand.IntN(50) {
@@ -116,26 +149,6 @@ func recvStress(t *testing.T, receivers, n int) {
 		}
 		require.NoError(t, p.Send(ctx, "echo", Params{"k": k, "pad": make([]byte, size)}))
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	close(stop)
-	calls.Wait()
-	if ctx.Err() != nil {
-		p.Close() // ends the receivers still waiting
-		<-done
-		t.Fatalf("%d of %d messages received within a minute", received.Load(), n)
-	}
-	p.CloseSend()
-	_, err := p.Recv(ctx)
-	require.Equal(t, io.EOF, err, "nothing more once every message was received")
-	for k, c := range seen {
-		require.Equal(t, 1, c, "message %d received once", k)
-	}
-	t.Logf("%d receives gave up", gaveUp.Load())
 }
 
 // BenchmarkRecvBurst receives bursts of 100 small messages with Recv,
