@@ -27,7 +27,7 @@ func (c *frontConn) recv(ctx context.Context) (Message, error) {
 			return false
 		}
 	}
-	if !ready() && (c.queued.Load() > 0 && c.leaveToReader() || !c.readUntil(ctx, ready)) {
+	if !ready() && !c.readFor(ctx, ready) {
 		// Messages queued for the deliverer come through Messages, in
 		// order; so does what the reader goroutine reads while another
 		// goroutine holds the token.
@@ -45,13 +45,20 @@ func (c *frontConn) recv(ctx context.Context) (Message, error) {
 	return m, nil
 }
 
-// leaveToReader leaves the pipe to the reader goroutine, for a receiver
-// that waits on Messages without trying the token: a holder that let the
-// token go before the receiver registered may have left the pipe unarmed
-// (letGo), and the queued messages may go to another reader of Messages.
-// It arms the pipe unless a holder holds the token, which arms when it
-// lets go, seeing the receiver (waiting). It reports true.
-func (c *frontConn) leaveToReader() bool {
-	c.pipe.armIfFree()
-	return true
+// readFor reads the pipe for a registered receiver (readUntil) and reports
+// whether ready got a message, unless messages wait for the deliverer:
+// those come through Messages first. A receiver that does not try the
+// token still needs the pipe armed for the reader goroutine: a holder that
+// let the token go before the receiver registered may have left it
+// unarmed (letGo), the queued messages may go to another reader of
+// Messages, and queued may still count one this receiver has taken
+// (deliver counts down after its send). readFor arms the pipe unless a
+// holder has the token, which arms when it lets go, seeing the receiver
+// (waiting).
+func (c *frontConn) readFor(ctx context.Context, ready func() bool) bool {
+	if c.queued.Load() > 0 {
+		c.pipe.armIfFree()
+		return false
+	}
+	return c.readUntil(ctx, ready)
 }
