@@ -73,33 +73,8 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 			binary.LittleEndian.PutUint64(f, uint64(i))
 			p.Commit(64)
 		}
-	case "stamped": // n messages stamped with the clock, gap ns after each was acknowledged; prints the round trips' figures
-		var rts roundTrips
-		for i := range args[0] {
-			rts.acked(awaitAck(words, i, args[1]))
-			f, err := p.Reserve(ctx)
-			if err != nil {
-				return err
-			}
-			rts.stamp = monoNow()
-			binary.LittleEndian.PutUint64(f, rts.stamp)
-			p.Commit(8)
-		}
-		rts.acked(awaitAck(words, args[0], 0))
-		fmt.Println(cmd, rts.figures())
-		return nil
-	case "stampedline": // the same stamps, stored into bare words of the shared array (stampLine, step args[2]): the floors
-		var rts roundTrips
-		d := words.Data()
-		for i := range args[0] {
-			rts.acked(awaitAck(words, i, args[1]))
-			w := stampLine(d, i, args[2])
-			rts.stamp = monoNow()
-			storeRelease((*uint64)(unsafe.Pointer(w)), rts.stamp)
-		}
-		rts.acked(awaitAck(words, args[0], 0))
-		fmt.Println(cmd, rts.figures())
-		return nil
+	case "stamped", "stampedline":
+		return stamps(p, words, cmd, args)
 	case "stampedpipe": // the same stamps, written to stdout: a sleeping reader's floor
 		if err := stampsToStdout(words, args[0], args[1]); err != nil {
 			return err
@@ -141,6 +116,35 @@ func benchCommand(p *Producer, words *Array[int64], in *bufio.Reader, cmd string
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	fmt.Println(cmd)
+	return nil
+}
+
+// stamps answers "stamped" (n messages through the ring, stamped with the
+// clock, each gap ns after the one before was acknowledged) and
+// "stampedline" (the same stamps stored into bare words of the shared
+// array instead, stampLine with step args[2]: the floors), with the round
+// trips' figures (see roundTrips).
+func stamps(p *Producer, words *Array[int64], cmd string, args []int) error {
+	var rts roundTrips
+	d := words.Data()
+	for i := range args[0] {
+		rts.acked(awaitAck(words, i, args[1]))
+		if cmd == "stampedline" {
+			w := stampLine(d, i, args[2])
+			rts.stamp = monoNow()
+			storeRelease((*uint64)(unsafe.Pointer(w)), rts.stamp)
+			continue
+		}
+		f, err := p.Reserve(context.Background())
+		if err != nil {
+			return err
+		}
+		rts.stamp = monoNow()
+		binary.LittleEndian.PutUint64(f, rts.stamp)
+		p.Commit(8)
+	}
+	rts.acked(awaitAck(words, args[0], 0))
+	fmt.Println(cmd, rts.figures())
 	return nil
 }
 
