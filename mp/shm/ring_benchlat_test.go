@@ -217,7 +217,7 @@ func oneWay(b *testing.B, p *benchPeer, c *Consumer, n, gap int) ([]uint64, roun
 // says what the ring adds to a line's way, with no clock of the other CPU
 // in the way (this process's reading is in both). The acknowledgement
 // comes after the reading: stored before it, it lengthened every one-way
-// figure by 10–15 ns here.
+// figure by 11–26 ns here.
 type roundTrip struct{ p50, tm float64 }
 
 // roundTrip reads the helper's answer to cmd: its name and its round
