@@ -2,7 +2,6 @@ package mp
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
@@ -36,15 +35,6 @@ func TestRecvWaitingForQueuedMessagesGetsWhatComesAfter(t *testing.T) {
 	message := func(i int) frame {
 		return frame{kind: kindMessage, command: "m", params: Params{"i": i}}
 	}
-	requireBlocked := func(fn, state string) {
-		t.Helper()
-		requireWithin(t, 5*time.Second, func() {
-			for !blockedIn(fn, state) {
-				runtime.Gosched()
-			}
-		})
-	}
-
 	// The Call routes a buffer's worth of messages, and two more that
 	// wait for the deliverer, then lets the token go with nobody waiting.
 	require.True(t, m.take())
@@ -53,7 +43,7 @@ func TestRecvWaitingForQueuedMessagesGetsWhatComesAfter(t *testing.T) {
 	for i := range buffer + 2 {
 		require.True(t, c.route(message(i)))
 	}
-	requireBlocked("mp.(*frontConn).deliver", "[select")
+	requireBlockedIn(t, "mp.(*frontConn).deliver", "[select")
 	m.letGo(c.waiting)
 	require.False(t, m.armed.Load(), "a Call that let go with nobody waiting leaves the pipe unarmed")
 
@@ -66,12 +56,12 @@ func TestRecvWaitingForQueuedMessagesGetsWhatComesAfter(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, i)
 	}
-	requireBlocked("mp.(*inbox).next", "[sync.Mutex.Lock")
+	requireBlockedIn(t, "mp.(*inbox).next", "[sync.Mutex.Lock")
 	require.EqualValues(t, 1, c.queued.Load())
 
 	other := make(chan Message, 1)
 	go func() { other <- <-p.Messages() }()
-	requireBlocked("TestRecvWaitingForQueuedMessagesGetsWhatComesAfter.func", "[chan receive")
+	requireBlockedIn(t, "TestRecvWaitingForQueuedMessagesGetsWhatComesAfter.func", "[chan receive")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -85,7 +75,7 @@ func TestRecvWaitingForQueuedMessagesGetsWhatComesAfter(t *testing.T) {
 		i, _ := msg.Params.Int("i")
 		got <- msg.Command + " " + string(rune('0'+i))
 	}()
-	requireBlocked("mp.(*frontConn).recv", "[select")
+	requireBlockedIn(t, "mp.(*frontConn).recv", "[select")
 	c.inbox.mu.Unlock()
 	o := <-other
 	i, err := o.Params.Int("i")

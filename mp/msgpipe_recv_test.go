@@ -38,11 +38,7 @@ func TestRecvWaitingWhileACallReadsGetsWhatComesAfter(t *testing.T) {
 		}
 		got <- msg.Command
 	}()
-	requireWithin(t, 5*time.Second, func() {
-		for !blockedIn("mp.(*frontConn).recv", "[select") {
-			runtime.Gosched()
-		}
-	})
+	requireBlockedIn(t, "mp.(*frontConn).recv", "[select")
 	m.letGo(p.conn.waiting)
 
 	fr, err := appendFrame(nil, &frame{kind: kindMessage, command: "later"})
@@ -53,6 +49,17 @@ func TestRecvWaitingWhileACallReadsGetsWhatComesAfter(t *testing.T) {
 		m.armIfFree() // so that the cleanup can end
 		t.Fatalf("the waiting Recv got %q, not the message that came after the Call let go: the pipe was left unarmed", cmd)
 	}
+}
+
+// requireBlockedIn waits, 5 s at most, until a goroutine running fn is
+// blocked in state (see blockedIn).
+func requireBlockedIn(t *testing.T, fn, state string) {
+	t.Helper()
+	requireWithin(t, 5*time.Second, func() {
+		for !blockedIn(fn, state) {
+			runtime.Gosched()
+		}
+	})
 }
 
 // blockedIn reports whether a goroutine running fn is blocked in the
