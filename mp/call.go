@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"syscall"
 	"time"
 )
@@ -97,25 +96,4 @@ func (p *Process) stopRequested() bool {
 	default:
 		return false
 	}
-}
-
-// Recv waits for the next message the backend sends on its own
-// (Backend.Send) and returns it: the message a receive from Messages would
-// get (the two read one stream, and each message goes to one reader).
-// Where Messages suits a select beside other channels, Recv suits a
-// goroutine that waits for the backend alone, as Python's Connection.recv
-// does: it reads the message pipe on the calling goroutine when no Call
-// reads it, as a Call reads its reply, and so saves the hand-off from the
-// reader goroutine to the receiving one (docs/benchmarks.md).
-//
-// Recv returns io.EOF once the backend has exited (Err says how) and every
-// message it sent has been received (Messages is closed then), and ctx's
-// cause if ctx ends first; a message that came meanwhile waits for the next
-// receive.
-func (p *Process) Recv(ctx context.Context) (Message, error) {
-	m, err := p.conn.recv(ctx)
-	if err != nil && err != io.EOF {
-		return Message{}, opError("recv", p.name, err)
-	}
-	return m, err
 }

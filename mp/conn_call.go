@@ -66,7 +66,7 @@ func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res call
 		default:
 			return false
 		}
-	})
+	}, nil)
 	return res, got
 }
 
@@ -76,11 +76,17 @@ func (c *frontConn) readReply(ctx context.Context, ch chan callResult) (res call
 // the caller's channel (ready may also find one routed before the token
 // was taken). It polls the pipe while polling pays (spin.go), then waits in
 // poll(2) on this thread for blockFor at most, and reports whether ready
-// did; if not, the caller waits for the reader goroutine.
-func (c *frontConn) readUntil(ctx context.Context, ready func() bool) (got bool) {
+// did; if not, the caller waits for the reader goroutine. leave, if not
+// nil, says that what the caller waits for will come another way (a
+// receiver's messages queued for the deliverer): readUntil then lets the
+// token go at its next look, and before it waits in poll(2).
+func (c *frontConn) readUntil(ctx context.Context, ready, leave func() bool) (got bool) {
 	m := c.pipe
 	if !m.take() {
 		return false
+	}
+	if leave == nil {
+		leave = func() bool { return false }
 	}
 	m.disarm()            // what comes is for us, not for the reader goroutine
 	m.src.emptied = false // until a read of ours says so (see letGo)
@@ -97,9 +103,9 @@ func (c *frontConn) readUntil(ctx context.Context, ready func() bool) (got bool)
 			switch err := c.routeOne(m.nextWhole); {
 			case errors.Is(err, errNotWhole):
 				partial = true
-				return ctx.Err() != nil
+				return ctx.Err() != nil || leave()
 			case errors.Is(err, errNoData):
-				return ctx.Err() != nil
+				return ctx.Err() != nil || leave()
 			case err != nil:
 				return true // the reader goroutine accounts for the exit
 			case ctx.Err() != nil:
@@ -114,7 +120,7 @@ func (c *frontConn) readUntil(ctx context.Context, ready func() bool) (got bool)
 	if !done() && !((m.buffered() || m.src.spin.polls()) && (try() || m.src.spin.poll(try))) {
 		// Wait in the kernel, on this thread, unless a frame too large
 		// to come whole is on its way: the reader goroutine reads that.
-		waitSoon(ctx, m.src.fd, try, func() bool { return partial })
+		waitSoon(ctx, m.src.fd, try, func() bool { return partial || leave() })
 	}
 	// Frames read into the buffer (with what we waited for, or before the
 	// ctx ended) are routed now: the token goes back with nothing buffered

@@ -56,9 +56,14 @@ func (c *frontConn) recv(ctx context.Context) (Message, error) {
 // holder has the token, which arms when it lets go, seeing the receiver
 // (waiting).
 func (c *frontConn) readFor(ctx context.Context, ready func() bool) bool {
-	if c.queued.Load() > 0 {
+	queued := func() bool { return c.queued.Load() > 0 }
+	if queued() {
 		c.pipe.armIfFree()
 		return false
 	}
-	return c.readUntil(ctx, ready)
+	// Messages may come to wait for the deliverer after the look above
+	// (another reader of Messages is slow): the receiver then leaves the
+	// pipe, which letGo arms for the reader goroutine, rather than wait
+	// on it beside a message that waits in Messages.
+	return c.readUntil(ctx, ready, queued)
 }

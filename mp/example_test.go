@@ -3,7 +3,6 @@ package mp_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/mpgo/mp/mp"
@@ -89,8 +88,8 @@ func ExampleProcess_Messages() {
 }
 
 // A goroutine that waits for the backend alone receives with Recv, as
-// Python's Connection.recv does; io.EOF says the backend has exited and
-// everything it sent has been received.
+// Python's Connection.recv does. io.EOF says the backend has exited and
+// nothing more will come: receive what you need before stopping it.
 func ExampleProcess_Recv() {
 	ctx := context.Background()
 	p, err := greeters.Start(ctx, mp.Options{Name: "receiver"})
@@ -98,15 +97,12 @@ func ExampleProcess_Recv() {
 		fmt.Println(err)
 		return
 	}
+	defer p.Close()
 	for _, text := range []string{"one", "two"} {
 		p.Send(ctx, "shout", mp.Params{"text": text})
 	}
-	p.CloseSend() // the backend stops once it has handled both
-	for {
+	for range 2 {
 		m, err := p.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
 		if err != nil {
 			fmt.Println(err)
 			return
@@ -114,11 +110,13 @@ func ExampleProcess_Recv() {
 		text, _ := m.Params.String("text")
 		fmt.Println(m.Command, text)
 	}
-	fmt.Println("exit:", p.Close())
+	p.CloseSend() // the backend stops
+	_, err = p.Recv(ctx)
+	fmt.Println("then:", err)
 	// Output:
 	// shouted ONE
 	// shouted TWO
-	// exit: <nil>
+	// then: EOF
 }
 
 // Make an event, send its ID, wait until the backend sets it.

@@ -60,7 +60,8 @@ func recvUnderRandomSplits(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				seq, _ := m.Params.Int("seq")
+				seq, err := m.Params.Int("seq")
+				assert.NoError(t, err)
 				assert.Greater(t, seq, last, "receiver %d's share in order", r)
 				last = seq
 				mu.Lock()

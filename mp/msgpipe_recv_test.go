@@ -17,36 +17,36 @@ import (
 // token go with no call left waiting, left the pipe unarmed for restFor
 // (see letGo), and a message that came then waited that long for a
 // reader. Receivers count as waiting, as Calls do (frontConn.waiting).
-// Here restFor is an hour and polling off; the test plays the Call and
-// the backend.
+// Here restFor is an hour and polling off; the test plays the backend, and
+// a Call's read of the pipe (readUntil) whose reply, the moment it looks,
+// has come once the Recv waits.
 func TestRecvWaitingWhileACallReadsGetsWhatComesAfter(t *testing.T) {
 	setForTest(t, &spin.Off, true)
 	setForTest(t, &restFor, time.Hour)
 	p, w := readerWaiting(t)
-	m := p.conn.pipe
-	require.True(t, m.take()) // the Call
-	m.disarm()
-
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	got := make(chan string, 1)
-	go func() {
-		msg, err := p.Recv(ctx)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		got <- msg.Command
-	}()
-	requireBlockedIn(t, "mp.(*frontConn).recv", "[select")
-	m.letGo(p.conn.waiting)
+	replied := p.conn.readUntil(context.Background(), func() bool {
+		go func() {
+			msg, err := p.Recv(ctx)
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- msg.Command
+		}()
+		requireBlockedIn(t, "mp.(*frontConn).recv", "[select")
+		return true
+	}, nil)
+	require.True(t, replied)
 
 	fr, err := appendFrame(nil, &frame{kind: kindMessage, command: "later"})
 	require.NoError(t, err)
 	_, err = w.Write(fr)
 	require.NoError(t, err)
 	if cmd := <-got; cmd != "later" {
-		m.armIfFree() // so that the cleanup can end
+		p.conn.pipe.armIfFree() // so that the cleanup can end
 		t.Fatalf("the waiting Recv got %q, not the message that came after the Call let go: the pipe was left unarmed", cmd)
 	}
 }
@@ -64,12 +64,16 @@ func requireBlockedIn(t *testing.T, fn, state string) {
 
 // blockedIn reports whether a goroutine running fn is blocked in the
 // state the runtime's stack dump names (such as "[select").
-func blockedIn(fn, state string) bool {
+func blockedIn(fn, state string) bool { return blockedCount(fn, state) > 0 }
+
+// blockedCount counts the goroutines running fn blocked in state.
+func blockedCount(fn, state string) int {
 	buf := make([]byte, 1<<20)
+	n := 0
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
 		if strings.Contains(g, fn) && strings.Contains(g, state) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }

@@ -2,6 +2,7 @@ package mp
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -104,6 +105,29 @@ func (p *Process) Log() *slog.Logger { return p.log }
 // Messages of a backend that exited on its own are kept until they are read
 // or Close is called.
 func (p *Process) Messages() <-chan Message { return p.conn.messages() }
+
+// Recv waits for the next message the backend sends on its own
+// (Backend.Send) and returns it, as Python's Connection.recv does: the
+// message a receive from Messages would get, for a goroutine that waits for
+// this backend alone (Messages suits a select beside other channels). Recv,
+// Messages and Call may be used from several goroutines at once; each
+// message goes to one receiver. A Recv costs less than a receive from
+// Messages: it reads the pipe itself when no Call does, as a Call reads
+// its reply, instead of being handed the message by another goroutine.
+//
+// Recv returns io.EOF once the backend has exited (Err says how) and the
+// messages it sent have been received, or dropped: after CloseSend or
+// Close, messages that do not fit in Messages' buffer are dropped (see
+// Messages), so receive what you need before stopping. If ctx ends first,
+// Recv returns an *Error (Op "recv") wrapping ctx's cause, and a message
+// that came meanwhile waits for the next receive.
+func (p *Process) Recv(ctx context.Context) (Message, error) {
+	m, err := p.conn.recv(ctx)
+	if err != nil && err != io.EOF {
+		return Message{}, opError("recv", p.name, err)
+	}
+	return m, err
+}
 
 // Done returns a channel closed once the backend has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }

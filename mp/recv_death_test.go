@@ -3,6 +3,7 @@ package mp
 import (
 	"context"
 	"io"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -47,30 +48,43 @@ func TestRecvFromABackendKilledMidFrame(t *testing.T) {
 }
 
 // Receivers waiting when the process is closed, or its command pipe, get
-// io.EOF, whether one of them holds the pipe's token then or all wait on
-// Messages.
+// io.EOF, whether one of them may hold the pipe's token then (closed at
+// once) or all three wait on Messages (closed once they do).
 func TestRecvWaitingThroughCloseAndCloseSend(t *testing.T) {
 	setForTest(t, &restFor, time.Hour)
 	for _, closeSend := range []bool{false, true} {
 		for _, off := range []bool{true, false} {
-			setForTest(t, &spin.Off, off)
-			p := startTest(t, Options{})
-			_, err := p.Call(context.Background(), "echo", nil) // a Call lets the pipe go unarmed
-			require.NoError(t, err)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			errs := make(chan error, 3)
-			for range 3 {
-				go func() { _, err := p.Recv(ctx); errs <- err }()
+			for _, settled := range []bool{false, true} {
+				setForTest(t, &spin.Off, off)
+				recvThroughClose(t, closeSend, settled)
 			}
-			if closeSend {
-				p.CloseSend()
-			} else {
-				require.NoError(t, p.Close())
-			}
-			for range 3 {
-				require.Equal(t, io.EOF, <-errs, "close send %v, polling off %v", closeSend, off)
-			}
-			cancel()
 		}
+	}
+}
+
+func recvThroughClose(t *testing.T, closeSend, settled bool) {
+	p := startTest(t, Options{})
+	_, err := p.Call(context.Background(), "echo", nil) // a Call lets the pipe go unarmed
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := p.Recv(ctx); errs <- err }()
+	}
+	if settled {
+		requireWithin(t, 5*time.Second, func() {
+			for blockedCount("mp.(*frontConn).recv", "[select") < 3 {
+				runtime.Gosched()
+			}
+		})
+	}
+	if closeSend {
+		p.CloseSend()
+	} else {
+		require.NoError(t, p.Close())
+	}
+	for range 3 {
+		require.Equal(t, io.EOF, <-errs, "close send %v, all waiting on Messages %v", closeSend, settled)
 	}
 }
