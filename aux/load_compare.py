@@ -13,6 +13,7 @@ bench-load-compare` runs it (ROUNDS=6); standard library only, plus go.
 """
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,9 +28,12 @@ LINE = re.compile(r"BenchmarkUnderLoad/(\w+)-\d+\s+\d+\s+(\d+) ns/op\s+([\d.]+) 
 
 def go_round(binary):
     """The Go side of one round: {benchmark: ([µs per op], [CPU µs per op])}."""
-    out = subprocess.run([binary, "-test.run", "^$", "-test.bench", GO_BENCH,
+    run = subprocess.run([binary, "-test.run", "^$", "-test.bench", GO_BENCH,
                           "-test.benchtime", "20000x", "-test.count", "5"],
-                         cwd=os.path.join(ROOT, "mp"), check=True, capture_output=True, text=True).stdout
+                         cwd=os.path.join(ROOT, "mp"), capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"load_compare: the Go benchmark failed (status {run.returncode}):\n{run.stdout}{run.stderr}")
+    out = run.stdout
     got = {}
     for m in LINE.finditer(out):
         us, cpu = got.setdefault(m[1], ([], []))
@@ -52,9 +56,12 @@ def py_round():
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 6
     med = statistics.median
+    if shutil.which("go") is None:
+        sys.exit("load_compare: no go command on the PATH (the Go side is built with go test -c)")
     with tempfile.TemporaryDirectory() as tmp:
         binary = os.path.join(tmp, "mp.test")
-        subprocess.run(["go", "test", "-c", "-o", binary, "./mp"], cwd=ROOT, check=True)
+        if subprocess.run(["go", "test", "-c", "-o", binary, "./mp"], cwd=ROOT).returncode != 0:
+            sys.exit("load_compare: go test -c ./mp failed")
         calls, recvs, pys, wins = [], [], [], 0
         for r in range(1, rounds + 1):
             g, p = go_round(binary), med(py_round())
