@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -31,15 +29,7 @@ func TestRecvUnderRandomSplits(t *testing.T) {
 
 func recvUnderRandomSplits(t *testing.T) {
 	const goroutines, calls, receivers = 3, 150, 2
-	p, w := readingProcess(t)
-	cmdR, cmdW, err := os.Pipe()
-	require.NoError(t, err)
-	t.Cleanup(func() { cmdR.Close() })
-	p.conn.in = newFrameWriter(cmdW)
-
-	rng := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
-	var sent int
-	backend := randomSplitBackend(rng, cmdR, w, &sent)
+	p, backend, sent := withRandomSplitBackend(t, 2)
 	var mu sync.Mutex
 	seen := map[int]int{}
 	var recvs sync.WaitGroup
@@ -70,35 +60,9 @@ func recvUnderRandomSplits(t *testing.T) {
 			}
 		})
 	}
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Go(func() {
-			for i := range calls {
-				timeout := []time.Duration{50 * time.Microsecond, time.Millisecond, time.Second}[(g+i)%3]
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
-				r, err := p.Call(ctx, "echo", Params{"g": g, "i": i})
-				cancel()
-				if err != nil {
-					assert.ErrorIs(t, err, context.DeadlineExceeded)
-					continue
-				}
-				rg, _ := r.Params.Int("g")
-				ri, _ := r.Params.Int("i")
-				assert.Equal(t, []int{g, i}, []int{rg, ri}, "the reply of another call")
-			}
-		})
-	}
-	requireWithin(t, 2*time.Minute, wg.Wait)
-	p.conn.in.close()
-	select {
-	case err := <-backend:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the fake backend is still writing: nobody reads the pipe")
-	}
-	p.cmd.Process.Kill()
+	callThroughRandomSplits(t, p, backend, goroutines, calls)
 	requireWithin(t, 10*time.Second, recvs.Wait)
-	require.Len(t, seen, sent, "every message received")
+	require.Len(t, seen, *sent, "every message received")
 	for seq, n := range seen {
 		require.Equal(t, 1, n, "message %d received once", seq)
 	}

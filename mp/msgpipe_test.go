@@ -212,15 +212,7 @@ func requireWithin(t *testing.T, d time.Duration, f func()) {
 // second of its ctx.
 func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 	const goroutines, calls = 4, 150
-	p, w := readingProcess(t)
-	cmdR, cmdW, err := os.Pipe()
-	require.NoError(t, err)
-	t.Cleanup(func() { cmdR.Close() })
-	p.conn.in = newFrameWriter(cmdW)
-
-	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
-	var sent int // messages the fake backend wrote
-	backend := randomSplitBackend(rng, cmdR, w, &sent)
+	p, backend, sent := withRandomSplitBackend(t, 1)
 	got := make(chan int, 1)
 	go func() { // Messages, in order
 		next := 0
@@ -233,6 +225,36 @@ func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 		got <- next
 	}()
 
+	callThroughRandomSplits(t, p, backend, goroutines, calls)
+	select {
+	case n := <-got:
+		assert.Equal(t, *sent, n, "messages delivered")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Messages did not close after the pipe ended")
+	}
+}
+
+// withRandomSplitBackend returns a reading process whose backend is
+// randomSplitBackend (seeded with seed and the clock), the channel that
+// gives its result, and the count of messages it wrote (read it once the
+// result came).
+func withRandomSplitBackend(t *testing.T, seed uint64) (*Process, <-chan error, *int) {
+	p, w := readingProcess(t)
+	cmdR, cmdW, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { cmdR.Close() })
+	p.conn.in = newFrameWriter(cmdW)
+	rng := rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano())))
+	sent := new(int)
+	return p, randomSplitBackend(rng, cmdR, w, sent), sent
+}
+
+// callThroughRandomSplits calls p's fake backend from goroutines
+// goroutines, calls times each, with timeouts from 50 µs (which give up
+// half way through frames) to a second: each Call returns its own reply or
+// its ctx's error, within a second of its ctx. Then it ends the backend,
+// which must have written all, and the backend process (the pipe's end).
+func callThroughRandomSplits(t *testing.T, p *Process, backend <-chan error, goroutines, calls int) {
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Go(func() {
@@ -262,12 +284,6 @@ func TestMessagePipeHandOffsUnderRandomSplits(t *testing.T) {
 		t.Fatal("the fake backend is still writing: nobody reads the pipe")
 	}
 	p.cmd.Process.Kill()
-	select {
-	case n := <-got:
-		assert.Equal(t, sent, n, "messages delivered")
-	case <-time.After(10 * time.Second):
-		t.Fatal("Messages did not close after the pipe ended")
-	}
 }
 
 // randomSplitBackend is the fake backend of

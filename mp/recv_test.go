@@ -140,17 +140,4 @@ func TestRecvBesideMessages(t *testing.T) {
 
 // BenchmarkRecvRoundTrip is BenchmarkRoundTrip with the message received
 // by Recv, which reads the pipe on the receiving goroutine.
-func BenchmarkRecvRoundTrip(b *testing.B) {
-	p := startBench(b, Options{Env: benchEnv()})
-	ctx := context.Background()
-	params := Params{"x": 1}
-	defer measureCPU(b, p.Pid())()
-	for b.Loop() {
-		if err := p.Send(ctx, "echo", params); err != nil {
-			b.Fatal(err)
-		}
-		if m, err := p.Recv(ctx); err != nil || m.Command != "echo" {
-			b.Fatalf("got %q, %v", m.Command, err)
-		}
-	}
-}
+func BenchmarkRecvRoundTrip(b *testing.B) { roundTrip(b, (*Process).Recv) }
