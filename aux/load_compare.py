@@ -54,6 +54,7 @@ def py_round():
 
 
 def main():
+    python_compare.exit_on_sigterm()
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 6
     med = statistics.median
     if shutil.which("go") is None:

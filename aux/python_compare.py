@@ -7,6 +7,7 @@ bench-python` runs it. With --load (`make bench-python LOAD=1`) it runs
 beside two CPU-bound competitors, as BenchmarkUnderLoad does on the Go side.
 """
 import multiprocessing as mp
+import signal
 import statistics
 import subprocess
 import sys
@@ -23,7 +24,14 @@ def echo(conn):
         conn.send(("pong", msg[1]))
 
 
+def exit_on_sigterm():
+    """Make SIGTERM end the script as an exception does, so that its finally
+    clauses stop the competitors and children it started."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main():
+    exit_on_sigterm()
     hogs = []
     if "--load" in sys.argv[1:]:
         hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
@@ -38,7 +46,7 @@ def main():
 def round_trips():
     """Five runs of N round trips through one Pipe, each in µs per round trip."""
     front, back = mp.Pipe()
-    child = mp.Process(target=echo, args=(back,))
+    child = mp.Process(target=echo, args=(back,), daemon=True)  # ends with the script
     child.start()
     for _ in range(1000):  # warm up
         front.send(("ping", {"param": "gotcha!"}))
