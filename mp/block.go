@@ -20,7 +20,8 @@ import (
 // frontend a Call (or an event's Wait) holds it for blockFor at most, and
 // at most cap(blockers) of them at once, then parks in the runtime's
 // poller: an idle process holds no thread there. The backend's loop, one
-// per backend process, waits in poll(2) for as long as it waits.
+// per backend process, waits for as long as it waits, in read(2) itself
+// where it can (plainread.go), in poll(2) where it cannot.
 //
 // A blocked thread cannot see a context end; it polls a waker too, an
 // eventfd written when the context ends.

@@ -42,7 +42,7 @@ func newBackConn(cmds, out, credits, cancels *os.File, window int) *backConn {
 
 // commandPipe returns the command pipe, non-blocking but outside the
 // runtime's poller: the loop waits for commands on its own thread, in
-// poll(2) (see spinReader.blocking). In the poller too, every command would
+// read(2) (see spinReader.blocking). In the poller too, every command would
 // also wake the thread that waits there.
 func commandPipe() *os.File {
 	f := os.NewFile(fdCommands, "mp-commands") // blocking yet: not polled
@@ -51,7 +51,7 @@ func commandPipe() *os.File {
 }
 
 // openCommands prepares the command pipe's reader: read blocks its thread
-// in poll(2) once polling gives up, until interrupt.
+// in read(2) once polling gives up, until interrupt (plainread.go).
 func (c *backConn) openCommands() error {
 	sr, err := newSpinReader(c.cmds)
 	if err == nil {

@@ -95,7 +95,7 @@ func newConnEnds(t *testing.T, buffer int, reading bool) *connEnds {
 	o.c = front
 	back := newBackConn(ps.cmdR, ps.outW, os.NewFile(uintptr(dfd), "test-credits-back"), ps.cancR, front.window)
 	require.NoError(t, back.openCommands())
-	t.Cleanup(func() { unix.Close(back.cmdSpin.wake) }) // a backend's lives as long as it does
+	t.Cleanup(back.cmdSpin.release)
 	require.NoError(t, front.open(ps.outR))
 	if !reading {
 		t.Cleanup(func() { front.credits.Close() })

@@ -38,7 +38,10 @@ func (s *spinner) polls() bool { return s.Polls() }
 type spinReader struct {
 	rc syscall.RawConn
 	*spinner
-	wake        int         // an eventfd that interrupts a blocked Read, or -1 (see block.go)
+	block       bool        // Read blocks its thread (blocking)
+	wake        int         // an eventfd that interrupts a Read blocked in poll(2), or -1 (see block.go)
+	plain       int         // the pipe opened again without O_NONBLOCK, or -1 (plainread.go)
+	spare       int         // a descriptor held in reserve for interrupt's nudge, or -1
 	interrupted atomic.Bool // interrupt was called
 	full        bool        // the last readBlocking filled its buffer
 }
@@ -48,33 +51,60 @@ func newSpinReader(f *os.File) (*spinReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &spinReader{rc: rc, spinner: newSpinner(), wake: -1}, nil
+	return &spinReader{rc: rc, spinner: newSpinner(), wake: -1, plain: -1, spare: -1}, nil
 }
 
-// blocking makes Read block its thread in poll(2) once polling gives up,
-// for as long as it waits (see block.go); interrupt ends such a wait.
+// blocking makes Read block its thread once polling gives up, for as long
+// as it waits: in read(2) (plainread.go), or in poll(2) on the pipe and a
+// waker (block.go) where the pipe cannot be opened again; interrupt ends
+// such a wait. With read(2), the eventfd made for the waker is held in
+// reserve for interrupt instead (see nudge).
 func (r *spinReader) blocking() error {
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return err
 	}
-	r.wake = fd
+	r.rc.Control(func(pfd uintptr) { r.plain = openPlain(int(pfd)) })
+	if r.plain >= 0 {
+		r.spare = fd
+	} else {
+		r.wake = fd
+	}
+	r.block = true
 	return nil
 }
 
 // interrupt makes every Read from now on fail with os.ErrDeadlineExceeded,
 // waking one in progress; for a reader in blocking mode (the backend's
-// command loop, the only one interrupted).
+// command loop, the only one interrupted, once, as it ends).
 func (r *spinReader) interrupt() {
-	r.interrupted.Store(true)
+	if r.interrupted.Swap(true) {
+		return
+	}
+	if r.plain >= 0 {
+		if nudge(r.plain, r.spare) {
+			r.spare = -1
+		}
+		return
+	}
 	if r.wake >= 0 {
 		unix.Write(r.wake, one[:])
 	}
 }
 
+// release closes the descriptors blocking made; for tests: a backend's
+// reader lives as long as its process.
+func (r *spinReader) release() {
+	for _, fd := range []int{r.wake, r.plain, r.spare} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
 // Read reads into p, as os.File.Read does.
 func (r *spinReader) Read(p []byte) (int, error) {
-	if r.wake >= 0 {
+	if r.block {
 		return r.readBlocking(p)
 	}
 	return r.read(p, true)
@@ -155,10 +185,16 @@ func (r *spinReader) readBlocking(p []byte) (int, error) {
 				return opErr != unix.EAGAIN
 			}
 			// A read that filled p probably left more behind: read
-			// again at once. Otherwise poll(2) returns at once if data
-			// is there, and a first read would be one system call
-			// more on the round trip's path, unless polling wants it.
+			// again at once. Otherwise the wait below returns at once
+			// if data is there, and a first read would be one system
+			// call more on the round trip's path, unless polling wants
+			// it.
 			if (r.full || r.polls()) && (read() || r.poll(read)) {
+				readable = true
+				return
+			}
+			if r.plain >= 0 {
+				n, opErr = readRetry(r.plain, p)
 				readable = true
 				return
 			}
@@ -172,6 +208,9 @@ func (r *spinReader) readBlocking(p []byte) (int, error) {
 		switch {
 		case err != nil:
 			return 0, os.ErrClosed
+		case r.interrupted.Load():
+			// What was read may hold interrupt's byte: never parsed.
+			return 0, os.ErrDeadlineExceeded
 		case !readable && (opErr == nil || opErr == unix.EAGAIN):
 			continue
 		case opErr != nil:

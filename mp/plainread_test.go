@@ -1,0 +1,179 @@
+package mp
+
+import (
+	"context"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// requireInPlainRead waits until a goroutine is blocked in read(2) in the
+// backend's command reader (plainread.go), not in poll(2).
+func requireInPlainRead(t *testing.T) {
+	t.Helper()
+	requireWithin(t, 5*time.Second, func() {
+		for {
+			buf := make([]byte, 1<<20)
+			for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+				if strings.Contains(g, "[syscall") && strings.Contains(g, "readBlocking") && strings.Contains(g, "unix.read(") {
+					return
+				}
+			}
+			runtime.Gosched()
+		}
+	})
+}
+
+// readInBackground reads one frame of the backend's command pipe on a
+// goroutine of its own and sends the error to the channel it returns.
+func readInBackground(e *connEnds) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		fr, err := e.back.read()
+		if err == nil && fr.command != "c" {
+			err = unix.EBADMSG
+		}
+		errc <- err
+	}()
+	return errc
+}
+
+// The backend's loop waits for a command in read(2) itself, and what
+// wakes it there is a command, or the frontend's close of the pipe: the
+// write end opened to check that a nudge can be made is not left open
+// (held open, it would hide the close forever).
+func TestCommandsWaitInReadAndSeeTheFrontendsClose(t *testing.T) {
+	e := newConnEnds(t, 1, true)
+	require.GreaterOrEqual(t, e.back.cmdSpin.plain, 0, "/proc/self/fd reopens the pipe here")
+	ctx := context.Background()
+	for range 3 {
+		errc := readInBackground(e)
+		requireInPlainRead(t)
+		require.NoError(t, e.front.send(ctx, &frame{kind: kindSend, command: "c"}, nil))
+		require.NoError(t, <-errc)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.back.read()
+		errc <- err
+	}()
+	requireInPlainRead(t)
+	e.front.closeSend()
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, io.EOF)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a read blocked in read(2) did not see the frontend's close")
+	}
+}
+
+// Fault: interrupt (the loop's end) comes while the loop waits in read(2),
+// and then while commands are queued. The byte that wakes the read is
+// never parsed as a command, the read and every one after it fail with
+// os.ErrDeadlineExceeded, and the frontend's close still reaches the pipe
+// (no write end left open).
+func TestInterruptedReadNeverParsesTheNudge(t *testing.T) {
+	e := newConnEnds(t, 1, true)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.back.read()
+		errc <- err
+	}()
+	requireInPlainRead(t)
+	e.back.interrupt()
+	require.ErrorIs(t, <-errc, os.ErrDeadlineExceeded)
+	require.NoError(t, e.front.send(context.Background(), &frame{kind: kindSend, command: "c"}, nil))
+	_, err := e.back.read()
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	e.front.closeSend()
+	pfd := []unix.PollFd{{Fd: int32(e.back.cmdSpin.plain), Events: unix.POLLIN}}
+	_, err = unix.Poll(pfd, 5000)
+	require.NoError(t, err)
+	assert.NotZero(t, pfd[0].Revents&unix.POLLHUP, "the pipe reports the frontend's close")
+}
+
+// A full pipe takes no nudge, and needs none: the read returns at once,
+// and fails as an interrupted read does.
+func TestInterruptWithAFullCommandPipe(t *testing.T) {
+	e := newConnEnds(t, 1, true)
+	big := Params{"b": make([]byte, 48<<10)}
+	sent := make(chan error, 1)
+	go func() { // two frames of 48 KiB fill the 64 KiB pipe: the second waits
+		for range 2 {
+			if err := e.front.send(context.Background(), &frame{kind: kindSend, command: "big", params: big}, nil); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	requireBlockedIn(t, "frameWriter).writeNumbered", "[IO wait")
+	e.back.interrupt()
+	_, err := e.back.read()
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	e.front.closeSend() // ends the waiting write
+	<-sent
+}
+
+// Fault: the process has no descriptor left when the loop ends, so the
+// write end for the nudge cannot be opened: interrupt closes the
+// descriptor it holds in reserve and opens it in its place. Without the
+// reserve the read would wait until the next command.
+func TestInterruptWithNoDescriptorLeft(t *testing.T) {
+	e := newConnEnds(t, 1, true)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.back.read()
+		errc <- err
+	}()
+	requireInPlainRead(t)
+	var old unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &old))
+	lowest, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	unix.Close(lowest) // every descriptor below lowest is taken
+	lim := old
+	lim.Cur = uint64(lowest)
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lim))
+	_, err = unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	require.ErrorIs(t, err, unix.EMFILE, "the fault: no descriptor left")
+	e.back.interrupt()
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &old))
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the interrupt did not wake the read")
+	}
+}
+
+// Where the pipe cannot be opened again (no /proc), the loop waits in
+// poll(2) beside a waker, as before: commands, interrupt and the
+// frontend's close still reach it.
+func TestCommandsWaitInPollWithoutProc(t *testing.T) {
+	setForTest(t, &procFD, func(int) string { return "/nonexistent/fd" })
+	e := newConnEnds(t, 1, true)
+	require.Equal(t, -1, e.back.cmdSpin.plain)
+	require.GreaterOrEqual(t, e.back.cmdSpin.wake, 0)
+	errc := readInBackground(e)
+	requireBlockedIn(t, "waitReadable", "[syscall")
+	require.NoError(t, e.front.send(context.Background(), &frame{kind: kindSend, command: "c"}, nil))
+	require.NoError(t, <-errc)
+	errc = readInBackground(e)
+	requireBlockedIn(t, "waitReadable", "[syscall")
+	e.back.interrupt()
+	require.ErrorIs(t, <-errc, os.ErrDeadlineExceeded)
+
+	e = newConnEnds(t, 1, true)
+	errc = readInBackground(e)
+	requireBlockedIn(t, "waitReadable", "[syscall")
+	e.front.closeSend()
+	require.ErrorIs(t, <-errc, io.EOF)
+}
