@@ -39,12 +39,15 @@ func (e *Event) Set() error {
 	for {
 		cur := w.Load()
 		switch {
-		case cur>>1 != e.gen:
+		case cur>>eventGenShift != e.gen:
 			e.s.log("set of a closed event ignored", e)
 			return nil
-		case cur&1 == 1:
+		case cur&eventSet != 0:
 			return nil
-		case w.CompareAndSwap(cur, cur|1):
+		case w.CompareAndSwap(cur, cur|eventSet):
+			if cur&eventWaiters == 0 {
+				return nil // no Wait sleeps: the next to look sees the flag
+			}
 			return e.s.ring(e.i)
 		}
 	}
@@ -52,15 +55,25 @@ func (e *Event) Set() error {
 
 // Clear lowers the event: a Wait that follows waits for the next Set.
 func (e *Event) Clear() {
-	e.s.word(e.i).CompareAndSwap(e.gen<<1|1, e.gen<<1)
+	w := e.s.word(e.i)
+	for {
+		cur := w.Load()
+		if cur>>eventGenShift != e.gen || cur&eventSet == 0 || w.CompareAndSwap(cur, cur&^eventSet) {
+			return
+		}
+	}
 }
 
 // IsSet reports whether the event is set.
-func (e *Event) IsSet() bool { return e.s.word(e.i).Load() == e.gen<<1|1 }
+func (e *Event) IsSet() bool {
+	return e.s.word(e.i).Load()&^eventWaiters == e.gen<<eventGenShift|eventSet
+}
 
 // gone reports whether the event was closed, on either side: Close gives
 // its slot a new generation at once (eventSlots.release).
-func (e *Event) gone() bool { return e.closed.Load() || e.s.word(e.i).Load()>>1 != e.gen }
+func (e *Event) gone() bool {
+	return e.closed.Load() || e.s.word(e.i).Load()>>eventGenShift != e.gen
+}
 
 // Wait waits until the event is set. It returns at once if it is set
 // already, an error wrapping ErrBackendDied (on the frontend) or ErrStopped
@@ -75,15 +88,20 @@ func (e *Event) Wait(ctx context.Context) error {
 		if e.gone() {
 			return e.s.errorf("wait on event %d", e.i, os.ErrClosed)
 		}
-		if err := e.s.sleep(ctx, e.i); err != nil {
+		if !e.s.addWaiter(e.i, e.gen, 1) {
+			continue // set or closed meanwhile: look again
+		}
+		err := e.s.sleep(ctx, e.i)
+		e.s.addWaiter(e.i, e.gen, -1)
+		if err != nil {
 			if e.IsSet() {
 				return nil
 			}
 			return err
 		}
-		if e.gone() && !e.IsSet() {
+		if e.gone() && e.s.word(e.i).Load()&eventWaiters != 0 {
 			// The doorbell may have been the next event's, in the same
-			// slot: pass it on.
+			// slot, whose Wait sleeps: pass it on.
 			e.s.ring(e.i)
 		}
 	}
@@ -94,8 +112,7 @@ func (e *Event) Wait(ctx context.Context) error {
 // either side, returns os.ErrClosed. Closing an event twice, or on the
 // backend, does nothing.
 func (e *Event) Close() error {
-	if e.s.front && e.closed.CompareAndSwap(false, true) {
-		e.s.release(e.i)
+	if e.s.front && e.closed.CompareAndSwap(false, true) && e.s.release(e.i) {
 		e.s.ring(e.i) // wake a Wait in progress, here or in the backend
 	}
 	return nil
@@ -209,19 +226,38 @@ func (s *eventSlots) reserve() (*Event, error) {
 	s.gens[i]++
 	// A Set for an earlier use compares its generation with this one and
 	// gives up; its doorbell, if it rang, only makes a Wait look again.
-	s.word(i).Store(s.gens[i] << 1)
+	s.word(i).Store(s.gens[i] << eventGenShift)
 	return &Event{s: s, i: i, gen: s.gens[i]}, nil
 }
 
 // release gives slot i back, ending its use: the slot's word takes the
 // next generation, cleared, so that a Set or a Wait of the use that ended,
-// on either side, sees it gone.
-func (s *eventSlots) release(i int) {
+// on either side, sees it gone. It reports whether a Wait of that use was
+// sleeping (or about to): its doorbell must ring.
+func (s *eventSlots) release(i int) (waited bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gens[i]++
-	s.word(i).Store(s.gens[i] << 1)
+	old := s.word(i).Swap(s.gens[i] << eventGenShift)
 	s.free = append(s.free, i)
+	return old&eventWaiters != 0
+}
+
+// addWaiter adds d (1 or -1) to the count of Waits that sleep on slot i's
+// doorbell for use gen, and reports whether it did: not once the use is
+// set or gone (a Wait then looks again instead of sleeping), and -1 only
+// while the use lasts (a later use starts from none).
+func (s *eventSlots) addWaiter(i int, gen uint64, d int64) bool {
+	w := s.word(i)
+	for {
+		cur := w.Load()
+		if cur>>eventGenShift != gen || d > 0 && cur&eventSet != 0 {
+			return false
+		}
+		if w.CompareAndSwap(cur, uint64(int64(cur)+d*eventWaiter)) {
+			return true
+		}
+	}
 }
 
 // errorf returns an error of the event slots' process for op; op may hold

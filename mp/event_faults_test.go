@@ -37,7 +37,7 @@ var waitingKind = NewKind("EventWaiter", func(b *Backend) *Backend { return b })
 // on. Close says a Wait in progress returns os.ErrClosed, but only the
 // frontend's did: the backend's waited until its ctx ended (its stop). Close
 // now gives the slot its next generation at once, which the backend's Wait
-// sees, and always rings the doorbell.
+// sees, and rings the doorbell if the Wait sleeps on it.
 func TestFaultBackendWaitOnAClosedEventEnds(t *testing.T) {
 	p, err := waitingKind.Start(context.Background(), Options{Name: "waiter", Events: 1})
 	require.NoError(t, err)

@@ -18,10 +18,21 @@ import (
 // The Options.Events slots of a process. Each slot has a doorbell, an
 // eventfd that Set writes and Wait reads, and a word in a page of memory
 // both processes map: the generation of the slot's current use, shifted
-// left by one, and the flag in the low bit. Set raises the flag only if the
-// generation is its own, in one compare-and-swap, so a Set for an earlier use
-// of the slot never raises the flag of a later one; a doorbell it rang
-// anyway only makes a Wait look at the word again.
+// left by eventGenShift, the count of Waits that sleep on the doorbell, and
+// the flag in the low bit. Set raises the flag only if the generation is its
+// own, in one compare-and-swap, so a Set for an earlier use of the slot
+// never raises the flag of a later one; a doorbell it rang anyway only makes
+// a Wait look at the word again. Set, and Close, ring the doorbell only if
+// a Wait sleeps: a Wait counts itself in the word before it sleeps, and
+// looks at the flag in the same compare-and-swap, as a futex's waiter does.
+
+// The parts of a slot's word.
+const (
+	eventSet      = 1      // the flag
+	eventWaiter   = 2      // one Wait sleeping on the doorbell
+	eventWaiters  = 0xfffe // their count: one by Event's rule, 32,767 at most
+	eventGenShift = 16     // the generation, above
+)
 
 // eventIndexBits is how many low bits of an Event's ID hold its slot.
 const eventIndexBits = 16
