@@ -146,7 +146,7 @@ func (b *Backend) handleSignals(grace time.Duration) (release func()) {
 // readStart reads the start parameters, the first frame of the command
 // pipe. It reports false, with the exit code, if there are none.
 func (b *Backend) readStart() (int, bool) {
-	if err := b.conn.openCommands(); err != nil {
+	if err := b.conn.openCommands(b.log, b.cancel); err != nil {
 		return b.fatal(CodeFatal, "", fmt.Errorf("command pipe: %w", err)), false
 	}
 	init, err := b.conn.read()

@@ -51,8 +51,11 @@ func commandPipe() *os.File {
 }
 
 // openCommands prepares the command pipe's reader: read blocks its thread
-// in read(2) once polling gives up, until interrupt (plainread.go).
-func (c *backConn) openCommands() error {
+// in read(2) once polling gives up, until interrupt (plainread.go). It
+// starts the reader of the cancel pipe too, which the command pipe's reader
+// needs from its first read: the frontend says there that it closed the
+// command pipe. Each cancel frame calls cancel with its call's id.
+func (c *backConn) openCommands(log *slog.Logger, cancel func(id uint64)) error {
 	sr, err := newSpinReader(c.cmds)
 	if err == nil {
 		err = sr.blocking()
@@ -62,6 +65,7 @@ func (c *backConn) openCommands() error {
 	}
 	c.cmdSpin = sr
 	c.cmdReader = newFrameReader(sr, MaxFrameSize)
+	go c.readCancels(log, cancel)
 	return nil
 }
 
@@ -96,11 +100,17 @@ func (c *backConn) writeGathered() { c.out.writeGathered() }
 // frameWriter.flush): before the backend exits.
 func (c *backConn) flush(ctx context.Context) { c.out.flush(ctx) }
 
-// serve starts what the loop needs: from now on send waits for credits,
-// until commandsEnded; each cancel frame calls cancel with its call's id.
-func (c *backConn) serve(log *slog.Logger, cancel func(id uint64)) {
-	c.credits.prerun.Store(false)
-	go c.readCancels(log, cancel)
+// serve says that the loop runs: from now on send waits for credits, until
+// commandsEnded.
+func (c *backConn) serve() { c.credits.prerun.Store(false) }
+
+// commandsClosed says that the frontend has closed its end of the command
+// pipe: a read blocked on it ends once the frames before the close are read
+// (see plainPipe.peerClosed).
+func (c *backConn) commandsClosed() {
+	if c.cmdSpin != nil {
+		c.cmdSpin.peerClosed()
+	}
 }
 
 // commandsEnded makes credits free: the command pipe ended, so the
@@ -112,6 +122,9 @@ func (c *backConn) commandsEnded() { c.credits.close() }
 func (c *backConn) readCancels(log *slog.Logger, cancel func(id uint64)) {
 	defer c.cancels.Close()
 	rd := newFrameReader(c.cancels, 1<<10)
+	// Either end of the cancel pipe's frames says that the frontend has
+	// closed its end of the command pipe (or is gone).
+	defer c.commandsClosed()
 	for {
 		fr, err := rd.read()
 		if err != nil {
@@ -120,8 +133,11 @@ func (c *backConn) readCancels(log *slog.Logger, cancel func(id uint64)) {
 			}
 			return
 		}
-		if fr.kind == kindCancel {
+		switch fr.kind {
+		case kindCancel:
 			cancel(fr.id)
+		case kindCommandsEnd:
+			c.commandsClosed()
 		}
 	}
 }

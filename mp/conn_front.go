@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // frontConn is the frontend's end of a connection (conn.go): it writes
@@ -96,6 +97,12 @@ func (c *frontConn) messages() <-chan Message { return c.msgs }
 func (c *frontConn) closeSend() {
 	c.in.close()
 	c.pipe.expectEnd()
+	// The backend's loop may wait in read(2) beside a write end of its own
+	// (plainread.go): tell it the pipe is closed, so that it closes that
+	// end and the read sees the pipe's end.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c.cancels.write(ctx, &frame{kind: kindCommandsEnd})
 }
 
 // close closes what is left once the peer has exited.

@@ -74,6 +74,8 @@ type connEnds struct {
 	back  *backConn
 	owner *connOwner
 	outW  *os.File // the backend's end of the message pipe
+
+	cancelled chan uint64 // the ids of the cancel frames the backend read
 }
 
 // newConnEnds joins a frontConn whose Messages has room for buffer
@@ -94,7 +96,13 @@ func newConnEnds(t *testing.T, buffer int, reading bool) *connEnds {
 	front.credits = os.NewFile(uintptr(cfd), "test-credits")
 	o.c = front
 	back := newBackConn(ps.cmdR, ps.outW, os.NewFile(uintptr(dfd), "test-credits-back"), ps.cancR, front.window)
-	require.NoError(t, back.openCommands())
+	cancelled := make(chan uint64, 16)
+	require.NoError(t, back.openCommands(front.log, func(id uint64) {
+		select {
+		case cancelled <- id:
+		default:
+		}
+	}))
 	t.Cleanup(back.cmdSpin.release)
 	require.NoError(t, front.open(ps.outR))
 	if !reading {
@@ -113,7 +121,7 @@ func newConnEnds(t *testing.T, buffer int, reading bool) *connEnds {
 		})
 	}
 	t.Cleanup(back.commandsEnded)
-	return &connEnds{front: front, back: back, owner: o, outW: ps.outW}
+	return &connEnds{front: front, back: back, owner: o, outW: ps.outW, cancelled: cancelled}
 }
 
 // echo runs a backend loop: each call is answered with its own command and
@@ -175,7 +183,7 @@ func TestConnCallsAndSends(t *testing.T) {
 func TestConnMessagesWaitForCredits(t *testing.T) {
 	const buffer = 2
 	e := newConnEnds(t, buffer, true)
-	e.back.serve(e.front.log, func(uint64) {})
+	e.back.serve()
 	ctx := context.Background()
 	send := func(ctx context.Context, i int) error {
 		return e.back.send(ctx, &frame{kind: kindMessage, command: "m", params: Params{"i": i}})
@@ -215,8 +223,8 @@ func TestConnSendBeforeServeFailsWithoutCredits(t *testing.T) {
 // the cancel pipe, with the call's id, before it returns.
 func TestConnCancelReachesTheBackend(t *testing.T) {
 	e := newConnEnds(t, 1, true)
-	cancelled := make(chan uint64, 1)
-	e.back.serve(e.front.log, func(id uint64) { cancelled <- id })
+	cancelled := e.cancelled
+	e.back.serve()
 	calls := make(chan uint64, 1)
 	go func() { // a backend that never answers
 		for {
@@ -330,7 +338,7 @@ func TestConnBadDataFailsTheCalls(t *testing.T) {
 // buffer, a message is lost within the first calls.
 func TestConnMessageBehindAReplyIsDelivered(t *testing.T) {
 	e := newConnEnds(t, 1, true)
-	e.back.serve(e.front.log, func(uint64) {})
+	e.back.serve()
 	go func() {
 		for {
 			fr, err := e.back.read()

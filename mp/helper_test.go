@@ -60,24 +60,14 @@ func exitPath(how string) int {
 func runHelper(mode string) int {
 	switch mode {
 	case "orphan":
-		p, err := testKind.Start(context.Background(), Options{Name: "orphan", StopTimeout: helperStopTimeout})
-		if err != nil {
-			fmt.Println("error:", err)
-			return 1
-		}
 		// Keep the backend busy in a handler that never returns: it will
 		// not see the end of its command pipe, so only the parent-death
 		// signal can end it when we are killed.
-		if err := p.Send(context.Background(), "hang", nil); err != nil {
-			fmt.Println("error:", err)
-			return 1
-		}
-		if m := <-p.Messages(); m.Command != "hanging" {
-			fmt.Println("error: got", m.Command)
-			return 1
-		}
-		fmt.Printf("backend %d\n", p.Pid())
-		select {}
+		return runOrphan("orphan", true)
+	case "idleorphan":
+		// A frontend killed while its backend waits for a command in
+		// read(2) (plainread.go).
+		return runOrphan("idle-orphan", false)
 	case "shmorphan":
 		// A frontend that dies holding a segment: create it, have a backend
 		// map it, say so, and wait to be killed.
@@ -155,4 +145,30 @@ func unignore(sig syscall.Signal) error {
 		return fmt.Errorf("rt_sigaction(%v): %w", sig, errno)
 	}
 	return nil
+}
+
+// runOrphan starts a backend named name, busy in a handler that never
+// returns if busy, else idle after one call, prints its PID and waits to be
+// killed.
+func runOrphan(name string, busy bool) int {
+	p, err := testKind.Start(context.Background(), Options{Name: name, StopTimeout: helperStopTimeout})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	if busy {
+		if err := p.Send(context.Background(), "hang", nil); err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		if m := <-p.Messages(); m.Command != "hanging" {
+			fmt.Println("error: got", m.Command)
+			return 1
+		}
+	} else if _, err := p.Call(context.Background(), "pid", nil); err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Printf("backend %d\n", p.Pid())
+	select {}
 }

@@ -22,8 +22,8 @@ type handlers map[string]func(context.Context, Message) error
 // running handler.
 func (b *Backend) serve(hs handlers, commands []string) int {
 	// From now on Send needs credits, until the command pipe ends;
-	// cancellations come on a pipe of their own.
-	b.conn.serve(b.log, b.cancel)
+	// cancellations come on a pipe of their own (see openCommands).
+	b.conn.serve()
 	// SIGTERM and Stop interrupt a read in progress (see Stop).
 	defer context.AfterFunc(b.ctx, b.interruptRead)()
 	for {

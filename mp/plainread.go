@@ -2,6 +2,7 @@ package mp
 
 import (
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,55 +17,74 @@ import (
 // first.
 //
 // Only the loop's end interrupts that wait, for good (spinReader.interrupt):
-// a byte written into the pipe through a write end opened for the moment
-// wakes it, and the reader, which sees the interrupt first, never parses
-// what it read. The write end is closed at once: held open, it would keep
-// the pipe from ever reporting the frontend's close (EOF).
+// a byte written into the pipe wakes it, and the reader, which sees the
+// interrupt first, never parses what it read. The byte goes through a write
+// end of the backend's own, opened beside the read end when the loop
+// starts, so that waking the loop needs nothing the backend may have given
+// up since (its user, its root directory, its descriptor limit). Held
+// open, that write end would keep the pipe from reporting the frontend's
+// close (EOF): it is closed once the frontend has closed its end, which the
+// backend hears on the cancel pipe (kindCommandsEnd, or the cancel pipe's
+// own end when the frontend is gone).
 
 // procFD is the path through which fd's file can be opened again; a
 // variable for tests, which take /proc away.
 var procFD = func(fd int) string { return fmt.Sprintf("/proc/self/fd/%d", fd) }
 
-// openPlain opens the pipe read at fd again, for reading in read(2)
-// without O_NONBLOCK, and checks that a write end can be opened the same
-// way (nudge). It returns -1 if either cannot be done here (no /proc): the
-// caller then waits in poll(2).
-func openPlain(fd int) int {
-	path := procFD(fd)
-	w, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1
-	}
-	unix.Close(w)
-	r, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1
-	}
-	return r
+// plainPipe is the backend's second view of its command pipe: a read end
+// without O_NONBLOCK, and the write end that wakes a read blocked on it.
+type plainPipe struct {
+	r  int // -1 where the pipe cannot be opened again (no /proc)
+	mu sync.Mutex
+	w  int // -1 once closed (peerClosed)
 }
 
-// nudge writes one byte into the pipe read at fd, through a write end
-// opened for the moment and closed at once, to wake a read(2) blocked on
-// it. A full pipe takes no byte, and needs none: its reader is not
-// blocked. spare, a descriptor the caller holds in reserve (-1 if none), is
-// closed to make room if the process has no descriptor left for the write
-// end; nudge reports whether it closed it.
-func nudge(fd, spare int) (closedSpare bool) {
+// openPlain opens the pipe read at fd again, for reading in read(2)
+// without O_NONBLOCK and for the nudge's writes; r is -1 if either cannot
+// be done here (no /proc): the caller then waits in poll(2).
+func openPlain(fd int) *plainPipe {
+	p := &plainPipe{r: -1, w: -1}
 	path := procFD(fd)
-	for {
-		w, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case (err == unix.EMFILE || err == unix.ENFILE) && spare >= 0 && !closedSpare:
-			unix.Close(spare)
-			closedSpare = true
-			continue
-		case err != nil:
-			return closedSpare
-		}
-		rawWrite(w, one[:1])
-		unix.Close(w)
-		return closedSpare
+	r, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return p
+	}
+	w, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(r)
+		return p
+	}
+	p.r, p.w = r, w
+	return p
+}
+
+// nudge writes one byte into the pipe, to wake a read(2) blocked on it. A
+// full pipe takes no byte, and needs none: its reader is not blocked. Once
+// the frontend's end is closed (peerClosed) no byte is needed either: the
+// read ends with the pipe.
+func (p *plainPipe) nudge() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.w >= 0 {
+		rawWrite(p.w, one[:1])
+	}
+}
+
+// peerClosed closes the nudge's write end, once the frontend has closed its
+// own: the pipe then reports its end to the read.
+func (p *plainPipe) peerClosed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.w >= 0 {
+		unix.Close(p.w)
+		p.w = -1
+	}
+}
+
+// release closes both ends; for tests: a backend's lives as long as it does.
+func (p *plainPipe) release() {
+	p.peerClosed()
+	if p.r >= 0 {
+		unix.Close(p.r)
 	}
 }

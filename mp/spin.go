@@ -40,8 +40,7 @@ type spinReader struct {
 	*spinner
 	block       bool        // Read blocks its thread (blocking)
 	wake        int         // an eventfd that interrupts a Read blocked in poll(2), or -1 (see block.go)
-	plain       int         // the pipe opened again without O_NONBLOCK, or -1 (plainread.go)
-	spare       int         // a descriptor held in reserve for interrupt's nudge, or -1
+	plain       *plainPipe  // the pipe opened again (plainread.go), or nil
 	interrupted atomic.Bool // interrupt was called
 	full        bool        // the last readBlocking filled its buffer
 }
@@ -51,27 +50,36 @@ func newSpinReader(f *os.File) (*spinReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &spinReader{rc: rc, spinner: newSpinner(), wake: -1, plain: -1, spare: -1}, nil
+	return &spinReader{rc: rc, spinner: newSpinner(), wake: -1}, nil
 }
 
 // blocking makes Read block its thread once polling gives up, for as long
 // as it waits: in read(2) (plainread.go), or in poll(2) on the pipe and a
 // waker (block.go) where the pipe cannot be opened again; interrupt ends
-// such a wait. With read(2), the eventfd made for the waker is held in
-// reserve for interrupt instead (see nudge).
+// such a wait. With read(2), peerClosed must be called once the writer has
+// closed its end.
 func (r *spinReader) blocking() error {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return err
-	}
-	r.rc.Control(func(pfd uintptr) { r.plain = openPlain(int(pfd)) })
-	if r.plain >= 0 {
-		r.spare = fd
+	var p *plainPipe
+	r.rc.Control(func(fd uintptr) { p = openPlain(int(fd)) })
+	if p != nil && p.r >= 0 {
+		r.plain = p
 	} else {
+		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			return err
+		}
 		r.wake = fd
 	}
 	r.block = true
 	return nil
+}
+
+// peerClosed says that the pipe's writer has closed its end (see
+// plainPipe.peerClosed).
+func (r *spinReader) peerClosed() {
+	if r.plain != nil {
+		r.plain.peerClosed()
+	}
 }
 
 // interrupt makes every Read from now on fail with os.ErrDeadlineExceeded,
@@ -81,10 +89,8 @@ func (r *spinReader) interrupt() {
 	if r.interrupted.Swap(true) {
 		return
 	}
-	if r.plain >= 0 {
-		if nudge(r.plain, r.spare) {
-			r.spare = -1
-		}
+	if r.plain != nil {
+		r.plain.nudge()
 		return
 	}
 	if r.wake >= 0 {
@@ -95,10 +101,11 @@ func (r *spinReader) interrupt() {
 // release closes the descriptors blocking made; for tests: a backend's
 // reader lives as long as its process.
 func (r *spinReader) release() {
-	for _, fd := range []int{r.wake, r.plain, r.spare} {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
+	if r.wake >= 0 {
+		unix.Close(r.wake)
+	}
+	if r.plain != nil {
+		r.plain.release()
 	}
 }
 
@@ -193,8 +200,8 @@ func (r *spinReader) readBlocking(p []byte) (int, error) {
 				readable = true
 				return
 			}
-			if r.plain >= 0 {
-				n, opErr = readRetry(r.plain, p)
+			if r.plain != nil {
+				n, opErr = readRetry(r.plain.r, p)
 				readable = true
 				return
 			}
