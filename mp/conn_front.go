@@ -2,11 +2,11 @@ package mp
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // frontConn is the frontend's end of a connection (conn.go): it writes
@@ -99,10 +99,16 @@ func (c *frontConn) closeSend() {
 	c.pipe.expectEnd()
 	// The backend's loop may wait in read(2) beside a write end of its own
 	// (plainread.go): tell it the pipe is closed, so that it closes that
-	// end and the read sees the pipe's end.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	c.cancels.write(ctx, &frame{kind: kindCommandsEnd})
+	// end and the read sees the pipe's end. The word must arrive, and
+	// closeSend must not wait: where the cancel pipe takes no frame now (a
+	// backend stopped while its callers gave up), it goes in the
+	// background, until close ends the write.
+	end := &frame{kind: kindCommandsEnd}
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.cancels.write(now, end); errors.Is(err, context.Canceled) && !errors.Is(err, errRestFollows) {
+		go c.cancels.write(context.Background(), end)
+	}
 }
 
 // close closes what is left once the peer has exited.

@@ -1,0 +1,95 @@
+package mp
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// preRunEnder ends itself in its pre-run hook if its "end"
+// parameter is "stop" (Backend.Stop).
+type preRunEnder struct{ *Backend }
+
+func (b *preRunEnder) PreRun(ctx context.Context) error {
+	switch b.Params()["end"] {
+	case "stop":
+		b.Stop()
+	}
+	return nil
+}
+
+var preRunEnderKind = NewKind("PreRunEnder", func(b *Backend) *preRunEnder { return &preRunEnder{b} }).
+	Handle("fds", func(b *preRunEnder, ctx context.Context, m Message) error {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return err
+		}
+		return b.Reply(ctx, m, "fds", Params{"n": len(ents)})
+	})
+
+// A backend that calls Stop in its pre-run hook, before its loop waits for
+// a command (its nudge's byte goes into the pipe before any read, and the
+// cancel pipe's reader already runs): the loop ends at once, with status
+// 0, as it said; nothing waits for the stop ladder (StopTimeout a minute).
+func TestBackendStoppedInPreRunEndsAtOnce(t *testing.T) {
+	p, err := preRunEnderKind.Start(context.Background(), Options{
+		Name: "prerun-stop", StopTimeout: time.Minute, Params: Params{"end": "stop"}})
+	require.NoError(t, err)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+		requireNoLeftovers(t)
+	}()
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("backend still running 10 s after it called Stop in pre-run")
+	}
+	require.NoError(t, p.Err())
+	assert.Equal(t, EndSelf, p.EndReason())
+}
+
+// An idle backend that its frontend closes ends through the command
+// pipe's end, at once and as requested: not through the ladder's SIGTERM
+// (StopTimeout a minute). It holds no more descriptors than before it
+// served its first command, and as many after a hundred.
+func TestCloseEndsAnIdleBackendAtOnce(t *testing.T) {
+	p, err := preRunEnderKind.Start(context.Background(), Options{Name: "idle-close", StopTimeout: time.Minute})
+	require.NoError(t, err)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+		requireNoLeftovers(t)
+	}()
+	fds := func() int {
+		r, err := p.Call(context.Background(), "fds", nil)
+		require.NoError(t, err)
+		n, err := r.Params.Int("n")
+		require.NoError(t, err)
+		return n
+	}
+	first := fds()
+	for range 100 {
+		fds()
+	}
+	assert.Equal(t, first, fds())
+	t.Logf("descriptors of the backend: %d", first)
+	requireIdleInPipeRead(t, p.Pid())
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- p.Close() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting 10 s later: the backend did not see the command pipe's end")
+	}
+	t.Logf("Close took %v", time.Since(start))
+	assert.Equal(t, EndRequested, p.EndReason())
+}
