@@ -112,7 +112,12 @@ func (k *Kind[B]) run(be *Backend) int {
 			return be.fatal(CodeFatal, "", fmt.Errorf("pre-run: %w", err))
 		}
 	}
-	if err := be.conn.write(be.ctx, &frame{kind: kindReady}); err != nil {
+	// Start waits for this frame: it goes out even after SIGTERM has
+	// cancelled be.ctx, as a reply does (lastChance).
+	ctx, cancel := lastChance(be.ctx)
+	err := be.conn.write(ctx, &frame{kind: kindReady})
+	cancel()
+	if err != nil {
 		be.postRun(b)
 		return exitOK // the frontend is gone already
 	}

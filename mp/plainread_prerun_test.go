@@ -2,7 +2,9 @@ package mp
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -10,14 +12,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// preRunEnder ends itself in its pre-run hook if its "end"
-// parameter is "stop" (Backend.Stop).
+// preRunEnder ends itself in its pre-run hook if its "end" parameter is
+// "stop" (Backend.Stop) or "term" (SIGTERM to itself, waiting until it
+// cancels the hook's ctx, and returning nil: a hook that ignores it).
 type preRunEnder struct{ *Backend }
 
 func (b *preRunEnder) PreRun(ctx context.Context) error {
 	switch b.Params()["end"] {
 	case "stop":
 		b.Stop()
+	case "term":
+		syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		<-ctx.Done()
 	}
 	return nil
 }
@@ -92,4 +98,27 @@ func TestCloseEndsAnIdleBackendAtOnce(t *testing.T) {
 	}
 	t.Logf("Close took %v", time.Since(start))
 	assert.Equal(t, EndRequested, p.EndReason())
+}
+
+// Fault (found by helper brk9b, older than the loop's read(2)): SIGTERM
+// comes while the pre-run hook runs, and the hook returns nil. The backend
+// announces its end and says it is ready, both after the signal cancelled
+// its ctx: the ready frame was written with that ctx, and gave up when the
+// announcement held the pipe, so that Start failed ("exited before it was
+// ready") in about one start of four. Ready now goes out as a reply does
+// (lastChance): Start returns the process, which then ends, terminated.
+func TestBackendTerminatedInPreRunStartsThenEnds(t *testing.T) {
+	for i := range 20 {
+		p, err := preRunEnderKind.Start(context.Background(), Options{
+			Name: fmt.Sprintf("prerun-term-%d", i), StopTimeout: time.Minute, Params: Params{"end": "term"}})
+		require.NoError(t, err, "start %d", i)
+		select {
+		case <-p.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("backend still running 10 s after SIGTERM in pre-run")
+		}
+		require.NoError(t, p.Err())
+		assert.Equal(t, EndTerminated, p.EndReason())
+	}
+	requireNoLeftovers(t)
 }
