@@ -57,8 +57,19 @@ func (p *peer) fd() (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("watch the other side, process %d: pidfd_open: %w", pid, err)
 	}
+	if afterPidfdOpen != nil {
+		afterPidfdOpen()
+	}
 	start, err := startTime(int(pid))
-	if err != nil || start != p.start.Load() {
+	switch {
+	case err != nil && exited(fd):
+		// Reaped since pidfd_open: its /proc entry went with it.
+		unix.Close(fd)
+		return -1, p.died(pid, "exited")
+	case err != nil:
+		unix.Close(fd)
+		return -1, fmt.Errorf("watch the other side, process %d: %w", pid, err)
+	case start != p.start.Load():
 		unix.Close(fd)
 		return -1, p.died(pid, "its PID now belongs to another process")
 	}
@@ -93,6 +104,10 @@ func (p *peer) close() {
 		p.pidfd = -1
 	}
 }
+
+// afterPidfdOpen, if set, runs in peer.fd between pidfd_open and the read
+// of the process's start time; for tests, which reap the process there.
+var afterPidfdOpen func()
 
 // exited reports whether the process of pidfd fd has exited.
 func exited(fd int) bool {
