@@ -74,11 +74,10 @@ func requireStopped(t *testing.T, pid int) {
 
 // Fault: CloseSend runs while the backend's cancel pipe is full (the
 // backend was frozen while its callers gave up). The command pipe is
-// closed, but kindCommandsEnd cannot be written within closeSend's second
-// and is dropped; the backend, thawed, keeps the nudge's write end, so its
-// read(2) never sees the pipe's end: it waits until the ladder's SIGTERM,
-// StopTimeout later. (With poll(2) beside a waker, the EOF reached it as
-// soon as it ran again.)
+// closed, but kindCommandsEnd cannot be written now; if it were dropped,
+// the backend, thawed, would keep the nudge's write end, and its read(2)
+// would not see the pipe's end until the ladder's SIGTERM, StopTimeout
+// later. It must end as soon as it runs again.
 func TestCloseSendWithAFullCancelPipeEndsTheBackend(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: time.Minute})
 	_, err := p.Call(context.Background(), "pid", nil)

@@ -47,8 +47,8 @@ func readInBackground(e *connEnds) <-chan error {
 
 // The backend's loop waits for a command in read(2) itself, and what
 // wakes it there is a command, or the frontend's close of the pipe: the
-// write end opened to check that a nudge can be made is not left open
-// (held open, it would hide the close forever).
+// frontend's word on the cancel pipe closes the nudge's write end, which,
+// held open, would hide the close forever.
 func TestCommandsWaitInReadAndSeeTheFrontendsClose(t *testing.T) {
 	e := newConnEnds(t, 1, true)
 	require.NotNil(t, e.back.cmdSpin.plain, "/proc/self/fd reopens the pipe here")
