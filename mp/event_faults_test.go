@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +47,13 @@ func TestFaultBackendWaitOnAClosedEventEnds(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Send(context.Background(), "bwait", Params{"event": ev.ID()}))
 	require.Equal(t, "waiting", (<-p.Messages()).Command)
+	// Close once the backend's Wait has counted itself in the slot's word:
+	// it sleeps on the doorbell, or is about to, and only a ring wakes it.
+	requireWithin(t, 5*time.Second, func() {
+		for p.events.word(ev.i).Load()&eventWaiters == 0 {
+			runtime.Gosched()
+		}
+	})
 	require.NoError(t, ev.Close())
 	select {
 	case m := <-p.Messages():

@@ -2,6 +2,7 @@ package mp
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"testing"
 
@@ -49,7 +50,7 @@ func TestEventRingsOnlyForASleepingWait(t *testing.T) {
 			require.NoError(t, <-waited)
 		} else {
 			require.NoError(t, ev.Close())
-			require.Error(t, <-waited)
+			require.ErrorIs(t, <-waited, os.ErrClosed)
 		}
 		ev.Close()
 		assert.Equal(t, uint64(0), p.events.word(0).Load()&eventWaiters, "the sleeper left the count (%s)", end)
