@@ -19,7 +19,8 @@ import (
 // An event belongs to one use: a Set meant for an event that was closed
 // never raises an event made later in the same slot. A Wait returns when the
 // event is set, when the other side is gone, or when its context ends. Its
-// methods are safe for concurrent use; an event has one waiter at a time.
+// methods are safe for concurrent use; a Set wakes every Wait in progress,
+// on either side.
 type Event struct {
 	s      *eventSlots
 	i      int    // the slot
@@ -88,21 +89,22 @@ func (e *Event) Wait(ctx context.Context) error {
 		if e.gone() {
 			return e.s.errorf("wait on event %d", e.i, os.ErrClosed)
 		}
-		if !e.s.addWaiter(e.i, e.gen, 1) {
+		if ok, err := e.s.sleeping(e.i, e.gen); err != nil {
+			return e.s.errorf("wait on event %d", e.i, err)
+		} else if !ok {
 			continue // set or closed meanwhile: look again
 		}
 		err := e.s.sleep(ctx, e.i)
-		e.s.addWaiter(e.i, e.gen, -1)
+		if e.s.awake(e.i) && (e.IsSet() || e.gone()) {
+			// The ring that woke this Wait may have been meant for
+			// another asleep on the same doorbell too: pass it on.
+			e.s.ring(e.i)
+		}
 		if err != nil {
 			if e.IsSet() {
 				return nil
 			}
 			return err
-		}
-		if e.gone() && e.s.word(e.i).Load()&eventWaiters != 0 {
-			// The doorbell may have been the next event's, in the same
-			// slot, whose Wait sleeps: pass it on.
-			e.s.ring(e.i)
 		}
 	}
 }
@@ -120,7 +122,8 @@ func (e *Event) Close() error {
 
 // NewEvent returns a new event, cleared, in one of the process's
 // Options.Events slots. It fails with ErrNoFreeEvent when every slot holds
-// an event that is not closed, and with ErrBackendDied once the backend has
+// an event that is not closed, or a closed one whose Wait has not woken yet
+// (its process stopped, say), and with ErrBackendDied once the backend has
 // exited.
 func (p *Process) NewEvent() (*Event, error) {
 	if p.events == nil {
@@ -218,11 +221,18 @@ func (s *eventSlots) reserve() (*Event, error) {
 	if s.closed {
 		return nil, s.errorf("new event", -1, s.goneErr())
 	}
-	if len(s.free) == 0 {
-		return nil, s.errorf("new event", -1, fmt.Errorf("all %d in use: %w", len(s.fds), ErrNoFreeEvent))
+	// A slot whose closed event still has a Wait asleep on its doorbell
+	// is not free yet: the next use's Wait could read the ring meant to
+	// end that one, and sleep again.
+	k := len(s.free) - 1
+	for k >= 0 && s.word(s.free[k]).Load()&eventWaiters != 0 {
+		k--
 	}
-	i := s.free[len(s.free)-1]
-	s.free = s.free[:len(s.free)-1]
+	if k < 0 {
+		return nil, s.errorf("new event", -1, fmt.Errorf("all %d in use (%d closed, with a Wait still ending): %w", len(s.fds), len(s.free), ErrNoFreeEvent))
+	}
+	i := s.free[k]
+	s.free = append(s.free[:k], s.free[k+1:]...)
 	s.gens[i]++
 	// A Set for an earlier use compares its generation with this one and
 	// gives up; its doorbell, if it rang, only makes a Wait look again.
@@ -232,32 +242,51 @@ func (s *eventSlots) reserve() (*Event, error) {
 
 // release gives slot i back, ending its use: the slot's word takes the
 // next generation, cleared, so that a Set or a Wait of the use that ended,
-// on either side, sees it gone. It reports whether a Wait of that use was
-// sleeping (or about to): its doorbell must ring.
+// on either side, sees it gone; the count of Waits asleep stays. It
+// reports whether a Wait was asleep (or about to be): its doorbell must
+// ring.
 func (s *eventSlots) release(i int) (waited bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gens[i]++
-	old := s.word(i).Swap(s.gens[i] << eventGenShift)
-	s.free = append(s.free, i)
-	return old&eventWaiters != 0
+	w := s.word(i)
+	for {
+		old := w.Load()
+		if w.CompareAndSwap(old, s.gens[i]<<eventGenShift|old&eventWaiters) {
+			s.free = append(s.free, i)
+			return old&eventWaiters != 0
+		}
+	}
 }
 
-// addWaiter adds d (1 or -1) to the count of Waits that sleep on slot i's
-// doorbell for use gen, and reports whether it did: not once the use is
-// set or gone (a Wait then looks again instead of sleeping), and -1 only
-// while the use lasts (a later use starts from none).
-func (s *eventSlots) addWaiter(i int, gen uint64, d int64) bool {
+// errTooManyWaits says that a Wait found the count of Waits asleep on its
+// slot's doorbell full.
+var errTooManyWaits = fmt.Errorf("%d Waits asleep on one event already", eventWaiters/eventWaiter)
+
+// sleeping counts a Wait of use gen as asleep on slot i's doorbell, and
+// reports whether it did: not once the use is set or gone (the Wait then
+// looks again instead of sleeping). The count is the slot's, whatever the
+// use: a Wait of a use that ended still counts until it wakes (see
+// reserve).
+func (s *eventSlots) sleeping(i int, gen uint64) (bool, error) {
 	w := s.word(i)
 	for {
 		cur := w.Load()
-		if cur>>eventGenShift != gen || d > 0 && cur&eventSet != 0 {
-			return false
-		}
-		if w.CompareAndSwap(cur, uint64(int64(cur)+d*eventWaiter)) {
-			return true
+		switch {
+		case cur>>eventGenShift != gen || cur&eventSet != 0:
+			return false, nil
+		case cur&eventWaiters == eventWaiters:
+			return false, errTooManyWaits
+		case w.CompareAndSwap(cur, cur+eventWaiter):
+			return true, nil
 		}
 	}
+}
+
+// awake takes back a Wait that sleeping counted, and reports whether other
+// Waits are still asleep on the doorbell.
+func (s *eventSlots) awake(i int) (others bool) {
+	return s.word(i).Add(^uint64(eventWaiter-1))&eventWaiters != 0
 }
 
 // errorf returns an error of the event slots' process for op; op may hold

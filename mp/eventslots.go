@@ -25,12 +25,16 @@ import (
 // a Wait look at the word again. Set, and Close, ring the doorbell only if
 // a Wait sleeps: a Wait counts itself in the word before it sleeps, and
 // looks at the flag in the same compare-and-swap, as a futex's waiter does.
+// The count is the slot's, across its uses: a slot is not reused while a
+// Wait of an event closed there still sleeps (it would read the ring meant
+// for the next use's Wait, or that one its own), and a Wait that wakes with
+// others still asleep rings again for them.
 
 // The parts of a slot's word.
 const (
 	eventSet      = 1      // the flag
 	eventWaiter   = 2      // one Wait sleeping on the doorbell
-	eventWaiters  = 0xfffe // their count: one by Event's rule, 32,767 at most
+	eventWaiters  = 0xfffe // their count, 32,767 at most
 	eventGenShift = 16     // the generation, above
 )
 
