@@ -42,17 +42,17 @@ type frame struct {
 type frameKind uint8
 
 const (
-	kindSend        frameKind = iota + 1 // frontend → backend, no reply expected
-	kindCall                             // frontend → backend, reply expected (id)
-	kindInit                             // frontend → backend, first frame: start parameters
-	kindMessage                          // backend → frontend, a message for Process.Messages
-	kindReply                            // backend → frontend, the reply to call id
-	kindError                            // backend → frontend, a Send's handler failed
-	kindFatal                            // backend → frontend, the backend is exiting because of this
-	kindReady                            // backend → frontend, pre-run is done: Start may return
-	kindCancel                           // frontend → backend, the caller of call id gave up
-	kindEnding                           // backend → frontend, the backend is ending on purpose; code is the EndReason
-	kindCommandsEnd                      // frontend → backend, on the cancel pipe: the command pipe is closed (plainread.go)
+	kindSend           frameKind = iota + 1 // frontend → backend, no reply expected
+	kindCall                                // frontend → backend, reply expected (id)
+	kindInit                                // frontend → backend, first frame: start parameters
+	kindMessage                             // backend → frontend, a message for Process.Messages
+	kindReply                               // backend → frontend, the reply to call id
+	kindError                               // backend → frontend, a Send's handler failed
+	kindFatal                               // backend → frontend, the backend is exiting because of this
+	kindReady                               // backend → frontend, pre-run is done: Start may return
+	kindCancel                              // frontend → backend, the caller of call id gave up
+	kindEnding                              // backend → frontend, the backend is ending on purpose; code is the EndReason
+	kindCommandsClosed                      // frontend → backend, on the cancel pipe: the command pipe is closed (plainread.go)
 	kindMax
 )
 

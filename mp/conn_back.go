@@ -136,7 +136,7 @@ func (c *backConn) readCancels(log *slog.Logger, cancel func(id uint64)) {
 		switch fr.kind {
 		case kindCancel:
 			cancel(fr.id)
-		case kindCommandsEnd:
+		case kindCommandsClosed:
 			c.commandsClosed()
 		}
 	}

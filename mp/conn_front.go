@@ -103,11 +103,11 @@ func (c *frontConn) closeSend() {
 	// closeSend must not wait: where the cancel pipe takes no frame now (a
 	// backend stopped while its callers gave up), it goes in the
 	// background, until close ends the write.
-	end := &frame{kind: kindCommandsEnd}
-	now, cancel := context.WithCancel(context.Background())
+	closed := &frame{kind: kindCommandsClosed}
+	noWait, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c.cancels.write(now, end); errors.Is(err, context.Canceled) && !errors.Is(err, errRestFollows) {
-		go c.cancels.write(context.Background(), end)
+	if err := c.cancels.write(noWait, closed); errors.Is(err, context.Canceled) {
+		go c.cancels.write(context.Background(), closed) // a few bytes: whole, or not at all
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 // up since (its user, its root directory, its descriptor limit). Held
 // open, that write end would keep the pipe from reporting the frontend's
 // close (EOF): it is closed once the frontend has closed its end, which the
-// backend hears on the cancel pipe (kindCommandsEnd, or the cancel pipe's
+// backend hears on the cancel pipe (kindCommandsClosed, or the cancel pipe's
 // own end when the frontend is gone).
 
 // procFD is the path through which fd's file can be opened again; a

@@ -74,7 +74,7 @@ func requireStopped(t *testing.T, pid int) {
 
 // Fault: CloseSend runs while the backend's cancel pipe is full (the
 // backend was frozen while its callers gave up). The command pipe is
-// closed, but kindCommandsEnd cannot be written now; if it were dropped,
+// closed, but kindCommandsClosed cannot be written now; if it were dropped,
 // the backend, thawed, would keep the nudge's write end, and its read(2)
 // would not see the pipe's end until the ladder's SIGTERM, StopTimeout
 // later. It must end as soon as it runs again.

@@ -219,7 +219,7 @@ func TestCommandsEndWhenTheFrontendIsGone(t *testing.T) {
 		errc <- err
 	}()
 	requireInPlainRead(t)
-	e.front.in.close()      // no kindCommandsEnd: as a killed frontend's
+	e.front.in.close()      // no kindCommandsClosed: as a killed frontend's
 	e.front.cancels.close() // ends are closed by the kernel
 	select {
 	case err := <-errc:
