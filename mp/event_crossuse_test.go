@@ -26,13 +26,7 @@ func TestFaultCloseRingReadByTheNextUsesWait(t *testing.T) {
 		require.NoError(t, err)
 		ev, err := p.NewEvent()
 		require.NoError(t, err)
-		require.NoError(t, p.Send(context.Background(), "bwait", Params{"event": ev.ID()}))
-		require.Equal(t, "waiting", (<-p.Messages()).Command)
-		requireWithin(t, 5*time.Second, func() { // the backend's Wait counted itself
-			for p.events.word(ev.i).Load()&eventWaiters == 0 {
-				runtime.Gosched()
-			}
-		})
+		backendWaits(t, p, ev)
 		require.NoError(t, unix.Kill(p.Pid(), unix.SIGSTOP))
 		requireStopped(t, p.Pid())
 		require.NoError(t, ev.Close())
@@ -46,13 +40,7 @@ func TestFaultCloseRingReadByTheNextUsesWait(t *testing.T) {
 			require.NotEqual(t, ev.i, next.i, "the slot with a Wait asleep is not reused")
 		}
 		require.NoError(t, unix.Kill(p.Pid(), unix.SIGCONT))
-		select {
-		case m := <-p.Messages():
-			closed, _ := m.Params.Bool("closed")
-			assert.True(t, closed, "the backend's Wait ended with %v", m.Params["err"])
-		case <-time.After(5 * time.Second): // a bound on a wait that must end, not a synchronization
-			t.Fatal("the backend's Wait on the closed event did not end")
-		}
+		assert.Equal(t, "closed", backendWaitEnded(t, p), "how the backend's Wait on the closed event ended")
 		if slots == 1 {
 			next, err = p.NewEvent() // the Wait is awake: the slot is free
 			require.NoError(t, err)
@@ -74,8 +62,7 @@ func TestEventSetWakesBothSidesWaits(t *testing.T) {
 	t.Cleanup(func() { p.Close(); requireNoLeftovers(t) })
 	ev, err := p.NewEvent()
 	require.NoError(t, err)
-	require.NoError(t, p.Send(context.Background(), "bwait", Params{"event": ev.ID()}))
-	require.Equal(t, "waiting", (<-p.Messages()).Command)
+	backendWaits(t, p, ev)
 	waited := make(chan error, 1)
 	go func() { waited <- ev.Wait(context.Background()) }()
 	requireWithin(t, 5*time.Second, func() { // both counted
@@ -90,10 +77,5 @@ func TestEventSetWakesBothSidesWaits(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the frontend's Wait did not end")
 	}
-	select {
-	case m := <-p.Messages():
-		assert.Equal(t, "ok", m.Params["err"], "how the backend's Wait ended")
-	case <-time.After(5 * time.Second):
-		t.Fatal("the backend's Wait did not end")
-	}
+	assert.Equal(t, "ok", backendWaitEnded(t, p), "how the backend's Wait ended")
 }

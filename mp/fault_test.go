@@ -128,16 +128,8 @@ func TestFaultFrontendKilled(t *testing.T) {
 	// (see runHelper) that starts a backend, prints its PID and waits. The
 	// parent-death signal (SIGTERM) cancels the handler's context, which it
 	// ignores; the grace timer ends the backend StopTimeout + 1 s later.
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), envHelper+"=orphan")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	cmd, backend := startOrphanHelper(t, "orphan")
 	defer cmd.Wait()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err)
-	backend, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "backend ")))
-	require.NoError(t, err, "helper said %q", line)
 	require.True(t, proctest.Alive(backend))
 
 	require.NoError(t, cmd.Process.Kill())
@@ -204,4 +196,21 @@ func assertExitCode(t *testing.T, p *Process, code int) {
 	t.Helper()
 	<-p.Done()
 	assert.Equal(t, code, p.cmd.ProcessState.ExitCode())
+}
+
+// startOrphanHelper starts the test binary as a frontend in helper mode
+// ("orphan", "idleorphan": see runOrphan) and returns it and the PID of
+// the backend it says it started.
+func startOrphanHelper(t *testing.T, mode string) (*exec.Cmd, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envHelper+"="+mode)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	backend, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "backend ")))
+	require.NoError(t, err, "helper said %q", line)
+	return cmd, backend
 }

@@ -1,15 +1,12 @@
 package mp
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,12 +22,7 @@ import (
 // must have ended.
 func requireInterruptWakes(t *testing.T, errc <-chan error) {
 	t.Helper()
-	select {
-	case err := <-errc:
-		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the interrupt did not wake the read blocked in read(2)")
-	}
+	requireReadEnds(t, errc, os.ErrDeadlineExceeded, "the interrupt did not wake the read blocked in read(2)")
 }
 
 // Fault (found by a helper asked to break the loop's read(2)): a backend
@@ -40,11 +32,7 @@ func requireInterruptWakes(t *testing.T, errc <-chan error) {
 // at the end; the backend now holds it from the start (plainread.go).
 func TestInterruptUnderNoFileLimitTwo(t *testing.T) {
 	e := newConnEnds(t, 1, true)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := e.back.read()
-		errc <- err
-	}()
+	errc := readInBackground(e)
 	requireInPlainRead(t)
 	var old unix.Rlimit
 	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &old))
@@ -66,11 +54,7 @@ func TestInterruptAfterDroppingPrivileges(t *testing.T) {
 		t.Skip("needs root to drop privileges")
 	}
 	e := newConnEnds(t, 1, true)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := e.back.read()
-		errc <- err
-	}()
+	errc := readInBackground(e)
 	requireInPlainRead(t)
 	require.NoError(t, syscall.Seteuid(65534))
 	e.back.interrupt()
@@ -90,11 +74,7 @@ func TestInterruptInsideALargeFrame(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.front.in.f.Write(buf[:40<<10])
 	require.NoError(t, err)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := e.back.read()
-		errc <- err
-	}()
+	errc := readInBackground(e)
 	requireInPlainRead(t)
 	e.back.interrupt()
 	requireInterruptWakes(t, errc)
@@ -103,15 +83,7 @@ func TestInterruptInsideALargeFrame(t *testing.T) {
 
 // loopWaitsInKernel reports whether the backend's loop is blocked in the
 // kernel waiting for a command (read(2) or poll(2), see readBlocking).
-func loopWaitsInKernel() bool {
-	buf := make([]byte, 1<<20)
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "[syscall") && strings.Contains(g, "readBlocking") {
-			return true
-		}
-	}
-	return false
-}
+func loopWaitsInKernel() bool { return blockedIn("readBlocking", "[syscall") }
 
 // The "Test" kind's handler that sandboxes its backend, as privilege
 // separation does: Params "how" is "nofile" (RLIMIT_NOFILE 2, soft and
@@ -213,35 +185,18 @@ func TestSIGTERMWhileIdleInRead(t *testing.T) {
 // sees the command pipe's end.
 func TestCommandsEndWhenTheFrontendIsGone(t *testing.T) {
 	e := newConnEnds(t, 1, true)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := e.back.read()
-		errc <- err
-	}()
+	errc := readInBackground(e)
 	requireInPlainRead(t)
 	e.front.in.close()      // no kindCommandsClosed: as a killed frontend's
 	e.front.cancels.close() // ends are closed by the kernel
-	select {
-	case err := <-errc:
-		assert.ErrorIs(t, err, io.EOF)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the read did not see the end of a frontend that is gone")
-	}
+	requireReadEnds(t, errc, io.EOF, "the read did not see the end of a frontend that is gone")
 }
 
 // A frontend killed while its backend waits for a command in read(2): the
 // backend ends at once (the parent-death signal, or the pipes' end).
 func TestIdleBackendEndsWithItsKilledFrontend(t *testing.T) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), envHelper+"=idleorphan")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	cmd, backend := startOrphanHelper(t, "idleorphan")
 	defer cmd.Wait()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err)
-	backend, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "backend ")))
-	require.NoError(t, err, "helper said %q", line)
 	requireIdleInPipeRead(t, backend)
 	require.NoError(t, cmd.Process.Kill())
 	requireWithin(t, helperStopTimeout, func() {

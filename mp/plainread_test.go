@@ -4,12 +4,9 @@ import (
 	"context"
 	"io"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -18,17 +15,20 @@ import (
 // backend's command reader (plainread.go), not in poll(2).
 func requireInPlainRead(t *testing.T) {
 	t.Helper()
-	requireWithin(t, 5*time.Second, func() {
-		for {
-			buf := make([]byte, 1<<20)
-			for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-				if strings.Contains(g, "[syscall") && strings.Contains(g, "readBlocking") && strings.Contains(g, "unix.read(") {
-					return
-				}
-			}
-			runtime.Gosched()
-		}
-	})
+	requireBlockedIn(t, "mp.readRetry(", "[syscall")
+}
+
+// requireReadEnds waits for the read that readInBackground started to
+// return want's error (io.EOF, os.ErrDeadlineExceeded), and fails the test
+// if it does not return within 5 s: what, a read that stays blocked.
+func requireReadEnds(t *testing.T, errc <-chan error, want error, what string) {
+	t.Helper()
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, want)
+	case <-time.After(5 * time.Second): // a bound on a wait that must end, not a synchronization
+		t.Fatal(what)
+	}
 }
 
 // readInBackground reads one frame of the backend's command pipe on a
@@ -59,19 +59,10 @@ func TestCommandsWaitInReadAndSeeTheFrontendsClose(t *testing.T) {
 		require.NoError(t, e.front.send(ctx, &frame{kind: kindSend, command: "c"}, nil))
 		require.NoError(t, <-errc)
 	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := e.back.read()
-		errc <- err
-	}()
+	errc := readInBackground(e)
 	requireInPlainRead(t)
 	e.front.closeSend()
-	select {
-	case err := <-errc:
-		assert.ErrorIs(t, err, io.EOF)
-	case <-time.After(5 * time.Second):
-		t.Fatal("a read blocked in read(2) did not see the frontend's close")
-	}
+	requireReadEnds(t, errc, io.EOF, "a read blocked in read(2) did not see the frontend's close")
 }
 
 // Fault: interrupt (the loop's end) comes while the loop waits in read(2),
@@ -81,14 +72,10 @@ func TestCommandsWaitInReadAndSeeTheFrontendsClose(t *testing.T) {
 // (the backend closes the nudge's write end when the frontend says so).
 func TestInterruptedReadNeverParsesTheNudge(t *testing.T) {
 	e := newConnEnds(t, 1, true)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := e.back.read()
-		errc <- err
-	}()
+	errc := readInBackground(e)
 	requireInPlainRead(t)
 	e.back.interrupt()
-	require.ErrorIs(t, <-errc, os.ErrDeadlineExceeded)
+	requireReadEnds(t, errc, os.ErrDeadlineExceeded, "the interrupt did not wake the read")
 	require.NoError(t, e.front.send(context.Background(), &frame{kind: kindSend, command: "c"}, nil))
 	_, err := e.back.read()
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
