@@ -34,28 +34,26 @@ var procFD = func(fd int) string { return fmt.Sprintf("/proc/self/fd/%d", fd) }
 // plainPipe is the backend's second view of its command pipe: a read end
 // without O_NONBLOCK, and the write end that wakes a read blocked on it.
 type plainPipe struct {
-	r  int // -1 where the pipe cannot be opened again (no /proc)
+	r  int
 	mu sync.Mutex
 	w  int // -1 once closed (peerClosed)
 }
 
 // openPlain opens the pipe read at fd again, for reading in read(2)
-// without O_NONBLOCK and for the nudge's writes; r is -1 if either cannot
-// be done here (no /proc): the caller then waits in poll(2).
+// without O_NONBLOCK and for the nudge's writes; nil if either cannot be
+// done here (no /proc): the caller then waits in poll(2).
 func openPlain(fd int) *plainPipe {
-	p := &plainPipe{r: -1, w: -1}
 	path := procFD(fd)
 	r, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return p
+		return nil
 	}
 	w, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		unix.Close(r)
-		return p
+		return nil
 	}
-	p.r, p.w = r, w
-	return p
+	return &plainPipe{r: r, w: w}
 }
 
 // nudge writes one byte into the pipe, to wake a read(2) blocked on it. A
@@ -84,7 +82,5 @@ func (p *plainPipe) peerClosed() {
 // release closes both ends; for tests: a backend's lives as long as it does.
 func (p *plainPipe) release() {
 	p.peerClosed()
-	if p.r >= 0 {
-		unix.Close(p.r)
-	}
+	unix.Close(p.r)
 }

@@ -38,7 +38,6 @@ func (s *spinner) polls() bool { return s.Polls() }
 type spinReader struct {
 	rc syscall.RawConn
 	*spinner
-	block       bool        // Read blocks its thread (blocking)
 	wake        int         // an eventfd that interrupts a Read blocked in poll(2), or -1 (see block.go)
 	plain       *plainPipe  // the pipe opened again (plainread.go), or nil
 	interrupted atomic.Bool // interrupt was called
@@ -59,18 +58,15 @@ func newSpinReader(f *os.File) (*spinReader, error) {
 // such a wait. With read(2), peerClosed must be called once the writer has
 // closed its end.
 func (r *spinReader) blocking() error {
-	var p *plainPipe
-	r.rc.Control(func(fd uintptr) { p = openPlain(int(fd)) })
-	if p != nil && p.r >= 0 {
-		r.plain = p
-	} else {
-		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-		if err != nil {
-			return err
-		}
-		r.wake = fd
+	r.rc.Control(func(fd uintptr) { r.plain = openPlain(int(fd)) })
+	if r.plain != nil {
+		return nil
 	}
-	r.block = true
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	r.wake = fd
 	return nil
 }
 
@@ -111,7 +107,7 @@ func (r *spinReader) release() {
 
 // Read reads into p, as os.File.Read does.
 func (r *spinReader) Read(p []byte) (int, error) {
-	if r.block {
+	if r.plain != nil || r.wake >= 0 { // blocking mode
 		return r.readBlocking(p)
 	}
 	return r.read(p, true)
