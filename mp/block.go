@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,7 +19,7 @@ import (
 // hand-off to a thread with a processor) and spends its idle processors'
 // spinning on top. Its cost is one OS thread per blocked waiter. In the
 // frontend a Call (or an event's Wait) holds it for blockFor at most, and
-// at most cap(blockers) of them at once, then parks in the runtime's
+// at most maxBlockers of them at once, then parks in the runtime's
 // poller: an idle process holds no thread there. The backend's loop, one
 // per backend process, waits for as long as it waits, in read(2) itself
 // where it can (plainread.go), in poll(2) where it cannot.
@@ -78,17 +79,16 @@ func waitReadable(ctx context.Context, fd, wake int, timeout time.Duration) (boo
 // waitSoon waits for fd in the kernel (waitReadable) for blockFor at most,
 // calling try whenever fd is readable, until try returns true, ctx ends or
 // giveUp (if not nil) says to stop. It reports whether try returned true;
-// false at once if cap(blockers) threads wait so already.
+// false at once if maxBlockers threads wait so already.
 func waitSoon(ctx context.Context, fd int, try, giveUp func() bool) bool {
-	select {
-	case blockers <- struct{}{}:
-		defer func() { <-blockers }()
-	default:
+	if blockers.Add(1) > maxBlockers {
+		blockers.Add(-1)
 		return false
 	}
-	for deadline := time.Now().Add(blockFor); ; {
-		left := time.Until(deadline)
-		if left <= 0 || ctx.Err() != nil || giveUp != nil && giveUp() {
+	defer blockers.Add(-1)
+	start := time.Now()
+	for left := blockFor; left > 0; left = blockFor - time.Since(start) {
+		if ctx.Err() != nil || giveUp != nil && giveUp() {
 			return false
 		}
 		readable, err := waitReadable(ctx, fd, -1, left)
@@ -99,13 +99,16 @@ func waitSoon(ctx context.Context, fd int, try, giveUp func() bool) bool {
 			return true
 		}
 	}
+	return false
 }
 
-// blockers bounds how many goroutines of the process block a thread in
-// waitReadable at once: Calls waiting for replies and events' waits; the
-// others park in the runtime as before. A thousand calls in flight must
-// not take a thousand threads.
-var blockers = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+// blockers counts the goroutines of the process that block a thread in
+// waitReadable (waitSoon): Calls waiting for replies and events' waits. At
+// most maxBlockers do at once; the others park in the runtime as before. A
+// thousand calls in flight must not take a thousand threads.
+var blockers atomic.Int32
+
+var maxBlockers = int32(2 * runtime.GOMAXPROCS(0))
 
 // blockFor is how long a Call blocks its thread waiting for its reply
 // before it parks instead: a reply that takes longer than this is not

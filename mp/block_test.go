@@ -41,10 +41,10 @@ func TestCallBlockedInTheKernelEndsWithItsContext(t *testing.T) {
 }
 
 // Fault: every Call in flight blocks a thread in the kernel; a thousand
-// workers would take a thousand threads. At most cap(blockers) do.
+// workers would take a thousand threads. At most maxBlockers do.
 func TestCallsBlockingInTheKernelAreBounded(t *testing.T) {
 	blockLong(t)
-	bound := cap(blockers) + runtime.GOMAXPROCS(0) + 4
+	bound := int(maxBlockers) + runtime.GOMAXPROCS(0) + 4
 	n := bound + 16 // unbounded, as many threads as calls: well over
 	thr0 := threads(t)
 	cancels := make([]context.CancelFunc, 0, n)

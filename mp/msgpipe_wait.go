@@ -102,10 +102,15 @@ func outsidePoller(f *os.File) (*os.File, error) {
 func (m *msgPipe) letGo(callsWait func() bool) {
 	emptied := m.emptied()
 	m.tok.Store(false)
+	now := callsWait() || m.ending.Load()
+	if !now && emptied {
+		m.armLater.Reset(restFor)
+		return
+	}
 	// Inside Control, the descriptor stays open: the reader goroutine may
 	// take the token at once, meet the pipe's end and close the file.
 	m.rc.Control(func(uintptr) {
-		if callsWait() || m.ending.Load() || !emptied && m.readable() {
+		if now || m.readable() {
 			m.arm()
 			return
 		}

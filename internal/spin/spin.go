@@ -92,6 +92,9 @@ func New(batch int, yield bool) *Spinner {
 
 // Arrived records that data came (the wait ended), adapting the window.
 func (s *Spinner) Arrived() {
+	if Off {
+		return // no window to adapt
+	}
 	now := Now()
 	if parked := s.parked.Swap(0); parked != 0 {
 		// Polling gave up, then the data came: had it come soon after,
@@ -112,6 +115,9 @@ func (s *Spinner) Arrived() {
 // try at all when polling is off, no data came recently or the machine is
 // busy (see the package comment).
 func (s *Spinner) Poll(try func() bool) bool {
+	if Off {
+		return false
+	}
 	now := Now()
 	if !s.polls(now) {
 		return false
@@ -156,7 +162,7 @@ func (s *Spinner) Poll(try func() bool) bool {
 // not poll can go straight to its wait in the kernel, which returns at once
 // if data is there, and save the system call of a first try: one on each
 // side of a round trip, on the path the other side waits for.
-func (s *Spinner) Polls() bool { return s.polls(Now()) }
+func (s *Spinner) Polls() bool { return !Off && s.polls(Now()) }
 
 func (s *Spinner) polls(now int64) bool {
 	return !Off && now-s.last.Load() <= int64(Recently) && !machineBusy(now)
