@@ -29,7 +29,7 @@ import (
 // fd 3 with 8 bytes on fd 4, until fd 3 ends.
 func rawEcho(mode string) int {
 	if mode == rawFramed || mode == rawFramedCtx {
-		return framedEcho(mode) // bench_floor_test.go
+		return framedEcho(mode) // the framed floors' echo
 	}
 	if mode == "hog" {
 		//lint:ignore SA5002 a CPU-bound competitor for BenchmarkUnderLoad: spinning is its job
