@@ -32,6 +32,19 @@ import (
 // timeout passes (a negative timeout never does). It reports whether fd is
 // readable; if not, ctx ended, wake was written or the time is up.
 func waitReadable(ctx context.Context, fd, wake int, timeout time.Duration) (bool, error) {
+	if timeout < 0 {
+		return waitReadableFor(ctx, fd, wake, nil)
+	}
+	ts := unix.NsecToTimespec(int64(timeout))
+	return waitReadableFor(ctx, fd, wake, &ts)
+}
+
+// waitReadableFor is waitReadable for the time left in *left (nil: no
+// limit), which it updates as ppoll(2) does: to what is left of it when the
+// wait ends (ppoll(2), "C library/kernel differences"; the call is the
+// kernel's, not a C library's). A caller that waits again with the same
+// left waits out the rest, without reading the clock.
+func waitReadableFor(ctx context.Context, fd, wake int, left *unix.Timespec) (bool, error) {
 	pfd := [3]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n := 1
 	if wake >= 0 {
@@ -59,13 +72,8 @@ func waitReadable(ctx context.Context, fd, wake int, timeout time.Duration) (boo
 		pfd[n] = unix.PollFd{Fd: int32(w), Events: unix.POLLIN}
 		n++
 	}
-	var ts *unix.Timespec
-	if timeout >= 0 {
-		t := unix.NsecToTimespec(int64(timeout))
-		ts = &t
-	}
 	for {
-		_, err := unix.Ppoll(pfd[:n], ts, nil)
+		_, err := unix.Ppoll(pfd[:n], left, nil)
 		switch {
 		case err == unix.EINTR:
 			continue // a signal (the runtime's, often): wait on
@@ -79,19 +87,20 @@ func waitReadable(ctx context.Context, fd, wake int, timeout time.Duration) (boo
 // waitSoon waits for fd in the kernel (waitReadable) for blockFor at most,
 // calling try whenever fd is readable, until try returns true, ctx ends or
 // giveUp (if not nil) says to stop. It reports whether try returned true;
-// false at once if maxBlockers threads wait so already.
+// false at once if maxBlockers threads wait so already. blockFor counts the
+// time spent waiting in the kernel, as ppoll(2) accounts it: the clock is
+// not read on the way.
 func waitSoon(ctx context.Context, fd int, try, giveUp func() bool) bool {
 	if blockers.Add(1) > maxBlockers {
 		blockers.Add(-1)
 		return false
 	}
 	defer blockers.Add(-1)
-	start := time.Now()
-	for left := blockFor; left > 0; left = blockFor - time.Since(start) {
+	for left := unix.NsecToTimespec(int64(blockFor)); left.Sec > 0 || left.Nsec > 0; {
 		if ctx.Err() != nil || giveUp != nil && giveUp() {
 			return false
 		}
-		readable, err := waitReadable(ctx, fd, -1, left)
+		readable, err := waitReadableFor(ctx, fd, -1, &left)
 		if err != nil {
 			return false
 		}

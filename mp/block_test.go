@@ -10,6 +10,7 @@ import (
 	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // blockLong makes Calls wait for their replies in the kernel for 10 s
@@ -107,4 +108,33 @@ func TestEventWaitInTheKernelEndsWithItsContext(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second, "the wait outlived its ctx")
 	require.NoError(t, ev.Set())
 	require.NoError(t, ev.Wait(context.Background()), "the event works on")
+}
+
+// Fault: waitSoon waits again, with what is left of blockFor, after a
+// wake-up that gave try nothing (here a pipe that stays readable, whose
+// data try never takes). It counts that time down with ppoll(2)'s own
+// account of the time left, not with the clock: a wait that did not take
+// the time spent from the time left would start over at every wake-up and
+// never end.
+func TestWaitSoonEndsAfterBlockForThoughWokenEachTime(t *testing.T) {
+	setForTest(t, &blockFor, 20*time.Millisecond)
+	var p [2]int
+	require.NoError(t, unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK))
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	_, err := unix.Write(p[1], []byte("x")) // readable from now on
+	require.NoError(t, err)
+
+	tries := 0
+	done := make(chan bool, 1)
+	go func() {
+		done <- waitSoon(context.Background(), p[0], func() bool { tries++; return false }, nil)
+	}()
+	select {
+	case got := <-done:
+		assert.False(t, got, "try never returned true")
+		assert.Greater(t, tries, 1, "the pipe woke the wait more than once")
+	case <-time.After(10 * time.Second):
+		t.Fatal("waitSoon did not end within 500 times blockFor")
+	}
 }
