@@ -166,9 +166,13 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	return 0, false
 }
 
-// run runs handler h on m, turning a panic into an error.
+// run runs handler h on m, turning a panic into an error, as protect
+// does (without a closure for each command).
 func (b *Backend) run(ctx context.Context, h func(context.Context, Message) error, m Message) (panicked bool, err error) {
-	err = b.protect(protected{"handler", m.Command}, func() error { return h(ctx, m) })
-	var pe *panicError
-	return errors.As(err, &pe), err
+	defer func() {
+		if v := recover(); v != nil {
+			panicked, err = true, b.recovered(protected{"handler", m.Command}, v)
+		}
+	}()
+	return false, h(ctx, m)
 }
