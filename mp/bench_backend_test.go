@@ -49,3 +49,33 @@ func backendCall(b *testing.B, params Params) {
 		}
 	}
 }
+
+// BenchmarkBackendSend is BenchmarkBackendCall for BenchmarkRoundTrip's
+// path: a Send whose handler sends its parameters back as a message
+// (Backend.Send: a credit, then the frame writer, with gathering). The
+// credits are refilled directly, as the frontend would give them back.
+func BenchmarkBackendSend(b *testing.B) {
+	be, rd, _ := inProcessBackend(b)
+	hs := handlers{"echo": func(ctx context.Context, m Message) error {
+		return be.Send(ctx, "echo", m.Params)
+	}}
+	body, err := appendFrame(nil, &frame{kind: kindSend, command: "echo", params: Params{"x": 1}})
+	require.NoError(b, err)
+	body = body[4:]
+	var last string
+	b.ReportAllocs()
+	for b.Loop() {
+		fr, err := decodeBodyWith(body, &last)
+		if err != nil {
+			b.Fatal(err)
+		}
+		be.conn.credits.n = 1024
+		if _, panicked := be.dispatch(fr, hs, []string{"echo"}); panicked {
+			b.Fatal("panicked")
+		}
+		msg, err := rd.read()
+		if err != nil || msg.kind != kindMessage {
+			b.Fatalf("got %+v, %v", msg, err)
+		}
+	}
+}
