@@ -37,6 +37,8 @@ type Backend struct {
 	stopping atomic.Bool   // set by Stop
 	endOnce  sync.Once     // the end is announced once (ending.go)
 
+	runCtx context.Context // b.ctx without its cancellation: the parent of handlers' contexts (dispatch)
+
 	mu        sync.Mutex
 	cancelRun context.CancelFunc  // cancels the running handler's ctx
 	started   uint64              // id of the last call handed to a handler

@@ -180,6 +180,14 @@ func (fr *frameReader) read() (frame, error) {
 	if n == 0 {
 		return frame{}, fmt.Errorf("%w: empty frame", ErrBadFrame)
 	}
+	if int(n) <= fr.r.Buffered() {
+		// The body is in the reader's buffer already: decode it there
+		// (the decoder copies what it keeps), not from a copy in fr.buf.
+		body, _ := fr.r.Peek(int(n))
+		f, err := decodeBodyWith(body, &fr.command)
+		fr.r.Discard(int(n))
+		return f, err
+	}
 	if int(n) > cap(fr.buf) {
 		fr.buf = make([]byte, n)
 	}

@@ -66,10 +66,16 @@ func (c *credits) take(ctx context.Context) error {
 	if c.free.Load() {
 		return nil
 	}
+	// A free turn is taken without a look at ctx: ctx bounds the waits
+	// only (and a Done channel would cost the handler's ctx an allocation).
 	select {
 	case c.turn <- struct{}{}:
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	default:
+		select {
+		case c.turn <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	}
 	defer func() { <-c.turn }()
 	for c.n == 0 {

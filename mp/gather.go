@@ -29,14 +29,14 @@ const (
 // holder of the writer's turn touches it, but for armed's timer, which
 // takes the turn itself.
 type gathering struct {
-	last  time.Time // the last write
-	armed bool      // the timer will write what waits
+	last  time.Duration // the last write, as time.Since(gatherEpoch)
+	armed bool          // the timer will write what waits
 	timer *time.Timer
 }
 
 // gatherMessages makes w gather messages.
 func (w *frameWriter) gatherMessages() {
-	g := &gathering{}
+	g := &gathering{last: -gatherWindow}
 	g.timer = time.AfterFunc(time.Hour, func() {
 		w.turn <- struct{}{}
 		g.armed = false
@@ -53,7 +53,7 @@ func (g *gathering) hold(w *frameWriter, fr *frame) bool {
 	if fr.kind != kindMessage || len(w.buf) >= gatherMax {
 		return false
 	}
-	if time.Since(g.last) >= gatherWindow {
+	if time.Since(gatherEpoch)-g.last >= gatherWindow {
 		return false
 	}
 	if !g.armed {
@@ -63,12 +63,29 @@ func (g *gathering) hold(w *frameWriter, fr *frame) bool {
 	return true
 }
 
+// gatherEpoch is the origin of gathering.last: time.Since(gatherEpoch)
+// reads one clock (the monotonic one), time.Now two.
+var gatherEpoch = time.Now()
+
 // wrote records a write.
-func (g *gathering) wrote() { g.last = time.Now() }
+func (g *gathering) wrote() { g.last = time.Since(gatherEpoch) }
+
+// setPending sets how many bytes of gathered messages wait in w.buf. The
+// caller holds the turn.
+func (w *frameWriter) setPending(n int) {
+	w.pending = n
+	w.held.Store(n > 0)
+}
 
 // writeGathered writes the messages gathered so far, at once: the backend
-// calls it when a handler returns and before Send waits for credits.
+// calls it when a handler returns and before Send waits for credits. With
+// none gathered it returns at once, without the turn: what the caller
+// gathered before the call is seen in w.held, and what another goroutine
+// gathers meanwhile goes out with the timer (or the next write).
 func (w *frameWriter) writeGathered() {
+	if !w.held.Load() {
+		return
+	}
 	w.turn <- struct{}{}
 	w.writePending()
 	<-w.turn

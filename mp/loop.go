@@ -24,8 +24,11 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 	// From now on Send needs credits, until the command pipe ends;
 	// cancellations come on a pipe of their own (see openCommands).
 	b.conn.serve()
-	// SIGTERM and Stop interrupt a read in progress (see Stop).
-	defer context.AfterFunc(b.ctx, b.interruptRead)()
+	// Handlers' contexts derive from b.ctx without its cancellation;
+	// SIGTERM cancels the running one's through terminated, and
+	// interrupts a read in progress, as Stop does.
+	b.runCtx = context.WithoutCancel(b.ctx)
+	defer context.AfterFunc(b.ctx, b.terminated)()
 	for {
 		switch {
 		case b.ctx.Err() != nil:
@@ -59,6 +62,17 @@ func (b *Backend) serve(hs handlers, commands []string) int {
 // interruptRead wakes the loop if it is reading the command pipe, for good:
 // the loop is ending.
 func (b *Backend) interruptRead() { b.conn.interrupt() }
+
+// terminated runs once b.ctx ends (SIGTERM): it cancels the running
+// handler's ctx and wakes the loop if it is reading the command pipe.
+func (b *Backend) terminated() {
+	b.interruptRead()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cancelRun != nil {
+		b.cancelRun()
+	}
+}
 
 // cancel cancels call id: its handler's ctx if it runs, or the call itself
 // if it has not started (calls come in the order of their ids, see
@@ -98,9 +112,12 @@ func (b *Backend) commandsEnded(err error) int {
 // dispatch runs the handler of one frame and reports its outcome.
 func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool) {
 	m := Message{Command: fr.command, Params: fr.params, id: fr.id}
-	// Each handler gets its own ctx: the backend's (SIGTERM), cancelled
-	// also when the caller of this call gives up.
-	ctx, cancel := context.WithCancel(b.ctx)
+	// Each handler gets its own ctx, cancelled when b.ctx ends (SIGTERM),
+	// when the caller of this call gives up (cancel), and when the handler
+	// returns. It is not registered in b.ctx, which would cost a lock and
+	// a map entry per command: terminated cancels it through cancelRun,
+	// or, if b.ctx ended before cancelRun was set, the check below does.
+	ctx, cancel := context.WithCancel(b.runCtx)
 	defer cancel()
 	b.mu.Lock()
 	_, gaveUp := b.cancelled[fr.id]
@@ -111,6 +128,9 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	b.current.Store(fr.id)
 	b.cancelRun = cancel
 	b.mu.Unlock()
+	if b.ctx.Err() != nil {
+		cancel()
+	}
 	defer func() {
 		b.mu.Lock()
 		b.cancelRun = nil
@@ -166,9 +186,13 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	return 0, false
 }
 
-// run runs handler h on m, turning a panic into an error.
+// run runs handler h on m, turning a panic into an error, as protect
+// does (without a closure for each command).
 func (b *Backend) run(ctx context.Context, h func(context.Context, Message) error, m Message) (panicked bool, err error) {
-	err = b.protect(protected{"handler", m.Command}, func() error { return h(ctx, m) })
-	var pe *panicError
-	return errors.As(err, &pe), err
+	defer func() {
+		if v := recover(); v != nil {
+			panicked, err = true, b.recovered(protected{"handler", m.Command}, v)
+		}
+	}()
+	return false, h(ctx, m)
 }

@@ -36,12 +36,18 @@ func (p protected) String() string {
 func (b *Backend) protect(what protected, f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			site := panicSite()
-			b.log.Debug(fmt.Sprintf("%s panicked at %s; stack:\n%s", what, site, debug.Stack()))
-			err = &panicError{value: v, site: site}
+			err = b.recovered(what, v)
 		}
 	}()
 	return f()
+}
+
+// recovered makes the error of protect from v, the value a deferred
+// function recovered, and logs the stack. Called from that function.
+func (b *Backend) recovered(what protected, v any) error {
+	site := panicSite()
+	b.log.Debug(fmt.Sprintf("%s panicked at %s; stack:\n%s", what, site, debug.Stack()))
+	return &panicError{value: v, site: site}
 }
 
 // panicSite names the frame that panicked, as "function (file.go:line)": the

@@ -27,6 +27,7 @@ type frameWriter struct {
 	f      *os.File
 	rc     syscall.RawConn // f's descriptor, for the first attempt; nil if f blocks
 	closed atomic.Bool     // set by close, which must not wait for the turn
+	held   atomic.Bool     // pending > 0: read without the turn (writeGathered)
 
 	// With the turn:
 	buf     []byte // the frames waiting (buf[:pending]), then the one being written
@@ -99,13 +100,28 @@ var longAgo = time.Unix(1, 0)
 // error also wraps errRestFollows), and
 // ErrStopped once the writer is closed.
 func (w *frameWriter) write(ctx context.Context, fr *frame) error {
-	return w.writeNumbered(ctx, fr, nil)
+	if err := w.takeTurn(ctx); err != nil {
+		return err
+	}
+	return w.writeTurn(ctx, fr)
 }
 
 // writeNumbered is write, calling number (if not nil) on fr once the
 // writer's turn is taken, before fr is encoded: the ids number gives are in
 // the order of the pipe.
 func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(*frame)) error {
+	if err := w.takeTurn(ctx); err != nil {
+		return err
+	}
+	if number != nil {
+		number(fr)
+	}
+	return w.writeTurn(ctx, fr)
+}
+
+// takeTurn takes the writer's turn, or returns ctx's cause if ctx ends
+// first, or ErrStopped (and no turn) once the writer is closed.
+func (w *frameWriter) takeTurn(ctx context.Context) error {
 	select {
 	case w.turn <- struct{}{}:
 	default:
@@ -119,9 +135,13 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 		<-w.turn
 		return ErrStopped
 	}
-	if number != nil {
-		number(fr)
-	}
+	return nil
+}
+
+// writeTurn is write once the turn is taken; it gives the turn back (or
+// leaves it to the background writer of the frame's rest). fr does not
+// escape: write's callers build their frames on the stack.
+func (w *frameWriter) writeTurn(ctx context.Context, fr *frame) error {
 	// The frame goes behind the messages gathered so far (gather.go), and
 	// all go out in one write.
 	before := w.pending
@@ -132,7 +152,7 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 	}
 	w.buf = buf
 	if w.gather != nil && w.gather.hold(w, fr) {
-		w.pending = len(buf)
+		w.setPending(len(buf))
 		<-w.turn
 		return nil
 	}
@@ -146,14 +166,14 @@ func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(
 		}
 		n += m
 	}
-	w.pending = 0
+	w.setPending(0)
 	if cap(w.buf) > 64<<10 {
 		w.buf = nil // do not keep a large frame's buffer
 	}
 	if n == 0 && err != nil && before > 0 {
 		// Nothing went out: the gathered messages wait for the next
 		// write; only this frame is given up.
-		w.pending = before
+		w.setPending(before)
 		w.buf = buf[:before]
 	}
 	if w.gather != nil && n > 0 {
@@ -191,7 +211,7 @@ func (w *frameWriter) writePending() {
 	if err == nil && n < len(buf) {
 		w.f.Write(buf[n:])
 	}
-	w.pending = 0
+	w.setPending(0)
 	w.gather.wrote()
 }
 
