@@ -8,7 +8,7 @@ import (
 
 // send writes fr to the command pipe; number, if not nil, is called on fr
 // with the pipe's turn taken (see frameWriter.writeNumbered).
-func (c *frontConn) send(ctx context.Context, fr *frame, number func(*frame)) error {
+func (c *frontConn) send(ctx context.Context, fr *frame, number func() uint64) error {
 	if err := c.owner.usable(); err != nil {
 		return err
 	}
@@ -26,11 +26,12 @@ func (c *frontConn) call(ctx context.Context, fr *frame) (frame, error) {
 	// The id is taken with the command pipe's turn, so that calls reach
 	// the backend in the order of their ids: its cancellations rely on it
 	// (Backend.cancel).
-	number := func(fr *frame) {
-		fr.id = c.nextID.Add(1)
+	number := func() uint64 {
+		id := c.nextID.Add(1)
 		c.mu.Lock()
-		c.pending[fr.id] = ch
+		c.pending[id] = ch
 		c.mu.Unlock()
+		return id
 	}
 	if err := c.send(ctx, fr, number); err != nil {
 		if fr.id == 0 {

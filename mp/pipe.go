@@ -109,12 +109,12 @@ func (w *frameWriter) write(ctx context.Context, fr *frame) error {
 // writeNumbered is write, calling number (if not nil) on fr once the
 // writer's turn is taken, before fr is encoded: the ids number gives are in
 // the order of the pipe.
-func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func(*frame)) error {
+func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func() uint64) error {
 	if err := w.takeTurn(ctx); err != nil {
 		return err
 	}
 	if number != nil {
-		number(fr)
+		fr.id = number()
 	}
 	return w.writeTurn(ctx, fr)
 }
