@@ -85,12 +85,19 @@ func (c *backConn) interrupt() {
 // write writes fr to the message pipe (see frameWriter.write).
 func (c *backConn) write(ctx context.Context, fr *frame) error { return c.out.write(ctx, fr) }
 
-// send spends a credit and writes fr, a message (see credits.take).
+// send spends a credit and writes fr, a message (see credits.take). A
+// message that does not go out (not encodable, too large, ctx ended before
+// it started) gives its credit back: the frontend, which returns one per
+// message delivered, never would.
 func (c *backConn) send(ctx context.Context, fr *frame) error {
 	if err := c.credits.take(ctx); err != nil {
 		return err
 	}
-	return c.out.write(ctx, fr)
+	err := c.out.write(ctx, fr)
+	if err != nil && !errors.Is(err, errRestFollows) {
+		c.credits.refund()
+	}
+	return err
 }
 
 // writeGathered writes the messages gathered so far (gather.go).

@@ -101,6 +101,19 @@ func (c *credits) take(ctx context.Context) error {
 	return nil
 }
 
+// refund gives back the credit of a take whose message did not go out,
+// through the eventfd, as the frontend gives credits: a Send waiting for
+// credits wakes for it. Once credits are free (the eventfd is closed) it
+// does nothing: none is needed.
+func (c *credits) refund() {
+	if c.free.Load() || c.efd == nil {
+		return
+	}
+	if rc, err := c.efd.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { giveCredits(int(fd), 1) })
+	}
+}
+
 // poll takes the credits the eventfd holds, without waiting.
 func (c *credits) poll() uint64 {
 	rc, err := c.efd.SyscallConn()
