@@ -176,9 +176,10 @@ func (b *Backend) Kind() string { return b.kind }
 func (b *Backend) Log() *slog.Logger { return b.log }
 
 // Context returns the backend's context, cancelled when the backend is asked
-// to terminate (SIGTERM, the stop ladder's second rung). Handlers receive it
-// as their ctx argument: a long handler should return when it ends. Its
-// reply still reaches the frontend (see Reply).
+// to terminate (SIGTERM, the stop ladder's second rung). A handler's ctx
+// argument carries its values and is cancelled when it is, and also when
+// the caller of that call gives up: a long handler should return when its
+// ctx ends. Its reply still reaches the frontend (see Reply).
 func (b *Backend) Context() context.Context { return b.ctx }
 
 // Params returns the parameters given in Options.Params at Start.
