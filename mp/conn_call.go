@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// send writes fr to the command pipe; number, if not nil, is called on fr
+// send writes fr to the command pipe; number, if not nil, gives fr its id
 // with the pipe's turn taken (see frameWriter.writeNumbered).
 func (c *frontConn) send(ctx context.Context, fr *frame, number func() uint64) error {
 	if err := c.owner.usable(); err != nil {

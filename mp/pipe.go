@@ -106,9 +106,9 @@ func (w *frameWriter) write(ctx context.Context, fr *frame) error {
 	return w.writeTurn(ctx, fr)
 }
 
-// writeNumbered is write, calling number (if not nil) on fr once the
-// writer's turn is taken, before fr is encoded: the ids number gives are in
-// the order of the pipe.
+// writeNumbered is write, setting fr.id to what number (if not nil)
+// returns once the writer's turn is taken, before fr is encoded: the ids
+// number gives are in the order of the pipe.
 func (w *frameWriter) writeNumbered(ctx context.Context, fr *frame, number func() uint64) error {
 	if err := w.takeTurn(ctx); err != nil {
 		return err
