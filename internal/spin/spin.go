@@ -164,8 +164,9 @@ func (s *Spinner) Poll(try func() bool) bool {
 // side of a round trip, on the path the other side waits for.
 func (s *Spinner) Polls() bool { return !Off && s.polls(Now()) }
 
+// polls is Polls at now, once polling is known to be on.
 func (s *Spinner) polls(now int64) bool {
-	return !Off && now-s.last.Load() <= int64(Recently) && !machineBusy(now)
+	return now-s.last.Load() <= int64(Recently) && !machineBusy(now)
 }
 
 // machineBusy reports whether a poller lost its CPU within Busy of now.
