@@ -48,6 +48,18 @@ func fillCancelPipe(t *testing.T, p *Process) {
 	}
 }
 
+// requireEnded waits up to d for p to end and requires that it ended
+// without an error; after says what should have ended it.
+func requireEnded(t *testing.T, p *Process, d time.Duration, after string) {
+	t.Helper()
+	select {
+	case <-p.Done():
+	case <-time.After(d):
+		t.Fatalf("backend still running %v after %s", d, after)
+	}
+	require.NoError(t, p.Err())
+}
+
 // requireStopped waits until every thread of process pid is stopped (state
 // T): kill(2) returns before a SIGSTOP has taken effect.
 func requireStopped(t *testing.T, pid int) {
@@ -100,12 +112,7 @@ func TestCloseSendWithAFullCancelPipeEndsTheBackend(t *testing.T) {
 	fillCancelPipe(t, p)
 	p.CloseSend()
 	thaw()
-	select {
-	case <-p.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("backend still running 10 s after CloseSend and SIGCONT: its read(2) did not see the command pipe's end")
-	}
-	require.NoError(t, p.Err())
+	requireEnded(t, p, 10*time.Second, "CloseSend and SIGCONT: its read(2) did not see the command pipe's end")
 	assert.Equal(t, EndRequested, p.EndReason())
 }
 

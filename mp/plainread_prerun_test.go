@@ -51,12 +51,7 @@ func TestBackendStoppedInPreRunEndsAtOnce(t *testing.T) {
 		p.Shutdown(ctx)
 		requireNoLeftovers(t)
 	}()
-	select {
-	case <-p.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("backend still running 10 s after it called Stop in pre-run")
-	}
-	require.NoError(t, p.Err())
+	requireEnded(t, p, 10*time.Second, "it called Stop in pre-run")
 	assert.Equal(t, EndSelf, p.EndReason())
 }
 
@@ -112,12 +107,7 @@ func TestBackendTerminatedInPreRunStartsThenEnds(t *testing.T) {
 		p, err := preRunEnderKind.Start(context.Background(), Options{
 			Name: fmt.Sprintf("prerun-term-%d", i), StopTimeout: time.Minute, Params: Params{"end": "term"}})
 		require.NoError(t, err, "start %d", i)
-		select {
-		case <-p.Done():
-		case <-time.After(10 * time.Second):
-			t.Fatal("backend still running 10 s after SIGTERM in pre-run")
-		}
-		require.NoError(t, p.Err())
+		requireEnded(t, p, 10*time.Second, "SIGTERM in pre-run")
 		assert.Equal(t, EndTerminated, p.EndReason())
 	}
 	requireNoLeftovers(t)

@@ -135,12 +135,7 @@ func TestStopEndsASandboxedBackend(t *testing.T) {
 			_, err := p.Call(context.Background(), "pid", nil) // running
 			require.NoError(t, err)
 			require.NoError(t, p.Send(context.Background(), "sandbox", Params{"how": how, "dir": t.TempDir()}))
-			select {
-			case <-p.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("backend still running 5 s after Backend.Stop from a goroutine")
-			}
-			require.NoError(t, p.Err())
+			requireEnded(t, p, 5*time.Second, "Backend.Stop from a goroutine")
 		})
 	}
 }
@@ -170,12 +165,7 @@ func TestSIGTERMWhileIdleInRead(t *testing.T) {
 	require.NoError(t, err)
 	requireIdleInPipeRead(t, p.Pid())
 	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGTERM))
-	select {
-	case <-p.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("backend still running 5 s after SIGTERM")
-	}
-	require.NoError(t, p.Err())
+	requireEnded(t, p, 5*time.Second, "SIGTERM")
 	assert.Equal(t, EndTerminated, p.EndReason())
 }
 

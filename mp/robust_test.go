@@ -95,12 +95,7 @@ func TestReplyAfterSIGTERMReachesTheCaller(t *testing.T) {
 func TestBackendStopFromAnotherGoroutine(t *testing.T) {
 	p := startTest(t, Options{})
 	require.NoError(t, p.Send(context.Background(), "stoplater", nil))
-	select {
-	case <-p.Done():
-	case <-time.After(2 * time.Second):
-		t.Fatal("backend still running 2 s after Backend.Stop from a goroutine")
-	}
-	require.NoError(t, p.Err())
+	requireEnded(t, p, 2*time.Second, "Backend.Stop from a goroutine")
 }
 
 func TestCallFailsWithSentinelsOnBadDataFromBackend(t *testing.T) {
