@@ -11,8 +11,8 @@ import (
 // Send sends a command to the backend without waiting for it to be handled.
 // It fails with ErrStopped after CloseSend or Close, with an error wrapping
 // ErrBackendDied if the backend is gone, with ErrParam or ErrFrameTooLarge for
-// a message that cannot be sent, and with ctx's error if ctx ends while the
-// pipe is full. A message is sent whole or not at all: if ctx ends half way
+// a message that cannot be sent, and with ctx's error if ctx has ended
+// (nothing is sent then) or ends while the pipe is full. A message is sent whole or not at all: if ctx ends half way
 // through a large one, Send returns ctx's error and the rest follows in the
 // background, so the stream stays whole and the backend healthy (it will
 // handle the message, unless the process is stopped before the rest is
@@ -33,9 +33,10 @@ func (p *Process) Send(ctx context.Context, command string, params Params) error
 // Call returns an error wrapping ErrHandler if the handler returned an
 // error, ErrUnknownCommand if there is no handler, ErrHandlerPanic or
 // ErrBackendDied if the backend died before replying, ErrStopped after Close,
-// and ctx's error if ctx ends first. A Call whose ctx ends tells the
-// backend: the handler's ctx is cancelled (or, if it has not started, the
-// call is skipped) and its reply is dropped.
+// and ctx's error if ctx ends first; if it has ended already, nothing is
+// sent. A Call whose ctx ends while it waits tells the backend: the
+// handler's ctx is cancelled (or, if it has not started, the call is
+// skipped) and its reply is dropped.
 func (p *Process) Call(ctx context.Context, command string, params Params) (Message, error) {
 	reply, err := p.conn.call(ctx, &frame{kind: kindCall, command: command, params: params})
 	if err != nil {

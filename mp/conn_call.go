@@ -7,9 +7,14 @@ import (
 )
 
 // send writes fr to the command pipe; number, if not nil, gives fr its id
-// with the pipe's turn taken (see frameWriter.writeNumbered).
+// with the pipe's turn taken (see frameWriter.writeNumbered). A ctx that
+// has already ended sends nothing: its error is returned, as
+// database/sql's and net/http's calls do.
 func (c *frontConn) send(ctx context.Context, fr *frame, number func() uint64) error {
 	if err := c.owner.usable(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := c.in.writeNumbered(ctx, fr, number); err != nil {
