@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -21,7 +20,7 @@ import (
 // is quiet: a Call then always takes the token and waits in the kernel.
 func blockLong(t *testing.T) {
 	setForTest(t, &blockFor, 10*time.Second)
-	setForTest(t, &spin.Off, true)
+	setSpinOff(t, true)
 }
 
 // Fault: a Call waits for its reply in poll(2), where the runtime cannot

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mpgo/mp/internal/proctest"
+	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -108,11 +109,17 @@ func (s *syncBuffer) String() string {
 }
 
 // setForTest sets *p to v, and puts the old value back when the test ends:
-// for the package's variables that tests turn (restFor, blockFor,
-// spin.Off, the hooks). Set before the process or goroutines that read
+// for the package's variables that tests turn (restFor, blockFor, the
+// hooks). Set before the process or goroutines that read
 // them start, they are never written while those run.
 func setForTest[T any](t testing.TB, p *T, v T) {
 	old := *p
 	*p = v
 	t.Cleanup(func() { *p = old })
+}
+
+// setSpinOff turns polling off (true) or on until the test ends.
+func setSpinOff(t testing.TB, off bool) {
+	old := spin.SetOff(off)
+	t.Cleanup(func() { spin.SetOff(old) })
 }

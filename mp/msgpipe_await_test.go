@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/require"
 )
 
@@ -53,7 +52,7 @@ func TestReaderTakesAWakeUpLeftWhileItDrained(t *testing.T) {
 		e.m.letGo(func() bool { return false })
 	})
 	setForTest(t, &restFor, time.Hour) // only arming wakes the reader
-	setForTest(t, &spin.Off, true)     // the reader does not poll: it waits
+	setSpinOff(t, true)                // the reader does not poll: it waits
 	// Both set before readingProcess, whose cleanup ends the reader before
 	// theirs put the variables back.
 	p, w := readingProcess(t)

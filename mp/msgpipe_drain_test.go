@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/mpgo/mp/internal/spin"
 )
 
 // Fault: the reader goroutine, entering await right after a drain, armed
@@ -28,7 +26,7 @@ import (
 // runs it late. Polling is off and restFor an hour, so nothing but the
 // arming can wake the reader.
 func TestWhatComesWhileTheReaderDrainsAnArmedPipeWakesIt(t *testing.T) {
-	setForTest(t, &spin.Off, true)
+	setSpinOff(t, true)
 	setForTest(t, &restFor, time.Hour)
 	t.Run("a message", func(t *testing.T) { drainAnArmedPipe(t, false) })
 	t.Run("the pipe's end", func(t *testing.T) { drainAnArmedPipe(t, true) })

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/require"
 )
 
@@ -24,7 +23,7 @@ func TestCallsLeavingRepliesToTheReaderAreNeverLost(t *testing.T) {
 	// its look at the token (before the fix: after it saw a Call there and
 	// before it disarmed), where that Call can give up its wait, let the
 	// token go and arm the pipe for its reply.
-	setForTest(t, &spin.Off, true)
+	setSpinOff(t, true)
 	setForTest(t, &blockFor, 0)
 	setForTest(t, &afterReaderLook, func() { time.Sleep(200 * time.Microsecond) })
 	p := startTest(t, Options{})

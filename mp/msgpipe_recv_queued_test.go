@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/mpgo/mp/internal/spin"
 )
 
 // Fault: a Recv that finds Messages empty but messages queued for the
@@ -27,7 +25,7 @@ import (
 // still queued; the other reader of Messages, waiting first, gets that
 // message.
 func TestRecvWaitingForQueuedMessagesGetsWhatComesAfter(t *testing.T) {
-	setForTest(t, &spin.Off, true)
+	setSpinOff(t, true)
 	setForTest(t, &restFor, time.Hour)
 	p, w := readerWaiting(t)
 	c := p.conn

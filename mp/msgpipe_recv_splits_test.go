@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/mpgo/mp/internal/spin"
 )
 
 // TestMessagePipeHandOffsUnderRandomSplits with the messages received by
@@ -22,7 +20,7 @@ import (
 func TestRecvUnderRandomSplits(t *testing.T) {
 	setForTest(t, &restFor, time.Hour)
 	for _, off := range []bool{true, false} {
-		setForTest(t, &spin.Off, off)
+		setSpinOff(t, off)
 		recvUnderRandomSplits(t)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/mpgo/mp/internal/spin"
 )
 
 // Fault: a Recv that cannot take the pipe's token, because a Call holds
@@ -21,7 +19,7 @@ import (
 // a Call's read of the pipe (readUntil) whose reply, the moment it looks,
 // has come once the Recv waits.
 func TestRecvWaitingWhileACallReadsGetsWhatComesAfter(t *testing.T) {
-	setForTest(t, &spin.Off, true)
+	setSpinOff(t, true)
 	setForTest(t, &restFor, time.Hour)
 	p, w := readerWaiting(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

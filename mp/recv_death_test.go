@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/mpgo/mp/internal/spin"
 )
 
 // A backend killed while it writes large messages, and small ones: the
@@ -20,7 +18,7 @@ import (
 func TestRecvFromABackendKilledMidFrame(t *testing.T) {
 	setForTest(t, &restFor, time.Hour)
 	for _, off := range []bool{true, false} {
-		setForTest(t, &spin.Off, off)
+		setSpinOff(t, off)
 		for _, size := range []int{8, 300_000} {
 			p := startTest(t, Options{MessageBuffer: 2})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -55,7 +53,7 @@ func TestRecvWaitingThroughCloseAndCloseSend(t *testing.T) {
 	for _, closeSend := range []bool{false, true} {
 		for _, off := range []bool{true, false} {
 			for _, settled := range []bool{false, true} {
-				setForTest(t, &spin.Off, off)
+				setSpinOff(t, off)
 				recvThroughClose(t, closeSend, settled)
 			}
 		}

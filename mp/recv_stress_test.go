@@ -12,8 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/mpgo/mp/internal/spin"
 )
 
 // Several goroutines receive with Recv, most with deadlines shorter than
@@ -28,7 +26,7 @@ func TestRecvManyReceiversDeadlinesCallsAndLargeMessages(t *testing.T) {
 	for _, off := range []bool{true, false} {
 		name := map[bool]string{true: "polling off", false: "polling on"}[off]
 		t.Run(name, func(t *testing.T) {
-			setForTest(t, &spin.Off, off)
+			setSpinOff(t, off)
 			recvStress(t, 4, 2000)
 		})
 	}

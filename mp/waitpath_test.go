@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mpgo/mp/internal/spin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,7 +23,7 @@ import (
 // thread) and per process (the backend's).
 func TestWaitersThatDoNotPollReadOncePerMessage(t *testing.T) {
 	const calls = 200
-	setForTest(t, &spin.Off, true)
+	setSpinOff(t, true)
 	p := startTest(t, Options{Env: []string{"MP_SPIN=0"}})
 	ctx := context.Background()
 	_, err := p.Call(ctx, "echo", nil) // the backend's loop runs

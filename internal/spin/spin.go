@@ -51,11 +51,22 @@ const (
 	Busy = 50 * time.Millisecond
 )
 
-// Off is MP_SPIN=0 (or false), read once; tests may set it.
-var Off = func() bool {
+// off is MP_SPIN=0 (or false), read once; tests turn it with SetOff while
+// goroutines of earlier tests may still read it, hence the atomic.
+var off atomic.Bool
+
+func init() {
 	on, _ := env.Bool("MP_SPIN", true)
-	return !on
-}()
+	off.Store(!on)
+}
+
+// Off reports whether polling is off: MP_SPIN=0 (or false) in the
+// environment when the process started, or SetOff(true) since.
+func Off() bool { return off.Load() }
+
+// SetOff turns polling off (true) or on, and returns the previous setting;
+// for tests.
+func SetOff(v bool) (old bool) { return off.Swap(v) }
 
 var clockStart = time.Now()
 
@@ -92,7 +103,7 @@ func New(batch int, yield bool) *Spinner {
 
 // Arrived records that data came (the wait ended), adapting the window.
 func (s *Spinner) Arrived() {
-	if Off {
+	if Off() {
 		return // no window to adapt
 	}
 	now := Now()
@@ -115,7 +126,7 @@ func (s *Spinner) Arrived() {
 // try at all when polling is off, no data came recently or the machine is
 // busy (see the package comment).
 func (s *Spinner) Poll(try func() bool) bool {
-	if Off {
+	if Off() {
 		return false
 	}
 	now := Now()
@@ -162,7 +173,7 @@ func (s *Spinner) Poll(try func() bool) bool {
 // not poll can go straight to its wait in the kernel, which returns at once
 // if data is there, and save the system call of a first try: one on each
 // side of a round trip, on the path the other side waits for.
-func (s *Spinner) Polls() bool { return !Off && s.polls(Now()) }
+func (s *Spinner) Polls() bool { return !Off() && s.polls(Now()) }
 
 // polls is Polls at now, once polling is known to be on.
 func (s *Spinner) polls(now int64) bool {

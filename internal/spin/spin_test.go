@@ -10,12 +10,12 @@ import (
 // fakeClock makes Now advance by step at every reading, for the rest of
 // the test.
 func fakeClock(t *testing.T, step *time.Duration) {
-	old, oldOff := Now, Off
+	old, oldOff := Now, Off()
 	var now int64 = 1
 	Now = func() int64 { now += int64(*step); return now }
-	Off = false
+	SetOff(false)
 	Forget()
-	t.Cleanup(func() { Now, Off = old, oldOff; Forget() })
+	t.Cleanup(func() { Now = old; SetOff(oldOff); Forget() })
 }
 
 // polls reports whether a spinner that just saw data calls try at all.
@@ -47,7 +47,7 @@ func TestPollsWhileDataCameRecently(t *testing.T) {
 func TestPollingOff(t *testing.T) {
 	step := time.Microsecond
 	fakeClock(t, &step)
-	Off = true
+	SetOff(true)
 	assert.False(t, polls(New(1, true)))
 }
 
@@ -143,10 +143,10 @@ func TestPollsSaysWhetherPollWouldPoll(t *testing.T) {
 	assert.False(t, s.Polls(), "no data for longer than Recently")
 	step = time.Microsecond
 
-	Off = true
+	SetOff(true)
 	s.Arrived()
 	assert.False(t, s.Polls(), "MP_SPIN=0")
-	Off = false
+	SetOff(false)
 
 	step = 2 * LostCPU
 	givesUp(s)

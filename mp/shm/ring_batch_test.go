@@ -76,8 +76,7 @@ func TestRingNoLostWakeUp(t *testing.T) {
 }
 
 func pingPongAsleep(t *testing.T, rounds uint64, forced bool) {
-	defer func(old bool) { spin.Off = old }(spin.Off)
-	spin.Off = true
+	defer spin.SetOff(spin.SetOff(true))
 	_, pa, ca := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
 	_, pb, cb := heapRing(t, RingConfig{SlotSize: 8, Slots: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -208,8 +207,7 @@ func TestRingSidesSayHowTheyPublish(t *testing.T) {
 // the consumer's release (flush), the other side sleeps on what was
 // published and the stream stops.
 func TestRingNoLostWakeUpEitherWay(t *testing.T) {
-	defer func(old bool) { spin.Off = old }(spin.Off)
-	spin.Off = true
+	defer spin.SetOff(spin.SetOff(true))
 	_, p, c := heapRing(t, RingConfig{SlotSize: 8, Slots: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

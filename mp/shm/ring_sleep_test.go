@@ -15,9 +15,9 @@ import (
 // at the end.
 func sleepHooks(t *testing.T, before func(s *side, timeout int), after func(s *side)) {
 	t.Helper()
-	oldSpin := spin.Off
-	spin.Off, beforeSleep, afterWake = true, before, after
-	t.Cleanup(func() { spin.Off, beforeSleep, afterWake = oldSpin, nil, nil })
+	oldSpin := spin.SetOff(true)
+	beforeSleep, afterWake = before, after
+	t.Cleanup(func() { spin.SetOff(oldSpin); beforeSleep, afterWake = nil, nil })
 }
 
 // Fault: this process cannot run membarrier (fenceOthers fails) while the

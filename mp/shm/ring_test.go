@@ -327,7 +327,7 @@ func TestRingSpinOff(t *testing.T) {
 	// empty sleeps at once. The switch is read once, at start-up, so the
 	// test runs itself again with it set.
 	if os.Getenv("MP_SPIN") == "0" {
-		require.True(t, spin.Off)
+		require.True(t, spin.Off())
 		s := newPoller()
 		s.done() // a frame just came: polling would start
 		tries := 0
@@ -342,7 +342,7 @@ func TestRingSpinOff(t *testing.T) {
 		assert.NoError(t, <-done)
 		return
 	}
-	assert.False(t, spin.Off, "polling is on by default")
+	assert.False(t, spin.Off(), "polling is on by default")
 	cmd := exec.Command("/proc/self/exe", "-test.run=^TestRingSpinOff$", "-test.v")
 	cmd.Env = append(os.Environ(), "MP_SPIN=0")
 	out, err := cmd.CombinedOutput()
