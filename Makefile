@@ -8,7 +8,7 @@ COUNT    ?= 5
 
 CHAPTERS := $(patsubst %/main.go,%,$(wildcard part*/*/main.go))
 
-.PHONY: test race vet fuzz fuzz-payload scale bench bench-busy bench-numpy bench-python bench-load-compare bench-compare clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
+.PHONY: test race vet fuzz fuzz-payload scale bench bench-busy bench-numpy bench-python bench-load-compare bench-ladder bench-compare clean list docs $(addprefix run-,$(notdir $(CHAPTERS)))
 .PHONY: help cleanup memwatch tools stress browser-1000
 
 ## test: the whole suite, as CI runs it (.ci/run adds vet, gofmt and -race)
@@ -81,6 +81,20 @@ bench-load-compare:
 		$(PYTHON) aux/load_compare.py $(ROUNDS); \
 	else \
 		echo "bench-load-compare: skipped, no $(PYTHON) (apt-get install python3)"; \
+	fi
+
+## bench-ladder: the message path's floors and a Call, a Send + Recv and a Sync,
+## each in a run of its own, order rotated, ROUNDS times; ratios to the floors
+## per round, and their medians (python3, go; SPIN=0: polling off; LOAD=1: beside
+## two CPU-bound competitors; BASE=<commit>: that commit's binary alternating with
+## this tree's, after ÷ before per round)
+SPIN ?=
+BASE ?=
+bench-ladder:
+	@if command -v $(PYTHON) >/dev/null; then \
+		$(PYTHON) aux/ladder.py --rounds $(ROUNDS) $(if $(SPIN),--spin $(SPIN)) $(if $(filter 1,$(LOAD)),--load) $(if $(BASE),--base $(BASE)); \
+	else \
+		echo "bench-ladder: skipped, no $(PYTHON) (apt-get install python3)"; \
 	fi
 
 ## bench-compare: Go and Python's multiprocessing side by side, alternating:
