@@ -134,11 +134,7 @@ func TestFaultFrontendKilled(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Kill())
 	bound := helperStopTimeout + 2*time.Second // the grace, plus a second for a loaded machine
-	deadline := time.Now().Add(bound)
-	for proctest.Alive(backend) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	assert.False(t, proctest.Alive(backend), "backend alive %v after its frontend was killed", bound)
+	assert.True(t, awaitGone(t, backend, bound), "backend alive %v after its frontend was killed", bound)
 	requireNoLeftovers(t)
 }
 

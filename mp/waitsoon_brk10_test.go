@@ -66,21 +66,40 @@ func TestWaitSoonEndsThoughSignalsInterruptEachWait(t *testing.T) {
 	}
 }
 
-// Edge: blockFor zero, or a nanosecond, with the pipe readable: waitSoon
-// ends at once (a wait of zero never enters the loop; a nanosecond's ends
-// with nothing left), and does not hang on a try that never succeeds.
+// Edge: blockFor zero, or a nanosecond, or a microsecond, with the pipe
+// readable and a try that never succeeds: waitSoon ends. A wait of zero
+// does not wait in the kernel at all, so try is never called (blockFor 0
+// is how tests turn the kernel wait off); a tiny one ends once ppoll(2)
+// writes back that nothing is left. Faults it catches, each checked: a
+// loop that goes on with nothing left (its condition `>= 0` for `> 0`),
+// and a wait that does not carry the time left from one ppoll(2) to the
+// next (a copy of *left per wait): each wait on the readable pipe returns
+// at once, and the tries pass wakeCap within a second; a waiter that does
+// not take its increment of blockers back.
 func TestWaitSoonWithNoOrTinyBlockForEnds(t *testing.T) {
+	// wakeCap is far more wake-ups than a microsecond of the kernel's time
+	// holds (each ppoll(2) spends some of it, even on a clock that ticks
+	// every 10 ms), and far fewer than a loop that never ends does in a
+	// blink: giveUp stops such a loop there, so the test ends either way.
+	const wakeCap = 100_000
 	r, w := brk10Pipe(t)
 	_, err := unix.Write(w, []byte("x"))
 	require.NoError(t, err)
 	for _, d := range []time.Duration{0, time.Nanosecond, time.Microsecond} {
 		setForTest(t, &blockFor, d)
+		tries := 0
+		try := func() bool { tries++; return false }
+		giveUp := func() bool { return tries >= wakeCap }
 		done := make(chan bool, 1)
-		go func() { done <- waitSoon(context.Background(), r, func() bool { return false }, nil) }()
+		go func() { done <- waitSoon(context.Background(), r, try, giveUp) }()
 		select {
 		case got := <-done:
 			assert.False(t, got, "blockFor %v", d)
-		case <-time.After(10 * time.Second):
+			assert.Less(t, tries, wakeCap, "blockFor %v: waitSoon went on waiting with no time left", d)
+			if d == 0 {
+				assert.Zero(t, tries, "blockFor 0 waited in the kernel")
+			}
+		case <-time.After(10 * time.Second): // a bound on failure, not a wait
 			t.Fatalf("waitSoon with blockFor %v did not end", d)
 		}
 	}
