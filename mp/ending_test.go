@@ -156,7 +156,7 @@ func TestNothingAHandlerStartedOutlivesTheBackend(t *testing.T) {
 	requireNoLeftovers(t)
 	// SIGKILL is delivered at once, but the process takes a moment to die:
 	// the promise is nothing alive a second later.
-	assert.True(t, awaitGone(t, pid, time.Second), "the tool outlived its backend")
+	assert.True(t, proctest.AwaitGone(t, pid, time.Second), "the tool outlived its backend")
 }
 
 // Fault: SIGTERM to an idle backend (no handler running) ended its loop at

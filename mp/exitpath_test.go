@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -45,7 +46,7 @@ func TestFrontendGoneWithoutStopRunsPostRun(t *testing.T) {
 
 			// The backend ends promptly (SIGTERM ends the idle loop), having
 			// run its post-run hook, which writes the marker before it returns.
-			require.True(t, awaitGone(t, backend, 2*time.Second), "backend still alive 2 s after the frontend's end")
+			require.True(t, proctest.AwaitGone(t, backend, 2*time.Second), "backend still alive 2 s after the frontend's end")
 			assert.FileExists(t, marker, "the post-run hook did not run")
 			requireNoLeftovers(t)
 		})

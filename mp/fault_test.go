@@ -134,7 +134,7 @@ func TestFaultFrontendKilled(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Kill())
 	bound := helperStopTimeout + 2*time.Second // the grace, plus a second for a loaded machine
-	assert.True(t, awaitGone(t, backend, bound), "backend alive %v after its frontend was killed", bound)
+	assert.True(t, proctest.AwaitGone(t, backend, bound), "backend alive %v after its frontend was killed", bound)
 	requireNoLeftovers(t)
 }
 

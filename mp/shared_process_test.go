@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/mpgo/mp/mp/shm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -119,7 +120,7 @@ func TestFaultFrontendKilledAfterCreate(t *testing.T) {
 	require.NoError(t, cmd.Process.Kill())
 	cmd.Wait()
 	bound := helperStopTimeout + 2*time.Second // the grace after SIGTERM, and a second
-	require.True(t, awaitGone(t, backend, bound), "the backend dies with its frontend")
+	require.True(t, proctest.AwaitGone(t, backend, bound), "the backend dies with its frontend")
 
 	// Nothing can unlink a segment whose creator was killed outright: it is
 	// left. Its creator's lock died with it, and nobody maps it: it is

@@ -1,6 +1,7 @@
 // Package proctest finds the processes a test started, by the tag the
 // suite puts in their environment (MP_TEST_TAG), so that a test can check
-// that none is left behind. It reads /proc directly.
+// that none is left behind, and waits for a process to end. It reads /proc
+// directly.
 package proctest
 
 import (
@@ -8,6 +9,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TagVar is the environment variable that marks the processes of one test
@@ -47,4 +52,33 @@ func Alive(pid int) bool {
 	}
 	i := bytes.LastIndexByte(stat, ')')
 	return i < 0 || len(stat) <= i+2 || stat[i+2] != 'Z'
+}
+
+// AwaitGone waits up to bound for process pid to end, and reports whether
+// it has: its pidfd becomes readable when it exits (pidfd_open(2)), which
+// AwaitGone waits for in poll(2) rather than looking every few
+// milliseconds. A pid already reaped counts as ended. An error of the
+// system calls fails the test.
+func AwaitGone(t testing.TB, pid int, bound time.Duration) bool {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return true
+	}
+	if err != nil {
+		t.Fatalf("pidfd_open(%d): %v", pid, err)
+	}
+	defer unix.Close(fd)
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for deadline := time.Now().Add(bound); ; {
+		left := max(time.Until(deadline), 0)
+		n, err := unix.Poll(pfd, int(left.Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("poll on the pidfd of %d: %v", pid, err)
+		}
+		return n > 0
+	}
 }

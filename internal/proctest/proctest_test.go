@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,4 +40,17 @@ func TestTagged(t *testing.T) {
 	require.NoError(t, unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil))
 	assert.Empty(t, Tagged(tag), "a zombie counts as live")
 	assert.False(t, Alive(cmd.Process.Pid))
+}
+
+// TestAwaitGone: a live process is not reported gone when the bound passes,
+// and is as soon as it ends, before it is reaped and after.
+func TestAwaitGone(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	pid := cmd.Process.Pid
+	assert.False(t, AwaitGone(t, pid, 10*time.Millisecond), "sleep 60 ended early")
+	require.NoError(t, cmd.Process.Kill())
+	assert.True(t, AwaitGone(t, pid, 10*time.Second), "a killed process, not yet reaped")
+	cmd.Wait()
+	assert.True(t, AwaitGone(t, pid, time.Second), "a reaped process")
 }

@@ -210,7 +210,7 @@ func TestNothingATaskStartedOutlivesItsWorker(t *testing.T) {
 	<-replaced
 	// The group's SIGKILL is delivered at once, but the tool takes a moment
 	// to die: the promise is nothing alive a second later.
-	assert.True(t, awaitGone(t, pid, time.Second), "the tool outlived the worker that started it")
+	assert.True(t, proctest.AwaitGone(t, pid, time.Second), "the tool outlived the worker that started it")
 	cancel()
 	require.NoError(t, wait())
 }
