@@ -282,7 +282,7 @@ func TestCleanupTakesThePrefixOfMPShmPrefix(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 2, ee.ExitCode())
-	assert.Contains(t, string(out), "MP_SHM_PREFIX must start with mp- and hold no /")
+	assert.Contains(t, string(out), `MP_SHM_PREFIX must be "mp-" followed by words`)
 }
 
 // TestCleanupTakesThePrefixesTheLibraryTakes: cleanup.bash accepts a
