@@ -150,5 +150,5 @@ tools:
 
 ## help: this list
 help:
-	@awk '/^## [a-z<][a-z0-9<>-]*: / { sub(/^## /, ""); i = index($$0, ": "); printf "  %-16s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2); more = 1; next } \
-	     more && /^## / { printf "  %-16s %s\n", "", substr($$0, 4); next } { more = 0 }' $(MAKEFILE_LIST)
+	@awk '/^## [a-z<][a-z0-9<>-]*: / { sub(/^## /, ""); i = index($$0, ": "); printf "  %-20s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2); more = 1; next } \
+	     more && /^## / { printf "  %-20s %s\n", "", substr($$0, 4); next } { more = 0 }' $(MAKEFILE_LIST)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mpgo/mp/mp/shm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -281,5 +282,40 @@ func TestCleanupTakesThePrefixOfMPShmPrefix(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 2, ee.ExitCode())
-	assert.Contains(t, string(out), "MP_SHM_PREFIX must start with mp- and hold no /")
+	assert.Contains(t, string(out), `MP_SHM_PREFIX must be "mp-" followed by words`)
+}
+
+// TestCleanupTakesThePrefixesTheLibraryTakes: cleanup.bash accepts a
+// segment prefix, in MP_SHM_PREFIX or --prefix, exactly when shm.Prefix
+// accepts it in MP_SHM_PREFIX. A prefix the library refuses names no
+// segment of ours, and a short one reaches into others' (mp-al would take
+// mp-alice-'s stale segments); such a prefix is a usage error.
+func TestCleanupTakesThePrefixesTheLibraryTakes(t *testing.T) {
+	tag := "cu" + randomHex(4)         // no segment of anybody's starts with it
+	pad := 64 - len("mp-"+tag+"-") - 1 // a word of pad bytes and its '-' make 64 bytes
+	for _, p := range []string{
+		"mp-" + tag + "-", "mp-" + tag + "-run_7-", "mp-" + tag + "-7a-", "mp-" + tag + "-" + strings.Repeat("x", pad) + "-",
+		"mp-" + tag, "mp-x", "mp-d", "mp-" + tag + "--", "mp-" + tag + "-2024-", "mp-" + tag + "-a.b-",
+		"mp-" + tag + "-a b-", "mp-" + tag + "/x-", "mp-" + tag + "-é-", "other-" + tag + "-", "mp",
+		"mp-" + tag + "-" + strings.Repeat("x", pad+1) + "-", // 65 bytes
+	} {
+		t.Run(p, func(t *testing.T) {
+			t.Setenv(shm.PrefixEnv, p)
+			_, err := shm.Prefix()
+			want := 0
+			if err != nil {
+				want = 2
+			}
+			byEnv := runCleanup(t, "--dry-run", "--segments-only")
+			t.Setenv(shm.PrefixEnv, "")
+			byFlag := runCleanup(t, "--dry-run", "--segments-only", "--prefix", p)
+			for how, run := range map[string]cleanupRun{"MP_SHM_PREFIX": byEnv, "--prefix": byFlag} {
+				assert.Equal(t, want, run.code, "%s %q (shm.Prefix: %v): %s", how, p, err, run.stderr)
+				if want == 2 {
+					assert.Contains(t, run.stderr, "cleanup.bash: "+how+` must be "mp-" followed by words`, how)
+					assert.Contains(t, run.stderr, "got '"+p+"'", how)
+				}
+			}
+		})
+	}
 }

@@ -87,5 +87,5 @@ func TestMakeHelpListsEveryTarget(t *testing.T) {
 	// The chapters' run-<chapter> targets are made by a loop.
 	assert.Regexp(t, `(?m)^  run-<chapter> +\S`, string(out))
 	// A description of several lines is printed whole, not cut at its first.
-	assert.Regexp(t, `(?m)^  clean +stop your processes .* left by a\n {19}crashed run \(yours only`, string(out))
+	assert.Regexp(t, `(?m)^  clean +stop your processes .* left by a\n {23}crashed run \(yours only`, string(out))
 }

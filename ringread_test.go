@@ -94,3 +94,26 @@ func TestRingReadPython(t *testing.T) {
 	assert.Equal(t, 130, cmd.ProcessState.ExitCode(), "%s", out.String())
 	assert.Contains(t, out.String(), "stopped: interrupt signal received; everything is cleaned up")
 }
+
+// TestRingReadWithoutNumpy: without numpy, aux/ring_read.py says in one
+// line which package to install and exits non-zero, with no traceback.
+// Fault injected: a numpy package on PYTHONPATH whose import fails, so
+// that the test runs whether this machine has numpy or not.
+func TestRingReadWithoutNumpy(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 on the PATH")
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "numpy"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "numpy", "__init__.py"),
+		[]byte("raise ImportError(\"No module named 'numpy'\")\n"), 0o644))
+	cmd := exec.Command(py, "aux/ring_read.py", "mp-nosuch-frames")
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+dir)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.NotZero(t, ee.ExitCode())
+	assert.Regexp(t, `^ring_read\.py needs numpy, .*: apt-get install python3-numpy \(or pip install numpy\)\n$`, string(out))
+	assert.NotContains(t, string(out), "Traceback")
+}

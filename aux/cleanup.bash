@@ -45,8 +45,10 @@ Options:
                         extended regular expression that must start with ^mp:
                         (argv[0] must start with mp: whatever REGEX says)
       --prefix PREFIX   only segments whose name starts with PREFIX, which
-                        must start with mp- and hold no / (default:
-                        $MP_SHM_PREFIX if set, else mp-)
+                        must be one the library takes: mp- followed by words
+                        of letters, digits or _, each ending in -, none all
+                        digits, at most 64 bytes (default: $MP_SHM_PREFIX if
+                        set, else mp-)
       --all-users       also other users' processes and segments (as root:
                         an administrator's clean-up, never a participant's)
       --grace SECONDS   how long to wait after SIGTERM before SIGKILL
@@ -68,13 +70,26 @@ die_usage() {
 	exit 2
 }
 
+# check_prefix WHAT PREFIX: a usage error unless PREFIX is one the library
+# accepts in MP_SHM_PREFIX (mp/shm/name.go, checkPrefix): "mp-" followed by
+# words of letters, digits or '_', each ending in '-', none all digits, at
+# most 64 bytes. A prefix the library refuses names no segment of ours, and
+# a shorter one (mp-x, mp-al) would reach into other people's (mp-alice-).
+check_prefix() {
+	local LC_ALL=C
+	local word='[A-Za-z0-9_]*[A-Za-z_][A-Za-z0-9_]*-'
+	if [[ ! $2 =~ ^mp-($word)*$ ]] || ((${#2} > 64)); then
+		die_usage "$1 must be \"mp-\" followed by words of letters, digits or '_', each ending in '-', none all digits, at most 64 bytes (\"mp-\" or \"mp-alice-\", say), as the library takes it; got '$2'"
+	fi
+}
+
 dry=0
 procs=1
 segs=1
 all=0
 match='^mp:'
 prefix=${MP_SHM_PREFIX:-mp-}
-[[ $prefix == mp-* && $prefix != */* ]] || die_usage "MP_SHM_PREFIX must start with mp- and hold no /, got '$prefix'"
+check_prefix MP_SHM_PREFIX "$prefix"
 grace=2
 all_users=0
 me=$(id -u)
@@ -95,7 +110,7 @@ while (($#)); do
 					;;
 				--prefix)
 					prefix=$2
-					[[ $prefix == mp-* && $prefix != */* ]] || die_usage "--prefix must start with mp- and hold no /, got '$prefix'"
+					check_prefix --prefix "$prefix"
 					;;
 				--grace)
 					grace=$2

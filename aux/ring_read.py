@@ -23,7 +23,13 @@ import os
 import struct
 import sys
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:
+    sys.exit(
+        "ring_read.py needs numpy, which this Python (%s) cannot import: "
+        "apt-get install python3-numpy (or pip install numpy)" % sys.executable
+    )
 
 MAGIC = b"mp-ring\x00"
 VERSION = 3

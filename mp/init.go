@@ -59,9 +59,11 @@ func init() {
 		// what ps and top show as the command (comm). Name it now, before
 		// the runtime starts more threads that would inherit "exe".
 		setThreadName("mp:" + launched.name)
-		// Ctrl-C reaches the whole process group, backends included, and
-		// only the frontend acts on it (see runBackend). Say so now, not
-		// in Init: a Ctrl-C during the rest of start-up must not kill us.
+		// A backend leads a process group of its own, so Ctrl-C in a
+		// terminal does not reach it; a SIGINT sent to it anyway (kill
+		// -INT, or to its group) is caught and dropped, and only the
+		// frontend acts on it (see handleSignals). Catch it now, not in
+		// Init: a SIGINT during the rest of start-up must not kill us.
 		signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
 	}
 	if launched != nil || launchErr != nil {

@@ -40,8 +40,8 @@ type Options struct {
 	// frontend (state changes at debug level, warnings of the stop ladder,
 	// dropped messages); nil means a logger whose lines start with
 	// "<kind>.<Name> [front]", written to os.Stdout at the level MP_LOG_LEVEL
-	// sets. The
-	// backend logs in its own process, to its standard output (Stdout).
+	// sets. The backend logs in its own process, to its standard output
+	// (Stdout).
 	Logger *slog.Logger
 	// Env is added to the backend's environment (after the frontend's own,
 	// so it wins), as "KEY=value" strings: GOMAXPROCS=1 or GOMEMLIMIT=64MiB

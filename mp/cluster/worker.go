@@ -53,8 +53,8 @@ type WorkerOptions struct {
 
 // Host is a worker host's answer to Client.WaitHosts.
 type Host struct {
-	Name    string `json:"name"`
-	Workers int    `json:"workers"`
+	Name    string `json:"name"`    // the host's name, WorkerOptions.Name
+	Workers int    `json:"workers"` // the workers its manager runs when it answers
 }
 
 // NewWorker returns a Worker that uses connection nc and the streams of

@@ -16,9 +16,12 @@ import (
 // have removed is then left to aux/cleanup.bash). stop releases the
 // signals.
 //
-// Only the manager acts on these signals: mp's workers leave SIGINT to
-// their frontend (a Ctrl-C in a terminal reaches the whole process group)
-// and treat SIGTERM as a request to stop, which only the manager sends them.
+// Only the manager acts on SIGINT: mp's workers run in process groups of
+// their own, so a Ctrl-C in a terminal reaches the manager alone, and a
+// SIGINT sent to a worker anyway is dropped. A worker treats SIGTERM as a
+// request to stop, whoever sends it: the manager's stop, the parent-death
+// signal when its frontend dies, a kill, or a service manager such as
+// systemd stopping the whole control group.
 func Signals(parent context.Context) (ctx context.Context, force <-chan struct{}, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 2)

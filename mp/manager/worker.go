@@ -105,8 +105,8 @@ func (m *Manager) setState(w *Worker, s State, p *mp.Process) {
 // stop it: it died, it ended itself (Backend.Stop), or something outside the
 // manager terminated it. OnExit receives it.
 type ExitReport struct {
-	Worker string // the worker's name
-	Pid    int
+	Worker string       // the worker's name
+	Pid    int          // the process ID of the process that ended
 	Exit   string       // how the process ended, from mp.DescribeExit
 	Reason mp.EndReason // what the process said, or mp.EndDied
 	Err    error        // the process's error (Process.Err), nil for a clean exit

@@ -6,12 +6,20 @@ import "fmt"
 // a Spec in a message, say). Its dynamic type is *Array[T]; a type switch
 // gets the typed array back.
 type AnyArray interface {
+	// Name returns the segment name, as Array.Name does.
 	Name() string
+	// Spec returns what another process needs to open the array by name.
 	Spec() Spec
+	// Shape returns a copy of the array's shape.
 	Shape() []int
+	// Len returns the number of elements: the product of the shape.
 	Len() int
+	// Owner reports whether this process created the segment.
 	Owner() bool
+	// Close unmaps the array from this process, as Array.Close does.
 	Close() error
+	// Unlink removes the segment's name; only its creator may, as
+	// Array.Unlink says.
 	Unlink() error
 }
 

@@ -18,7 +18,7 @@ import (
 type Spec struct {
 	Name  string // segment name, as Array.Name returns it
 	DType string // "float32", "float64", "int32", "int64" or "uint8"
-	Shape []int
+	Shape []int  // the length of each dimension, as Array.Shape returns it
 }
 
 // Array is an N-dimensional array of T in shared memory, mapped into this

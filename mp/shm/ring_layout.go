@@ -89,6 +89,9 @@ const (
 
 var policyNames = [...]string{"block", "drop-newest", "drop-oldest"}
 
+// String returns the policy's name as ParseFullPolicy and the chapters'
+// -policy flags take it: "block", "drop-newest" or "drop-oldest";
+// FullPolicy(<n>) for a value that is none of them.
 func (p FullPolicy) String() string {
 	if int(p) < len(policyNames) {
 		return policyNames[p]

@@ -51,12 +51,12 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.startConcurrency, "start-concurrency", 8, "worker starts in progress at once")
 	fs.StringVar(&c.fault, "fault", "", "inject a fault in every task, for the tests: crash or hang")
 	fs.IntVar(&c.recycle, "tasks-per-worker", 0, "a worker ends itself after this many tasks and is replaced (0: never)")
-	fs.BoolVar(&c.floorChild, "scale-floor-child", false, "internal: a process of -scale's floor (writes one byte, waits for the end of stdin)")
+	fs.BoolVar(&c.floorChild, floorChildFlag, false, "internal: a process of -scale's floor (writes one byte, waits for the end of stdin)")
 	usage := func(err error) error {
-		return fmt.Errorf("main1: %v\n%s", err, story.UsageText("part2/main1", fs))
+		return fmt.Errorf("main1: %v\n%s", err, story.UsageText("part2/main1", public(fs)))
 	}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return c, story.HelpError{Usage: story.UsageText("part2/main1", fs)}
+		return c, story.HelpError{Usage: story.UsageText("part2/main1", public(fs))}
 	} else if err != nil {
 		return c, usage(err)
 	}
@@ -89,6 +89,23 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(fmt.Errorf("-fault %q: want crash or hang", c.fault))
 	}
 	return c, nil
+}
+
+// floorChildFlag makes the process one of -scale's floor (floor.go): main1
+// starts those itself, so the flag works but the usage leaves it out.
+const floorChildFlag = "scale-floor-child"
+
+// public returns the flags of fs a reader may use, with their defaults: all
+// but floorChildFlag.
+func public(fs *flag.FlagSet) *flag.FlagSet {
+	p := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != floorChildFlag {
+			p.Var(f.Value, f.Name, f.Usage)
+			p.Lookup(f.Name).DefValue = f.DefValue // the default, not a value parsed since
+		}
+	})
+	return p
 }
 
 // maxWorkers bounds -workers, and workersWhy says why.

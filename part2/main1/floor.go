@@ -40,7 +40,7 @@ func scaleFloor(n, concurrency int, out *meter) (ready, stopped time.Duration, e
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			cmd := exec.Command("/proc/self/exe", "-scale-floor-child")
+			cmd := exec.Command("/proc/self/exe", "-"+floorChildFlag)
 			cmd.Env = append(os.Environ(), workerEnv...) // as the workers run
 			in, err := cmd.StdinPipe()
 			if err != nil {

@@ -266,7 +266,9 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	log.Info(fmt.Sprintf("starting %d workers", cfg.workers))
+	// The workers are the frontend's children: its PID tells them from
+	// every other run's.
+	log.Info(fmt.Sprintf("starting %d workers under frontend pid %d", cfg.workers, os.Getpid()))
 	err = m.Run(ctx)
 	log.Info(fmt.Sprintf("all workers stopped; %d tasks done", done))
 	return err

@@ -193,7 +193,7 @@ func runHost(ctx context.Context, force <-chan struct{}, cfg config, log *slog.L
 		return err
 	}
 	defer nc.Close()
-	log.Info(fmt.Sprintf("host %s: %s for %s", cfg.name, story.Count(cfg.workers, "worker"), cluster.Redact(nc.ConnectedUrlRedacted())))
+	log.Info(fmt.Sprintf("host %s: %s for %s, pid %d", cfg.name, story.Count(cfg.workers, "worker"), cluster.Redact(nc.ConnectedUrlRedacted()), os.Getpid()))
 	return serve(ctx, force, nc, cfg, log)
 }
 

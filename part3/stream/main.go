@@ -232,7 +232,8 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	if err := cam.Send(ctx, "stream", mp.Params{"frames": o.frames}); err != nil {
 		return err
 	}
-	log.Info(fmt.Sprintf("streaming %s %dx%dx3 frames", count(o.frames), o.width, o.height))
+	log.Info(fmt.Sprintf("streaming %s %dx%dx3 frames from the camera, pid %d (frontend pid %d)",
+		count(o.frames), o.width, o.height, cam.Pid(), os.Getpid()))
 
 	// Ctrl-C ends the stream too (with -frames 0, it is the only end): the
 	// figures of the frames received so far come first, then the clean-up.

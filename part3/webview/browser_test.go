@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,26 @@ import (
 // browserWorkers is the number of workers of the browser test; a run with
 // 1,000 (make browser-1000) measures how long the page takes to show them.
 var browserWorkers = flag.Int("browser-workers", 20, "workers in TestBrowser")
+
+// updateScreenshot makes TestBrowser (with 20 workers) write its screenshot
+// to the docs' image, trackedScreenshot; without it the screenshot goes to
+// a temporary directory, and go test leaves the clone as it was. Refresh
+// the image with: go test -run TestBrowser ./part3/webview -update-screenshot
+var updateScreenshot = flag.Bool("update-screenshot", false, "TestBrowser: write the screenshot to docs/img/webview.png")
+
+// trackedScreenshot is the image docs/part3.md shows, relative to this
+// package's directory.
+var trackedScreenshot = filepath.Join("..", "..", "docs", "img", "webview.png")
+
+// screenshotPath returns where TestBrowser writes its screenshot: the
+// docs' image when update is set and the page has the docs' 20 workers,
+// else a file in the test's temporary directory.
+func screenshotPath(t *testing.T, update bool, workers int) string {
+	if update && workers == 20 {
+		return trackedScreenshot
+	}
+	return filepath.Join(t.TempDir(), "webview.png")
+}
 
 // chromium returns the browser to drive: $MP_CHROMIUM, or Debian's binary
 // (not the /usr/bin/chromium wrapper script), or one on PATH; "" if none.
@@ -39,14 +61,22 @@ func chromium() string {
 // TestBrowser opens the page in a real, headless Chromium and uses it as a
 // person would: it waits for the grid, submits work and sees cells turn
 // busy and back to idle, kills a worker and sees it come back with a new
-// PID, takes the screenshot of docs/img/webview.png, and reloads to see the
-// whole state again.
+// PID, takes the screenshot of docs/img/webview.png (written there only
+// with -update-screenshot: the tracked image is left as it was otherwise,
+// which the test checks), and reloads to see the whole state again.
 func TestBrowser(t *testing.T) {
 	exe := chromium()
 	if exe == "" {
 		t.Skip("no Chromium found (apt-get install chromium, or set MP_CHROMIUM): skipping the browser test")
 	}
 	n := *browserWorkers
+	shot := screenshotPath(t, *updateScreenshot, n)
+	if shot != trackedScreenshot {
+		before := fileState(t, trackedScreenshot)
+		t.Cleanup(func() {
+			assert.Equal(t, before, fileState(t, trackedScreenshot), "%s changed without -update-screenshot", trackedScreenshot)
+		})
+	}
 	addr, stop := server(t, []string{"-workers", fmt.Sprint(n), "-task-ms", "400"}, nil)
 	url := "http://" + addr + "/"
 
@@ -88,9 +118,7 @@ func TestBrowser(t *testing.T) {
 	png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
 	cancelShot()
 	require.NoError(t, err, "screenshot")
-	if n == 20 {
-		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "img", "webview.png"), png, 0o644))
-	}
+	require.NoError(t, os.WriteFile(shot, png, 0o644))
 
 	// Responsiveness while every cell changes: the page's main thread must
 	// answer a script at once, however many updates arrive.
@@ -107,7 +135,42 @@ func TestBrowser(t *testing.T) {
 	step("reload: the whole state again", 30*time.Second,
 		poll(idle),
 		chromedp.Reload(),
-		poll(idle+` && document.getElementById("status").dataset.frames >= 1`))
+		inNewDocument(poll(idle+` && document.getElementById("status").dataset.frames >= 1`)))
+}
+
+// inNewDocument runs a script action right after a navigation. chromedp
+// learns the new document's execution context from an event that can
+// arrive after the load event Reload and Navigate wait for, so the first
+// try may go to the context the navigation destroyed (Chromium answers
+// "Cannot find context with specified id"): a, like every action, reads
+// the context afresh, so it is tried again until it runs in the new one
+// or its step's deadline ends.
+func inNewDocument(a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		for {
+			v, err := a(ctx, tg)
+			if err == nil || ctx.Err() != nil || !contextGone(err) {
+				return v, err
+			}
+		}
+	}
+}
+
+// contextGone reports whether err says the script's execution context no
+// longer exists: its document was replaced.
+func contextGone(err error) bool {
+	return strings.Contains(err.Error(), "Cannot find context with specified id") ||
+		strings.Contains(err.Error(), "Execution context was destroyed")
+}
+
+// fileState returns what tells a change of the file at path: its size,
+// modification time and content.
+func fileState(t *testing.T, path string) string {
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return fmt.Sprintf("%d bytes, modified %v, sha256 %x", info.Size(), info.ModTime(), sha256.Sum256(b))
 }
 
 // startBrowser starts Chromium (exe) with a profile of its own in a
@@ -162,4 +225,20 @@ func slowestScript(t *testing.T, bctx context.Context, n int) time.Duration {
 		worst = max(worst, time.Since(t0))
 	}
 	return worst
+}
+
+// TestScreenshotPath: without -update-screenshot the browser test's
+// screenshot goes to its temporary directory, never to the tracked
+// docs/img/webview.png, which only -update-screenshot with the docs' 20
+// workers writes. It runs without Chromium too.
+func TestScreenshotPath(t *testing.T) {
+	for _, n := range []int{20, 1000} {
+		p := screenshotPath(t, false, n)
+		assert.NotEqual(t, trackedScreenshot, p, "%d workers", n)
+		assert.Equal(t, "webview.png", filepath.Base(p))
+		assert.DirExists(t, filepath.Dir(p), "a temporary directory of the test")
+	}
+	assert.Equal(t, trackedScreenshot, screenshotPath(t, true, 20))
+	assert.NotEqual(t, trackedScreenshot, screenshotPath(t, true, 1000), "the docs show 20 workers")
+	assert.FileExists(t, trackedScreenshot)
 }
