@@ -3,9 +3,11 @@
 // shutdown that leaves nothing behind.
 //
 // A backend is the same binary, re-executed (Go cannot fork). What it should
-// become travels in its environment; its pipes, its credits and its events
-// travel as extra file descriptors, so both processes keep stdout for
-// themselves. Every program using mp therefore calls Init first in main:
+// become travels in its environment; its pipes, its events and the eventfd
+// through which the frontend grants it room for more messages (flow
+// control: credits) travel as extra file descriptors, so both processes
+// keep stdout for themselves. Every program using mp therefore calls Init
+// first in main:
 //
 //	func main() {
 //		mp.Init() // in a backend: runs it, then exits; in the frontend: returns
@@ -98,10 +100,12 @@
 // # Stopping, and dying
 //
 // Process.Close closes the command pipe, and escalates to SIGTERM and SIGKILL
-// if the backend does not exit in time. A backend also exits when its
-// frontend dies: the command pipe reaches EOF, and the kernel sends the
-// parent-death signal if the frontend was killed outright. Every backend's
-// argv[0] starts with "mp:" so tools find exactly ours.
+// if the backend does not exit in time: the stop ladder, whose rungs (the
+// closed pipe, SIGTERM, SIGKILL) are each Options.StopTimeout apart. A
+// backend also exits when its frontend dies: the command pipe reaches EOF,
+// and the kernel sends the parent-death signal if the frontend was killed
+// outright. Every backend's argv[0] starts with "mp:" so tools find exactly
+// ours.
 //
 // # Errors
 //

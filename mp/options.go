@@ -26,8 +26,10 @@ type Options struct {
 	// otherwise switch them to blocking mode for good; Start passes
 	// duplicates and restores the mode they share).
 	Files []*os.File
-	// StopTimeout bounds each rung of the stop ladder; zero means 3
-	// seconds, and a negative value is an error (wrapping os.ErrInvalid).
+	// StopTimeout bounds each rung of the stop ladder (Process.Close: the
+	// command pipe closed, then SIGTERM, then SIGKILL, each StopTimeout
+	// after the one before); zero means 3 seconds, and a negative value is
+	// an error (wrapping os.ErrInvalid).
 	// A backend that gets SIGTERM (from the ladder, or as the parent-death
 	// signal when its frontend dies) exits at the latest StopTimeout + 1 s
 	// later, even if a handler ignores its context.
