@@ -27,11 +27,13 @@ import tempfile
 import python_compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLOORS = ["RawPipeRoundTrip", "RawPollReadRoundTrip", "RawFramedRoundTrip", "RawEventfdRoundTrip"]
+FLOORS = ["RawPipeRoundTrip", "RawPollReadRoundTrip", "RawFramedRoundTrip", "RawEventfdRoundTrip",
+          "RawFramedEventRoundTrip"]
 LIBRARY = ["Call", "RecvRoundTrip", "Sync"]
 # (figure, its floor): what docs/benchmarks.md reports.
 RATIOS = [("Call", "RawPipeRoundTrip"), ("Call", "RawFramedRoundTrip"), ("RecvRoundTrip", "RawPipeRoundTrip"),
-          ("Sync", "RawEventfdRoundTrip"), ("RawFramedRoundTrip", "RawPipeRoundTrip"),
+          ("Sync", "RawEventfdRoundTrip"), ("Sync", "RawFramedEventRoundTrip"),
+          ("RawFramedRoundTrip", "RawPipeRoundTrip"), ("RawFramedEventRoundTrip", "RawEventfdRoundTrip"),
           ("RawPollReadRoundTrip", "RawPipeRoundTrip")]
 LINE = re.compile(r"^Benchmark(\w+)-\d+\s+\d+\s+(\d+(?:\.\d+)?) ns/op\s+([\d.]+) cpu", re.M)
 

@@ -32,14 +32,18 @@ import (
 
 // Raw echo child modes of the framed floors (rawEcho hands them to framedEcho).
 const (
-	rawFramed    = "framed"     // the least a call's echo does
-	rawFramedCtx = "framed-ctx" // and a context of its own per call
+	rawFramed      = "framed"       // the least a call's echo does
+	rawFramedCtx   = "framed-ctx"   // and a context of its own per call
+	rawFramedEvent = "framed-event" // the least a Sync's echo does (bench_floor_event_test.go)
 )
 
 // framedEcho is the raw echo child of the framed floors: it answers every
 // frame on fd 3 with its reply on fd 4, until fd 3 ends.
 func framedEcho(mode string) int {
 	e := newFramedEchoer(mode == rawFramedCtx)
+	if mode == rawFramedEvent {
+		e.handlers["set"] = setEvent(4)
+	}
 	in := make([]byte, readBufferSize)
 	for {
 		body, err := readFrame(3, in, nil)
@@ -49,6 +53,9 @@ func framedEcho(mode string) int {
 		out, err := e.answer(body)
 		if err != nil {
 			return 1
+		}
+		if out == nil {
+			continue // a message, not a call: nothing to answer
 		}
 		if _, err := unix.Write(4, out); err != nil {
 			return 0
@@ -87,11 +94,18 @@ func newFramedEchoer(withCtx bool) *framedEchoer {
 
 // answer decodes the call frame body and returns the encoded reply frame
 // (valid until the next answer): the handler's parameters, or
-// CodeUnknownCommand if the command has no handler.
+// CodeUnknownCommand if the command has no handler. A message (kindSend)
+// runs its handler, if there is one, and gets no answer: nil.
 func (e *framedEchoer) answer(body []byte) ([]byte, error) {
 	fr, err := decodeBodyWith(body, &e.last)
 	if err != nil {
 		return nil, err
+	}
+	if fr.kind == kindSend {
+		if h, ok := e.handlers[fr.command]; ok {
+			h(context.Background(), fr.params)
+		}
+		return nil, nil
 	}
 	reply := frame{kind: kindReply, id: fr.id, command: fr.command}
 	h, ok := e.handlers[fr.command]

@@ -28,7 +28,7 @@ import (
 // rawEcho is the child of the floor benchmarks: it answers every 8 bytes on
 // fd 3 with 8 bytes on fd 4, until fd 3 ends.
 func rawEcho(mode string) int {
-	if mode == rawFramed || mode == rawFramedCtx {
+	if mode == rawFramed || mode == rawFramedCtx || mode == rawFramedEvent {
 		return framedEcho(mode) // the framed floors' echo
 	}
 	if mode == "hog" {
