@@ -79,7 +79,7 @@ def report(name, rounds):
     for bench in FLOORS + LIBRARY:
         got = [r[bench] for r in rounds if r.get(bench)]
         if got:
-            print(f"  {bench:<22} µs {spread([g[0] for g in got], '{:.1f}')}, "
+            print(f"  {bench:<24} µs {spread([g[0] for g in got], '{:.1f}')}, "
                   f"CPU µs {spread([g[1] for g in got], '{:.1f}')}")
     for fig, floor in RATIOS:
         pairs = [(r[fig], r[floor]) for r in rounds if r.get(fig) and r.get(floor)]
@@ -96,7 +96,7 @@ def compare(new, base):
         if pairs:
             wall = [a[0] / b[0] for a, b in pairs]
             cpu = [a[1] / b[1] for a, b in pairs]
-            print(f"  {bench:<22} {spread(wall)}, lower in {sum(w < 1 for w in wall)} of {len(wall)}; "
+            print(f"  {bench:<24} {spread(wall)}, lower in {sum(w < 1 for w in wall)} of {len(wall)}; "
                   f"CPU {spread(cpu)}, lower in {sum(c < 1 for c in cpu)} of {len(cpu)}")
 
 
