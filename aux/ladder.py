@@ -84,7 +84,7 @@ def report(name, rounds):
     for fig, floor in RATIOS:
         pairs = [(r[fig], r[floor]) for r in rounds if r.get(fig) and r.get(floor)]
         if pairs:
-            print(f"  {fig + ' ÷ ' + floor:<44} {spread([a[0] / b[0] for a, b in pairs])}, "
+            print(f"  {fig + ' ÷ ' + floor:<48} {spread([a[0] / b[0] for a, b in pairs])}, "
                   f"CPU {spread([a[1] / b[1] for a, b in pairs])}")
 
 
