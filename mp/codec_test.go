@@ -188,6 +188,10 @@ func codecFrames() []struct {
 	}
 }
 
+// TestCodecRoundTrip encodes every frame of codecFrames (each frame kind,
+// each parameter type, edge values) and reads it back: the length prefix
+// counts the bytes after it, the frame read equals the one written (by
+// canonicalFrame's equality), and the stream then ends with io.EOF itself.
 func TestCodecRoundTrip(t *testing.T) {
 	for _, tt := range codecFrames() {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,6 +225,11 @@ func TestCodecRoundTripKeepsTypes(t *testing.T) {
 	assert.True(t, math.Signbit(got.params["negzero"].(float64)), "sign of -0")
 }
 
+// TestAppendFrameUnsupportedType checks that a parameter of a type the
+// codec cannot send (a struct, a map, int32, a pointer, []int64, …) fails
+// appendFrame with ErrParam naming the parameter and its type, and that the
+// buffer is left as it was, even when good parameters were encoded before
+// the bad one (map order decides).
 func TestAppendFrameUnsupportedType(t *testing.T) {
 	type point struct{ X, Y int }
 	x := 1
@@ -262,6 +271,11 @@ func TestAppendFrameUnsupportedType(t *testing.T) {
 	}
 }
 
+// TestAppendFrameTooLarge checks the frame limit on the writing side: a
+// frame of exactly MaxFrameSize bytes encodes and reads back; one a byte
+// larger, or one with a []byte, string or []float64 parameter of the limit's
+// size, fails with ErrFrameTooLarge (not ErrParam) naming the limit and
+// leaves the buffer as it was.
 func TestAppendFrameTooLarge(t *testing.T) {
 	t.Run("limit accepted", func(t *testing.T) {
 		f := frameOfSize(t, MaxFrameSize)

@@ -76,6 +76,9 @@ func startTyped(t *testing.T) *mp.Process {
 	return p
 }
 
+// A typed Call carries a request with a nested struct, a slice and a map to
+// the backend, and brings back the typed reply its handler computed from all
+// of them.
 func TestCommandCallRoundTrip(t *testing.T) {
 	p := startTyped(t)
 	req := sumReq{Label: "x", Values: []float64{1, 2, 3.5}, Tags: map[string]int{"extra": 10}}
@@ -85,6 +88,8 @@ func TestCommandCallRoundTrip(t *testing.T) {
 	assert.Equal(t, sumResp{Label: "x", Sum: 13, Count: 13}, resp)
 }
 
+// The error a typed handler returns reaches the caller as a *mp.RemoteError
+// that wraps ErrHandler, carries the handler's text and names the command.
 func TestCommandHandlerErrorIsRemote(t *testing.T) {
 	p := startTyped(t)
 	_, err := failCmd.Call(context.Background(), p, "no luck")
@@ -119,6 +124,10 @@ func TestCommandReplyOfWrongType(t *testing.T) {
 	assert.ErrorIs(t, err, mp.ErrParam)
 }
 
+// A typed Send's handler sends three Reports, which the frontend decodes, in
+// order, from Messages. Decode passes over a message of another
+// command (ok false, no error) and fails with ErrParam on a payload it
+// cannot decode.
 func TestCommandSendAndReports(t *testing.T) {
 	p := startTyped(t)
 	require.NoError(t, reportCmd.Send(context.Background(), p, 3))
@@ -139,6 +148,8 @@ func TestCommandSendAndReports(t *testing.T) {
 	assert.ErrorIs(t, err, mp.ErrParam)
 }
 
+// A request the payload codec cannot encode (a channel) fails a typed Call
+// and a typed Send with ErrParam.
 func TestCommandUnencodableRequest(t *testing.T) {
 	p := startTyped(t)
 	bad := mp.NewCommand[chan int, struct{}]("sum")
@@ -147,6 +158,7 @@ func TestCommandUnencodableRequest(t *testing.T) {
 	assert.ErrorIs(t, bad.Send(context.Background(), p, make(chan int)), mp.ErrParam)
 }
 
+// A typed Call on a process that has been closed fails with ErrStopped.
 func TestCommandCallOnDeadBackend(t *testing.T) {
 	p := startTyped(t)
 	require.NoError(t, p.Close())
@@ -217,6 +229,9 @@ var (
 	plainKind = mp.HandleCommand(mp.NewKind("Plain", func(*mp.Backend) *plainState { return &plainState{} }), countCmd, (*plainState).count)
 )
 
+// A kind whose state keeps no *mp.Backend (plainState) still serves typed
+// commands: two Calls of countCmd reply 1 and 2, so each reply reaches the
+// caller and the state lives on between calls.
 func TestCommandStateWithoutBackend(t *testing.T) {
 	p, err := plainKind.Start(context.Background(), mp.Options{Name: "plain"})
 	require.NoError(t, err)

@@ -18,6 +18,12 @@ import (
 // Tests of decoding what is not a frame (codec.go): malformed bodies, fuzzed
 // input, and what junk makes the decoder allocate.
 
+// TestDecodeMalformed feeds frame bodies that break the format one way
+// each (an unknown kind or value tag, a bad or overflowing varint, a count
+// that does not fit the frame, trailing bytes, a duplicate key). decodeBody
+// fails with ErrBadFrame (not ErrFrameTooLarge), a zero frame and a text
+// that says what is wrong, and the frame reader fails the same way on the
+// framed body.
 func TestDecodeMalformed(t *testing.T) {
 	nilParam := wireCat(wireStr("a"), []byte{tagNil})
 	tests := []struct {

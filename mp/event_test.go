@@ -43,6 +43,9 @@ func backendEvent(b *Backend, m Message) (*Event, error) {
 	return b.Event(id)
 }
 
+// An event the backend sets (a "set" Send) ends the frontend's Wait, and
+// Wait leaves it set. Ten events made and closed in turn over two slots
+// show that a closed event's slot is used again.
 func TestEventSync(t *testing.T) {
 	p := startTest(t, Options{Events: 2})
 	ctx := context.Background()
@@ -99,6 +102,10 @@ func TestEventBackendWaitsForTheFrontend(t *testing.T) {
 	assert.False(t, ev.IsSet(), "the backend cleared it")
 }
 
+// NewEvent fails with ErrNoFreeEvent once every slot holds an open event.
+// Close frees a slot (a second Close does nothing, and the closed event's
+// Wait fails with os.ErrClosed), and the next event in that slot has an ID
+// of its own.
 func TestEventSlots(t *testing.T) {
 	p := startTest(t, Options{Events: 2})
 	a, err := p.NewEvent()
@@ -119,6 +126,9 @@ func TestEventSlots(t *testing.T) {
 	assert.NotEqual(t, a.ID(), c.ID(), "a slot's next event has an ID of its own")
 }
 
+// A Wait on an event nobody sets ends with its ctx's error when the
+// deadline passes, and leaves the event usable: after the backend sets it,
+// the next Wait returns.
 func TestEventWaitEndsWithContext(t *testing.T) {
 	p := startTest(t, Options{Events: 1})
 	ev, err := p.NewEvent()
@@ -159,6 +169,10 @@ func TestFaultLateSetOfAClosedEventDoesNotSetTheNext(t *testing.T) {
 	require.NoError(t, next.Wait(context.Background()))
 }
 
+// Fault: the frontend sends an event ID the process does not have (index 5
+// of a single slot), by Send and by Call. The Call must fail with ErrHandler
+// and ErrEventIndex, the backend's output must report the refusal, and the
+// backend must keep serving.
 func TestEventIDOutOfRangeFromFrontend(t *testing.T) {
 	out := &syncBuffer{}
 	p := startTest(t, Options{Events: 1, Stdout: out})
@@ -175,6 +189,10 @@ func TestEventIDOutOfRangeFromFrontend(t *testing.T) {
 	assert.Contains(t, out.String(), "not one of the 1 events of the process: no such event")
 }
 
+// Eight goroutines each make an event, have the backend set it, wait on it
+// and close it, fifty times, over eight slots. NewEvent may find no free
+// slot (ErrNoFreeEvent: the round is skipped); every other step must
+// succeed, and under -race the slots must show no data race.
 func TestEventConcurrentWaiters(t *testing.T) {
 	p := startTest(t, Options{Events: 8})
 	ctx := context.Background()

@@ -23,6 +23,9 @@ import (
 
 // Every test here injects one fault, named in the test's name.
 
+// Fault: a length prefix of 11 and 11 bytes that are no frame body, written
+// straight to the command pipe. The backend must exit with exitBadFrame and
+// no panic trace, and Wait must return ErrBadFrame naming the process.
 func TestFaultGarbageOnCommandPipe(t *testing.T) {
 	out := &syncBuffer{}
 	p := startTest(t, Options{Stdout: out, Stderr: out})
@@ -36,6 +39,9 @@ func TestFaultGarbageOnCommandPipe(t *testing.T) {
 	assert.NotContains(t, out.String(), "goroutine ", "no panic trace")
 }
 
+// Fault: a length prefix of MaxFrameSize + 1, written straight to the
+// command pipe. The backend must exit with exitBadFrame and no panic trace,
+// and Wait must return ErrFrameTooLarge naming the length and the limit.
 func TestFaultOversizeLengthPrefix(t *testing.T) {
 	out := &syncBuffer{}
 	p := startTest(t, Options{Stdout: out, Stderr: out})
@@ -50,6 +56,9 @@ func TestFaultOversizeLengthPrefix(t *testing.T) {
 	assert.NotContains(t, out.String(), "goroutine ", "no panic trace")
 }
 
+// Fault: the handler of a Send panics (a write to a nil map). The backend
+// must exit with exitPanic, Wait must return ErrHandlerPanic naming the
+// handler and the panic, and Close must return the same error.
 func TestFaultHandlerPanicsOnSend(t *testing.T) {
 	p := startTest(t, Options{})
 	require.NoError(t, p.Send(context.Background(), "panic", nil))
@@ -60,6 +69,9 @@ func TestFaultHandlerPanicsOnSend(t *testing.T) {
 	assert.Equal(t, err, p.Close(), "Stop reports the same failure")
 }
 
+// Fault: the handler of a Call panics. The Call must fail with
+// ErrHandlerPanic naming the handler, and Wait must return ErrHandlerPanic
+// too.
 func TestFaultHandlerPanicsInCall(t *testing.T) {
 	p := startTest(t, Options{})
 	_, err := p.Call(context.Background(), "panic", nil)
@@ -68,6 +80,10 @@ func TestFaultHandlerPanicsInCall(t *testing.T) {
 	require.ErrorIs(t, p.Wait(context.Background()), ErrHandlerPanic)
 }
 
+// Fault: the backend is killed with SIGKILL while the handler of a Send
+// runs ("hang"). Within a second Wait must return ErrBackendDied saying
+// "signal: killed" and Messages must close; a later Send must fail with
+// ErrBackendDied.
 func TestFaultBackendKilledMidHandler(t *testing.T) {
 	p := startTest(t, Options{})
 	require.NoError(t, p.Send(context.Background(), "hang", nil))
@@ -88,6 +104,8 @@ func TestFaultBackendKilledMidHandler(t *testing.T) {
 	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrBackendDied)
 }
 
+// Fault: the backend is killed with SIGKILL while the handler of a Call
+// runs ("hang"). The Call must end with ErrBackendDied within a second.
 func TestFaultBackendKilledDuringCall(t *testing.T) {
 	p := startTest(t, Options{})
 	errc := make(chan error, 1)
@@ -105,6 +123,10 @@ func TestFaultBackendKilledDuringCall(t *testing.T) {
 	}
 }
 
+// Fault: the backend is killed with SIGKILL while a goroutine waits on one
+// of its events (or is about to: the kill does not wait for the Wait to
+// begin). The Wait must end with ErrBackendDied within a second, and
+// NewEvent must then fail with ErrBackendDied.
 func TestFaultBackendKilledDuringEventWait(t *testing.T) {
 	p := startTest(t, Options{Events: 2})
 	ev, err := p.NewEvent()
@@ -122,12 +144,12 @@ func TestFaultBackendKilledDuringEventWait(t *testing.T) {
 	assert.ErrorIs(t, err, ErrBackendDied)
 }
 
+// Fault: the frontend is killed with SIGKILL while its backend is busy in a
+// handler that ignores its context (the test binary in "orphan" mode plays
+// the frontend: see runOrphan). The parent-death signal (SIGTERM) cancels
+// the handler's context, which it ignores, so the grace timer must end the
+// backend StopTimeout + 1 s later, leaving no process behind.
 func TestFaultFrontendKilled(t *testing.T) {
-	// Fault: the frontend is killed outright while its backend is busy in a
-	// handler that ignores its context. The test binary plays a frontend
-	// (see runHelper) that starts a backend, prints its PID and waits. The
-	// parent-death signal (SIGTERM) cancels the handler's context, which it
-	// ignores; the grace timer ends the backend StopTimeout + 1 s later.
 	cmd, backend := startOrphanHelper(t, "orphan")
 	defer cmd.Wait()
 	require.True(t, proctest.Alive(backend))
@@ -138,10 +160,12 @@ func TestFaultFrontendKilled(t *testing.T) {
 	requireNoLeftovers(t)
 }
 
+// Fault: the OS thread that started the backend exits (a goroutine locked
+// to its thread returns without unlocking, so the runtime ends the thread).
+// The parent-death signal fires when the thread that started the child
+// exits (Go issue 27505); the backend must still answer a Call once that
+// thread is gone.
 func TestBackendOutlivesTheThreadThatStartedIt(t *testing.T) {
-	// Go issue 27505: the parent-death signal fires when the thread that
-	// started the child exits. Start from a goroutine locked to its thread
-	// that exits without unlocking, which makes the runtime end the thread.
 	type started struct {
 		p   *Process
 		tid int

@@ -17,6 +17,10 @@ import (
 // Tests of the frame reader (codec.go): frames back to back, truncated,
 // too large, and what it allocates and keeps.
 
+// TestFrameReaderBackToBack reads all of codecFrames written back to back,
+// handed over whole, a byte at a time, in halves, and with io.EOF on the
+// last data: each frame comes out equal to the one written, then io.EOF,
+// and io.EOF again on the drained stream.
 func TestFrameReaderBackToBack(t *testing.T) {
 	frames := codecFrames()
 	var stream []byte
@@ -51,6 +55,8 @@ func TestFrameReaderBackToBack(t *testing.T) {
 	}
 }
 
+// TestFrameReaderEmptyStreamIsEOF checks that a stream that ends before its
+// first byte reads as io.EOF itself, not as a malformed frame.
 func TestFrameReaderEmptyStreamIsEOF(t *testing.T) {
 	_, err := newFrameReader(bytes.NewReader(nil), MaxFrameSize).read()
 	require.Equal(t, io.EOF, err)
@@ -84,6 +90,11 @@ func TestFrameReaderDropsLargeBuffer(t *testing.T) {
 	requireFrameEqual(t, small, got)
 }
 
+// TestFrameReaderTruncated checks that a stream cut inside a frame fails
+// with ErrBadFrame, not io.EOF: a cut header, a cut body, every cut of a
+// valid frame, and a cut frame after a good one. The table's cases also
+// check that the error says where the stream ended and that no frame comes
+// out.
 func TestFrameReaderTruncated(t *testing.T) {
 	valid := mustEncode(t, codecFrames()[1].f)
 	tests := []struct {
@@ -149,6 +160,10 @@ func (r *readTripwire) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
+// TestFrameReaderTooLarge checks the limit on the reading side: a frame of
+// exactly the limit is read; a header announcing more fails with
+// ErrFrameTooLarge naming the length and the limit, before the reader reads
+// past the header or allocates a buffer, and leaves the body in the stream.
 func TestFrameReaderTooLarge(t *testing.T) {
 	const max = 1024
 
@@ -212,6 +227,8 @@ func TestFrameReaderAllocationBoundedByLimit(t *testing.T) {
 	assert.LessOrEqual(t, within, uint64(MaxFrameSize+64<<10))
 }
 
+// TestFrameReaderZeroLength checks that a header announcing zero bytes is a
+// malformed frame (ErrBadFrame, "empty frame"), and that no frame comes out.
 func TestFrameReaderZeroLength(t *testing.T) {
 	f, err := newFrameReader(bytes.NewReader(wireHeader(0)), MaxFrameSize).read()
 	require.ErrorIs(t, err, ErrBadFrame)

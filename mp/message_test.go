@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// TestMessageIsCall checks that a Message is a call exactly when it has a
+// call id: not a plain Send's message (id 0), but id 1 and the largest id.
 func TestMessageIsCall(t *testing.T) {
 	assert.False(t, Message{Command: "ping"}.IsCall(), "plain Send")
 	assert.True(t, Message{Command: "ping", id: 1}.IsCall())
@@ -39,6 +41,11 @@ var messageParams = Params{
 	"int32":   int32(3),
 }
 
+// TestMessageGetters checks each typed getter of Params against every type a
+// Message can hold: the getter's own type gives the value (Int also takes an
+// int64 or uint64 that fits an int); any other type, a missing key or an
+// integer out of range gives ErrParam naming the key and the problem, with
+// the zero value.
 func TestMessageGetters(t *testing.T) {
 	m := Message{Command: "cmd", Params: messageParams}
 	// Each getter behind one signature, so that one table covers them all.
@@ -109,6 +116,8 @@ func TestMessageGetters(t *testing.T) {
 	}
 }
 
+// TestMessageGettersNilParams checks that String and Int on a Message with
+// nil Params report the key as missing, with ErrParam.
 func TestMessageGettersNilParams(t *testing.T) {
 	m := Message{Command: "cmd"}
 	_, err := m.Params.String("k")

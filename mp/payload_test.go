@@ -32,6 +32,9 @@ func samplePayload() fuzzValue {
 	return v
 }
 
+// TestPayloadRoundTrip checks that a value with every shape a typed command
+// carries (scalars, bytes, slices, a map, a nested struct, a pointer) comes
+// back equal through putPayload and takePayload.
 func TestPayloadRoundTrip(t *testing.T) {
 	v := samplePayload()
 	p, err := putPayload(v)
@@ -41,6 +44,10 @@ func TestPayloadRoundTrip(t *testing.T) {
 	assert.Equal(t, v, got)
 }
 
+// TestPayloadRejects checks that malformed payload bytes (empty, truncated,
+// trailing bytes, a huge array length, an indefinite length, a duplicate key,
+// a tag, a value of the wrong type) fail to decode with ErrParam, as do
+// Params with no payload and a value that cannot be encoded (a channel).
 func TestPayloadRejects(t *testing.T) {
 	var v fuzzValue
 	for name, data := range map[string][]byte{

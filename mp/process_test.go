@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// A Call runs in the backend's process: the handler's os.Getpid is the
+// Process's Pid, not the test's.
 func TestCallRunsInAnotherProcess(t *testing.T) {
 	p := startTest(t, Options{})
 	reply, err := p.Call(context.Background(), "pid", nil)
@@ -26,6 +28,8 @@ func TestCallRunsInAnotherProcess(t *testing.T) {
 	assert.NotEqual(t, os.Getpid(), pid)
 }
 
+// Options.Params reach the backend unchanged (Backend.Params, as the
+// "params" handler replies it).
 func TestStartParamsReachBackend(t *testing.T) {
 	p := startTest(t, Options{Params: Params{"size": 100, "label": "x"}})
 	reply, err := p.Call(context.Background(), "params", nil)
@@ -33,6 +37,8 @@ func TestStartParamsReachBackend(t *testing.T) {
 	assert.Equal(t, Params{"size": 100, "label": "x"}, reply.Params)
 }
 
+// 200 Sends from one goroutine, each echoed back as a message, arrive on
+// Messages in the order they were sent.
 func TestMessagesArriveInOrder(t *testing.T) {
 	p := startTest(t, Options{})
 	ctx := context.Background()
@@ -53,6 +59,8 @@ func TestMessagesArriveInOrder(t *testing.T) {
 	}
 }
 
+// A second Close returns the first one's result (nil). After Close, Send
+// and Call fail with ErrStopped, Messages is closed and Wait returns nil.
 func TestStopIsIdempotentAndSendAfterStopFails(t *testing.T) {
 	p := startTest(t, Options{})
 	require.NoError(t, p.Close())
@@ -65,17 +73,21 @@ func TestStopIsIdempotentAndSendAfterStopFails(t *testing.T) {
 	assert.NoError(t, p.Wait(context.Background()))
 }
 
+// Fault: Close while a handler waits for its ctx ("block"). Closing the
+// command pipe is not enough, since only SIGTERM cancels that ctx; the
+// backend must then stop cleanly, so Close returns nil (SIGKILL would make
+// it return an error).
 func TestStopLadderUsesSIGTERMForABusyHandler(t *testing.T) {
 	// The timeout leaves room for a slow exit (the race detector's).
 	p := startTest(t, Options{StopTimeout: time.Second})
 	require.NoError(t, p.Send(context.Background(), "block", nil))
 	require.Equal(t, "blocking", (<-p.Messages()).Command)
-	// Closing the pipe is not enough: the handler waits for its context,
-	// which only SIGTERM cancels. The backend then stops cleanly, so Stop
-	// returns nil (SIGKILL would make it return an error).
 	require.NoError(t, p.Close())
 }
 
+// Fault: Close while a handler ignores even its ctx ("hang"). The ladder
+// must end with SIGKILL: Close returns ErrBackendDied saying the backend was
+// killed, a second Close returns the same error, and the backend is gone.
 func TestStopLadderEndsWithSIGKILL(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 100 * time.Millisecond})
 	require.NoError(t, p.Send(context.Background(), "hang", nil))
@@ -87,6 +99,8 @@ func TestStopLadderEndsWithSIGKILL(t *testing.T) {
 	assert.False(t, proctest.Alive(p.Pid()))
 }
 
+// A backend that calls Backend.Stop in a handler exits cleanly: Wait
+// returns nil, Messages closes, and a later Send fails with ErrBackendDied.
 func TestBackendStopsItself(t *testing.T) {
 	p := startTest(t, Options{})
 	require.NoError(t, p.Send(context.Background(), "stop", nil))
@@ -97,6 +111,10 @@ func TestBackendStopsItself(t *testing.T) {
 	assert.ErrorIs(t, p.Send(context.Background(), "echo", nil), ErrBackendDied)
 }
 
+// Start fails, with no Process and no process left running, for an unknown
+// kind, an empty name or one with a '/', and a negative StopTimeout,
+// MessageBuffer or Events; each error wraps its sentinel, says what is
+// wrong and says "mp:" once.
 func TestStartErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, kind string
@@ -125,6 +143,8 @@ func TestStartErrors(t *testing.T) {
 	requireNoLeftovers(t)
 }
 
+// The error of a Send's handler, which has no caller to return to, is
+// logged by the backend (on its Stdout), and the backend goes on serving.
 func TestSendHandlerErrorIsReportedAndBackendGoesOn(t *testing.T) {
 	out := &syncBuffer{}
 	p := startTest(t, Options{Stdout: out})
@@ -137,6 +157,10 @@ func TestSendHandlerErrorIsReportedAndBackendGoesOn(t *testing.T) {
 	assert.Contains(t, out.String(), `[back] - ERROR - handler "fail" failed: asked to fail`)
 }
 
+// A Call fails with ErrHandler when its handler fails, ErrUnknownCommand
+// for a command nobody handles, ErrParam for a parameter that cannot be
+// sent and ErrFrameTooLarge for one too large; after all of them the backend
+// still serves.
 func TestCallErrors(t *testing.T) {
 	p := startTest(t, Options{})
 	ctx := context.Background()
@@ -160,6 +184,9 @@ func TestCallErrors(t *testing.T) {
 	assert.Equal(t, 1, n)
 }
 
+// A Send of a command the kind does not handle makes the backend log one
+// warning naming it and the known commands, and the backend goes on
+// serving.
 func TestUnknownCommandWarnsAndBackendGoesOn(t *testing.T) {
 	out := &syncBuffer{}
 	p := startTest(t, Options{Stdout: out})
@@ -173,6 +200,8 @@ func TestUnknownCommandWarnsAndBackendGoesOn(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(out.String(), "unknown command"), "one warning")
 }
 
+// A Call whose handler does not reply until its ctx ends ("block") returns
+// context.DeadlineExceeded when the Call's deadline passes.
 func TestCallWithoutReplyReturnsAtDeadline(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -207,6 +236,8 @@ func TestConcurrentCalls(t *testing.T) {
 	assert.Equal(t, 1, n)
 }
 
+// The pre-run hook runs before Start returns (its log line is in the
+// backend's output by then), and the post-run hook before Close returns.
 func TestHooksRunAroundTheLoop(t *testing.T) {
 	// A file, not a buffer: the backend writes to it directly, as it does
 	// to a terminal, with no copying goroutine in between.
@@ -223,6 +254,9 @@ func TestHooksRunAroundTheLoop(t *testing.T) {
 	requireNoLeftovers(t)
 }
 
+// Fault: the pre-run hook fails, by returning an error or by panicking.
+// Start must return that error and no Process, the post-run hook must still
+// run, and no process may be left.
 func TestPreRunFailureIsStartError(t *testing.T) {
 	for _, mode := range []string{"fail", "panic"} {
 		t.Run(mode, func(t *testing.T) {

@@ -19,6 +19,11 @@ import (
 // Robustness of the frontend and backend loops: stopping, replying and
 // reading whatever the other side is doing.
 
+// Fault: Close while a Send is blocked on the full command pipe, holding the
+// pipe's writer, behind a handler that never returns ("hang"). Close must
+// not wait behind that Send: it returns within 5 s with ErrBackendDied
+// (hang ignores SIGTERM, so SIGKILL ends it), and the blocked Send then
+// fails with ErrStopped or ErrBackendDied.
 func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 100 * time.Millisecond})
 	require.NoError(t, p.Send(context.Background(), "hang", nil))
@@ -56,6 +61,11 @@ func errorIsAny(err error, targets ...error) bool {
 	return slices.ContainsFunc(targets, func(t error) bool { return errors.Is(err, t) })
 }
 
+// Fault: SIGTERM, sent by the test after CloseSend as the stop ladder
+// does, while a Call's handler waits for its ctx ("block"). The reply must
+// still reach the caller, whether the handler replies itself with its
+// cancelled ctx or returns and the library sends the empty reply, and Close
+// must then return nil.
 func TestReplyAfterSIGTERMReachesTheCaller(t *testing.T) {
 	for _, tc := range []struct {
 		what   string
@@ -92,12 +102,18 @@ func TestReplyAfterSIGTERMReachesTheCaller(t *testing.T) {
 	}
 }
 
+// Backend.Stop called from a goroutine other than the loop's (a timer
+// that fires 20 ms after the "stoplater" handler) ends the backend cleanly
+// within two seconds.
 func TestBackendStopFromAnotherGoroutine(t *testing.T) {
 	p := startTest(t, Options{})
 	require.NoError(t, p.Send(context.Background(), "stoplater", nil))
 	requireEnded(t, p, 2*time.Second, "Backend.Stop from a goroutine")
 }
 
+// Fault: during a Call, its handler writes an oversize length prefix on the
+// message pipe ("garbage"). The Call's error, which names the call, and
+// then Wait's must wrap both ErrBackendDied and ErrFrameTooLarge.
 func TestCallFailsWithSentinelsOnBadDataFromBackend(t *testing.T) {
 	p := startTest(t, Options{})
 	_, err := p.Call(context.Background(), "garbage", nil)
@@ -109,15 +125,15 @@ func TestCallFailsWithSentinelsOnBadDataFromBackend(t *testing.T) {
 	require.ErrorIs(t, err, ErrFrameTooLarge)
 }
 
+// A backend sends ten messages nobody reads, as many as its credits allow,
+// then stops itself. Its exit must be accounted for (Wait returns) and its
+// message pipe closed though nobody read it, and no message may be lost:
+// all ten are then delivered, in order.
 func TestMessagesOfAnExitedBackendAreKept(t *testing.T) {
 	fds := countFDs(t)
 	p, err := testKind.Start(context.Background(), Options{Name: "t-kept", MessageBuffer: 10})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close(); requireNoLeftovers(t) })
-	// Ten messages, as many as its credits allow while nobody reads, then
-	// the backend stops itself. Its exit must be accounted for (Wait
-	// returns) and its pipe closed while nobody reads, and no message may
-	// be lost.
 	require.NoError(t, p.Send(context.Background(), "burst", Params{"n": 10, "stop": true}))
 	require.NoError(t, p.Wait(context.Background()))
 	assert.Equal(t, fds, countFDs(t), "the message pipe is closed once the backend has exited")
@@ -167,6 +183,9 @@ func TestCallTimeoutNeverBreaksTheStream(t *testing.T) {
 	require.NoError(t, p.Close())
 }
 
+// Fault: the backend starts a process ("sleep 30") that inherits its stdout
+// and outlives it. The backend exits 0, so Close must return nil: a
+// grandchild holding the output open is not the backend's failure.
 func TestGrandchildHoldingStdoutDoesNotFailACleanStop(t *testing.T) {
 	out := &syncBuffer{} // not a file: os/exec copies it, and WaitDelay applies
 	p := startTest(t, Options{Stdout: out})
@@ -178,6 +197,9 @@ func TestGrandchildHoldingStdoutDoesNotFailACleanStop(t *testing.T) {
 	require.NoError(t, p.Close(), "the backend exited 0; its child holding stdout is not its failure")
 }
 
+// A process started without Options.Events has no event: NewEvent fails
+// with ErrNoFreeEvent and a text that says so once, and the backend's set
+// of an event fails with ErrEventIndex.
 func TestProcessWithoutEventsHasNone(t *testing.T) {
 	p := startTest(t, Options{})
 	_, err := p.NewEvent()
@@ -187,6 +209,10 @@ func TestProcessWithoutEventsHasNone(t *testing.T) {
 	assert.ErrorIs(t, err, ErrEventIndex, "the backend has no event to set")
 }
 
+// A program the backend starts (sh listing its own descriptors) inherits
+// none of the backend's descriptors 3 to 10: its pipes (3, 4, 6), its
+// credits (5), the events' doorbells and their page (7–9) and a file passed
+// in Options.Files (10).
 func TestChildrenOfABackendInheritNoneOfOurDescriptors(t *testing.T) {
 	f, err := os.CreateTemp(t.TempDir(), "extra")
 	require.NoError(t, err)
@@ -208,17 +234,18 @@ func TestChildrenOfABackendInheritNoneOfOurDescriptors(t *testing.T) {
 	}
 }
 
+// Fault: CloseSend while a 1 MiB Send is half written to the command pipe,
+// behind a held handler (gated). Once released, the backend reads a cut
+// frame and then the pipe's end, which must be a stop: Close returns nil,
+// and the Send either went out whole or fails with ErrStopped.
 func TestStopDuringAHalfWrittenSendIsAStopNotAFailure(t *testing.T) {
-	// The backend's queue is full, so the frame stays in the pipe: it
-	// used to be read as fast as it was written, and the test, looking
-	// for it in the pipe, missed it on a busy machine.
+	// The handler is held and the commands behind it wait (gated), so the
+	// frame stays in the pipe, where waitPipeFull sees it.
 	p, release := gated(t)
 	sent := make(chan error, 1)
 	go func() { sent <- p.Send(context.Background(), "echo", Params{"b": make([]byte, 1<<20)}) }()
 	waitPipeFull(t, p.conn.in.f) // the frame is on its way, in part
-	// Stopping closes the pipe half way through the frame. The backend,
-	// once its handlers return, reads a cut frame and the pipe's end: a
-	// stop. The Send went out whole, or says it was stopped.
+	// Stopping closes the pipe half way through the frame.
 	p.CloseSend()
 	release()
 	require.NoError(t, p.Close())
@@ -227,6 +254,10 @@ func TestStopDuringAHalfWrittenSendIsAStopNotAFailure(t *testing.T) {
 	}
 }
 
+// Fault: a pre-run hook that sends messages and then fails ("chatty-fail"),
+// five times over. Each Start must fail with the hook's error, and neither
+// a process nor a goroutine (such as a message reader) may be left: the
+// goroutine count must be back to what it was within two seconds.
 func TestFailedStartLeavesNoReaderBehind(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 5 {

@@ -43,6 +43,9 @@ func useShmPrefix(t testing.TB) string {
 	return prefix
 }
 
+// A named shared array that the frontend creates and the backend fills
+// (opening it by its Spec's name, dtype and shape) shows the backend's
+// values to the frontend.
 func TestSharedArrayAcrossProcesses(t *testing.T) {
 	useShmPrefix(t)
 	a, err := shm.Create[float64]("across", 100, 100)
@@ -59,6 +62,8 @@ func TestSharedArrayAcrossProcesses(t *testing.T) {
 	assert.Equal(t, 30000.0, sum)
 }
 
+// An anonymous shared array passed to the backend in Options.Files and
+// filled there shows the backend's values to the frontend.
 func TestAnonArrayAcrossProcesses(t *testing.T) {
 	a, err := shm.CreateAnon[float64]("anon", 4, 4)
 	require.NoError(t, err)
@@ -71,8 +76,11 @@ func TestAnonArrayAcrossProcesses(t *testing.T) {
 	assert.Equal(t, 80.0, sum)
 }
 
+// Fault: the backend is killed with SIGKILL while it maps a named array.
+// The frontend, the segment's creator, must still own it: the segment is not
+// stale, holds what the backend wrote, and Close and Unlink leave nothing in
+// /dev/shm.
 func TestFaultBackendKilledHoldingMapping(t *testing.T) {
-	// Fault: the backend is killed with SIGKILL while it maps the array.
 	prefix := useShmPrefix(t)
 	a, err := shm.Create[float64]("held", 8)
 	require.NoError(t, err)
@@ -96,9 +104,11 @@ func TestFaultBackendKilledHoldingMapping(t *testing.T) {
 	assert.Empty(t, left)
 }
 
+// Fault: the frontend (the test binary in "shmorphan" mode) is killed with
+// SIGKILL after creating a segment that its backend maps. The backend must
+// die with it, and the segment, which nothing could unlink, must then read
+// as stale and be removed by RemoveStale, which removes nothing else.
 func TestFaultFrontendKilledAfterCreate(t *testing.T) {
-	// Fault: the frontend is killed with SIGKILL after creating a segment
-	// that its backend maps.
 	prefix := useShmPrefix(t)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envHelper+"=shmorphan")

@@ -34,6 +34,9 @@ func TestStartLimitServesInOrder(t *testing.T) {
 	assert.Equal(t, 0, s.held())
 }
 
+// A start waiting for every slot whose ctx is cancelled hands its turn on:
+// it fails with context.Canceled, and the start queued behind it, whose
+// slot was free all along, gets it.
 func TestStartLimitGivingUpHandsTheTurnOn(t *testing.T) {
 	s := newStartLimit(2)
 	require.NoError(t, s.acquire(context.Background(), 1))

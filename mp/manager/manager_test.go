@@ -16,6 +16,9 @@ import (
 	"github.com/mpgo/mp/mp/manager"
 )
 
+// New refuses, with ErrConfig, a Config with no or negative Workers, no
+// Start, a negative Period, an unknown Restart, or a RestartOf that gives
+// an unknown Restart.
 func TestConfigErrors(t *testing.T) {
 	start := func(context.Context, *manager.Worker) (*mp.Process, error) { return nil, nil }
 	for name, cfg := range map[string]manager.Config{
@@ -71,6 +74,8 @@ func TestFanInAndWatch(t *testing.T) {
 	assert.Equal(t, want, counts)
 }
 
+// With Config.StillAlive set (50 ms here), the manager logs a periodic
+// "still alive" line with the workers' counts.
 func TestStillAlive(t *testing.T) {
 	cfg, logs := config(1)
 	cfg.StillAlive = 50 * time.Millisecond

@@ -28,6 +28,9 @@ func openPty(t *testing.T) (master, slave *os.File) {
 	return master, slave
 }
 
+// On a terminal (a pseudo-terminal here), 25 workers becoming ready draw a
+// progress line that starts at "workers ready: 1/25" and ends with
+// "workers ready: 25/25" and a newline.
 func TestProgressOnTerminal(t *testing.T) {
 	master, slave := openPty(t)
 	p := newProgress(slave, 25)
@@ -48,6 +51,9 @@ func TestProgressOnTerminal(t *testing.T) {
 	assert.True(t, strings.HasSuffix(strings.ReplaceAll(out, "\r\n", "\n"), "\rworkers ready: 25/25\n"), "%q", out)
 }
 
+// No progress line is written to a writer that is not a terminal (a pipe),
+// even for 1,000 workers; and with fewer than progressMin workers even a
+// terminal gets none (the progress is done from the start).
 func TestNoProgressOffTerminal(t *testing.T) {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)

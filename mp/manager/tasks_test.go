@@ -14,6 +14,9 @@ import (
 	"github.com/mpgo/mp/mp/manager"
 )
 
+// Nine tasks submitted once all three workers are idle all succeed, and
+// each worker takes some of them. The test does not check the order of the
+// turns, only that no idle worker is passed over.
 func TestTasksGoToIdleWorkersInTurn(t *testing.T) {
 	cfg, _ := config(3)
 	var m *manager.Manager
@@ -215,6 +218,9 @@ func TestNothingATaskStartedOutlivesItsWorker(t *testing.T) {
 	require.NoError(t, wait())
 }
 
+// After Run has returned (its ctx was cancelled before it began), Submit
+// fails with mp.ErrStopped, the task's Done is not called, and no worker
+// process is left.
 func TestSubmitAfterStop(t *testing.T) {
 	cfg, _ := config(1)
 	m, err := manager.New(cfg)
