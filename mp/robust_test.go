@@ -222,10 +222,9 @@ func TestChildrenOfABackendInheritNoneOfOurDescriptors(t *testing.T) {
 	require.NoError(t, err)
 	fds, ok := r.Params["fds"].([]string)
 	require.True(t, ok, "fds: %#v", r.Params["fds"])
-	// The shell may hold descriptors of its own (dash keeps one at 10,
-	// which is why 10 is not checked);
-	// never the backend's 3 (commands), 4 (messages), 5 (credits), 6
-	// (cancels), 7–8 (events), 9 (their page) or 10 (the file).
+	// The shell holds 0–2 and whatever it opens itself, never the
+	// backend's 3 (commands), 4 (messages), 5 (credits), 6 (cancels), 7–8
+	// (events), 9 (their page) or 10 (the file): all are checked.
 	require.Contains(t, fds, "0", "the listing worked: %v", fds)
 	for _, fd := range fds {
 		n, err := strconv.Atoi(fd)
