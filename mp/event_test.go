@@ -245,3 +245,19 @@ func goroutineIn(fn string) bool {
 	buf := make([]byte, 1<<20)
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
 }
+
+// aGoroutineIn reports whether one goroutine of this process runs all of
+// fns (one calling the next, as its stack shows them).
+func aGoroutineIn(fns ...string) bool {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		all := true
+		for _, fn := range fns {
+			all = all && strings.Contains(g, fn)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}

@@ -124,24 +124,33 @@ func TestFaultBackendKilledDuringCall(t *testing.T) {
 }
 
 // Fault: the backend is killed with SIGKILL while a goroutine waits on one
-// of its events (or is about to: the kill does not wait for the Wait to
-// begin). The Wait must end with ErrBackendDied within a second, and
-// NewEvent must then fail with ErrBackendDied.
+// of its events: once the Wait sleeps in the runtime's poller, past its
+// first moments in the kernel ("asleep"), and at once, the Wait perhaps not
+// begun ("racing"). The Wait must end with ErrBackendDied within a second,
+// and NewEvent must then fail with ErrBackendDied.
 func TestFaultBackendKilledDuringEventWait(t *testing.T) {
-	p := startTest(t, Options{Events: 2})
-	ev, err := p.NewEvent()
-	require.NoError(t, err)
-	errc := make(chan error, 1)
-	go func() { errc <- ev.Wait(context.Background()) }()
-	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
-	select {
-	case err := <-errc:
-		require.ErrorIs(t, err, ErrBackendDied)
-	case <-time.After(time.Second):
-		t.Fatal("Wait still waiting one second after the backend died")
+	for _, asleep := range []bool{true, false} {
+		t.Run(map[bool]string{true: "asleep", false: "racing"}[asleep], func(t *testing.T) {
+			p := startTest(t, Options{Events: 2})
+			ev, err := p.NewEvent()
+			require.NoError(t, err)
+			errc := make(chan error, 1)
+			go func() { errc <- ev.Wait(context.Background()) }()
+			for start := time.Now(); asleep && !aGoroutineIn("(*eventSlots).sleep", "os.(*File).Read"); {
+				require.Less(t, time.Since(start), 10*time.Second, "the Wait never slept in the poller")
+				runtime.Gosched()
+			}
+			require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
+			select {
+			case err := <-errc:
+				require.ErrorIs(t, err, ErrBackendDied)
+			case <-time.After(time.Second):
+				t.Fatal("Wait still waiting one second after the backend died")
+			}
+			_, err = p.NewEvent()
+			assert.ErrorIs(t, err, ErrBackendDied)
+		})
 	}
-	_, err = p.NewEvent()
-	assert.ErrorIs(t, err, ErrBackendDied)
 }
 
 // Fault: the frontend is killed with SIGKILL while its backend is busy in a
