@@ -13,9 +13,10 @@ import (
 )
 
 // gated starts a "Test" backend whose handler is held by a "gate" call
-// until release is called, and fills its command queue behind it (65 quick
-// commands: 64 in the queue, one held by the reader), so that what the
-// frontend writes next stays in the pipe.
+// until release is called, and sends 65 quick commands behind it, which
+// wait in the backend's read buffer and the command pipe (the backend reads
+// its next command only once a handler returns), so that what the frontend
+// writes next stays in the pipe.
 func gated(t *testing.T) (p *Process, release func()) {
 	t.Helper()
 	r, w, err := os.Pipe()
@@ -55,11 +56,11 @@ func TestCallGivenUpHalfWrittenIsCancelled(t *testing.T) {
 	require.NoError(t, err, "the given-up call still runs its handler")
 }
 
-// Fault: a Call's ctx ends while its handler runs and 65 commands wait
-// behind it (in the command pipe; when this test was written, in the
-// backend's queue of 64 and its reader): a cancel frame sent behind them,
-// unread, never cancelled the handler ("block"), and the backend was stuck
-// until SIGTERM. Cancels now have a pipe of their own.
+// Fault: a Call's ctx ends while its handler ("block") runs and 65
+// commands wait behind it, unread. A cancel sent behind them would never
+// reach the handler, and the backend would be stuck until SIGTERM: the
+// cancel must cancel the handler at once (cancels travel on a pipe of their
+// own), and the backend serve the next call.
 func TestCancelReachesTheHandlerBehindAFullQueue(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 5 * time.Second})
 	ctx := context.Background()

@@ -28,8 +28,9 @@ func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 	p := startTest(t, Options{StopTimeout: 100 * time.Millisecond})
 	require.NoError(t, p.Send(context.Background(), "hang", nil))
 	require.Equal(t, "hanging", (<-p.Messages()).Command)
-	// The backend runs no more commands: once its queue is full, the pipe
-	// fills and a Send blocks, with no deadline, holding the pipe's writer.
+	// The backend reads no more commands: once its read buffer and the
+	// pipe are full, a Send blocks, with no deadline, holding the pipe's
+	// writer.
 	sent := make(chan error, 1)
 	go func() {
 		for {
@@ -39,7 +40,7 @@ func TestStopIsNotBlockedBySendOnAFullPipe(t *testing.T) {
 			}
 		}
 	}()
-	waitPipeHolds(t, p.conn.in.f, 1) // the Send is writing, and the pipe is full
+	waitPipeHolds(t, p.conn.in.f, 1) // Sends are going out, and nothing reads them
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Close() }()
 	select {
