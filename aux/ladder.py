@@ -121,8 +121,10 @@ def main():
         benches = FLOORS + LIBRARY
         results = {name: [] for name, _ in binaries}
         try:
-            if args.load:
-                hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+            # Each competitor is stored as soon as it runs: if the second
+            # fails to start, the finally stops the first.
+            for _ in range(2 if args.load else 0):
+                hogs.append(subprocess.Popen(["sh", "-c", "while :; do :; done"]))
             for r in range(args.rounds):
                 got = {name: {} for name, _ in binaries}
                 for i in range(len(benches)):
