@@ -88,8 +88,10 @@ procs=1
 segs=1
 all=0
 match='^mp:'
+# MP_SHM_PREFIX is checked once the options are read, and only if no
+# --prefix replaced it: a bad one does not stand in the way of --help.
 prefix=${MP_SHM_PREFIX:-mp-}
-check_prefix MP_SHM_PREFIX "$prefix"
+prefix_from=MP_SHM_PREFIX
 grace=2
 all_users=0
 me=$(id -u)
@@ -110,7 +112,7 @@ while (($#)); do
 					;;
 				--prefix)
 					prefix=$2
-					check_prefix --prefix "$prefix"
+					prefix_from=--prefix
 					;;
 				--grace)
 					grace=$2
@@ -124,6 +126,7 @@ while (($#)); do
 	shift
 done
 ((procs || segs)) || die_usage "--segments-only and --processes-only leave nothing to do"
+check_prefix "$prefix_from" "$prefix"
 
 stopped=0 removed=0 kept=0 failed=0
 

@@ -46,9 +46,15 @@ def build(tree, out):
 
 def build_base(rev, tmp):
     """The test binary of commit rev, built from its files (git archive)."""
+    # rev is resolved to a commit first: given to git archive as it is, a
+    # rev starting with - was taken as an option (--output=FILE wrote FILE).
+    commit = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options", rev + "^{commit}"],
+                            cwd=ROOT, capture_output=True, text=True)
+    if commit.returncode != 0:
+        sys.exit(f"ladder: --base {rev}: not a commit of this repository")
     src = os.path.join(tmp, "base-src")
     os.mkdir(src)
-    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True)
+    archive = subprocess.run(["git", "archive", commit.stdout.strip()], cwd=ROOT, capture_output=True)
     if archive.returncode != 0:
         sys.exit(f"ladder: git archive {rev}: {archive.stderr.decode().strip()}")
     subprocess.run(["tar", "-x", "-C", src], input=archive.stdout, check=True)
@@ -78,9 +84,11 @@ def report(name, rounds):
     print(f"== {name}: {len(rounds)} rounds")
     for bench in FLOORS + LIBRARY:
         got = [r[bench] for r in rounds if r.get(bench)]
-        if got:
-            print(f"  {bench:<24} µs {spread([g[0] for g in got], '{:.1f}')}, "
-                  f"CPU µs {spread([g[1] for g in got], '{:.1f}')}")
+        if not got:
+            print(f"  {bench:<24} not measured: the binary has no such benchmark, or it reports no CPU time")
+            continue
+        print(f"  {bench:<24} µs {spread([g[0] for g in got], '{:.1f}')}, "
+              f"CPU µs {spread([g[1] for g in got], '{:.1f}')}")
     for fig, floor in RATIOS:
         pairs = [(r[fig], r[floor]) for r in rounds if r.get(fig) and r.get(floor)]
         if pairs:
@@ -123,8 +131,10 @@ def main():
         benches = FLOORS + LIBRARY
         results = {name: [] for name, _ in binaries}
         try:
-            if args.load:
-                hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+            # Each competitor is stored as soon as it runs: if the second
+            # fails to start, the finally stops the first.
+            for _ in range(2 if args.load else 0):
+                hogs.append(subprocess.Popen(["sh", "-c", "while :; do :; done"]))
             for r in range(args.rounds):
                 got = {name: {} for name, _ in binaries}
                 for i in range(len(benches)):

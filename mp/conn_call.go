@@ -8,14 +8,15 @@ import (
 
 // send writes fr to the command pipe; number, if not nil, gives fr its id
 // with the pipe's turn taken (see frameWriter.writeNumbered). A ctx that
-// has already ended sends nothing: its error is returned, as
-// database/sql's and net/http's calls do.
+// has already ended sends nothing: its cause is returned (context.Cause,
+// as for a ctx that ends while the call waits, and in Recv and
+// Event.Wait), as database/sql's and net/http's calls return its error.
 func (c *frontConn) send(ctx context.Context, fr *frame, number func() uint64) error {
 	if err := c.owner.usable(); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	if err := c.in.writeNumbered(ctx, fr, number); err != nil {
 		return c.owner.sendError(err)

@@ -45,6 +45,23 @@ func burstSize(total, n int) int {
 	return max(1, (total+n-1)/n)
 }
 
+// askBursts sends each worker of ws its burst, until one fails: that
+// error is logged and the run stopped. Once ctx has ended (that stop, or
+// Ctrl-C) no worker is asked: a Send with an ended ctx sends nothing and
+// fails, and every worker left would log the same error.
+func askBursts[W any](ctx context.Context, ws []W, send func(context.Context, W) error, log *slog.Logger, stop func()) {
+	for _, w := range ws {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := send(ctx, w); err != nil {
+			log.Error(err.Error())
+			stop()
+			return
+		}
+	}
+}
+
 // runScale starts cfg.scale workers, waits until every one is ready, reads
 // their memory, has each send a burst of messages through the manager's
 // loop, stops them, and measures the floor: each phase prints its line as
@@ -95,12 +112,9 @@ func runScale(ctx context.Context, cfg config, log *slog.Logger) error {
 			out.line("all ready:     %.4f s", allReady.Sub(begin).Seconds())
 			printPSS(out, m, n)
 			burstStart = time.Now()
-			for _, w := range m.Workers() {
-				if err := burst.Send(ctx, w.Process(), each); err != nil {
-					log.Error(err.Error())
-					stop()
-				}
-			}
+			askBursts(ctx, m.Workers(), func(ctx context.Context, w *manager.Worker) error {
+				return burst.Send(ctx, w.Process(), each)
+			}, log, stop)
 		},
 		OnMessage: func(w *manager.Worker, msg mp.Message) {
 			if received++; received%4096 == 0 {
