@@ -202,7 +202,9 @@ func (b *Backend) File(i int) *os.File {
 // unread messages it fails with ErrQueueFull. It also fails with ErrParam
 // if a parameter cannot be encoded, ErrFrameTooLarge if the message is too
 // large, and with the operating system's error (EPIPE) if the frontend is
-// gone.
+// gone. Unlike Process.Send, a ctx that has already ended does not stop a
+// message that can go out without waiting: ctx bounds only the wait, so a
+// handler whose ctx SIGTERM ended can still report before it returns.
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
 	if err := b.conn.send(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
 		return opError(fmt.Sprintf("send %q", command), b.name, err)
