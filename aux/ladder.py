@@ -122,7 +122,6 @@ def main():
     env = dict(os.environ)
     if args.spin is not None:
         env["MP_SPIN"] = args.spin
-    hogs = []
     with tempfile.TemporaryDirectory() as tmp:
         binaries = [("this tree", os.path.join(tmp, "new.test"))]
         build(ROOT, binaries[0][1])
@@ -130,11 +129,7 @@ def main():
             binaries.append((f"base {args.base}", build_base(args.base, tmp)))
         benches = FLOORS + LIBRARY
         results = {name: [] for name, _ in binaries}
-        try:
-            # Each competitor is stored as soon as it runs: if the second
-            # fails to start, the finally stops the first.
-            for _ in range(2 if args.load else 0):
-                hogs.append(subprocess.Popen(["sh", "-c", "while :; do :; done"]))
+        with python_compare.competitors(2 if args.load else 0):
             for r in range(args.rounds):
                 got = {name: {} for name, _ in binaries}
                 for i in range(len(benches)):
@@ -146,10 +141,6 @@ def main():
                     g = got[name]
                     print(f"round {r + 1} ({name}): " + ", ".join(
                         f"{b} {g[b][0]:.1f}" for b in benches if g.get(b)) + " µs", flush=True)
-        finally:
-            for h in hogs:
-                h.kill()
-                h.wait()
     condition = ("beside two CPU-bound competitors" if args.load else "quiet") + \
         (f", MP_SPIN={env['MP_SPIN']}" if "MP_SPIN" in env else "")
     print(f"-- {condition}, {args.n} round trips per run")

@@ -44,13 +44,8 @@ def go_round(binary):
 
 def py_round():
     """Python's side of one round: five runs beside two competitors."""
-    hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
-    try:
+    with python_compare.competitors():
         return python_compare.round_trips()
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
 
 
 def main():

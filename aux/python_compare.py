@@ -6,6 +6,7 @@ counterpart of BenchmarkRoundTrip. Standard library only; `make
 bench-python` runs it. With --load (`make bench-python LOAD=1`) it runs
 beside two CPU-bound competitors, as BenchmarkUnderLoad does on the Go side.
 """
+import contextlib
 import multiprocessing as mp
 import signal
 import statistics
@@ -30,17 +31,27 @@ def exit_on_sigterm():
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-def main():
-    exit_on_sigterm()
+@contextlib.contextmanager
+def competitors(n=2):
+    """n CPU-bound processes (sh loops) for the time of a with block. Each
+    is stored as soon as it runs, so that all that started are stopped when
+    the block ends, however it ends: even if the next one failed to start."""
     hogs = []
-    if "--load" in sys.argv[1:]:
-        hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
     try:
-        measure("beside two CPU-bound competitors" if hogs else "quiet")
+        for _ in range(n):
+            hogs.append(subprocess.Popen(["sh", "-c", "while :; do :; done"]))
+        yield hogs
     finally:
         for h in hogs:
             h.kill()
             h.wait()
+
+
+def main():
+    exit_on_sigterm()
+    load = "--load" in sys.argv[1:]
+    with competitors(2 if load else 0):
+        measure("beside two CPU-bound competitors" if load else "quiet")
 
 
 def round_trips():
