@@ -87,12 +87,14 @@ bench-load-compare:
 ## each in a run of its own, order rotated, ROUNDS times; ratios to the floors
 ## per round, and their medians (python3, go; SPIN=0: polling off; LOAD=1: beside
 ## two CPU-bound competitors; BASE=<commit>: that commit's binary alternating with
-## this tree's, after ÷ before per round)
+## this tree's, after ÷ before per round; PIN=<cpu>: both sides on that one CPU,
+## where figures hold within a few percent)
 SPIN ?=
 BASE ?=
+PIN ?=
 bench-ladder:
 	@if command -v $(PYTHON) >/dev/null; then \
-		$(PYTHON) aux/ladder.py --rounds $(ROUNDS) $(if $(SPIN),--spin $(SPIN)) $(if $(filter 1,$(LOAD)),--load) $(if $(BASE),--base $(BASE)); \
+		$(PYTHON) aux/ladder.py --rounds $(ROUNDS) $(if $(SPIN),--spin $(SPIN)) $(if $(filter 1,$(LOAD)),--load) $(if $(BASE),--base $(BASE)) $(if $(PIN),--pin $(PIN)); \
 	else \
 		echo "bench-ladder: skipped, no $(PYTHON) (apt-get install python3)"; \
 	fi

@@ -11,10 +11,15 @@ and the two alternate, each benchmark run by one and then the other: the
 before/after of a change, per round, on the same load. `make bench-ladder`
 runs it; standard library only, plus go (and git for --base).
 
-    python3 aux/ladder.py [--rounds 8] [--n 50000] [--spin 0] [--load] [--base REV]
+    python3 aux/ladder.py [--rounds 8] [--n 50000] [--spin 0] [--load] [--base REV] [--pin CPU]
 
 --spin 0 runs with MP_SPIN=0 (polling off: the waiting path); --load runs
-beside two CPU-bound competitors started here, as BenchmarkUnderLoad does.
+beside two CPU-bound competitors started here, as BenchmarkUnderLoad does;
+--pin CPU runs both sides of every round trip on one CPU: no wake-up then
+crosses CPUs (on a virtual machine, an interrupt to another virtual CPU
+that costs more than the work measured), and the figures hold within a few
+percent from run to run, which makes it the way to compare two versions of
+the library's own work (with --spin 0: polling on one CPU only takes turns).
 """
 import argparse
 import os
@@ -35,7 +40,7 @@ RATIOS = [("Call", "RawPipeRoundTrip"), ("Call", "RawFramedRoundTrip"), ("RecvRo
           ("Sync", "RawEventfdRoundTrip"), ("Sync", "RawFramedEventRoundTrip"),
           ("RawFramedRoundTrip", "RawPipeRoundTrip"), ("RawFramedEventRoundTrip", "RawEventfdRoundTrip"),
           ("RawPollReadRoundTrip", "RawPipeRoundTrip")]
-LINE = re.compile(r"^Benchmark(\w+)-\d+\s+\d+\s+(\d+(?:\.\d+)?) ns/op\s+([\d.]+) cpu", re.M)
+LINE = re.compile(r"^Benchmark(\w+?)(?:-\d+)?\s+\d+\s+(\d+(?:\.\d+)?) ns/op\s+([\d.]+) cpu", re.M)
 
 
 def build(tree, out):
@@ -63,11 +68,16 @@ def build_base(rev, tmp):
     return out
 
 
+# The CPU the benchmarks (and the processes they start) run on, if --pin.
+pin_cpu = None
+
+
 def run_one(binary, bench, n, env):
     """One benchmark alone: (µs per op, CPU µs per op), or None if the binary lacks it."""
+    pin = None if pin_cpu is None else (lambda: os.sched_setaffinity(0, {pin_cpu}))
     run = subprocess.run([binary, "-test.run", "^$", "-test.bench", f"^Benchmark{bench}$",
                           "-test.benchtime", f"{n}x"], cwd=os.path.join(ROOT, "mp"),
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=env, preexec_fn=pin)
     if run.returncode != 0:
         sys.exit(f"ladder: {bench} failed (status {run.returncode}):\n{run.stdout}{run.stderr}")
     m = LINE.search(run.stdout)
@@ -116,9 +126,18 @@ def main():
     ap.add_argument("--spin", choices=["0", "1"], help="MP_SPIN for the runs (default: the environment's)")
     ap.add_argument("--load", action="store_true", help="beside two CPU-bound competitors")
     ap.add_argument("--base", help="a commit to compare with, its binary alternating with this tree's")
+    ap.add_argument("--pin", type=int, metavar="CPU",
+                    help="run the benchmarks, both sides, on this CPU alone (sched_setaffinity(2)): "
+                         "no wake-up crosses CPUs, and figures hold within a few percent")
     args = ap.parse_args()
     if args.rounds < 1 or args.n < 1:
         sys.exit("ladder: --rounds and --n must be at least 1")
+    global pin_cpu
+    if args.pin is not None:
+        if args.pin not in os.sched_getaffinity(0):
+            sys.exit(f"ladder: --pin {args.pin}: not a CPU this process may run on "
+                     f"({sorted(os.sched_getaffinity(0))})")
+        pin_cpu = args.pin
     env = dict(os.environ)
     if args.spin is not None:
         env["MP_SPIN"] = args.spin
@@ -142,7 +161,8 @@ def main():
                     print(f"round {r + 1} ({name}): " + ", ".join(
                         f"{b} {g[b][0]:.1f}" for b in benches if g.get(b)) + " µs", flush=True)
     condition = ("beside two CPU-bound competitors" if args.load else "quiet") + \
-        (f", MP_SPIN={env['MP_SPIN']}" if "MP_SPIN" in env else "")
+        (f", MP_SPIN={env['MP_SPIN']}" if "MP_SPIN" in env else "") + \
+        (f", pinned to CPU {pin_cpu}" if pin_cpu is not None else "")
     print(f"-- {condition}, {args.n} round trips per run")
     for name, _ in binaries:
         report(name, results[name])
