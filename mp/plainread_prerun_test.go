@@ -37,20 +37,31 @@ var preRunEnderKind = NewKind("PreRunEnder", func(b *Backend) *preRunEnder { ret
 		return b.Reply(ctx, m, "fds", Params{"n": len(ents)})
 	})
 
+// startPreRunEnder starts a preRunEnder named name whose "end" parameter is
+// end, with a StopTimeout of a minute, so that an end through the stop
+// ladder would show as a test that takes a minute. When the test ends it is
+// shut down with a second's grace (then SIGKILL), and nothing of ours may be
+// left.
+func startPreRunEnder(t *testing.T, name, end string) *Process {
+	t.Helper()
+	p, err := preRunEnderKind.Start(context.Background(), Options{
+		Name: name, StopTimeout: time.Minute, Params: Params{"end": end}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+		requireNoLeftovers(t)
+	})
+	return p
+}
+
 // A backend that calls Stop in its pre-run hook, before its loop waits for
 // a command (its nudge's byte goes into the pipe before any read, and the
 // cancel pipe's reader already runs): the loop ends at once, with status
 // 0, as it said; nothing waits for the stop ladder (StopTimeout a minute).
 func TestBackendStoppedInPreRunEndsAtOnce(t *testing.T) {
-	p, err := preRunEnderKind.Start(context.Background(), Options{
-		Name: "prerun-stop", StopTimeout: time.Minute, Params: Params{"end": "stop"}})
-	require.NoError(t, err)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		p.Shutdown(ctx)
-		requireNoLeftovers(t)
-	}()
+	p := startPreRunEnder(t, "prerun-stop", "stop")
 	requireEnded(t, p, 10*time.Second, "it called Stop in pre-run")
 	assert.Equal(t, EndSelf, p.EndReason())
 }
@@ -60,14 +71,7 @@ func TestBackendStoppedInPreRunEndsAtOnce(t *testing.T) {
 // (StopTimeout a minute). It holds no more descriptors than before it
 // served its first command, and as many after a hundred.
 func TestCloseEndsAnIdleBackendAtOnce(t *testing.T) {
-	p, err := preRunEnderKind.Start(context.Background(), Options{Name: "idle-close", StopTimeout: time.Minute})
-	require.NoError(t, err)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		p.Shutdown(ctx)
-		requireNoLeftovers(t)
-	}()
+	p := startPreRunEnder(t, "idle-close", "")
 	fds := func() int {
 		r, err := p.Call(context.Background(), "fds", nil)
 		require.NoError(t, err)
