@@ -31,6 +31,9 @@ func rawEcho(mode string) int {
 	if mode == rawFramed || mode == rawFramedCtx || mode == rawFramedEvent {
 		return framedEcho(mode) // the framed floors' echo
 	}
+	if strings.HasPrefix(mode, rawAnswerThenWork) {
+		return answerThenWorkEcho(mode)
+	}
 	if mode == "hog" {
 		//lint:ignore SA5002 a CPU-bound competitor for BenchmarkUnderLoad: spinning is its job
 		for {
