@@ -106,6 +106,7 @@ func assertShmPrefixOnce(t *testing.T, err error) {
 
 func TestNoSpace(t *testing.T) {
 	useShmPrefix(t)
+	setAvailable(t, ^uint64(0)) // /dev/shm's limit, not memory's (TestCreateBeyondMemory)
 	var st unix.Statfs_t
 	require.NoError(t, unix.Statfs(Dir, &st))
 	free := int(st.Bavail * uint64(st.Bsize))

@@ -27,8 +27,9 @@ import (
 //
 // Create fails with ErrBadName for a bad name (see SegmentName),
 // ErrBadPrefix for a bad MP_SHM_PREFIX, ErrBadShape for a bad shape,
-// ErrExists if a live segment has the name, and ErrNoSpace when /dev/shm
-// cannot hold it; it leaves nothing behind when it fails.
+// ErrExists if a live segment has the name, and ErrNoSpace when /dev/shm,
+// or memory (MemAvailable plus SwapFree in /proc/meminfo), cannot hold it;
+// it leaves nothing behind when it fails.
 func Create[T Elem](name string, shape ...int) (*Array[T], error) {
 	a, seg, err := create[T](name, shape)
 	if err != nil {
@@ -210,8 +211,12 @@ func createAnon[T Elem](name string, shape []int) (*Array[T], error) {
 	return a, nil
 }
 
-// allocate sizes the file open on fd and reserves its pages now.
+// allocate sizes the file open on fd and reserves its pages now, if memory
+// can take them (memoryFor).
 func allocate(fd, size int) error {
+	if err := memoryFor(size); err != nil {
+		return err
+	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		return spaceError(err, size)
 	}
