@@ -123,7 +123,7 @@ func TestEndReasonsOfStopAndKill(t *testing.T) {
 	require.NoError(t, syscall.Kill(q.Pid(), syscall.SIGKILL))
 	<-q.Done()
 	assert.Equal(t, EndDied, q.EndReason())
-	assert.Equal(t, "signal: killed", DescribeExit(q.ProcessState()))
+	assert.Equal(t, "signal: killed", q.DescribeExit())
 }
 
 // The library's own exits have statuses of their own, which DescribeExit
@@ -136,7 +136,7 @@ func TestDescribeExitOfAPanic(t *testing.T) {
 	require.ErrorIs(t, err, ErrHandlerPanic)
 	<-p.Done()
 	assert.Equal(t, EndFatal, p.EndReason())
-	assert.Equal(t, "exit status 7 (mp: a handler panicked)", DescribeExit(p.ProcessState()))
+	assert.Equal(t, "exit status 7 (mp: a handler panicked)", p.DescribeExit())
 }
 
 // Fault: a handler that starts a program of its own and waits for it,

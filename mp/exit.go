@@ -2,7 +2,7 @@ package mp
 
 import (
 	"fmt"
-	"os"
+	"slices"
 	"syscall"
 )
 
@@ -19,22 +19,31 @@ const (
 	exitPanic = 7 // a handler (or a hook) panicked; the panic was reported to the frontend
 )
 
-// exitMeanings are what DescribeExit adds to an exit status.
-var exitMeanings = map[int]string{
-	1:            "the program exited with status 1 (os.Exit, log.Fatal)",
-	2:            "the Go runtime stopped it: a fatal error such as running out of memory, or a panic no handler recovered",
-	exitBadFrame: "mp: its command pipe carried something that is not a frame",
-	exitGrace:    "mp: still busy a grace period after SIGTERM",
-	exitNoInit:   "mp: main does not call mp.Init",
-	exitFatal:    "mp: a fatal error, reported to the frontend (pre-run failed, say)",
-	exitPanic:    "mp: a handler panicked",
+// exitMeanings are what DescribeExit adds to an exit status, and the ends
+// the backend must have announced for the library's own statuses to be the
+// cause: a program's own os.Exit(3) is not bad data on its command pipe.
+var exitMeanings = map[int]struct {
+	why  string
+	ends []EndReason // nil: whatever the backend said
+}{
+	1:            {why: "the program exited with status 1 (os.Exit, log.Fatal)"},
+	2:            {why: "the Go runtime stopped it: a fatal error such as running out of memory, or a panic no handler recovered"},
+	exitBadFrame: {"mp: its command pipe carried something that is not a frame", []EndReason{EndFatal}},
+	exitGrace:    {"mp: still busy a grace period after SIGTERM", []EndReason{EndRequested, EndTerminated}},
+	exitNoInit:   {"mp: main does not call mp.Init", []EndReason{}}, // never a started Process's
+	exitFatal:    {"mp: a fatal error, reported to the frontend (pre-run failed, say)", []EndReason{EndFatal}},
+	exitPanic:    {"mp: a handler panicked", []EndReason{EndFatal}},
 }
 
-// DescribeExit says in words how a backend's process ended, from its
-// ProcessState: "exit status 0", "signal: killed", or a status with its
-// meaning, e.g. "exit status 7 (mp: a handler panicked)" or "exit status 2
-// (the Go runtime stopped it: …)". It returns "still running" for nil.
-func DescribeExit(ps *os.ProcessState) string {
+// DescribeExit says in words how the backend's process ended: "exit status
+// 0", "signal: killed", or a status with its meaning, e.g. "exit status 7
+// (mp: a handler panicked)" or "exit status 2 (the Go runtime stopped it:
+// …)". One of the library's own statuses (3 to 7) gets the library's
+// meaning only if the backend said what the status says before it exited
+// (EndReason); otherwise its own code exited with it, and DescribeExit says
+// so. It returns "still running" until the process has been reaped.
+func (p *Process) DescribeExit() string {
+	ps := p.ProcessState()
 	if ps == nil {
 		return "still running"
 	}
@@ -42,8 +51,12 @@ func DescribeExit(ps *os.ProcessState) string {
 	if !ok || !ws.Exited() {
 		return ps.String()
 	}
-	if why, ok := exitMeanings[ws.ExitStatus()]; ok {
-		return fmt.Sprintf("%s (%s)", ps.String(), why)
+	m, ok := exitMeanings[ws.ExitStatus()]
+	switch {
+	case !ok:
+		return ps.String()
+	case m.ends == nil || slices.Contains(m.ends, p.EndReason()):
+		return fmt.Sprintf("%s (%s)", ps.String(), m.why)
 	}
-	return ps.String()
+	return fmt.Sprintf("%s (the backend's own code exited: os.Exit, say; the library reported nothing)", ps.String())
 }

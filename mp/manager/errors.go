@@ -38,7 +38,7 @@ type TaskError struct {
 	Task   string // Task.Name
 	Worker string // the worker's name
 	Pid    int    // the worker's process ID when it ran the task
-	Exit   string // how the process ended, from mp.DescribeExit
+	Exit   string // how the process ended, from mp.Process.DescribeExit
 	Err    error  // wraps ErrWorkerDied, ErrTaskTimeout or mp.ErrStopped, and the cause
 }
 

@@ -153,7 +153,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	w.stopWhy = ""
 	m.removeIdle(w)
 	m.setState(w, Exited, nil)
-	exit := mp.DescribeExit(p.ProcessState())
+	exit := p.DescribeExit()
 	reason := p.EndReason()
 	if reason == mp.EndTerminated && m.runCtx.Err() != nil {
 		// Terminated from outside while the manager's own stop is on its
@@ -202,7 +202,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 // restart type and the restart intensity allow. asked is why the manager
 // stopped it ("" if it did not); taskName the task it was running.
 func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
-	exit := mp.DescribeExit(p.ProcessState())
+	exit := p.DescribeExit()
 	reason := p.EndReason()
 	if m.stopping {
 		return

@@ -107,7 +107,7 @@ func (m *Manager) setState(w *Worker, s State, p *mp.Process) {
 type ExitReport struct {
 	Worker string       // the worker's name
 	Pid    int          // the process ID of the process that ended
-	Exit   string       // how the process ended, from mp.DescribeExit
+	Exit   string       // how the process ended, from mp.Process.DescribeExit
 	Reason mp.EndReason // what the process said, or mp.EndDied
 	Err    error        // the process's error (Process.Err), nil for a clean exit
 	Task   string       // the task it was running, "" if idle
