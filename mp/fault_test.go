@@ -135,6 +135,9 @@ func TestFaultBackendKilledDuringEventWait(t *testing.T) {
 			require.NoError(t, err)
 			errc := make(chan error, 1)
 			go func() { errc <- ev.Wait(context.Background()) }()
+			// A bounded poll, as nothing better exists: a goroutine cannot
+			// signal that it has gone to sleep (it is asleep only once it
+			// stops running); its stack shows it.
 			for start := time.Now(); asleep && !aGoroutineIn("(*eventSlots).sleep", "os.(*File).Read"); {
 				require.Less(t, time.Since(start), 10*time.Second, "the Wait never slept in the poller")
 				runtime.Gosched()
