@@ -28,7 +28,11 @@ func withoutEnv(key string) []string {
 }
 
 // waitForChild returns the PID of parent's child whose argv[0] is argv0,
-// waiting up to ten seconds for it to appear.
+// waiting up to ten seconds for it to appear. A bounded poll, as nothing
+// better exists: no event tells this process of a grandchild's start, or
+// of the exec(2) that gives a process its argv[0] (the kernel's proc
+// connector does, but only to root and machine-wide), and the callers'
+// programs print no line at that moment.
 func waitForChild(t *testing.T, parent int, argv0 string) int {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -52,6 +56,8 @@ func waitForChild(t *testing.T, parent int, argv0 string) int {
 	return 0
 }
 
+// waitForArgv0 waits up to ten seconds for process pid's argv[0] to read
+// argv0: a bounded poll, for the reason waitForChild gives.
 func waitForArgv0(t *testing.T, pid int, argv0 string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

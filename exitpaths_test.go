@@ -119,7 +119,10 @@ func sigText(sig syscall.Signal) string {
 // has named its main thread "mp:<name>" (the mp package's initialization
 // does that, and from then on the backend leaves Ctrl-C to its frontend;
 // before it, between exec and the Go runtime's start, no program can catch
-// a signal).
+// a signal). A bounded poll, as nothing better exists: no event tells
+// another process of an exec(2) or a thread's new name (the kernel's proc
+// connector does, but only to root and machine-wide), and the chapters
+// print no common line at that moment.
 func waitForBackend(t *testing.T, tag, argv0 string) {
 	t.Helper()
 	_, name, _ := strings.Cut(argv0, "/")

@@ -216,17 +216,26 @@ func TestMemwatchWritesNoEscapesIntoAPipe(t *testing.T) {
 // (-1: ours), until the test ends.
 func startFake(t *testing.T, program, prefix string, uid int) {
 	t.Helper()
-	cmd := exec.Command("bash", "-c", "exec -a mp:"+program+"/worker-1 sleep 60")
+	// bash under that argv[0] (os/exec passes Args[0] as it is), which says
+	// when it runs and then waits for its stdin to close: once the line has
+	// come, its argv and environment are those memwatch reads in /proc
+	// (right after exec(2), /proc/<pid>/cmdline and environ can read empty).
+	cmd := exec.Command("bash", "-c", "echo running; read -r _")
+	cmd.Args[0] = "mp:" + program + "/worker-1"
 	cmd.Env = append(os.Environ(), "MP_SHM_PREFIX="+prefix)
 	if uid >= 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 	}
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// Until bash has become "sleep" under its new argv[0].
-	for deadline := time.Now().Add(10 * time.Second); argv0Of(cmd.Process.Pid) != "mp:"+program+"/worker-1"; time.Sleep(10 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "the fake backend did not start")
-	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "the fake backend did not start")
+	require.Equal(t, "running\n", line)
+	require.Equal(t, "mp:"+program+"/worker-1", argv0Of(cmd.Process.Pid))
 }
 
 // memwatchRows runs memwatch --once for the processes of program, with

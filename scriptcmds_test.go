@@ -72,21 +72,28 @@ func noProcs(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // waitNoProcesses waits up to one second for the processes tagged tag to be
-// gone, and returns those still alive.
+// gone (on their pidfds: proctest.AwaitNone), and returns those still
+// alive, as taggedProcesses does; an error of the wait comes last, as an
+// entry of its own, so that the caller fails showing it.
 func waitNoProcesses(tag string) []string {
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
-		procs := taggedProcesses(tag)
-		if len(procs) == 0 || time.Now().After(deadline) {
-			return procs
-		}
+	pids, err := proctest.AwaitNone(func() []int { return proctest.Tagged(tag) }, time.Second)
+	procs := describeProcesses(pids)
+	if err != nil {
+		procs = append(procs, "error: "+err.Error())
 	}
+	return procs
 }
 
 // taggedProcesses lists live processes whose environment holds
 // MP_TEST_TAG=tag, as "pid argv0".
 func taggedProcesses(tag string) []string {
+	return describeProcesses(proctest.Tagged(tag))
+}
+
+// describeProcesses returns "pid argv0" for each of pids.
+func describeProcesses(pids []int) []string {
 	var found []string
-	for _, pid := range proctest.Tagged(tag) {
+	for _, pid := range pids {
 		found = append(found, fmt.Sprintf("%d %s", pid, argv0Of(pid)))
 	}
 	return found
@@ -103,6 +110,11 @@ func waitProc(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitproc argv0")
 	}
+	// A bounded poll, as nothing better exists: no event tells another
+	// process that a process has run exec(2) or renamed its thread (the
+	// kernel's proc connector does, but only to root and machine-wide), and
+	// the programs print no line at that moment that a script could wait
+	// for with waitfor.
 	tag := ts.Getenv("MP_TEST_TAG")
 	named := func(pid string) bool {
 		comm, err := os.ReadFile("/proc/" + pid + "/comm")
@@ -132,12 +144,50 @@ func waitFor(ts *testscript.TestScript, neg bool, args []string) {
 	re, err := regexp.Compile("(?m)" + args[1])
 	ts.Check(err)
 	path := ts.MkAbs(args[0])
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if b, err := os.ReadFile(path); err == nil && re.Match(b) {
-			return
+	matches := func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && re.Match(b)
+	}
+	found, err := awaitFileChange(filepath.Dir(path), matches, 10*time.Second)
+	ts.Check(err)
+	if !found {
+		ts.Fatalf("no line matching /%s/ in %s within ten seconds", args[1], args[0])
+	}
+}
+
+// awaitFileChange waits up to bound for done to return true, calling it
+// first and then each time a file in dir is created, written to or moved
+// there (inotify(7) events: the file done reads may not exist yet). It
+// reports whether done returned true.
+func awaitFileChange(dir string, done func() bool, bound time.Duration) (bool, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return false, fmt.Errorf("inotify_init1: %w", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MODIFY|unix.IN_MOVED_TO); err != nil {
+		return false, fmt.Errorf("inotify_add_watch %s: %w", dir, err)
+	}
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	events := make([]byte, 4096)
+	for deadline := time.Now().Add(bound); ; {
+		if done() {
+			return true, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		// Rounded up, so that a wait under a millisecond still waits.
+		if _, err := unix.Poll(pfd, int((left+time.Millisecond-1)/time.Millisecond)); err != nil && err != unix.EINTR {
+			return false, fmt.Errorf("poll on inotify: %w", err)
+		}
+		for { // the events only say "look again": drain them
+			if _, err := unix.Read(fd, events); err != nil {
+				break
+			}
 		}
 	}
-	ts.Fatalf("no line matching /%s/ in %s within ten seconds", args[1], args[0])
 }
 
 // signalProc sends a signal to the processes of this script whose argv[0]

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -136,6 +135,9 @@ func TestFaultBackendKilledDuringEventWait(t *testing.T) {
 			require.NoError(t, err)
 			errc := make(chan error, 1)
 			go func() { errc <- ev.Wait(context.Background()) }()
+			// A bounded poll, as nothing better exists: a goroutine cannot
+			// signal that it has gone to sleep (it is asleep only once it
+			// stops running); its stack shows it.
 			for start := time.Now(); asleep && !aGoroutineIn("(*eventSlots).sleep", "os.(*File).Read"); {
 				require.Less(t, time.Since(start), 10*time.Second, "the Wait never slept in the poller")
 				runtime.Gosched()
@@ -205,20 +207,36 @@ func TestBackendOutlivesTheThreadThatStartedIt(t *testing.T) {
 	require.NoError(t, s.err)
 	p := s.p
 	t.Cleanup(func() { p.Close(); requireNoLeftovers(t) })
-	task := fmt.Sprintf("/proc/self/task/%d", s.tid)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := os.Stat(task); os.IsNotExist(err) {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "thread %d did not exit", s.tid)
-		time.Sleep(time.Millisecond)
-	}
+	awaitThreadGone(t, s.tid, 5*time.Second)
 	// The thread is gone. Had it started the backend, the kernel would
 	// have killed the backend by now.
 	_, err := p.Call(context.Background(), "pid", nil)
 	require.NoError(t, err, "backend alive after its caller's thread exited")
 	require.True(t, proctest.Alive(p.Pid()))
+}
+
+// awaitThreadGone waits up to bound for thread tid of this process to
+// exit, on its pidfd (PIDFD_THREAD, Linux 6.9: readable once the thread has
+// exited, after the kernel has sent its children their parent-death
+// signal), and fails the test if it does not.
+func awaitThreadGone(t *testing.T, tid int, bound time.Duration) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+	if err == unix.ESRCH {
+		return
+	}
+	require.NoError(t, err, "pidfd_open of thread %d (PIDFD_THREAD needs Linux 6.9)", tid)
+	defer unix.Close(fd)
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for deadline := time.Now().Add(bound); ; {
+		n, err := unix.Poll(pfd, int(max(time.Until(deadline), 0).Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "thread %d did not exit within %v", tid, bound)
+		return
+	}
 }
 
 func assertExitCode(t *testing.T, p *Process, code int) {

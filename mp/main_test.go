@@ -74,18 +74,12 @@ func startTest(t *testing.T, opts Options) *Process {
 // requireNoLeftovers fails the test if a process started by this test
 // binary is still alive (zombies excepted: they are dead, only not yet
 // reaped by their new parent). A process killed a moment ago may take a
-// little while to go, so it retries for up to one second.
+// little while to go, so it waits for their ends for up to one second.
 func requireNoLeftovers(t *testing.T) {
 	t.Helper()
-	var left []int
-	deadline := time.Now().Add(time.Second)
-	for {
-		left = proctest.Tagged(os.Getenv(envTestTag))
-		if len(left) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	tag := os.Getenv(envTestTag)
+	left, err := proctest.AwaitNone(func() []int { return proctest.Tagged(tag) }, time.Second)
+	require.NoError(t, err)
 	require.Empty(t, left, "processes left behind")
 }
 

@@ -25,7 +25,7 @@ func TestCallsLeavingRepliesToTheReaderAreNeverLost(t *testing.T) {
 	// token go and arm the pipe for its reply.
 	setSpinOff(t, true)
 	setForTest(t, &blockFor, 0)
-	setForTest(t, &afterReaderLook, func() { time.Sleep(200 * time.Microsecond) })
+	setForTest(t, &afterReaderLook, func() { time.Sleep(200 * time.Microsecond) }) // widens the race's window on purpose
 	p := startTest(t, Options{})
 	ctx := context.Background()
 	_, err := p.Call(ctx, "tick", Params{"period_ms": 1, "phase_us": 0})

@@ -305,7 +305,7 @@ func randomSplitBackend(rng *rand.Rand, cmdR, w *os.File, sent *int) <-chan erro
 					return err
 				}
 				out = out[n:]
-				if rng.IntN(2) == 0 {
+				if rng.IntN(2) == 0 { // random pauses vary the reads' split on purpose
 					time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
 				}
 			}

@@ -38,7 +38,10 @@ func TestFlushWaitsForTheRestOfAFrame(t *testing.T) {
 				cancel()
 				return
 			}
-			time.Sleep(time.Millisecond) // polling the state itself, bounded by the write
+			// A poll, as nothing better exists: nothing signals that a
+			// pipe has filled (poll(2) tells whether it can be written
+			// to, not how much it holds); bounded by the write's end.
+			time.Sleep(time.Millisecond)
 		}
 	}()
 	err = fw.write(ctx, &frame{kind: kindMessage, command: "big", params: Params{"b": big}})

@@ -267,6 +267,8 @@ func TestFailedStartLeavesNoReaderBehind(t *testing.T) {
 		require.ErrorContains(t, err, "said too much")
 	}
 	requireNoLeftovers(t)
+	// A bounded poll, as nothing better exists: the runtime tells no one
+	// of a goroutine's end, and these goroutines are the library's.
 	deadline := time.Now().Add(2 * time.Second)
 	for runtime.NumGoroutine() > before {
 		require.True(t, time.Now().Before(deadline), "goroutines: %d before, %d after", before, runtime.NumGoroutine())
@@ -275,7 +277,10 @@ func TestFailedStartLeavesNoReaderBehind(t *testing.T) {
 }
 
 // waitPipeHolds waits until the pipe of f holds at least min unread bytes
-// (TIOCINQ is FIONREAD, which pipes answer on either end).
+// (TIOCINQ is FIONREAD, which pipes answer on either end). A bounded poll,
+// as nothing better exists: nothing signals that a pipe has filled (poll(2)
+// tells whether it can be written to, not how much it holds), and its
+// writer is blocked in write(2), saying nothing.
 func waitPipeHolds(t *testing.T, f *os.File, min int) {
 	t.Helper()
 	rc, err := f.SyscallConn()

@@ -135,21 +135,43 @@ func TestFaultFrontendKilledAfterCreate(t *testing.T) {
 	// Nothing can unlink a segment whose creator was killed outright: it is
 	// left. Its creator's lock died with it, and nobody maps it: it is
 	// stale, and the rule removes it, leaving the others alone.
-	// (The kernel drops the backend's lock when its last thread is gone,
-	// which can be a moment after its main thread shows as a zombie: look
-	// again for a while.)
+	// (The kernel drops a dead process's lock when the last reference to
+	// its open file goes, which can be a moment after its pidfd reads as
+	// ended: awaitUnlocked waits for that release itself.)
 	require.FileExists(t, filepath.Join(shm.Dir, seg))
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		stale, why, err = shm.Stale(seg)
-		require.NoError(t, err)
-		if stale || time.Now().After(deadline) {
-			break
-		}
-	}
+	awaitUnlocked(t, filepath.Join(shm.Dir, seg), 5*time.Second)
+	stale, why, err = shm.Stale(seg)
+	require.NoError(t, err)
 	assert.True(t, stale, why)
 	removed, err := shm.RemoveStale(prefix)
 	require.NoError(t, err)
 	assert.Equal(t, []string{seg}, removed)
 	assert.NoFileExists(t, filepath.Join(shm.Dir, seg))
 	assert.True(t, strings.HasPrefix(seg, prefix))
+}
+
+// awaitUnlocked waits up to bound for nobody to hold a flock(2) lock on the
+// file at path (the lock shm's segments carry), by taking the exclusive
+// lock in a blocking call and releasing it at once: the kernel wakes that
+// call when the last holder lets go. Past the bound the test fails, and the
+// goroutine stays blocked until the holder lets go or the test binary ends.
+func awaitUnlocked(t *testing.T, path string, bound time.Duration) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	locked := make(chan error, 1)
+	go func() {
+		defer f.Close()
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err == nil {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		}
+		locked <- err
+	}()
+	select {
+	case err := <-locked:
+		require.NoError(t, err)
+	case <-time.After(bound):
+		t.Fatalf("%s still locked after %v", path, bound)
+	}
 }

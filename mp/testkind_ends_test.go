@@ -34,7 +34,7 @@ func init() {
 		Handle("sleep", func(b *testBackend, ctx context.Context, m Message) error {
 			// Busy for a while, then return on its own (not on ctx).
 			ms, _ := m.Params.Int("ms")
-			time.Sleep(time.Duration(ms) * time.Millisecond)
+			time.Sleep(time.Duration(ms) * time.Millisecond) // the handler's simulated work
 			return nil
 		}).
 		Handle("gate", func(b *testBackend, ctx context.Context, m Message) error {

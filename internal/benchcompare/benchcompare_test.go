@@ -212,29 +212,37 @@ func pybenchLeftovers() []string {
 	return left
 }
 
-// leftovers lists the processes other than this one whose environment
-// carries the test's mark, after giving them a second to go.
+// leftovers lists the live processes other than this one whose
+// environment carries the test's mark, after giving them a second to go
+// (waiting on their pidfds: proctest.AwaitNone).
 func leftovers(t *testing.T, mark string) []string {
 	want := []byte("MP_BENCHCOMPARE_TEST=" + mark + "\x00")
 	self := os.Getpid()
-	var left []string
-	for range 10 {
-		left = left[:0]
+	marked := func() []int {
+		var pids []int
 		dirs, _ := filepath.Glob("/proc/[0-9]*")
 		for _, d := range dirs {
-			env, err := os.ReadFile(filepath.Join(d, "environ"))
-			if err != nil || !bytes.Contains(env, want) || d == "/proc/"+strconv.Itoa(self) {
+			pid, err := strconv.Atoi(filepath.Base(d))
+			if err != nil || pid == self {
 				continue
 			}
-			cmd, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-			left = append(left, d+": "+strings.ReplaceAll(string(cmd), "\x00", " "))
+			env, err := os.ReadFile(filepath.Join(d, "environ"))
+			if err == nil && bytes.Contains(env, want) && proctest.Alive(pid) {
+				pids = append(pids, pid)
+			}
 		}
-		if len(left) == 0 {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+		return pids
 	}
-	t.Logf("left: %v", left)
+	pids, err := proctest.AwaitNone(marked, time.Second)
+	require.NoError(t, err)
+	var left []string
+	for _, pid := range pids {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		left = append(left, fmt.Sprintf("/proc/%d: %s", pid, strings.ReplaceAll(string(cmd), "\x00", " ")))
+	}
+	if len(left) > 0 {
+		t.Logf("left: %v", left)
+	}
 	return left
 }
 

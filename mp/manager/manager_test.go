@@ -3,15 +3,18 @@ package manager_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/manager"
 )
@@ -77,13 +80,33 @@ func TestFanInAndWatch(t *testing.T) {
 // With Config.StillAlive set (50 ms here), the manager logs a periodic
 // "still alive" line with the workers' counts.
 func TestStillAlive(t *testing.T) {
-	cfg, logs := config(1)
+	cfg, _ := config(1)
 	cfg.StillAlive = 50 * time.Millisecond
+	logs := &lineWatch{want: "still alive: 1 worker running, 1 idle", seen: make(chan struct{})}
+	cfg.Log = slog.New(mplog.NewHandler(logs, "manager", mplog.Front, nil))
 	m, err := manager.New(cfg)
 	require.NoError(t, err)
 	runManager(t, m)
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "still alive: 1 worker running, 1 idle") },
-		5*time.Second, 10*time.Millisecond)
+	select {
+	case <-logs.seen:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %q logged within 5 s", logs.want)
+	}
+}
+
+// lineWatch is a log's writer that closes seen at the first write holding
+// want (the log handler writes one record per write).
+type lineWatch struct {
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (l *lineWatch) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), l.want) {
+		l.once.Do(func() { close(l.seen) })
+	}
+	return len(p), nil
 }
 
 // Fault: Worker.Process called from a task's Do, as its doc invites, raced
@@ -210,7 +233,9 @@ func TestIdleWorkerCostsTwoGoroutines(t *testing.T) {
 		defer func() { cancel(); require.NoError(t, wait()) }()
 		<-readyAll
 		// The starts' goroutines end just after their workers are ready:
-		// look every millisecond until the count has not moved for 50.
+		// look every millisecond until the count has not moved for 50. A
+		// bounded poll, as nothing better exists: the runtime tells no one
+		// of a goroutine's end, and these goroutines are the manager's.
 		last, same := runtime.NumGoroutine(), 0
 		for deadline := time.Now().Add(5 * time.Second); same < 50 && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)

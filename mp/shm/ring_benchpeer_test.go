@@ -174,7 +174,7 @@ func awaitAck(words *Array[int64], i, gap int) uint64 {
 	}
 	seen := monoNow()
 	if gap := time.Duration(gap); gap >= 100*time.Microsecond {
-		time.Sleep(gap)
+		time.Sleep(gap) // the benchmark's pace between messages, not a synchronization
 		return seen
 	}
 	for monoNow()-seen < uint64(gap) {
