@@ -77,17 +77,18 @@ func (e *Event) gone() bool {
 }
 
 // Wait waits until the event is set. It returns at once if it is set
-// already, an error wrapping ErrBackendDied (on the frontend) or ErrStopped
-// (on the backend) once the other side is gone without having set it, and
-// ctx's error if ctx ends first. Wait on a closed event fails with
-// os.ErrClosed.
+// already, an error wrapping ErrBackendDied (on the frontend; ErrStopped if
+// the process was stopped, by Close say) or ErrStopped (on the backend)
+// once the other side is gone without having set it, and ctx's error if ctx
+// ends first. Wait on a closed event fails with an error wrapping
+// os.ErrClosed ("event is closed").
 func (e *Event) Wait(ctx context.Context) error {
 	for {
 		if e.IsSet() {
 			return nil
 		}
 		if e.gone() {
-			return e.s.errorf("wait on event %d", e.i, os.ErrClosed)
+			return e.s.errorf("wait on event %d", e.i, errEventClosed{})
 		}
 		if ok, err := e.s.sleeping(e.i, e.gen); err != nil {
 			return e.s.errorf("wait on event %d", e.i, err)
@@ -111,8 +112,8 @@ func (e *Event) Wait(ctx context.Context) error {
 
 // Close gives the event's slot back for a later Process.NewEvent; a Set
 // that comes later, for this event, is ignored, and a Wait in progress, on
-// either side, returns os.ErrClosed. Closing an event twice, or on the
-// backend, does nothing.
+// either side, returns an error wrapping os.ErrClosed. Closing an event
+// twice, or on the backend, does nothing.
 func (e *Event) Close() error {
 	if e.s.front && e.closed.CompareAndSwap(false, true) && e.s.release(e.i) {
 		e.s.ring(e.i) // wake a Wait in progress, here or in the backend
@@ -123,11 +124,11 @@ func (e *Event) Close() error {
 // NewEvent returns a new event, cleared, in one of the process's
 // Options.Events slots. It fails with ErrNoFreeEvent when every slot holds
 // an event that is not closed, or a closed one whose Wait has not woken yet
-// (its process stopped, say), and with ErrBackendDied once the backend has
-// exited.
+// (its process stopped, say), with ErrBackendDied once the backend has
+// exited, and with ErrStopped once the process was stopped (Close).
 func (p *Process) NewEvent() (*Event, error) {
 	if p.events == nil {
-		return nil, p.events.errorf("new event", -1, fmt.Errorf("%w (Options.Events is 0)", ErrNoFreeEvent))
+		return nil, opError("new event", p.name, fmt.Errorf("%w (Options.Events is 0)", ErrNoFreeEvent))
 	}
 	return p.events.reserve()
 }
@@ -307,3 +308,10 @@ func (s *eventSlots) log(msg string, e *Event) {
 		s.logger.Debug(msg, "event", e.i)
 	}
 }
+
+// errEventClosed is why a Wait on a closed event fails: it says so, and is
+// os.ErrClosed for errors.Is, as a closed file's read is.
+type errEventClosed struct{}
+
+func (errEventClosed) Error() string        { return "event is closed" }
+func (errEventClosed) Is(target error) bool { return target == os.ErrClosed }

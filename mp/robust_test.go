@@ -205,7 +205,7 @@ func TestProcessWithoutEventsHasNone(t *testing.T) {
 	p := startTest(t, Options{})
 	_, err := p.NewEvent()
 	require.ErrorIs(t, err, ErrNoFreeEvent)
-	assert.EqualError(t, err, "mp: new event: no free event slot (Options.Events is 0)", "says each fact once")
+	assert.EqualError(t, err, "mp: t-TestProcessWithoutEventsHasNone: new event: no free event slot (Options.Events is 0)", "says each fact once, and names the process")
 	_, err = p.Call(context.Background(), "set", Params{"event": 1 << eventIndexBits})
 	assert.ErrorIs(t, err, ErrEventIndex, "the backend has no event to set")
 }
