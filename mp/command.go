@@ -88,7 +88,8 @@ func (c *Command[Req, Resp]) Send(ctx context.Context, p *Process, req Req) erro
 //
 //	mp.HandleCommand(workers, work, (*worker).work)
 //
-// HandleCommand panics, as Handle does, if c's name already has a handler.
+// Register it at package level, as Handle says. HandleCommand panics, as
+// Handle does, if c's name already has a handler or Init has returned.
 func HandleCommand[B, Req, Resp any](k *Kind[B], c *Command[Req, Resp], h func(b *B, ctx context.Context, req Req) (Resp, error)) *Kind[B] {
 	if h == nil {
 		panic(fmt.Sprintf("mp: kind %q: HandleCommand needs a handler", k.name))

@@ -130,11 +130,16 @@ func Init() {
 		for _, err := range env.Check() {
 			fmt.Fprintln(os.Stderr, "mp: warning:", err)
 		}
+		frontendReady.Store(true)
 		return
 	}
 	isBackend.Store(true)
 	exitBackend(runBackend(launched))
 }
+
+// frontendReady is set once Init has returned in the frontend: from then
+// on, a handler registered would never reach a backend (Kind.Handle).
+var frontendReady atomic.Bool
 
 // IsBackend reports whether the running process is a backend: true in a
 // child's hooks and handlers, from Init until the process exits.

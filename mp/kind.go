@@ -46,7 +46,11 @@ func NewKind[B any](name string, newBackend func(*Backend) *B) *Kind[B] {
 // the messages were sent. Method expressions make this read well:
 // Handle("ping", (*pingBackend).ping).
 //
-// Handle panics if command is empty or already has a handler.
+// Register handlers at package level, in the declaration of the kind's
+// variable or in an init function: a backend is the program started again,
+// and Init runs it before main goes on, so a handler registered in main
+// after Init never reaches it. Handle panics if command is empty or already
+// has a handler, and if Init has already returned (the frontend's).
 func (k *Kind[B]) Handle(command string, h func(b *B, ctx context.Context, m Message) error) *Kind[B] {
 	if h == nil {
 		panic(fmt.Sprintf("mp: kind %q: Handle needs a handler", k.name))
@@ -58,6 +62,9 @@ func (k *Kind[B]) Handle(command string, h func(b *B, ctx context.Context, m Mes
 func (k *Kind[B]) handle(command string, h handler[B]) *Kind[B] {
 	if command == "" || h == nil {
 		panic(fmt.Sprintf("mp: kind %q: Handle needs a command name and a handler", k.name))
+	}
+	if frontendReady.Load() {
+		panic(fmt.Sprintf("mp: kind %q: command %q registered after mp.Init: a backend runs Init before main goes on, so it would never have this handler; register handlers at package level (in the kind's var declaration or an init function)", k.name, command))
 	}
 	if _, dup := k.handlers[command]; dup {
 		panic(fmt.Sprintf("mp: kind %q: command %q registered twice", k.name, command))
