@@ -30,6 +30,7 @@ type Process struct {
 	ending    chan struct{}   // closed with the first endReason
 	killed    bool            // the stop ladder reached SIGKILL
 	killedBy  error           // the Shutdown ctx's cause, if that is why
+	termAt    time.Time       // when Signal first sent SIGTERM (the ladder's second rung then)
 	stopping  chan struct{}   // closed by CloseSend
 	exited    context.Context // cancelled when the child has exited
 	setExit   context.CancelFunc

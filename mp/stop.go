@@ -79,14 +79,21 @@ func (p *Process) Shutdown(ctx context.Context) error {
 }
 
 // ladder climbs the rungs that follow the close of the command pipe, once
-// per process, until the backend has exited.
+// per process, until the backend has exited. A SIGTERM that Signal sent is
+// the second rung already: the third, SIGKILL, comes StopTimeout after it.
 func (p *Process) ladder() {
 	if p.waitFor(p.stopTimeout) {
 		return
 	}
-	p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if p.waitFor(p.stopTimeout) {
+	p.mu.Lock()
+	termAt := p.termAt
+	p.mu.Unlock()
+	if termAt.IsZero() {
+		p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		termAt = time.Now()
+	}
+	if p.waitFor(time.Until(termAt.Add(p.stopTimeout))) {
 		return
 	}
 	p.kill(nil)
@@ -128,11 +135,19 @@ func (p *Process) waitFor(d time.Duration) bool {
 
 // Signal sends sig to the backend: SIGTERM cancels the context of the
 // handler it runs (and ends its loop), without the first rung of the stop
-// ladder, which would wait for that handler. The signal goes through the
+// ladder, which would wait for that handler; it counts as the ladder's
+// second rung, so a Close that follows sends SIGKILL StopTimeout after it. The signal goes through the
 // process's pidfd, so it never reaches another process that reuses the PID.
 // Once the backend has exited, Signal fails with ErrBackendDied (or
 // ErrStopped after a requested stop).
 func (p *Process) Signal(sig os.Signal) error {
+	if sig == syscall.SIGTERM {
+		p.mu.Lock()
+		if p.termAt.IsZero() {
+			p.termAt = time.Now()
+		}
+		p.mu.Unlock()
+	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		if errors.Is(err, os.ErrProcessDone) {
 			err = p.deathError()

@@ -18,7 +18,9 @@ type Task struct {
 	// Timeout bounds the task, from the moment a worker takes it; zero
 	// means no bound. Past it, the worker is stopped (Process.Shutdown,
 	// with SIGTERM at once) and replaced, and the task fails with a
-	// *TaskError wrapping ErrTaskTimeout.
+	// *TaskError wrapping ErrTaskTimeout once the worker has exited: at
+	// once for a handler that returns when its ctx ends, the worker's
+	// mp.Options.StopTimeout later (SIGKILL) for one that ignores it.
 	Timeout time.Duration
 	// Do runs the task on worker w, whose process is p, on a goroutine of
 	// its own: typically a typed command's Call on p. ctx ends when the
