@@ -29,6 +29,12 @@ import (
 // Command is a command with a request of type Req and a reply of type Resp.
 // Declare it once, at package level, with NewCommand. Its methods are safe
 // for concurrent use.
+//
+// Req and Resp travel encoded with CBOR, as encoding/json would: exported
+// fields only (an unexported field arrives as its zero value, without an
+// error), and a field of interface type arrives with CBOR's own types (an
+// int32 as a uint64 or int64, a struct as a map). Give fields concrete
+// exported types.
 type Command[Req, Resp any] struct {
 	name string
 }
