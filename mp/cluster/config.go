@@ -27,7 +27,7 @@ type Config struct {
 	Prefix string
 	// AckWait is how long a delivered task may go without news from its
 	// worker (InProgress, every third of it) before it is redelivered to
-	// another. Default 30 s.
+	// another. Default 30 s; less than a millisecond is an error.
 	AckWait time.Duration
 	// MaxDeliver is how many times a task is delivered before it fails
 	// with ErrFailed. Default 3.
@@ -39,7 +39,7 @@ type Config struct {
 	// client to read. Default 1 h.
 	ResultTTL time.Duration
 	// Timeout bounds each call to the server (creating streams, storing a
-	// result). Default 10 s.
+	// result). Default 10 s; less than a millisecond is an error.
 	Timeout time.Duration
 }
 
@@ -68,8 +68,22 @@ func (c Config) withDefaults() (Config, error) {
 	if c.AckWait < 0 || c.MaxDeliver < 1 || c.Replicas < 1 || c.ResultTTL < 0 || c.Timeout < 0 {
 		return c, fmt.Errorf("cluster: %w: negative duration, MaxDeliver or Replicas", ErrConfig)
 	}
+	// A bare number is nanoseconds: AckWait 30 meant as seconds would
+	// tick InProgress every 10 ns (or panic the ticker below 3 ns), and a
+	// Timeout of 10 would end every call to the server at once.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"AckWait", c.AckWait}, {"Timeout", c.Timeout}} {
+		if d.v < minDuration {
+			return c, fmt.Errorf("cluster: %w: %s %v: want at least %v (a time.Duration: 30*time.Second, not 30)", ErrConfig, d.name, d.v, minDuration)
+		}
+	}
 	return c, nil
 }
+
+// minDuration is the least AckWait and Timeout a Config accepts.
+const minDuration = time.Millisecond
 
 func (c Config) taskStream() string   { return strings.ToUpper(c.Prefix) + "_TASKS" }
 func (c Config) resultStream() string { return strings.ToUpper(c.Prefix) + "_RESULTS" }
