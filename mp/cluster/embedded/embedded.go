@@ -107,6 +107,9 @@ func Start(cfg Config) (*Server, error) {
 		opts.TLSVerify = cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 	}
 	if cfg.ClusterPort != 0 {
+		if opts.ServerName == "" { // JetStream in a cluster requires one
+			opts.ServerName = "mp-" + randomToken()[:8]
+		}
 		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: cfg.Host, Port: cfg.ClusterPort}
 		opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
 	}
@@ -116,13 +119,54 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w on %s: %w", ErrStart, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), err)
 	}
 	s.s = ns
+	// The server says why it cannot start (a port in use, a store it
+	// cannot create) only in its log, and then waits to be shut down:
+	// without the log, Start would wait ReadyTimeout and say nothing.
+	fatal := make(chan string, 1)
+	ns.SetLoggerV2(fatalLog(fatal), false, false, false)
 	ns.Start()
-	if !ns.ReadyForConnections(cfg.ReadyTimeout) {
+	if err := ready(ns, fatal, cfg.ReadyTimeout); err != nil {
 		s.Shutdown()
-		return nil, fmt.Errorf("%w on %s: not ready within %v", ErrStart, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), cfg.ReadyTimeout)
+		return nil, fmt.Errorf("%w on %s: %w", ErrStart, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), err)
 	}
 	return s, nil
 }
+
+// ready waits until ns accepts connections, for at most timeout, or until
+// it reports on fatal why it cannot.
+func ready(ns *server.Server, fatal <-chan string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case why := <-fatal:
+			return errors.New(why)
+		default:
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("not ready within %v", timeout)
+		}
+		if ns.ReadyForConnections(min(left, 50*time.Millisecond)) {
+			return nil
+		}
+	}
+}
+
+// fatalLog is a server log that keeps only the first fatal error, on its
+// channel; the rest of the log is dropped, as Options.NoLog does.
+type fatalLog chan string
+
+func (l fatalLog) Fatalf(format string, v ...any) {
+	select {
+	case l <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
+func (fatalLog) Noticef(string, ...any) {}
+func (fatalLog) Warnf(string, ...any)   {}
+func (fatalLog) Errorf(string, ...any)  {}
+func (fatalLog) Debugf(string, ...any)  {}
+func (fatalLog) Tracef(string, ...any)  {}
 
 // URL returns the URL clients connect to, with the token if there is one.
 func (s *Server) URL() string {
