@@ -38,13 +38,25 @@ type Client struct {
 
 	mu      sync.Mutex
 	pending map[string]*waiting // by task ID; removed when its result arrives
+	closed  bool                // by Close: no more Submit, no more results
 }
 
 // waiting is a submitted task whose result has not been taken yet; done is
-// closed when it arrives.
+// closed when it arrives (msg), or when the client is closed (msg nil).
 type waiting struct {
 	done chan struct{}
 	msg  jetstream.Msg
+}
+
+// settle ends w's wait with msg (nil: the client was closed), unless it
+// ended already. c.mu must be held.
+func (w *waiting) settle(msg jetstream.Msg) {
+	select {
+	case <-w.done:
+	default:
+		w.msg = msg
+		close(w.done)
+	}
 }
 
 // NewClient creates the streams of cfg if needed and starts reading the
@@ -119,10 +131,21 @@ func (c *Client) ID() string { return c.id }
 
 // Close stops reading results and removes the client's results consumer
 // from the server (waiting at most Config.Timeout): a Wait that has no
-// result yet then ends only with its ctx. Tasks submitted and not yet
-// finished keep running on the workers; their results stay in the results
-// stream until Config.ResultTTL has passed.
+// result yet then returns an error wrapping ErrClosed, and so does a later
+// Submit, which queues nothing. Tasks submitted and not yet finished keep
+// running on the workers; their results stay in the results stream until
+// Config.ResultTTL has passed. Close may be called more than once.
 func (c *Client) Close() {
+	c.mu.Lock()
+	closed := c.closed
+	c.closed = true
+	for _, w := range c.pending {
+		w.settle(nil)
+	}
+	c.mu.Unlock()
+	if closed {
+		return
+	}
 	c.cc.Stop()
 	c.deleteConsumer()
 }
@@ -134,10 +157,8 @@ func (c *Client) receive(msg jetstream.Msg) {
 	msg.Ack()
 	task := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
 	c.mu.Lock()
-	w := c.pending[task]
-	if w != nil && w.msg == nil {
-		w.msg = msg
-		close(w.done)
+	if w := c.pending[task]; w != nil {
+		w.settle(msg)
 	}
 	c.mu.Unlock()
 }
@@ -155,8 +176,9 @@ func (t *Task[Resp]) ID() string { return t.id }
 
 // Wait waits for the task's result and returns the reply, or the task's
 // *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
-// wrapping ErrBadReply, or ctx's error if ctx ends first. A Wait that
-// returned ctx's error may be called again: the task is not withdrawn.
+// wrapping ErrBadReply, ErrClosed if the client was closed before the
+// result came, or ctx's error if ctx ends first. A Wait that returned ctx's
+// error may be called again: the task is not withdrawn.
 func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	var resp Resp
 	select {
@@ -167,6 +189,9 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	t.c.mu.Lock()
 	delete(t.c.pending, t.id)
 	t.c.mu.Unlock()
+	if t.w.msg == nil {
+		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, ErrClosed)
+	}
 	h := t.w.msg.Headers()
 	if status := h.Get(hdrStatus); status != statusOK {
 		n, _ := strconv.Atoi(h.Get(hdrDeliveries))
@@ -183,8 +208,8 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 // retried after a lost acknowledgement without being stored twice. Submit
 // fails with an error wrapping ErrTooLarge if the encoded request is larger
 // than the server accepts, mp.ErrParam if it cannot be encoded, ErrConfig if
-// cmd's name cannot be a subject token, or the server's or ctx's error;
-// nothing is queued then.
+// cmd's name cannot be a subject token, ErrClosed after Close, or the
+// server's or ctx's error; nothing is queued then.
 func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Resp], req Req) (*Task[Resp], error) {
 	if err := checkToken(cmd.Name()); err != nil {
 		return nil, fmt.Errorf("cluster: %w: command: %v", ErrConfig, err)
@@ -205,6 +230,10 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	}
 	w := &waiting{done: make(chan struct{})}
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("cluster: submit %q: %w", cmd.Name(), ErrClosed)
+	}
 	c.pending[id] = w
 	c.mu.Unlock()
 	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3)); err != nil {

@@ -30,6 +30,9 @@ var (
 	ErrConnect = errors.New("cannot connect")
 	// ErrConfig is wrapped by the error of an invalid Config or name.
 	ErrConfig = errors.New("invalid configuration")
+	// ErrClosed is wrapped by the error of a Submit after Client.Close,
+	// and of a Wait whose client was closed before its result came.
+	ErrClosed = errors.New("client closed")
 )
 
 // TaskError is the error of a task that reached a worker and did not
