@@ -59,5 +59,8 @@
 // Requests and replies are encoded with CBOR, as mp encodes typed commands
 // on its pipes, and decoded with the same rule: a field the receiver does not
 // know is an error, not a silent zero (see ErrBadRequest). A request larger
-// than the server's maximum payload fails at Submit with ErrTooLarge.
+// than the server's maximum payload fails at Submit with ErrTooLarge; a
+// reply larger than it fails its task at once with ErrReplyTooLarge (running
+// the task again would return the same reply), and a handler's error text is
+// cut to a few KiB.
 package cluster
