@@ -164,12 +164,20 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 // or a token (nats://token@host:4222), within timeout (default 5 s), and
 // then reconnects for as long as the connection is used. It fails with an
 // error wrapping ErrConnect that names the URL, its secret left out, when
-// no server answers in time or the server refuses the credentials. opts are
-// the client's own options (nats.UserCredentials for a credentials file,
-// nats.RootCAs for TLS, ...).
+// no server answers in time or the server refuses the credentials, and at
+// once when a user, password or token does not parse (a '/', '#', '%', '?'
+// or space in it must be %-escaped): the error then leaves out the
+// client library's, which quotes the URL. opts are the client's own
+// options (nats.UserCredentials for a credentials file, nats.RootCAs for
+// TLS, ...).
 func Connect(rawURL string, timeout time.Duration, opts ...nats.Option) (*nats.Conn, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
+	}
+	for _, p := range strings.Split(rawURL, ",") {
+		if _, _, parsed := userinfo(p); !parsed {
+			return nil, fmt.Errorf("cluster: %w to %s: the user, password or token does not parse: escape / # %% ? and spaces in it (%%2F %%23 %%25 %%3F %%20)", ErrConnect, Redact(rawURL))
+		}
 	}
 	opts = append([]nats.Option{
 		nats.Timeout(timeout),
@@ -184,20 +192,50 @@ func Connect(rawURL string, timeout time.Duration, opts ...nats.Option) (*nats.C
 }
 
 // Redact returns the URLs in s with their passwords and tokens replaced by
-// "xxxxx", for logs and errors.
+// "xxxxx", for logs and errors; a URL whose user information does not
+// parse has all of it replaced.
 func Redact(s string) string {
 	parts := strings.Split(s, ",")
 	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil || u.User == nil {
-			continue
+		u, at, parsed := userinfo(p)
+		switch {
+		case at < 0: // no user information
+		case !parsed:
+			parts[i] = p[:strings.Index(p, "://")+3] + "xxxxx" + p[at:]
+			if !strings.Contains(p, "://") {
+				parts[i] = "xxxxx" + p[at:]
+			}
+		default:
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			} else {
+				u.User = url.User("xxxxx")
+			}
+			parts[i] = u.String()
 		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		} else {
-			u.User = url.User("xxxxx")
-		}
-		parts[i] = u.String()
 	}
 	return strings.Join(parts, ",")
+}
+
+// userinfo parses one URL of a list as the client library does (nats://
+// if it names no scheme). at is the index in p of the '@' that ends its
+// user information, -1 if it has none; parsed says whether the URL parser
+// finds that very user information, rather than an error or another split
+// (a '#' or '/' in a token makes the rest a fragment or a path).
+func userinfo(p string) (u *url.URL, at int, parsed bool) {
+	start := 0
+	if i := strings.Index(p, "://"); i >= 0 {
+		start = i + 3
+	}
+	at = strings.LastIndexByte(p, '@')
+	if at < start {
+		return nil, -1, true
+	}
+	full := p
+	if start == 0 {
+		full = "nats://" + strings.TrimSpace(p)
+	}
+	u, err := url.Parse(strings.TrimSpace(full))
+	parsed = err == nil && u.User != nil && strings.HasPrefix(p[at+1:], u.Host)
+	return u, at, parsed
 }

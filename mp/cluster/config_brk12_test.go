@@ -44,3 +44,36 @@ func TestBareNumberDurationsRefused(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.want)
 	}
 }
+
+// Fault: a URL whose password or token holds a character the URL parser
+// does not take as is ('%', '/', '#', a space), or a token without the
+// nats:// scheme. Redact and Connect's error leave every part of the
+// secret out, and Connect fails at once, saying what to escape. Before,
+// Redact returned such a URL whole, and Connect's error quoted it again
+// in the client library's parse error ("invalid URL escape \"%zz\""), or
+// dialled the token's first half as a host ("lookup ab").
+func TestSecretThatDoesNotParseRedacted(t *testing.T) {
+	for _, tc := range []struct {
+		url, want string
+		secrets   []string
+	}{
+		{"nats://to%zz@127.0.0.1:1", "nats://xxxxx@127.0.0.1:1", []string{"to%", "%zz", "zz"}},
+		{"nats://ab#cd@127.0.0.1:1", "nats://xxxxx@127.0.0.1:1", []string{"ab#", "#cd", "lookup"}},
+		{"nats://u:pa/ss@127.0.0.1:1", "nats://xxxxx@127.0.0.1:1", []string{"pa/", "/ss", `":pa"`}},
+		{"nats://u:p ss@127.0.0.1:1", "nats://xxxxx@127.0.0.1:1", []string{"p ss"}},
+		{"nats://127.0.0.1:2,nats://k/ey@127.0.0.1:1", "nats://127.0.0.1:2,nats://xxxxx@127.0.0.1:1", []string{"k/", "/ey"}},
+	} {
+		got := cluster.Redact(tc.url)
+		assert.Equal(t, tc.want, got)
+		_, err := cluster.Connect(tc.url, time.Second)
+		require.ErrorIs(t, err, cluster.ErrConnect, tc.url)
+		assert.Contains(t, err.Error(), "cannot connect to "+tc.want+": the user, password or token does not parse")
+		for _, s := range tc.secrets {
+			assert.NotContains(t, err.Error(), s, tc.url)
+		}
+	}
+	// Without a scheme the client library adds nats://; so does Redact.
+	assert.Equal(t, "nats://xxxxx@127.0.0.1:1", cluster.Redact("s3cret@127.0.0.1:1"))
+	// Well-formed: as before, the user kept, the secret replaced.
+	assert.Equal(t, "nats://u:xxxxx@127.0.0.1:1,nats://xxxxx@h:2", cluster.Redact("nats://u:p%2Fss@127.0.0.1:1,nats://tok@h:2"))
+}
