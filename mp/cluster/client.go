@@ -34,11 +34,14 @@ type Client struct {
 	cfg  Config
 	id   string
 	cons string // the results consumer's name
-	cc   jetstream.ConsumeContext
+
+	reviving sync.Mutex    // one revive at a time
+	stop     chan struct{} // closed by Close
 
 	mu      sync.Mutex
 	pending map[string]*waiting // by task ID; removed when its result arrives
 	closed  bool                // by Close: no more Submit, no more results
+	cc      jetstream.ConsumeContext
 }
 
 // waiting is a submitted task whose result has not been taken yet; done is
@@ -74,56 +77,12 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 	if err := ensureStreams(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}}
-	// The results are read through a consumer of the client's own, with
-	// the streams' replicas: when a node goes, the consumer elects a new
-	// leader among the others, like the task consumer, and the pull
-	// requests move to it after a missed heartbeat or a reconnection. An
-	// ordered consumer (one replica, in memory) has instead to be created
-	// again when its node or the client's server goes; with three nodes,
-	// one just killed, that creation was seen to time out again and again
-	// for more than 80 s, and the client received nothing meanwhile.
-	// Each result is acknowledged: one lost on its way (the client's
-	// server went) is delivered again after AckWait.
-	cons, err := js.CreateConsumer(ctx, cfg.resultStream(), jetstream.ConsumerConfig{
-		Name:              cfg.resultConsumer(c.id),
-		FilterSubject:     cfg.resultSubject(c.id, "*"),
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		AckPolicy:         jetstream.AckExplicitPolicy,
-		AckWait:           cfg.AckWait,
-		MaxDeliver:        -1,
-		MaxAckPending:     -1,
-		Replicas:          cfg.Replicas,
-		InactiveThreshold: resultInactivity,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: results of %s: %w", c.id, err)
-	}
-	c.cons = cons.CachedInfo().Name
-	// A pull request held by a node that went is noticed when two
-	// heartbeats are missed, and made again to the consumer's new leader.
-	if c.cc, err = cons.Consume(c.receive, jetstream.PullExpiry(resultExpiry), jetstream.PullHeartbeat(resultHeartbeat)); err != nil {
-		c.deleteConsumer()
-		return nil, fmt.Errorf("cluster: results of %s: %w", c.id, err)
+	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}, stop: make(chan struct{})}
+	c.cons = cfg.resultConsumer(c.id)
+	if err := c.readResults(ctx); err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-// The results consumer's pull requests: each lasts resultExpiry, with a
-// heartbeat every resultHeartbeat. A consumer without pull requests for
-// resultInactivity (its client is gone without Close) is removed by the
-// server.
-const (
-	resultExpiry     = 10 * time.Second
-	resultHeartbeat  = 2 * time.Second
-	resultInactivity = 5 * time.Minute
-)
-
-// deleteConsumer removes the client's results consumer, best effort.
-func (c *Client) deleteConsumer() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
-	defer cancel()
-	c.js.DeleteConsumer(ctx, c.cfg.resultStream(), c.cons)
 }
 
 // ID returns the client's ID: results are published for it.
@@ -146,7 +105,11 @@ func (c *Client) Close() {
 	if closed {
 		return
 	}
-	c.cc.Stop()
+	close(c.stop)
+	c.mu.Lock()
+	cc := c.cc
+	c.mu.Unlock()
+	cc.Stop()
 	c.deleteConsumer()
 }
 

@@ -59,3 +59,33 @@ func jetstreamOf(t *testing.T, nc *nats.Conn) jetstream.JetStream {
 	require.NoError(t, err)
 	return js
 }
+
+// Fault: the client's results consumer is removed by the server, as the
+// server does after five minutes without pull requests (a client cut off
+// from it that long, a laptop asleep), or as an operator may. The client
+// creates it again: a task submitted before and one after both get their
+// results. Before, no result reached the client again, and every Wait
+// lasted until its ctx.
+func TestResultsConsumerRemoved(t *testing.T) {
+	s := startServer(t, embedded.Config{})
+	nc := connect(t, s)
+	c := newClient(t, nc, testConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	before, err := cluster.Submit(ctx, c, square, Job{N: 4})
+	require.NoError(t, err)
+	js := jetstreamOf(t, nc)
+	require.NoError(t, js.DeleteConsumer(ctx, "MP_RESULTS", "result-"+c.ID()))
+
+	startHost(t, nc, testConfig, 1)
+	r, err := before.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 16, r.Square)
+	r, err = cluster.Call(ctx, c, square, Job{N: 5})
+	require.NoError(t, err)
+	assert.Equal(t, 25, r.Square)
+
+	c.Close() // removes the new consumer too
+	_, err = js.Consumer(ctx, "MP_RESULTS", "result-"+c.ID())
+	require.ErrorIs(t, err, jetstream.ErrConsumerNotFound)
+}

@@ -44,7 +44,8 @@
 // reads its results through a pull consumer of its own, with the streams'
 // Config.Replicas and explicit acks, so that it goes on through another node
 // when one goes; Client.Close removes it (the server does after 5 minutes
-// without the client).
+// without the client: a client that comes back after that creates it
+// again, and reads its results from the start of the stream).
 //
 // After Config.MaxDeliver attempts a task fails with an error wrapping
 // ErrFailed: the worker that saw the last attempt fail reports it, and a
