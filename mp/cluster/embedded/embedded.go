@@ -36,7 +36,9 @@ type Config struct {
 	// Token, if not empty, is required of every client (nats://TOKEN@host:port).
 	Token string
 	// StoreDir is where JetStream keeps its streams; empty means a new
-	// temporary directory, removed by Shutdown.
+	// temporary directory, removed by Shutdown (or, if the program was
+	// killed, by the next Start of any program, which removes the
+	// temporary stores whose program is gone).
 	StoreDir string
 	// Name names the server in a cluster; default a random name.
 	Name string
@@ -62,7 +64,8 @@ type Config struct {
 type Server struct {
 	s       *server.Server
 	token   string
-	tempDir string // removed by Shutdown, if Config.StoreDir was empty
+	tempDir string   // removed by Shutdown, if Config.StoreDir was empty
+	owner   *os.File // locked in tempDir while the server lives
 }
 
 // Start starts a server and returns once it accepts connections. It fails
@@ -86,8 +89,9 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{token: cfg.Token}
 	dir := cfg.StoreDir
 	if dir == "" {
+		removeOrphans()
 		var err error
-		if dir, err = os.MkdirTemp("", "mp-nats-"); err != nil {
+		if dir, s.owner, err = tempStore(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrStart, err)
 		}
 		s.tempDir = dir
@@ -194,6 +198,9 @@ func (s *Server) Shutdown() {
 func (s *Server) removeStore() {
 	if s.tempDir != "" {
 		os.RemoveAll(s.tempDir)
+	}
+	if s.owner != nil {
+		s.owner.Close()
 	}
 }
 
