@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,9 @@ type Config struct {
 	// Prefix starts every subject and names the streams: tasks go to
 	// <Prefix>.task.<command> in stream <PREFIX>_TASKS, results to
 	// <Prefix>.result.<client>.<task> in stream <PREFIX>_RESULTS.
-	// Letters, digits, '-' and '_' only; default "mp".
+	// Letters, digits, '-' and '_' only; default "mp". Prefixes that
+	// differ only in case name the same streams: the second program to
+	// start on a server fails with ErrConfig.
 	Prefix string
 	// AckWait is how long a delivered task may go without news from its
 	// worker (InProgress, every third of it) before it is redelivered to
@@ -152,9 +155,17 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", sc.Name, err)
 	}
-	if got := st.CachedInfo().Config; got.Replicas != sc.Replicas {
+	got := st.CachedInfo().Config
+	if got.Replicas != sc.Replicas {
 		return fmt.Errorf("cluster: %w: stream %s has %d replica(s), this program's Config %d: every program must use the same (delete the stream to change it)",
 			ErrConfig, sc.Name, got.Replicas, sc.Replicas)
+	}
+	// The name is the Prefix in capitals: "jobs" and "Jobs" name one
+	// stream, whose subjects are only the first's; and another program
+	// may have made a stream of that name for something else.
+	if !slices.Equal(got.Subjects, sc.Subjects) || got.Retention != sc.Retention {
+		return fmt.Errorf("cluster: %w: stream %s takes subjects %v with %v retention, this program's Config wants %v with %v: another Prefix that differs only in case, or a stream that is not this package's (choose another Prefix)",
+			ErrConfig, sc.Name, got.Subjects, got.Retention, sc.Subjects, sc.Retention)
 	}
 	return nil
 }

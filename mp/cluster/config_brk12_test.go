@@ -77,3 +77,31 @@ func TestSecretThatDoesNotParseRedacted(t *testing.T) {
 	// Well-formed: as before, the user kept, the secret replaced.
 	assert.Equal(t, "nats://u:xxxxx@127.0.0.1:1,nats://xxxxx@h:2", cluster.Redact("nats://u:p%2Fss@127.0.0.1:1,nats://tok@h:2"))
 }
+
+// Fault: two deployments on one server whose Prefixes differ only in case
+// ("mp" and "MP"): both name the streams MP_TASKS and MP_RESULTS, which
+// take only the first one's subjects. The second program fails with
+// ErrConfig naming the stream and both sets of subjects. Before, it
+// started, and each Submit failed after its retries with "nats: no
+// response from stream" (no stream takes MP.task.square).
+func TestPrefixCaseClashRefused(t *testing.T) {
+	s := startServer(t, embedded.Config{})
+	nc := connect(t, s)
+	newClient(t, nc, testConfig)
+	other := testConfig
+	other.Prefix = "MP"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := cluster.NewClient(ctx, nc, other)
+	if err == nil {
+		c.Close()
+	}
+	require.ErrorIs(t, err, cluster.ErrConfig)
+	assert.Contains(t, err.Error(), "stream MP_TASKS takes subjects [mp.task.>] with WorkQueue retention, this program's Config wants [MP.task.>]")
+
+	m, err := newManager(1)
+	require.NoError(t, err)
+	w := cluster.NewWorker(nc, other, cluster.WorkerOptions{})
+	cluster.Serve(w, square)
+	require.ErrorIs(t, w.Run(ctx, m), cluster.ErrConfig)
+}
