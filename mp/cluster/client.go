@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,9 +150,7 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	case <-ctx.Done():
 		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, context.Cause(ctx))
 	}
-	t.c.mu.Lock()
-	delete(t.c.pending, t.id)
-	t.c.mu.Unlock()
+	t.c.forget(t.id)
 	if t.w.msg == nil {
 		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, ErrClosed)
 	}
@@ -167,7 +166,9 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 }
 
 // Submit queues req as a task of command cmd and returns at once, once the
-// server has stored it. The task's ID is its message ID: the publish is
+// server has stored it. A Task dropped without Wait leaves nothing in the
+// client once it is garbage collected: its result, when it comes, is
+// dropped. The task's ID is its message ID: the publish is
 // retried after a lost acknowledgement without being stored twice. Submit
 // fails with an error wrapping ErrTooLarge if the encoded request is larger
 // than the server accepts, mp.ErrParam if it cannot be encoded, ErrConfig if
@@ -200,15 +201,25 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	c.pending[id] = w
 	c.mu.Unlock()
 	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3)); err != nil {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
+		c.forget(id)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: %w", ErrTooLarge, err)
 		}
 		return nil, fmt.Errorf("cluster: submit %q: %w", cmd.Name(), err)
 	}
-	return &Task[Resp]{c: c, id: id, command: cmd.Name(), w: w}, nil
+	t := &Task[Resp]{c: c, id: id, command: cmd.Name(), w: w}
+	// A task nobody can wait for any more (submitted and forgotten) must
+	// not keep its entry, and its result once it comes, for the client's
+	// life: the entry goes with the Task.
+	runtime.AddCleanup(t, c.forget, id)
+	return t, nil
+}
+
+// forget drops the pending entry of task id.
+func (c *Client) forget(id string) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
 }
 
 // Call submits req as a task of cmd and waits for its result: Submit, then
@@ -222,9 +233,7 @@ func Call[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Re
 	}
 	resp, err := t.Wait(ctx)
 	if err != nil && ctx.Err() != nil {
-		t.c.mu.Lock()
-		delete(t.c.pending, t.id)
-		t.c.mu.Unlock()
+		c.forget(t.id)
 	}
 	return resp, err
 }
