@@ -48,10 +48,13 @@
 // again, and reads its results from the start of the stream).
 //
 // After Config.MaxDeliver attempts a task fails with an error wrapping
-// ErrFailed: the worker that saw the last attempt fail reports it, and a
-// task whose last attempt was lost with its host (JetStream leaves such a
-// message in a work-queue stream for good) is reported and removed by the
-// workers, which watch the server's max-deliveries advisory. A request that
+// ErrFailed: the worker that saw the last attempt fail reports it. A task
+// whose last attempt was lost with its host is delivered once more, after
+// AckWait, to whichever host pulls first (one that starts later too), which
+// reports it without running it; should that delivery be lost as well
+// (JetStream then leaves the message in a work-queue stream for good), the
+// workers that run at that moment report and remove it, on the server's
+// max-deliveries advisory. A request that
 // does not decode as the command's request type (garbage, or a submitter of
 // another build) is terminated at once: never redelivered.
 //
