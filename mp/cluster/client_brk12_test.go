@@ -89,3 +89,28 @@ func TestResultsConsumerRemoved(t *testing.T) {
 	_, err = js.Consumer(ctx, "MP_RESULTS", "result-"+c.ID())
 	require.ErrorIs(t, err, jetstream.ErrConsumerNotFound)
 }
+
+// Pinned (surprising, but by design): a Call of a command that no worker
+// host serves is no error. The task waits in the stream, the Wait lasts
+// until its ctx, and the same Task's Wait, called again once a host that
+// serves the command starts, gets its result: the client cannot know
+// whether such a host will come (WaitHosts counts hosts, whatever they
+// serve).
+func TestUnservedCommandWaitsForAHost(t *testing.T) {
+	s := startServer(t, embedded.Config{})
+	nc := connect(t, s)
+	c := newClient(t, nc, testConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	task, err := cluster.Submit(ctx, c, square, Job{N: 9})
+	require.NoError(t, err)
+	short, stop := context.WithCancel(ctx)
+	stop()
+	_, err = task.Wait(short)
+	require.ErrorIs(t, err, context.Canceled)
+
+	startHost(t, nc, testConfig, 1)
+	r, err := task.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 81, r.Square)
+}
