@@ -172,8 +172,13 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 // retried after a lost acknowledgement without being stored twice. Submit
 // fails with an error wrapping ErrTooLarge if the encoded request is larger
 // than the server accepts, mp.ErrParam if it cannot be encoded, ErrConfig if
-// cmd's name cannot be a subject token, ErrClosed after Close, or the
-// server's or ctx's error; nothing is queued then.
+// cmd's name cannot be a subject token, or ErrClosed after Close; nothing is
+// queued then. It fails with the server's or ctx's error when the server
+// did not acknowledge the task in time; whether it was queued is then
+// unknown: the server may have stored it, or may store it once the
+// connection is back (the client library keeps what is published while it
+// reconnects), and it then runs, its result dropped. Submitting again may
+// run the work twice, as a redelivery may: handlers must be idempotent.
 func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Resp], req Req) (*Task[Resp], error) {
 	if err := checkToken(cmd.Name()); err != nil {
 		return nil, fmt.Errorf("cluster: %w: command: %v", ErrConfig, err)
