@@ -46,20 +46,30 @@ type Client struct {
 }
 
 // waiting is a submitted task whose result has not been taken yet; done is
-// closed when it arrives (msg), or when the client is closed (msg nil).
+// closed when it arrives (msg), or when no result can come any more (err).
 type waiting struct {
 	done chan struct{}
 	msg  jetstream.Msg
+	err  error
 }
 
-// settle ends w's wait with msg (nil: the client was closed), unless it
-// ended already. c.mu must be held.
-func (w *waiting) settle(msg jetstream.Msg) {
+// settle ends w's wait with msg, or err if msg is nil, unless it ended
+// already. c.mu must be held.
+func (w *waiting) settle(msg jetstream.Msg, err error) {
 	select {
 	case <-w.done:
 	default:
-		w.msg = msg
+		w.msg, w.err = msg, err
 		close(w.done)
+	}
+}
+
+// fail ends every pending wait with err: no result can reach them.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.pending {
+		w.settle(nil, err)
 	}
 }
 
@@ -99,10 +109,8 @@ func (c *Client) Close() {
 	c.mu.Lock()
 	closed := c.closed
 	c.closed = true
-	for _, w := range c.pending {
-		w.settle(nil)
-	}
 	c.mu.Unlock()
+	c.fail(ErrClosed)
 	if closed {
 		return
 	}
@@ -122,7 +130,7 @@ func (c *Client) receive(msg jetstream.Msg) {
 	task := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
 	c.mu.Lock()
 	if w := c.pending[task]; w != nil {
-		w.settle(msg)
+		w.settle(msg, nil)
 	}
 	c.mu.Unlock()
 }
@@ -141,7 +149,8 @@ func (t *Task[Resp]) ID() string { return t.id }
 // Wait waits for the task's result and returns the reply, or the task's
 // *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
 // wrapping ErrBadReply, ErrClosed if the client was closed before the
-// result came, or ctx's error if ctx ends first. A Wait that returned ctx's
+// result came, nats.ErrConnectionClosed if its connection was, or ctx's
+// error if ctx ends first. A Wait that returned ctx's
 // error may be called again: the task is not withdrawn.
 func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	var resp Resp
@@ -152,7 +161,7 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	}
 	t.c.forget(t.id)
 	if t.w.msg == nil {
-		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, ErrClosed)
+		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, t.w.err)
 	}
 	h := t.w.msg.Headers()
 	if status := h.Get(hdrStatus); status != statusOK {

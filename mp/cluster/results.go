@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -50,8 +51,11 @@ func (c *Client) readResults(ctx context.Context) error {
 	// heartbeats are missed, and made again to the consumer's new leader.
 	cc, err := cons.Consume(c.receive, jetstream.PullExpiry(resultExpiry), jetstream.PullHeartbeat(resultHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+			switch {
+			case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat):
 				go c.revive() // not on the consume loop, which waits for us
+			case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConnectionClosed):
+				c.fail(fmt.Errorf("the NATS connection is closed: %w", nats.ErrConnectionClosed))
 			}
 		}))
 	if err != nil {

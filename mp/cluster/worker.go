@@ -107,7 +107,9 @@ func Serve[Req, Resp any](w *Worker, cmd *mp.Command[Req, Resp]) {
 // server (Nak) for another worker; results being stored are stored first.
 // Run returns m.Run's error, or an error setting up the streams and
 // consumers; it fails with ErrConfig when no command is served or the
-// consumer disagrees with the Worker's Config. Run may be called once.
+// consumer disagrees with the Worker's Config, and with an error wrapping
+// nats.ErrConnectionClosed, its manager stopped, when the connection is
+// closed for good. Run may be called once.
 func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 	if w.err != nil {
 		return w.err
@@ -151,8 +153,12 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 		consumers = append(consumers, cons)
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// A connection closed for good (by the program, or by the client
+	// library after its last reconnection attempt) ends the run: the host
+	// could take no task any more.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w.endWhenClosed(runCtx, cancel)
 	managed := make(chan error, 1)
 	go func() { managed <- m.Run(runCtx) }()
 	var pulling sync.WaitGroup
@@ -172,10 +178,32 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 		defer hello.Unsubscribe()
 	}
 	err = <-managed // ends with ctx, or when the manager gives up
-	cancel()
+	cancel(nil)
 	pulling.Wait()
 	w.finishing.Wait()
+	if lost := context.Cause(runCtx); ctx.Err() == nil && errors.Is(lost, nats.ErrConnectionClosed) {
+		return lost
+	}
 	return err
+}
+
+// endWhenClosed ends ctx (with cancel) once the connection is closed.
+func (w *Worker) endWhenClosed(ctx context.Context, cancel context.CancelCauseFunc) {
+	status := w.nc.StatusChanged(nats.CLOSED)
+	go func() {
+		defer w.nc.RemoveStatusListener(status)
+		select {
+		case <-status:
+		case <-ctx.Done():
+			return
+		}
+		if w.nc.IsClosed() {
+			cancel(fmt.Errorf("cluster: the NATS connection is closed: %w", nats.ErrConnectionClosed))
+		}
+	}()
+	if w.nc.IsClosed() { // before the listener was there
+		cancel(fmt.Errorf("cluster: the NATS connection is closed: %w", nats.ErrConnectionClosed))
+	}
 }
 
 // consumer returns the durable consumer of command name, created with the
