@@ -38,7 +38,8 @@ type Config struct {
 	// StoreDir is where JetStream keeps its streams; empty means a new
 	// temporary directory, removed by Shutdown (or, if the program was
 	// killed, by the next Start of any program, which removes the
-	// temporary stores whose program is gone).
+	// temporary stores whose program is gone). One StoreDir serves one
+	// running server: Start fails while another uses it.
 	StoreDir string
 	// Name names the server in a cluster; default a random name.
 	Name string
@@ -95,6 +96,11 @@ func Start(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("%w: %w", ErrStart, err)
 		}
 		s.tempDir = dir
+	} else {
+		var err error
+		if s.owner, err = lockStore(dir); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStart, err)
+		}
 	}
 	opts := &server.Options{
 		ServerName:    cfg.Name,

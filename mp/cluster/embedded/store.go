@@ -1,6 +1,8 @@
 package embedded
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -39,6 +41,32 @@ func tempStore() (dir string, owner *os.File, err error) {
 		return "", nil, err
 	}
 	return dir, owner, nil
+}
+
+// storeLock is the file of a store named by Config.StoreDir that its
+// server's program locks, so that no second server uses the store at the
+// same time (JetStream does not check, and two servers on one store
+// corrupt it). It has another name than ownerFile: such a store is never
+// removed by removeOrphans, wherever it is.
+const storeLock = "store.lock"
+
+// lockStore creates dir if needed and locks it for this program.
+func lockStore(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("JetStream store: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, storeLock), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("JetStream store: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("JetStream store %s is used by another running server (it holds %s)", dir, storeLock)
+		}
+		return nil, fmt.Errorf("JetStream store %s: %w", dir, err)
+	}
+	return f, nil
 }
 
 // removeOrphans removes the temporary stores whose program is gone. A

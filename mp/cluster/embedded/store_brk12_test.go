@@ -74,3 +74,35 @@ func TestStoreOfKilledServerRemoved(t *testing.T) {
 	live.Shutdown()
 	assert.Empty(t, stores())
 }
+
+// Fault: two programs start a server on the same Config.StoreDir (a
+// fixed store, to keep the streams across restarts, and the program run
+// twice). The second Start fails with ErrStart saying the store is in
+// use; once the first server is shut down, the store can be used again.
+// A StoreDir is never removed as an orphan, even one named like a
+// temporary store. Before, both servers started on the one store, which
+// JetStream does not guard: each saw its own streams, and their files
+// were written by both.
+func TestStoreDirSharedRefused(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := filepath.Join(tmp, "mp-nats-mine")
+	first, err := embedded.Start(embedded.Config{StoreDir: dir})
+	require.NoError(t, err)
+	second, err := embedded.Start(embedded.Config{StoreDir: dir})
+	if err == nil {
+		second.Shutdown()
+	}
+	require.ErrorIs(t, err, embedded.ErrStart)
+	assert.Contains(t, err.Error(), "JetStream store "+dir+" is used by another running server")
+	first.Shutdown()
+
+	temp, err := embedded.Start(embedded.Config{}) // removes orphans
+	require.NoError(t, err)
+	temp.Shutdown()
+	_, err = os.Stat(filepath.Join(dir, "jetstream"))
+	require.NoError(t, err, "the StoreDir is kept")
+	again, err := embedded.Start(embedded.Config{StoreDir: dir})
+	require.NoError(t, err)
+	again.Shutdown()
+}
