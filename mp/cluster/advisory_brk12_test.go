@@ -9,6 +9,7 @@ import (
 
 	"github.com/mpgo/mp/mp/cluster"
 	"github.com/mpgo/mp/mp/cluster/embedded"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -45,4 +46,28 @@ func TestLastDeliveryLostWithNoHostLeft(t *testing.T) {
 	require.ErrorIs(t, err, cluster.ErrFailed)
 	assert.Contains(t, err.Error(), ": failed after its last delivery (1 delivery): no worker finished it (its host was lost, or handed it back)")
 	assertQueueEmpty(t, nc, cfg)
+}
+
+// A task consumer made by an earlier build (MaxDeliver as in the Config,
+// without the extra delivery) is refused with ErrConfig saying so, rather
+// than as a Config that differs by one.
+func TestEarlierBuildConsumerRefused(t *testing.T) {
+	s := startServer(t, embedded.Config{})
+	nc := connect(t, s)
+	newClient(t, nc, testConfig) // the streams
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js := jetstreamOf(t, nc)
+	_, err := js.CreateConsumer(ctx, "MP_TASKS", jetstream.ConsumerConfig{
+		Durable: "task-square", FilterSubject: "mp.task.square", AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: testConfig.AckWait, MaxDeliver: testConfig.MaxDeliver, MaxAckPending: -1,
+	})
+	require.NoError(t, err)
+	m, err := newManager(1)
+	require.NoError(t, err)
+	w := cluster.NewWorker(nc, testConfig, cluster.WorkerOptions{})
+	cluster.Serve(w, square)
+	err = w.Run(ctx, m)
+	require.ErrorIs(t, err, cluster.ErrConfig)
+	assert.Contains(t, err.Error(), "consumer task-square was made by an earlier build of mp/cluster")
 }

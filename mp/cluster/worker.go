@@ -234,6 +234,10 @@ func (w *Worker) consumer(ctx context.Context, stream jetstream.Stream, command 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
 	}
+	if c := cons.CachedInfo().Config; c.AckWait == w.cfg.AckWait && c.MaxDeliver == w.cfg.MaxDeliver {
+		return nil, fmt.Errorf("cluster: %w: consumer %s was made by an earlier build of mp/cluster, without the extra delivery that reports a lost task: delete it, with every host of that build stopped",
+			ErrConfig, name)
+	}
 	if c := cons.CachedInfo().Config; c.AckWait != w.cfg.AckWait || c.MaxDeliver != w.cfg.MaxDeliver+1 {
 		return nil, fmt.Errorf("cluster: %w: consumer %s has AckWait %v and MaxDeliver %d, this host's Config %v and %d: every host must use the same (delete the consumer to change them)",
 			ErrConfig, name, c.AckWait, c.MaxDeliver-1, w.cfg.AckWait, w.cfg.MaxDeliver)
