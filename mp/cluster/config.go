@@ -185,6 +185,9 @@ func Connect(rawURL string, timeout time.Duration, opts ...nats.Option) (*nats.C
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
+	if strings.TrimSpace(rawURL) == "" { // an unset variable, say
+		return nil, fmt.Errorf("cluster: %w: the URL is empty (want nats://host:port)", ErrConnect)
+	}
 	for _, p := range strings.Split(rawURL, ",") {
 		if _, _, parsed := userinfo(p); !parsed {
 			return nil, fmt.Errorf("cluster: %w to %s: the user, password or token does not parse: escape / # %% ? and spaces in it (%%2F %%23 %%25 %%3F %%20)", ErrConnect, Redact(rawURL))

@@ -105,3 +105,14 @@ func TestPrefixCaseClashRefused(t *testing.T) {
 	cluster.Serve(w, square)
 	require.ErrorIs(t, w.Run(ctx, m), cluster.ErrConfig)
 }
+
+// Fault: Connect is given an empty URL (an unset environment variable,
+// say). It fails with ErrConnect saying the URL is empty; before, it said
+// "cannot connect to : nats: no servers available for connection".
+func TestEmptyURL(t *testing.T) {
+	for _, u := range []string{"", "  "} {
+		_, err := cluster.Connect(u, time.Second)
+		require.ErrorIs(t, err, cluster.ErrConnect)
+		assert.Equal(t, "cluster: cannot connect: the URL is empty (want nats://host:port)", err.Error())
+	}
+}
