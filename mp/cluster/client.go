@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,17 +35,42 @@ type Client struct {
 	cfg  Config
 	id   string
 	cons string // the results consumer's name
-	cc   jetstream.ConsumeContext
+
+	reviving sync.Mutex    // one revive at a time
+	stop     chan struct{} // closed by Close
 
 	mu      sync.Mutex
 	pending map[string]*waiting // by task ID; removed when its result arrives
+	closed  bool                // by Close: no more Submit, no more results
+	cc      jetstream.ConsumeContext
 }
 
 // waiting is a submitted task whose result has not been taken yet; done is
-// closed when it arrives.
+// closed when it arrives (msg), or when no result can come any more (err).
 type waiting struct {
 	done chan struct{}
 	msg  jetstream.Msg
+	err  error
+}
+
+// settle ends w's wait with msg, or err if msg is nil, unless it ended
+// already. c.mu must be held.
+func (w *waiting) settle(msg jetstream.Msg, err error) {
+	select {
+	case <-w.done:
+	default:
+		w.msg, w.err = msg, err
+		close(w.done)
+	}
+}
+
+// fail ends every pending wait with err: no result can reach them.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.pending {
+		w.settle(nil, err)
+	}
 }
 
 // NewClient creates the streams of cfg if needed and starts reading the
@@ -62,56 +88,12 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 	if err := ensureStreams(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}}
-	// The results are read through a consumer of the client's own, with
-	// the streams' replicas: when a node goes, the consumer elects a new
-	// leader among the others, like the task consumer, and the pull
-	// requests move to it after a missed heartbeat or a reconnection. An
-	// ordered consumer (one replica, in memory) has instead to be created
-	// again when its node or the client's server goes; with three nodes,
-	// one just killed, that creation was seen to time out again and again
-	// for more than 80 s, and the client received nothing meanwhile.
-	// Each result is acknowledged: one lost on its way (the client's
-	// server went) is delivered again after AckWait.
-	cons, err := js.CreateConsumer(ctx, cfg.resultStream(), jetstream.ConsumerConfig{
-		Name:              cfg.resultConsumer(c.id),
-		FilterSubject:     cfg.resultSubject(c.id, "*"),
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		AckPolicy:         jetstream.AckExplicitPolicy,
-		AckWait:           cfg.AckWait,
-		MaxDeliver:        -1,
-		MaxAckPending:     -1,
-		Replicas:          cfg.Replicas,
-		InactiveThreshold: resultInactivity,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: results of %s: %w", c.id, err)
-	}
-	c.cons = cons.CachedInfo().Name
-	// A pull request held by a node that went is noticed when two
-	// heartbeats are missed, and made again to the consumer's new leader.
-	if c.cc, err = cons.Consume(c.receive, jetstream.PullExpiry(resultExpiry), jetstream.PullHeartbeat(resultHeartbeat)); err != nil {
-		c.deleteConsumer()
-		return nil, fmt.Errorf("cluster: results of %s: %w", c.id, err)
+	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}, stop: make(chan struct{})}
+	c.cons = cfg.resultConsumer(c.id)
+	if err := c.readResults(ctx); err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-// The results consumer's pull requests: each lasts resultExpiry, with a
-// heartbeat every resultHeartbeat. A consumer without pull requests for
-// resultInactivity (its client is gone without Close) is removed by the
-// server.
-const (
-	resultExpiry     = 10 * time.Second
-	resultHeartbeat  = 2 * time.Second
-	resultInactivity = 5 * time.Minute
-)
-
-// deleteConsumer removes the client's results consumer, best effort.
-func (c *Client) deleteConsumer() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
-	defer cancel()
-	c.js.DeleteConsumer(ctx, c.cfg.resultStream(), c.cons)
 }
 
 // ID returns the client's ID: results are published for it.
@@ -119,11 +101,24 @@ func (c *Client) ID() string { return c.id }
 
 // Close stops reading results and removes the client's results consumer
 // from the server (waiting at most Config.Timeout): a Wait that has no
-// result yet then ends only with its ctx. Tasks submitted and not yet
-// finished keep running on the workers; their results stay in the results
-// stream until Config.ResultTTL has passed.
+// result yet then returns an error wrapping ErrClosed, and so does a later
+// Submit, which queues nothing. Tasks submitted and not yet finished keep
+// running on the workers; their results stay in the results stream until
+// Config.ResultTTL has passed. Close may be called more than once.
 func (c *Client) Close() {
-	c.cc.Stop()
+	c.mu.Lock()
+	closed := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	c.fail(ErrClosed)
+	if closed {
+		return
+	}
+	close(c.stop)
+	c.mu.Lock()
+	cc := c.cc
+	c.mu.Unlock()
+	cc.Stop()
 	c.deleteConsumer()
 }
 
@@ -134,10 +129,8 @@ func (c *Client) receive(msg jetstream.Msg) {
 	msg.Ack()
 	task := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
 	c.mu.Lock()
-	w := c.pending[task]
-	if w != nil && w.msg == nil {
-		w.msg = msg
-		close(w.done)
+	if w := c.pending[task]; w != nil {
+		w.settle(msg, nil)
 	}
 	c.mu.Unlock()
 }
@@ -155,8 +148,10 @@ func (t *Task[Resp]) ID() string { return t.id }
 
 // Wait waits for the task's result and returns the reply, or the task's
 // *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
-// wrapping ErrBadReply, or ctx's error if ctx ends first. A Wait that
-// returned ctx's error may be called again: the task is not withdrawn.
+// wrapping ErrBadReply, ErrClosed if the client was closed before the
+// result came, nats.ErrConnectionClosed if its connection was, or ctx's
+// error if ctx ends first. A Wait that returned ctx's
+// error may be called again: the task is not withdrawn.
 func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	var resp Resp
 	select {
@@ -164,9 +159,10 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	case <-ctx.Done():
 		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, context.Cause(ctx))
 	}
-	t.c.mu.Lock()
-	delete(t.c.pending, t.id)
-	t.c.mu.Unlock()
+	t.c.forget(t.id)
+	if t.w.msg == nil {
+		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, t.w.err)
+	}
 	h := t.w.msg.Headers()
 	if status := h.Get(hdrStatus); status != statusOK {
 		n, _ := strconv.Atoi(h.Get(hdrDeliveries))
@@ -179,12 +175,19 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 }
 
 // Submit queues req as a task of command cmd and returns at once, once the
-// server has stored it. The task's ID is its message ID: the publish is
+// server has stored it. A Task dropped without Wait leaves nothing in the
+// client once it is garbage collected: its result, when it comes, is
+// dropped. The task's ID is its message ID: the publish is
 // retried after a lost acknowledgement without being stored twice. Submit
 // fails with an error wrapping ErrTooLarge if the encoded request is larger
 // than the server accepts, mp.ErrParam if it cannot be encoded, ErrConfig if
-// cmd's name cannot be a subject token, or the server's or ctx's error;
-// nothing is queued then.
+// cmd's name cannot be a subject token, or ErrClosed after Close; nothing is
+// queued then. It fails with the server's or ctx's error when the server
+// did not acknowledge the task in time; whether it was queued is then
+// unknown: the server may have stored it, or may store it once the
+// connection is back (the client library keeps what is published while it
+// reconnects), and it then runs, its result dropped. Submitting again may
+// run the work twice, as a redelivery may: handlers must be idempotent.
 func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Resp], req Req) (*Task[Resp], error) {
 	if err := checkToken(cmd.Name()); err != nil {
 		return nil, fmt.Errorf("cluster: %w: command: %v", ErrConfig, err)
@@ -205,18 +208,32 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	}
 	w := &waiting{done: make(chan struct{})}
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("cluster: submit %q: %w", cmd.Name(), ErrClosed)
+	}
 	c.pending[id] = w
 	c.mu.Unlock()
 	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3)); err != nil {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
+		c.forget(id)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: %w", ErrTooLarge, err)
 		}
 		return nil, fmt.Errorf("cluster: submit %q: %w", cmd.Name(), err)
 	}
-	return &Task[Resp]{c: c, id: id, command: cmd.Name(), w: w}, nil
+	t := &Task[Resp]{c: c, id: id, command: cmd.Name(), w: w}
+	// A task nobody can wait for any more (submitted and forgotten) must
+	// not keep its entry, and its result once it comes, for the client's
+	// life: the entry goes with the Task.
+	runtime.AddCleanup(t, c.forget, id)
+	return t, nil
+}
+
+// forget drops the pending entry of task id.
+func (c *Client) forget(id string) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
 }
 
 // Call submits req as a task of cmd and waits for its result: Submit, then
@@ -230,9 +247,7 @@ func Call[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Re
 	}
 	resp, err := t.Wait(ctx)
 	if err != nil && ctx.Err() != nil {
-		t.c.mu.Lock()
-		delete(t.c.pending, t.id)
-		t.c.mu.Unlock()
+		c.forget(t.id)
 	}
 	return resp, err
 }

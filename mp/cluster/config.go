@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,11 +24,13 @@ type Config struct {
 	// Prefix starts every subject and names the streams: tasks go to
 	// <Prefix>.task.<command> in stream <PREFIX>_TASKS, results to
 	// <Prefix>.result.<client>.<task> in stream <PREFIX>_RESULTS.
-	// Letters, digits, '-' and '_' only; default "mp".
+	// Letters, digits, '-' and '_' only; default "mp". Prefixes that
+	// differ only in case name the same streams: the second program to
+	// start on a server fails with ErrConfig.
 	Prefix string
 	// AckWait is how long a delivered task may go without news from its
 	// worker (InProgress, every third of it) before it is redelivered to
-	// another. Default 30 s.
+	// another. Default 30 s; less than a millisecond is an error.
 	AckWait time.Duration
 	// MaxDeliver is how many times a task is delivered before it fails
 	// with ErrFailed. Default 3.
@@ -39,7 +42,7 @@ type Config struct {
 	// client to read. Default 1 h.
 	ResultTTL time.Duration
 	// Timeout bounds each call to the server (creating streams, storing a
-	// result). Default 10 s.
+	// result). Default 10 s; less than a millisecond is an error.
 	Timeout time.Duration
 }
 
@@ -68,8 +71,22 @@ func (c Config) withDefaults() (Config, error) {
 	if c.AckWait < 0 || c.MaxDeliver < 1 || c.Replicas < 1 || c.ResultTTL < 0 || c.Timeout < 0 {
 		return c, fmt.Errorf("cluster: %w: negative duration, MaxDeliver or Replicas", ErrConfig)
 	}
+	// A bare number is nanoseconds: AckWait 30 meant as seconds would
+	// tick InProgress every 10 ns (or panic the ticker below 3 ns), and a
+	// Timeout of 10 would end every call to the server at once.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"AckWait", c.AckWait}, {"Timeout", c.Timeout}} {
+		if d.v < minDuration {
+			return c, fmt.Errorf("cluster: %w: %s %v: want at least %v (a time.Duration: 30*time.Second, not 30)", ErrConfig, d.name, d.v, minDuration)
+		}
+	}
 	return c, nil
 }
+
+// minDuration is the least AckWait and Timeout a Config accepts.
+const minDuration = time.Millisecond
 
 func (c Config) taskStream() string   { return strings.ToUpper(c.Prefix) + "_TASKS" }
 func (c Config) resultStream() string { return strings.ToUpper(c.Prefix) + "_RESULTS" }
@@ -138,9 +155,17 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", sc.Name, err)
 	}
-	if got := st.CachedInfo().Config; got.Replicas != sc.Replicas {
+	got := st.CachedInfo().Config
+	if got.Replicas != sc.Replicas {
 		return fmt.Errorf("cluster: %w: stream %s has %d replica(s), this program's Config %d: every program must use the same (delete the stream to change it)",
 			ErrConfig, sc.Name, got.Replicas, sc.Replicas)
+	}
+	// The name is the Prefix in capitals: "jobs" and "Jobs" name one
+	// stream, whose subjects are only the first's; and another program
+	// may have made a stream of that name for something else.
+	if !slices.Equal(got.Subjects, sc.Subjects) || got.Retention != sc.Retention {
+		return fmt.Errorf("cluster: %w: stream %s takes subjects %v with %v retention, this program's Config wants %v with %v: another Prefix that differs only in case, or a stream that is not this package's (choose another Prefix)",
+			ErrConfig, sc.Name, got.Subjects, got.Retention, sc.Subjects, sc.Retention)
 	}
 	return nil
 }
@@ -150,12 +175,23 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 // or a token (nats://token@host:4222), within timeout (default 5 s), and
 // then reconnects for as long as the connection is used. It fails with an
 // error wrapping ErrConnect that names the URL, its secret left out, when
-// no server answers in time or the server refuses the credentials. opts are
-// the client's own options (nats.UserCredentials for a credentials file,
-// nats.RootCAs for TLS, ...).
+// no server answers in time or the server refuses the credentials, and at
+// once when a user, password or token does not parse (a '/', '#', '%', '?'
+// or space in it must be %-escaped): the error then leaves out the
+// client library's, which quotes the URL. opts are the client's own
+// options (nats.UserCredentials for a credentials file, nats.RootCAs for
+// TLS, ...).
 func Connect(rawURL string, timeout time.Duration, opts ...nats.Option) (*nats.Conn, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
+	}
+	if strings.TrimSpace(rawURL) == "" { // an unset variable, say
+		return nil, fmt.Errorf("cluster: %w: the URL is empty (want nats://host:port)", ErrConnect)
+	}
+	for _, p := range strings.Split(rawURL, ",") {
+		if _, _, parsed := userinfo(p); !parsed {
+			return nil, fmt.Errorf("cluster: %w to %s: the user, password or token does not parse: escape / # %% ? and spaces in it (%%2F %%23 %%25 %%3F %%20)", ErrConnect, Redact(rawURL))
+		}
 	}
 	opts = append([]nats.Option{
 		nats.Timeout(timeout),
@@ -170,20 +206,50 @@ func Connect(rawURL string, timeout time.Duration, opts ...nats.Option) (*nats.C
 }
 
 // Redact returns the URLs in s with their passwords and tokens replaced by
-// "xxxxx", for logs and errors.
+// "xxxxx", for logs and errors; a URL whose user information does not
+// parse has all of it replaced.
 func Redact(s string) string {
 	parts := strings.Split(s, ",")
 	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil || u.User == nil {
-			continue
+		u, at, parsed := userinfo(p)
+		switch {
+		case at < 0: // no user information
+		case !parsed:
+			parts[i] = p[:strings.Index(p, "://")+3] + "xxxxx" + p[at:]
+			if !strings.Contains(p, "://") {
+				parts[i] = "xxxxx" + p[at:]
+			}
+		default:
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			} else {
+				u.User = url.User("xxxxx")
+			}
+			parts[i] = u.String()
 		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		} else {
-			u.User = url.User("xxxxx")
-		}
-		parts[i] = u.String()
 	}
 	return strings.Join(parts, ",")
+}
+
+// userinfo parses one URL of a list as the client library does (nats://
+// if it names no scheme). at is the index in p of the '@' that ends its
+// user information, -1 if it has none; parsed says whether the URL parser
+// finds that very user information, rather than an error or another split
+// (a '#' or '/' in a token makes the rest a fragment or a path).
+func userinfo(p string) (u *url.URL, at int, parsed bool) {
+	start := 0
+	if i := strings.Index(p, "://"); i >= 0 {
+		start = i + 3
+	}
+	at = strings.LastIndexByte(p, '@')
+	if at < start {
+		return nil, -1, true
+	}
+	full := p
+	if start == 0 {
+		full = "nats://" + strings.TrimSpace(p)
+	}
+	u, err := url.Parse(strings.TrimSpace(full))
+	parsed = err == nil && u.User != nil && strings.HasPrefix(p[at+1:], u.Host)
+	return u, at, parsed
 }

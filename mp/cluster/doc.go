@@ -44,13 +44,17 @@
 // reads its results through a pull consumer of its own, with the streams'
 // Config.Replicas and explicit acks, so that it goes on through another node
 // when one goes; Client.Close removes it (the server does after 5 minutes
-// without the client).
+// without the client: a client that comes back after that creates it
+// again, and reads its results from the start of the stream).
 //
 // After Config.MaxDeliver attempts a task fails with an error wrapping
-// ErrFailed: the worker that saw the last attempt fail reports it, and a
-// task whose last attempt was lost with its host (JetStream leaves such a
-// message in a work-queue stream for good) is reported and removed by the
-// workers, which watch the server's max-deliveries advisory. A request that
+// ErrFailed: the worker that saw the last attempt fail reports it. A task
+// whose last attempt was lost with its host is delivered once more, after
+// AckWait, to whichever host pulls first (one that starts later too), which
+// reports it without running it; should that delivery be lost as well
+// (JetStream then leaves the message in a work-queue stream for good), the
+// workers that run at that moment report and remove it, on the server's
+// max-deliveries advisory. A request that
 // does not decode as the command's request type (garbage, or a submitter of
 // another build) is terminated at once: never redelivered.
 //
@@ -59,5 +63,8 @@
 // Requests and replies are encoded with CBOR, as mp encodes typed commands
 // on its pipes, and decoded with the same rule: a field the receiver does not
 // know is an error, not a silent zero (see ErrBadRequest). A request larger
-// than the server's maximum payload fails at Submit with ErrTooLarge.
+// than the server's maximum payload fails at Submit with ErrTooLarge; a
+// reply larger than it fails its task at once with ErrReplyTooLarge (running
+// the task again would return the same reply), and a handler's error text is
+// cut to a few KiB.
 package cluster

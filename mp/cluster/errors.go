@@ -25,21 +25,29 @@ var (
 	// ErrTooLarge is wrapped by Submit's error for a request larger than
 	// the server's maximum payload; nothing was queued.
 	ErrTooLarge = errors.New("request too large")
+	// ErrReplyTooLarge is wrapped by the error of a task whose handler
+	// returned a reply larger than the server's maximum payload. The task
+	// ran and is not retried: it would return the same reply.
+	ErrReplyTooLarge = errors.New("reply too large")
 	// ErrConnect is wrapped by Connect's error when no server could be
 	// reached or the server refused the connection.
 	ErrConnect = errors.New("cannot connect")
 	// ErrConfig is wrapped by the error of an invalid Config or name.
 	ErrConfig = errors.New("invalid configuration")
+	// ErrClosed is wrapped by the error of a Submit after Client.Close,
+	// and of a Wait whose client was closed before its result came.
+	ErrClosed = errors.New("client closed")
 )
 
 // TaskError is the error of a task that reached a worker and did not
-// succeed. It unwraps to ErrHandler, ErrFailed or ErrBadRequest.
+// succeed. It unwraps to ErrHandler, ErrFailed, ErrBadRequest or
+// ErrReplyTooLarge.
 type TaskError struct {
 	Task       string // the task's ID
 	Command    string // the command's name
 	Deliveries int    // how many times the task was delivered to a worker
 	Msg        string // what the worker said
-	Err        error  // ErrHandler, ErrFailed or ErrBadRequest
+	Err        error  // ErrHandler, ErrFailed, ErrBadRequest or ErrReplyTooLarge
 }
 
 // Error says which task failed, how, after how many deliveries, and what
@@ -66,6 +74,7 @@ const (
 	statusHandler    = "handler"
 	statusFailed     = "failed"
 	statusBadRequest = "bad-request"
+	statusTooLarge   = "reply-too-large"
 )
 
 func statusError(status string) error {
@@ -74,6 +83,8 @@ func statusError(status string) error {
 		return ErrHandler
 	case statusBadRequest:
 		return ErrBadRequest
+	case statusTooLarge:
+		return ErrReplyTooLarge
 	default:
 		return ErrFailed
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/manager"
@@ -73,10 +74,21 @@ func (t *job) done(out []byte, err error) {
 // for: one that is lost makes the task run again, and the server drops that
 // run's result (same message ID), so waiting would only cost a round trip
 // per task.
+//
+// A reply too large to be stored would be so again on every run: the task
+// is given up at once, with an error that says so, rather than run
+// MaxDeliver times and then reported lost.
 func (t *job) finish(status string, data []byte, errText string, term bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.w.cfg.Timeout)
 	defer cancel()
-	if err := publishResult(ctx, t.w.nc, t.w.cfg, t.client, t.id, t.command, status, data, errText, t.deliveries); err != nil {
+	err := publishResult(ctx, t.w.nc, t.w.cfg, t.client, t.id, t.command, status, data, errText, t.deliveries)
+	var big *tooLarge
+	if errors.As(err, &big) && status == statusOK {
+		t.w.log.Warn(fmt.Sprintf("task %q %s: terminated: %v", t.command, t.id, err))
+		t.finish(statusTooLarge, nil, err.Error(), true)
+		return
+	}
+	if err != nil {
 		t.w.log.Warn(fmt.Sprintf("task %q %s: storing its result: %v", t.command, t.id, err))
 		return
 	}
@@ -103,8 +115,36 @@ func publishResult(ctx context.Context, nc *nats.Conn, cfg Config, client, id, c
 	msg.Header.Set(hdrCommand, command)
 	msg.Header.Set(hdrDeliveries, strconv.Itoa(deliveries))
 	if errText != "" {
-		msg.Header.Set(hdrError, errText)
+		msg.Header.Set(hdrError, headerText(errText))
+	}
+	msg.Header.Set(nats.MsgIdHdr, id)
+	if size, limit := len(data)+headerSize(msg.Header), nc.MaxPayload(); int64(size) > limit {
+		return &tooLarge{size: int64(size), limit: limit}
 	}
 	_, err = js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
 	return err
+}
+
+// tooLarge is publishResult's error for a result larger than the server
+// accepts.
+type tooLarge struct{ size, limit int64 }
+
+func (e *tooLarge) Error() string {
+	return fmt.Sprintf("the reply is %d bytes encoded with its headers, the server accepts at most %d", e.size, e.limit)
+}
+
+// maxErrorText bounds the error text a result carries in its header.
+const maxErrorText = 4096
+
+// headerText cuts s to at most maxErrorText bytes, saying how many it
+// left out: a result must fit the server's maximum payload.
+func headerText(s string) string {
+	if len(s) > maxErrorText {
+		cut := maxErrorText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + fmt.Sprintf("… (%d bytes more)", len(s)-cut)
+	}
+	return s
 }

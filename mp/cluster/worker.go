@@ -107,7 +107,9 @@ func Serve[Req, Resp any](w *Worker, cmd *mp.Command[Req, Resp]) {
 // server (Nak) for another worker; results being stored are stored first.
 // Run returns m.Run's error, or an error setting up the streams and
 // consumers; it fails with ErrConfig when no command is served or the
-// consumer disagrees with the Worker's Config. Run may be called once.
+// consumer disagrees with the Worker's Config, and with an error wrapping
+// nats.ErrConnectionClosed, its manager stopped, when the connection is
+// closed for good. Run may be called once.
 func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 	if w.err != nil {
 		return w.err
@@ -151,8 +153,12 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 		consumers = append(consumers, cons)
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// A connection closed for good (by the program, or by the client
+	// library after its last reconnection attempt) ends the run: the host
+	// could take no task any more.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w.endWhenClosed(runCtx, cancel)
 	managed := make(chan error, 1)
 	go func() { managed <- m.Run(runCtx) }()
 	var pulling sync.WaitGroup
@@ -172,15 +178,46 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 		defer hello.Unsubscribe()
 	}
 	err = <-managed // ends with ctx, or when the manager gives up
-	cancel()
+	cancel(nil)
 	pulling.Wait()
 	w.finishing.Wait()
+	if lost := context.Cause(runCtx); ctx.Err() == nil && errors.Is(lost, nats.ErrConnectionClosed) {
+		return lost
+	}
 	return err
+}
+
+// endWhenClosed ends ctx (with cancel) once the connection is closed.
+func (w *Worker) endWhenClosed(ctx context.Context, cancel context.CancelCauseFunc) {
+	status := w.nc.StatusChanged(nats.CLOSED)
+	go func() {
+		defer w.nc.RemoveStatusListener(status)
+		select {
+		case <-status:
+		case <-ctx.Done():
+			return
+		}
+		if w.nc.IsClosed() {
+			cancel(fmt.Errorf("cluster: the NATS connection is closed: %w", nats.ErrConnectionClosed))
+		}
+	}()
+	if w.nc.IsClosed() { // before the listener was there
+		cancel(fmt.Errorf("cluster: the NATS connection is closed: %w", nats.ErrConnectionClosed))
+	}
 }
 
 // consumer returns the durable consumer of command name, created with the
 // Worker's Config if there is none. One that exists with another AckWait or
 // MaxDeliver is an error: changing it would change it for every host.
+//
+// The server delivers a task once more than Config.MaxDeliver: a task
+// whose last attempt was lost with its host is delivered again once the
+// attempt's AckWait has passed, to whichever host pulls first, even one
+// that starts later, and that host reports it failed without running it
+// (see take). Were the server to stop at MaxDeliver, only its
+// max-deliveries advisory would say so, a plain message that no host
+// receives if none runs at that moment: the task would stay in the work
+// queue for good, its Wait unanswered.
 func (w *Worker) consumer(ctx context.Context, stream jetstream.Stream, command string) (jetstream.Consumer, error) {
 	name := w.cfg.consumer(command)
 	cons, err := stream.Consumer(ctx, name)
@@ -190,16 +227,20 @@ func (w *Worker) consumer(ctx context.Context, stream jetstream.Stream, command 
 			FilterSubject: w.cfg.taskSubject(command),
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       w.cfg.AckWait,
-			MaxDeliver:    w.cfg.MaxDeliver,
+			MaxDeliver:    w.cfg.MaxDeliver + 1,
 			MaxAckPending: -1,
 		})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
 	}
-	if c := cons.CachedInfo().Config; c.AckWait != w.cfg.AckWait || c.MaxDeliver != w.cfg.MaxDeliver {
+	if c := cons.CachedInfo().Config; c.AckWait == w.cfg.AckWait && c.MaxDeliver == w.cfg.MaxDeliver {
+		return nil, fmt.Errorf("cluster: %w: consumer %s was made by an earlier build of mp/cluster, without the extra delivery that reports a lost task: delete it, with every host of that build stopped",
+			ErrConfig, name)
+	}
+	if c := cons.CachedInfo().Config; c.AckWait != w.cfg.AckWait || c.MaxDeliver != w.cfg.MaxDeliver+1 {
 		return nil, fmt.Errorf("cluster: %w: consumer %s has AckWait %v and MaxDeliver %d, this host's Config %v and %d: every host must use the same (delete the consumer to change them)",
-			ErrConfig, name, c.AckWait, c.MaxDeliver, w.cfg.AckWait, w.cfg.MaxDeliver)
+			ErrConfig, name, c.AckWait, c.MaxDeliver-1, w.cfg.AckWait, w.cfg.MaxDeliver)
 	}
 	return cons, nil
 }
@@ -266,6 +307,17 @@ func (w *Worker) take(ctx context.Context, msg jetstream.Msg, r *route, m *manag
 		return
 	}
 	t := &job{w: w, msg: msg, command: r.name, client: client, id: id, deliveries: int(md.NumDelivered)}
+	if t.deliveries > w.cfg.MaxDeliver { // the last attempt was lost: see consumer
+		t.deliveries = w.cfg.MaxDeliver
+		w.log.Warn(fmt.Sprintf("task %q %s %v (%s): %s", r.name, id, ErrFailed, deliveries(t.deliveries), lostText))
+		w.finishing.Add(1)
+		go func() {
+			defer w.finishing.Done()
+			defer release()
+			t.finish(statusFailed, nil, lostText, true)
+		}()
+		return
+	}
 	call, err := r.decode(msg.Data())
 	if err != nil {
 		w.log.Warn(fmt.Sprintf("task %q %s: terminated: the request does not decode: %v", r.name, id, err))
@@ -304,8 +356,12 @@ func (w *Worker) take(ctx context.Context, msg jetstream.Msg, r *route, m *manag
 	}
 }
 
+// lostText says why a task whose last attempt was lost failed.
+const lostText = "no worker finished it (its host was lost, or handed it back)"
+
 // exceeded handles a max-deliveries advisory: the task it names is
-// reported failed to its client and removed from the stream. Every worker
+// reported failed to its client and removed from the stream. It comes
+// when the extra delivery that take reports (see consumer) was lost too. Every worker
 // host receives the advisory; the first to act removes the task, and the
 // result is stored once.
 func (w *Worker) exceeded(stream jetstream.Stream, data []byte) {
@@ -325,12 +381,12 @@ func (w *Worker) exceeded(stream jetstream.Stream, data []byte) {
 	client, id := raw.Header.Get(hdrClient), raw.Header.Get(nats.MsgIdHdr)
 	command := raw.Subject[len(w.cfg.taskSubject("")):]
 	if checkToken(client) == nil && checkToken(id) == nil {
-		text := "no worker finished it (its host was lost, or handed it back)"
-		if err := publishResult(ctx, w.nc, w.cfg, client, id, command, statusFailed, nil, text, a.Deliveries); err != nil {
+		n := min(a.Deliveries, w.cfg.MaxDeliver) // the extra delivery is no attempt
+		if err := publishResult(ctx, w.nc, w.cfg, client, id, command, statusFailed, nil, lostText, n); err != nil {
 			w.log.Warn(fmt.Sprintf("task %q %s: storing its failure: %v", command, id, err))
 			return
 		}
-		w.log.Warn(fmt.Sprintf("task %q %s %v (%s): %s", command, id, ErrFailed, deliveries(a.Deliveries), text))
+		w.log.Warn(fmt.Sprintf("task %q %s %v (%s): %s", command, id, ErrFailed, deliveries(n), lostText))
 	}
 	stream.DeleteMsg(ctx, a.StreamSeq)
 }

@@ -50,7 +50,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.ackWait, "ack-wait", 30*time.Second, "how long a task may go without news from its host before it is redelivered")
 	fs.IntVar(&c.maxDeliver, "max-deliver", 3, "deliveries of a task before it is reported failed")
 	fs.StringVar(&c.fault, "fault", "", "poison: task 2 panics its worker on every delivery")
-	fs.DurationVar(&c.timeout, "timeout", 0, "give up waiting for the results after this long (0: wait until Ctrl-C)")
+	fs.DurationVar(&c.timeout, "timeout", 0, "give up waiting for the worker hosts and the results after this long (0: wait until Ctrl-C)")
 	usage := func(err error) error {
 		return fmt.Errorf("cluster: %v\n%s", err, story.UsageText("part3/cluster", fs))
 	}

@@ -142,6 +142,13 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	}
 	defer func() { stopHost(); <-hostDone }()
 
+	// Every wait ends: for the hosts, for each result, with Ctrl-C, or
+	// after -timeout, which the error then names.
+	if cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, cfg.timeout, fmt.Errorf("-timeout %v passed", cfg.timeout))
+		defer cancel()
+	}
 	client, err := cluster.NewClient(ctx, nc, clusterConfig(cfg))
 	if err != nil {
 		return err
@@ -161,12 +168,6 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		if tasks[i], err = cluster.Submit(ctx, client, work, req); err != nil {
 			return err
 		}
-	}
-	// Every wait ends: with a result, with Ctrl-C, or after -timeout.
-	if cfg.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)
-		defer cancel()
 	}
 	failed := 0
 	for i, t := range tasks {
@@ -240,7 +241,7 @@ func startServer(cfg config, log *slog.Logger) (*embedded.Server, error) {
 		log.Warn(fmt.Sprintf("listening beyond loopback: clients need the token; other hosts use -nats %s", reachableURL(srv.URL())))
 	}
 	if cfg.urlFile != "" {
-		if err := os.WriteFile(cfg.urlFile, []byte(srv.URL()+"\n"), 0o600); err != nil {
+		if err := writeURLFile(cfg.urlFile, srv.URL()); err != nil {
 			srv.Shutdown()
 			return nil, err
 		}

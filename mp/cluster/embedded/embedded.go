@@ -36,7 +36,10 @@ type Config struct {
 	// Token, if not empty, is required of every client (nats://TOKEN@host:port).
 	Token string
 	// StoreDir is where JetStream keeps its streams; empty means a new
-	// temporary directory, removed by Shutdown.
+	// temporary directory, removed by Shutdown (or, if the program was
+	// killed, by the next Start of any program, which removes the
+	// temporary stores whose program is gone). One StoreDir serves one
+	// running server: Start fails while another uses it.
 	StoreDir string
 	// Name names the server in a cluster; default a random name.
 	Name string
@@ -62,7 +65,8 @@ type Config struct {
 type Server struct {
 	s       *server.Server
 	token   string
-	tempDir string // removed by Shutdown, if Config.StoreDir was empty
+	tempDir string   // removed by Shutdown, if Config.StoreDir was empty
+	owner   *os.File // locked in tempDir while the server lives
 }
 
 // Start starts a server and returns once it accepts connections. It fails
@@ -86,11 +90,17 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{token: cfg.Token}
 	dir := cfg.StoreDir
 	if dir == "" {
+		removeOrphans()
 		var err error
-		if dir, err = os.MkdirTemp("", "mp-nats-"); err != nil {
+		if dir, s.owner, err = tempStore(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrStart, err)
 		}
 		s.tempDir = dir
+	} else {
+		var err error
+		if s.owner, err = lockStore(dir); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStart, err)
+		}
 	}
 	opts := &server.Options{
 		ServerName:    cfg.Name,
@@ -107,6 +117,9 @@ func Start(cfg Config) (*Server, error) {
 		opts.TLSVerify = cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 	}
 	if cfg.ClusterPort != 0 {
+		if opts.ServerName == "" { // JetStream in a cluster requires one
+			opts.ServerName = "mp-" + randomToken()[:8]
+		}
 		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: cfg.Host, Port: cfg.ClusterPort}
 		opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
 	}
@@ -116,13 +129,54 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w on %s: %w", ErrStart, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), err)
 	}
 	s.s = ns
+	// The server says why it cannot start (a port in use, a store it
+	// cannot create) only in its log, and then waits to be shut down:
+	// without the log, Start would wait ReadyTimeout and say nothing.
+	fatal := make(chan string, 1)
+	ns.SetLoggerV2(fatalLog(fatal), false, false, false)
 	ns.Start()
-	if !ns.ReadyForConnections(cfg.ReadyTimeout) {
+	if err := ready(ns, fatal, cfg.ReadyTimeout); err != nil {
 		s.Shutdown()
-		return nil, fmt.Errorf("%w on %s: not ready within %v", ErrStart, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), cfg.ReadyTimeout)
+		return nil, fmt.Errorf("%w on %s: %w", ErrStart, net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), err)
 	}
 	return s, nil
 }
+
+// ready waits until ns accepts connections, for at most timeout, or until
+// it reports on fatal why it cannot.
+func ready(ns *server.Server, fatal <-chan string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case why := <-fatal:
+			return errors.New(why)
+		default:
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("not ready within %v", timeout)
+		}
+		if ns.ReadyForConnections(min(left, 50*time.Millisecond)) {
+			return nil
+		}
+	}
+}
+
+// fatalLog is a server log that keeps only the first fatal error, on its
+// channel; the rest of the log is dropped, as Options.NoLog does.
+type fatalLog chan string
+
+func (l fatalLog) Fatalf(format string, v ...any) {
+	select {
+	case l <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
+func (fatalLog) Noticef(string, ...any) {}
+func (fatalLog) Warnf(string, ...any)   {}
+func (fatalLog) Errorf(string, ...any)  {}
+func (fatalLog) Debugf(string, ...any)  {}
+func (fatalLog) Tracef(string, ...any)  {}
 
 // URL returns the URL clients connect to, with the token if there is one.
 func (s *Server) URL() string {
@@ -150,6 +204,9 @@ func (s *Server) Shutdown() {
 func (s *Server) removeStore() {
 	if s.tempDir != "" {
 		os.RemoveAll(s.tempDir)
+	}
+	if s.owner != nil {
+		s.owner.Close()
 	}
 }
 

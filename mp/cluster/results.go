@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The results consumer's pull requests: each lasts resultExpiry, with a
+// heartbeat every resultHeartbeat. A consumer without pull requests for
+// resultInactivity (its client is gone without Close) is removed by the
+// server.
+const (
+	resultExpiry     = 10 * time.Second
+	resultHeartbeat  = 2 * time.Second
+	resultInactivity = 5 * time.Minute
+)
+
+// readResults creates the client's results consumer and starts reading
+// it, into c.receive.
+//
+// The results are read through a consumer of the client's own, with the
+// streams' replicas: when a node goes, the consumer elects a new leader
+// among the others, like the task consumer, and the pull requests move to
+// it after a missed heartbeat or a reconnection. An ordered consumer (one
+// replica, in memory) has instead to be created again when its node or the
+// client's server goes; with three nodes, one just killed, that creation
+// was seen to time out again and again for more than 80 s, and the client
+// received nothing meanwhile. Each result is acknowledged: one lost on its
+// way (the client's server went) is delivered again after AckWait.
+func (c *Client) readResults(ctx context.Context) error {
+	cons, err := c.js.CreateConsumer(ctx, c.cfg.resultStream(), jetstream.ConsumerConfig{
+		Name:              c.cons,
+		FilterSubject:     c.cfg.resultSubject(c.id, "*"),
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		AckWait:           c.cfg.AckWait,
+		MaxDeliver:        -1,
+		MaxAckPending:     -1,
+		Replicas:          c.cfg.Replicas,
+		InactiveThreshold: resultInactivity,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: results of %s: %w", c.id, err)
+	}
+	// A pull request held by a node that went is noticed when two
+	// heartbeats are missed, and made again to the consumer's new leader.
+	cc, err := cons.Consume(c.receive, jetstream.PullExpiry(resultExpiry), jetstream.PullHeartbeat(resultHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			switch {
+			case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat):
+				go c.revive() // not on the consume loop, which waits for us
+			case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConnectionClosed):
+				c.fail(fmt.Errorf("the NATS connection is closed: %w", nats.ErrConnectionClosed))
+			}
+		}))
+	if err != nil {
+		c.deleteConsumer()
+		return fmt.Errorf("cluster: results of %s: %w", c.id, err)
+	}
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.cc = cc
+	}
+	c.mu.Unlock()
+	if closed { // Close came meanwhile
+		cc.Stop()
+		c.deleteConsumer()
+	}
+	return nil
+}
+
+// revive creates the results consumer again if the server removed it:
+// the server does after resultInactivity without pull requests (a client
+// cut off that long, a laptop asleep), or someone deleted it. Without it
+// no result would reach the client again, and every Wait would last until
+// its ctx. The new consumer delivers the client's results from the
+// start: those taken already find no pending task and are dropped.
+func (c *Client) revive() {
+	if !c.reviving.TryLock() {
+		return // another is at it
+	}
+	defer c.reviving.Unlock()
+	gone := c.timed(func(ctx context.Context) error {
+		_, err := c.js.Consumer(ctx, c.cfg.resultStream(), c.cons)
+		return err
+	})
+	if !errors.Is(gone, jetstream.ErrConsumerNotFound) {
+		return // there, or the server cannot say now: the next missed heartbeat asks again
+	}
+	c.mu.Lock()
+	old := c.cc
+	c.mu.Unlock()
+	old.Stop()
+	for c.timed(c.readResults) != nil { // the server is away: again, until Close
+		select {
+		case <-time.After(time.Second):
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// timed calls f with a context that ends after Config.Timeout.
+func (c *Client) timed(f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// deleteConsumer removes the client's results consumer, best effort.
+func (c *Client) deleteConsumer() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	c.js.DeleteConsumer(ctx, c.cfg.resultStream(), c.cons)
+}
