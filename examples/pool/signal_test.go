@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,8 +29,8 @@ const cldStopped = 5
 // return that as its error: it printed `pool: manager: task "square-1":
 // stopped` and exited 1, where the README says a program stopped by Ctrl-C
 // runs its clean-up and exits 130 (143 for SIGTERM). The built example is
-// held still with SIGSTOP as soon as its first worker has exec'd (the whole
-// run takes a few milliseconds, too few for a signal to land mid-run
+// held still with SIGSTOP as soon as its first worker is being started (the
+// whole run takes a few milliseconds, too few for a signal to land mid-run
 // otherwise), gets the signal, is let go, and must exit 130 or 143, say
 // only what stopped it (no "stopped" task error, no manager warning), and
 // leave no worker behind. The signal nearly always finds the tasks still
@@ -69,13 +70,9 @@ func interruptMidRun(t *testing.T, bin string, sig syscall.Signal) string {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { killTagged(t, tag) })
-	if !waitForWorker(t, tag, cmd.Process.Pid) {
+	if !holdWithAWorker(t, cmd.Process.Pid) {
 		require.NoError(t, cmd.Wait())
-		return "it ended before a worker was seen"
-	}
-	if !holdStill(t, cmd.Process.Pid) {
-		require.NoError(t, cmd.Wait())
-		return "it ended before it was held"
+		return "it ended before it was held with a worker"
 	}
 	require.NoError(t, cmd.Process.Signal(sig))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGCONT))
@@ -106,9 +103,40 @@ func interruptMidRun(t *testing.T, bin string, sig syscall.Signal) string {
 	return "every task done before the signal"
 }
 
+// holdWithAWorker lets the frontend, process pid, run in slices of about a
+// millisecond, stopped (SIGSTOP) between them, until it has a child: its
+// first worker, being started. It reports whether it then holds the
+// frontend stopped, or false when the frontend ended first. The frontend
+// is then in Manager.Run, past signal.NotifyContext, and no worker is ready
+// yet, so that every task is queued. The children are looked for while the
+// frontend is stopped, so that it cannot finish its run meanwhile (no
+// event tells another process of a fork(2), and looking at /proc while it
+// runs missed the few milliseconds the whole run takes when the machine was
+// busy); a slice ends early if the frontend exits (its pidfd).
+func holdWithAWorker(t *testing.T, pid int) bool {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if !holdStill(t, pid) {
+			return false
+		}
+		if hasChild(pid) {
+			return true
+		}
+		require.NoError(t, syscall.Kill(pid, syscall.SIGCONT))
+		if _, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 1); err != unix.EINTR {
+			require.NoError(t, err)
+		}
+	}
+	t.Fatal("no worker within 10 s")
+	return false
+}
+
 // holdStill stops process pid (SIGSTOP) and reports whether it is stopped,
-// or false when it had already exited: waitid(2) with WNOWAIT tells which
-// without reaping it, so that exec.Cmd.Wait still can.
+// or false when it has exited: waitid(2) with WNOWAIT tells which without
+// reaping it, so that exec.Cmd.Wait still can.
 func holdStill(t *testing.T, pid int) bool {
 	t.Helper()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
@@ -123,35 +151,22 @@ func holdStill(t *testing.T, pid int) bool {
 	}
 }
 
-// waitForWorker waits until a worker of tag runs, a process whose argv[0]
-// the exec(2) made "mp:pool/…", and reports whether one did before the
-// frontend, process pid, ended. The frontend is then in Manager.Run, past
-// signal.NotifyContext, and the worker is not ready yet, so that the tasks
-// are still queued. A bounded poll, as nothing better exists: no event
-// tells another process of an exec(2); between looks it waits on the
-// frontend's pidfd, which ends the wait when the frontend exits.
-func waitForWorker(t *testing.T, tag string, pid int) bool {
-	t.Helper()
-	fd, err := unix.PidfdOpen(pid, 0)
-	require.NoError(t, err)
-	defer unix.Close(fd)
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		for _, p := range proctest.Tagged(tag) {
-			argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
-			if strings.HasPrefix(string(argv), "mp:pool/") {
+// hasChild reports whether a process has pid as its parent (the fourth
+// field of /proc/<pid>/stat, after the command name's parenthesis).
+func hasChild(pid int) bool {
+	dirs, _ := os.ReadDir("/proc")
+	parent := strconv.Itoa(pid)
+	for _, d := range dirs {
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+			if f := strings.Fields(string(stat[i+1:])); len(f) > 1 && f[1] == parent {
 				return true
 			}
 		}
-		n, err := unix.Poll(pfd, 1)
-		if err != unix.EINTR {
-			require.NoError(t, err)
-		}
-		if n > 0 {
-			return false // the frontend has exited
-		}
 	}
-	t.Fatal("no worker within 10 s")
 	return false
 }
 
