@@ -37,8 +37,8 @@ const cldStopped = 5
 // queued (nothing printed); when the tasks won the race instead (every
 // result printed, the same status; or status 0 when the frontend was held
 // on its way out, past its last look at the signal), it tries again, up to
-// 5 runs, until one was cut short. The old code exits 1 or 0 in each case, never 130 or
-// 143.
+// 5 runs, until one was cut short, and fails if none was. The old code
+// exits 1 when cut short and 0 otherwise, so it fails either way.
 func TestSignalStopsThePool(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "pool")
 	build, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
