@@ -119,6 +119,7 @@ func TestCleanupDryRunChangesNothing(t *testing.T) {
 	prefix := testPrefix(t)
 	stale := segment(t, prefix+"1-stale")
 	orphan := exec.Command("bash", "-c", "exec -a mp:"+prefix+"/orphan sleep 60")
+	orphan.Env = append(withoutEnv("MP_SHM_PREFIX"), "MP_SHM_PREFIX="+prefix) // a backend of that prefix
 	require.NoError(t, orphan.Start())
 	t.Cleanup(func() { orphan.Process.Kill(); orphan.Wait() })
 	waitForArgv0(t, orphan.Process.Pid, "mp:"+prefix+"/orphan")
@@ -240,6 +241,7 @@ func TestCleanupLeavesOtherUsers(t *testing.T) {
 	tag := "users-" + randomHex(4)
 	other := exec.Command("bash", "-c", "exec -a mp:"+tag+"/theirs sleep 60")
 	other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	other.Env = append(withoutEnv("MP_SHM_PREFIX"), "MP_SHM_PREFIX="+prefix) // of the prefix: only its user differs
 	require.NoError(t, other.Start())
 	defer func() { other.Process.Kill(); other.Wait() }()
 	waitForArgv0(t, other.Process.Pid, "mp:"+tag+"/theirs")

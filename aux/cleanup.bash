@@ -12,10 +12,13 @@ Stops the processes and removes the /dev/shm segments that a crashed mp
 program left behind, and nothing else.
 
 What it stops: processes whose argv[0] starts with "mp:" (every backend's
-does, e.g. "mp:ping/my-process") and whose frontend is gone (the parent no
-longer runs the same executable). Each gets SIGTERM, so that it runs its
-post-run hook; one still there after the grace period gets SIGKILL, but only
-if it is still the same process (same argv[0], same start time).
+does, e.g. "mp:ping/my-process"), whose shared-memory prefix starts with
+the prefix (MP_SHM_PREFIX in the process's environment, mp- if unset: what
+the names of its segments start with), and whose frontend is gone (the
+parent no longer runs the same executable). Each gets SIGTERM, so that it
+runs its post-run hook; one still there after the grace period gets
+SIGKILL, but only if it is still the same process (same argv[0], same
+start time).
 
 What it removes: files in /dev/shm whose name starts with the prefix (mp- by
 default) and that are stale: nobody holds a lock on them (a non-blocking
@@ -27,14 +30,20 @@ unlinks.
 What it never touches: a process whose argv[0] does not start with "mp:",
 whatever its name or command line (no killall, no pkill); a process or a
 segment of another user, even when run as root (unless --all-users); a
-backend whose frontend still runs (unless --all); a file without the prefix;
-a segment in use, whatever PID its name holds (a PID in a name is a hint for
-humans, not an identity: PIDs are reused and differ across PID namespaces).
+backend whose frontend still runs (unless --all); a process or a file
+without the prefix; a segment in use, whatever PID its name holds (a PID
+in a name is a hint for humans, not an identity: PIDs are reused and
+differ across PID namespaces).
 
 On a machine shared by many people (a workshop), give each one a prefix of
 their own in MP_SHM_PREFIX (mp-alice-, mp-bob-): their programs name
-segments with it, and this script, which takes it as its default prefix,
-then touches only theirs, even among people who share an account.
+segments with it and their backends inherit it, and this script, which
+takes it as its default prefix, then touches only their segments and
+processes, even among people who share an account: with mp-alice-, a
+process whose MP_SHM_PREFIX is mp-bob- or unset is not hers. Without a
+prefix (MP_SHM_PREFIX unset, no --prefix), the prefix is mp-, which every
+prefix starts with: all your segments and processes, whatever prefix they
+carry, as on a machine of your own.
 
 Options:
   -n, --dry-run         say what would be stopped or removed, change nothing
@@ -44,11 +53,12 @@ Options:
       --match REGEX     only processes whose command line matches REGEX, an
                         extended regular expression that must start with ^mp:
                         (argv[0] must start with mp: whatever REGEX says)
-      --prefix PREFIX   only segments whose name starts with PREFIX, which
-                        must be one the library takes: mp- followed by words
-                        of letters, digits or _, each ending in -, none all
-                        digits, at most 64 bytes (default: $MP_SHM_PREFIX if
-                        set, else mp-)
+      --prefix PREFIX   only segments whose name starts with PREFIX, and
+                        processes whose MP_SHM_PREFIX (mp- if unset) does;
+                        PREFIX must be one the library takes: mp- followed
+                        by words of letters, digits or _, each ending in -,
+                        none all digits, at most 64 bytes (default:
+                        $MP_SHM_PREFIX if set, else mp-)
       --all-users       also other users' processes and segments (as root:
                         an administrator's clean-up, never a participant's)
       --grace SECONDS   how long to wait after SIGTERM before SIGKILL
@@ -141,6 +151,19 @@ fail() {
 # shellcheck source=aux/proc.bash
 source "$(dirname "${BASH_SOURCE[0]}")/proc.bash"
 
+# shm_prefix PID: the process's shared-memory prefix, MP_SHM_PREFIX in its
+# environment (mp- if unset; empty if the environment cannot be read, which
+# then matches no prefix). aux/memwatch.bash has the same.
+shm_prefix() {
+	local -a env=()
+	local kv p=mp-
+	{ mapfile -d '' -t env </proc/"$1"/environ; } 2>/dev/null || return 0
+	for kv in "${env[@]}"; do
+		[[ $kv == MP_SHM_PREFIX=?* ]] && p=${kv#MP_SHM_PREFIX=}
+	done
+	printf '%s' "$p"
+}
+
 # args PID: the command line, arguments joined by spaces.
 args() {
 	local -a a=()
@@ -182,6 +205,10 @@ if ((procs)); then
 		# --match narrows the choice; argv[0] starting with mp: is required
 		# whatever the pattern says.
 		[[ $(argv0 "$pid") == mp:* ]] || continue
+		# Only our prefix's, as for segments: on an account shared by a
+		# workshop, another participant's backends carry theirs.
+		p=$(shm_prefix "$pid")
+		[[ -n $p && $p == "$prefix"* ]] || continue
 		cmd=$(args "$pid")
 		[[ $cmd =~ $match ]] || continue
 		own=$(exe "$pid")

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/mpgo/mp/mp"
@@ -35,7 +36,19 @@ func main() {
 	mp.Init() // a worker runs its loop here and never returns
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout, 3, 8); err != nil {
+	err := run(ctx, os.Stdout, 3, 8)
+	if ctx.Err() != nil {
+		// Ctrl-C or SIGTERM: run has stopped the workers, and the tasks
+		// it had not done (mp.ErrStopped) are no failure. Exit as a
+		// shell reports the signal: 130 for SIGINT, 143 for SIGTERM.
+		cause := context.Cause(ctx)
+		fmt.Fprintln(os.Stderr, "pool:", cause)
+		if strings.HasPrefix(cause.Error(), syscall.SIGTERM.String()) {
+			os.Exit(128 + int(syscall.SIGTERM))
+		}
+		os.Exit(128 + int(syscall.SIGINT))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "pool:", err)
 		os.Exit(1)
 	}
