@@ -160,7 +160,7 @@ func (s *side) sleep(pidfd, timeout int) error {
 		drain(s.cancelFD)
 	}
 	if len(fds) == 3 && fds[2].Revents != 0 {
-		s.peer.died(s.peer.pid.Load(), "exited")
+		s.peer.died(s.peer.watched, "exited")
 	}
 	if afterWake != nil {
 		afterWake(s)
