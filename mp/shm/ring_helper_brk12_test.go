@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mpgo/mp/internal/initcheck"
 	"github.com/stretchr/testify/require"
 )
 
@@ -28,7 +29,9 @@ import (
 //	         for its head: the sequence number is stored, then the process
 //	         SIGKILLs itself, as if killed between the two stores of Commit
 //
-// Its modes: "consumer" and "producer".
+// Its modes: "consumer" and "producer"; and "noinit", a process started as
+// a backend whose main forgot mp.Init: it creates a named ring (see
+// runBrk12NoInit).
 const envBrk12Helper = "SHM_BRK12_HELPER"
 
 func init() {
@@ -38,6 +41,9 @@ func init() {
 }
 
 func runBrk12Helper(mode string) int {
+	if mode == "noinit" {
+		return runBrk12NoInit()
+	}
 	r, err := OpenRing(os.NewFile(3, "ring"), os.NewFile(4, "data"), os.NewFile(5, "space"))
 	if err != nil {
 		fmt.Println("error:", err)
@@ -165,4 +171,20 @@ func (h *brk12Helper) line() string {
 		return h.out.Text()
 	}
 	return ""
+}
+
+// runBrk12NoInit plays a backend whose main forgot mp.Init: it records
+// that it was started as a backend, creates a named ring under the
+// MP_SHM_PREFIX it inherits, and exits without closing it (as such a
+// program, running as a frontend inside the child, may well do). It
+// prints "created <segment>" if it got that far.
+func runBrk12NoInit() int {
+	initcheck.StartedAs("Brk12")
+	r, err := CreateRing("forgot", RingConfig{SlotSize: 64, Slots: 2})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Println("created", r.Name())
+	return 0
 }
