@@ -130,6 +130,12 @@ func startBrk12Helper(t *testing.T, r *Ring, mode string) (*brk12Helper, string)
 	t.Helper()
 	files, err := r.Files()
 	require.NoError(t, err)
+	return startBrk12HelperOn(t, files, mode)
+}
+
+// startBrk12HelperOn is startBrk12Helper on the ring's files.
+func startBrk12HelperOn(t *testing.T, files []*os.File, mode string) (*brk12Helper, string) {
+	t.Helper()
 	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
 	cmd.Env = append(os.Environ(), envBrk12Helper+"="+mode)
 	cmd.ExtraFiles = files

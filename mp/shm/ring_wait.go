@@ -197,13 +197,19 @@ func (s *side) interrupted(ctx context.Context) error {
 // (it may sleep waiting for somebody to attach). A side held by another
 // live process is ErrBusy, and so is a side this process holds through
 // another Ring on the same segment (an earlier process that had this PID
-// started at another time, and is gone).
+// started at another time, and is gone). The check and the take run under
+// the side's claim (ring_claim.go).
 func (s *side) attach(pid, start *atomic.Uint64) error {
 	self := uint64(unixGetpid())
 	st, err := startTime(int(self))
 	if err != nil {
 		return s.errorf("read this process's start time: %w", err)
 	}
+	release, err := s.claim(pid)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if other := pid.Load(); other == self && start.Load() == st {
 		return s.errorf("%w: this process has it, through another Ring", ErrBusy)
 	} else if other != 0 && other != self {
@@ -213,6 +219,9 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 		if err == nil {
 			return s.errorf("%w: process %d has it", ErrBusy, other)
 		}
+	}
+	if beforeTake != nil {
+		beforeTake()
 	}
 	var fl uint32
 	if s.fenceless {
