@@ -104,6 +104,11 @@
 // store is sequentially consistent. A program in another language that
 // takes a side follows the same rule.
 //
+// A side is taken (its PID and start time checked, then written) under a
+// POSIX record lock, fcntl F_SETLK, on those 16 bytes of the header
+// (offset 48 or 64): a taker that finds the lock held is told the side is
+// busy, so two takers at once never both have it.
+//
 // Every error starts with "shm: " and wraps a sentinel (ErrExists,
 // ErrNotFound, ErrMismatch, ErrFault …) for errors.Is.
 package shm

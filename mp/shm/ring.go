@@ -8,6 +8,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/mpgo/mp/internal/initcheck"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,6 +65,9 @@ func CreateRing(name string, cfg RingConfig) (*Ring, error) {
 }
 
 func createRing(name string, cfg RingConfig) (*Ring, error) {
+	// As Create: a backend whose main forgot mp.Init is stopped before it
+	// makes a name that would outlive it.
+	initcheck.Require()
 	l, err := newLayout(cfg)
 	if err != nil {
 		return nil, err

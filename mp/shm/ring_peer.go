@@ -29,6 +29,10 @@ type peer struct {
 	pid, start *atomic.Uint64
 	pidfd      int // -1 until resolved
 	dead       error
+	// The process that pidfd and dead are about: the header's PID and
+	// start time when they were resolved. A process that takes the side
+	// over writes others, and is watched afresh.
+	watched, watchedStart uint64
 }
 
 func newPeer(pid, start *atomic.Uint64) *peer { return &peer{pid: pid, start: start, pidfd: -1} }
@@ -37,13 +41,19 @@ func newPeer(pid, start *atomic.Uint64) *peer { return &peer{pid: pid, start: st
 // not taken its side) or none is needed (the peer is this process). It
 // returns an error wrapping ErrPeerDied if the peer is gone.
 func (p *peer) fd() (int, error) {
-	if p.dead != nil {
-		return -1, p.dead
-	}
-	if p.pidfd >= 0 {
-		return p.pidfd, nil
+	if p.dead != nil || p.pidfd >= 0 {
+		if p.pid.Load() == p.watched && p.start.Load() == p.watchedStart {
+			if p.dead != nil {
+				return -1, p.dead
+			}
+			return p.pidfd, nil
+		}
+		// Another process took the side over since: forget the old one.
+		p.close()
+		p.dead = nil
 	}
 	pid := p.pid.Load()
+	p.watched, p.watchedStart = pid, p.start.Load()
 	if pid == 0 || pid == uint64(os.Getpid()) {
 		return -1, nil
 	}
@@ -69,7 +79,7 @@ func (p *peer) fd() (int, error) {
 	case err != nil:
 		unix.Close(fd)
 		return -1, fmt.Errorf("watch the other side, process %d: %w", pid, err)
-	case start != p.start.Load():
+	case start != p.watchedStart:
 		unix.Close(fd)
 		return -1, p.died(pid, "its PID now belongs to another process")
 	}
@@ -87,7 +97,7 @@ func (p *peer) check() error {
 		return err
 	}
 	if exited(fd) {
-		return p.died(p.pid.Load(), "exited")
+		return p.died(p.watched, "exited")
 	}
 	return nil
 }

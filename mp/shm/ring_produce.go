@@ -40,9 +40,14 @@ func (r *Ring) Producer() (*Producer, error) {
 	p.ownFenceless, p.peerFenceless = w.prodFenceless, w.consFenceless
 	p.peer = newPeer(w.consPID, w.consStart)
 	// A producer that takes over from one that died goes on from the last
-	// committed frame.
+	// committed frame: head, and the frame after it if its sequence
+	// number says it was committed (the dead one may have died between
+	// the two stores of Commit; the sequence number is the commit).
 	p.pos = atomic.LoadUint64(w.head)
 	p.tail = w.tail.Load() &^ holdBit
+	if seq, _, _ := w.slot(p.pos); p.pos < p.tail+uint64(r.Slots) && seq.Load() == p.pos+1 {
+		p.pos++
+	}
 	var err error
 	if p.tail > p.pos || p.pos-p.tail > uint64(r.Slots) {
 		err = p.errorf("%w: head %d, tail %d, %d slots", ErrCorrupt, p.pos, p.tail, r.Slots)
@@ -54,6 +59,7 @@ func (r *Ring) Producer() (*Producer, error) {
 		unix.Close(p.cancelFD)
 		return nil, err
 	}
+	atomic.StoreUint64(w.head, p.pos)
 	r.prod = p
 	return p, nil
 }

@@ -160,7 +160,7 @@ func (s *side) sleep(pidfd, timeout int) error {
 		drain(s.cancelFD)
 	}
 	if len(fds) == 3 && fds[2].Revents != 0 {
-		s.peer.died(s.peer.pid.Load(), "exited")
+		s.peer.died(s.peer.watched, "exited")
 	}
 	if afterWake != nil {
 		afterWake(s)
@@ -195,10 +195,24 @@ func (s *side) interrupted(ctx context.Context) error {
 // attach takes this side for this process: its PID and start time go into
 // the header, for the other side to watch, and the other side is woken
 // (it may sleep waiting for somebody to attach). A side held by another
-// live process is ErrBusy.
+// live process is ErrBusy, and so is a side this process holds through
+// another Ring on the same segment (an earlier process that had this PID
+// started at another time, and is gone). The check and the take run under
+// the side's claim (ring_claim.go).
 func (s *side) attach(pid, start *atomic.Uint64) error {
 	self := uint64(unixGetpid())
-	if other := pid.Load(); other != 0 && other != self {
+	st, err := startTime(int(self))
+	if err != nil {
+		return s.errorf("read this process's start time: %w", err)
+	}
+	release, err := s.claim(pid)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if other := pid.Load(); other == self && start.Load() == st {
+		return s.errorf("%w: this process has it, through another Ring", ErrBusy)
+	} else if other != 0 && other != self {
 		holder := newPeer(pid, start)
 		err := holder.check()
 		holder.close()
@@ -206,9 +220,8 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 			return s.errorf("%w: process %d has it", ErrBusy, other)
 		}
 	}
-	st, err := startTime(int(self))
-	if err != nil {
-		return s.errorf("read this process's start time: %w", err)
+	if beforeTake != nil {
+		beforeTake()
 	}
 	var fl uint32
 	if s.fenceless {
