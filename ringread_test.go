@@ -38,19 +38,38 @@ func TestRingReadPython(t *testing.T) {
 	if py == "" {
 		t.Skip("skipped: no Python with numpy (tried /usr/bin/python3, then python3 on the PATH); apt-get install python3-numpy")
 	}
+	segment, end := keptRing(t, "-frames", "20")
+	read, err := exec.Command(py, "aux/ring_read.py", segment, "--width", "64", "--height", "48").CombinedOutput()
+	require.NoError(t, err, "%s", read)
+	got := string(read)
+	assert.Regexp(t, `^ring `+segment+`: 8 slots of 9248 bytes, policy block, 20 frames committed, 0 dropped, closed\n`, got)
+	for n := 12; n < 20; n++ {
+		assert.Regexp(t, `(?m)^frame `+strconv.Itoa(n)+`: \(48, 64, 3\) uint8, first pixel \[`+strconv.Itoa(n)+`, `+strconv.Itoa(n+1)+`, `+strconv.Itoa(n+2)+`\], pixels ok$`, got)
+	}
+	assert.NotContains(t, got, "WRONG")
+	end()
+}
+
+// keptRing starts the stream chapter with -named, 64x48 frames and args,
+// and returns the name of the ring it keeps in /dev/shm once the stream has
+// ended, and end, which stops the chapter with a Ctrl-C and checks that it
+// exits 130 after its clean-up. Whatever happens, the chapter is killed and
+// its segments removed when the test ends.
+func keptRing(t *testing.T, args ...string) (segment string, end func()) {
+	t.Helper()
 	tag := "ringread" + randomHex(4)
 	prefix := "mp-" + tag + "-"
-	cmd := exec.Command(filepath.Join(binDir, "stream"), "-named", "-frames", "20", "-width", "64", "-height", "48")
+	cmd := exec.Command(filepath.Join(binDir, "stream"), append([]string{"-named", "-width", "64", "-height", "48"}, args...)...)
 	cmd.Env = append(withoutEnv("MP_SHM_PREFIX"), "MP_FAST=1", "MP_TEST_TAG="+tag, "MP_SHM_PREFIX="+prefix)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
-	defer func() {
+	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 		assert.Empty(t, removeSegments(prefix), "segments left in /dev/shm")
-	}()
+	})
 
 	// The chapter names its ring once the stream has ended.
 	kept := regexp.MustCompile(`ring kept at /dev/shm/(\S+) for aux/ring_read.py`)
@@ -62,7 +81,6 @@ func TestRingReadPython(t *testing.T) {
 		}
 	}()
 	var out strings.Builder
-	segment := ""
 	for segment == "" {
 		select {
 		case l, ok := <-lines:
@@ -71,28 +89,21 @@ func TestRingReadPython(t *testing.T) {
 			if m := kept.FindStringSubmatch(l); m != nil {
 				segment = m[1]
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("stream never kept its ring:\n%s", out.String())
 		}
 	}
 	require.True(t, strings.HasPrefix(segment, prefix), segment)
-
-	read, err := exec.Command(py, "aux/ring_read.py", segment, "--width", "64", "--height", "48").CombinedOutput()
-	require.NoError(t, err, "%s", read)
-	got := string(read)
-	assert.Regexp(t, `^ring `+segment+`: 8 slots of 9248 bytes, policy block, 20 frames committed, 0 dropped, closed\n`, got)
-	for n := 12; n < 20; n++ {
-		assert.Regexp(t, `(?m)^frame `+strconv.Itoa(n)+`: \(48, 64, 3\) uint8, first pixel \[`+strconv.Itoa(n)+`, `+strconv.Itoa(n+1)+`, `+strconv.Itoa(n+2)+`\], pixels ok$`, got)
+	return segment, func() {
+		t.Helper()
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		for l := range lines {
+			out.WriteString(l + "\n")
+		}
+		cmd.Wait()
+		assert.Equal(t, 130, cmd.ProcessState.ExitCode(), "%s", out.String())
+		assert.Contains(t, out.String(), "stopped: interrupt signal received; everything is cleaned up")
 	}
-	assert.NotContains(t, got, "WRONG")
-
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	for l := range lines {
-		out.WriteString(l + "\n")
-	}
-	cmd.Wait()
-	assert.Equal(t, 130, cmd.ProcessState.ExitCode(), "%s", out.String())
-	assert.Contains(t, out.String(), "stopped: interrupt signal received; everything is cleaned up")
 }
 
 // TestRingReadWithoutNumpy: without numpy, aux/ring_read.py says in one
