@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,7 +49,19 @@ func main() {
 	if len(names) == 0 {
 		names = []string{"world"}
 	}
-	if err := run(ctx, names); err != nil {
+	err := run(ctx, names)
+	if ctx.Err() != nil {
+		// Ctrl-C or SIGTERM: run has stopped the backend, and its error
+		// (the context's) is no failure. Exit as a shell reports the
+		// signal: 130 for SIGINT, 143 for SIGTERM.
+		cause := context.Cause(ctx)
+		fmt.Fprintln(os.Stderr, "greeter:", cause)
+		if strings.HasPrefix(cause.Error(), syscall.SIGTERM.String()) {
+			os.Exit(128 + int(syscall.SIGTERM))
+		}
+		os.Exit(128 + int(syscall.SIGINT))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "greeter:", err)
 		stop()
 		os.Exit(1)

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -114,7 +115,19 @@ func main() {
 	mp.Init()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout); err != nil {
+	err := run(ctx, os.Stdout)
+	if ctx.Err() != nil {
+		// Ctrl-C or SIGTERM: run has stopped the backend, and its error
+		// (the context's) is no failure. Exit as a shell reports the
+		// signal: 130 for SIGINT, 143 for SIGTERM.
+		cause := context.Cause(ctx)
+		fmt.Fprintln(os.Stderr, "squares:", cause)
+		if strings.HasPrefix(cause.Error(), syscall.SIGTERM.String()) {
+			os.Exit(128 + int(syscall.SIGTERM))
+		}
+		os.Exit(128 + int(syscall.SIGINT))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "squares:", err)
 		stop()
 		os.Exit(1)
