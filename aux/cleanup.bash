@@ -147,22 +147,9 @@ fail() {
 
 # --- Processes ------------------------------------------------------------
 
-# argv0, stat_field, exe: see aux/proc.bash.
+# argv0, stat_field, exe, shm_prefix: see aux/proc.bash.
 # shellcheck source=aux/proc.bash
 source "$(dirname "${BASH_SOURCE[0]}")/proc.bash"
-
-# shm_prefix PID: the process's shared-memory prefix, MP_SHM_PREFIX in its
-# environment (mp- if unset; empty if the environment cannot be read, which
-# then matches no prefix). aux/memwatch.bash has the same.
-shm_prefix() {
-	local -a env=()
-	local kv p=mp-
-	{ mapfile -d '' -t env </proc/"$1"/environ; } 2>/dev/null || return 0
-	for kv in "${env[@]}"; do
-		[[ $kv == MP_SHM_PREFIX=?* ]] && p=${kv#MP_SHM_PREFIX=}
-	done
-	printf '%s' "$p"
-}
 
 # args PID: the command line, arguments joined by spaces.
 args() {

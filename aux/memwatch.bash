@@ -100,21 +100,9 @@ case $source in
 	*) die_usage "MEMWATCH_SOURCE must be proc or smem, got '$source'" ;;
 esac
 
-# argv0, stat_field, exe: see aux/proc.bash.
+# argv0, stat_field, exe, shm_prefix: see aux/proc.bash.
 # shellcheck source=aux/proc.bash
 source "$(dirname "${BASH_SOURCE[0]}")/proc.bash"
-
-# shm_prefix PID: the process's shared-memory prefix, MP_SHM_PREFIX in its
-# environment (mp- if unset; empty if the environment cannot be read).
-shm_prefix() {
-	local -a env=()
-	local kv p=mp-
-	{ mapfile -d '' -t env </proc/"$1"/environ; } 2>/dev/null || return 0
-	for kv in "${env[@]}"; do
-		[[ $kv == MP_SHM_PREFIX=?* ]] && p=${kv#MP_SHM_PREFIX=}
-	done
-	printf '%s' "$p"
-}
 
 # ours: print "pid program name" for each process of ours, frontends too.
 ours() {

@@ -26,3 +26,16 @@ exe() {
 	e=$(readlink "/proc/$1/exe" 2>/dev/null) || return 0
 	printf '%s' "${e% (deleted)}"
 }
+
+# shm_prefix PID: the process's shared-memory prefix, MP_SHM_PREFIX in its
+# environment (mp- if unset, as for the library; empty if the environment
+# cannot be read, which then matches no prefix).
+shm_prefix() {
+	local -a env=()
+	local kv p=mp-
+	{ mapfile -d '' -t env </proc/"$1"/environ; } 2>/dev/null || return 0
+	for kv in "${env[@]}"; do
+		[[ $kv == MP_SHM_PREFIX=?* ]] && p=${kv#MP_SHM_PREFIX=}
+	done
+	printf '%s' "$p"
+}
