@@ -36,7 +36,9 @@ func (p *Process) Send(ctx context.Context, command string, params Params) error
 // and ctx's error if ctx ends first; if it has ended already, nothing is
 // sent. A Call whose ctx ends while it waits tells the backend: the
 // handler's ctx is cancelled (or, if it has not started, the call is
-// skipped) and its reply is dropped.
+// skipped) and its reply is dropped. A handler that ignores its ctx runs on,
+// and the calls behind it wait: a Call whose ctx ends then says, after
+// ctx's error, which call given up earlier has not been answered yet.
 func (p *Process) Call(ctx context.Context, command string, params Params) (Message, error) {
 	reply, err := p.conn.call(ctx, &frame{kind: kindCall, command: command, params: params})
 	if err != nil {

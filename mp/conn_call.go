@@ -47,6 +47,7 @@ func (c *frontConn) call(ctx context.Context, fr *frame) (frame, error) {
 		if errors.Is(err, errRestFollows) {
 			// ctx ended half way through the frame: the backend will get
 			// the call whole, so it must also hear that we gave up.
+			c.abandon(fr.id, fr.command)
 			c.cancelCall(fr.id)
 		}
 		return frame{}, err
@@ -54,7 +55,7 @@ func (c *frontConn) call(ctx context.Context, fr *frame) (frame, error) {
 	id := fr.id
 	res, ok := c.readReply(ctx, ch)
 	if !ok {
-		res, ok = c.awaitReply(ctx, id, ch)
+		res, ok = c.awaitReply(ctx, id, fr.command, ch)
 	}
 	if !ok || res.err != nil {
 		return frame{}, res.err
@@ -159,16 +160,19 @@ func (c *frontConn) callsWaiting() bool {
 }
 
 // awaitReply waits for the reader goroutine to route the reply of call id
-// to ch. If none comes it reports false, with the error to return in res.
-func (c *frontConn) awaitReply(ctx context.Context, id uint64, ch chan callResult) (res callResult, ok bool) {
+// (of command) to ch. If none comes it reports false, with the error to
+// return in res.
+func (c *frontConn) awaitReply(ctx context.Context, id uint64, command string, ch chan callResult) (res callResult, ok bool) {
 	select {
 	case res = <-ch:
 	case <-ctx.Done():
 		c.forget(id)
 		// Tell the backend: its handler's ctx is cancelled, or the call
 		// skipped if it has not started. The reply, if any, is dropped.
+		err := c.behindAbandoned(id, context.Cause(ctx))
+		c.abandon(id, command)
 		c.cancelCall(id)
-		return callResult{err: context.Cause(ctx)}, false
+		return callResult{err: err}, false
 	case <-c.done:
 		select {
 		case res = <-ch:

@@ -37,6 +37,8 @@ type frontConn struct {
 	nextID  atomic.Uint64
 	mu      sync.Mutex
 	pending map[uint64]chan callResult // calls waiting for their reply
+	// Calls whose callers gave up, not yet answered (abandoned.go).
+	abandoned []abandonedCall
 }
 
 // frontOwner is what a frontConn asks its process about.

@@ -107,6 +107,7 @@ func (c *frontConn) route(fr frame) bool {
 		c.mu.Lock()
 		ch := c.pending[fr.id]
 		delete(c.pending, fr.id)
+		c.answered(fr.id)
 		c.mu.Unlock()
 		if ch == nil {
 			c.log.Debug("reply after its call gave up", "command", fr.command, "id", fr.id)
