@@ -41,7 +41,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.name, "name", "local", "this host's name in the results")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:0", "where the embedded server listens; beyond loopback it requires a token, made at start and printed once")
 	fs.StringVar(&c.creds, "creds", "", "a NATS credentials file (user JWT and NKey seed) to connect with")
-	fs.StringVar(&c.urlFile, "url-file", "", "write the embedded server's URL (with its token) to this file, mode 0600, for other hosts")
+	fs.StringVar(&c.urlFile, "url-file", "", "write the embedded server's URL (with its token) to this file, mode 0600, for other hosts; removed when the server stops")
 	fs.IntVar(&c.workers, "workers", 3, "worker processes on this host (0: only submit)")
 	fs.IntVar(&c.hosts, "hosts", 1, "worker hosts to wait for before submitting")
 	fs.IntVar(&c.tasks, "tasks", 6, "tasks to submit")

@@ -122,9 +122,14 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 			return err
 		}
 		// Shutdown stops the server and removes its temporary store,
-		// whatever happened meanwhile (Ctrl-C included).
+		// whatever happened meanwhile (Ctrl-C included); the URL file
+		// goes too: its URL, token included, serves nobody once the
+		// server is gone.
 		defer srv.Shutdown()
 		url = srv.URL()
+		if cfg.urlFile != "" {
+			defer removeURLFile(cfg.urlFile, url)
+		}
 	}
 	nc, err := connect(url, cfg)
 	if err != nil {

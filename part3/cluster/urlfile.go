@@ -27,3 +27,11 @@ func writeURLFile(path, url string) error {
 	}
 	return err
 }
+
+// removeURLFile removes the file at path if it still holds url, as
+// writeURLFile wrote it: a file that another run has written since is its.
+func removeURLFile(path, url string) {
+	if b, err := os.ReadFile(path); err == nil && string(b) == url+"\n" {
+		os.Remove(path)
+	}
+}
