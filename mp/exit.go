@@ -40,8 +40,10 @@ var exitMeanings = map[int]struct {
 // (mp: a handler panicked)" or "exit status 2 (the Go runtime stopped it:
 // …)". One of the library's own statuses (3 to 7) gets the library's
 // meaning only if the backend said what the status says before it exited
-// (EndReason); otherwise its own code exited with it, and DescribeExit says
-// so. It returns "still running" until the process has been reaped.
+// (EndReason, or the fatal error it reported, which a SIGTERM or a stop
+// announced earlier keeps out of EndReason); otherwise its own code exited
+// with it, and DescribeExit says so. It returns "still running" until the
+// process has been reaped.
 func (p *Process) DescribeExit() string {
 	ps := p.ProcessState()
 	if ps == nil {
@@ -55,8 +57,18 @@ func (p *Process) DescribeExit() string {
 	switch {
 	case !ok:
 		return ps.String()
-	case m.ends == nil || slices.Contains(m.ends, p.EndReason()):
+	case m.ends == nil || slices.Contains(m.ends, p.EndReason()),
+		slices.Contains(m.ends, EndFatal) && p.reportedFatal():
 		return fmt.Sprintf("%s (%s)", ps.String(), m.why)
 	}
 	return fmt.Sprintf("%s (the backend's own code exited: os.Exit, say; the library reported nothing)", ps.String())
+}
+
+// reportedFatal reports whether the backend reported a fatal error (a
+// kindFatal frame), whatever EndReason says.
+func (p *Process) reportedFatal() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.remote.(*RemoteError)
+	return ok
 }

@@ -97,7 +97,17 @@ func (c *Client) revive() {
 	old := c.cc
 	c.mu.Unlock()
 	old.Stop()
-	for c.timed(c.readResults) != nil { // the server is away: again, until Close
+	if beforeRecreate != nil {
+		beforeRecreate()
+	}
+	// The server is away: again, until Close, or until the connection is
+	// closed for good: the old consumer's loop, which would have failed
+	// the Waits then (see readResults), is stopped.
+	for c.timed(c.readResults) != nil {
+		if c.nc.IsClosed() {
+			c.fail(fmt.Errorf("the NATS connection is closed: %w", nats.ErrConnectionClosed))
+			return
+		}
 		select {
 		case <-time.After(time.Second):
 		case <-c.stop:
@@ -105,6 +115,11 @@ func (c *Client) revive() {
 		}
 	}
 }
+
+// beforeRecreate, if set, runs in revive between the stop of the old
+// consumer's loop and the creation of the new consumer: a test's way to
+// close the connection in between.
+var beforeRecreate func()
 
 // timed calls f with a context that ends after Config.Timeout.
 func (c *Client) timed(f func(ctx context.Context) error) error {

@@ -229,18 +229,14 @@ func (w *Worker) consumer(ctx context.Context, stream jetstream.Stream, command 
 			AckWait:       w.cfg.AckWait,
 			MaxDeliver:    w.cfg.MaxDeliver + 1,
 			MaxAckPending: -1,
+			Metadata:      map[string]string{metaExtraDelivery: "1"},
 		})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
 	}
-	if c := cons.CachedInfo().Config; c.AckWait == w.cfg.AckWait && c.MaxDeliver == w.cfg.MaxDeliver {
-		return nil, fmt.Errorf("cluster: %w: consumer %s was made by an earlier build of mp/cluster, without the extra delivery that reports a lost task: delete it, with every host of that build stopped",
-			ErrConfig, name)
-	}
-	if c := cons.CachedInfo().Config; c.AckWait != w.cfg.AckWait || c.MaxDeliver != w.cfg.MaxDeliver+1 {
-		return nil, fmt.Errorf("cluster: %w: consumer %s has AckWait %v and MaxDeliver %d, this host's Config %v and %d: every host must use the same (delete the consumer to change them)",
-			ErrConfig, name, c.AckWait, c.MaxDeliver-1, w.cfg.AckWait, w.cfg.MaxDeliver)
+	if err := w.sameConsumer(cons.CachedInfo().Config); err != nil {
+		return nil, fmt.Errorf("cluster: %w: consumer %s %w", ErrConfig, name, err)
 	}
 	return cons, nil
 }

@@ -105,9 +105,12 @@
 // takes a side follows the same rule.
 //
 // A side is taken (its PID and start time checked, then written) under a
-// POSIX record lock, fcntl F_SETLK, on those 16 bytes of the header
-// (offset 48 or 64): a taker that finds the lock held is told the side is
-// busy, so two takers at once never both have it.
+// record lock, fcntl F_OFD_SETLK, on those 16 bytes of the header (offset
+// 48 or 64): a taker that finds the lock held is told the side is busy, so
+// two takers at once never both have it. A program in another language may
+// lock them with F_OFD_SETLK or F_SETLK (lockf), which conflict; an
+// F_SETLK lock lasts only until that program closes any descriptor of the
+// segment.
 //
 // Every error starts with "shm: " and wraps a sentinel (ErrExists,
 // ErrNotFound, ErrMismatch, ErrFault …) for errors.Is.

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -13,12 +14,24 @@ import (
 // Taking a side is a check (does a live process hold it?) and then two
 // stores (start time, PID): two processes taking one side at the same
 // moment could both pass the check, and both believe they have it. So the
-// check and the stores run under a POSIX record lock (fcntl F_SETLK) on
-// the side's 16 bytes of the header (its PID and start time), which the
-// kernel drops when the process dies, and, since record locks belong to
-// the process and do not exclude its own goroutines, under a mark of that
-// side of that segment in this process. Neither is waited for: a side
-// that somebody is taking is ErrBusy, as it is once that one has it.
+// check and the stores run under a record lock on the side's 16 bytes of
+// the header (its PID and start time), which the kernel drops when the
+// process dies, and under a mark of that side of that segment in this
+// process, since two Rings of this process may share one open file
+// description, which a lock does not exclude from itself. Neither is
+// waited for: a side that somebody is taking is ErrBusy, as it is once
+// that one has it.
+//
+// The lock is an open file description lock (fcntl F_OFD_SETLK), not a
+// classic POSIX one (F_SETLK): the kernel drops all of a process's POSIX
+// locks on a file as soon as the process closes any descriptor of it
+// (another Ring of the segment closed by another goroutine, the copies of
+// Files handed to a child), and another process could then take the side
+// in the middle of this one's take. It is taken on a description of its
+// own (the segment opened again through /proc/self/fd), since the ring's
+// may be shared with the process it competes with. The two kinds conflict
+// with each other, so a program in another language may take a side under
+// F_SETLK.
 
 type claimKey struct {
 	dev, ino uint64 // the segment (a ring in Go memory: its address)
@@ -63,23 +76,31 @@ func (s *side) claim(pid *atomic.Uint64) (release func(), err error) {
 	if fd < 0 {
 		return drop, nil
 	}
+	// The lock's own open file description: the ring's descriptor may
+	// share its description with another process (Files handed to a
+	// child), and an OFD lock does not exclude the description's holders
+	// from one another.
+	lfd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		drop()
+		return nil, s.errorf("lock the side: reopen the segment: %w", err)
+	}
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: int64(off), Len: 16}
 	for {
-		if err = unix.FcntlFlock(uintptr(fd), unix.F_SETLK, &lk); err != unix.EINTR {
+		if err = unix.FcntlFlock(uintptr(lfd), unix.F_OFD_SETLK, &lk); err != unix.EINTR {
 			break
 		}
 	}
-	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
-		drop()
-		return nil, s.errorf("%w: another process is taking it", ErrBusy)
-	}
 	if err != nil {
+		unix.Close(lfd)
 		drop()
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
+			return nil, s.errorf("%w: another process is taking it", ErrBusy)
+		}
 		return nil, s.errorf("lock the side: %w", err)
 	}
 	return func() {
-		lk.Type = unix.F_UNLCK
-		unix.FcntlFlock(uintptr(fd), unix.F_SETLK, &lk)
+		unix.Close(lfd) // and the lock with it
 		drop()
 	}, nil
 }
