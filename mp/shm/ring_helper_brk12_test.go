@@ -46,7 +46,13 @@ func runBrk12Helper(mode string) int {
 	}
 	r, err := OpenRing(os.NewFile(3, "ring"), os.NewFile(4, "data"), os.NewFile(5, "space"))
 	if err != nil {
-		fmt.Println("error:", err)
+		// What the descriptors are, for a failure's report.
+		var what []string
+		for fd := 3; fd <= 5; fd++ {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+			what = append(what, l)
+		}
+		fmt.Println("error:", err, what)
 		return 1
 	}
 	defer r.Close()

@@ -87,8 +87,23 @@ func (s *side) wait(ctx context.Context, try func() (bool, error)) error {
 		return err // a poll that succeeded recorded the arrival itself
 	}
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, s.interrupt)
-		defer stop()
+		// An interrupt that has begun when the wait ends is waited for:
+		// run later, it would write to the cancel eventfd after the side
+		// (and the descriptor) had been closed, into whatever file has
+		// its number by then (a new ring's segment, its magic overwritten).
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			if beforeInterrupt != nil {
+				beforeInterrupt()
+			}
+			s.interrupt()
+			close(fired)
+		})
+		defer func() {
+			if !stop() {
+				<-fired
+			}
+		}()
 	}
 	for {
 		s.waiting.Store(1)
@@ -180,6 +195,10 @@ var (
 	beforeSleep func(s *side, timeout int)
 	afterWake   func(s *side)
 )
+
+// beforeInterrupt, if set, runs when a wait's ctx has ended, before the
+// wait is interrupted; for tests, which hold the interrupt there.
+var beforeInterrupt func()
 
 // interrupted returns why a wait must end early, or nil.
 func (s *side) interrupted(ctx context.Context) error {
