@@ -33,7 +33,8 @@ type Consumer struct {
 // may read again up to an eighth of the ring that the dead one had
 // released (see Release). It fails with
 // ErrBusy when another live process consumes, or this process already
-// does, and with ErrRingClosed after Close.
+// does, with ErrRingClosed after Close, and with the error of the check
+// when whether the process that consumed is alive cannot be told.
 func (r *Ring) Consumer() (*Consumer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

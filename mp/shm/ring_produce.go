@@ -24,7 +24,8 @@ type Producer struct {
 // Producer takes the producing side of the ring for this process. The
 // consumer, if it waits for somebody to produce, is woken. It fails with
 // ErrBusy when another live process produces, or this process already
-// does, and with ErrRingClosed after Close.
+// does, with ErrRingClosed after Close, and with the error of the check
+// when whether the process that produced is alive cannot be told.
 func (r *Ring) Producer() (*Producer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -196,6 +196,10 @@ var (
 	afterWake   func(s *side)
 )
 
+// checkHolder reports whether a side's holder is alive (nil), dead
+// (ErrPeerDied), or could not be checked; a variable for tests.
+var checkHolder = (*peer).check
+
 // beforeInterrupt, if set, runs when a wait's ctx has ended, before the
 // wait is interrupted; for tests, which hold the interrupt there.
 var beforeInterrupt func()
@@ -233,10 +237,15 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 		return s.errorf("%w: this process has it, through another Ring", ErrBusy)
 	} else if other != 0 && other != self {
 		holder := newPeer(pid, start)
-		err := holder.check()
+		err := checkHolder(holder)
 		holder.close()
-		if err == nil {
+		switch {
+		case err == nil:
 			return s.errorf("%w: process %d has it", ErrBusy, other)
+		case !errors.Is(err, ErrPeerDied):
+			// Not known to be gone (no descriptor to spare, say): the
+			// side is not taken from a holder that may be alive.
+			return s.errorf("check whether process %d, which has the side, is alive: %w", other, err)
 		}
 	}
 	if beforeTake != nil {
