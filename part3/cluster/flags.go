@@ -60,9 +60,13 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(err)
 	}
 	host, _, err := net.SplitHostPort(c.listen)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
 	case fs.NArg() > 0:
 		return c, usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	case c.nats != "" && (set["listen"] || set["url-file"]):
+		return c, usage(errors.New("-listen and -url-file are for the server this process starts: not with -nats"))
 	case c.worker && c.nats == "":
 		return c, usage(errors.New("-worker needs -nats: the URL of the server to work for"))
 	case c.worker && c.workers < 1:
