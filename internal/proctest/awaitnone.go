@@ -22,15 +22,15 @@ func AwaitNone(list func() []int, bound time.Duration) ([]int, error) {
 		if len(pids) == 0 || left <= 0 {
 			return pids, nil
 		}
-		if err := awaitAnyGone(pids, left); err != nil {
+		if _, err := awaitAnyGone(pids, left); err != nil {
 			return pids, err
 		}
 	}
 }
 
 // awaitAnyGone waits up to bound for one of pids to end (or to have ended
-// before: a PID no process has any more).
-func awaitAnyGone(pids []int, bound time.Duration) error {
+// before: a PID no process has any more), and reports whether one did.
+func awaitAnyGone(pids []int, bound time.Duration) (bool, error) {
 	pfds := make([]unix.PollFd, 0, len(pids))
 	defer func() {
 		for _, p := range pfds {
@@ -40,23 +40,23 @@ func awaitAnyGone(pids []int, bound time.Duration) error {
 	for _, pid := range pids {
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err == unix.ESRCH {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return fmt.Errorf("pidfd_open(%d): %w", pid, err)
+			return false, fmt.Errorf("pidfd_open(%d): %w", pid, err)
 		}
 		pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 	}
 	for deadline := time.Now().Add(bound); ; {
 		// Rounded up: a wait of 0 ms would make the caller look again at once.
 		ms := (max(time.Until(deadline), 0) + time.Millisecond - 1) / time.Millisecond
-		_, err := unix.Poll(pfds, int(ms))
+		n, err := unix.Poll(pfds, int(ms))
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("poll on pidfds: %w", err)
+			return false, fmt.Errorf("poll on pidfds: %w", err)
 		}
-		return nil
+		return n > 0, nil
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TagVar is the environment variable that marks the processes of one test
@@ -61,24 +59,9 @@ func Alive(pid int) bool {
 // system calls fails the test.
 func AwaitGone(t testing.TB, pid int, bound time.Duration) bool {
 	t.Helper()
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err == unix.ESRCH {
-		return true
-	}
+	gone, err := awaitAnyGone([]int{pid}, bound)
 	if err != nil {
-		t.Fatalf("pidfd_open(%d): %v", pid, err)
+		t.Fatal(err)
 	}
-	defer unix.Close(fd)
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for deadline := time.Now().Add(bound); ; {
-		left := max(time.Until(deadline), 0)
-		n, err := unix.Poll(pfd, int(left.Milliseconds()))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("poll on the pidfd of %d: %v", pid, err)
-		}
-		return n > 0
-	}
+	return gone
 }
