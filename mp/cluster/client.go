@@ -36,8 +36,9 @@ type Client struct {
 	id   string
 	cons string // the results consumer's name
 
-	reviving sync.Mutex    // one revive at a time
-	stop     chan struct{} // closed by Close
+	reviving sync.Mutex     // one revive at a time
+	revives  sync.WaitGroup // revives running; Close waits for them
+	stop     chan struct{}  // closed by Close
 
 	mu      sync.Mutex
 	pending map[string]*waiting // by task ID; removed when its result arrives
@@ -100,7 +101,8 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 func (c *Client) ID() string { return c.id }
 
 // Close stops reading results and removes the client's results consumer
-// from the server (waiting at most Config.Timeout): a Wait that has no
+// from the server (waiting at most Config.Timeout, twice that if the
+// consumer was being made again then, see revive): a Wait that has no
 // result yet then returns an error wrapping ErrClosed, and so does a later
 // Submit, which queues nothing. Tasks submitted and not yet finished keep
 // running on the workers; their results stay in the results stream until
@@ -115,6 +117,7 @@ func (c *Client) Close() {
 		return
 	}
 	close(c.stop)
+	c.revives.Wait() // a revive in progress could make the consumer again
 	c.mu.Lock()
 	cc := c.cc
 	c.mu.Unlock()

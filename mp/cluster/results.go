@@ -53,7 +53,7 @@ func (c *Client) readResults(ctx context.Context) error {
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			switch {
 			case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat):
-				go c.revive() // not on the consume loop, which waits for us
+				c.startRevive() // not on the consume loop, which waits for us
 			case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConnectionClosed):
 				c.fail(fmt.Errorf("the NATS connection is closed: %w", nats.ErrConnectionClosed))
 			}
@@ -73,6 +73,16 @@ func (c *Client) readResults(ctx context.Context) error {
 		c.deleteConsumer()
 	}
 	return nil
+}
+
+// startRevive runs revive on a goroutine of its own, unless Close has
+// come: Close waits for the revives it lets run.
+func (c *Client) startRevive() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.revives.Go(c.revive)
+	}
 }
 
 // revive creates the results consumer again if the server removed it:
