@@ -4,11 +4,11 @@ import (
 	"context"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -241,23 +241,10 @@ func TestFaultWaitOnAnEventBeingClosedEnds(t *testing.T) {
 }
 
 // goroutineIn reports whether a goroutine of this process runs fn.
-func goroutineIn(fn string) bool {
-	buf := make([]byte, 1<<20)
-	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
-}
+func goroutineIn(fn string) bool { return proctest.GoroutinesIn(fn) > 0 }
 
 // aGoroutineIn reports whether one goroutine of this process runs all of
 // fns (one calling the next, as its stack shows them).
 func aGoroutineIn(fns ...string) bool {
-	buf := make([]byte, 1<<20)
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		all := true
-		for _, fn := range fns {
-			all = all && strings.Contains(g, fn)
-		}
-		if all {
-			return true
-		}
-	}
-	return false
+	return proctest.GoroutinesIn(fns...) > 0
 }

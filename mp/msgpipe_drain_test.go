@@ -3,10 +3,10 @@ package mp
 import (
 	"os"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -172,12 +172,4 @@ func parkedOnAPipe(r *os.File, read chan<- struct{}) {
 
 // parkedInThePoller reports whether a goroutine running fn waits in the
 // runtime's poller.
-func parkedInThePoller(fn string) bool {
-	buf := make([]byte, 1<<20)
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, fn) && strings.Contains(g, "[IO wait") {
-			return true
-		}
-	}
-	return false
-}
+func parkedInThePoller(fn string) bool { return proctest.GoroutinesIn(fn, "[IO wait") > 0 }

@@ -3,10 +3,10 @@ package mp
 import (
 	"context"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -65,13 +65,4 @@ func requireBlockedIn(t *testing.T, fn, state string) {
 func blockedIn(fn, state string) bool { return blockedCount(fn, state) > 0 }
 
 // blockedCount counts the goroutines running fn blocked in state.
-func blockedCount(fn, state string) int {
-	buf := make([]byte, 1<<20)
-	n := 0
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, fn) && strings.Contains(g, state) {
-			n++
-		}
-	}
-	return n
-}
+func blockedCount(fn, state string) int { return proctest.GoroutinesIn(fn, state) }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpgo/mp/mp/cluster/embedded"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,12 +20,7 @@ import (
 // has; an unmarked consumer with the Config's MaxDeliver (an earlier
 // build's) is still told as such.
 func TestMaxDeliverMismatchIsNoEarlierBuild(t *testing.T) {
-	s, err := embedded.Start(embedded.Config{})
-	require.NoError(t, err)
-	defer s.Shutdown()
-	nc, err := Connect(s.URL(), 0)
-	require.NoError(t, err)
-	defer nc.Close()
+	_, nc := serverConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mpgo/mp/mp"
-	"github.com/mpgo/mp/mp/cluster/embedded"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,12 +29,7 @@ func pendingIDs(c *Client) []string {
 // the client's life, and with it each result once it came (up to the
 // server's maximum payload apiece): memory that grew with every task.
 func TestForgottenTasksLeaveNothing(t *testing.T) {
-	s, err := embedded.Start(embedded.Config{})
-	require.NoError(t, err)
-	defer s.Shutdown()
-	nc, err := Connect(s.URL(), 0)
-	require.NoError(t, err)
-	defer nc.Close()
+	_, nc := serverConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := NewClient(ctx, nc, Config{})

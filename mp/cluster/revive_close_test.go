@@ -3,11 +3,10 @@ package cluster
 import (
 	"context"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/mpgo/mp/mp/cluster/embedded"
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,12 +19,7 @@ import (
 // for it: it must be seen waiting, and once revive is let go, return with
 // no revive left.
 func TestCloseWaitsForARevive(t *testing.T) {
-	s, err := embedded.Start(embedded.Config{})
-	require.NoError(t, err)
-	defer s.Shutdown()
-	nc, err := Connect(s.URL(), 0)
-	require.NoError(t, err)
-	defer nc.Close()
+	_, nc := serverConn(t)
 	held, release := make(chan struct{}), make(chan struct{})
 	beforeRecreate = func() {
 		beforeRecreate = nil
@@ -48,7 +42,7 @@ func TestCloseWaitsForARevive(t *testing.T) {
 
 	closed := make(chan struct{})
 	go func() { c.Close(); close(closed) }()
-	for !stackHas("(*Client).Close", "(*WaitGroup).Wait") {
+	for proctest.GoroutinesIn("(*Client).Close", "(*WaitGroup).Wait") == 0 {
 		select {
 		case <-closed:
 			t.Fatal("Close returned while a revive still ran")
@@ -60,20 +54,5 @@ func TestCloseWaitsForARevive(t *testing.T) {
 	}
 	close(release)
 	<-closed
-	assert.False(t, stackHas("(*Client).revive"), "a revive outlived Close")
-}
-
-// stackHas reports whether a goroutine's stack holds all of fns.
-func stackHas(fns ...string) bool {
-	buf := make([]byte, 1<<20)
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		all := true
-		for _, fn := range fns {
-			all = all && strings.Contains(g, fn)
-		}
-		if all {
-			return true
-		}
-	}
-	return false
+	assert.False(t, proctest.GoroutinesIn("(*Client).revive") > 0, "a revive outlived Close")
 }

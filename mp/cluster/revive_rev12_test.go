@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mpgo/mp/mp"
-	"github.com/mpgo/mp/mp/cluster/embedded"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -22,12 +21,7 @@ import (
 // test removes the consumer and closes the connection in between
 // (beforeRecreate).
 func TestConnectionClosedWhileRecreatingResults(t *testing.T) {
-	s, err := embedded.Start(embedded.Config{})
-	require.NoError(t, err)
-	defer s.Shutdown()
-	nc, err := Connect(s.URL(), 0)
-	require.NoError(t, err)
-	defer nc.Close()
+	s, nc := serverConn(t)
 	admin, err := Connect(s.URL(), 0)
 	require.NoError(t, err)
 	defer admin.Close()

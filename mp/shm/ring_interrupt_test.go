@@ -3,10 +3,10 @@ package shm
 import (
 	"context"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp/internal/proctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -38,14 +38,14 @@ func TestRingWaitOutlivesItsInterrupt(t *testing.T) {
 		_, err := c.Next(ctx)
 		done <- err
 	}()
-	require.Eventually(t, func() bool { return goroutineIn("(*Consumer).Next", "poll") }, 10*time.Second, time.Millisecond, "Next asleep")
+	require.Eventually(t, func() bool { return proctest.GoroutinesIn("(*Consumer).Next", "poll") > 0 }, 10*time.Second, time.Millisecond, "Next asleep")
 	cancel()
 	<-held
 	buf, err := p.Reserve(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, p.Commit(copy(buf, "f")))
 	// Next has its frame (or ctx's error); it must wait for the interrupt.
-	for deadline := time.Now().Add(10 * time.Second); !goroutineIn("(*side).wait.func2", "chan receive"); {
+	for deadline := time.Now().Add(10 * time.Second); proctest.GoroutinesIn("(*side).wait.func2", "chan receive") == 0; {
 		select {
 		case err := <-done:
 			t.Fatalf("Next returned (%v) while its interrupt was still to run", err)
@@ -57,19 +57,4 @@ func TestRingWaitOutlivesItsInterrupt(t *testing.T) {
 	close(release)
 	<-done
 	assert.NoError(t, c.Close())
-}
-
-// goroutineIn reports whether a goroutine's stack holds all of fns.
-func goroutineIn(fns ...string) bool {
-	buf := make([]byte, 1<<20)
-	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		all := true
-		for _, fn := range fns {
-			all = all && strings.Contains(g, fn)
-		}
-		if all {
-			return true
-		}
-	}
-	return false
 }
