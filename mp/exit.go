@@ -2,7 +2,6 @@ package mp
 
 import (
 	"fmt"
-	"slices"
 	"syscall"
 )
 
@@ -19,20 +18,21 @@ const (
 	exitPanic = 7 // a handler (or a hook) panicked; the panic was reported to the frontend
 )
 
-// exitMeanings are what DescribeExit adds to an exit status, and the ends
-// the backend must have announced for the library's own statuses to be the
-// cause: a program's own os.Exit(3) is not bad data on its command pipe.
+// exitMeanings are what DescribeExit adds to an exit status, and, for the
+// library's own statuses, what the backend must have said for the status
+// to be the library's: a program's own os.Exit(3) is not bad data on its
+// command pipe.
 var exitMeanings = map[int]struct {
 	why  string
-	ends []EndReason // nil: whatever the backend said
+	told func(*Process) bool // nil: whatever the backend said
 }{
 	1:            {why: "the program exited with status 1 (os.Exit, log.Fatal)"},
 	2:            {why: "the Go runtime stopped it: a fatal error such as running out of memory, or a panic no handler recovered"},
-	exitBadFrame: {"mp: its command pipe carried something that is not a frame", []EndReason{EndFatal}},
-	exitGrace:    {"mp: still busy a grace period after SIGTERM", []EndReason{EndRequested, EndTerminated}},
-	exitNoInit:   {"mp: main does not call mp.Init", []EndReason{}}, // never a started Process's
-	exitFatal:    {"mp: a fatal error, reported to the frontend (pre-run failed, say)", []EndReason{EndFatal}},
-	exitPanic:    {"mp: a handler panicked", []EndReason{EndFatal}},
+	exitBadFrame: {"mp: its command pipe carried something that is not a frame", (*Process).reportedFatal},
+	exitGrace:    {"mp: still busy a grace period after SIGTERM", (*Process).toldToStop},
+	exitNoInit:   {"mp: main does not call mp.Init", func(*Process) bool { return false }}, // never a started Process's
+	exitFatal:    {"mp: a fatal error, reported to the frontend (pre-run failed, say)", (*Process).reportedFatal},
+	exitPanic:    {"mp: a handler panicked", (*Process).reportedFatal},
 }
 
 // DescribeExit says in words how the backend's process ended: "exit status
@@ -40,10 +40,9 @@ var exitMeanings = map[int]struct {
 // (mp: a handler panicked)" or "exit status 2 (the Go runtime stopped it:
 // …)". One of the library's own statuses (3 to 7) gets the library's
 // meaning only if the backend said what the status says before it exited
-// (EndReason, or the fatal error it reported, which a SIGTERM or a stop
-// announced earlier keeps out of EndReason); otherwise its own code exited
-// with it, and DescribeExit says so. It returns "still running" until the
-// process has been reaped.
+// (the fatal error it reported, or the SIGTERM or stop it was told of);
+// otherwise its own code exited with it, and DescribeExit says so. It
+// returns "still running" until the process has been reaped.
 func (p *Process) DescribeExit() string {
 	ps := p.ProcessState()
 	if ps == nil {
@@ -57,8 +56,7 @@ func (p *Process) DescribeExit() string {
 	switch {
 	case !ok:
 		return ps.String()
-	case m.ends == nil || slices.Contains(m.ends, p.EndReason()),
-		slices.Contains(m.ends, EndFatal) && p.reportedFatal():
+	case m.told == nil || m.told(p):
 		return fmt.Sprintf("%s (%s)", ps.String(), m.why)
 	}
 	return fmt.Sprintf("%s (the backend's own code exited: os.Exit, say; the library reported nothing)", ps.String())
@@ -71,4 +69,11 @@ func (p *Process) reportedFatal() bool {
 	defer p.mu.Unlock()
 	_, ok := p.remote.(*RemoteError)
 	return ok
+}
+
+// toldToStop reports whether the backend was asked to stop or received
+// SIGTERM before it exited.
+func (p *Process) toldToStop() bool {
+	r := p.EndReason()
+	return r == EndRequested || r == EndTerminated
 }
