@@ -32,13 +32,14 @@ import tempfile
 import python_compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLOORS = ["RawPipeRoundTrip", "RawPollReadRoundTrip", "RawFramedRoundTrip", "RawEventfdRoundTrip",
-          "RawFramedEventRoundTrip"]
+FLOORS = ["RawPipeRoundTrip", "RawPollReadRoundTrip", "RawFramedReadRoundTrip", "RawFramedRoundTrip",
+          "RawEventfdRoundTrip", "RawFramedEventRoundTrip", "RawFutexRoundTrip"]
 LIBRARY = ["Call", "RecvRoundTrip", "Sync"]
 # (figure, its floor): what docs/benchmarks.md reports.
 RATIOS = [("Call", "RawPipeRoundTrip"), ("Call", "RawFramedRoundTrip"), ("RecvRoundTrip", "RawPipeRoundTrip"),
           ("Sync", "RawEventfdRoundTrip"), ("Sync", "RawFramedEventRoundTrip"),
-          ("RawFramedRoundTrip", "RawPipeRoundTrip"), ("RawFramedEventRoundTrip", "RawEventfdRoundTrip"),
+          ("RawFramedRoundTrip", "RawPipeRoundTrip"), ("RawFramedReadRoundTrip", "RawPipeRoundTrip"),
+          ("RawFramedEventRoundTrip", "RawEventfdRoundTrip"), ("RawFutexRoundTrip", "RawPipeRoundTrip"),
           ("RawPollReadRoundTrip", "RawPipeRoundTrip")]
 LINE = re.compile(r"^Benchmark(\w+?)(?:-\d+)?\s+\d+\s+(\d+(?:\.\d+)?) ns/op\s+([\d.]+) cpu", re.M)
 

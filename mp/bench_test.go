@@ -31,6 +31,9 @@ func rawEcho(mode string) int {
 	if mode == rawFramed || mode == rawFramedCtx || mode == rawFramedEvent {
 		return framedEcho(mode) // the framed floors' echo
 	}
+	if mode == rawFutex {
+		return futexEcho()
+	}
 	if strings.HasPrefix(mode, rawAnswerThenWork) {
 		return answerThenWorkEcho(mode)
 	}
