@@ -89,6 +89,14 @@ func (m *Manager) dispatch() {
 		return
 	}
 	for len(m.idle) > 0 {
+		if w := m.idle[0]; isClosed(w.proc.Ending()) {
+			// It announced its end while idle (Backend.Stop from a
+			// goroutine of its own): it takes no task, and its exit
+			// follows.
+			m.idle = m.idle[1:]
+			m.setState(w, Stopping, w.proc)
+			continue
+		}
 		m.mu.Lock()
 		if len(m.queue) == 0 {
 			m.mu.Unlock()
