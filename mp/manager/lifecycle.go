@@ -153,7 +153,6 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	w.stopWhy = ""
 	m.removeIdle(w)
 	m.setState(w, Exited, nil)
-	exit := p.DescribeExit()
 	reason := p.EndReason()
 	if reason == mp.EndTerminated && m.runCtx.Err() != nil {
 		// Terminated from outside while the manager's own stop is on its
@@ -182,20 +181,28 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	taskName := ""
 	if r := w.task; r != nil && r.proc == p {
 		taskName = r.task.Name
-		var cause error
-		switch {
-		case r.timedOut:
-			cause = fmt.Errorf("%w after %v; its worker was stopped (%s)", ErrTaskTimeout, r.task.Timeout, exit)
-		case asked != "":
-			cause = fmt.Errorf("%w while the task ran: %s (%s)", mp.ErrStopped, asked, exit)
-		case p.Err() != nil:
-			cause = workerDied(reason, exit, p.Err())
-		default:
-			cause = fmt.Errorf("%w: %s (%s)", ErrWorkerDied, reason, exit)
-		}
-		m.failed(r, &TaskError{Task: r.task.Name, Worker: w.name, Pid: p.Pid(), Exit: exit, Err: cause})
+		m.failed(r, exitError(r, p, asked))
 	}
 	m.afterExit(w, p, asked, taskName)
+}
+
+// exitError is the error of task r, whose worker's process p ended while
+// it ran; asked is why the manager stopped p ("" if it did not).
+func exitError(r *running, p *mp.Process, asked string) *TaskError {
+	exit := p.DescribeExit()
+	reason := p.EndReason()
+	var cause error
+	switch {
+	case r.timedOut:
+		cause = fmt.Errorf("%w after %v; its worker was stopped (%s)", ErrTaskTimeout, r.task.Timeout, exit)
+	case asked != "":
+		cause = fmt.Errorf("%w while the task ran: %s (%s)", mp.ErrStopped, asked, exit)
+	case p.Err() != nil:
+		cause = workerDied(reason, exit, p.Err())
+	default:
+		cause = fmt.Errorf("%w: %s (%s)", ErrWorkerDied, reason, exit)
+	}
+	return &TaskError{Task: r.task.Name, Worker: r.w.name, Pid: p.Pid(), Exit: exit, Err: cause}
 }
 
 // afterExit says what a worker's exit was and replaces the worker as its

@@ -40,6 +40,7 @@ type job struct {
 	Notify bool          // send "started" first
 	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
 	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
+	Fail   string        // return an error with this text instead of the PID
 }
 
 var (
@@ -88,6 +89,9 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	case <-time.After(j.Sleep):
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	}
+	if j.Fail != "" {
+		return 0, errors.New(j.Fail)
 	}
 	return os.Getpid(), nil
 }

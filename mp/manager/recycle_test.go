@@ -2,11 +2,14 @@ package manager_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/manager"
 )
 
@@ -48,4 +51,92 @@ func isClosed(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// Fault: the last task of a worker that recycles itself (Backend.Stop in
+// its handler) and whose handler fails anyway (a file not found: the
+// task's own error) ended with a *TaskError "worker died: ended itself",
+// which does not wrap the handler's error: every Nth failure of a
+// recycling pool lost its cause, or kept it, depending on which reached the
+// loop first, the reply or the exit. The handler's error is the task's.
+func TestFaultRecyclingWorkersLastTaskKeepsItsError(t *testing.T) {
+	cfg, logs := config(1)
+	cfg.MaxRestarts = 0
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	c := newCollect(10)
+	for i := range 10 {
+		require.NoError(t, m.Submit(c.task(fmt.Sprintf("t%d", i), job{Quit: true, Fail: "no such file"}, 0)))
+	}
+	cancel, wait := runManager(t, m)
+	for name, r := range c.wait(t) {
+		assert.ErrorIs(t, r.err, mp.ErrHandler, name)
+		assert.ErrorContains(t, r.err, "no such file", name)
+		assert.NotErrorIs(t, r.err, manager.ErrWorkerDied, name)
+	}
+	cancel()
+	require.NoError(t, wait())
+	assert.NotContains(t, logs.String(), "died")
+}
+
+// Fault: a task whose worker ended itself (Backend.Stop) before one of
+// Do's calls got its answer ended with that call's error as is ("backend
+// died: it exited on its own") when the loop saw the exit before Do
+// returned, and with a *TaskError wrapping ErrWorkerDied when it saw Do's
+// return first. Here the loop sees the exit first (the test waits for its
+// log line before the second call): the task must still end with a
+// *TaskError wrapping ErrWorkerDied.
+func TestFaultCallCutShortByARecyclingWorkerIsATaskError(t *testing.T) {
+	cfg, _ := config(1)
+	cfg.MaxRestarts = 0
+	exited := make(chan struct{}, 1)
+	cfg.Log = slog.New(&onExited{exited})
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	require.NoError(t, m.Submit(manager.Task{
+		Name: "two-calls",
+		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
+			if _, err := doJob.Call(ctx, p, job{Quit: true}); err != nil {
+				return err
+			}
+			<-exited // the loop has seen the exit, and waits for Do
+			_, err := doJob.Call(ctx, p, job{})
+			return err
+		},
+		Done: func(w *manager.Worker, err error) { done <- err },
+	}))
+	cancel, wait := runManager(t, m)
+	err = <-done
+	var te *manager.TaskError
+	require.ErrorAs(t, err, &te)
+	assert.ErrorIs(t, err, manager.ErrWorkerDied)
+	assert.Equal(t, "worker-1", te.Worker)
+	assert.Equal(t, "exit status 0", te.Exit)
+	cancel()
+	require.NoError(t, wait())
+}
+
+// onExited is a log handler that signals on its channel each time the
+// manager's loop logs that a worker has exited ("worker state" at debug
+// level), and drops every line.
+type onExited struct{ ch chan<- struct{} }
+
+func (h *onExited) Enabled(context.Context, slog.Level) bool { return true }
+func (h *onExited) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *onExited) WithGroup(string) slog.Handler            { return h }
+func (h *onExited) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "worker state" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "to" && a.Value.String() == manager.Exited.String() {
+			select {
+			case h.ch <- struct{}{}:
+			default:
+			}
+		}
+		return true
+	})
+	return nil
 }

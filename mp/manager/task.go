@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,8 +31,10 @@ type Task struct {
 	// Do has returned (so it sees what Do wrote). err is nil when Do
 	// succeeded, even if the worker exits just after; a *TaskError when
 	// the worker's process ended while the task ran (it wraps
-	// ErrWorkerDied, ErrTaskTimeout or mp.ErrStopped); Do's own error
-	// otherwise; and an error wrapping mp.ErrStopped, with w nil, for a task
+	// ErrWorkerDied, ErrTaskTimeout or mp.ErrStopped), except that a
+	// worker that ends itself (Backend.Stop) answers first, so Do's result
+	// stands unless one of its calls got no answer (mp.ErrBackendDied);
+	// Do's own error otherwise; and an error wrapping mp.ErrStopped, with w nil, for a task
 	// still queued when the manager stopped. Done may Submit the next
 	// task. If Do does not return within ShutdownTimeout of the manager's
 	// stop (or Config.Force is closed), Run returns without it, and Done
@@ -137,9 +140,13 @@ func (m *Manager) taskDone(r *running, err error) {
 	delete(m.doing, r)
 	r.returned = true
 	if f := r.afterDo; f != nil {
-		// Its worker ended itself after answering (see exited): the
-		// task ends with Do's result, then the exit is reported.
+		// Its worker ended itself (see exited): the task ends with
+		// Do's result, unless a call of Do never got its answer; then
+		// the exit is reported.
 		r.afterDo = nil
+		if errors.Is(err, mp.ErrBackendDied) {
+			err = exitError(r, r.proc, "")
+		}
 		m.finish(r, err)
 		f()
 		return
@@ -153,9 +160,12 @@ func (m *Manager) taskDone(r *running, err error) {
 	}
 	w, p := r.w, r.proc
 	ending := r.timedOut || w.stopWhy != "" || isClosed(p.Ending())
-	if err != nil && ending {
+	self := !r.timedOut && w.stopWhy == "" && p.EndReason() == mp.EndSelf
+	if err != nil && ending && !(self && !errors.Is(err, mp.ErrBackendDied)) {
 		// Do failed because its worker is ending: the exit, which
-		// follows, says how the task ended.
+		// follows, says how the task ended. (A worker that ends
+		// itself, recycling, answered first: the answer is the
+		// task's, unless a call never got one.)
 		if w.proc == p && w.State() == Busy {
 			m.setState(w, Stopping, p)
 		}
