@@ -36,7 +36,9 @@
 // knows from the process itself (mp.Process.Ending), never from the wording
 // of an error. A task with a Timeout that runs past it has its worker
 // stopped (SIGTERM, then the stop ladder) and replaced, and fails with
-// ErrTaskTimeout.
+// ErrTaskTimeout. Once no worker is left and none will be started again
+// (transient or temporary workers), queued tasks fail with ErrNoWorkers
+// instead of waiting for ever.
 //
 // # Exits and restarts
 //

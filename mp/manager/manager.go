@@ -129,6 +129,7 @@ type Manager struct {
 	failures []time.Time
 	stopping bool
 	abandon  bool // stop waiting for Do functions (see Task.Done)
+	noneLeft bool // no worker is left, and none will start (noWorkers)
 	err      error
 	runCtx   context.Context // Run's ctx
 	workCtx  context.Context // ends when the manager stops: starts, tasks, watchers
@@ -263,7 +264,6 @@ func (m *Manager) Run(ctx context.Context) error {
 	for _, w := range m.workers {
 		m.start(w)
 	}
-
 	quiet := time.NewTimer(m.cfg.StillAlive)
 	defer quiet.Stop()
 	if m.cfg.StillAlive < 0 {
@@ -307,7 +307,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.progress.finish()
 	m.reportDropped()
 	m.endStop()
-	m.failQueued()
+	m.failQueued(mp.ErrStopped)
 	close(m.quit)
 	m.wg.Wait()
 	return m.err

@@ -34,8 +34,10 @@ type Task struct {
 	// ErrWorkerDied, ErrTaskTimeout or mp.ErrStopped), except that a
 	// worker that ends itself (Backend.Stop) answers first, so Do's result
 	// stands unless one of its calls got no answer (mp.ErrBackendDied);
-	// Do's own error otherwise; and an error wrapping mp.ErrStopped, with w nil, for a task
-	// still queued when the manager stopped. Done may Submit the next
+	// Do's own error otherwise; and, with w nil, an error wrapping
+	// mp.ErrStopped for a task still queued when the manager stopped, or
+	// ErrNoWorkers for one that no worker will take (every worker has
+	// exited, and none will be started again). Done may Submit the next
 	// task. If Do does not return within ShutdownTimeout of the manager's
 	// stop (or Config.Force is closed), Run returns without it, and Done
 	// never runs.
@@ -60,7 +62,9 @@ type running struct {
 // called from any goroutine, callbacks on the loop included. Once the
 // manager is stopping, Submit queues nothing and returns an error wrapping
 // mp.ErrStopped (t.Done is not called); tasks still queued when the stop
-// begins end with mp.ErrStopped through their Done.
+// begins end with mp.ErrStopped through their Done, and tasks that no
+// worker will take (none is left, and none will be started again) with
+// ErrNoWorkers.
 func (m *Manager) Submit(t Task) error {
 	m.mu.Lock()
 	if m.closed {
@@ -88,7 +92,11 @@ func (m *Manager) Queued() int {
 // is alive and idle takes one.
 func (m *Manager) dispatch() {
 	if m.stopping {
-		m.failQueued()
+		m.failQueued(mp.ErrStopped)
+		return
+	}
+	if m.live == 0 && m.starting == 0 && !m.exitPending() {
+		m.noWorkers()
 		return
 	}
 	for len(m.idle) > 0 {
@@ -229,16 +237,46 @@ func (m *Manager) timeout(r *running) {
 	terminate(r.proc)
 }
 
-// failQueued fails the tasks no worker will take.
-func (m *Manager) failQueued() {
+// failQueued fails the tasks no worker will take, with an error wrapping
+// why, and says how many there were.
+func (m *Manager) failQueued(why error) int {
 	m.mu.Lock()
 	q := m.queue
 	m.queue = nil
 	m.mu.Unlock()
 	for _, r := range q {
 		if r.task.Done != nil {
-			r.task.Done(nil, fmt.Errorf("manager: task %q: %w", r.task.Name, mp.ErrStopped))
+			r.task.Done(nil, fmt.Errorf("manager: task %q: %w", r.task.Name, why))
 		}
+	}
+	return len(q)
+}
+
+// tasks says "1 task" or "n tasks", for the log.
+func tasks(n int) string {
+	if n == 1 {
+		return "1 task"
+	}
+	return fmt.Sprintf("%d tasks", n)
+}
+
+// exitPending reports whether the report of a worker's exit, and so its
+// restart, waits for a task's Do to return (see exited).
+func (m *Manager) exitPending() bool {
+	for r := range m.doing {
+		if r.afterDo != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// noWorkers fails the tasks queued when no worker is left and none will be
+// started again: they would wait for ever. It warns the first time.
+func (m *Manager) noWorkers() {
+	if n := m.failQueued(ErrNoWorkers); n > 0 && !m.noneLeft {
+		m.noneLeft = true
+		m.log.Warn(fmt.Sprintf("no worker left, and none will be started again: %s failed, and so will every task submitted", tasks(n)))
 	}
 }
 
