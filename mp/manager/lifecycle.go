@@ -167,7 +167,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		// (taskDone), so that the task's end comes first, whatever the
 		// goroutines' timing; or after ShutdownTimeout, for a Do that
 		// does not return.
-		r.afterDo = func() { m.afterExit(w, p, "", "") }
+		r.selfExit, r.afterDo = true, func() { m.afterExit(w, p, "", "") }
 		time.AfterFunc(m.cfg.ShutdownTimeout, func() {
 			m.send(event{kind: evFunc, fn: func() {
 				if f := r.afterDo; f != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -139,4 +140,40 @@ func (h *onExited) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	return nil
+}
+
+// Fault: when a Do outlived the exit of its worker that ended itself by
+// more than ShutdownTimeout (the exit's report does not wait longer), and
+// then failed, its task never ended: Done never ran, and a program waiting
+// for it hung. Here Do returns only after OnExit has reported the exit,
+// with the error of a call the worker never answered.
+func TestFaultDoOutlivingItsRecycledWorkerStillEnds(t *testing.T) {
+	cfg, _ := config(1)
+	cfg.ShutdownTimeout = 100 * time.Millisecond
+	reported := make(chan struct{}, 1)
+	cfg.OnExit = func(*manager.Worker, *manager.ExitReport) { reported <- struct{}{} }
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	require.NoError(t, m.Submit(manager.Task{
+		Name: "slow-after",
+		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
+			if _, err := doJob.Call(ctx, p, job{Quit: true}); err != nil {
+				return err
+			}
+			<-reported // the exit was reported without waiting any longer
+			_, err := doJob.Call(ctx, p, job{})
+			return err
+		},
+		Done: func(w *manager.Worker, err error) { done <- err },
+	}))
+	cancel, wait := runManager(t, m)
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task never ended")
+	}
+	assert.ErrorIs(t, err, manager.ErrWorkerDied)
+	cancel()
+	require.NoError(t, wait())
 }

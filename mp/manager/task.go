@@ -56,6 +56,7 @@ type running struct {
 	failure  error  // set when its worker's process ended while it ran
 	finished bool   // Done has run (or is about to)
 	afterDo  func() // the exit of its worker, reported once Do returned (see exited)
+	selfExit bool   // its worker ended itself, and the exit was seen before Do returned
 }
 
 // Submit queues t; the loop gives it to the next idle worker. It may be
@@ -147,16 +148,19 @@ func (m *Manager) run(w *Worker, r *running) {
 func (m *Manager) taskDone(r *running, err error) {
 	delete(m.doing, r)
 	r.returned = true
-	if f := r.afterDo; f != nil {
-		// Its worker ended itself (see exited): the task ends with
-		// Do's result, unless a call of Do never got its answer; then
-		// the exit is reported.
-		r.afterDo = nil
+	if r.selfExit {
+		// Its worker ended itself, and its exit has been seen (see
+		// exited): the task ends with Do's result, unless a call of Do
+		// never got its answer; then the exit is reported, unless it
+		// was already (Do took longer than ShutdownTimeout).
 		if errors.Is(err, mp.ErrBackendDied) {
 			err = exitError(r, r.proc, "")
 		}
 		m.finish(r, err)
-		f()
+		if f := r.afterDo; f != nil {
+			r.afterDo = nil
+			f()
+		}
 		return
 	}
 	if r.failure != nil { // its worker's exit came first
