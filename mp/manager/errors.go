@@ -30,7 +30,8 @@ var (
 	// (transient workers that ended themselves, temporary ones), while the
 	// manager still runs.
 	ErrNoWorkers = errors.New("no worker left")
-	// ErrConfig is wrapped by New's error for an invalid Config.
+	// ErrConfig is wrapped by New's error for an invalid Config, and by
+	// Submit's for a Task without Do.
 	ErrConfig = errors.New("invalid configuration")
 )
 

@@ -62,15 +62,20 @@ type running struct {
 // Submit queues t; the loop gives it to the next idle worker. It may be
 // called from any goroutine, callbacks on the loop included. Once the
 // manager is stopping, Submit queues nothing and returns an error wrapping
-// mp.ErrStopped (t.Done is not called); tasks still queued when the stop
+// mp.ErrStopped (t.Done is not called), and a task without Do is refused
+// with an error wrapping ErrConfig; tasks still queued when the stop
 // begins end with mp.ErrStopped through their Done, and tasks that no
 // worker will take (none is left, and none will be started again) with
 // ErrNoWorkers.
 func (m *Manager) Submit(t Task) error {
 	m.mu.Lock()
-	if m.closed {
+	switch {
+	case m.closed:
 		m.mu.Unlock()
 		return fmt.Errorf("manager: submit %q: %w", t.Name, mp.ErrStopped)
+	case t.Do == nil:
+		m.mu.Unlock()
+		return fmt.Errorf("manager: submit %q: %w: no Do function", t.Name, ErrConfig)
 	}
 	m.queue = append(m.queue, &running{task: t})
 	m.mu.Unlock()
