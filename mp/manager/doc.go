@@ -38,7 +38,7 @@
 // stopped (SIGTERM, then the stop ladder) and replaced, and fails with
 // ErrTaskTimeout. Once no worker is left and none will be started again
 // (transient or temporary workers), queued tasks fail with ErrNoWorkers
-// instead of waiting for ever.
+// instead of waiting for ever, and Submit refuses new ones with it.
 //
 // # Exits and restarts
 //

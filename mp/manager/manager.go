@@ -114,6 +114,7 @@ type Manager struct {
 	mu      sync.Mutex // guards what follows, up to the loop's state
 	queue   []*running // submitted, not yet handed out
 	closed  bool       // stopping: Submit and Watch refuse
+	noWork  bool       // no worker is left, and none will start: Submit refuses
 	running bool       // Run has started the watchers
 	wake    chan struct{}
 	ran     bool
@@ -129,7 +130,6 @@ type Manager struct {
 	failures []time.Time
 	stopping bool
 	abandon  bool // stop waiting for Do functions (see Task.Done)
-	noneLeft bool // no worker is left, and none will start (noWorkers)
 	err      error
 	runCtx   context.Context // Run's ctx
 	workCtx  context.Context // ends when the manager stops: starts, tasks, watchers

@@ -62,17 +62,20 @@ type running struct {
 // Submit queues t; the loop gives it to the next idle worker. It may be
 // called from any goroutine, callbacks on the loop included. Once the
 // manager is stopping, Submit queues nothing and returns an error wrapping
-// mp.ErrStopped (t.Done is not called), and a task without Do is refused
-// with an error wrapping ErrConfig; tasks still queued when the stop
-// begins end with mp.ErrStopped through their Done, and tasks that no
-// worker will take (none is left, and none will be started again) with
-// ErrNoWorkers.
+// mp.ErrStopped (t.Done is not called); once no worker is left and none
+// will be started again, one wrapping ErrNoWorkers; and a task without Do
+// is refused with one wrapping ErrConfig. Tasks still queued when the stop
+// begins end with mp.ErrStopped through their Done, and those queued when
+// the last worker is gone for good with ErrNoWorkers.
 func (m *Manager) Submit(t Task) error {
 	m.mu.Lock()
 	switch {
 	case m.closed:
 		m.mu.Unlock()
 		return fmt.Errorf("manager: submit %q: %w", t.Name, mp.ErrStopped)
+	case m.noWork:
+		m.mu.Unlock()
+		return fmt.Errorf("manager: submit %q: %w", t.Name, ErrNoWorkers)
 	case t.Do == nil:
 		m.mu.Unlock()
 		return fmt.Errorf("manager: submit %q: %w: no Do function", t.Name, ErrConfig)
@@ -281,11 +284,16 @@ func (m *Manager) exitPending() bool {
 }
 
 // noWorkers fails the tasks queued when no worker is left and none will be
-// started again: they would wait for ever. It warns the first time.
+// started again: they would wait for ever. From then on Submit refuses
+// tasks, so that a Done that submits again does not spin. It warns once.
 func (m *Manager) noWorkers() {
-	if n := m.failQueued(ErrNoWorkers); n > 0 && !m.noneLeft {
-		m.noneLeft = true
-		m.log.Warn(fmt.Sprintf("no worker left, and none will be started again: %s failed, and so will every task submitted", tasks(n)))
+	m.mu.Lock()
+	first := !m.noWork
+	m.noWork = true
+	m.mu.Unlock()
+	n := m.failQueued(ErrNoWorkers)
+	if first {
+		m.log.Warn(fmt.Sprintf("no worker left, and none will be started again: %s failed; Submit refuses new ones", tasks(n)))
 	}
 }
 
