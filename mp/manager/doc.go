@@ -51,7 +51,8 @@
 //
 //   - it ended itself (Backend.Stop, exit status 0: a worker that recycles
 //     itself after a number of tasks): no failure; a permanent worker is
-//     replaced at once;
+//     replaced at once, or after a backoff if it took no task (one that
+//     ends itself as it starts would otherwise start again and again);
 //   - something outside the manager terminated it (SIGTERM, exit status 0):
 //     no failure; a permanent worker is replaced after Config.Backoff, unless
 //     the manager stops meanwhile (systemctl stop signals every process);

@@ -96,7 +96,7 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 		return
 	}
 	first := !w.started
-	w.started, w.stopWhy, w.upSince = true, "", time.Now()
+	w.started, w.stopWhy, w.upSince, w.tasks = true, "", time.Now(), 0
 	m.live++
 	m.watch(w, p)
 	switch {
@@ -228,13 +228,19 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 	clean := p.ProcessState().Success()
 	report.Failure = !(clean && (reason == mp.EndSelf || reason == mp.EndTerminated))
 	report.Restart = w.policy == Permanent || (w.policy == Transient && report.Failure)
+	if time.Since(w.upSince) > m.cfg.Period {
+		w.consecutive = 0
+	}
+	idle := reason == mp.EndSelf && w.tasks == 0 // not recycling: it took no task
 	var ok = true
 	switch {
 	case report.Restart && report.Failure:
-		if time.Since(w.upSince) > m.cfg.Period {
-			w.consecutive = 0
-		}
 		report.Delay, ok = m.failure(w, errors.New(report.what()))
+	case report.Restart && idle:
+		// Replaced at once, a worker that ends itself as it starts
+		// would be started again and again, as fast as it can:
+		// a backoff, as after a failure, but no failure.
+		report.Delay = m.backoff(w)
 	case report.Restart && !report.Failure && reason == mp.EndTerminated:
 		// Someone outside stopped it: not a failure, but wait a moment
 		// before saying so and replacing it, in case the whole service
@@ -254,6 +260,8 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 		m.log.Error(report.String())
 	case reason == mp.EndTerminated:
 		m.log.Warn(report.String())
+	case idle:
+		m.log.Warn(report.String() + " (it ended itself before taking any task)")
 	default:
 		m.log.Info(report.String())
 	}

@@ -50,14 +50,16 @@ var (
 
 type testWorker struct{ *mp.Backend }
 
-// PreRun fails or hangs when the start parameters say so: "prerun" is
-// "fail" or "hang" (deaf to ctx).
+// PreRun fails, hangs or ends the worker when the start parameters say
+// so: "prerun" is "fail", "hang" (deaf to ctx) or "stop" (Backend.Stop).
 func (w *testWorker) PreRun(ctx context.Context) error {
 	switch s, _ := w.Params().String("prerun"); s {
 	case "fail":
 		return errors.New("database is locked")
 	case "hang":
 		select {}
+	case "stop":
+		w.Stop() // ends itself before taking any call
 	}
 	return nil
 }

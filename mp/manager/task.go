@@ -135,6 +135,7 @@ func (m *Manager) dispatch() {
 func (m *Manager) run(w *Worker, r *running) {
 	p := w.proc
 	r.w, r.proc, w.task = w, p, r
+	w.tasks++
 	m.setState(w, Busy, p)
 	m.doing[r] = struct{}{}
 	ctx, cancel := context.WithCancel(m.workCtx)

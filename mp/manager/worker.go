@@ -58,7 +58,8 @@ type Worker struct {
 	started     bool        // it has been started once
 	since       time.Time   // when it entered its state
 	upSince     time.Time   // when its process became ready
-	consecutive int         // failures since it last stayed up for a Period
+	consecutive int         // failures (and ends before any task) since it last stayed up for a Period
+	tasks       int         // tasks handed to its current process
 	restart     *time.Timer // the backoff before its restart
 	pending     *ExitReport // an exit reported when the backoff ends (afterExit)
 }
