@@ -75,9 +75,12 @@
 // When Run's context ends, every worker is stopped in parallel, each with
 // Process.Shutdown bounded by Config.ShutdownTimeout; a worker running a
 // task gets SIGTERM at once, which cancels its handler's context, instead
-// of being waited for. When Config.Force is closed (a second Ctrl-C, see
-// Signals), the workers still running are killed at once. Run returns once
-// every worker it started has exited: none is left behind. It waits for
+// of being waited for. A worker that failed on its own just before (its
+// handler panicked) was not stopped: its task fails with ErrWorkerDied,
+// and the log and OnExit report the failure, without a restart. When
+// Config.Force is closed (a second Ctrl-C, see Signals), the workers still
+// running are killed at once. Run returns once every worker it started has
+// exited: none is left behind. It waits for
 // the Do functions of running tasks up to ShutdownTimeout after that,
 // saying which, and not at all once Force is closed. Workers run in process
 // groups of their own, so a Ctrl-C in a terminal reaches the manager alone,

@@ -151,6 +151,11 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	m.live--
 	asked := w.stopWhy
 	w.stopWhy = ""
+	if p.EndReason() == mp.EndFatal {
+		// It failed before the manager's stop reached it (a handler
+		// panicked just before the stop began): a crash, not a stop.
+		asked = ""
+	}
 	m.removeIdle(w)
 	m.setState(w, Exited, nil)
 	reason := p.EndReason()
@@ -212,6 +217,7 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 	exit := p.DescribeExit()
 	reason := p.EndReason()
 	if m.stopping {
+		m.failedDuringStop(w, p, asked, taskName)
 		return
 	}
 	if asked != "" {
@@ -270,6 +276,23 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 	}
 	if report.Restart {
 		m.restartIn(w, report.Delay)
+	}
+}
+
+// failedDuringStop reports the exit of w's process p during the manager's
+// stop if p failed on its own (a crash, not the stop): it is not
+// restarted, but the log and OnExit say so.
+func (m *Manager) failedDuringStop(w *Worker, p *mp.Process, asked, taskName string) {
+	clean := p.ProcessState().Success()
+	reason := p.EndReason()
+	if asked != "" || (clean && (reason == mp.EndSelf || reason == mp.EndTerminated)) {
+		return
+	}
+	report := &ExitReport{Worker: w.name, Pid: p.Pid(), Exit: p.DescribeExit(), Reason: reason, Err: p.Err(),
+		Task: taskName, Failure: true, policy: w.policy, stopping: true}
+	m.log.Error(report.String())
+	if m.cfg.OnExit != nil {
+		m.callback(func() { m.cfg.OnExit(w, report) })
 	}
 }
 

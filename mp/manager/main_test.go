@@ -38,6 +38,7 @@ type job struct {
 	Hang   bool          // never return, whatever happens (deaf to SIGTERM)
 	Panic  bool          // crash the worker
 	Notify bool          // send "started" first
+	Ticks  int           // send this many "tick" messages first
 	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
 	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
 	Fail   string        // return an error with this text instead of the PID
@@ -67,6 +68,11 @@ func (w *testWorker) PreRun(ctx context.Context) error {
 func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	if j.Notify {
 		if err := w.Send(ctx, "started", mp.Params{"pid": os.Getpid()}); err != nil {
+			return 0, err
+		}
+	}
+	for range j.Ticks {
+		if err := w.Send(ctx, "tick", nil); err != nil {
 			return 0, err
 		}
 	}

@@ -85,8 +85,8 @@ type Config struct {
 	// and a warning says how many (see Run).
 	OnMessage func(w *Worker, m mp.Message)
 	// OnExit runs when a worker's process exited without the manager
-	// stopping it: e says which, how, the task it was running, whether it
-	// counts as a failure and whether it will be restarted.
+	// stopping it (during its stop, only if it failed): e says which, how,
+	// its task, whether it is a failure and whether it will be restarted.
 	OnExit func(w *Worker, e *ExitReport)
 
 	// Log receives the manager's own lines; nil means lines starting

@@ -121,7 +121,8 @@ type ExitReport struct {
 	Restart bool
 	Delay   time.Duration
 
-	policy Restart
+	policy   Restart
+	stopping bool // the manager was stopping: no restart
 }
 
 // String reads as the manager's log line, e.g. `worker "worker-3" (pid
@@ -158,6 +159,9 @@ func (e *ExitReport) what() string {
 }
 
 func (e *ExitReport) noRestartWhy() string {
+	if e.stopping {
+		return "the manager stops"
+	}
 	if e.policy == Temporary {
 		return "a temporary worker"
 	}
