@@ -62,7 +62,9 @@
 //     after a backoff that doubles with each consecutive failure.
 //
 // A worker the manager stopped itself (a task timeout) did not fail either:
-// it is replaced at once, unless temporary. More than Config.MaxRestarts
+// it is replaced at once, unless temporary. So is a worker that announced
+// its end but has not exited Config.ShutdownTimeout later (a PostRun that
+// hangs): the manager stops it, with the stop ladder. More than Config.MaxRestarts
 // failures within Config.Period (a restart that fails counts too) stop
 // everything: Run returns an error wrapping ErrRestartIntensity that names
 // the worker and the cause. Each start is bounded by Config.StartTimeout.

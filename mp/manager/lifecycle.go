@@ -106,7 +106,7 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 	case isClosed(p.Ending()):
 		// It announced its end already: it takes no task, and its
 		// exit follows.
-		m.setState(w, Stopping, p)
+		m.ending(w, p)
 		return
 	}
 	m.setState(w, Idle, p)
@@ -124,6 +124,27 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 	if m.cfg.OnReady != nil {
 		m.callback(func() { m.cfg.OnReady(w) })
 	}
+}
+
+// ending moves w, whose process p is on its way out, to Stopping. If p
+// announced its end itself (the manager is not stopping it), the exit is
+// bounded all the same: p is stopped if it has not exited ShutdownTimeout
+// later (a PostRun that hangs), so that no slot waits for ever.
+func (m *Manager) ending(w *Worker, p *mp.Process) {
+	m.setState(w, Stopping, p)
+	if w.stopWhy != "" {
+		return // stopWorker bounds it
+	}
+	time.AfterFunc(m.cfg.ShutdownTimeout, func() {
+		m.send(event{kind: evFunc, fn: func() {
+			if w.proc != p || w.stopWhy != "" || m.stopping {
+				return // it exited, or is being stopped
+			}
+			why := fmt.Sprintf("it did not exit within %v of announcing its end", m.cfg.ShutdownTimeout)
+			m.log.Warn(fmt.Sprintf("worker %q (pid %d): %s: stopping it", w.name, p.Pid(), why))
+			m.stopWorker(w, p, why)
+		}})
+	})
 }
 
 // stopWorker stops w's process p in the background, for the reason why;

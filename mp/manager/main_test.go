@@ -65,6 +65,15 @@ func (w *testWorker) PreRun(ctx context.Context) error {
 	return nil
 }
 
+// PostRun hangs, deaf to SIGTERM, when the start parameters say
+// "postrun": "hang" (a flush to a server that does not answer).
+func (w *testWorker) PostRun() error {
+	if s, _ := w.Params().String("postrun"); s == "hang" {
+		select {}
+	}
+	return nil
+}
+
 func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	if j.Notify {
 		if err := w.Send(ctx, "started", mp.Params{"pid": os.Getpid()}); err != nil {

@@ -114,7 +114,7 @@ func (m *Manager) dispatch() {
 			// goroutine of its own): it takes no task, and its exit
 			// follows.
 			m.idle = m.idle[1:]
-			m.setState(w, Stopping, w.proc)
+			m.ending(w, w.proc)
 			continue
 		}
 		m.mu.Lock()
@@ -188,7 +188,7 @@ func (m *Manager) taskDone(r *running, err error) {
 		// itself, recycling, answered first: the answer is the
 		// task's, unless a call never got one.)
 		if w.proc == p && w.State() == Busy {
-			m.setState(w, Stopping, p)
+			m.ending(w, p)
 		}
 		return
 	}
@@ -197,7 +197,7 @@ func (m *Manager) taskDone(r *running, err error) {
 		return
 	}
 	if ending {
-		m.setState(w, Stopping, p) // done its last task; its exit follows
+		m.ending(w, p) // done its last task; its exit follows
 		return
 	}
 	m.setState(w, Idle, p)
