@@ -25,7 +25,12 @@ type Task struct {
 	Timeout time.Duration
 	// Do runs the task on worker w, whose process is p, on a goroutine of
 	// its own: typically a typed command's Call on p. ctx ends when the
-	// task times out or the manager stops; Do must return then.
+	// task times out or the manager stops; Do must return then. Bound a
+	// task with Timeout, not with a deadline of Do's own: a Call that Do
+	// gives up on cancels its handler's ctx, but a handler that ignores it
+	// runs on, and its worker, back in the pool, makes the next task wait
+	// behind it (for ever, if it never returns); a Timeout stops the
+	// worker instead.
 	Do func(ctx context.Context, w *Worker, p *mp.Process) error
 	// Done, if not nil, runs on the loop once the task has ended, after
 	// Do has returned (so it sees what Do wrote). err is nil when Do
