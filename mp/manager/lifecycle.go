@@ -154,6 +154,7 @@ func (m *Manager) stopWorker(w *Worker, p *mp.Process, why string) {
 		return
 	}
 	w.stopWhy = why
+	w.failedFirst = p.EndReason() == mp.EndFatal
 	m.setState(w, Stopping, p)
 	// The stop of all workers has one deadline; a worker stopped during
 	// the run has its own. Both end at once on a forced stop.
@@ -172,10 +173,10 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	m.live--
 	asked := w.stopWhy
 	w.stopWhy = ""
-	if p.EndReason() == mp.EndFatal {
-		// It failed before the manager's stop reached it (a handler
+	if w.failedFirst {
+		// It had failed when the manager decided to stop it (a handler
 		// panicked just before the stop began): a crash, not a stop.
-		asked = ""
+		asked, w.failedFirst = "", false
 	}
 	m.removeIdle(w)
 	m.setState(w, Exited, nil)

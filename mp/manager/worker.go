@@ -55,6 +55,7 @@ type Worker struct {
 	// Loop state.
 	task        *running    // the task it runs, or whose end waits for its exit
 	stopWhy     string      // why the manager stops its process; "" if it does not
+	failedFirst bool        // its process had failed (EndFatal) when the manager stopped it
 	started     bool        // it has been started once
 	since       time.Time   // when it entered its state
 	upSince     time.Time   // when its process became ready
