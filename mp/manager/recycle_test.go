@@ -177,3 +177,40 @@ func TestFaultDoOutlivingItsRecycledWorkerStillEnds(t *testing.T) {
 	cancel()
 	require.NoError(t, wait())
 }
+
+// Fault: when a task's Timeout passed after its worker had ended itself
+// and the loop had seen the exit (Do still busy after the last reply), the
+// manager "stopped" the worker already gone: it logged so, put the worker
+// back in Stopping with its dead process, and a worker not restarted
+// (transient) stayed so for ever; the task ended with Do's ctx error. The
+// task must fail with ErrTaskTimeout, and the worker stay Exited.
+func TestFaultTimeoutAfterTheWorkersExitStopsNothing(t *testing.T) {
+	cfg, _ := config(1)
+	cfg.Restart = manager.Transient
+	exited := make(chan struct{}, 1)
+	cfg.Log = slog.New(&onExited{exited})
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	require.NoError(t, m.Submit(manager.Task{
+		Name:    "slow-after",
+		Timeout: 300 * time.Millisecond,
+		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
+			if _, err := doJob.Call(ctx, p, job{Quit: true}); err != nil {
+				return err
+			}
+			<-exited     // the loop has seen the exit
+			<-ctx.Done() // the timeout
+			return ctx.Err()
+		},
+		Done: func(w *manager.Worker, err error) { done <- err },
+	}))
+	cancel, wait := runManager(t, m)
+	err = <-done
+	assert.ErrorIs(t, err, manager.ErrTaskTimeout)
+	w := m.Workers()[0]
+	assert.Equal(t, manager.Exited, w.State())
+	assert.True(t, w.Process() == nil, "the worker holds its dead process")
+	cancel()
+	require.NoError(t, wait())
+}

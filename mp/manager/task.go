@@ -165,9 +165,10 @@ func (m *Manager) taskDone(r *running, err error) {
 	if r.selfExit {
 		// Its worker ended itself, and its exit has been seen (see
 		// exited): the task ends with Do's result, unless a call of Do
-		// never got its answer; then the exit is reported, unless it
-		// was already (Do took longer than ShutdownTimeout).
-		if errors.Is(err, mp.ErrBackendDied) {
+		// never got its answer or Do failed past its Timeout; then the
+		// exit is reported, unless it was already (Do took longer than
+		// ShutdownTimeout).
+		if err != nil && (r.timedOut || errors.Is(err, mp.ErrBackendDied)) {
 			err = exitError(r, r.proc, "")
 		}
 		m.finish(r, err)
@@ -250,6 +251,11 @@ func (m *Manager) timeout(r *running) {
 	r.cancel()
 	w := r.w
 	why := fmt.Sprintf("task %q ran past its timeout of %v", r.task.Name, r.task.Timeout)
+	if w.proc != r.proc {
+		// Its worker has exited already (see exited): nothing to stop.
+		m.log.Warn(fmt.Sprintf("%s; its worker %q (pid %d) had exited", why, w.name, r.proc.Pid()))
+		return
+	}
 	m.log.Warn(fmt.Sprintf("%s on %q (pid %d): stopping the worker", why, w.name, r.proc.Pid()))
 	m.stopWorker(w, r.proc, why)
 	terminate(r.proc)
