@@ -220,6 +220,8 @@ func exitError(r *running, p *mp.Process, asked string) *TaskError {
 	reason := p.EndReason()
 	var cause error
 	switch {
+	case r.timedOut && asked == "" && reason == mp.EndSelf:
+		cause = fmt.Errorf("%w after %v; its worker had ended itself (%s)", ErrTaskTimeout, r.task.Timeout, exit)
 	case r.timedOut:
 		cause = fmt.Errorf("%w after %v; its worker was stopped (%s)", ErrTaskTimeout, r.task.Timeout, exit)
 	case asked != "":

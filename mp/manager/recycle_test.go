@@ -208,6 +208,7 @@ func TestFaultTimeoutAfterTheWorkersExitStopsNothing(t *testing.T) {
 	cancel, wait := runManager(t, m)
 	err = <-done
 	assert.ErrorIs(t, err, manager.ErrTaskTimeout)
+	assert.ErrorContains(t, err, "its worker had ended itself (exit status 0)")
 	w := m.Workers()[0]
 	assert.Equal(t, manager.Exited, w.State())
 	assert.True(t, w.Process() == nil, "the worker holds its dead process")
