@@ -42,3 +42,33 @@ func TestFaultWorkerThatEndsButNeverExitsIsStopped(t *testing.T) {
 	require.NoError(t, wait(), "the stuck worker's stop counted as a failure")
 	assert.Contains(t, logs.String(), "did not exit within 200ms of announcing its end")
 }
+
+// Fault: an idle worker that announced its end (Backend.Stop from a
+// goroutine of its own) stayed in the idle pool, counted by Idle, until a
+// task came or it exited; one whose PostRun then hangs was never stopped
+// nor replaced while no task came. The manager must notice the end at
+// once: the worker leaves the pool, and is stopped and replaced once it
+// has not exited ShutdownTimeout later.
+func TestFaultIdleWorkerThatEndsButNeverExitsIsReplaced(t *testing.T) {
+	cfg, _ := config(1)
+	cfg.ShutdownTimeout = 200 * time.Millisecond
+	cfg.Start = func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+		return testWorkers.Start(ctx, mp.Options{Name: w.Name(), Params: mp.Params{"postrun": "hang"}, StopTimeout: 100 * time.Millisecond})
+	}
+	ready := make(chan *mp.Process, 2)
+	cfg.OnReady = func(w *manager.Worker) { ready <- w.Process() }
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	cancel, wait := runManager(t, m)
+	p := <-ready
+	_, err = doJob.Call(context.Background(), p, job{Quit: true})
+	require.NoError(t, err)
+	select {
+	case q := <-ready:
+		assert.NotEqual(t, p.Pid(), q.Pid())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker that ended itself was not replaced within 10 s")
+	}
+	cancel()
+	require.NoError(t, wait())
+}

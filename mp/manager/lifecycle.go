@@ -42,15 +42,28 @@ func (m *Manager) pumpStarts() {
 	}
 }
 
-// watch forwards the messages of w's process p to the loop, then its exit.
-// A message that arrives while others wait in the channel goes with them,
-// in one event: the fan-in costs one channel operation per batch.
+// watch forwards the messages of w's process p to the loop, in order with
+// the moment p announces its end, then its exit. A message that arrives
+// while others wait in the channel goes with them, in one event: the
+// fan-in costs one channel operation per batch.
 func (m *Manager) watch(w *Worker, p *mp.Process) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		in := p.Messages()
-		for msg := range in {
+		in, ending := p.Messages(), p.Ending()
+		for {
+			var msg mp.Message
+			var ok bool
+			select {
+			case msg, ok = <-in:
+			case <-ending:
+				ending = nil
+				m.send(event{kind: evEnding, w: w, proc: p})
+				continue
+			}
+			if !ok {
+				break
+			}
 			// Sized for what waits in the channel now: one allocation
 			// per batch, not one per doubling.
 			batch := make([]mp.Message, 1, 1+min(len(in), 255))
@@ -72,6 +85,16 @@ func (m *Manager) watch(w *Worker, p *mp.Process) {
 		<-p.Done()
 		m.send(event{kind: evExit, w: w, proc: p})
 	}()
+}
+
+// idleEnding handles the announced end of w's process p: if p is idle, it
+// leaves the pool at once (see ending). A busy one ends with its task
+// (taskDone).
+func (m *Manager) idleEnding(w *Worker, p *mp.Process) {
+	if w.proc == p && w.State() == Idle {
+		m.removeIdle(w)
+		m.ending(w, p)
+	}
 }
 
 // started handles the end of a start.
