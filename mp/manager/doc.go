@@ -35,8 +35,8 @@
 // end (Backend.Stop, SIGTERM) before the reply that follows, so the manager
 // knows from the process itself (mp.Process.Ending), never from the wording
 // of an error; an idle worker that announces its end leaves the pool at
-// once. A task with a Timeout that runs past it has its worker
-// stopped (SIGTERM, then the stop ladder) and replaced, and fails with
+// once. A task with a Timeout that runs past it has its worker stopped
+// (SIGTERM, then the stop ladder) and replaced, and fails with
 // ErrTaskTimeout. Once no worker is left and none will be started again
 // (transient or temporary workers), queued tasks fail with ErrNoWorkers
 // instead of waiting for ever, and Submit refuses new ones with it.
