@@ -34,9 +34,12 @@
 // to the pool only if its process is not ending: a backend announces its
 // end (Backend.Stop, SIGTERM) before the reply that follows, so the manager
 // knows from the process itself (mp.Process.Ending), never from the wording
-// of an error. A task with a Timeout that runs past it has its worker
-// stopped (SIGTERM, then the stop ladder) and replaced, and fails with
-// ErrTaskTimeout.
+// of an error; an idle worker that announces its end leaves the pool at
+// once. A task with a Timeout that runs past it has its worker stopped
+// (SIGTERM, then the stop ladder) and replaced, and fails with
+// ErrTaskTimeout. Once no worker is left and none will be started again
+// (transient or temporary workers), queued tasks fail with ErrNoWorkers
+// instead of waiting for ever, and Submit refuses new ones with it.
 //
 // # Exits and restarts
 //
@@ -49,7 +52,8 @@
 //
 //   - it ended itself (Backend.Stop, exit status 0: a worker that recycles
 //     itself after a number of tasks): no failure; a permanent worker is
-//     replaced at once;
+//     replaced at once, or after a backoff if it took no task (one that
+//     ends itself as it starts would otherwise start again and again);
 //   - something outside the manager terminated it (SIGTERM, exit status 0):
 //     no failure; a permanent worker is replaced after Config.Backoff, unless
 //     the manager stops meanwhile (systemctl stop signals every process);
@@ -59,7 +63,9 @@
 //     after a backoff that doubles with each consecutive failure.
 //
 // A worker the manager stopped itself (a task timeout) did not fail either:
-// it is replaced at once, unless temporary. More than Config.MaxRestarts
+// it is replaced at once, unless temporary. So is a worker that announced
+// its end but has not exited Config.ShutdownTimeout later (a PostRun that
+// hangs): the manager stops it, with the stop ladder. More than Config.MaxRestarts
 // failures within Config.Period (a restart that fails counts too) stop
 // everything: Run returns an error wrapping ErrRestartIntensity that names
 // the worker and the cause. Each start is bounded by Config.StartTimeout.
@@ -72,9 +78,12 @@
 // When Run's context ends, every worker is stopped in parallel, each with
 // Process.Shutdown bounded by Config.ShutdownTimeout; a worker running a
 // task gets SIGTERM at once, which cancels its handler's context, instead
-// of being waited for. When Config.Force is closed (a second Ctrl-C, see
-// Signals), the workers still running are killed at once. Run returns once
-// every worker it started has exited: none is left behind. It waits for
+// of being waited for. A worker that failed on its own just before (its
+// handler panicked) was not stopped: its task fails with ErrWorkerDied,
+// and the log and OnExit report the failure, without a restart. When
+// Config.Force is closed (a second Ctrl-C, see Signals), the workers still
+// running are killed at once. Run returns once every worker it started has
+// exited: none is left behind. It waits for
 // the Do functions of running tasks up to ShutdownTimeout after that,
 // saying which, and not at all once Force is closed. Workers run in process
 // groups of their own, so a Ctrl-C in a terminal reaches the manager alone,

@@ -25,7 +25,13 @@ var (
 	// ErrStartTimeout is the cause of the ctx of a start that took longer
 	// than Config.StartTimeout.
 	ErrStartTimeout = errors.New("start timed out")
-	// ErrConfig is wrapped by New's error for an invalid Config.
+	// ErrNoWorkers is wrapped by the error of a task that no worker will
+	// take: every worker has exited and none will be started again
+	// (transient workers that ended themselves, temporary ones), while the
+	// manager still runs; and by Submit's from then on.
+	ErrNoWorkers = errors.New("no worker left")
+	// ErrConfig is wrapped by New's error for an invalid Config, and by
+	// Submit's for a Task without Do.
 	ErrConfig = errors.New("invalid configuration")
 )
 

@@ -21,6 +21,7 @@ type eventKind uint8
 const (
 	evStarted  eventKind = iota + 1 // a start ended: proc, or err
 	evMessages                      // messages of w's proc
+	evEnding                        // w's proc announced its end
 	evExit                          // w's proc exited
 	evTaskDone                      // task's Do returned err
 	evTimeout                       // task ran past its Timeout
@@ -36,6 +37,8 @@ func (m *Manager) handle(ev event) {
 		m.started(ev.w, ev.proc, ev.err)
 	case evMessages:
 		m.deliver(ev.w, ev.msgs)
+	case evEnding:
+		m.idleEnding(ev.w, ev.proc)
 	case evExit:
 		m.exited(ev.w, ev.proc)
 	case evTaskDone:

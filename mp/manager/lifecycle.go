@@ -42,15 +42,28 @@ func (m *Manager) pumpStarts() {
 	}
 }
 
-// watch forwards the messages of w's process p to the loop, then its exit.
-// A message that arrives while others wait in the channel goes with them,
-// in one event: the fan-in costs one channel operation per batch.
+// watch forwards the messages of w's process p to the loop, in order with
+// the moment p announces its end, then its exit. A message that arrives
+// while others wait in the channel goes with them, in one event: the
+// fan-in costs one channel operation per batch.
 func (m *Manager) watch(w *Worker, p *mp.Process) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		in := p.Messages()
-		for msg := range in {
+		in, ending := p.Messages(), p.Ending()
+		for {
+			var msg mp.Message
+			var ok bool
+			select {
+			case msg, ok = <-in:
+			case <-ending:
+				ending = nil
+				m.send(event{kind: evEnding, w: w, proc: p})
+				continue
+			}
+			if !ok {
+				break
+			}
 			// Sized for what waits in the channel now: one allocation
 			// per batch, not one per doubling.
 			batch := make([]mp.Message, 1, 1+min(len(in), 255))
@@ -72,6 +85,16 @@ func (m *Manager) watch(w *Worker, p *mp.Process) {
 		<-p.Done()
 		m.send(event{kind: evExit, w: w, proc: p})
 	}()
+}
+
+// idleEnding handles the announced end of w's process p: if p is idle, it
+// leaves the pool at once (see ending). A busy one ends with its task
+// (taskDone).
+func (m *Manager) idleEnding(w *Worker, p *mp.Process) {
+	if w.proc == p && w.State() == Idle {
+		m.removeIdle(w)
+		m.ending(w, p)
+	}
 }
 
 // started handles the end of a start.
@@ -96,7 +119,7 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 		return
 	}
 	first := !w.started
-	w.started, w.stopWhy, w.upSince = true, "", time.Now()
+	w.started, w.stopWhy, w.upSince, w.tasks = true, "", time.Now(), 0
 	m.live++
 	m.watch(w, p)
 	switch {
@@ -106,7 +129,7 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 	case isClosed(p.Ending()):
 		// It announced its end already: it takes no task, and its
 		// exit follows.
-		m.setState(w, Stopping, p)
+		m.ending(w, p)
 		return
 	}
 	m.setState(w, Idle, p)
@@ -126,6 +149,27 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 	}
 }
 
+// ending moves w, whose process p is on its way out, to Stopping. If p
+// announced its end itself (the manager is not stopping it), the exit is
+// bounded all the same: p is stopped if it has not exited ShutdownTimeout
+// later (a PostRun that hangs), so that no slot waits for ever.
+func (m *Manager) ending(w *Worker, p *mp.Process) {
+	m.setState(w, Stopping, p)
+	if w.stopWhy != "" {
+		return // stopWorker bounds it
+	}
+	time.AfterFunc(m.cfg.ShutdownTimeout, func() {
+		m.send(event{kind: evFunc, fn: func() {
+			if w.proc != p || w.stopWhy != "" || m.stopping {
+				return // it exited, or is being stopped
+			}
+			why := fmt.Sprintf("it did not exit within %v of announcing its end", m.cfg.ShutdownTimeout)
+			m.log.Warn(fmt.Sprintf("worker %q (pid %d): %s: stopping it", w.name, p.Pid(), why))
+			m.stopWorker(w, p, why)
+		}})
+	})
+}
+
 // stopWorker stops w's process p in the background, for the reason why;
 // its exit comes back to the loop like any other, and is no failure.
 func (m *Manager) stopWorker(w *Worker, p *mp.Process, why string) {
@@ -133,6 +177,7 @@ func (m *Manager) stopWorker(w *Worker, p *mp.Process, why string) {
 		return
 	}
 	w.stopWhy = why
+	w.failedFirst = p.EndReason() == mp.EndFatal
 	m.setState(w, Stopping, p)
 	// The stop of all workers has one deadline; a worker stopped during
 	// the run has its own. Both end at once on a forced stop.
@@ -151,9 +196,13 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	m.live--
 	asked := w.stopWhy
 	w.stopWhy = ""
+	if w.failedFirst {
+		// It had failed when the manager decided to stop it (a handler
+		// panicked just before the stop began): a crash, not a stop.
+		asked, w.failedFirst = "", false
+	}
 	m.removeIdle(w)
 	m.setState(w, Exited, nil)
-	exit := p.DescribeExit()
 	reason := p.EndReason()
 	if reason == mp.EndTerminated && m.runCtx.Err() != nil {
 		// Terminated from outside while the manager's own stop is on its
@@ -168,7 +217,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		// (taskDone), so that the task's end comes first, whatever the
 		// goroutines' timing; or after ShutdownTimeout, for a Do that
 		// does not return.
-		r.afterDo = func() { m.afterExit(w, p, "", "") }
+		r.selfExit, r.afterDo = true, func() { m.afterExit(w, p, "", "") }
 		time.AfterFunc(m.cfg.ShutdownTimeout, func() {
 			m.send(event{kind: evFunc, fn: func() {
 				if f := r.afterDo; f != nil {
@@ -182,20 +231,30 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	taskName := ""
 	if r := w.task; r != nil && r.proc == p {
 		taskName = r.task.Name
-		var cause error
-		switch {
-		case r.timedOut:
-			cause = fmt.Errorf("%w after %v; its worker was stopped (%s)", ErrTaskTimeout, r.task.Timeout, exit)
-		case asked != "":
-			cause = fmt.Errorf("%w while the task ran: %s (%s)", mp.ErrStopped, asked, exit)
-		case p.Err() != nil:
-			cause = workerDied(reason, exit, p.Err())
-		default:
-			cause = fmt.Errorf("%w: %s (%s)", ErrWorkerDied, reason, exit)
-		}
-		m.failed(r, &TaskError{Task: r.task.Name, Worker: w.name, Pid: p.Pid(), Exit: exit, Err: cause})
+		m.failed(r, exitError(r, p, asked))
 	}
 	m.afterExit(w, p, asked, taskName)
+}
+
+// exitError is the error of task r, whose worker's process p ended while
+// it ran; asked is why the manager stopped p ("" if it did not).
+func exitError(r *running, p *mp.Process, asked string) *TaskError {
+	exit := p.DescribeExit()
+	reason := p.EndReason()
+	var cause error
+	switch {
+	case r.timedOut && asked == "" && reason == mp.EndSelf:
+		cause = fmt.Errorf("%w after %v; its worker had ended itself (%s)", ErrTaskTimeout, r.task.Timeout, exit)
+	case r.timedOut:
+		cause = fmt.Errorf("%w after %v; its worker was stopped (%s)", ErrTaskTimeout, r.task.Timeout, exit)
+	case asked != "":
+		cause = fmt.Errorf("%w while the task ran: %s (%s)", mp.ErrStopped, asked, exit)
+	case p.Err() != nil:
+		cause = workerDied(reason, exit, p.Err())
+	default:
+		cause = fmt.Errorf("%w: %s (%s)", ErrWorkerDied, reason, exit)
+	}
+	return &TaskError{Task: r.task.Name, Worker: r.w.name, Pid: p.Pid(), Exit: exit, Err: cause}
 }
 
 // afterExit says what a worker's exit was and replaces the worker as its
@@ -205,6 +264,7 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 	exit := p.DescribeExit()
 	reason := p.EndReason()
 	if m.stopping {
+		m.failedDuringStop(w, p, asked, taskName)
 		return
 	}
 	if asked != "" {
@@ -221,13 +281,19 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 	clean := p.ProcessState().Success()
 	report.Failure = !(clean && (reason == mp.EndSelf || reason == mp.EndTerminated))
 	report.Restart = w.policy == Permanent || (w.policy == Transient && report.Failure)
+	if time.Since(w.upSince) > m.cfg.Period {
+		w.consecutive = 0
+	}
+	idle := reason == mp.EndSelf && w.tasks == 0 // not recycling: it took no task
 	var ok = true
 	switch {
 	case report.Restart && report.Failure:
-		if time.Since(w.upSince) > m.cfg.Period {
-			w.consecutive = 0
-		}
 		report.Delay, ok = m.failure(w, errors.New(report.what()))
+	case report.Restart && idle:
+		// Replaced at once, a worker that ends itself as it starts
+		// would be started again and again, as fast as it can:
+		// a backoff, as after a failure, but no failure.
+		report.Delay = m.backoff(w)
 	case report.Restart && !report.Failure && reason == mp.EndTerminated:
 		// Someone outside stopped it: not a failure, but wait a moment
 		// before saying so and replacing it, in case the whole service
@@ -247,6 +313,8 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 		m.log.Error(report.String())
 	case reason == mp.EndTerminated:
 		m.log.Warn(report.String())
+	case idle:
+		m.log.Warn(report.String() + " (it ended itself before taking any task)")
 	default:
 		m.log.Info(report.String())
 	}
@@ -255,6 +323,23 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 	}
 	if report.Restart {
 		m.restartIn(w, report.Delay)
+	}
+}
+
+// failedDuringStop reports the exit of w's process p during the manager's
+// stop if p failed on its own (a crash, not the stop): it is not
+// restarted, but the log and OnExit say so.
+func (m *Manager) failedDuringStop(w *Worker, p *mp.Process, asked, taskName string) {
+	clean := p.ProcessState().Success()
+	reason := p.EndReason()
+	if asked != "" || (clean && (reason == mp.EndSelf || reason == mp.EndTerminated)) {
+		return
+	}
+	report := &ExitReport{Worker: w.name, Pid: p.Pid(), Exit: p.DescribeExit(), Reason: reason, Err: p.Err(),
+		Task: taskName, Failure: true, policy: w.policy, stopping: true}
+	m.log.Error(report.String())
+	if m.cfg.OnExit != nil {
+		m.callback(func() { m.cfg.OnExit(w, report) })
 	}
 }
 

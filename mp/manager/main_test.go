@@ -38,8 +38,10 @@ type job struct {
 	Hang   bool          // never return, whatever happens (deaf to SIGTERM)
 	Panic  bool          // crash the worker
 	Notify bool          // send "started" first
+	Ticks  int           // send this many "tick" messages first
 	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
 	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
+	Fail   string        // return an error with this text instead of the PID
 }
 
 var (
@@ -49,13 +51,24 @@ var (
 
 type testWorker struct{ *mp.Backend }
 
-// PreRun fails or hangs when the start parameters say so: "prerun" is
-// "fail" or "hang" (deaf to ctx).
+// PreRun fails, hangs or ends the worker when the start parameters say
+// so: "prerun" is "fail", "hang" (deaf to ctx) or "stop" (Backend.Stop).
 func (w *testWorker) PreRun(ctx context.Context) error {
 	switch s, _ := w.Params().String("prerun"); s {
 	case "fail":
 		return errors.New("database is locked")
 	case "hang":
+		select {}
+	case "stop":
+		w.Stop() // ends itself before taking any call
+	}
+	return nil
+}
+
+// PostRun hangs, deaf to SIGTERM, when the start parameters say
+// "postrun": "hang" (a flush to a server that does not answer).
+func (w *testWorker) PostRun() error {
+	if s, _ := w.Params().String("postrun"); s == "hang" {
 		select {}
 	}
 	return nil
@@ -64,6 +77,11 @@ func (w *testWorker) PreRun(ctx context.Context) error {
 func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	if j.Notify {
 		if err := w.Send(ctx, "started", mp.Params{"pid": os.Getpid()}); err != nil {
+			return 0, err
+		}
+	}
+	for range j.Ticks {
+		if err := w.Send(ctx, "tick", nil); err != nil {
 			return 0, err
 		}
 	}
@@ -88,6 +106,9 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	case <-time.After(j.Sleep):
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	}
+	if j.Fail != "" {
+		return 0, errors.New(j.Fail)
 	}
 	return os.Getpid(), nil
 }

@@ -85,8 +85,8 @@ type Config struct {
 	// and a warning says how many (see Run).
 	OnMessage func(w *Worker, m mp.Message)
 	// OnExit runs when a worker's process exited without the manager
-	// stopping it: e says which, how, the task it was running, whether it
-	// counts as a failure and whether it will be restarted.
+	// stopping it (during its stop, only if it failed): e says which, how,
+	// its task, whether it is a failure and whether it will be restarted.
 	OnExit func(w *Worker, e *ExitReport)
 
 	// Log receives the manager's own lines; nil means lines starting
@@ -114,6 +114,7 @@ type Manager struct {
 	mu      sync.Mutex // guards what follows, up to the loop's state
 	queue   []*running // submitted, not yet handed out
 	closed  bool       // stopping: Submit and Watch refuse
+	noWork  bool       // no worker is left, and none will start: Submit refuses
 	running bool       // Run has started the watchers
 	wake    chan struct{}
 	ran     bool
@@ -263,7 +264,6 @@ func (m *Manager) Run(ctx context.Context) error {
 	for _, w := range m.workers {
 		m.start(w)
 	}
-
 	quiet := time.NewTimer(m.cfg.StillAlive)
 	defer quiet.Stop()
 	if m.cfg.StillAlive < 0 {
@@ -307,7 +307,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.progress.finish()
 	m.reportDropped()
 	m.endStop()
-	m.failQueued()
+	m.failQueued(mp.ErrStopped)
 	close(m.quit)
 	m.wg.Wait()
 	return m.err

@@ -11,8 +11,8 @@ type Restart int
 
 const (
 	// Permanent workers are always started again: after a failure (with a
-	// backoff), after ending themselves (at once), after a stop by the
-	// manager (at once).
+	// backoff), after ending themselves (at once, or with a backoff if
+	// they took no task), after a stop by the manager (at once).
 	Permanent Restart = iota
 	// Transient workers are started again only after a failure or a stop
 	// by the manager (a task timeout), not after ending themselves
@@ -55,12 +55,18 @@ func (m *Manager) failure(w *Worker, last error) (time.Duration, bool) {
 			ErrRestartIntensity, len(m.failures), m.cfg.Period, m.cfg.MaxRestarts, last))
 		return 0, false
 	}
+	return m.backoff(w), true
+}
+
+// backoff returns the wait before w's next restart, doubling with each
+// consecutive one (failures, and ends before any task) up to MaxBackoff.
+func (m *Manager) backoff(w *Worker) time.Duration {
 	delay := m.cfg.Backoff << min(w.consecutive, 30)
 	if delay > m.cfg.MaxBackoff || delay <= 0 {
 		delay = m.cfg.MaxBackoff
 	}
 	w.consecutive++
-	return delay, true
+	return delay
 }
 
 // restartIn starts w again after delay (at once if it is zero).

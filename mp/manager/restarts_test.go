@@ -220,3 +220,42 @@ func TestStopCountsAReplacementStillStarting(t *testing.T) {
 	require.NoError(t, wait())
 	assert.Contains(t, logs.String(), "INFO - stopping 1 worker\n")
 }
+
+// Fault: a permanent worker that ends itself as it starts (Backend.Stop in
+// PreRun: a resource it needs is missing, a task budget of zero) was
+// replaced at once, again and again: about 200 processes a second, for as
+// long as the manager ran, each exit logged, none counted as a failure.
+// One that ends itself before taking any task is replaced after the
+// backoff, doubling as after failures, and still is no failure; the first
+// start that stays up runs the task.
+func TestFaultWorkerEndingItselfAtStartIsNotRestartedAtOnce(t *testing.T) {
+	cfg, logs := config(1)
+	cfg.MaxRestarts = 0
+	var starts atomic.Int32
+	cfg.Start = func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+		params := mp.Params{}
+		if starts.Add(1) <= 3 {
+			params["prerun"] = "stop"
+		}
+		return testWorkers.Start(ctx, mp.Options{Name: w.Name(), Params: params})
+	}
+	reports := make(chan *manager.ExitReport, 3)
+	cfg.OnExit = func(w *manager.Worker, e *manager.ExitReport) { reports <- e }
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 1)
+	require.NoError(t, m.Submit(jobTask("after", job{}, 0, out)))
+	cancel, wait := runManager(t, m)
+	for i, want := range []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond} {
+		e := <-reports
+		assert.Equal(t, mp.EndSelf, e.Reason, "exit %d", i)
+		assert.False(t, e.Failure, "exit %d", i)
+		assert.True(t, e.Restart, "exit %d", i)
+		assert.Equal(t, want, e.Delay, "exit %d: %s", i, e)
+	}
+	require.NoError(t, recv(t, out).err)
+	assert.Equal(t, int32(4), starts.Load())
+	cancel()
+	require.NoError(t, wait(), "an end before any task counted as a failure")
+	assert.Contains(t, logs.String(), "restarting it in 40ms (it ended itself before taking any task)")
+}

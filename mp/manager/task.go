@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,15 +25,24 @@ type Task struct {
 	Timeout time.Duration
 	// Do runs the task on worker w, whose process is p, on a goroutine of
 	// its own: typically a typed command's Call on p. ctx ends when the
-	// task times out or the manager stops; Do must return then.
+	// task times out or the manager stops; Do must return then. Bound a
+	// task with Timeout, not with a deadline of Do's own: a Call that Do
+	// gives up on cancels its handler's ctx, but a handler that ignores it
+	// runs on, and its worker, back in the pool, makes the next task wait
+	// behind it (for ever, if it never returns); a Timeout stops the
+	// worker instead.
 	Do func(ctx context.Context, w *Worker, p *mp.Process) error
 	// Done, if not nil, runs on the loop once the task has ended, after
 	// Do has returned (so it sees what Do wrote). err is nil when Do
 	// succeeded, even if the worker exits just after; a *TaskError when
 	// the worker's process ended while the task ran (it wraps
-	// ErrWorkerDied, ErrTaskTimeout or mp.ErrStopped); Do's own error
-	// otherwise; and an error wrapping mp.ErrStopped, with w nil, for a task
-	// still queued when the manager stopped. Done may Submit the next
+	// ErrWorkerDied, ErrTaskTimeout or mp.ErrStopped), except that a
+	// worker that ends itself (Backend.Stop) answers first, so Do's result
+	// stands unless one of its calls got no answer (mp.ErrBackendDied);
+	// Do's own error otherwise; and, with w nil, an error wrapping
+	// mp.ErrStopped for a task still queued when the manager stopped, or
+	// ErrNoWorkers for one that no worker will take (every worker has
+	// exited, and none will be started again). Done may Submit the next
 	// task. If Do does not return within ShutdownTimeout of the manager's
 	// stop (or Config.Force is closed), Run returns without it, and Done
 	// never runs.
@@ -51,18 +61,29 @@ type running struct {
 	failure  error  // set when its worker's process ended while it ran
 	finished bool   // Done has run (or is about to)
 	afterDo  func() // the exit of its worker, reported once Do returned (see exited)
+	selfExit bool   // its worker ended itself, and the exit was seen before Do returned
 }
 
 // Submit queues t; the loop gives it to the next idle worker. It may be
 // called from any goroutine, callbacks on the loop included. Once the
 // manager is stopping, Submit queues nothing and returns an error wrapping
-// mp.ErrStopped (t.Done is not called); tasks still queued when the stop
-// begins end with mp.ErrStopped through their Done.
+// mp.ErrStopped (t.Done is not called); once no worker is left and none
+// will be started again, one wrapping ErrNoWorkers; and a task without Do
+// is refused with one wrapping ErrConfig. Tasks still queued when the stop
+// begins end with mp.ErrStopped through their Done, and those queued when
+// the last worker is gone for good with ErrNoWorkers.
 func (m *Manager) Submit(t Task) error {
 	m.mu.Lock()
-	if m.closed {
+	switch {
+	case m.closed:
 		m.mu.Unlock()
 		return fmt.Errorf("manager: submit %q: %w", t.Name, mp.ErrStopped)
+	case m.noWork:
+		m.mu.Unlock()
+		return fmt.Errorf("manager: submit %q: %w", t.Name, ErrNoWorkers)
+	case t.Do == nil:
+		m.mu.Unlock()
+		return fmt.Errorf("manager: submit %q: %w: no Do function", t.Name, ErrConfig)
 	}
 	m.queue = append(m.queue, &running{task: t})
 	m.mu.Unlock()
@@ -85,10 +106,22 @@ func (m *Manager) Queued() int {
 // is alive and idle takes one.
 func (m *Manager) dispatch() {
 	if m.stopping {
-		m.failQueued()
+		m.failQueued(mp.ErrStopped)
+		return
+	}
+	if m.live == 0 && m.starting == 0 && !m.exitPending() {
+		m.noWorkers()
 		return
 	}
 	for len(m.idle) > 0 {
+		if w := m.idle[0]; isClosed(w.proc.Ending()) {
+			// It announced its end while idle (Backend.Stop from a
+			// goroutine of its own): it takes no task, and its exit
+			// follows.
+			m.idle = m.idle[1:]
+			m.ending(w, w.proc)
+			continue
+		}
 		m.mu.Lock()
 		if len(m.queue) == 0 {
 			m.mu.Unlock()
@@ -107,6 +140,7 @@ func (m *Manager) dispatch() {
 func (m *Manager) run(w *Worker, r *running) {
 	p := w.proc
 	r.w, r.proc, w.task = w, p, r
+	w.tasks++
 	m.setState(w, Busy, p)
 	m.doing[r] = struct{}{}
 	ctx, cancel := context.WithCancel(m.workCtx)
@@ -128,12 +162,20 @@ func (m *Manager) run(w *Worker, r *running) {
 func (m *Manager) taskDone(r *running, err error) {
 	delete(m.doing, r)
 	r.returned = true
-	if f := r.afterDo; f != nil {
-		// Its worker ended itself after answering (see exited): the
-		// task ends with Do's result, then the exit is reported.
-		r.afterDo = nil
+	if r.selfExit {
+		// Its worker ended itself, and its exit has been seen (see
+		// exited): the task ends with Do's result, unless a call of Do
+		// never got its answer or Do failed past its Timeout; then the
+		// exit is reported, unless it was already (Do took longer than
+		// ShutdownTimeout).
+		if err != nil && (r.timedOut || errors.Is(err, mp.ErrBackendDied)) {
+			err = exitError(r, r.proc, "")
+		}
 		m.finish(r, err)
-		f()
+		if f := r.afterDo; f != nil {
+			r.afterDo = nil
+			f()
+		}
 		return
 	}
 	if r.failure != nil { // its worker's exit came first
@@ -145,11 +187,14 @@ func (m *Manager) taskDone(r *running, err error) {
 	}
 	w, p := r.w, r.proc
 	ending := r.timedOut || w.stopWhy != "" || isClosed(p.Ending())
-	if err != nil && ending {
+	self := !r.timedOut && w.stopWhy == "" && p.EndReason() == mp.EndSelf
+	if err != nil && ending && !(self && !errors.Is(err, mp.ErrBackendDied)) {
 		// Do failed because its worker is ending: the exit, which
-		// follows, says how the task ended.
+		// follows, says how the task ended. (A worker that ends
+		// itself, recycling, answered first: the answer is the
+		// task's, unless a call never got one.)
 		if w.proc == p && w.State() == Busy {
-			m.setState(w, Stopping, p)
+			m.ending(w, p)
 		}
 		return
 	}
@@ -158,7 +203,7 @@ func (m *Manager) taskDone(r *running, err error) {
 		return
 	}
 	if ending {
-		m.setState(w, Stopping, p) // done its last task; its exit follows
+		m.ending(w, p) // done its last task; its exit follows
 		return
 	}
 	m.setState(w, Idle, p)
@@ -206,21 +251,61 @@ func (m *Manager) timeout(r *running) {
 	r.cancel()
 	w := r.w
 	why := fmt.Sprintf("task %q ran past its timeout of %v", r.task.Name, r.task.Timeout)
+	if w.proc != r.proc {
+		// Its worker has exited already (see exited): nothing to stop.
+		m.log.Warn(fmt.Sprintf("%s; its worker %q (pid %d) had exited", why, w.name, r.proc.Pid()))
+		return
+	}
 	m.log.Warn(fmt.Sprintf("%s on %q (pid %d): stopping the worker", why, w.name, r.proc.Pid()))
 	m.stopWorker(w, r.proc, why)
 	terminate(r.proc)
 }
 
-// failQueued fails the tasks no worker will take.
-func (m *Manager) failQueued() {
+// failQueued fails the tasks no worker will take, with an error wrapping
+// why, and says how many there were.
+func (m *Manager) failQueued(why error) int {
 	m.mu.Lock()
 	q := m.queue
 	m.queue = nil
 	m.mu.Unlock()
 	for _, r := range q {
 		if r.task.Done != nil {
-			r.task.Done(nil, fmt.Errorf("manager: task %q: %w", r.task.Name, mp.ErrStopped))
+			r.task.Done(nil, fmt.Errorf("manager: task %q: %w", r.task.Name, why))
 		}
+	}
+	return len(q)
+}
+
+// tasks says "1 task" or "n tasks", for the log.
+func tasks(n int) string {
+	if n == 1 {
+		return "1 task"
+	}
+	return fmt.Sprintf("%d tasks", n)
+}
+
+// exitPending reports whether the report of a worker's exit, and so its
+// restart, waits for a task's Do to return (see exited).
+func (m *Manager) exitPending() bool {
+	for r := range m.doing {
+		if r.afterDo != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// noWorkers fails the tasks queued when no worker is left and none will be
+// started again: they would wait for ever. From then on Submit refuses
+// tasks, so that a Done that submits again does not spin. It warns once.
+func (m *Manager) noWorkers() {
+	m.mu.Lock()
+	first := !m.noWork
+	m.noWork = true
+	m.mu.Unlock()
+	n := m.failQueued(ErrNoWorkers)
+	if first {
+		m.log.Warn(fmt.Sprintf("no worker left, and none will be started again: %s failed; Submit refuses new ones", tasks(n)))
 	}
 }
 

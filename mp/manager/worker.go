@@ -55,10 +55,12 @@ type Worker struct {
 	// Loop state.
 	task        *running    // the task it runs, or whose end waits for its exit
 	stopWhy     string      // why the manager stops its process; "" if it does not
+	failedFirst bool        // its process had failed (EndFatal) when the manager stopped it
 	started     bool        // it has been started once
 	since       time.Time   // when it entered its state
 	upSince     time.Time   // when its process became ready
-	consecutive int         // failures since it last stayed up for a Period
+	consecutive int         // failures (and ends before any task) since it last stayed up for a Period
+	tasks       int         // tasks handed to its current process
 	restart     *time.Timer // the backoff before its restart
 	pending     *ExitReport // an exit reported when the backoff ends (afterExit)
 }
@@ -120,7 +122,8 @@ type ExitReport struct {
 	Restart bool
 	Delay   time.Duration
 
-	policy Restart
+	policy   Restart
+	stopping bool // the manager was stopping: no restart
 }
 
 // String reads as the manager's log line, e.g. `worker "worker-3" (pid
@@ -157,6 +160,9 @@ func (e *ExitReport) what() string {
 }
 
 func (e *ExitReport) noRestartWhy() string {
+	if e.stopping {
+		return "the manager stops"
+	}
 	if e.policy == Temporary {
 		return "a temporary worker"
 	}
