@@ -3,6 +3,7 @@ package mp
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,5 +29,30 @@ func TestLadderAfterSignalsSIGTERM(t *testing.T) {
 	assert.ErrorIs(t, p.Close(), ErrBackendDied)
 	assert.Equal(t, "signal: killed", p.DescribeExit())
 	assert.NotContains(t, logs.String(), "sending SIGTERM", "Signal sent it already")
-	assert.Equal(t, 1, strings.Count(logs.String(), "still running 200ms after SIGTERM: sending SIGKILL"), logs.String())
+	assert.Equal(t, 1, strings.Count(logs.String(), "after the SIGTERM that Signal sent: sending SIGKILL"), logs.String())
+}
+
+// Fault: Signal sends SIGTERM to a backend whose handler ignores it, and
+// Close comes much later (3 StopTimeouts). The ladder's SIGKILL line said
+// "still running <StopTimeout> after SIGTERM" though the SIGTERM had gone
+// out four StopTimeouts before: it must say how long it really was, and
+// that Signal sent it.
+func TestLadderSaysHowLongAfterAnEarlySignal(t *testing.T) {
+	const stop = 100 * time.Millisecond
+	var logs syncBuffer
+	p := startTest(t, Options{StopTimeout: stop, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, p.Send(context.Background(), "hang", nil))
+	require.Equal(t, "hanging", (<-p.Messages()).Command)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*stop)
+	defer cancel()
+	require.ErrorIs(t, p.Wait(ctx), context.DeadlineExceeded, "the handler ignores SIGTERM")
+	assert.ErrorIs(t, p.Close(), ErrBackendDied)
+
+	m := regexp.MustCompile(`still running (\S+) after the SIGTERM that Signal sent: sending SIGKILL`).FindStringSubmatch(logs.String())
+	require.NotNil(t, m, logs.String())
+	since, err := time.ParseDuration(m[1])
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, since, 4*stop, "Wait's 3 StopTimeouts and the ladder's first rung")
+	assert.NotContains(t, logs.String(), "still running 100ms after SIGTERM", logs.String())
 }

@@ -73,7 +73,7 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		return p.exitErr
 	case <-ctx.Done():
 	}
-	p.kill(context.Cause(ctx))
+	p.kill(context.Cause(ctx), "")
 	<-p.done // SIGKILL cannot be ignored; WaitDelay bounds the rest
 	return p.exitErr
 }
@@ -88,7 +88,8 @@ func (p *Process) ladder() {
 	p.mu.Lock()
 	termAt := p.termAt
 	p.mu.Unlock()
-	if termAt.IsZero() {
+	signalled := !termAt.IsZero()
+	if !signalled {
 		p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		termAt = time.Now()
@@ -96,13 +97,17 @@ func (p *Process) ladder() {
 	if p.waitFor(time.Until(termAt.Add(p.stopTimeout))) {
 		return
 	}
-	p.kill(nil)
+	why := fmt.Sprintf("still running %v after SIGTERM", p.stopTimeout)
+	if signalled { // maybe long before Close: say how long
+		why = fmt.Sprintf("still running %v after the SIGTERM that Signal sent", time.Since(termAt).Round(time.Millisecond))
+	}
+	p.kill(nil, why)
 }
 
 // kill sends SIGKILL, once, unless the backend has exited already; cause is
 // the Shutdown context's cause when that is why, nil when the ladder's last
-// rung is.
-func (p *Process) kill(cause error) {
+// rung is, and then why says how long the backend outlived SIGTERM.
+func (p *Process) kill(cause error, why string) {
 	p.killOnce.Do(func() {
 		select {
 		case <-p.done:
@@ -112,7 +117,7 @@ func (p *Process) kill(cause error) {
 		if cause != nil {
 			p.log.Warn(fmt.Sprintf("shutdown: %v: sending SIGKILL", cause))
 		} else {
-			p.log.Warn(fmt.Sprintf("still running %v after SIGTERM: sending SIGKILL", p.stopTimeout))
+			p.log.Warn(why + ": sending SIGKILL")
 		}
 		p.mu.Lock()
 		p.killed, p.killedBy = true, cause
