@@ -36,7 +36,9 @@ func TestLadderAfterSignalsSIGTERM(t *testing.T) {
 // Close comes much later (3 StopTimeouts). The ladder's SIGKILL line said
 // "still running <StopTimeout> after SIGTERM" though the SIGTERM had gone
 // out four StopTimeouts before: it must say how long it really was, and
-// that Signal sent it.
+// that Signal sent it. Close's error said it "did not stop within" twice
+// StopTimeout, as if the ladder had sent that SIGTERM: it says the same as
+// the log line.
 func TestLadderSaysHowLongAfterAnEarlySignal(t *testing.T) {
 	const stop = 100 * time.Millisecond
 	var logs syncBuffer
@@ -47,12 +49,14 @@ func TestLadderSaysHowLongAfterAnEarlySignal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*stop)
 	defer cancel()
 	require.ErrorIs(t, p.Wait(ctx), context.DeadlineExceeded, "the handler ignores SIGTERM")
-	assert.ErrorIs(t, p.Close(), ErrBackendDied)
+	err := p.Close()
+	assert.ErrorIs(t, err, ErrBackendDied)
 
 	m := regexp.MustCompile(`still running (\S+) after the SIGTERM that Signal sent: sending SIGKILL`).FindStringSubmatch(logs.String())
 	require.NotNil(t, m, logs.String())
-	since, err := time.ParseDuration(m[1])
-	require.NoError(t, err)
+	since, perr := time.ParseDuration(m[1])
+	require.NoError(t, perr)
 	assert.GreaterOrEqual(t, since, 4*stop, "Wait's 3 StopTimeouts and the ladder's first rung")
 	assert.NotContains(t, logs.String(), "still running 100ms after SIGTERM", logs.String())
+	assert.Contains(t, err.Error(), "did not stop within "+m[1]+" of the SIGTERM that Signal sent and was killed")
 }

@@ -73,14 +73,15 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		return p.exitErr
 	case <-ctx.Done():
 	}
-	p.kill(context.Cause(ctx), "")
+	p.kill(context.Cause(ctx), lastRung{})
 	<-p.done // SIGKILL cannot be ignored; WaitDelay bounds the rest
 	return p.exitErr
 }
 
 // ladder climbs the rungs that follow the close of the command pipe, once
 // per process, until the backend has exited. A SIGTERM that Signal sent is
-// the second rung already: the third, SIGKILL, comes StopTimeout after it.
+// the second rung already: the third, SIGKILL, comes StopTimeout after it
+// (and not before StopTimeout after the close of the command pipe).
 func (p *Process) ladder() {
 	if p.waitFor(p.stopTimeout) {
 		return
@@ -97,17 +98,32 @@ func (p *Process) ladder() {
 	if p.waitFor(time.Until(termAt.Add(p.stopTimeout))) {
 		return
 	}
-	why := fmt.Sprintf("still running %v after SIGTERM", p.stopTimeout)
-	if signalled { // maybe long before Close: say how long
-		why = fmt.Sprintf("still running %v after the SIGTERM that Signal sent", time.Since(termAt).Round(time.Millisecond))
+	last := lastRung{since: p.stopTimeout, bySignal: signalled}
+	if signalled { // maybe long before Close
+		last.since = time.Since(termAt).Round(time.Millisecond)
 	}
-	p.kill(nil, why)
+	p.kill(nil, last)
+}
+
+// lastRung is how the stop ladder came to SIGKILL: how long the backend
+// had outlived SIGTERM, and whether Signal had sent that SIGTERM (the
+// ladder's own comes StopTimeout after the close of the command pipe).
+type lastRung struct {
+	since    time.Duration
+	bySignal bool
+}
+
+func (r lastRung) String() string {
+	if r.bySignal {
+		return fmt.Sprintf("%v after the SIGTERM that Signal sent", r.since)
+	}
+	return fmt.Sprintf("%v after SIGTERM", r.since)
 }
 
 // kill sends SIGKILL, once, unless the backend has exited already; cause is
 // the Shutdown context's cause when that is why, nil when the ladder's last
-// rung is, and then why says how long the backend outlived SIGTERM.
-func (p *Process) kill(cause error, why string) {
+// rung (last) is.
+func (p *Process) kill(cause error, last lastRung) {
 	p.killOnce.Do(func() {
 		select {
 		case <-p.done:
@@ -117,10 +133,10 @@ func (p *Process) kill(cause error, why string) {
 		if cause != nil {
 			p.log.Warn(fmt.Sprintf("shutdown: %v: sending SIGKILL", cause))
 		} else {
-			p.log.Warn(why + ": sending SIGKILL")
+			p.log.Warn(fmt.Sprintf("still running %v: sending SIGKILL", last))
 		}
 		p.mu.Lock()
-		p.killed, p.killedBy = true, cause
+		p.killed, p.killedBy, p.killedRung = true, cause, last
 		p.mu.Unlock()
 		p.cmd.Process.Kill()
 	})
