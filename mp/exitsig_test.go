@@ -67,6 +67,9 @@ func exitHelpers(mode string) (code int, ok bool) {
 	if how, ok := strings.CutPrefix(mode, "exitpath-"); ok {
 		return exitPath(how), true
 	}
+	if mode == "deafchild" {
+		return frontendOfADeafChild(), true
+	}
 	if mode == "exitunderterm" {
 		exitUnderTerm()
 	}

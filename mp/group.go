@@ -20,6 +20,11 @@ import (
 //     runs no code, and children deaf to SIGTERM. Until the backend is
 //     reaped, its PID (the group's ID) cannot be reused, so the signal can
 //     reach no one else.
+//   - A backend whose frontend is gone (killed, or ended by a signal's
+//     default action: the parent-death signal ends the backend then) sends
+//     that SIGKILL itself, after its SIGTERM, to its group and so to itself
+//     too: nobody else would, and its exit status has no reader left but
+//     init.
 //
 // A program that a handler starts in a group or session of its own
 // (Setpgid, Setsid, a daemon) leaves this group, and the library cannot see
@@ -51,6 +56,9 @@ func exitBackend(code int) {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM)
 	if unix.Getpgrp() == os.Getpid() {
 		unix.Kill(0, unix.SIGTERM)
+		if launched != nil && os.Getppid() != launched.frontend {
+			unix.Kill(0, unix.SIGKILL) // orphaned: see above
+		}
 	}
 	os.Exit(code)
 }

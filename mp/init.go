@@ -37,6 +37,7 @@ type launch struct {
 	kind, name            string
 	events, files, window int
 	grace                 time.Duration
+	frontend              int // our parent's PID at start: the frontend's
 }
 
 var (
@@ -93,7 +94,7 @@ func readLaunch() (*launch, error) {
 			return nil, notOurs(fmt.Sprintf("file descriptor %d is not the pipe its frontend made", fd))
 		}
 	}
-	l := &launch{kind: kind, name: os.Getenv(envName)}
+	l := &launch{kind: kind, name: os.Getenv(envName), frontend: os.Getppid()}
 	l.events, _ = strconv.Atoi(os.Getenv(envEvents))
 	l.files, _ = strconv.Atoi(os.Getenv(envFiles))
 	l.grace, _ = time.ParseDuration(os.Getenv(envGrace))
