@@ -60,3 +60,35 @@ func TestLadderSaysHowLongAfterAnEarlySignal(t *testing.T) {
 	assert.NotContains(t, logs.String(), "still running 100ms after SIGTERM", logs.String())
 	assert.Contains(t, err.Error(), "did not stop within "+m[1]+" of the SIGTERM that Signal sent and was killed")
 }
+
+// Fault: Signal(SIGTERM) ends an idle backend, which exits with status 0;
+// a Call after that, and a second Signal, failed with "backend died: it
+// exited on its own (exit status 0)", though this frontend had told it to
+// go. The error still wraps ErrBackendDied (Signal is not Close), and says
+// that the SIGTERM Signal sent ended it.
+func TestCallAfterSignalSaysSignalEndedIt(t *testing.T) {
+	p := startTest(t, Options{})
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait(context.Background()), "a clean exit")
+	_, err := p.Call(context.Background(), "pid", nil)
+	require.ErrorIs(t, err, ErrBackendDied)
+	assert.ErrorContains(t, err, "it exited after the SIGTERM that Signal sent (exit status 0)")
+	assert.NotContains(t, err.Error(), "on its own")
+	err = p.Signal(syscall.SIGTERM)
+	require.ErrorIs(t, err, ErrBackendDied)
+	assert.NotContains(t, err.Error(), "on its own")
+}
+
+// Fault: Signal(SIGTERM) after the backend exited on its own (Stop): no
+// signal went out, but Signal recorded one, and the errors that follow
+// would blame it. They still say the backend exited on its own.
+func TestSignalAfterTheExitBlamesNoSignal(t *testing.T) {
+	p := startTest(t, Options{})
+	_, err := p.Call(context.Background(), "stop", nil)
+	require.NoError(t, err)
+	<-p.Done()
+	require.ErrorIs(t, p.Signal(syscall.SIGTERM), ErrBackendDied)
+	_, err = p.Call(context.Background(), "pid", nil)
+	require.ErrorIs(t, err, ErrBackendDied)
+	assert.ErrorContains(t, err, "it exited on its own")
+}

@@ -162,14 +162,20 @@ func (p *Process) waitFor(d time.Duration) bool {
 // Once the backend has exited, Signal fails with ErrBackendDied (or
 // ErrStopped after a requested stop).
 func (p *Process) Signal(sig os.Signal) error {
+	first := false
 	if sig == syscall.SIGTERM {
 		p.mu.Lock()
-		if p.termAt.IsZero() {
+		if first = p.termAt.IsZero(); first {
 			p.termAt = time.Now()
 		}
 		p.mu.Unlock()
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
+		if first { // none went out: the backend did not exit on it
+			p.mu.Lock()
+			p.termAt = time.Time{}
+			p.mu.Unlock()
+		}
 		if errors.Is(err, os.ErrProcessDone) {
 			err = p.deathError()
 		}
