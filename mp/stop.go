@@ -41,9 +41,14 @@ func (p *Process) CloseSend() {
 
 // Wait waits until the backend has exited and returns why: nil for a clean
 // exit, otherwise an error wrapping ErrBackendDied or a *RemoteError. It
-// returns ctx's error if ctx ends first. Wait does not ask the backend to
-// stop.
+// returns ctx's error if ctx ends first (a backend that has exited already
+// is reported, whatever ctx). Wait does not ask the backend to stop.
 func (p *Process) Wait(ctx context.Context) error {
+	select {
+	case <-p.done: // first: an ended ctx does not hide an exit
+		return p.exitErr
+	default:
+	}
 	select {
 	case <-p.done:
 		return p.exitErr
