@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -73,13 +74,14 @@ func exitBackend(code int) {
 // exited. The parent-death signal comes at that thread's exit, and the
 // rest of the frontend may still be on its way out when we get here, our
 // parent still: its task entry says so at once. When /proc cannot tell
-// (not mounted, hidden, out of descriptors), the frontend is taken to run.
+// (not mounted, another PID namespace's, hidden, out of descriptors), the
+// frontend is taken to run.
 func (l *launch) frontendGone() bool {
 	if os.Getppid() != l.frontend {
 		return true
 	}
-	if l.spawner == 0 {
-		return false
+	if self, _ := os.Readlink("/proc/self"); l.spawner == 0 || self != strconv.Itoa(os.Getpid()) {
+		return false // no spawner known, or no /proc of our PID namespace
 	}
 	task := fmt.Sprintf("/proc/%d/task/%d", l.frontend, l.spawner)
 	stat, err := os.ReadFile(task + "/stat")
