@@ -73,16 +73,22 @@ func (p *Process) sendError(err error) error {
 // deathError says why the backend is gone, once that is known: ErrStopped
 // if the frontend asked it to stop and it did, and otherwise an error
 // wrapping ErrBackendDied that says how it ended (a backend that exits on
-// its own, even with status 0, died as far as a waiting caller is concerned).
+// its own, or on a SIGTERM that Signal sent, even with status 0, died as far
+// as a waiting caller is concerned).
 func (p *Process) deathError() error {
 	select {
 	case <-p.done:
 	case <-time.After(time.Second): // exit not yet reaped; do not wait for it
 		return ErrBackendDied
 	}
+	p.mu.Lock()
+	signalled := !p.termAt.IsZero()
+	p.mu.Unlock()
 	switch {
 	case p.exitErr == nil && p.stopRequested():
 		return ErrStopped
+	case p.exitErr == nil && signalled:
+		return fmt.Errorf("%w: it exited after the SIGTERM that Signal sent (%v)", ErrBackendDied, p.cmd.ProcessState)
 	case p.exitErr == nil:
 		return fmt.Errorf("%w: it exited on its own (%v)", ErrBackendDied, p.cmd.ProcessState)
 	case errors.Is(p.exitErr, ErrBackendDied):

@@ -161,12 +161,17 @@ func (c *frontConn) callsWaiting() bool {
 
 // awaitReply waits for the reader goroutine to route the reply of call id
 // (of command) to ch. If none comes it reports false, with the error to
-// return in res.
+// return in res. A reply routed as ctx ends is the call's answer.
 func (c *frontConn) awaitReply(ctx context.Context, id uint64, command string, ch chan callResult) (res callResult, ok bool) {
 	select {
 	case res = <-ch:
 	case <-ctx.Done():
-		c.forget(id)
+		if !c.forget(id) {
+			// The reply was routed as ctx ended (route takes the
+			// call's entry, then sends): it is the answer.
+			res = <-ch
+			break
+		}
 		// Tell the backend: its handler's ctx is cancelled, or the call
 		// skipped if it has not started. The reply, if any, is dropped.
 		err := c.behindAbandoned(id, context.Cause(ctx))
@@ -202,10 +207,15 @@ type callResult struct {
 	err error
 }
 
-func (c *frontConn) forget(id uint64) {
+// forget takes call id's entry out of the calls waiting for their reply,
+// and reports whether it was there: false once its reply (or failure) has
+// been routed to it.
+func (c *frontConn) forget(id uint64) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[id]
 	delete(c.pending, id)
-	c.mu.Unlock()
+	return ok
 }
 
 // failCalls fails the calls waiting for a reply with err.

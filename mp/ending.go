@@ -21,9 +21,10 @@ const (
 	// EndSelf: the backend chose to end (Backend.Stop), and said so before
 	// the reply of the handler that chose it.
 	EndSelf
-	// EndTerminated: the backend received SIGTERM that its frontend did
-	// not send (kill, systemctl stop, a parent-death signal), and said so
-	// before the reply of the handler it interrupted.
+	// EndTerminated: the backend received SIGTERM that came with no stop
+	// its frontend asked for (kill, systemctl stop, a parent-death signal,
+	// or Process.Signal), and said so before the reply of the handler it
+	// interrupted.
 	EndTerminated
 	// EndFatal: the backend reported a fatal error (a handler panicked, its
 	// pre-run hook failed, it received bad data) and exits because of it.

@@ -62,10 +62,14 @@ func TestFaultExitWhileSIGTERMsArriveIsClean(t *testing.T) {
 }
 
 // exitHelpers runs the helpers of the exit paths: "exitpath-HOW" (see
-// exitPath) and "exitunderterm" (see exitUnderTerm).
+// exitPath), "deafchild" (see frontendOfADeafChild) and "exitunderterm"
+// (see exitUnderTerm).
 func exitHelpers(mode string) (code int, ok bool) {
 	if how, ok := strings.CutPrefix(mode, "exitpath-"); ok {
 		return exitPath(how), true
+	}
+	if mode == "deafchild" {
+		return frontendOfADeafChild(), true
 	}
 	if mode == "exitunderterm" {
 		exitUnderTerm()

@@ -28,15 +28,19 @@ const (
 	envFiles  = "MP_FILES"   // len(Options.Files)
 	envGrace  = "MP_GRACE"   // how long a terminated backend may take, e.g. "4s"
 	envWindow = "MP_WINDOW"  // Options.MessageBuffer: the backend's message credits
+	// The frontend's thread that started the backend (spawn.go), whose
+	// exit is the backend's parent-death signal (see frontendGone).
+	envSpawner = "MP_SPAWNER"
 )
 
-var backendVars = []string{envKind, envPipes, envName, envEvents, envFiles, envGrace, envWindow}
+var backendVars = []string{envKind, envPipes, envName, envEvents, envFiles, envGrace, envWindow, envSpawner}
 
 // launch is what a frontend asked this process to be.
 type launch struct {
 	kind, name            string
 	events, files, window int
 	grace                 time.Duration
+	frontend, spawner     int // the frontend's PID (our parent's at start) and its spawner thread's
 }
 
 var (
@@ -93,10 +97,11 @@ func readLaunch() (*launch, error) {
 			return nil, notOurs(fmt.Sprintf("file descriptor %d is not the pipe its frontend made", fd))
 		}
 	}
-	l := &launch{kind: kind, name: os.Getenv(envName)}
+	l := &launch{kind: kind, name: os.Getenv(envName), frontend: os.Getppid()}
 	l.events, _ = strconv.Atoi(os.Getenv(envEvents))
 	l.files, _ = strconv.Atoi(os.Getenv(envFiles))
 	l.grace, _ = time.ParseDuration(os.Getenv(envGrace))
+	l.spawner, _ = strconv.Atoi(os.Getenv(envSpawner))
 	if l.window, _ = strconv.Atoi(os.Getenv(envWindow)); l.window <= 0 {
 		l.window = creditsPerBuffer * defaultMessageBuffer
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +41,12 @@ func checkProcessName(name string) error {
 		return fmt.Errorf("%w: %.20q… is longer than 64 bytes", ErrBadProcessName, name)
 	case strings.ContainsAny(name, "/\x00 \t\n"):
 		return fmt.Errorf("%w: %q contains '/', a space or a NUL", ErrBadProcessName, name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: %q is not UTF-8", ErrBadProcessName, name)
+	case strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
+		// A carriage return or an escape sequence would rewrite the
+		// log lines and the ps output the name appears in.
+		return fmt.Errorf("%w: %q contains a character that is not printable", ErrBadProcessName, name)
 	}
 	return nil
 }

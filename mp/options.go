@@ -11,8 +11,8 @@ import (
 // Options configure a process at Start.
 type Options struct {
 	// Name names the process in logs, in ps (argv[0] is "mp:<program>/<Name>")
-	// and in errors. It must be non-empty, at most 64 bytes, without '/',
-	// spaces or NUL.
+	// and in errors. It must be non-empty, at most 64 bytes of printable
+	// UTF-8, without '/' or spaces.
 	Name string
 	// Params are handed to the backend before its pre-run hook (Backend.Params).
 	Params Params

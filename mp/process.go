@@ -23,20 +23,21 @@ type Process struct {
 	events      *eventSlots // nil without Options.Events
 	stopTimeout time.Duration
 
-	state     atomic.Int32
-	mu        sync.Mutex
-	remote    error           // fatal error reported by the backend
-	endReason EndReason       // why it ends (ending.go)
-	ending    chan struct{}   // closed with the first endReason
-	killed    bool            // the stop ladder reached SIGKILL
-	killedBy  error           // the Shutdown ctx's cause, if that is why
-	termAt    time.Time       // when Signal first sent SIGTERM (the ladder's second rung then)
-	stopping  chan struct{}   // closed by CloseSend
-	exited    context.Context // cancelled when the child has exited
-	setExit   context.CancelFunc
-	ready     chan struct{} // closed when the backend reports its pre-run done
-	done      chan struct{} // closed once the exit is fully accounted for
-	exitErr   error
+	state      atomic.Int32
+	mu         sync.Mutex
+	remote     error           // fatal error reported by the backend
+	endReason  EndReason       // why it ends (ending.go)
+	ending     chan struct{}   // closed with the first endReason
+	killed     bool            // the stop ladder reached SIGKILL
+	killedBy   error           // the Shutdown ctx's cause, if that is why
+	killedRung lastRung        // otherwise, how the ladder came to SIGKILL
+	termAt     time.Time       // when Signal first sent SIGTERM (the ladder's second rung then)
+	stopping   chan struct{}   // closed by CloseSend
+	exited     context.Context // cancelled when the child has exited
+	setExit    context.CancelFunc
+	ready      chan struct{} // closed when the backend reports its pre-run done
+	done       chan struct{} // closed once the exit is fully accounted for
+	exitErr    error
 
 	reqOnce, ladderOnce, killOnce sync.Once
 }

@@ -21,7 +21,7 @@ func (p *Process) reap() {
 	p.setExit()
 	p.markEnding(EndDied) // unless a reason was known before
 	p.mu.Lock()
-	remote, killed, killedBy := p.remote, p.killed, p.killedBy
+	remote, killed, killedBy, rung := p.remote, p.killed, p.killedBy, p.killedRung
 	p.mu.Unlock()
 	switch {
 	case remote != nil:
@@ -29,7 +29,11 @@ func (p *Process) reap() {
 	case werr != nil && killedBy != nil:
 		p.exitErr = opError("stop", p.name, fmt.Errorf("killed: the shutdown's context ended before it stopped (%w): %w", killedBy, ErrBackendDied))
 	case werr != nil && killed:
-		p.exitErr = opError("stop", p.name, fmt.Errorf("did not stop within %v and was killed: %w", 2*p.stopTimeout, ErrBackendDied))
+		within := fmt.Sprint(2 * p.stopTimeout)
+		if rung.bySignal {
+			within = fmt.Sprintf("%v of the SIGTERM that Signal sent", rung.since)
+		}
+		p.exitErr = opError("stop", p.name, fmt.Errorf("did not stop within %s and was killed: %w", within, ErrBackendDied))
 	case werr != nil && p.state.Load() == stateStopping && isSignal(werr, syscall.SIGTERM):
 		p.exitErr = nil // asked to terminate, and it did
 	case werr != nil:

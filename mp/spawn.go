@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,13 +29,17 @@ type spawnRequest struct {
 	done chan error
 }
 
-// spawn starts cmd from the spawner thread.
+// spawn starts cmd from the spawner thread, and tells it which thread that
+// is (MP_SPAWNER): a backend whose frontend is killed learns it from that
+// thread's end, before it is reparented (see frontendGone).
 func spawn(cmd *exec.Cmd) error {
 	spawner.once.Do(func() {
 		spawner.reqs = make(chan spawnRequest)
 		go func() {
 			runtime.LockOSThread() // and never unlock: see above
+			tid := envSpawner + "=" + strconv.Itoa(unix.Gettid())
 			for r := range spawner.reqs {
+				r.cmd.Env = append(r.cmd.Env, tid)
 				r.done <- r.cmd.Start()
 			}
 		}()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -292,10 +293,14 @@ func backendEnv(kind string, opts Options, pipes string, stopTimeout time.Durati
 			env = append(env, kv)
 		}
 	}
+	grace := stopTimeout + time.Second
+	if grace < stopTimeout {
+		grace = math.MaxInt64 // StopTimeout means "as long as it takes"
+	}
 	return append(env,
 		envKind+"="+kind, envPipes+"="+pipes, envName+"="+opts.Name,
 		envEvents+"="+strconv.Itoa(opts.Events), envFiles+"="+strconv.Itoa(len(opts.Files)),
-		envGrace+"="+(stopTimeout+time.Second).String(), envWindow+"="+strconv.Itoa(window))
+		envGrace+"="+grace.String(), envWindow+"="+strconv.Itoa(window))
 }
 
 // pipeInodes returns "<inode of r>:<inode of w>", which the backend checks

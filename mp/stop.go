@@ -41,9 +41,14 @@ func (p *Process) CloseSend() {
 
 // Wait waits until the backend has exited and returns why: nil for a clean
 // exit, otherwise an error wrapping ErrBackendDied or a *RemoteError. It
-// returns ctx's error if ctx ends first. Wait does not ask the backend to
-// stop.
+// returns ctx's error if ctx ends first (a backend that has exited already
+// is reported, whatever ctx). Wait does not ask the backend to stop.
 func (p *Process) Wait(ctx context.Context) error {
+	select {
+	case <-p.done: // first: an ended ctx does not hide an exit
+		return p.exitErr
+	default:
+	}
 	select {
 	case <-p.done:
 		return p.exitErr
@@ -73,14 +78,15 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		return p.exitErr
 	case <-ctx.Done():
 	}
-	p.kill(context.Cause(ctx))
+	p.kill(context.Cause(ctx), lastRung{})
 	<-p.done // SIGKILL cannot be ignored; WaitDelay bounds the rest
 	return p.exitErr
 }
 
 // ladder climbs the rungs that follow the close of the command pipe, once
 // per process, until the backend has exited. A SIGTERM that Signal sent is
-// the second rung already: the third, SIGKILL, comes StopTimeout after it.
+// the second rung already: the third, SIGKILL, comes StopTimeout after it
+// (and not before StopTimeout after the close of the command pipe).
 func (p *Process) ladder() {
 	if p.waitFor(p.stopTimeout) {
 		return
@@ -88,7 +94,8 @@ func (p *Process) ladder() {
 	p.mu.Lock()
 	termAt := p.termAt
 	p.mu.Unlock()
-	if termAt.IsZero() {
+	signalled := !termAt.IsZero()
+	if !signalled {
 		p.log.Warn(fmt.Sprintf("still running %v after its command pipe was closed: sending SIGTERM", p.stopTimeout))
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		termAt = time.Now()
@@ -96,13 +103,32 @@ func (p *Process) ladder() {
 	if p.waitFor(time.Until(termAt.Add(p.stopTimeout))) {
 		return
 	}
-	p.kill(nil)
+	last := lastRung{since: p.stopTimeout, bySignal: signalled}
+	if signalled { // maybe long before Close
+		last.since = time.Since(termAt).Round(time.Millisecond)
+	}
+	p.kill(nil, last)
+}
+
+// lastRung is how the stop ladder came to SIGKILL: how long the backend
+// had outlived SIGTERM, and whether Signal had sent that SIGTERM (the
+// ladder's own comes StopTimeout after the close of the command pipe).
+type lastRung struct {
+	since    time.Duration
+	bySignal bool
+}
+
+func (r lastRung) String() string {
+	if r.bySignal {
+		return fmt.Sprintf("%v after the SIGTERM that Signal sent", r.since)
+	}
+	return fmt.Sprintf("%v after SIGTERM", r.since)
 }
 
 // kill sends SIGKILL, once, unless the backend has exited already; cause is
 // the Shutdown context's cause when that is why, nil when the ladder's last
-// rung is.
-func (p *Process) kill(cause error) {
+// rung (last) is.
+func (p *Process) kill(cause error, last lastRung) {
 	p.killOnce.Do(func() {
 		select {
 		case <-p.done:
@@ -112,10 +138,10 @@ func (p *Process) kill(cause error) {
 		if cause != nil {
 			p.log.Warn(fmt.Sprintf("shutdown: %v: sending SIGKILL", cause))
 		} else {
-			p.log.Warn(fmt.Sprintf("still running %v after SIGTERM: sending SIGKILL", p.stopTimeout))
+			p.log.Warn(fmt.Sprintf("still running %v: sending SIGKILL", last))
 		}
 		p.mu.Lock()
-		p.killed, p.killedBy = true, cause
+		p.killed, p.killedBy, p.killedRung = true, cause, last
 		p.mu.Unlock()
 		p.cmd.Process.Kill()
 	})
@@ -141,14 +167,20 @@ func (p *Process) waitFor(d time.Duration) bool {
 // Once the backend has exited, Signal fails with ErrBackendDied (or
 // ErrStopped after a requested stop).
 func (p *Process) Signal(sig os.Signal) error {
+	first := false
 	if sig == syscall.SIGTERM {
 		p.mu.Lock()
-		if p.termAt.IsZero() {
+		if first = p.termAt.IsZero(); first {
 			p.termAt = time.Now()
 		}
 		p.mu.Unlock()
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
+		if first { // none went out: the backend did not exit on it
+			p.mu.Lock()
+			p.termAt = time.Time{}
+			p.mu.Unlock()
+		}
 		if errors.Is(err, os.ErrProcessDone) {
 			err = p.deathError()
 		}

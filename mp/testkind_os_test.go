@@ -25,6 +25,16 @@ func init() {
 			}
 			return c.Wait()
 		}).
+		Handle("deafchild", func(b *testBackend, ctx context.Context, m Message) error {
+			// Start a program deaf to SIGTERM (it ignores the signal, and
+			// so does the sleep it becomes), in our process group.
+			c := exec.Command("sh", "-c", "trap '' TERM; exec sleep 300")
+			if err := c.Start(); err != nil {
+				return err
+			}
+			go c.Wait()
+			return b.Reply(ctx, m, "deafchild", Params{"pid": c.Process.Pid})
+		}).
 		Handle("grandchild", func(b *testBackend, ctx context.Context, m Message) error {
 			// Start a process that outlives us holding our stdout.
 			c := exec.Command("sleep", "30")
