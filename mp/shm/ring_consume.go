@@ -31,7 +31,9 @@ type Consumer struct {
 // producer, if it waits for somebody to consume, is woken. A consumer that
 // takes over from one that died starts at the last tail it published: it
 // may read again up to an eighth of the ring that the dead one had
-// released (see Release). It fails with
+// released (see Release). A consumer that takes the side over from a
+// process that had closed it opens it again: the producer's Reserve no
+// longer fails with io.ErrClosedPipe. It fails with
 // ErrBusy when another live process consumes, or this process already
 // does, with ErrRingClosed after Close, and with the error of the check
 // when whether the process that consumed is alive cannot be told.
@@ -46,7 +48,7 @@ func (r *Ring) Consumer() (*Consumer, error) {
 		return nil, err
 	}
 	w := r.words
-	c.waiting, c.peerWaiting = w.consWaiting, w.prodWaiting
+	c.waiting, c.peerWaiting, c.ownClosed = w.consWaiting, w.prodWaiting, w.consClosed
 	c.ownFenceless, c.peerFenceless = w.consFenceless, w.prodFenceless
 	c.peer = newPeer(w.prodPID, w.prodStart)
 	// A consumer that takes over from one that died reading a frame under

@@ -22,7 +22,11 @@ type Producer struct {
 }
 
 // Producer takes the producing side of the ring for this process. The
-// consumer, if it waits for somebody to produce, is woken. It fails with
+// consumer, if it waits for somebody to produce, is woken. A producer that
+// takes the side over from a process that is gone goes on after the last
+// frame committed; if that process had closed its side, the stream is open
+// again: the consumer reads the new frames (after the io.EOF it may have
+// had). It fails with
 // ErrBusy when another live process produces, or this process already
 // does, with ErrRingClosed after Close, and with the error of the check
 // when whether the process that produced is alive cannot be told.
@@ -37,7 +41,7 @@ func (r *Ring) Producer() (*Producer, error) {
 		return nil, err
 	}
 	w := r.words
-	p.waiting, p.peerWaiting = w.prodWaiting, w.consWaiting
+	p.waiting, p.peerWaiting, p.ownClosed = w.prodWaiting, w.consWaiting, w.closed
 	p.ownFenceless, p.peerFenceless = w.prodFenceless, w.consFenceless
 	p.peer = newPeer(w.consPID, w.consStart)
 	// A producer that takes over from one that died goes on from the last

@@ -28,6 +28,7 @@ type side struct {
 	wakeFD        int
 	cancelFD      int
 	waiting       *atomic.Uint32 // ours
+	ownClosed     *atomic.Uint32 // ours: this side closed (in the header)
 	peerWaiting   *atomic.Uint32 // the other side's
 	ownFenceless  *atomic.Uint32 // ours, in the header
 	peerFenceless *atomic.Uint32 // the other side's: fence before sleeping
@@ -215,9 +216,11 @@ func (s *side) interrupted(ctx context.Context) error {
 	return nil
 }
 
-// attach takes this side for this process: its PID and start time go into
-// the header, for the other side to watch, and the other side is woken
-// (it may sleep waiting for somebody to attach). A side held by another
+// attach takes this side for this process: its closed flag is cleared
+// (a predecessor's close ended its own use of the side, not the side's),
+// its PID and start time go into the header, for the other side to watch,
+// and the other side is woken (it may sleep waiting for somebody to
+// attach). A side held by another
 // live process is ErrBusy, and so is a side this process holds through
 // another Ring on the same segment (an earlier process that had this PID
 // started at another time, and is gone). The check and the take run under
@@ -256,6 +259,7 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 		fl = 1
 	}
 	s.ownFenceless.Store(fl)
+	s.ownClosed.Store(0)
 	start.Store(st)
 	pid.Store(self)
 	signal(s.wakeFD)
