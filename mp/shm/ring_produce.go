@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +21,11 @@ type Producer struct {
 	pos  uint64 // the position of the next frame: private, never read back
 	tail uint64 // the consumer's position, as last read
 	held bool   // the slot at pos is reserved
+	// committing is 1 while Commit runs, from before its look at the
+	// closed flag until its frame is published: for a Close in another
+	// goroutine to wait for (see awaitCommit). A word of Go memory, which
+	// no other process can scribble over.
+	committing uint64
 }
 
 // Producer takes the producing side of the ring for this process. The
@@ -165,11 +172,49 @@ func (p *Producer) dropOldest() error {
 // Commit publishes the first n bytes of the reserved slot as a frame and
 // wakes the consumer if it sleeps. It fails with ErrFrameTooLarge when n
 // is negative or larger than the slot (the slot stays reserved), and with
-// os.ErrInvalid when nothing is reserved.
+// os.ErrInvalid when nothing is reserved. Against a Close in another
+// goroutine, either Commit fails with ErrRingClosed (the frame is
+// abandoned) or the consumer reads the frame before io.EOF.
 func (p *Producer) Commit(n int) error {
-	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() {
-		return p.commitError(n)
+	// Said before the look at the closed flag: see awaitCommit.
+	p.publish((*atomic.Uint64)(unsafe.Pointer(&p.committing)), 1)
+	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || beforePublish != nil {
+		return p.commit(n)
 	}
+	// publishFrame's body, written out: a call costs a nanosecond here.
+	seq, length, _ := p.w.slot(p.pos)
+	*length = uint64(n)
+	p.publish(seq, p.pos+1)
+	p.pos++
+	*p.w.head = p.pos
+	p.held = false
+	storeRelease(&p.committing, 0)
+	if beforeLook != nil || p.peerWaiting.Load() != 0 {
+		p.wake()
+	}
+	return nil
+}
+
+// commit is Commit but for the short way: its errors, and the test hook.
+func (p *Producer) commit(n int) error {
+	if err := p.commitError(n); err != nil {
+		storeRelease(&p.committing, 0)
+		return err
+	}
+	if beforePublish != nil {
+		beforePublish()
+	}
+	p.publishFrame(n)
+	return nil
+}
+
+// beforePublish, if set, runs in Commit between its look at the closed
+// flag and the publication of the frame: a test's way to close the
+// producer from another goroutine in between.
+var beforePublish func()
+
+// publishFrame publishes the first n bytes of the reserved slot.
+func (p *Producer) publishFrame(n int) {
 	seq, length, _ := p.w.slot(p.pos)
 	*length = uint64(n)
 	// The sequence number is written last, with a release store: a
@@ -181,15 +226,15 @@ func (p *Producer) Commit(n int) error {
 	p.pos++
 	*p.w.head = p.pos
 	p.held = false
+	storeRelease(&p.committing, 0)
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
-	return nil
 }
 
 // commitError is why Commit(n) does not publish: nothing reserved, the
 // side closed (which abandons the slot), or n out of bounds (the slot
-// stays reserved).
+// stays reserved); nil if none of them.
 func (p *Producer) commitError(n int) error {
 	switch {
 	case !p.held:
@@ -197,8 +242,10 @@ func (p *Producer) commitError(n int) error {
 	case p.closed.Load():
 		p.held = false
 		return p.errorf("commit: %w", ErrRingClosed)
+	case uint(n) > uint(p.r.SlotSize):
+		return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
 	}
-	return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
+	return nil
 }
 
 // Write copies b into a slot and commits it: one frame per call. A frame
@@ -224,9 +271,43 @@ func (p *Producer) Write(b []byte) (int, error) {
 // io.EOF. A slot reserved and not committed is abandoned: the consumer
 // never sees it (Commit after Close fails with ErrRingClosed). Close
 // interrupts a Reserve waiting in another goroutine (which then fails with
-// ErrRingClosed). A second Close is ErrRingClosed.
+// ErrRingClosed), and waits for a Commit running in another goroutine
+// that found the side open. A second Close is ErrRingClosed.
 func (p *Producer) Close() error {
 	// Close may run beside the producing goroutine: it touches only the
-	// shared flags, and Commit checks them.
-	return p.close(func() { p.w.closed.Store(1) })
+	// shared flags and committing, and Commit checks them.
+	return p.close(func() {
+		p.awaitCommit()
+		p.w.closed.Store(1)
+	})
 }
+
+// awaitCommit waits, in Close, for a Commit that found the side open to
+// publish its frame, so that the end of the stream comes after it: the
+// consumer, once it sees the closed flag, takes a slot without its
+// sequence number for the end.
+//
+// Commit sets committing, then looks at the side's closed flag; Close has
+// set that flag (a sequentially consistent swap), and then looks at
+// committing. One of the two sees the other's store: the swap is a full
+// fence, and Commit's store is sequentially consistent too unless this
+// process publishes without fences; then the membarrier here runs a fence
+// on the committing thread's CPU (as a side about to sleep does: see
+// ring_fence.go). Either Commit sees the flag and fails, or this sees
+// committing set, and waits until Commit has published the frame and
+// cleared it (at once: Commit waits for nothing in between).
+func (p *Producer) awaitCommit() {
+	if p.fenceless {
+		fenceOthers()
+	}
+	for atomic.LoadUint64(&p.committing) != 0 {
+		if closeAwaitsCommit != nil {
+			closeAwaitsCommit()
+		}
+		runtime.Gosched()
+	}
+}
+
+// closeAwaitsCommit, if set, runs in Close while it waits for a Commit in
+// another goroutine: a test's way to know it does.
+var closeAwaitsCommit func()
