@@ -40,7 +40,9 @@
 // writes only when it sees that side's waiting flag. The full-ring policy
 // is Block, DropNewest or DropOldest (FullPolicy). A closed producer is
 // io.EOF after the last frame; a dead one (SIGKILL) is ErrPeerDied, found
-// through a pidfd of the other process, within the wait itself.
+// through a pidfd of the other process, within the wait itself. A named
+// ring's segment shrunk by another process is ErrFault, as for arrays,
+// but for the slots a side writes or reads in place.
 //
 // The ring's layout, for programs in other languages (aux/ring_read.py
 // reads it with numpy). All integers are little-endian; the counters are

@@ -24,7 +24,7 @@ type Consumer struct {
 	published uint64 // the position last published as the tail
 	batch     uint64 // releases published at once (see Release)
 	held      bool   // the frame at pos is being read (Next returned it)
-	short     bool   // the policy lets Next and Release take their short way
+	short     bool   // the policy and the ring let Next and Release take their short way
 }
 
 // Consumer takes the consuming side of the ring for this process. The
@@ -51,6 +51,20 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	c.waiting, c.peerWaiting, c.ownClosed = w.consWaiting, w.prodWaiting, w.consClosed
 	c.ownFenceless, c.peerFenceless = w.consFenceless, w.prodFenceless
 	c.peer = newPeer(w.prodPID, w.prodStart)
+	c.batch = releaseBatch(r.RingConfig)
+	c.short = r.Policy != DropOldest && !c.guarded
+	if _, err := protectSide(&c.side, "take", func() (struct{}, error) { return struct{}{}, c.takeSide() }); err != nil {
+		c.peer.close()
+		unix.Close(c.cancelFD)
+		return nil, err
+	}
+	r.cons = c
+	return c, nil
+}
+
+// takeSide finds where the consumer starts from, and takes the side.
+func (c *Consumer) takeSide() error {
+	w := c.w
 	// A consumer that takes over from one that died reading a frame under
 	// DropOldest finds the tail still marked: the frame was never
 	// released, so it is read again, and the mark goes.
@@ -60,15 +74,8 @@ func (r *Ring) Consumer() (*Consumer, error) {
 		w.tail.CompareAndSwap(t, t&^holdBit)
 	}
 	c.pos = w.tail.Load() &^ holdBit
-	c.published, c.batch = c.pos, releaseBatch(r.RingConfig)
-	c.short = r.Policy != DropOldest
-	if err := c.attach(w.consPID, w.consStart); err != nil {
-		c.peer.close()
-		unix.Close(c.cancelFD)
-		return nil, err
-	}
-	r.cons = c
-	return c, nil
+	c.published = c.pos
+	return c.attach(w.consPID, w.consStart)
 }
 
 // Next returns the next committed frame: a read-only view of its slot,
@@ -80,7 +87,10 @@ func (r *Ring) Consumer() (*Consumer, error) {
 // was read; an error wrapping ErrPeerDied when the producer's process died
 // (after every frame it committed was read; a frame it was writing is
 // never returned); ctx's error when ctx ends; ErrRingClosed after Close;
-// and ErrCorrupt when the slot or the counters hold impossible values.
+// ErrCorrupt when the slot or the counters hold impossible values; and an
+// error wrapping ErrFault on a named ring whose segment another process
+// shrank (the view it returns is the caller's to read, unguarded: see
+// ErrFault).
 func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
 	if !c.held && c.short && !c.closed.Load() {
 		seq, length, payload := c.w.slot(c.pos)
@@ -91,7 +101,7 @@ func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
 			}
 		}
 	}
-	return c.next(ctx)
+	return protectSide(&c.side, "next", func() ([]byte, error) { return c.next(ctx) })
 }
 
 // next is Next when the frame is held already, the side is closed, the
@@ -196,7 +206,8 @@ func (c *Consumer) view() ([]byte, error) {
 // published at once.
 func (c *Consumer) Release() error {
 	if !c.held || !c.short {
-		return c.release()
+		_, err := protectSide(&c.side, "release", func() (struct{}, error) { return struct{}{}, c.release() })
+		return err
 	}
 	c.held = false
 	c.pos++
@@ -241,8 +252,16 @@ func releaseBatch(cfg RingConfig) uint64 { return uint64(max(cfg.Slots/8, 1)) }
 // Read copies the next frame into b and releases it: one frame per call.
 // A frame longer than b is io.ErrShortBuffer, and stays unread. The other
 // errors are Next's (with context.Background: only Close or the producer's
-// end stop a blocked Read), io.EOF included.
+// end stop a blocked Read), io.EOF and ErrFault included.
 func (c *Consumer) Read(b []byte) (int, error) {
+	if c.guarded {
+		return protectSide(&c.side, "read", func() (int, error) { return c.read(b) })
+	}
+	return c.read(b)
+}
+
+// read is Read, unguarded.
+func (c *Consumer) read(b []byte) (int, error) {
 	view, err := c.Next(context.Background())
 	if err != nil {
 		return 0, err
@@ -256,7 +275,7 @@ func (c *Consumer) Read(b []byte) (int, error) {
 
 // Drops returns how many frames the full-ring policy has dropped so far
 // (see FullPolicy).
-func (c *Consumer) Drops() uint64 { return c.w.drops.Load() }
+func (c *Consumer) Drops() uint64 { return c.r.drops() }
 
 // Close tells the producer that nobody reads any more: a Reserve waiting
 // on a full ring, and every later one, fails with io.ErrClosedPipe. Close

@@ -51,6 +51,18 @@ func (r *Ring) Producer() (*Producer, error) {
 	p.waiting, p.peerWaiting, p.ownClosed = w.prodWaiting, w.consWaiting, w.closed
 	p.ownFenceless, p.peerFenceless = w.prodFenceless, w.consFenceless
 	p.peer = newPeer(w.consPID, w.consStart)
+	if _, err := protectSide(&p.side, "take", func() (struct{}, error) { return struct{}{}, p.takeSide() }); err != nil {
+		p.peer.close()
+		unix.Close(p.cancelFD)
+		return nil, err
+	}
+	r.prod = p
+	return p, nil
+}
+
+// takeSide finds where the producer goes on from, and takes the side.
+func (p *Producer) takeSide() error {
+	r, w := p.r, p.w
 	// A producer that takes over from one that died goes on from the last
 	// committed frame: head, and the frame after it if its sequence
 	// number says it was committed (the dead one may have died between
@@ -60,20 +72,14 @@ func (r *Ring) Producer() (*Producer, error) {
 	if seq, _, _ := w.slot(p.pos); p.pos < p.tail+uint64(r.Slots) && seq.Load() == p.pos+1 {
 		p.pos++
 	}
-	var err error
 	if p.tail > p.pos || p.pos-p.tail > uint64(r.Slots) {
-		err = p.errorf("%w: head %d, tail %d, %d slots", ErrCorrupt, p.pos, p.tail, r.Slots)
-	} else {
-		err = p.attach(w.prodPID, w.prodStart)
+		return p.errorf("%w: head %d, tail %d, %d slots", ErrCorrupt, p.pos, p.tail, r.Slots)
 	}
-	if err != nil {
-		p.peer.close()
-		unix.Close(p.cancelFD)
-		return nil, err
+	if err := p.attach(w.prodPID, w.prodStart); err != nil {
+		return err
 	}
 	atomic.StoreUint64(w.head, p.pos)
-	r.prod = p
-	return p, nil
+	return nil
 }
 
 // Reserve returns the payload of the next free slot (SlotSize bytes), for
@@ -86,18 +92,21 @@ func (r *Ring) Producer() (*Producer, error) {
 // Reserve fails with ctx's error when ctx ends, io.ErrClosedPipe when the
 // consumer closed its side, an error wrapping ErrPeerDied when the
 // consumer's process died, ErrRingClosed after Close, and ErrCorrupt when
-// the shared counters hold impossible values.
+// the shared counters hold impossible values. On a named ring whose
+// segment another process shrank, it fails with an error wrapping
+// ErrFault; the slot it returns is the caller's to write, unguarded (see
+// ErrFault).
 func (p *Producer) Reserve(ctx context.Context) ([]byte, error) {
-	if p.held || p.pos-p.tail >= uint64(p.r.Slots) || p.closed.Load() || p.w.consClosed.Load() != 0 {
-		return p.reserve(ctx)
+	if p.held || p.guarded || p.pos-p.tail >= uint64(p.r.Slots) || p.closed.Load() || p.w.consClosed.Load() != 0 {
+		return protectSide(&p.side, "reserve", func() ([]byte, error) { return p.reserve(ctx) })
 	}
 	p.held = true
 	_, _, payload := p.w.slot(p.pos)
 	return payload, nil
 }
 
-// reserve is Reserve when a slot is reserved already, a side closed, or
-// the cached tail says full.
+// reserve is Reserve when a slot is reserved already, a side closed, the
+// cached tail says full, or the memory may shrink.
 func (p *Producer) reserve(ctx context.Context) ([]byte, error) {
 	if !p.held {
 		if p.closed.Load() {
@@ -172,13 +181,14 @@ func (p *Producer) dropOldest() error {
 // Commit publishes the first n bytes of the reserved slot as a frame and
 // wakes the consumer if it sleeps. It fails with ErrFrameTooLarge when n
 // is negative or larger than the slot (the slot stays reserved), and with
-// os.ErrInvalid when nothing is reserved. Against a Close in another
+// os.ErrInvalid when nothing is reserved, and with an error wrapping
+// ErrFault on a fault on the mapping. Against a Close in another
 // goroutine, either Commit fails with ErrRingClosed (the frame is
 // abandoned) or the consumer reads the frame before io.EOF.
 func (p *Producer) Commit(n int) error {
 	// Said before the look at the closed flag: see awaitCommit.
 	p.publish((*atomic.Uint64)(unsafe.Pointer(&p.committing)), 1)
-	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || beforePublish != nil {
+	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || p.guarded || beforePublish != nil {
 		return p.commit(n)
 	}
 	// publishFrame's body, written out: a call costs a nanosecond here.
@@ -195,17 +205,23 @@ func (p *Producer) Commit(n int) error {
 	return nil
 }
 
-// commit is Commit but for the short way: its errors, and the test hook.
+// commit is Commit but for the short way: its errors, a ring whose memory
+// may shrink, and the test hook.
 func (p *Producer) commit(n int) error {
-	if err := p.commitError(n); err != nil {
+	_, err := protectSide(&p.side, "commit", func() (struct{}, error) {
+		if err := p.commitError(n); err != nil {
+			return struct{}{}, err
+		}
+		if beforePublish != nil {
+			beforePublish()
+		}
+		p.publishFrame(n)
+		return struct{}{}, nil
+	})
+	if err != nil {
 		storeRelease(&p.committing, 0)
-		return err
 	}
-	if beforePublish != nil {
-		beforePublish()
-	}
-	p.publishFrame(n)
-	return nil
+	return err
 }
 
 // beforePublish, if set, runs in Commit between its look at the closed
@@ -251,11 +267,19 @@ func (p *Producer) commitError(n int) error {
 // Write copies b into a slot and commits it: one frame per call. A frame
 // larger than a slot is ErrFrameTooLarge, and nothing is written; the
 // other errors are Reserve's (with context.Background: only Close or the
-// consumer's end stop a blocked Write).
+// consumer's end stop a blocked Write), a fault on the mapping included.
 func (p *Producer) Write(b []byte) (int, error) {
 	if len(b) > p.r.SlotSize {
 		return 0, p.errorf("write %d bytes: %w of %d bytes", len(b), ErrFrameTooLarge, p.r.SlotSize)
 	}
+	if p.guarded {
+		return protectSide(&p.side, "write", func() (int, error) { return p.write(b) })
+	}
+	return p.write(b)
+}
+
+// write is Write once b fits.
+func (p *Producer) write(b []byte) (int, error) {
 	buf, err := p.Reserve(context.Background())
 	if err != nil {
 		return 0, err

@@ -36,6 +36,7 @@ type side struct {
 	peer          *peer
 	spin          poller
 	closed        atomic.Bool
+	guarded       bool   // the ring's memory may shrink: see ring_guard.go
 	what          string // "producer" or "consumer", for errors
 }
 
@@ -267,13 +268,14 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 }
 
 // close closes this side once: it interrupts a sleep, runs mark (which
-// tells the other side, in the header), and wakes the other side.
+// tells the other side, in the header), and wakes the other side. A fault
+// in mark is its error; the side is closed all the same.
 func (s *side) close(mark func()) error {
 	if s.closed.Swap(true) {
 		return s.errorf("%w", ErrRingClosed)
 	}
 	s.interrupt()
-	mark()
+	_, err := protectSide(s, "close", func() (struct{}, error) { mark(); return struct{}{}, nil })
 	signal(s.wakeFD)
-	return nil
+	return err
 }
