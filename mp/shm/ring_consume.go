@@ -64,6 +64,12 @@ func (r *Ring) Consumer() (*Consumer, error) {
 
 // takeSide finds where the consumer starts from, and takes the side.
 func (c *Consumer) takeSide() error {
+	return c.attach(c.w.consPID, c.w.consStart, c.resume)
+}
+
+// resume finds where the consumer starts from; attach runs it once the
+// side is known free (the mark below may be a live consumer's).
+func (c *Consumer) resume() error {
 	w := c.w
 	// A consumer that takes over from one that died reading a frame under
 	// DropOldest finds the tail still marked: the frame was never
@@ -75,7 +81,7 @@ func (c *Consumer) takeSide() error {
 	}
 	c.pos = w.tail.Load() &^ holdBit
 	c.published = c.pos
-	return c.attach(w.consPID, w.consStart)
+	return nil
 }
 
 // Next returns the next committed frame: a read-only view of its slot,

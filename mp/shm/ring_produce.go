@@ -62,6 +62,17 @@ func (r *Ring) Producer() (*Producer, error) {
 
 // takeSide finds where the producer goes on from, and takes the side.
 func (p *Producer) takeSide() error {
+	w := p.w
+	if err := p.attach(w.prodPID, w.prodStart, p.resume); err != nil {
+		return err
+	}
+	atomic.StoreUint64(w.head, p.pos)
+	return nil
+}
+
+// resume finds where the producer goes on from; attach runs it once the
+// side is known free.
+func (p *Producer) resume() error {
 	r, w := p.r, p.w
 	// A producer that takes over from one that died goes on from the last
 	// committed frame: head, and the frame after it if its sequence
@@ -75,10 +86,6 @@ func (p *Producer) takeSide() error {
 	if p.tail > p.pos || p.pos-p.tail > uint64(r.Slots) {
 		return p.errorf("%w: head %d, tail %d, %d slots", ErrCorrupt, p.pos, p.tail, r.Slots)
 	}
-	if err := p.attach(w.prodPID, w.prodStart); err != nil {
-		return err
-	}
-	atomic.StoreUint64(w.head, p.pos)
 	return nil
 }
 

@@ -225,8 +225,10 @@ func (s *side) interrupted(ctx context.Context) error {
 // live process is ErrBusy, and so is a side this process holds through
 // another Ring on the same segment (an earlier process that had this PID
 // started at another time, and is gone). The check and the take run under
-// the side's claim (ring_claim.go).
-func (s *side) attach(pid, start *atomic.Uint64) error {
+// the side's claim (ring_claim.go); so does resume, which reads (and may
+// change) the ring's counters for this side, run once the side is known
+// free: its error refuses the side.
+func (s *side) attach(pid, start *atomic.Uint64, resume func() error) error {
 	self := uint64(unixGetpid())
 	st, err := startTime(int(self))
 	if err != nil {
@@ -254,6 +256,9 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 	}
 	if beforeTake != nil {
 		beforeTake()
+	}
+	if err := resume(); err != nil {
+		return err
 	}
 	var fl uint32
 	if s.fenceless {
