@@ -25,6 +25,10 @@ type Consumer struct {
 	batch     uint64 // releases published at once (see Release)
 	held      bool   // the frame at pos is being read (Next returned it)
 	short     bool   // the policy and the ring let Next and Release take their short way
+	// ended: Next returned io.EOF for the producer whose PID and start
+	// time are endedBy (see ended).
+	ended   bool
+	endedBy [2]uint64
 }
 
 // Consumer takes the consuming side of the ring for this process. The
@@ -90,7 +94,7 @@ func (c *Consumer) resume() error {
 // frame.
 //
 // Next returns io.EOF once the producer closed and every committed frame
-// was read; an error wrapping ErrPeerDied when the producer's process died
+// was read, and again until a producer takes the side over; an error wrapping ErrPeerDied when the producer's process died
 // (after every frame it committed was read; a frame it was writing is
 // never returned); ctx's error when ctx ends; ErrRingClosed after Close;
 // ErrCorrupt when the slot or the counters hold impossible values; and an
@@ -98,7 +102,7 @@ func (c *Consumer) resume() error {
 // shrank (the view it returns is the caller's to read, unguarded: see
 // ErrFault).
 func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
-	if !c.held && c.short && !c.closed.Load() {
+	if !c.held && c.short && !c.ended && !c.closed.Load() {
 		seq, length, payload := c.w.slot(c.pos)
 		if seq.Load() == c.pos+1 {
 			if n := *length; n <= uint64(len(payload)) {
@@ -119,15 +123,36 @@ func (c *Consumer) next(ctx context.Context) ([]byte, error) {
 	if c.closed.Load() {
 		return nil, c.errorf("next: %w", ErrRingClosed)
 	}
+	if c.stillEnded() {
+		return nil, io.EOF
+	}
+	// The producer that the end will be of: read before the look, since
+	// a producer that takes the side over after it reopens the stream.
+	by := [2]uint64{c.w.prodPID.Load(), c.w.prodStart.Load()}
 	ok, err := c.ready()
 	if !ok && err == nil {
 		c.flush()
 		err = c.wait(ctx, c.ready)
 	}
+	if err == io.EOF {
+		c.ended, c.endedBy = true, by
+	}
 	if err != nil {
 		return nil, err
 	}
 	return c.take()
+}
+
+// stillEnded reports whether the stream Next said io.EOF for is still
+// over: its producer has not reopened it by taking the side again. A frame
+// published after that io.EOF is one whose Commit Close overtook, and
+// failed (see Producer.closedDuringCommit): it is not read.
+func (c *Consumer) stillEnded() bool {
+	if c.ended && c.w.closed.Load() != 0 && c.endedBy == [2]uint64{c.w.prodPID.Load(), c.w.prodStart.Load()} {
+		return true
+	}
+	c.ended = false
+	return false
 }
 
 // ready reports whether the frame at pos is committed, claiming it under

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"sync/atomic"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,11 +19,6 @@ type Producer struct {
 	pos  uint64 // the position of the next frame: private, never read back
 	tail uint64 // the consumer's position, as last read
 	held bool   // the slot at pos is reserved
-	// committing is 1 while Commit runs, from before its look at the
-	// closed flag until its frame is published: for a Close in another
-	// goroutine to wait for (see awaitCommit). A word of Go memory, which
-	// no other process can scribble over.
-	committing uint64
 }
 
 // Producer takes the producing side of the ring for this process. The
@@ -189,12 +182,10 @@ func (p *Producer) dropOldest() error {
 // wakes the consumer if it sleeps. It fails with ErrFrameTooLarge when n
 // is negative or larger than the slot (the slot stays reserved), and with
 // os.ErrInvalid when nothing is reserved, and with an error wrapping
-// ErrFault on a fault on the mapping. Against a Close in another
-// goroutine, either Commit fails with ErrRingClosed (the frame is
-// abandoned) or the consumer reads the frame before io.EOF.
+// ErrFault on a fault on the mapping. A Commit that returns nil is read
+// before io.EOF, even against a Close in another goroutine; one that Close
+// overtook fails with ErrRingClosed (see closedDuringCommit).
 func (p *Producer) Commit(n int) error {
-	// Said before the look at the closed flag: see awaitCommit.
-	p.publish((*atomic.Uint64)(unsafe.Pointer(&p.committing)), 1)
 	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || p.guarded || beforePublish != nil {
 		return p.commit(n)
 	}
@@ -205,9 +196,11 @@ func (p *Producer) Commit(n int) error {
 	p.pos++
 	*p.w.head = p.pos
 	p.held = false
-	storeRelease(&p.committing, 0)
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
+	}
+	if p.closed.Load() {
+		return p.closedDuringCommit()
 	}
 	return nil
 }
@@ -223,11 +216,11 @@ func (p *Producer) commit(n int) error {
 			beforePublish()
 		}
 		p.publishFrame(n)
+		if p.closed.Load() {
+			return struct{}{}, p.closedDuringCommit()
+		}
 		return struct{}{}, nil
 	})
-	if err != nil {
-		storeRelease(&p.committing, 0)
-	}
 	return err
 }
 
@@ -235,6 +228,23 @@ func (p *Producer) commit(n int) error {
 // flag and the publication of the frame: a test's way to close the
 // producer from another goroutine in between.
 var beforePublish func()
+
+// closedDuringCommit is Commit's error when Close, in another goroutine,
+// set the closed flag between Commit's first look at it and its second,
+// after the frame was published: the consumer may have taken the end of
+// the stream for io.EOF before the frame arrived, and then never reads it
+// (Next stays at io.EOF, see Consumer.Next), or read it in time.
+//
+// A Commit that finds the flag clear the second time has its frame read
+// before io.EOF: its sequence number was stored before that look, and
+// Close stores the end of the stream in the header only after its swap of
+// the flag, a full fence, and, when this process publishes without
+// fences, a membarrier that runs a full fence on the committing thread's
+// CPU (as a side about to sleep does: see ring_fence.go). So either the
+// look sees the flag, or the sequence number is visible before the end.
+func (p *Producer) closedDuringCommit() error {
+	return p.errorf("commit: %w by another goroutine meanwhile: the frame may not be read", ErrRingClosed)
+}
 
 // publishFrame publishes the first n bytes of the reserved slot.
 func (p *Producer) publishFrame(n int) {
@@ -249,7 +259,6 @@ func (p *Producer) publishFrame(n int) {
 	p.pos++
 	*p.w.head = p.pos
 	p.held = false
-	storeRelease(&p.committing, 0)
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
@@ -302,43 +311,16 @@ func (p *Producer) write(b []byte) (int, error) {
 // io.EOF. A slot reserved and not committed is abandoned: the consumer
 // never sees it (Commit after Close fails with ErrRingClosed). Close
 // interrupts a Reserve waiting in another goroutine (which then fails with
-// ErrRingClosed), and waits for a Commit running in another goroutine
-// that found the side open. A second Close is ErrRingClosed.
+// ErrRingClosed); a Commit running in another goroutine either has its
+// frame read before io.EOF or fails with ErrRingClosed. A second Close is
+// ErrRingClosed.
 func (p *Producer) Close() error {
 	// Close may run beside the producing goroutine: it touches only the
-	// shared flags and committing, and Commit checks them.
+	// shared flags, and Commit checks them (see closedDuringCommit).
 	return p.close(func() {
-		p.awaitCommit()
+		if p.fenceless {
+			fenceOthers()
+		}
 		p.w.closed.Store(1)
 	})
 }
-
-// awaitCommit waits, in Close, for a Commit that found the side open to
-// publish its frame, so that the end of the stream comes after it: the
-// consumer, once it sees the closed flag, takes a slot without its
-// sequence number for the end.
-//
-// Commit sets committing, then looks at the side's closed flag; Close has
-// set that flag (a sequentially consistent swap), and then looks at
-// committing. One of the two sees the other's store: the swap is a full
-// fence, and Commit's store is sequentially consistent too unless this
-// process publishes without fences; then the membarrier here runs a fence
-// on the committing thread's CPU (as a side about to sleep does: see
-// ring_fence.go). Either Commit sees the flag and fails, or this sees
-// committing set, and waits until Commit has published the frame and
-// cleared it (at once: Commit waits for nothing in between).
-func (p *Producer) awaitCommit() {
-	if p.fenceless {
-		fenceOthers()
-	}
-	for atomic.LoadUint64(&p.committing) != 0 {
-		if closeAwaitsCommit != nil {
-			closeAwaitsCommit()
-		}
-		runtime.Gosched()
-	}
-}
-
-// closeAwaitsCommit, if set, runs in Close while it waits for a Commit in
-// another goroutine: a test's way to know it does.
-var closeAwaitsCommit func()
