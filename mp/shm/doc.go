@@ -40,7 +40,9 @@
 // writes only when it sees that side's waiting flag. The full-ring policy
 // is Block, DropNewest or DropOldest (FullPolicy). A closed producer is
 // io.EOF after the last frame; a dead one (SIGKILL) is ErrPeerDied, found
-// through a pidfd of the other process, within the wait itself.
+// through a pidfd of the other process, within the wait itself. A named
+// ring's segment shrunk by another process is ErrFault, as for arrays,
+// but for the slots a side writes or reads in place.
 //
 // The ring's layout, for programs in other languages (aux/ring_read.py
 // reads it with numpy). All integers are little-endian; the counters are
@@ -71,9 +73,11 @@
 //	              the consumer reads frame tail under drop-oldest (the
 //	              consumer's line, 128 bytes from the producer's)
 //	384     4     1 while the producer sleeps (waits for a slot)
-//	388     4     1 once the producer closed (end of stream)
+//	388     4     1 once the producer closed (end of stream); a
+//	              producer that takes the side over sets it to 0
 //	512     4     1 while the consumer sleeps (waits for a frame)
-//	516     4     1 once the consumer closed
+//	516     4     1 once the consumer closed; a consumer that
+//	              takes the side over sets it to 0
 //	4096    …     N slots, one every stride bytes
 //
 // Frame number k (counted from 0) lives in slot k×M mod N (slot j at
@@ -104,8 +108,8 @@
 // store is sequentially consistent. A program in another language that
 // takes a side follows the same rule.
 //
-// A side is taken (its PID and start time checked, then written) under a
-// record lock, fcntl F_OFD_SETLK, on those 16 bytes of the header (offset
+// A side is taken (its PID and start time checked; then its closed flag
+// cleared, its start time and PID written) under a record lock, fcntl F_OFD_SETLK, on those 16 bytes of the header (offset
 // 48 or 64): a taker that finds the lock held is told the side is busy, so
 // two takers at once never both have it. A program in another language may
 // lock them with F_OFD_SETLK or F_SETLK (lockf), which conflict; an

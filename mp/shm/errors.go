@@ -35,7 +35,10 @@ var (
 	// ErrFault: touching the mapping faulted, most likely because another
 	// process shrank the segment's file under it (ftruncate). The
 	// operation stopped part-way; the array stays usable for Close and
-	// Unlink.
+	// Unlink, the ring for Close. A named ring's calls are guarded so; the
+	// slot Reserve returns and the view Next returns are not (as
+	// Array.Data is not): a fault through them is fatal. Anonymous arrays
+	// and rings are sealed against shrinking, and never fault.
 	ErrFault = errors.New("memory fault on the mapping")
 
 	// ErrBadConfig: a ring's slot size, slot count or policy is out of

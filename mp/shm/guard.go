@@ -35,19 +35,26 @@ func (a *Array[T]) use(op string, fn func(data []T)) (err error) {
 // faultError returns the error for the panic r if it is a fault on this
 // array's mapping, and panics again with r otherwise.
 func (a *Array[T]) faultError(op string, r any) error {
+	n, ok := a.fileSize()
+	return fmt.Errorf("shm: %s %q: %w", op, a.name, faultIn(a.mem, r, n, ok))
+}
+
+// faultIn returns the error, wrapping ErrFault, for the panic r if it is a
+// fault inside mem, the mapping of a file now size bytes long (if known),
+// and panics again with r otherwise.
+func faultIn(mem []byte, r any, size int64, known bool) error {
 	f, ok := r.(interface{ Addr() uintptr })
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(a.mem)))
-	if !ok || f.Addr() < start || f.Addr() >= start+uintptr(len(a.mem)) {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
+	if !ok || f.Addr() < start || f.Addr() >= start+uintptr(len(mem)) {
 		panic(r)
 	}
 	why := "the segment's size is unknown"
-	if n, ok := a.fileSize(); ok && n < int64(len(a.mem)) {
-		why = fmt.Sprintf("the segment is now %d bytes: shrunk by another process?", n)
-	} else if ok {
-		why = fmt.Sprintf("the segment is %d bytes", n)
+	if known && size < int64(len(mem)) {
+		why = fmt.Sprintf("the segment is now %d bytes: shrunk by another process?", size)
+	} else if known {
+		why = fmt.Sprintf("the segment is %d bytes", size)
 	}
-	return fmt.Errorf("shm: %s %q: %w at byte %d of a %d-byte mapping; %s",
-		op, a.name, ErrFault, f.Addr()-start, len(a.mem), why)
+	return fmt.Errorf("%w at byte %d of a %d-byte mapping; %s", ErrFault, f.Addr()-start, len(mem), why)
 }
 
 // fileSize returns the current size of the segment's file.

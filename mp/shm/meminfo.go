@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 
@@ -15,7 +16,9 @@ import (
 // always memory (/dev/shm may be as large as memory itself), and nothing
 // bounds an anonymous one: asked for more than memory holds, fallocate(2)
 // does not fail, the kernel's out-of-memory killer ends processes instead —
-// others than this one first. memoryFor refuses such a size up front.
+// others than this one first. memoryFor refuses such a size up front. In a
+// container, the memory the kernel lets this process take is its memory
+// cgroup's limit (cgroupmem.go), often far below the machine's.
 
 // memoryFor returns an ErrNoSpace error if size bytes of pages are more than
 // memory can take now (available), nil otherwise.
@@ -28,13 +31,28 @@ func memoryFor(size int) error {
 }
 
 // available returns how many bytes of pages an array may take without the
-// kernel running out of memory, and where that figure comes from:
-// MemAvailable plus SwapFree from /proc/meminfo (proc(5): "an estimate of
-// how much memory is available for starting new applications, without
-// swapping"), or, without /proc, total memory and swap from sysinfo(2), which
-// refuses only what can never fit. A variable for tests.
+// kernel running out of memory, and where that figure comes from: the
+// machine's figure (machineAvailable), or this process's memory cgroup's
+// (cgroupAvailable) when its limit leaves less. A variable for tests.
 var available = func() (uint64, string) {
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+	avail, source := machineAvailable(sysFS)
+	if c, csource, ok := cgroupAvailable(sysFS); ok && c < avail {
+		return c, csource
+	}
+	return avail, source
+}
+
+// sysFS is where the figures are read: /proc/meminfo, /proc/self/cgroup,
+// and the cgroup files under /sys/fs/cgroup. A variable for tests, which
+// give it files of their own.
+var sysFS fs.FS = os.DirFS("/")
+
+// machineAvailable returns MemAvailable plus SwapFree from /proc/meminfo
+// (proc(5): "an estimate of how much memory is available for starting new
+// applications, without swapping"), or, without /proc, total memory and
+// swap from sysinfo(2), which refuses only what can never fit.
+func machineAvailable(fsys fs.FS) (uint64, string) {
+	if b, err := fs.ReadFile(fsys, "proc/meminfo"); err == nil {
 		mem, okMem := meminfoField(b, "MemAvailable")
 		swap, okSwap := meminfoField(b, "SwapFree")
 		if okMem && okSwap {

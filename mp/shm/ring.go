@@ -36,6 +36,9 @@ type Ring struct {
 	mem   []byte
 	words *words
 	heap  bool // mem is Go memory (tests): never unmapped
+	// guarded: the memory may shrink under the mapping (a named segment),
+	// so accesses to it are guarded (ring_guard.go).
+	guarded bool
 
 	// fds: the segment (-1 when the ring is in Go memory), the data
 	// eventfd (producer to consumer), the space eventfd (consumer to
@@ -84,7 +87,7 @@ func createRing(name string, cfg RingConfig) (*Ring, error) {
 	if err == nil {
 		var r *Ring
 		if r, err = newRing(seg, l, fd); err == nil {
-			r.seg, r.owner = f, true
+			r.seg, r.owner, r.guarded = f, true, true
 			return r, nil
 		}
 	}
@@ -230,7 +233,7 @@ func openRing(files []*os.File) (*Ring, error) {
 		return nil, err
 	}
 	return &Ring{name: files[0].Name(), layout: l, mem: mem, words: newWords(mem, l),
-		segFD: fds[0], dataFD: fds[1], spaceFD: fds[2]}, nil
+		segFD: fds[0], dataFD: fds[1], spaceFD: fds[2], guarded: mayShrink(fds[0])}, nil
 }
 
 // dupFile duplicates f's descriptor without switching it to blocking mode
@@ -288,8 +291,9 @@ func (r *Ring) Name() string { return r.name }
 // Config returns the ring's slot size, slot count and policy.
 func (r *Ring) Config() RingConfig { return r.RingConfig }
 
-// Drops returns how many frames the full-ring policy has dropped so far.
-func (r *Ring) Drops() uint64 { return r.words.drops.Load() }
+// Drops returns how many frames the full-ring policy has dropped so far (0
+// when a fault on the mapping hides the count: see ErrFault).
+func (r *Ring) Drops() uint64 { return r.drops() }
 
 // Files returns the files another process needs to open the ring: the
 // segment, the data eventfd and the space eventfd, in that order, for
@@ -384,6 +388,7 @@ func (r *Ring) initSide(s *side, what string, sleepFD, wakeFD int) error {
 		return fmt.Errorf("shm: ring %q %s: %w", r.name, what, err)
 	}
 	s.r, s.w, s.sleepFD, s.wakeFD, s.cancelFD, s.spin, s.what = r, r.words, sleepFD, wakeFD, cancel, newPoller(), what
+	s.guarded = r.guarded
 	s.fenceless = publishFenceless()
 	return nil
 }

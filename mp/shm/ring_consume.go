@@ -24,14 +24,20 @@ type Consumer struct {
 	published uint64 // the position last published as the tail
 	batch     uint64 // releases published at once (see Release)
 	held      bool   // the frame at pos is being read (Next returned it)
-	short     bool   // the policy lets Next and Release take their short way
+	short     bool   // the policy and the ring let Next and Release take their short way
+	// ended: Next returned io.EOF for the producer whose PID and start
+	// time are endedBy (see ended).
+	ended   bool
+	endedBy [2]uint64
 }
 
 // Consumer takes the consuming side of the ring for this process. The
 // producer, if it waits for somebody to consume, is woken. A consumer that
 // takes over from one that died starts at the last tail it published: it
 // may read again up to an eighth of the ring that the dead one had
-// released (see Release). It fails with
+// released (see Release). A consumer that takes the side over from a
+// process that had closed it opens it again: the producer's Reserve no
+// longer fails with io.ErrClosedPipe. It fails with
 // ErrBusy when another live process consumes, or this process already
 // does, with ErrRingClosed after Close, and with the error of the check
 // when whether the process that consumed is alive cannot be told.
@@ -46,9 +52,29 @@ func (r *Ring) Consumer() (*Consumer, error) {
 		return nil, err
 	}
 	w := r.words
-	c.waiting, c.peerWaiting = w.consWaiting, w.prodWaiting
+	c.waiting, c.peerWaiting, c.ownClosed = w.consWaiting, w.prodWaiting, w.consClosed
 	c.ownFenceless, c.peerFenceless = w.consFenceless, w.prodFenceless
 	c.peer = newPeer(w.prodPID, w.prodStart)
+	c.batch = releaseBatch(r.RingConfig)
+	c.short = r.Policy != DropOldest && !c.guarded
+	if _, err := protectSide(&c.side, "take", func() (struct{}, error) { return struct{}{}, c.takeSide() }); err != nil {
+		c.peer.close()
+		unix.Close(c.cancelFD)
+		return nil, err
+	}
+	r.cons = c
+	return c, nil
+}
+
+// takeSide finds where the consumer starts from, and takes the side.
+func (c *Consumer) takeSide() error {
+	return c.attach(c.w.consPID, c.w.consStart, c.resume)
+}
+
+// resume finds where the consumer starts from; attach runs it once the
+// side is known free (the mark below may be a live consumer's).
+func (c *Consumer) resume() error {
+	w := c.w
 	// A consumer that takes over from one that died reading a frame under
 	// DropOldest finds the tail still marked: the frame was never
 	// released, so it is read again, and the mark goes.
@@ -58,15 +84,8 @@ func (r *Ring) Consumer() (*Consumer, error) {
 		w.tail.CompareAndSwap(t, t&^holdBit)
 	}
 	c.pos = w.tail.Load() &^ holdBit
-	c.published, c.batch = c.pos, releaseBatch(r.RingConfig)
-	c.short = r.Policy != DropOldest
-	if err := c.attach(w.consPID, w.consStart); err != nil {
-		c.peer.close()
-		unix.Close(c.cancelFD)
-		return nil, err
-	}
-	r.cons = c
-	return c, nil
+	c.published = c.pos
+	return nil
 }
 
 // Next returns the next committed frame: a read-only view of its slot,
@@ -75,12 +94,15 @@ func (r *Ring) Consumer() (*Consumer, error) {
 // frame.
 //
 // Next returns io.EOF once the producer closed and every committed frame
-// was read; an error wrapping ErrPeerDied when the producer's process died
+// was read, and again until a producer takes the side over; an error wrapping ErrPeerDied when the producer's process died
 // (after every frame it committed was read; a frame it was writing is
 // never returned); ctx's error when ctx ends; ErrRingClosed after Close;
-// and ErrCorrupt when the slot or the counters hold impossible values.
+// ErrCorrupt when the slot or the counters hold impossible values; and an
+// error wrapping ErrFault on a named ring whose segment another process
+// shrank (the view it returns is the caller's to read, unguarded: see
+// ErrFault).
 func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
-	if !c.held && c.short && !c.closed.Load() {
+	if !c.held && c.short && !c.ended && !c.closed.Load() {
 		seq, length, payload := c.w.slot(c.pos)
 		if seq.Load() == c.pos+1 {
 			if n := *length; n <= uint64(len(payload)) {
@@ -89,7 +111,7 @@ func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
 			}
 		}
 	}
-	return c.next(ctx)
+	return protectSide(&c.side, "next", func() ([]byte, error) { return c.next(ctx) })
 }
 
 // next is Next when the frame is held already, the side is closed, the
@@ -101,15 +123,36 @@ func (c *Consumer) next(ctx context.Context) ([]byte, error) {
 	if c.closed.Load() {
 		return nil, c.errorf("next: %w", ErrRingClosed)
 	}
+	if c.stillEnded() {
+		return nil, io.EOF
+	}
+	// The producer that the end will be of: read before the look, since
+	// a producer that takes the side over after it reopens the stream.
+	by := [2]uint64{c.w.prodPID.Load(), c.w.prodStart.Load()}
 	ok, err := c.ready()
 	if !ok && err == nil {
 		c.flush()
 		err = c.wait(ctx, c.ready)
 	}
+	if err == io.EOF {
+		c.ended, c.endedBy = true, by
+	}
 	if err != nil {
 		return nil, err
 	}
 	return c.take()
+}
+
+// stillEnded reports whether the stream Next said io.EOF for is still
+// over: its producer has not reopened it by taking the side again. A frame
+// published after that io.EOF is one whose Commit Close overtook, and
+// failed (see Producer.closedDuringCommit): it is not read.
+func (c *Consumer) stillEnded() bool {
+	if c.ended && c.w.closed.Load() != 0 && c.endedBy == [2]uint64{c.w.prodPID.Load(), c.w.prodStart.Load()} {
+		return true
+	}
+	c.ended = false
+	return false
 }
 
 // ready reports whether the frame at pos is committed, claiming it under
@@ -194,7 +237,8 @@ func (c *Consumer) view() ([]byte, error) {
 // published at once.
 func (c *Consumer) Release() error {
 	if !c.held || !c.short {
-		return c.release()
+		_, err := protectSide(&c.side, "release", func() (struct{}, error) { return struct{}{}, c.release() })
+		return err
 	}
 	c.held = false
 	c.pos++
@@ -239,8 +283,16 @@ func releaseBatch(cfg RingConfig) uint64 { return uint64(max(cfg.Slots/8, 1)) }
 // Read copies the next frame into b and releases it: one frame per call.
 // A frame longer than b is io.ErrShortBuffer, and stays unread. The other
 // errors are Next's (with context.Background: only Close or the producer's
-// end stop a blocked Read), io.EOF included.
+// end stop a blocked Read), io.EOF and ErrFault included.
 func (c *Consumer) Read(b []byte) (int, error) {
+	if c.guarded {
+		return protectSide(&c.side, "read", func() (int, error) { return c.read(b) })
+	}
+	return c.read(b)
+}
+
+// read is Read, unguarded.
+func (c *Consumer) read(b []byte) (int, error) {
 	view, err := c.Next(context.Background())
 	if err != nil {
 		return 0, err
@@ -254,7 +306,7 @@ func (c *Consumer) Read(b []byte) (int, error) {
 
 // Drops returns how many frames the full-ring policy has dropped so far
 // (see FullPolicy).
-func (c *Consumer) Drops() uint64 { return c.w.drops.Load() }
+func (c *Consumer) Drops() uint64 { return c.r.drops() }
 
 // Close tells the producer that nobody reads any more: a Reserve waiting
 // on a full ring, and every later one, fails with io.ErrClosedPipe. Close

@@ -22,7 +22,11 @@ type Producer struct {
 }
 
 // Producer takes the producing side of the ring for this process. The
-// consumer, if it waits for somebody to produce, is woken. It fails with
+// consumer, if it waits for somebody to produce, is woken. A producer that
+// takes the side over from a process that is gone goes on after the last
+// frame committed; if that process had closed its side, the stream is open
+// again: the consumer reads the new frames (after the io.EOF it may have
+// had). It fails with
 // ErrBusy when another live process produces, or this process already
 // does, with ErrRingClosed after Close, and with the error of the check
 // when whether the process that produced is alive cannot be told.
@@ -37,9 +41,32 @@ func (r *Ring) Producer() (*Producer, error) {
 		return nil, err
 	}
 	w := r.words
-	p.waiting, p.peerWaiting = w.prodWaiting, w.consWaiting
+	p.waiting, p.peerWaiting, p.ownClosed = w.prodWaiting, w.consWaiting, w.closed
 	p.ownFenceless, p.peerFenceless = w.prodFenceless, w.consFenceless
 	p.peer = newPeer(w.consPID, w.consStart)
+	if _, err := protectSide(&p.side, "take", func() (struct{}, error) { return struct{}{}, p.takeSide() }); err != nil {
+		p.peer.close()
+		unix.Close(p.cancelFD)
+		return nil, err
+	}
+	r.prod = p
+	return p, nil
+}
+
+// takeSide finds where the producer goes on from, and takes the side.
+func (p *Producer) takeSide() error {
+	w := p.w
+	if err := p.attach(w.prodPID, w.prodStart, p.resume); err != nil {
+		return err
+	}
+	atomic.StoreUint64(w.head, p.pos)
+	return nil
+}
+
+// resume finds where the producer goes on from; attach runs it once the
+// side is known free.
+func (p *Producer) resume() error {
+	r, w := p.r, p.w
 	// A producer that takes over from one that died goes on from the last
 	// committed frame: head, and the frame after it if its sequence
 	// number says it was committed (the dead one may have died between
@@ -49,20 +76,10 @@ func (r *Ring) Producer() (*Producer, error) {
 	if seq, _, _ := w.slot(p.pos); p.pos < p.tail+uint64(r.Slots) && seq.Load() == p.pos+1 {
 		p.pos++
 	}
-	var err error
 	if p.tail > p.pos || p.pos-p.tail > uint64(r.Slots) {
-		err = p.errorf("%w: head %d, tail %d, %d slots", ErrCorrupt, p.pos, p.tail, r.Slots)
-	} else {
-		err = p.attach(w.prodPID, w.prodStart)
+		return p.errorf("%w: head %d, tail %d, %d slots", ErrCorrupt, p.pos, p.tail, r.Slots)
 	}
-	if err != nil {
-		p.peer.close()
-		unix.Close(p.cancelFD)
-		return nil, err
-	}
-	atomic.StoreUint64(w.head, p.pos)
-	r.prod = p
-	return p, nil
+	return nil
 }
 
 // Reserve returns the payload of the next free slot (SlotSize bytes), for
@@ -75,18 +92,21 @@ func (r *Ring) Producer() (*Producer, error) {
 // Reserve fails with ctx's error when ctx ends, io.ErrClosedPipe when the
 // consumer closed its side, an error wrapping ErrPeerDied when the
 // consumer's process died, ErrRingClosed after Close, and ErrCorrupt when
-// the shared counters hold impossible values.
+// the shared counters hold impossible values. On a named ring whose
+// segment another process shrank, it fails with an error wrapping
+// ErrFault; the slot it returns is the caller's to write, unguarded (see
+// ErrFault).
 func (p *Producer) Reserve(ctx context.Context) ([]byte, error) {
-	if p.held || p.pos-p.tail >= uint64(p.r.Slots) || p.closed.Load() || p.w.consClosed.Load() != 0 {
-		return p.reserve(ctx)
+	if p.held || p.guarded || p.pos-p.tail >= uint64(p.r.Slots) || p.closed.Load() || p.w.consClosed.Load() != 0 {
+		return protectSide(&p.side, "reserve", func() ([]byte, error) { return p.reserve(ctx) })
 	}
 	p.held = true
 	_, _, payload := p.w.slot(p.pos)
 	return payload, nil
 }
 
-// reserve is Reserve when a slot is reserved already, a side closed, or
-// the cached tail says full.
+// reserve is Reserve when a slot is reserved already, a side closed, the
+// cached tail says full, or the memory may shrink.
 func (p *Producer) reserve(ctx context.Context) ([]byte, error) {
 	if !p.held {
 		if p.closed.Load() {
@@ -161,11 +181,73 @@ func (p *Producer) dropOldest() error {
 // Commit publishes the first n bytes of the reserved slot as a frame and
 // wakes the consumer if it sleeps. It fails with ErrFrameTooLarge when n
 // is negative or larger than the slot (the slot stays reserved), and with
-// os.ErrInvalid when nothing is reserved.
+// os.ErrInvalid when nothing is reserved, and with an error wrapping
+// ErrFault on a fault on the mapping. A Commit that returns nil is read
+// before io.EOF, even against a Close in another goroutine; one that Close
+// overtook fails with ErrRingClosed (see closedDuringCommit).
 func (p *Producer) Commit(n int) error {
-	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() {
-		return p.commitError(n)
+	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || p.guarded || beforePublish != nil {
+		return p.commit(n)
 	}
+	// publishFrame's body, written out: a call costs a nanosecond here.
+	seq, length, _ := p.w.slot(p.pos)
+	*length = uint64(n)
+	p.publish(seq, p.pos+1)
+	p.pos++
+	*p.w.head = p.pos
+	p.held = false
+	if beforeLook != nil || p.peerWaiting.Load() != 0 {
+		p.wake()
+	}
+	if p.closed.Load() {
+		return p.closedDuringCommit()
+	}
+	return nil
+}
+
+// commit is Commit but for the short way: its errors, a ring whose memory
+// may shrink, and the test hook.
+func (p *Producer) commit(n int) error {
+	_, err := protectSide(&p.side, "commit", func() (struct{}, error) {
+		if err := p.commitError(n); err != nil {
+			return struct{}{}, err
+		}
+		if beforePublish != nil {
+			beforePublish()
+		}
+		p.publishFrame(n)
+		if p.closed.Load() {
+			return struct{}{}, p.closedDuringCommit()
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// beforePublish, if set, runs in Commit between its look at the closed
+// flag and the publication of the frame: a test's way to close the
+// producer from another goroutine in between.
+var beforePublish func()
+
+// closedDuringCommit is Commit's error when Close, in another goroutine,
+// set the closed flag between Commit's first look at it and its second,
+// after the frame was published: the consumer may have taken the end of
+// the stream for io.EOF before the frame arrived, and then never reads it
+// (Next stays at io.EOF, see Consumer.Next), or read it in time.
+//
+// A Commit that finds the flag clear the second time has its frame read
+// before io.EOF: its sequence number was stored before that look, and
+// Close stores the end of the stream in the header only after its swap of
+// the flag, a full fence, and, when this process publishes without
+// fences, a membarrier that runs a full fence on the committing thread's
+// CPU (as a side about to sleep does: see ring_fence.go). So either the
+// look sees the flag, or the sequence number is visible before the end.
+func (p *Producer) closedDuringCommit() error {
+	return p.errorf("commit: %w by another goroutine meanwhile: the frame may not be read", ErrRingClosed)
+}
+
+// publishFrame publishes the first n bytes of the reserved slot.
+func (p *Producer) publishFrame(n int) {
 	seq, length, _ := p.w.slot(p.pos)
 	*length = uint64(n)
 	// The sequence number is written last, with a release store: a
@@ -180,12 +262,11 @@ func (p *Producer) Commit(n int) error {
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
-	return nil
 }
 
 // commitError is why Commit(n) does not publish: nothing reserved, the
 // side closed (which abandons the slot), or n out of bounds (the slot
-// stays reserved).
+// stays reserved); nil if none of them.
 func (p *Producer) commitError(n int) error {
 	switch {
 	case !p.held:
@@ -193,18 +274,28 @@ func (p *Producer) commitError(n int) error {
 	case p.closed.Load():
 		p.held = false
 		return p.errorf("commit: %w", ErrRingClosed)
+	case uint(n) > uint(p.r.SlotSize):
+		return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
 	}
-	return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
+	return nil
 }
 
 // Write copies b into a slot and commits it: one frame per call. A frame
 // larger than a slot is ErrFrameTooLarge, and nothing is written; the
 // other errors are Reserve's (with context.Background: only Close or the
-// consumer's end stop a blocked Write).
+// consumer's end stop a blocked Write), a fault on the mapping included.
 func (p *Producer) Write(b []byte) (int, error) {
 	if len(b) > p.r.SlotSize {
 		return 0, p.errorf("write %d bytes: %w of %d bytes", len(b), ErrFrameTooLarge, p.r.SlotSize)
 	}
+	if p.guarded {
+		return protectSide(&p.side, "write", func() (int, error) { return p.write(b) })
+	}
+	return p.write(b)
+}
+
+// write is Write once b fits.
+func (p *Producer) write(b []byte) (int, error) {
 	buf, err := p.Reserve(context.Background())
 	if err != nil {
 		return 0, err
@@ -220,9 +311,16 @@ func (p *Producer) Write(b []byte) (int, error) {
 // io.EOF. A slot reserved and not committed is abandoned: the consumer
 // never sees it (Commit after Close fails with ErrRingClosed). Close
 // interrupts a Reserve waiting in another goroutine (which then fails with
-// ErrRingClosed). A second Close is ErrRingClosed.
+// ErrRingClosed); a Commit running in another goroutine either has its
+// frame read before io.EOF or fails with ErrRingClosed. A second Close is
+// ErrRingClosed.
 func (p *Producer) Close() error {
 	// Close may run beside the producing goroutine: it touches only the
-	// shared flags, and Commit checks them.
-	return p.close(func() { p.w.closed.Store(1) })
+	// shared flags, and Commit checks them (see closedDuringCommit).
+	return p.close(func() {
+		if p.fenceless {
+			fenceOthers()
+		}
+		p.w.closed.Store(1)
+	})
 }

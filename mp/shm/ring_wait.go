@@ -28,6 +28,7 @@ type side struct {
 	wakeFD        int
 	cancelFD      int
 	waiting       *atomic.Uint32 // ours
+	ownClosed     *atomic.Uint32 // ours: this side closed (in the header)
 	peerWaiting   *atomic.Uint32 // the other side's
 	ownFenceless  *atomic.Uint32 // ours, in the header
 	peerFenceless *atomic.Uint32 // the other side's: fence before sleeping
@@ -35,6 +36,7 @@ type side struct {
 	peer          *peer
 	spin          poller
 	closed        atomic.Bool
+	guarded       bool   // the ring's memory may shrink: see ring_guard.go
 	what          string // "producer" or "consumer", for errors
 }
 
@@ -215,14 +217,18 @@ func (s *side) interrupted(ctx context.Context) error {
 	return nil
 }
 
-// attach takes this side for this process: its PID and start time go into
-// the header, for the other side to watch, and the other side is woken
-// (it may sleep waiting for somebody to attach). A side held by another
+// attach takes this side for this process: its closed flag is cleared
+// (a predecessor's close ended its own use of the side, not the side's),
+// its PID and start time go into the header, for the other side to watch,
+// and the other side is woken (it may sleep waiting for somebody to
+// attach). A side held by another
 // live process is ErrBusy, and so is a side this process holds through
 // another Ring on the same segment (an earlier process that had this PID
 // started at another time, and is gone). The check and the take run under
-// the side's claim (ring_claim.go).
-func (s *side) attach(pid, start *atomic.Uint64) error {
+// the side's claim (ring_claim.go); so does resume, which reads (and may
+// change) the ring's counters for this side, run once the side is known
+// free: its error refuses the side.
+func (s *side) attach(pid, start *atomic.Uint64, resume func() error) error {
 	self := uint64(unixGetpid())
 	st, err := startTime(int(self))
 	if err != nil {
@@ -251,11 +257,15 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 	if beforeTake != nil {
 		beforeTake()
 	}
+	if err := resume(); err != nil {
+		return err
+	}
 	var fl uint32
 	if s.fenceless {
 		fl = 1
 	}
 	s.ownFenceless.Store(fl)
+	s.ownClosed.Store(0)
 	start.Store(st)
 	pid.Store(self)
 	signal(s.wakeFD)
@@ -263,13 +273,14 @@ func (s *side) attach(pid, start *atomic.Uint64) error {
 }
 
 // close closes this side once: it interrupts a sleep, runs mark (which
-// tells the other side, in the header), and wakes the other side.
+// tells the other side, in the header), and wakes the other side. A fault
+// in mark is its error; the side is closed all the same.
 func (s *side) close(mark func()) error {
 	if s.closed.Swap(true) {
 		return s.errorf("%w", ErrRingClosed)
 	}
 	s.interrupt()
-	mark()
+	_, err := protectSide(s, "close", func() (struct{}, error) { mark(); return struct{}{}, nil })
 	signal(s.wakeFD)
-	return nil
+	return err
 }
