@@ -37,6 +37,7 @@ type Client struct {
 	cons string // the results consumer's name
 
 	reviving sync.Mutex     // one revive at a time
+	made     time.Time      // when the results stream was made (under reviving, after NewClient)
 	revives  sync.WaitGroup // revives running; Close waits for them
 	stop     chan struct{}  // closed by Close
 
@@ -91,6 +92,9 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 	}
 	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}, stop: make(chan struct{})}
 	c.cons = cfg.resultConsumer(c.id)
+	if c.made, err = c.resultsMade(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.readResults(ctx); err != nil {
 		return nil, err
 	}
@@ -152,7 +156,8 @@ func (t *Task[Resp]) ID() string { return t.id }
 // Wait waits for the task's result and returns the reply, or the task's
 // *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
 // wrapping ErrBadReply, ErrClosed if the client was closed before the
-// result came, nats.ErrConnectionClosed if its connection was, or ctx's
+// result came, ErrLost if the server lost its results stream meanwhile,
+// nats.ErrConnectionClosed if its connection was, or ctx's
 // error if ctx ends first. A Wait that returned ctx's
 // error may be called again: the task is not withdrawn.
 func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
@@ -191,6 +196,9 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 // connection is back (the client library keeps what is published while it
 // reconnects), and it then runs, its result dropped. Submitting again may
 // run the work twice, as a redelivery may: handlers must be idempotent.
+// If no stream takes the task (the server came back without its storage,
+// or someone deleted the streams), Submit makes the streams again and
+// publishes once more.
 func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Resp], req Req) (*Task[Resp], error) {
 	if err := checkToken(cmd.Name()); err != nil {
 		return nil, fmt.Errorf("cluster: %w: command: %v", ErrConfig, err)
@@ -217,7 +225,7 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	}
 	c.pending[id] = w
 	c.mu.Unlock()
-	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3)); err != nil {
+	if err := c.publish(ctx, msg, id); err != nil {
 		c.forget(id)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: %w", ErrTooLarge, err)
@@ -230,6 +238,19 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	// life: the entry goes with the Task.
 	runtime.AddCleanup(t, c.forget, id)
 	return t, nil
+}
+
+// publish stores task msg of ID id in the task stream. A publish that no
+// stream answers stored nothing: the streams are made again, and msg
+// published once more.
+func (c *Client) publish(ctx context.Context, msg *nats.Msg, id string) error {
+	_, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		if err = ensureStreams(ctx, c.js, c.cfg); err == nil {
+			_, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+		}
+	}
+	return err
 }
 
 // forget drops the pending entry of task id.

@@ -100,7 +100,7 @@ func (c *Client) revive() {
 		_, err := c.js.Consumer(ctx, c.cfg.resultStream(), c.cons)
 		return err
 	})
-	if !errors.Is(gone, jetstream.ErrConsumerNotFound) {
+	if !errors.Is(gone, jetstream.ErrConsumerNotFound) && !errors.Is(gone, jetstream.ErrStreamNotFound) {
 		return // there, or the server cannot say now: the next missed heartbeat asks again
 	}
 	c.mu.Lock()
@@ -113,7 +113,7 @@ func (c *Client) revive() {
 	// The server is away: again, until Close, or until the connection is
 	// closed for good: the old consumer's loop, which would have failed
 	// the Waits then (see readResults), is stopped.
-	for c.timed(c.readResults) != nil {
+	for c.timed(c.remake) != nil {
 		if c.nc.IsClosed() {
 			c.fail(fmt.Errorf("the NATS connection is closed: %w", nats.ErrConnectionClosed))
 			return
@@ -124,6 +124,34 @@ func (c *Client) revive() {
 			return
 		}
 	}
+}
+
+// remake makes the results consumer again, and the streams first if the
+// server lost them. A results stream made again (by remake, a Submit or a
+// worker host) holds none of the results stored before: the Waits pending
+// then end with ErrLost rather than last until their ctx.
+func (c *Client) remake(ctx context.Context) error {
+	if err := ensureStreams(ctx, c.js, c.cfg); err != nil {
+		return err
+	}
+	made, err := c.resultsMade(ctx)
+	if err != nil {
+		return err
+	}
+	if !made.Equal(c.made) {
+		c.made = made
+		c.fail(fmt.Errorf("%w: the server's results stream %s was made again (the server lost its storage, or someone deleted the stream)", ErrLost, c.cfg.resultStream()))
+	}
+	return c.readResults(ctx)
+}
+
+// resultsMade returns when the results stream was made.
+func (c *Client) resultsMade(ctx context.Context) (time.Time, error) {
+	st, err := c.js.Stream(ctx, c.cfg.resultStream())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cluster: stream %s: %w", c.cfg.resultStream(), err)
+	}
+	return st.CachedInfo().Created, nil
 }
 
 // beforeRecreate, if set, runs in revive between the stop of the old
