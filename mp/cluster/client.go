@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,10 +290,21 @@ func headerSize(h nats.Header) int {
 }
 
 // WaitHosts asks which worker hosts serve the client's Config.Prefix, again
-// every 100 ms, until n different hosts have answered, and returns them. It
-// fails with ctx's error if ctx ends first. A host answers once it pulls
-// tasks.
-func (c *Client) WaitHosts(ctx context.Context, n int) ([]Host, error) {
+// every 100 ms, until n different hosts that serve every command named
+// (Serve) have answered, and returns them: a host that serves other
+// commands only, or is of an earlier build that does not say which it
+// serves, is not counted. A host answers once it pulls tasks. WaitHosts
+// fails with an error wrapping ErrConfig if it names no command or a name
+// that cannot be one, and with ctx's error if ctx ends first.
+func (c *Client) WaitHosts(ctx context.Context, n int, commands ...string) ([]Host, error) {
+	if len(commands) == 0 {
+		return nil, fmt.Errorf("cluster: %w: WaitHosts: name the commands the hosts must serve", ErrConfig)
+	}
+	for _, name := range commands {
+		if err := checkToken(name); err != nil {
+			return nil, fmt.Errorf("cluster: %w: WaitHosts: command: %v", ErrConfig, err)
+		}
+	}
 	inbox := c.nc.NewRespInbox()
 	answers := make(chan *nats.Msg, 64)
 	sub, err := c.nc.ChanSubscribe(inbox, answers)
@@ -313,7 +325,7 @@ func (c *Client) WaitHosts(ctx context.Context, n int) ([]Host, error) {
 			select {
 			case msg := <-answers:
 				var h Host
-				if json.Unmarshal(msg.Data, &h) == nil {
+				if json.Unmarshal(msg.Data, &h) == nil && h.serves(commands) {
 					if _, dup := seen[h.Name]; !dup {
 						seen[h.Name] = h
 						hosts = append(hosts, h)
@@ -325,9 +337,19 @@ func (c *Client) WaitHosts(ctx context.Context, n int) ([]Host, error) {
 			case <-ask.C:
 				break wait
 			case <-ctx.Done():
-				return hosts, fmt.Errorf("cluster: waiting for %d worker hosts, %d answered: %w", n, len(hosts), context.Cause(ctx))
+				return hosts, fmt.Errorf("cluster: waiting for %d worker hosts serving %s, %d answered: %w", n, strings.Join(commands, ", "), len(hosts), context.Cause(ctx))
 			}
 		}
 	}
 	return hosts, nil
+}
+
+// serves says whether h serves every command named.
+func (h Host) serves(commands []string) bool {
+	for _, name := range commands {
+		if !slices.Contains(h.Commands, name) {
+			return false
+		}
+	}
+	return true
 }

@@ -96,8 +96,8 @@ func TestResultsConsumerRemoved(t *testing.T) {
 // host serves is no error. The task waits in the stream, the Wait lasts
 // until its ctx, and the same Task's Wait, called again once a host that
 // serves the command starts, gets its result: the client cannot know
-// whether such a host will come (WaitHosts counts hosts, whatever they
-// serve).
+// whether such a host will come (WaitHosts, given the command, waits for
+// one).
 func TestUnservedCommandWaitsForAHost(t *testing.T) {
 	s := startServer(t, embedded.Config{})
 	nc := connect(t, s)

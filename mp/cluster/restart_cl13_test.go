@@ -25,7 +25,7 @@ func TestTaskConsumerDeletedIsMadeAgain(t *testing.T) {
 	c := newClient(t, nc, testConfig)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := c.WaitHosts(ctx, 1)
+	_, err := c.WaitHosts(ctx, 1, square.Name())
 	require.NoError(t, err)
 
 	require.NoError(t, jetstreamOf(t, nc).DeleteConsumer(ctx, "MP_TASKS", "task-square"))

@@ -54,8 +54,9 @@ type WorkerOptions struct {
 
 // Host is a worker host's answer to Client.WaitHosts.
 type Host struct {
-	Name    string `json:"name"`    // the host's name, WorkerOptions.Name
-	Workers int    `json:"workers"` // the workers its manager runs when it answers
+	Name     string   `json:"name"`     // the host's name, WorkerOptions.Name
+	Workers  int      `json:"workers"`  // the workers its manager runs when it answers
+	Commands []string `json:"commands"` // the commands it serves (Serve); none from an earlier build
 }
 
 // NewWorker returns a Worker that uses connection nc and the streams of
@@ -189,10 +190,15 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 	return err
 }
 
-// answerHosts answers Client.WaitHosts: this host's name and workers.
+// answerHosts answers Client.WaitHosts: this host's name, workers and
+// commands.
 func (w *Worker) answerHosts(m *manager.Manager) (*nats.Subscription, error) {
+	var commands []string
+	for _, r := range w.routes {
+		commands = append(commands, r.name)
+	}
 	return w.nc.Subscribe(w.cfg.Prefix+".hosts", func(msg *nats.Msg) {
-		b, _ := json.Marshal(Host{Name: w.name, Workers: len(m.Workers())})
+		b, _ := json.Marshal(Host{Name: w.name, Workers: len(m.Workers()), Commands: commands})
 		msg.Respond(b)
 	})
 }
