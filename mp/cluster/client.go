@@ -159,14 +159,19 @@ func (t *Task[Resp]) ID() string { return t.id }
 // wrapping ErrBadReply, ErrClosed if the client was closed before the
 // result came, ErrLost if the server lost its results stream meanwhile,
 // nats.ErrConnectionClosed if its connection was, or ctx's
-// error if ctx ends first. A Wait that returned ctx's
-// error may be called again: the task is not withdrawn.
+// error if ctx ends first (a result already there is returned, whatever
+// ctx). A Wait that returned ctx's error may be called again: the task is
+// not withdrawn.
 func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	var resp Resp
 	select {
 	case <-t.w.done:
 	case <-ctx.Done():
-		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, context.Cause(ctx))
+		select {
+		case <-t.w.done: // there too: select picks either, the result wins
+		default:
+			return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, context.Cause(ctx))
+		}
 	}
 	t.c.forget(t.id)
 	if t.w.msg == nil {

@@ -38,9 +38,11 @@ var (
 	// and of a Wait whose client was closed before its result came.
 	ErrClosed = errors.New("client closed")
 	// ErrLost is wrapped by the error of a Wait whose result the server
-	// lost: its results stream was made again (the server came back
-	// without its storage, or someone deleted the stream) while the task
-	// was pending. The task may have run; submit it again if it must run.
+	// may have lost: its results stream was made again (the server came
+	// back without its storage, or someone deleted the stream) while the
+	// task was pending. The task may have run, or may still run (one
+	// submitted just as the server came back): submit it again if it must
+	// run, handlers being idempotent.
 	ErrLost = errors.New("result lost by the server")
 )
 
