@@ -87,7 +87,8 @@ func (c *Client) startRevive() {
 
 // revive creates the results consumer again if the server removed it:
 // the server does after resultInactivity without pull requests (a client
-// cut off that long, a laptop asleep), or someone deleted it. Without it
+// cut off that long, a laptop asleep), or someone deleted it, or the
+// server came back without its storage (see remake). Without it
 // no result would reach the client again, and every Wait would last until
 // its ctx. The new consumer delivers the client's results from the
 // start: those taken already find no pending task and are dropped.
