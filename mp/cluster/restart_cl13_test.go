@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/cluster"
 	"github.com/mpgo/mp/mp/cluster/embedded"
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -94,4 +96,42 @@ func TestSubmitMakesTheTaskStreamAgain(t *testing.T) {
 	info, err := st.Info(ctx)
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, info.State.Msgs, "the task is stored")
+}
+
+// Fault: the results stream is deleted (by an operator, or lost with the
+// server's storage) while a worker host runs, and no client is there to
+// make it again. The host makes it again and stores the next result.
+// Before, storing each result failed with "no response from stream": the
+// task was left unacknowledged, ran again after AckWait, up to
+// MaxDeliver times, and its result was never stored.
+func TestResultStreamMadeAgainByTheHost(t *testing.T) {
+	s := startServer(t, embedded.Config{})
+	nc := connect(t, s)
+	startHost(t, nc, testConfig, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js := jetstreamOf(t, nc)
+	// The host has made the streams and pulls once its consumer exists.
+	require.Eventually(t, func() bool {
+		_, err := js.Consumer(ctx, "MP_TASKS", "task-square")
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, js.DeleteStream(ctx, "MP_RESULTS"))
+
+	req, err := cbor.Marshal(Job{N: 7})
+	require.NoError(t, err)
+	msg := nats.NewMsg("mp.task.square")
+	msg.Header.Set("Mp-Client", "nobody")
+	msg.Header.Set(nats.MsgIdHdr, "task1")
+	msg.Data = req
+	_, err = js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	assertQueueEmpty(t, nc, testConfig) // run, its result stored, acknowledged
+	st, err := js.Stream(ctx, "MP_RESULTS")
+	require.NoError(t, err, "the results stream is there again")
+	raw, err := st.GetLastMsgForSubject(ctx, "mp.result.nobody.task1")
+	require.NoError(t, err, "the result is stored")
+	var r Result
+	require.NoError(t, cbor.Unmarshal(raw.Data, &r))
+	assert.Equal(t, 49, r.Square)
 }
