@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -113,8 +114,17 @@ func (c *Client) revive() {
 	}
 	// The server is away: again, until Close, or until the connection is
 	// closed for good: the old consumer's loop, which would have failed
-	// the Waits then (see readResults), is stopped.
-	for c.timed(c.remake) != nil {
+	// the Waits then (see readResults), is stopped. A stream made again
+	// with another Config fails the Waits pending at each attempt: it may
+	// be put right, but no result comes meanwhile.
+	for {
+		err := c.timed(c.remake)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, ErrConfig) { // a stream of that name, not ours: no result can come
+			c.fail(unprefixed{err})
+		}
 		if c.nc.IsClosed() {
 			c.fail(fmt.Errorf("the NATS connection is closed: %w", nats.ErrConnectionClosed))
 			return
@@ -154,6 +164,13 @@ func (c *Client) resultsMade(ctx context.Context) (time.Time, error) {
 	}
 	return st.CachedInfo().Created, nil
 }
+
+// unprefixed is an error of this package without its "cluster: ", to be
+// wrapped by another that says it.
+type unprefixed struct{ error }
+
+func (u unprefixed) Error() string { return strings.TrimPrefix(u.error.Error(), "cluster: ") }
+func (u unprefixed) Unwrap() error { return u.error }
 
 // beforeRecreate, if set, runs in revive between the stop of the old
 // consumer's loop and the creation of the new consumer: a test's way to
