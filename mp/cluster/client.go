@@ -158,6 +158,7 @@ func (t *Task[Resp]) ID() string { return t.id }
 // *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
 // wrapping ErrBadReply, ErrClosed if the client was closed before the
 // result came, ErrLost if the server lost its results stream meanwhile,
+// ErrConfig if a stream of another Config took that stream's place,
 // nats.ErrConnectionClosed if its connection was, or ctx's
 // error if ctx ends first (a result already there is returned, whatever
 // ctx). A Wait that returned ctx's error may be called again: the task is
@@ -252,9 +253,10 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 func (c *Client) publish(ctx context.Context, msg *nats.Msg, id string) error {
 	_, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
-		if err = ensureStreams(ctx, c.js, c.cfg); err == nil {
-			_, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+		if err = ensureStreams(ctx, c.js, c.cfg); err != nil {
+			return unprefixed{err}
 		}
+		_, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/mpgo/mp/mp/cluster"
 	"github.com/mpgo/mp/mp/cluster/embedded"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -134,4 +136,24 @@ func TestResultStreamMadeAgainByTheHost(t *testing.T) {
 	var r Result
 	require.NoError(t, cbor.Unmarshal(raw.Data, &r))
 	assert.Equal(t, 49, r.Square)
+}
+
+// A Submit that finds the task stream gone, and a stream of that name that
+// is not this package's in its place when it makes it again, fails with
+// ErrConfig naming what that stream takes (and says "cluster:" once).
+func TestSubmitFindsAnotherTaskStream(t *testing.T) {
+	s := startServer(t, embedded.Config{})
+	nc := connect(t, s)
+	c := newClient(t, nc, testConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js := jetstreamOf(t, nc)
+	require.NoError(t, js.DeleteStream(ctx, "MP_TASKS"))
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "MP_TASKS", Subjects: []string{"elsewhere.>"}})
+	require.NoError(t, err)
+
+	_, err = cluster.Submit(ctx, c, square, Job{N: 5})
+	require.ErrorIs(t, err, cluster.ErrConfig)
+	assert.Contains(t, err.Error(), "stream MP_TASKS takes subjects [elsewhere.>]")
+	assert.Equal(t, 1, strings.Count(err.Error(), "cluster:"), err.Error())
 }
