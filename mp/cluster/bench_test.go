@@ -36,7 +36,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		startHost(b, nc, cluster.Config{}, 1)
 		c := newClient(b, nc, cluster.Config{})
 		ctx := context.Background()
-		_, err := c.WaitHosts(ctx, 1)
+		_, err := c.WaitHosts(ctx, 1, square.Name())
 		require.NoError(b, err)
 		b.ResetTimer()
 		for b.Loop() {
@@ -87,7 +87,7 @@ func BenchmarkTasks(b *testing.B) {
 			startHost(b, nc, cluster.Config{}, workers)
 			c := newClient(b, nc, cluster.Config{})
 			ctx := context.Background()
-			_, err := c.WaitHosts(ctx, 1)
+			_, err := c.WaitHosts(ctx, 1, square.Name())
 			require.NoError(b, err)
 			tasks := make([]*cluster.Task[Result], b.N)
 			b.ResetTimer()

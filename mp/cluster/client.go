@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,7 @@ type Client struct {
 	cons string // the results consumer's name
 
 	reviving sync.Mutex     // one revive at a time
+	made     time.Time      // when the results stream was made (under reviving, after NewClient)
 	revives  sync.WaitGroup // revives running; Close waits for them
 	stop     chan struct{}  // closed by Close
 
@@ -91,6 +93,9 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 	}
 	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}, stop: make(chan struct{})}
 	c.cons = cfg.resultConsumer(c.id)
+	if c.made, err = c.resultsMade(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.readResults(ctx); err != nil {
 		return nil, err
 	}
@@ -152,15 +157,22 @@ func (t *Task[Resp]) ID() string { return t.id }
 // Wait waits for the task's result and returns the reply, or the task's
 // *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
 // wrapping ErrBadReply, ErrClosed if the client was closed before the
-// result came, nats.ErrConnectionClosed if its connection was, or ctx's
-// error if ctx ends first. A Wait that returned ctx's
-// error may be called again: the task is not withdrawn.
+// result came, ErrLost if the server lost its results stream meanwhile,
+// ErrConfig if a stream of another Config took that stream's place,
+// nats.ErrConnectionClosed if its connection was, or ctx's
+// error if ctx ends first (a result already there is returned, whatever
+// ctx). A Wait that returned ctx's error may be called again: the task is
+// not withdrawn.
 func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 	var resp Resp
 	select {
 	case <-t.w.done:
 	case <-ctx.Done():
-		return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, context.Cause(ctx))
+		select {
+		case <-t.w.done: // there too: select picks either, the result wins
+		default:
+			return resp, fmt.Errorf("cluster: waiting for task %q %s: %w", t.command, t.id, context.Cause(ctx))
+		}
 	}
 	t.c.forget(t.id)
 	if t.w.msg == nil {
@@ -191,6 +203,9 @@ func (t *Task[Resp]) Wait(ctx context.Context) (Resp, error) {
 // connection is back (the client library keeps what is published while it
 // reconnects), and it then runs, its result dropped. Submitting again may
 // run the work twice, as a redelivery may: handlers must be idempotent.
+// If no stream takes the task (the server came back without its storage,
+// or someone deleted the streams), Submit makes the streams again and
+// publishes once more.
 func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Resp], req Req) (*Task[Resp], error) {
 	if err := checkToken(cmd.Name()); err != nil {
 		return nil, fmt.Errorf("cluster: %w: command: %v", ErrConfig, err)
@@ -217,7 +232,7 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	}
 	c.pending[id] = w
 	c.mu.Unlock()
-	if _, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3)); err != nil {
+	if err := c.publish(ctx, msg, id); err != nil {
 		c.forget(id)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: %w", ErrTooLarge, err)
@@ -230,6 +245,20 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	// life: the entry goes with the Task.
 	runtime.AddCleanup(t, c.forget, id)
 	return t, nil
+}
+
+// publish stores task msg of ID id in the task stream. A publish that no
+// stream answers stored nothing: the streams are made again, and msg
+// published once more.
+func (c *Client) publish(ctx context.Context, msg *nats.Msg, id string) error {
+	_, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		if err = ensureStreams(ctx, c.js, c.cfg); err != nil {
+			return unprefixed{err}
+		}
+		_, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+	}
+	return err
 }
 
 // forget drops the pending entry of task id.
@@ -268,10 +297,21 @@ func headerSize(h nats.Header) int {
 }
 
 // WaitHosts asks which worker hosts serve the client's Config.Prefix, again
-// every 100 ms, until n different hosts have answered, and returns them. It
-// fails with ctx's error if ctx ends first. A host answers once it pulls
-// tasks.
-func (c *Client) WaitHosts(ctx context.Context, n int) ([]Host, error) {
+// every 100 ms, until n different hosts that serve every command named
+// (Serve) have answered, and returns them: a host that serves other
+// commands only, or is of an earlier build that does not say which it
+// serves, is not counted. A host answers once it pulls tasks. WaitHosts
+// fails with an error wrapping ErrConfig if it names no command or a name
+// that cannot be one, and with ctx's error if ctx ends first.
+func (c *Client) WaitHosts(ctx context.Context, n int, commands ...string) ([]Host, error) {
+	if len(commands) == 0 {
+		return nil, fmt.Errorf("cluster: %w: WaitHosts: name the commands the hosts must serve", ErrConfig)
+	}
+	for _, name := range commands {
+		if err := checkToken(name); err != nil {
+			return nil, fmt.Errorf("cluster: %w: WaitHosts: command: %v", ErrConfig, err)
+		}
+	}
 	inbox := c.nc.NewRespInbox()
 	answers := make(chan *nats.Msg, 64)
 	sub, err := c.nc.ChanSubscribe(inbox, answers)
@@ -292,7 +332,7 @@ func (c *Client) WaitHosts(ctx context.Context, n int) ([]Host, error) {
 			select {
 			case msg := <-answers:
 				var h Host
-				if json.Unmarshal(msg.Data, &h) == nil {
+				if json.Unmarshal(msg.Data, &h) == nil && h.serves(commands) {
 					if _, dup := seen[h.Name]; !dup {
 						seen[h.Name] = h
 						hosts = append(hosts, h)
@@ -304,9 +344,19 @@ func (c *Client) WaitHosts(ctx context.Context, n int) ([]Host, error) {
 			case <-ask.C:
 				break wait
 			case <-ctx.Done():
-				return hosts, fmt.Errorf("cluster: waiting for %d worker hosts, %d answered: %w", n, len(hosts), context.Cause(ctx))
+				return hosts, fmt.Errorf("cluster: waiting for %d worker hosts serving %s, %d answered: %w", n, strings.Join(commands, ", "), len(hosts), context.Cause(ctx))
 			}
 		}
 	}
 	return hosts, nil
+}
+
+// serves says whether h serves every command named.
+func (h Host) serves(commands []string) bool {
+	for _, name := range commands {
+		if !slices.Contains(h.Commands, name) {
+			return false
+		}
+	}
+	return true
 }

@@ -96,8 +96,8 @@ func TestResultsConsumerRemoved(t *testing.T) {
 // host serves is no error. The task waits in the stream, the Wait lasts
 // until its ctx, and the same Task's Wait, called again once a host that
 // serves the command starts, gets its result: the client cannot know
-// whether such a host will come (WaitHosts counts hosts, whatever they
-// serve).
+// whether such a host will come (WaitHosts, given the command, waits for
+// one).
 func TestUnservedCommandWaitsForAHost(t *testing.T) {
 	s := startServer(t, embedded.Config{})
 	nc := connect(t, s)
@@ -123,6 +123,16 @@ func TestUnservedCommandWaitsForAHost(t *testing.T) {
 // host runs it. Submit's documentation said "nothing is queued then" of
 // every error; it now says that, for a server's or ctx's error, whether
 // the task was queued is unknown.
+//
+// "While the server is away" means once the client library knows it
+// (RECONNECTING): only then does it keep what is published, for the next
+// connection. The test submitted as soon as Shutdown returned, and under
+// load (1 run in 18 with -race, load 6.5) the Submit's publish went out on
+// the old connection before the library had seen it closed: its write
+// failed ("write: connection reset by peer on connection [5]"), the
+// library dropped the bytes, and the task was never stored ("Condition
+// never satisfied"), which Submit's documentation allows. The test now
+// waits for the library to report the connection lost before it submits.
 func TestSubmitDuringOutageMayStillQueue(t *testing.T) {
 	dir := t.TempDir()
 	s, err := embedded.Start(embedded.Config{StoreDir: dir})
@@ -135,7 +145,13 @@ func TestSubmitDuringOutageMayStillQueue(t *testing.T) {
 	require.NoError(t, err)
 	defer nc.Close()
 	c := newClient(t, nc, testConfig)
+	lost := nc.StatusChanged(nats.RECONNECTING)
 	s.Shutdown()
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client library did not see the server go")
+	}
 
 	short, cancel := context.WithTimeout(context.Background(), time.Second)
 	_, err = cluster.Submit(short, c, square, Job{N: 2})

@@ -85,7 +85,7 @@ func runThreeNodeCluster(t *testing.T, victim func(t *testing.T, js jetstream.Je
 	}, 30*time.Second, 100*time.Millisecond, "no JetStream leader")
 	t.Cleanup(c.Close)
 	startHost(t, connectAll(), cfg, 2)
-	_, err := c.WaitHosts(ctx, 1)
+	_, err := c.WaitHosts(ctx, 1, square.Name())
 	require.NoError(t, err)
 	var tasks []*cluster.Task[Result]
 	for i := range 20 {

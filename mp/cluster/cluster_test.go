@@ -27,7 +27,7 @@ func TestRoundTrip(t *testing.T) {
 	c := newClient(t, nc, testConfig)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	hosts, err := c.WaitHosts(ctx, 1)
+	hosts, err := c.WaitHosts(ctx, 1, square.Name())
 	require.NoError(t, err)
 	assert.Equal(t, 3, hosts[0].Workers)
 
@@ -352,7 +352,7 @@ func TestConfigMismatchRefused(t *testing.T) {
 	c := newClient(t, nc, testConfig)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := c.WaitHosts(ctx, 1)
+	_, err := c.WaitHosts(ctx, 1, square.Name())
 	require.NoError(t, err)
 
 	other := testConfig

@@ -32,7 +32,7 @@ func TestWorkerConnectionClosed(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx, m) }()
 	c := newClient(t, connect(t, s), testConfig)
-	_, err = c.WaitHosts(ctx, 1) // the host pulls
+	_, err = c.WaitHosts(ctx, 1, square.Name()) // the host pulls
 	require.NoError(t, err)
 
 	nc.Close()

@@ -45,7 +45,12 @@
 // Config.Replicas and explicit acks, so that it goes on through another node
 // when one goes; Client.Close removes it (the server does after 5 minutes
 // without the client: a client that comes back after that creates it
-// again, and reads its results from the start of the stream).
+// again, and reads its results from the start of the stream). A server
+// that comes back without its storage, or an operator who deletes a stream
+// or a consumer, is met the same way: the workers make the streams and
+// their task consumers again, a Submit the streams, a client its results
+// consumer; a Wait pending while its results stream was lost ends with
+// ErrLost.
 //
 // After Config.MaxDeliver attempts a task fails with an error wrapping
 // ErrFailed: the worker that saw the last attempt fail reports it. A task

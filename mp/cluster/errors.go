@@ -37,6 +37,13 @@ var (
 	// ErrClosed is wrapped by the error of a Submit after Client.Close,
 	// and of a Wait whose client was closed before its result came.
 	ErrClosed = errors.New("client closed")
+	// ErrLost is wrapped by the error of a Wait whose result the server
+	// may have lost: its results stream was made again (the server came
+	// back without its storage, or someone deleted the stream) while the
+	// task was pending. The task may have run, or may still run (one
+	// submitted just as the server came back): submit it again if it must
+	// run, handlers being idempotent.
+	ErrLost = errors.New("result lost by the server")
 )
 
 // TaskError is the error of a task that reached a worker and did not

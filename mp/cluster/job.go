@@ -103,7 +103,8 @@ func (t *job) finish(status string, data []byte, errText string, term bool) {
 
 // publishResult stores a result for client's task id. Its message ID is
 // the task's, so a second run's result is dropped by the server within the
-// duplicate window (and by the client after it).
+// duplicate window (and by the client after it). If the results stream is
+// gone, it is made again.
 func publishResult(ctx context.Context, nc *nats.Conn, cfg Config, client, id, command, status string, data []byte, errText string, deliveries int) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -122,6 +123,14 @@ func publishResult(ctx context.Context, nc *nats.Conn, cfg Config, client, id, c
 		return &tooLarge{size: int64(size), limit: limit}
 	}
 	_, err = js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		// No stream took it (the server lost its storage, or someone
+		// deleted the stream): nothing was stored. Make the streams again
+		// and store it, rather than fail the task's every run.
+		if err = ensureStreams(ctx, js, cfg); err == nil {
+			_, err = js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+		}
+	}
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -87,7 +88,8 @@ func (c *Client) startRevive() {
 
 // revive creates the results consumer again if the server removed it:
 // the server does after resultInactivity without pull requests (a client
-// cut off that long, a laptop asleep), or someone deleted it. Without it
+// cut off that long, a laptop asleep), or someone deleted it, or the
+// server came back without its storage (see remake). Without it
 // no result would reach the client again, and every Wait would last until
 // its ctx. The new consumer delivers the client's results from the
 // start: those taken already find no pending task and are dropped.
@@ -100,7 +102,7 @@ func (c *Client) revive() {
 		_, err := c.js.Consumer(ctx, c.cfg.resultStream(), c.cons)
 		return err
 	})
-	if !errors.Is(gone, jetstream.ErrConsumerNotFound) {
+	if !errors.Is(gone, jetstream.ErrConsumerNotFound) && !errors.Is(gone, jetstream.ErrStreamNotFound) {
 		return // there, or the server cannot say now: the next missed heartbeat asks again
 	}
 	c.mu.Lock()
@@ -112,8 +114,17 @@ func (c *Client) revive() {
 	}
 	// The server is away: again, until Close, or until the connection is
 	// closed for good: the old consumer's loop, which would have failed
-	// the Waits then (see readResults), is stopped.
-	for c.timed(c.readResults) != nil {
+	// the Waits then (see readResults), is stopped. A stream made again
+	// with another Config fails the Waits pending at each attempt: it may
+	// be put right, but no result comes meanwhile.
+	for {
+		err := c.timed(c.remake)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, ErrConfig) { // a stream of that name, not ours: no result can come
+			c.fail(unprefixed{err})
+		}
 		if c.nc.IsClosed() {
 			c.fail(fmt.Errorf("the NATS connection is closed: %w", nats.ErrConnectionClosed))
 			return
@@ -125,6 +136,41 @@ func (c *Client) revive() {
 		}
 	}
 }
+
+// remake makes the results consumer again, and the streams first if the
+// server lost them. A results stream made again (by remake, a Submit or a
+// worker host) holds none of the results stored before: the Waits pending
+// then end with ErrLost rather than last until their ctx.
+func (c *Client) remake(ctx context.Context) error {
+	if err := ensureStreams(ctx, c.js, c.cfg); err != nil {
+		return err
+	}
+	made, err := c.resultsMade(ctx)
+	if err != nil {
+		return err
+	}
+	if !made.Equal(c.made) {
+		c.made = made
+		c.fail(fmt.Errorf("%w: the server's results stream %s was made again (the server lost its storage, or someone deleted the stream)", ErrLost, c.cfg.resultStream()))
+	}
+	return c.readResults(ctx)
+}
+
+// resultsMade returns when the results stream was made.
+func (c *Client) resultsMade(ctx context.Context) (time.Time, error) {
+	st, err := c.js.Stream(ctx, c.cfg.resultStream())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cluster: stream %s: %w", c.cfg.resultStream(), err)
+	}
+	return st.CachedInfo().Created, nil
+}
+
+// unprefixed is an error of this package without its "cluster: ", to be
+// wrapped by another that says it.
+type unprefixed struct{ error }
+
+func (u unprefixed) Error() string { return strings.TrimPrefix(u.error.Error(), "cluster: ") }
+func (u unprefixed) Unwrap() error { return u.error }
 
 // beforeRecreate, if set, runs in revive between the stop of the old
 // consumer's loop and the creation of the new consumer: a test's way to

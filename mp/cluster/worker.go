@@ -27,7 +27,8 @@ type Worker struct {
 	cfg    Config
 	log    *slog.Logger
 	routes []*route
-	err    error // the first invalid Serve, returned by Run
+	err    error               // the first invalid Serve, returned by Run
+	js     jetstream.JetStream // set by Run
 
 	finishing sync.WaitGroup // tasks whose result is being stored
 }
@@ -53,8 +54,9 @@ type WorkerOptions struct {
 
 // Host is a worker host's answer to Client.WaitHosts.
 type Host struct {
-	Name    string `json:"name"`    // the host's name, WorkerOptions.Name
-	Workers int    `json:"workers"` // the workers its manager runs when it answers
+	Name     string   `json:"name"`     // the host's name, WorkerOptions.Name
+	Workers  int      `json:"workers"`  // the workers its manager runs when it answers
+	Commands []string `json:"commands"` // the commands it serves (Serve); none from an earlier build
 }
 
 // NewWorker returns a Worker that uses connection nc and the streams of
@@ -109,7 +111,11 @@ func Serve[Req, Resp any](w *Worker, cmd *mp.Command[Req, Resp]) {
 // consumers; it fails with ErrConfig when no command is served or the
 // consumer disagrees with the Worker's Config, and with an error wrapping
 // nats.ErrConnectionClosed, its manager stopped, when the connection is
-// closed for good. Run may be called once.
+// closed for good. A task consumer that goes while Run runs (deleted, or
+// lost with the streams by a server that came back without its storage)
+// is made again, with the streams if need be; if what it finds then
+// disagrees with the Worker's Config, Run stops and fails with ErrConfig.
+// Run may be called once.
 func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 	if w.err != nil {
 		return w.err
@@ -121,6 +127,7 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	w.js = js
 	if err := ensureStreams(ctx, js, w.cfg); err != nil {
 		return err
 	}
@@ -166,25 +173,34 @@ func (w *Worker) Run(ctx context.Context, m *manager.Manager) error {
 		pulling.Add(1)
 		go func() {
 			defer pulling.Done()
-			w.pull(runCtx, consumers[i], r, m, slots)
+			w.pull(runCtx, cancel, consumers[i], r, m, slots)
 		}()
 	}
 	// Now that it pulls, the host answers who asks which hosts serve.
-	hello, err := w.nc.Subscribe(w.cfg.Prefix+".hosts", func(msg *nats.Msg) {
-		b, _ := json.Marshal(Host{Name: w.name, Workers: len(m.Workers())})
-		msg.Respond(b)
-	})
-	if err == nil {
+	if hello, err := w.answerHosts(m); err == nil {
 		defer hello.Unsubscribe()
 	}
 	err = <-managed // ends with ctx, or when the manager gives up
 	cancel(nil)
 	pulling.Wait()
 	w.finishing.Wait()
-	if lost := context.Cause(runCtx); ctx.Err() == nil && errors.Is(lost, nats.ErrConnectionClosed) {
+	if lost := context.Cause(runCtx); ctx.Err() == nil && (errors.Is(lost, nats.ErrConnectionClosed) || errors.Is(lost, ErrConfig)) {
 		return lost
 	}
 	return err
+}
+
+// answerHosts answers Client.WaitHosts: this host's name, workers and
+// commands.
+func (w *Worker) answerHosts(m *manager.Manager) (*nats.Subscription, error) {
+	var commands []string
+	for _, r := range w.routes {
+		commands = append(commands, r.name)
+	}
+	return w.nc.Subscribe(w.cfg.Prefix+".hosts", func(msg *nats.Msg) {
+		b, _ := json.Marshal(Host{Name: w.name, Workers: len(m.Workers()), Commands: commands})
+		msg.Respond(b)
+	})
 }
 
 // endWhenClosed ends ctx (with cancel) once the connection is closed.
@@ -206,44 +222,11 @@ func (w *Worker) endWhenClosed(ctx context.Context, cancel context.CancelCauseFu
 	}
 }
 
-// consumer returns the durable consumer of command name, created with the
-// Worker's Config if there is none. One that exists with another AckWait or
-// MaxDeliver is an error: changing it would change it for every host.
-//
-// The server delivers a task once more than Config.MaxDeliver: a task
-// whose last attempt was lost with its host is delivered again once the
-// attempt's AckWait has passed, to whichever host pulls first, even one
-// that starts later, and that host reports it failed without running it
-// (see take). Were the server to stop at MaxDeliver, only its
-// max-deliveries advisory would say so, a plain message that no host
-// receives if none runs at that moment: the task would stay in the work
-// queue for good, its Wait unanswered.
-func (w *Worker) consumer(ctx context.Context, stream jetstream.Stream, command string) (jetstream.Consumer, error) {
-	name := w.cfg.consumer(command)
-	cons, err := stream.Consumer(ctx, name)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       name,
-			FilterSubject: w.cfg.taskSubject(command),
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       w.cfg.AckWait,
-			MaxDeliver:    w.cfg.MaxDeliver + 1,
-			MaxAckPending: -1,
-			Metadata:      map[string]string{metaExtraDelivery: "1"},
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cluster: consumer %s: %w", name, err)
-	}
-	if err := w.sameConsumer(cons.CachedInfo().Config); err != nil {
-		return nil, fmt.Errorf("cluster: %w: consumer %s %w", ErrConfig, name, err)
-	}
-	return cons, nil
-}
-
 // pull fetches the tasks of one command into the free slots, and submits
-// each to the manager.
-func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, r *route, m *manager.Manager, slots chan struct{}) {
+// each to the manager. A consumer found gone is made again (see remake);
+// one that cannot be, because the server's streams or consumer now
+// disagree with the Worker's Config, ends the run (stop) with that error.
+func (w *Worker) pull(ctx context.Context, stop context.CancelCauseFunc, cons jetstream.Consumer, r *route, m *manager.Manager, slots chan struct{}) {
 	release := func() { <-slots }
 	for {
 		// Wait for one free slot, then take every other free one.
@@ -277,6 +260,16 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, r *route, m 
 			return
 		}
 		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			again, rerr := w.remake(ctx, r.name)
+			if again != nil {
+				w.log.Warn(fmt.Sprintf("%s: fetching tasks: %v: the task consumer was gone (deleted, or the server lost its streams); made again", r.name, err))
+				cons = again
+				continue
+			}
+			if errors.Is(rerr, ErrConfig) {
+				stop(rerr)
+				return
+			}
 			w.log.Warn(fmt.Sprintf("%s: fetching tasks: %v", r.name, err))
 			select { // a server that is away: do not spin
 			case <-time.After(250 * time.Millisecond):

@@ -159,7 +159,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		return err
 	}
 	defer client.Close()
-	if _, err := client.WaitHosts(ctx, cfg.hosts); err != nil {
+	if _, err := client.WaitHosts(ctx, cfg.hosts, work.Name()); err != nil {
 		return err
 	}
 	log.Info(fmt.Sprintf("%d worker host(s) ready; submitting %d tasks", cfg.hosts, cfg.tasks))

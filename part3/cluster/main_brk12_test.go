@@ -25,7 +25,7 @@ func TestTimeoutBoundsWaitForHosts(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	err = run(ctx, nil, cfg, mplog.New("main", mplog.Front))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "waiting for 1 worker hosts, 0 answered: -timeout 1s passed")
+	assert.Contains(t, err.Error(), "waiting for 1 worker hosts serving work, 0 answered: -timeout 1s passed")
 	assert.NoError(t, ctx.Err(), "ended by -timeout, not by the test's guard")
 }
 
