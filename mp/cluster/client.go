@@ -297,16 +297,14 @@ func headerSize(h nats.Header) int {
 }
 
 // WaitHosts asks which worker hosts serve the client's Config.Prefix, again
-// every 100 ms, until n different hosts that serve every command named
-// (Serve) have answered, and returns them: a host that serves other
-// commands only, or is of an earlier build that does not say which it
-// serves, is not counted. A host answers once it pulls tasks. WaitHosts
-// fails with an error wrapping ErrConfig if it names no command or a name
-// that cannot be one, and with ctx's error if ctx ends first.
-func (c *Client) WaitHosts(ctx context.Context, n int, commands ...string) ([]Host, error) {
-	if len(commands) == 0 {
-		return nil, fmt.Errorf("cluster: %w: WaitHosts: name the commands the hosts must serve", ErrConfig)
-	}
+// every 100 ms, until n different hosts that serve command and every
+// command in more (Serve) have answered, and returns them: a host that
+// serves other commands only, or is of an earlier build that does not say
+// which it serves, is not counted. A host answers once it pulls tasks.
+// WaitHosts fails with an error wrapping ErrConfig if a name cannot be a
+// command's, and with ctx's error if ctx ends first.
+func (c *Client) WaitHosts(ctx context.Context, n int, command string, more ...string) ([]Host, error) {
+	commands := append([]string{command}, more...)
 	for _, name := range commands {
 		if err := checkToken(name); err != nil {
 			return nil, fmt.Errorf("cluster: %w: WaitHosts: command: %v", ErrConfig, err)

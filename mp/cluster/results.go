@@ -108,7 +108,9 @@ func (c *Client) revive() {
 	c.mu.Lock()
 	old := c.cc
 	c.mu.Unlock()
-	old.Stop()
+	if old != nil { // not yet stored, if the consumer went as NewClient made it
+		old.Stop()
+	}
 	if beforeRecreate != nil {
 		beforeRecreate()
 	}
