@@ -66,10 +66,11 @@ func check(addr string) {
 }
 
 // writeAddr writes a script's address file.
-func writeAddr(file, addr string) {
+func writeAddr(file, addr string) error {
 	if err := os.WriteFile(file, []byte(addr+"\n"), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "webview:", err)
+		return fmt.Errorf("-addr-file: %w", err)
 	}
+	return nil
 }
 
 // follow reads an event stream until the totals say that 5 tasks are done,
