@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 )
 
@@ -80,7 +81,7 @@ func (c config) validate(args []string) error {
 // announce does what the flags ask once every worker is ready: write the
 // address for a script, tell a test, or run the -check requests. An
 // address file it cannot write is an error: the script would wait for ever.
-func (c config) announce(addr string, stop context.CancelFunc) error {
+func (c config) announce(ctx context.Context, addr string, stop context.CancelFunc) error {
 	if c.addrFile != "" {
 		if err := writeAddr(c.addrFile, addr); err != nil {
 			return err
@@ -90,7 +91,7 @@ func (c config) announce(addr string, stop context.CancelFunc) error {
 		c.onReady(addr)
 	}
 	if c.check {
-		go func() { defer stop(); check(addr) }()
+		go func() { defer stop(); check(ctx, addr, mplog.New("check", mplog.Front)) }()
 	}
 	return nil
 }

@@ -256,7 +256,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 			if ready++; ready == cfg.workers {
 				log.Info(fmt.Sprintf("all %d workers ready; open http://%s/", cfg.workers, ln.Addr()))
 				//docs:skip
-				if err := cfg.announce(ln.Addr().String(), quit); err != nil {
+				if err := cfg.announce(ctx, ln.Addr().String(), quit); err != nil {
 					announceErr = err
 					quit()
 				}
