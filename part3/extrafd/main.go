@@ -352,7 +352,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	if cfg.demo {
 		demo = func() {
 			wg.Add(1)
-			go func() { defer wg.Done(); runDemo(ln.Addr().String(), quit) }()
+			go func() { defer wg.Done(); runDemo(ctx, ln.Addr().String(), quit, mplog.New("client", mplog.Front)) }()
 		}
 	}
 	//docs:end
