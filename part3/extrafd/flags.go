@@ -108,11 +108,15 @@ func (c config) check(args []string) error {
 	return nil
 }
 
-// clientOnly checks a client's flags: an address, and none of the server's
-// flags, which a client would ignore.
+// clientOnly checks a client's flags: an address (HOST:PORT, or @FILE,
+// read when the client starts), and none of the server's flags, which a
+// client would ignore.
 func clientOnly(addr string, set map[string]bool) error {
 	if addr == "" {
 		return errors.New("-client wants the server's address (127.0.0.1:PORT, or @FILE)")
+	}
+	if _, port, err := net.SplitHostPort(addr); !strings.HasPrefix(addr, "@") && (err != nil || port == "") {
+		return fmt.Errorf("-client %q: want the server's address as HOST:PORT (127.0.0.1:7070), or @FILE", addr)
 	}
 	var server []string
 	for name := range set {

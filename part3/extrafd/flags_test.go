@@ -36,6 +36,23 @@ func TestClientTakesNoServerFlags(t *testing.T) {
 	cfg, err := parseFlags([]string{"-client", "@addr", "status", "quit"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"status", "quit"}, cfg.lines)
+	_, err = parseFlags([]string{"-client", "localhost:7070", "status"})
+	assert.NoError(t, err)
+}
+
+// Fault: -client with no port (-client 127.0.0.1, -client bad, or a port
+// alone left empty: -client 127.0.0.1:) got as far as dialing, and failed
+// with status 1 and net's "missing port in address": a bad flag value
+// reported as a failure of the run. It is a usage error (status 2) that
+// says what an address looks like.
+func TestClientAddressNeedsAPort(t *testing.T) {
+	for _, bad := range []string{"bad", "127.0.0.1", "127.0.0.1:", "[::1"} {
+		assert.Equal(t, "extrafd: -client \""+bad+"\": want the server's address as HOST:PORT (127.0.0.1:7070), or @FILE",
+			usageLine(t, "-client", bad, "status"))
+	}
+	cfg, err := parseFlags([]string{"-client", "[::1]:7070", "status"})
+	require.NoError(t, err)
+	assert.Equal(t, "[::1]:7070", cfg.client)
 }
 
 // Fault: a bad -idle-timeout, -sensor-backoff or -shutdown-timeout got one
