@@ -80,6 +80,15 @@ die_usage() {
 	exit 2
 }
 
+# regex_ok RE: whether RE is an extended regular expression bash can use;
+# =~ fails with status 2 on one it cannot compile, and matches nothing.
+regex_ok() {
+	local rc=0
+	# shellcheck disable=SC2319 # the condition's own status is the point
+	[[ '' =~ $1 ]] || rc=$?
+	((rc != 2))
+}
+
 # check_prefix WHAT PREFIX: a usage error unless PREFIX is one the library
 # accepts in MP_SHM_PREFIX (mp/shm/name.go, checkPrefix): "mp-" followed by
 # words of letters, digits or '_', each ending in '-', none all digits, at
@@ -119,6 +128,7 @@ while (($#)); do
 				--match)
 					match=$2
 					[[ $match == '^mp:'* ]] || die_usage "--match must start with ^mp:, got '$match'"
+					regex_ok "$match" || die_usage "--match: '$match' is not a valid extended regular expression"
 					;;
 				--prefix)
 					prefix=$2

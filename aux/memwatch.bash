@@ -56,6 +56,15 @@ die_usage() {
 	exit 2
 }
 
+# regex_ok RE: whether RE is an extended regular expression bash can use;
+# =~ fails with status 2 on one it cannot compile, and matches nothing.
+regex_ok() {
+	local rc=0
+	# shellcheck disable=SC2319 # the condition's own status is the point
+	[[ '' =~ $1 ]] || rc=$?
+	((rc != 2))
+}
+
 once=0
 json=0
 interval=1
@@ -81,7 +90,10 @@ while (($#)); do
 					interval=$2
 					[[ $interval =~ ^[0-9]+(\.[0-9]+)?$ && ! $interval =~ ^0+(\.0+)?$ ]] || die_usage "--interval takes seconds, such as 1 or 0.5, got '$interval'"
 					;;
-				--match) match=$2 ;;
+				--match)
+					match=$2
+					regex_ok "$match" || die_usage "--match: '$match' is not a valid extended regular expression"
+					;;
 				--frontend)
 					frontend=$2
 					[[ $frontend =~ ^[1-9][0-9]*$ ]] || die_usage "--frontend takes a PID, got '$frontend'"

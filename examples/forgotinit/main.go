@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/mpgo/mp/mp"
 	"github.com/mpgo/mp/mp/shm"
@@ -26,6 +28,11 @@ var workers = mp.NewKind("Worker", func(b *mp.Backend) *worker { return &worker{
 
 func main() {
 	// The mistake: mp.Init() belongs here.
+
+	// A write to a closed standard output (forgotinit | head -1) returns
+	// an error instead of killing the program with SIGPIPE before its
+	// deferred Unlink runs, which left the segment in /dev/shm.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(run())
 }
 

@@ -235,11 +235,19 @@ func summary[T shm.Elem](a *shm.Array[T]) string {
 // sums every value.
 const maxValues = 1 << 25
 
+// maxDims bounds a shape's number of sizes: mp/shm's arrays have 1 to 8
+// dimensions, and shm.CreateAny refuses more only once the chapter runs.
+const maxDims = 8
+
 // parseShape turns "200x200" into [200 200].
 func parseShape(s string) ([]int, error) {
 	var dims []int
 	values := 1
-	for _, f := range strings.Split(s, "x") {
+	fields := strings.Split(s, "x")
+	if len(fields) > maxDims {
+		return nil, fmt.Errorf("bad shape %q: %d sizes, want 1 to %d (an array has at most %d dimensions)", s, len(fields), maxDims, maxDims)
+	}
+	for _, f := range fields {
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("bad shape %q: want sizes like 200x200", s)

@@ -5,12 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"time"
-
-	"github.com/mpgo/mp/internal/mplog"
 )
 
 // runClient is the -client mode: it sends each line to the server at addr
@@ -64,13 +63,19 @@ func exchange(c net.Conn, in *bufio.Reader, line string) (string, error) {
 }
 
 // runDemo is the -demo mode's client: a short conversation with the server,
-// printed as it goes, then the end of the run (as a Ctrl-C would).
-func runDemo(addr string, stop context.CancelFunc) {
+// printed as it goes, then the end of the run (as a Ctrl-C would). Once
+// ctx is done (Ctrl-C: the program is stopping under it), a failed
+// exchange is the stop's doing, not the server's: it ends without a word.
+func runDemo(ctx context.Context, addr string, stop context.CancelFunc, log *slog.Logger) {
 	defer stop()
-	log := mplog.New("client", mplog.Front)
+	fail := func(err error) {
+		if ctx.Err() == nil {
+			log.Error(err.Error())
+		}
+	}
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
-		log.Error(err.Error())
+		fail(err)
 		return
 	}
 	defer c.Close()
@@ -79,7 +84,7 @@ func runDemo(addr string, stop context.CancelFunc) {
 		log.Info("> " + l)
 		answer, err := exchange(c, in, l)
 		if err != nil {
-			log.Error(err.Error())
+			fail(err)
 			return
 		}
 		log.Info("< " + answer)

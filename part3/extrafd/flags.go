@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mpgo/mp/internal/story"
@@ -55,24 +58,85 @@ func parseFlags(args []string) (config, error) {
 		return c, usage(err)
 	}
 	c.lines = fs.Args()
-	switch {
-	case c.client == "" && fs.NArg() > 0:
-		return c, usage(fmt.Errorf("unexpected arguments %q (commands go with -client)", fs.Args()))
-	case c.workers < 1:
-		return c, usage(fmt.Errorf("-workers %d: want at least 1", c.workers))
-	case c.workers > maxWorkers:
-		return c, usage(fmt.Errorf("-workers %d: want at most %d (%s)", c.workers, maxWorkers, workersWhy))
-	case c.port < 0 || c.port > 65535:
-		return c, usage(fmt.Errorf("-port %d: want 0 to 65535", c.port))
-	case c.sensorRate < 1 || c.sensorRate > 10000:
-		return c, usage(fmt.Errorf("-sensor-rate %d: want 1 to 10000", c.sensorRate))
-	case c.taskMillis < 0:
-		return c, usage(fmt.Errorf("-task-ms %d: want 0 or more", c.taskMillis))
-	case c.idleTimeout <= 0 || c.sensorBackoff <= 0 || c.shutdownTimeout < 0:
-		return c, usage(errors.New("-idle-timeout and -sensor-backoff must be positive, -shutdown-timeout not negative"))
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["client"] {
+		if err := clientOnly(c.client, set); err != nil {
+			return c, usage(err)
+		}
+		return c, nil
+	}
+	if err := c.check(fs.Args()); err != nil {
+		return c, usage(err)
 	}
 	return c, nil
 }
+
+// writeAddr writes the listening address to -addr-file, if given.
+func writeAddr(file, addr string) error {
+	if file == "" {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte(addr+"\n"), 0o644); err != nil {
+		return fmt.Errorf("-addr-file: %w", err)
+	}
+	return nil
+}
+
+// check says what is wrong with a server's flags and arguments, if anything.
+func (c config) check(args []string) error {
+	switch {
+	case len(args) > 0:
+		return fmt.Errorf("unexpected arguments %q (commands go with -client)", args)
+	case c.workers < 1:
+		return fmt.Errorf("-workers %d: want at least 1", c.workers)
+	case c.workers > maxWorkers:
+		return fmt.Errorf("-workers %d: want at most %d (%s)", c.workers, maxWorkers, workersWhy)
+	case c.port < 0 || c.port > 65535:
+		return fmt.Errorf("-port %d: want 0 to 65535", c.port)
+	case c.sensorRate < 1 || c.sensorRate > 10000:
+		return fmt.Errorf("-sensor-rate %d: want 1 to 10000", c.sensorRate)
+	case c.taskMillis < 0 || c.taskMillis > maxTaskMillis:
+		return fmt.Errorf("-task-ms %d: want 0 to %d (a task times out after %v)", c.taskMillis, maxTaskMillis, taskTimeout)
+	case c.idleTimeout <= 0:
+		return fmt.Errorf("-idle-timeout %v: want more than 0", c.idleTimeout)
+	case c.sensorBackoff <= 0:
+		return fmt.Errorf("-sensor-backoff %v: want more than 0", c.sensorBackoff)
+	case c.shutdownTimeout < 0:
+		return fmt.Errorf("-shutdown-timeout %v: want 0 or more", c.shutdownTimeout)
+	}
+	return nil
+}
+
+// clientOnly checks a client's flags: an address (HOST:PORT, or @FILE,
+// read when the client starts), and none of the server's flags, which a
+// client would ignore.
+func clientOnly(addr string, set map[string]bool) error {
+	if addr == "" {
+		return errors.New("-client wants the server's address (127.0.0.1:PORT, or @FILE)")
+	}
+	if _, port, err := net.SplitHostPort(addr); !strings.HasPrefix(addr, "@") && (err != nil || port == "") {
+		return fmt.Errorf("-client %q: want the server's address as HOST:PORT (127.0.0.1:7070), or @FILE", addr)
+	}
+	var server []string
+	for name := range set {
+		if name != "client" {
+			server = append(server, "-"+name)
+		}
+	}
+	if len(server) > 0 {
+		slices.Sort(server)
+		return fmt.Errorf("%s: the server's flags, not a client's (-client takes an address and commands)", strings.Join(server, ", "))
+	}
+	return nil
+}
+
+// taskTimeout is how long a task may take; maxTaskMillis bounds -task-ms
+// well below it, so that a task is never timed out for its length alone.
+const (
+	taskTimeout   = time.Minute
+	maxTaskMillis = 30000
+)
 
 // maxWorkers bounds -workers, and workersWhy says why.
 const (

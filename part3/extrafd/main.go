@@ -164,7 +164,7 @@ func (s *state) submit() {
 	name, millis := fmt.Sprintf("task-%d", s.submitted), s.taskMillis
 	err := s.m.Submit(manager.Task{
 		Name:    name,
-		Timeout: time.Minute,
+		Timeout: taskTimeout,
 		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
 			_, err := work.Call(ctx, p, Job{Millis: millis})
 			return err
@@ -228,7 +228,10 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	// Once every worker is ready and the first tick has come through the
 	// eventfd, the program says where it listens.
 	ready, announced := 0, false
-	var demo func() //docs:skip
+	//docs:skip
+	var demo func()
+	var addrErr error
+	//docs:end
 	announce := func() {
 		if announced || ready < cfg.workers || s.ticks == 0 {
 			return
@@ -239,8 +242,9 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 		if demo != nil {
 			demo()
 		}
-		if cfg.addrFile != "" {
-			os.WriteFile(cfg.addrFile, []byte(ln.Addr().String()+"\n"), 0o644)
+		if err := writeAddr(cfg.addrFile, ln.Addr().String()); err != nil {
+			addrErr = err // a script waits for this file: stop, and say why
+			quit()
 		}
 		if cfg.onReady != nil {
 			cfg.onReady(ln.Addr().String())
@@ -348,7 +352,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	if cfg.demo {
 		demo = func() {
 			wg.Add(1)
-			go func() { defer wg.Done(); runDemo(ln.Addr().String(), quit) }()
+			go func() { defer wg.Done(); runDemo(ctx, ln.Addr().String(), quit, mplog.New("client", mplog.Front)) }()
 		}
 	}
 	//docs:end
@@ -372,6 +376,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	endConns()
 	stopSensor()
 	err = errors.Join(err, <-sensorErr)
+	err = errors.Join(err, addrErr) //docs:skip
 	log.Info(fmt.Sprintf("all workers stopped; %d tasks done, %s", s.done, story.Count(int(s.ticks), "sensor tick")))
 	return err
 }

@@ -2,35 +2,42 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
 	"time"
-
-	"github.com/mpgo/mp/internal/mplog"
 )
 
 // check is the -check mode: one request to each endpoint, and what came
-// back, as a test or a reader would look at it.
-func check(addr string) {
-	log := mplog.New("check", mplog.Front)
+// back, as a test or a reader would look at it. Once ctx is done (Ctrl-C:
+// the program is stopping under it) it says nothing more: every answer
+// after that would be a failure of the stop's making, not of the server.
+func check(ctx context.Context, addr string, log *slog.Logger) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	base := "http://" + addr
 	say := func(what string, resp *http.Response, err error, show func(body string) string) {
 		if err != nil {
-			log.Error(what + ": " + err.Error())
+			if ctx.Err() == nil {
+				log.Error(what + ": " + err.Error())
+			}
 			return
 		}
 		defer resp.Body.Close()
+		var line string
 		if resp.Header.Get("Content-Type") == "text/event-stream" {
-			log.Info(fmt.Sprintf("%s: %s, %s", what, resp.Status, follow(resp.Body)))
-			return
+			line = fmt.Sprintf("%s: %s, %s", what, resp.Status, follow(resp.Body))
+		} else {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			line = fmt.Sprintf("%s: %s%s", what, resp.Status, show(string(b)))
 		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		log.Info(fmt.Sprintf("%s: %s%s", what, resp.Status, show(string(b))))
+		if ctx.Err() == nil {
+			log.Info(line)
+		}
 	}
 	firstLine := func(body string) string { l, _, _ := strings.Cut(body, "\n"); return ": " + l }
 	nothing := func(string) string { return "" }
@@ -66,10 +73,11 @@ func check(addr string) {
 }
 
 // writeAddr writes a script's address file.
-func writeAddr(file, addr string) {
+func writeAddr(file, addr string) error {
 	if err := os.WriteFile(file, []byte(addr+"\n"), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "webview:", err)
+		return fmt.Errorf("-addr-file: %w", err)
 	}
+	return nil
 }
 
 // follow reads an event stream until the totals say that 5 tasks are done,

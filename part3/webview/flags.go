@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/mpgo/mp/internal/mplog"
 	"github.com/mpgo/mp/internal/story"
 )
 
@@ -48,36 +49,59 @@ func parseFlags(args []string) (config, error) {
 	} else if err != nil {
 		return c, usage(err)
 	}
-	switch {
-	case fs.NArg() > 0:
-		return c, usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
-	case c.workers < 1:
-		return c, usage(fmt.Errorf("-workers %d: want at least 1", c.workers))
-	case c.workers > maxWorkers:
-		return c, usage(fmt.Errorf("-workers %d: want at most %d (%s)", c.workers, maxWorkers, workersWhy))
-	case c.port < 0 || c.port > 65535:
-		return c, usage(fmt.Errorf("-port %d: want 0 to 65535", c.port))
-	case c.fps < 1 || c.fps > 100:
-		return c, usage(fmt.Errorf("-fps %d: want 1 to 100", c.fps))
-	case c.taskMillis < 0 || c.maxRestarts < 0 || c.shutdownTimeout < 0:
-		return c, usage(errors.New("-task-ms, -max-restarts and -shutdown-timeout may not be negative"))
+	if err := c.validate(fs.Args()); err != nil {
+		return c, usage(err)
 	}
 	return c, nil
 }
 
+// validate says what is wrong with the flags and arguments, if anything.
+func (c config) validate(args []string) error {
+	switch {
+	case len(args) > 0:
+		return fmt.Errorf("unexpected arguments %q: webview takes no arguments", args)
+	case c.workers < 1:
+		return fmt.Errorf("-workers %d: want at least 1", c.workers)
+	case c.workers > maxWorkers:
+		return fmt.Errorf("-workers %d: want at most %d (%s)", c.workers, maxWorkers, workersWhy)
+	case c.port < 0 || c.port > 65535:
+		return fmt.Errorf("-port %d: want 0 to 65535", c.port)
+	case c.fps < 1 || c.fps > 100:
+		return fmt.Errorf("-fps %d: want 1 to 100", c.fps)
+	case c.taskMillis < 0 || c.taskMillis > maxTaskMillis:
+		return fmt.Errorf("-task-ms %d: want 0 to %d (a task times out after %v)", c.taskMillis, maxTaskMillis, taskTimeout)
+	case c.maxRestarts < 0:
+		return fmt.Errorf("-max-restarts %d: want 0 or more", c.maxRestarts)
+	case c.shutdownTimeout < 0:
+		return fmt.Errorf("-shutdown-timeout %v: want 0 or more", c.shutdownTimeout)
+	}
+	return nil
+}
+
 // announce does what the flags ask once every worker is ready: write the
-// address for a script, tell a test, or run the -check requests.
-func (c config) announce(addr string, stop context.CancelFunc) {
+// address for a script, tell a test, or run the -check requests. An
+// address file it cannot write is an error: the script would wait for ever.
+func (c config) announce(ctx context.Context, addr string, stop context.CancelFunc) error {
 	if c.addrFile != "" {
-		writeAddr(c.addrFile, addr)
+		if err := writeAddr(c.addrFile, addr); err != nil {
+			return err
+		}
 	}
 	if c.onReady != nil {
 		c.onReady(addr)
 	}
 	if c.check {
-		go func() { defer stop(); check(addr) }()
+		go func() { defer stop(); check(ctx, addr, mplog.New("check", mplog.Front)) }()
 	}
+	return nil
 }
+
+// taskTimeout is how long a task may take; maxTaskMillis bounds -task-ms
+// well below it, so that a task is never timed out for its length alone.
+const (
+	taskTimeout   = time.Minute
+	maxTaskMillis = 30000
+)
 
 // maxWorkers bounds -workers, and workersWhy says why.
 const (

@@ -183,7 +183,7 @@ func (s *state) submit(n int) string {
 		var began time.Time
 		err := s.m.Submit(manager.Task{
 			Name:    name,
-			Timeout: time.Minute,
+			Timeout: taskTimeout,
 			Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
 				began = time.Now()
 				s.metrics.started.Inc()
@@ -245,6 +245,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 	s := &state{log: log, quit: quit, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.seed, 0)),
 		done: make([]int, cfg.workers), pages: map[chan *frame]struct{}{}, metrics: newMetrics()}
 	ready := 0
+	var announceErr error //docs:skip
 	s.m, err = manager.New(manager.Config{
 		Workers: cfg.workers,
 		Start: func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
@@ -255,7 +256,10 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 			if ready++; ready == cfg.workers {
 				log.Info(fmt.Sprintf("all %d workers ready; open http://%s/", cfg.workers, ln.Addr()))
 				//docs:skip
-				cfg.announce(ln.Addr().String(), quit)
+				if err := cfg.announce(ctx, ln.Addr().String(), quit); err != nil {
+					announceErr = err
+					quit()
+				}
 				//docs:end
 			}
 		},
@@ -324,6 +328,7 @@ func run(ctx context.Context, force <-chan struct{}, cfg config, log *slog.Logge
 
 	log.Info(fmt.Sprintf("starting %d workers", cfg.workers))
 	err = s.m.Run(ctx)
+	err = errors.Join(err, announceErr) //docs:skip
 	close(streamsEnd)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
