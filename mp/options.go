@@ -35,7 +35,9 @@ type Options struct {
 	// an error (wrapping os.ErrInvalid).
 	// A backend that gets SIGTERM (from the ladder, or as the parent-death
 	// signal when its frontend dies) exits at the latest StopTimeout + 1 s
-	// later, even if a handler ignores its context.
+	// later, even if a handler ignores its context (and after at most
+	// 0.1 s more to write the messages it sent, if the frontend does not
+	// read them).
 	StopTimeout time.Duration
 	// Stdout and Stderr receive the backend's standard output and error;
 	// nil means the frontend's own os.Stdout and os.Stderr, shared as they
