@@ -103,10 +103,10 @@ func takeDescriptors(nEvents, nFiles int) {
 	}
 }
 
-// exitFlush bounds the writing of the messages a backend sent before it
+// flushAtExit bounds the writing of the messages a backend sent before it
 // exits at the end of its grace after SIGTERM: a frontend that reads takes
 // them at once.
-const exitFlush = 100 * time.Millisecond
+const flushAtExit = 100 * time.Millisecond
 
 // handleSignals sets the backend's context and what signals do; the
 // returned function releases them.
@@ -140,7 +140,7 @@ func (b *Backend) handleSignals(grace time.Duration) (release func()) {
 		b.announceEnd(EndTerminated)
 		time.AfterFunc(grace, func() {
 			b.log.Error(fmt.Sprintf("still busy %v after SIGTERM: exiting without finishing the handler or running post-run", grace))
-			b.conn.flushForExit(exitFlush)
+			b.conn.flushForExit(flushAtExit)
 			exitBackend(exitGrace)
 		})
 	})
