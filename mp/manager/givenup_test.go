@@ -79,23 +79,24 @@ func TestFaultCallGivenUpByDoDoesNotHoldTheNextTask(t *testing.T) {
 }
 
 // Fault: as above, but the handler Do gave up on returns after a while
-// (deaf to its ctx for 1 s): the next task went to the worker at once and
-// its call waited behind that handler, failing its own 500 ms deadline.
+// (deaf to its ctx for 1.5 s): the next task went to the worker at once and
+// its call waited behind that handler, failing its own 1 s deadline.
 // The worker must take the next task only once the backend has answered
 // the call given up, and stay the same process (it is not replaced).
 func TestFaultNextTaskWaitsForTheCallGivenUp(t *testing.T) {
 	cfg, logs := config(1)
+	cfg.ShutdownTimeout = 5 * time.Second // the wait for the answer: well beyond 1.5 s
 	started := make(chan struct{}, 1)
 	cfg.OnMessage = notified(started)
 	m, err := manager.New(cfg)
 	require.NoError(t, err)
 	out := make(chan result, 2)
-	require.NoError(t, m.Submit(givingUp("first", job{Notify: true, Deaf: time.Second}, started, out)))
+	require.NoError(t, m.Submit(givingUp("first", job{Notify: true, Deaf: 1500 * time.Millisecond}, started, out)))
 	var pid int
 	require.NoError(t, m.Submit(manager.Task{
 		Name: "next",
 		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) (err error) {
-			ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			pid, err = doJob.Call(ctx, p, job{})
 			return err
