@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -30,14 +31,69 @@ func (c *frontConn) abandon(id uint64, command string) {
 	if len(c.abandoned) < maxAbandoned {
 		c.abandoned = append(c.abandoned, abandonedCall{id, command, time.Now()})
 	}
+	c.unanswered = max(c.unanswered, id)
 }
 
 // answered forgets the abandoned calls up to id, whose reply has come: the
 // backend handles calls in the order of their ids (see call), so it is done
-// with those before it (or skipped them). With c.mu held.
+// with those before it (it answers a call it skipped too). With c.mu held.
 func (c *frontConn) answered(id uint64) {
-	if len(c.abandoned) > 0 {
-		c.abandoned = slices.DeleteFunc(c.abandoned, func(a abandonedCall) bool { return a.id <= id })
+	if c.unanswered == 0 {
+		return
+	}
+	c.abandoned = slices.DeleteFunc(c.abandoned, func(a abandonedCall) bool { return a.id <= id })
+	if id >= c.unanswered {
+		c.unanswered = 0
+		if c.settled != nil {
+			close(c.settled)
+			c.settled = nil
+		}
+	}
+}
+
+// abandonedDone returns a channel closed once no abandoned call is left
+// unanswered, or nil if none is now.
+func (c *frontConn) abandonedDone() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.unanswered == 0 {
+		return nil
+	}
+	if c.settled == nil {
+		c.settled = make(chan struct{})
+	}
+	return c.settled
+}
+
+// WaitAbandoned waits until no call whose caller gave up still runs in the
+// backend: a Call whose ctx ended before its reply cancels the handler's
+// ctx (or, if it has not started, the call is skipped), but a handler that
+// ignores its ctx runs on, and the process handles nothing else meanwhile.
+// WaitAbandoned returns nil once every such call has been answered or
+// skipped, or the process has exited, and at once if there is none. It
+// returns ctx's cause if ctx ends first; with a ctx that has ended, it
+// tells without waiting whether such a call is still running. A pool that
+// hands the process to its next user waits for it first (mp/manager does,
+// after each task).
+func (p *Process) WaitAbandoned(ctx context.Context) error {
+	ch := p.conn.abandonedDone()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+	}
+	select { // both ready: the answer, or the exit, wins
+	case <-ch:
+		return nil
+	case <-p.done:
+		return nil
+	default:
+		return context.Cause(ctx)
 	}
 }
 

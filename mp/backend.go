@@ -54,14 +54,11 @@ func runBackend(l *launch) int {
 			os.NewFile(fdCredits, "mp-credits"), os.NewFile(fdCancels, "mp-cancels"), l.window),
 		cancelled: map[uint64]struct{}{},
 	}
-	defer func() {
-		// A message whose Send gave up half way goes on in the background
-		// (see frameWriter.write): exiting now would cut it. The wait is
-		// bounded: the frontend reads its pipe until it ends, or is gone.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		be.conn.flush(ctx)
-	}()
+	// A message whose Send gave up half way goes on in the background
+	// (see frameWriter.write), and messages sent in a burst wait to be
+	// gathered (gather.go): exiting now would lose them. The wait is
+	// bounded: the frontend reads its pipe until it ends, or is gone.
+	defer be.conn.flushForExit(time.Second)
 	fd := fdFirst
 	if l.events > 0 {
 		fd += l.events + 1 // the doorbells, then their page
@@ -106,6 +103,11 @@ func takeDescriptors(nEvents, nFiles int) {
 	}
 }
 
+// flushAtExit bounds the writing of the messages a backend sent before it
+// exits at the end of its grace after SIGTERM: a frontend that reads takes
+// them at once.
+const flushAtExit = 100 * time.Millisecond
+
 // handleSignals sets the backend's context and what signals do; the
 // returned function releases them.
 func (b *Backend) handleSignals(grace time.Duration) (release func()) {
@@ -138,6 +140,7 @@ func (b *Backend) handleSignals(grace time.Duration) (release func()) {
 		b.announceEnd(EndTerminated)
 		time.AfterFunc(grace, func() {
 			b.log.Error(fmt.Sprintf("still busy %v after SIGTERM: exiting without finishing the handler or running post-run", grace))
+			b.conn.flushForExit(flushAtExit)
 			exitBackend(exitGrace)
 		})
 	})
@@ -205,6 +208,20 @@ func (b *Backend) File(i int) *os.File {
 // gone. Unlike Process.Send, a ctx that has already ended does not stop a
 // message that can go out without waiting: ctx bounds only the wait, so a
 // handler whose ctx SIGTERM ended can still report before it returns.
+//
+// A message sent within microseconds of a write may wait a moment (about
+// 20 µs) to go out in one write with the messages after it, as Send has
+// returned nil. It is delivered as long as the backend ends through the
+// library: a handler that returns (with an error too, or a panic), Stop,
+// the end of the loop and of PostRun, or the end of the grace after
+// SIGTERM each write the waiting messages first, and a Send that comes
+// after that waits for the exit instead of returning nil. An exit the
+// library cannot see loses them: os.Exit, log.Fatal, a panic in a goroutine
+// of the backend's own, a kill. To end a backend on an error, return the
+// error from the handler, or call Stop and return. (Python's
+// multiprocessing.Queue promises the same: a process that put items on a
+// queue waits at its normal exit until its feeder thread has written them
+// to the pipe, and os._exit, or Queue.cancel_join_thread, loses them.)
 func (b *Backend) Send(ctx context.Context, command string, params Params) error {
 	if err := b.conn.send(ctx, &frame{kind: kindMessage, command: command, params: params}); err != nil {
 		return opError(fmt.Sprintf("send %q", command), b.name, err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,9 +104,23 @@ func (c *backConn) send(ctx context.Context, fr *frame) error {
 // writeGathered writes the messages gathered so far (gather.go).
 func (c *backConn) writeGathered() { c.out.writeGathered() }
 
-// flush waits, until ctx ends, for a frame still going out (see
-// frameWriter.flush): before the backend exits.
-func (c *backConn) flush(ctx context.Context) { c.out.flush(ctx) }
+// flushForExit writes what is still going out, or gathered, to the
+// message pipe and keeps it from taking anything more (frameWriter.seal),
+// before the backend exits; it gives up after d, for a frontend that no
+// longer reads.
+func (c *backConn) flushForExit(d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		c.out.seal(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
 
 // serve says that the loop runs: from now on send waits for credits, until
 // commandsEnded.

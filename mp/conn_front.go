@@ -37,8 +37,12 @@ type frontConn struct {
 	nextID  atomic.Uint64
 	mu      sync.Mutex
 	pending map[uint64]chan callResult // calls waiting for their reply
-	// Calls whose callers gave up, not yet answered (abandoned.go).
-	abandoned []abandonedCall
+	// Calls whose callers gave up, not yet answered (abandoned.go): the
+	// first maxAbandoned of them; the highest id; closed once it is
+	// answered, if WaitAbandoned waits.
+	abandoned  []abandonedCall
+	unanswered uint64
+	settled    chan struct{}
 }
 
 // frontOwner is what a frontConn asks its process about.

@@ -14,8 +14,9 @@ import (
 //   - a message sent sooner after a write waits with the others, until
 //     gatherMax bytes wait, another frame (a reply, an announcement of the
 //     end) goes out behind them, the handler returns, Send has to wait for
-//     credits, the backend exits, or gatherWindow has passed since the last
-//     write (a timer).
+//     credits, the backend exits through the library (frameWriter.seal:
+//     nothing is gathered after it), or gatherWindow has passed since the
+//     last write (a timer).
 //
 // Order is kept: every frame goes out behind the messages gathered before
 // it, in the same write.

@@ -83,8 +83,9 @@ func (k *Kind[B]) Name() string { return k.name }
 // the process runs until Close, Shutdown or its own end.
 //
 // Start fails with an error wrapping ErrUnknownKind, os.ErrInvalid (a bad
-// Options field or name), ErrNoInit (the program's main does not call
-// Init), the backend's *RemoteError (its pre-run hook failed) or
+// Options field or name), ErrParam or ErrFrameTooLarge (Options.Params
+// that cannot be sent: no process is started), ErrNoInit (the program's
+// main does not call Init), the backend's *RemoteError (its pre-run hook failed) or
 // ErrBackendDied (it exited before it was ready).
 func (k *Kind[B]) Start(ctx context.Context, opts Options) (*Process, error) {
 	return start(ctx, k.name, opts)

@@ -139,10 +139,6 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 	b.replyMu.Lock()
 	b.replied = false
 	b.replyMu.Unlock()
-	if gaveUp {
-		b.log.Debug("call given up by its caller before it started", "command", fr.command, "id", fr.id)
-		return 0, false
-	}
 	// What dispatch writes answers a frontend that waits for it: it goes
 	// out even after SIGTERM has cancelled b.ctx (bounded by lastChance).
 	write := func(out *frame) {
@@ -152,6 +148,13 @@ func (b *Backend) dispatch(fr frame, hs handlers, commands []string) (int, bool)
 		if err := b.conn.write(ctx, out); err != nil {
 			b.log.Debug("could not report to the frontend", "command", fr.command, "err", err)
 		}
+	}
+	if gaveUp {
+		// Its caller is gone, but the empty reply tells the frontend
+		// that the call no longer holds the backend (WaitAbandoned).
+		b.log.Debug("call given up by its caller before it started", "command", fr.command, "id", fr.id)
+		write(&frame{kind: kindReply, id: fr.id})
+		return 0, false
 	}
 	h, ok := hs[fr.command]
 	if !ok {

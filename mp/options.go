@@ -15,6 +15,9 @@ type Options struct {
 	// UTF-8, without '/' or spaces.
 	Name string
 	// Params are handed to the backend before its pre-run hook (Backend.Params).
+	// Start checks that they can be sent before it starts any process: a
+	// value of a type the codec refuses fails with ErrParam, and Params too
+	// large for one frame with ErrFrameTooLarge.
 	Params Params
 	// Events is how many events (Process.NewEvent) the process may have
 	// open at once; zero means none. A negative value or more than 65,536
@@ -32,7 +35,9 @@ type Options struct {
 	// an error (wrapping os.ErrInvalid).
 	// A backend that gets SIGTERM (from the ladder, or as the parent-death
 	// signal when its frontend dies) exits at the latest StopTimeout + 1 s
-	// later, even if a handler ignores its context.
+	// later, even if a handler ignores its context (and after at most
+	// 0.1 s more to write the messages it sent, if the frontend does not
+	// read them).
 	StopTimeout time.Duration
 	// Stdout and Stderr receive the backend's standard output and error;
 	// nil means the frontend's own os.Stdout and os.Stderr, shared as they
@@ -59,7 +64,8 @@ type Options struct {
 }
 
 // checkOptions rejects options that cannot mean anything, with an error
-// wrapping os.ErrInvalid that names the field.
+// wrapping os.ErrInvalid that names the field, and Params that cannot be
+// sent (checkParams).
 func checkOptions(opts Options) error {
 	switch {
 	case opts.MessageBuffer > maxMessageBuffer:
@@ -74,6 +80,15 @@ func checkOptions(opts Options) error {
 		return fmt.Errorf("Options.Events %d is negative: %w", opts.Events, os.ErrInvalid)
 	case opts.Events > maxEvents:
 		return fmt.Errorf("Options.Events %d is more than %d: %w", opts.Events, maxEvents, os.ErrInvalid)
+	}
+	return checkParams(opts.Params)
+}
+
+// checkParams encodes the start parameters as they will be sent, to refuse
+// ones that cannot be before a process is started only to be killed.
+func checkParams(params Params) error {
+	if _, err := appendFrame(nil, &frame{kind: kindInit, params: params}); err != nil {
+		return fmt.Errorf("start parameters: %w", err)
 	}
 	return nil
 }

@@ -253,16 +253,18 @@ func interruptOnDone(ctx context.Context, set func(time.Time) error) (stop func(
 	}
 }
 
-// flush waits until no frame is going out (a write in progress, or the
+// seal waits until no frame is going out (a write in progress, or the
 // rest of one that follows in the background, see write), or until ctx
-// ends, and reports whether the writer was idle by then. A backend flushes
-// its message pipe before it exits, so that exiting does not cut a frame
-// whose rest is still going out.
-func (w *frameWriter) flush(ctx context.Context) bool {
+// ends, and reports whether the writer was idle by then; if it was, it
+// writes the gathered messages and keeps the turn for good. A backend
+// seals its message pipe before it exits: exiting does not cut a frame
+// whose rest is still going out, nor lose a gathered message, and a
+// frame written after the seal waits for the exit instead of being
+// gathered and lost (its Send never returns).
+func (w *frameWriter) seal(ctx context.Context) bool {
 	select {
 	case w.turn <- struct{}{}:
 		w.writePending()
-		<-w.turn
 		return true
 	case <-ctx.Done():
 		return false

@@ -15,10 +15,10 @@ import (
 // Fault: a frame whose writer's ctx ended half way goes on in the
 // background; a backend that exited right then cut it, and the frontend
 // lost the message (it saw its pipe end inside a frame). A backend now
-// flushes its message pipe before it exits. Here a 1 MiB frame goes into a
+// seals its message pipe before it exits. Here a 1 MiB frame goes into a
 // pipe (64 KiB) that nobody reads yet, with a ctx that ends once the pipe
-// is full: while nobody reads, flush cannot be done (its bound ends it);
-// once a reader drains the pipe, flush is done and the frame came whole.
+// is full: while nobody reads, seal cannot be done (its bound ends it);
+// once a reader drains the pipe, seal is done and the frame came whole.
 func TestFlushWaitsForTheRestOfAFrame(t *testing.T) {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
@@ -49,10 +49,10 @@ func TestFlushWaitsForTheRestOfAFrame(t *testing.T) {
 
 	bounded, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel2()
-	assert.False(t, fw.flush(bounded), "flush was done while the rest of the frame could not go out")
+	assert.False(t, fw.seal(bounded), "seal was done while the rest of the frame could not go out")
 
 	idle := make(chan bool, 1)
-	go func() { idle <- fw.flush(context.Background()) }()
+	go func() { idle <- fw.seal(context.Background()) }()
 	got, err := newFrameReader(r, MaxFrameSize).read()
 	require.NoError(t, err, "the frame arrived whole")
 	assert.Equal(t, big, got.params["b"])

@@ -35,7 +35,10 @@
 // end (Backend.Stop, SIGTERM) before the reply that follows, so the manager
 // knows from the process itself (mp.Process.Ending), never from the wording
 // of an error; an idle worker that announces its end leaves the pool at
-// once. A task with a Timeout that runs past it has its worker stopped
+// once. Nor does it go back while a call its task gave up on (a deadline
+// of Do's own) still runs in the backend (mp.Process.WaitAbandoned): it
+// waits for the answer, up to Config.ShutdownTimeout, then is stopped and
+// replaced. A task with a Timeout that runs past it has its worker stopped
 // (SIGTERM, then the stop ladder) and replaced, and fails with
 // ErrTaskTimeout. Once no worker is left and none will be started again
 // (transient or temporary workers), queued tasks fail with ErrNoWorkers

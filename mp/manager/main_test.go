@@ -42,6 +42,7 @@ type job struct {
 	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
 	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
 	Fail   string        // return an error with this text instead of the PID
+	Deaf   time.Duration // sleep this long first, deaf to ctx and SIGTERM
 }
 
 var (
@@ -85,6 +86,7 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 			return 0, err
 		}
 	}
+	time.Sleep(j.Deaf)
 	switch {
 	case j.Tool:
 		c := exec.Command("sleep", "300")

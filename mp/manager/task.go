@@ -25,12 +25,13 @@ type Task struct {
 	Timeout time.Duration
 	// Do runs the task on worker w, whose process is p, on a goroutine of
 	// its own: typically a typed command's Call on p. ctx ends when the
-	// task times out or the manager stops; Do must return then. Bound a
-	// task with Timeout, not with a deadline of Do's own: a Call that Do
-	// gives up on cancels its handler's ctx, but a handler that ignores it
-	// runs on, and its worker, back in the pool, makes the next task wait
-	// behind it (for ever, if it never returns); a Timeout stops the
-	// worker instead.
+	// task times out or the manager stops; Do must return then. Do may
+	// also give up a call through a deadline of its own: its handler's
+	// ctx is cancelled, and the worker takes no other task until the
+	// backend has answered that call (Process.WaitAbandoned). A handler
+	// that ignores its ctx and does not return within ShutdownTimeout of
+	// Do's return has its worker stopped and replaced, without failing
+	// the task, whose result is Do's.
 	Do func(ctx context.Context, w *Worker, p *mp.Process) error
 	// Done, if not nil, runs on the loop once the task has ended, after
 	// Do has returned (so it sees what Do wrote). err is nil when Do
@@ -206,8 +207,7 @@ func (m *Manager) taskDone(r *running, err error) {
 		m.ending(w, p) // done its last task; its exit follows
 		return
 	}
-	m.setState(w, Idle, p)
-	m.idle = append(m.idle, w)
+	m.settle(w, p)
 }
 
 // failed fails r because its worker's process ended while it ran; Done

@@ -18,7 +18,8 @@ const (
 	Starting State = iota
 	// Idle: its process is alive and waits for a task.
 	Idle
-	// Busy: its process runs a task.
+	// Busy: its process runs a task, or a call its last task gave up
+	// on (see Task.Do).
 	Busy
 	// Stopping: its process is on its way out: the manager stops it, or it
 	// announced its own end. It takes no task.

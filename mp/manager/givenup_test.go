@@ -1,0 +1,115 @@
+package manager_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpgo/mp/mp"
+	"github.com/mpgo/mp/mp/manager"
+)
+
+// givingUp is a task whose Do gives up its call of j (a deadline of its
+// own, here a cancel) once the handler has started (started receives), and
+// returns the Call's error; out gets it with the worker's PID.
+func givingUp(name string, j job, started <-chan struct{}, out chan<- result) manager.Task {
+	var pid int
+	return manager.Task{
+		Name: name,
+		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) error {
+			pid = p.Pid()
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-started:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			_, err := doJob.Call(ctx, p, j)
+			return err
+		},
+		Done: func(w *manager.Worker, err error) { out <- result{w: w.Name(), pid: pid, err: err} },
+	}
+}
+
+// notified passes the workers' "started" messages to started.
+func notified(started chan<- struct{}) func(*manager.Worker, mp.Message) {
+	return func(_ *manager.Worker, msg mp.Message) {
+		if msg.Command == "started" {
+			started <- struct{}{}
+		}
+	}
+}
+
+// Fault: a task's Do that gave up a call through a ctx of its own, while
+// the handler ignores its ctx and never returns, put its worker back in the
+// idle pool still busy with that handler; the next task (no Timeout) went
+// to it and waited for ever behind the handler. The worker must take no
+// task while the call given up runs, and be stopped and replaced once it
+// has not been answered ShutdownTimeout after Do returned; the first task
+// ends with Do's own error, and the stop is no failure.
+func TestFaultCallGivenUpByDoDoesNotHoldTheNextTask(t *testing.T) {
+	cfg, logs := config(1)
+	cfg.MaxRestarts = 0
+	cfg.ShutdownTimeout = 200 * time.Millisecond
+	cfg.Start = func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+		return testWorkers.Start(ctx, mp.Options{Name: w.Name(), StopTimeout: 100 * time.Millisecond})
+	}
+	started := make(chan struct{}, 1)
+	cfg.OnMessage = notified(started)
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 2)
+	require.NoError(t, m.Submit(givingUp("first", job{Notify: true, Hang: true}, started, out)))
+	require.NoError(t, m.Submit(jobTask("next", job{}, 0, out)))
+	cancel, wait := runManager(t, m)
+	first := recv(t, out)
+	require.ErrorIs(t, first.err, context.Canceled, "the first task ends with Do's own error")
+	next := recv(t, out)
+	require.NoError(t, next.err)
+	assert.NotEqual(t, first.pid, next.pid, "the next task ran on the worker whose handler never returns")
+	cancel()
+	require.NoError(t, wait(), "the stop of the stuck worker counted as a failure")
+	assert.Contains(t, logs.String(), "a call its last task gave up on was not answered within 200ms: stopping it")
+}
+
+// Fault: as above, but the handler Do gave up on returns after a while
+// (deaf to its ctx for 1.5 s): the next task went to the worker at once and
+// its call waited behind that handler, failing its own 1 s deadline.
+// The worker must take the next task only once the backend has answered
+// the call given up, and stay the same process (it is not replaced).
+func TestFaultNextTaskWaitsForTheCallGivenUp(t *testing.T) {
+	cfg, logs := config(1)
+	cfg.ShutdownTimeout = 5 * time.Second // the wait for the answer: well beyond 1.5 s
+	started := make(chan struct{}, 1)
+	cfg.OnMessage = notified(started)
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 2)
+	require.NoError(t, m.Submit(givingUp("first", job{Notify: true, Deaf: 1500 * time.Millisecond}, started, out)))
+	var pid int
+	require.NoError(t, m.Submit(manager.Task{
+		Name: "next",
+		Do: func(ctx context.Context, w *manager.Worker, p *mp.Process) (err error) {
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			pid, err = doJob.Call(ctx, p, job{})
+			return err
+		},
+		Done: func(w *manager.Worker, err error) { out <- result{w: w.Name(), pid: pid, err: err} },
+	}))
+	cancel, wait := runManager(t, m)
+	first := recv(t, out)
+	require.ErrorIs(t, first.err, context.Canceled)
+	next := recv(t, out)
+	require.NoError(t, next.err, "the next task's call waited behind the handler given up")
+	assert.Equal(t, first.pid, next.pid, "the worker was replaced, though the call given up was answered")
+	cancel()
+	require.NoError(t, wait())
+	assert.NotContains(t, logs.String(), "stopping it")
+}
