@@ -18,7 +18,7 @@ type Producer struct {
 	side
 	pos  uint64 // the position of the next frame: private, never read back
 	tail uint64 // the consumer's position, as last read
-	held bool   // the slot at pos is reserved
+	// side.held: the slot at pos is reserved
 }
 
 // Producer takes the producing side of the ring for this process. The
@@ -34,7 +34,11 @@ func (r *Ring) Producer() (*Producer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.prod != nil {
-		return nil, fmt.Errorf("shm: ring %q producer: %w: %w", r.name, ErrBusy, errTaken)
+		if !r.prod.gaveUp.Load() {
+			return nil, fmt.Errorf("shm: ring %q producer: %w: %w", r.name, ErrBusy, errTaken)
+		}
+		r.prod.retire()
+		r.prod = nil
 	}
 	p := &Producer{}
 	if err := r.initSide(&p.side, "producer", r.spaceFD, r.dataFD); err != nil {
@@ -44,6 +48,7 @@ func (r *Ring) Producer() (*Producer, error) {
 	p.waiting, p.peerWaiting, p.ownClosed = w.prodWaiting, w.consWaiting, w.closed
 	p.ownFenceless, p.peerFenceless = w.prodFenceless, w.consFenceless
 	p.peer = newPeer(w.consPID, w.consStart)
+	p.takes = w.prodTakes
 	if _, err := protectSide(&p.side, "take", func() (struct{}, error) { return struct{}{}, p.takeSide() }); err != nil {
 		p.peer.close()
 		unix.Close(p.cancelFD)
@@ -97,21 +102,35 @@ func (p *Producer) resume() error {
 // ErrFault; the slot it returns is the caller's to write, unguarded (see
 // ErrFault).
 func (p *Producer) Reserve(ctx context.Context) ([]byte, error) {
-	if p.held || p.guarded || p.pos-p.tail >= uint64(p.r.Slots) || p.closed.Load() || p.w.consClosed.Load() != 0 {
+	if p.held != 0 || p.guarded || p.pos-p.tail >= uint64(p.r.Slots) || p.w.consClosed.Load() != 0 {
 		return protectSide(&p.side, "reserve", func() ([]byte, error) { return p.reserve(ctx) })
 	}
-	p.held = true
+	// Held before the look at closed: see side.close.
+	p.setHeld(1)
+	if p.closed.Load() {
+		return nil, p.closedError("reserve")
+	}
 	_, _, payload := p.w.slot(p.pos)
 	return payload, nil
+}
+
+// closedError is the error of a call that finds the side closed: the slot
+// it held, if any, is abandoned, and the side given up (see side.close).
+func (p *Producer) closedError(op string) error {
+	p.setHeld(0)
+	p.giveUp()
+	return p.errorf("%s: %w", op, ErrRingClosed)
 }
 
 // reserve is Reserve when a slot is reserved already, a side closed, the
 // cached tail says full, or the memory may shrink.
 func (p *Producer) reserve(ctx context.Context) ([]byte, error) {
-	if !p.held {
-		if p.closed.Load() {
-			return nil, p.errorf("reserve: %w", ErrRingClosed)
-		}
+	p.slow.Lock()
+	defer p.slow.Unlock()
+	if p.closed.Load() {
+		return nil, p.closedError("reserve")
+	}
+	if p.held == 0 {
 		if p.w.consClosed.Load() != 0 {
 			return nil, p.errorf("reserve: %w: the consumer closed its side", io.ErrClosedPipe)
 		}
@@ -120,7 +139,10 @@ func (p *Producer) reserve(ctx context.Context) ([]byte, error) {
 				return nil, err
 			}
 		}
-		p.held = true
+		p.setHeld(1)
+		if p.closed.Load() {
+			return nil, p.closedError("reserve")
+		}
 	}
 	_, _, payload := p.w.slot(p.pos)
 	return payload, nil
@@ -186,7 +208,7 @@ func (p *Producer) dropOldest() error {
 // before io.EOF, even against a Close in another goroutine; one that Close
 // overtook fails with ErrRingClosed (see closedDuringCommit).
 func (p *Producer) Commit(n int) error {
-	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || p.guarded || beforePublish != nil {
+	if p.held == 0 || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || p.guarded || beforePublish != nil {
 		return p.commit(n)
 	}
 	// publishFrame's body, written out: a call costs a nanosecond here.
@@ -195,7 +217,7 @@ func (p *Producer) Commit(n int) error {
 	p.publish(seq, p.pos+1)
 	p.pos++
 	*p.w.head = p.pos
-	p.held = false
+	p.setHeld(0)
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
@@ -242,7 +264,11 @@ var beforePublish func()
 // fences, a membarrier that runs a full fence on the committing thread's
 // CPU (as a side about to sleep does: see ring_fence.go). So either the
 // look sees the flag, or the sequence number is visible before the end.
+//
+// Close left the giving up of the side to this Commit (the slot was held
+// when it looked): it happens here, after the frame's last store.
 func (p *Producer) closedDuringCommit() error {
+	p.giveUp()
 	return p.errorf("commit: %w by another goroutine meanwhile: the frame may not be read", ErrRingClosed)
 }
 
@@ -258,7 +284,7 @@ func (p *Producer) publishFrame(n int) {
 	p.publish(seq, p.pos+1)
 	p.pos++
 	*p.w.head = p.pos
-	p.held = false
+	p.setHeld(0)
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
@@ -269,11 +295,10 @@ func (p *Producer) publishFrame(n int) {
 // stays reserved); nil if none of them.
 func (p *Producer) commitError(n int) error {
 	switch {
-	case !p.held:
+	case p.held == 0:
 		return p.errorf("commit: nothing reserved: %w", errInvalid)
 	case p.closed.Load():
-		p.held = false
-		return p.errorf("commit: %w", ErrRingClosed)
+		return p.closedError("commit")
 	case uint(n) > uint(p.r.SlotSize):
 		return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
 	}
@@ -314,13 +339,15 @@ func (p *Producer) write(b []byte) (int, error) {
 // ErrRingClosed); a Commit running in another goroutine either has its
 // frame read before io.EOF or fails with ErrRingClosed. A second Close is
 // ErrRingClosed.
+//
+// Close gives the side up, as closing a pipe's end does: Producer, in this
+// process or another, then takes it again (and reopens the stream). When
+// another goroutine holds a slot (between Reserve and Commit), the side is
+// given up by that goroutine's next call instead, which fails with
+// ErrRingClosed, so that no write of its lands in a slot of the next
+// producer's.
 func (p *Producer) Close() error {
 	// Close may run beside the producing goroutine: it touches only the
 	// shared flags, and Commit checks them (see closedDuringCommit).
-	return p.close(func() {
-		if p.fenceless {
-			fenceOthers()
-		}
-		p.w.closed.Store(1)
-	})
+	return p.close(func() { p.w.closed.Store(1) })
 }
