@@ -23,8 +23,7 @@ type Consumer struct {
 	pos       uint64 // the position of the next frame to read
 	published uint64 // the position last published as the tail
 	batch     uint64 // releases published at once (see Release)
-	// side.held: the frame at pos is being read (Next returned it)
-	short bool // the policy and the ring let Next and Release take their short way
+	short     bool   // the policy and the ring let Next and Release take their short way
 	// ended: Next returned io.EOF for the producer whose take (the
 	// header's count of them) is endedBy (see stillEnded).
 	ended   bool

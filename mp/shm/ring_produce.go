@@ -18,7 +18,6 @@ type Producer struct {
 	side
 	pos  uint64 // the position of the next frame: private, never read back
 	tail uint64 // the consumer's position, as last read
-	// side.held: the slot at pos is reserved
 }
 
 // Producer takes the producing side of the ring for this process. The

@@ -318,6 +318,9 @@ func (s *side) close(mark func()) error {
 	_, err := protectSide(s, "close", func() (struct{}, error) { mark(); return struct{}{}, nil })
 	signal(s.wakeFD)
 	// A wait that the interrupt ended has returned once this lock is ours.
+	if closeAwaitsSlow != nil {
+		closeAwaitsSlow(s)
+	}
 	s.slow.Lock()
 	s.slow.Unlock()
 	if atomic.LoadUint32(&s.held) == 0 {
@@ -334,6 +337,14 @@ func (s *side) retire() {
 	s.peer.close()
 	unix.Close(s.cancelFD)
 }
+
+// closeAwaitsSlow and beforeGiveUp, if set, run in close before it waits
+// for the side's slow calls, and in giveUp before it clears the PID: a
+// test's way to see in which order a Close and an interrupted wait go.
+var (
+	closeAwaitsSlow func(s *side)
+	beforeGiveUp    func(s *side)
+)
 
 // setHeld stores held: a plain store when this process publishes without
 // fences (close's membarrier orders it), a sequentially consistent one
@@ -357,6 +368,9 @@ func (s *side) setHeld(v uint32) {
 // and it touches the ring no more afterwards.
 func (s *side) giveUp() {
 	s.giving.Do(func() {
+		if beforeGiveUp != nil {
+			beforeGiveUp(s)
+		}
 		if s.ownPID != nil {
 			protectSide(s, "close", func() (struct{}, error) {
 				s.ownPID.CompareAndSwap(s.self, 0)
