@@ -34,12 +34,13 @@ type Consumer struct {
 // producer, if it waits for somebody to consume, is woken. A consumer that
 // takes over from one that died starts at the last tail it published: it
 // may read again up to an eighth of the ring that the dead one had
-// released (see Release). A consumer that takes the side over from a
-// process that had closed it opens it again: the producer's Reserve no
-// longer fails with io.ErrClosedPipe. It fails with
-// ErrBusy when another live process consumes, or this process already
-// does, with ErrRingClosed after Close, and with the error of the check
-// when whether the process that consumed is alive cannot be told.
+// released (see Release). A consumer that takes the side from one that
+// closed it (this process's included: see Consumer.Close) starts after
+// the last frame released, and opens the side again: the producer's
+// Reserve no longer fails with io.ErrClosedPipe. It fails with ErrBusy
+// while a live process (this one included) holds the side, with
+// ErrRingClosed after Close, and with the error of the check when whether
+// the process that consumed is alive cannot be told.
 func (r *Ring) Consumer() (*Consumer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -59,6 +60,9 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	c.ownFenceless, c.peerFenceless = w.consFenceless, w.prodFenceless
 	c.peer = newPeer(w.prodPID, w.prodStart)
 	c.batch = releaseBatch(r.RingConfig)
+	// A consumer that gives the side up publishes what it released, so
+	// that the next one does not read it again.
+	c.settle = c.flush
 	c.short = r.Policy != DropOldest && !c.guarded
 	if _, err := protectSide(&c.side, "take", func() (struct{}, error) { return struct{}{}, c.takeSide() }); err != nil {
 		c.peer.close()

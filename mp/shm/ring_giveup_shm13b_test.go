@@ -269,3 +269,23 @@ func TestRingTakeRacingTheHoldersCloseIsBusyThenFree(t *testing.T) {
 	assert.Equal(t, uint64(os.Getpid()), r.words.prodPID.Load())
 	assert.Equal(t, st, r.words.prodStart.Load())
 }
+
+// Fault: a consumer that closes gives the side up with releases it had not
+// published yet (they go out in batches of an eighth of the ring): the next
+// consumer started at the last published position and read the closed
+// one's frames again. Giving the side up publishes them.
+func TestRingClosedConsumerPublishesItsReleases(t *testing.T) {
+	r, p, c := heapRing(t, RingConfig{SlotSize: 64, Slots: 16})
+	write(t, p, "a")
+	write(t, p, "b")
+	s, err := nextWithin(t, c)
+	require.NoError(t, err)
+	require.Equal(t, "a", s)
+	require.Zero(t, r.words.tail.Load(), "a batch of 2: the release is not published yet")
+	require.NoError(t, c.Close())
+	c2, err := r.Consumer()
+	require.NoError(t, err)
+	s, err = nextWithin(t, c2)
+	require.NoError(t, err)
+	assert.Equal(t, "b", s, "the closed consumer's frame is not read again")
+}

@@ -54,6 +54,7 @@ type side struct {
 	ownPID *atomic.Uint64
 	self   uint64
 	takes  *atomic.Uint32
+	settle func() // run by giveUp before the PID goes (the consumer's flush)
 	giving sync.Once
 	gaveUp atomic.Bool
 }
@@ -373,6 +374,9 @@ func (s *side) giveUp() {
 		}
 		if s.ownPID != nil {
 			protectSide(s, "close", func() (struct{}, error) {
+				if s.settle != nil {
+					s.settle()
+				}
 				s.ownPID.CompareAndSwap(s.self, 0)
 				return struct{}{}, nil
 			})
