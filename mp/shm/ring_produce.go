@@ -22,12 +22,12 @@ type Producer struct {
 
 // Producer takes the producing side of the ring for this process. The
 // consumer, if it waits for somebody to produce, is woken. A producer that
-// takes the side over from a process that is gone goes on after the last
-// frame committed; if that process had closed its side, the stream is open
-// again: the consumer reads the new frames (after the io.EOF it may have
-// had). It fails with
-// ErrBusy when another live process produces, or this process already
-// does, with ErrRingClosed after Close, and with the error of the check
+// takes the side from one that closed it (this process's included: see
+// Producer.Close) or from a process that is gone goes on after the last
+// frame committed; if the side was closed, the stream is open again: the
+// consumer reads the new frames (after the io.EOF it may have had). It
+// fails with ErrBusy while a live process (this one included) holds the
+// side, with ErrRingClosed after Close, and with the error of the check
 // when whether the process that produced is alive cannot be told.
 func (r *Ring) Producer() (*Producer, error) {
 	r.mu.Lock()
