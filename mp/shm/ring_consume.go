@@ -349,10 +349,12 @@ func (c *Consumer) Drops() uint64 { return c.r.drops() }
 //
 // Close gives the side up, as closing a pipe's end does: Consumer, in this
 // process or another, then takes it again (and the producer's Reserve
-// stops failing). When a frame is held (between Next and Release), the
-// side is given up by the holding goroutine's Release, or by its next
-// call, which fails with ErrRingClosed, so that no release of its moves
-// the next consumer's position.
+// stops failing). While a frame is held (between Next and Release, in
+// this goroutine or another), the side is given up by the Release, which
+// still releases it (or by another call, which fails with ErrRingClosed),
+// or by Ring.Close, so that no release of the old side moves the next
+// consumer's position. What was released is published first: the next
+// consumer starts after it.
 func (c *Consumer) Close() error {
 	return c.close(func() { c.w.consClosed.Store(1) })
 }

@@ -340,11 +340,11 @@ func (p *Producer) write(b []byte) (int, error) {
 // ErrRingClosed.
 //
 // Close gives the side up, as closing a pipe's end does: Producer, in this
-// process or another, then takes it again (and reopens the stream). When
-// another goroutine holds a slot (between Reserve and Commit), the side is
-// given up by that goroutine's next call instead, which fails with
-// ErrRingClosed, so that no write of its lands in a slot of the next
-// producer's.
+// process or another, then takes it again (and reopens the stream). While
+// a slot is reserved (between Reserve and Commit, in this goroutine or
+// another), the side is given up by the next call instead (Commit, which
+// then fails with ErrRingClosed), or by Ring.Close, so that no write into
+// that slot lands in a frame of the next producer's.
 func (p *Producer) Close() error {
 	// Close may run beside the producing goroutine: it touches only the
 	// shared flags, and Commit checks them (see closedDuringCommit).
