@@ -323,8 +323,9 @@ func (s *side) close(mark func()) error {
 		closeAwaitsSlow(s)
 	}
 	s.slow.Lock()
+	held := atomic.LoadUint32(&s.held)
 	s.slow.Unlock()
-	if atomic.LoadUint32(&s.held) == 0 {
+	if held == 0 {
 		s.giveUp()
 	}
 	return err
