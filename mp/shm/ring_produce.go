@@ -216,10 +216,11 @@ func (p *Producer) Commit(n int) error {
 	p.publish(seq, p.pos+1)
 	p.pos++
 	*p.w.head = p.pos
-	p.setHeld(0)
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
+	// The last of the frame's accesses to the ring: see side.close.
+	p.setHeld(0)
 	if p.closed.Load() {
 		return p.closedDuringCommit()
 	}
@@ -283,10 +284,11 @@ func (p *Producer) publishFrame(n int) {
 	p.publish(seq, p.pos+1)
 	p.pos++
 	*p.w.head = p.pos
-	p.setHeld(0)
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
+	// The last of the frame's accesses to the ring: see side.close.
+	p.setHeld(0)
 }
 
 // commitError is why Commit(n) does not publish: nothing reserved, the
