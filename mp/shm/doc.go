@@ -40,7 +40,9 @@
 // writes only when it sees that side's waiting flag. The full-ring policy
 // is Block, DropNewest or DropOldest (FullPolicy). A closed producer is
 // io.EOF after the last frame; a dead one (SIGKILL) is ErrPeerDied, found
-// through a pidfd of the other process, within the wait itself. A named
+// through a pidfd of the other process, within the wait itself. A side's
+// Close gives the side up, as closing a pipe's end does: another
+// Producer or Consumer, in this process or another, takes it again. A named
 // ring's segment shrunk by another process is ErrFault, as for arrays,
 // but for the slots a side writes or reads in place.
 //
@@ -56,9 +58,10 @@
 //	24      8     slot count N, a power of two
 //	32      8     slot stride: (16 + S) rounded up to 64
 //	40      8     offset of slot 0: 4096
-//	48      8     producer's PID, 0 until a producer takes its side
+//	48      8     producer's PID, 0 while no producer holds the side
+//	              (before the first take, and once one gave it up)
 //	56      8     producer's start time (/proc/<pid>/stat field 22)
-//	64      8     consumer's PID, 0 until a consumer takes its side
+//	64      8     consumer's PID, 0 while no consumer holds the side
 //	72      8     consumer's start time
 //	80      4     1 if the producer publishes without a fence (below)
 //	84      4     1 if the consumer publishes without a fence
@@ -75,6 +78,8 @@
 //	384     4     1 while the producer sleeps (waits for a slot)
 //	388     4     1 once the producer closed (end of stream); a
 //	              producer that takes the side over sets it to 0
+//	392     4     producer takes: one more at each take (a consumer at
+//	              the end of a stream tells a new producer's by it)
 //	512     4     1 while the consumer sleeps (waits for a frame)
 //	516     4     1 once the consumer closed; a consumer that
 //	              takes the side over sets it to 0
@@ -114,7 +119,10 @@
 // two takers at once never both have it. A program in another language may
 // lock them with F_OFD_SETLK or F_SETLK (lockf), which conflict; an
 // F_SETLK lock lasts only until that program closes any descriptor of the
-// segment.
+// segment. A side is given up when it is closed, after its last store to
+// the ring: its PID is swapped for 0 (a compare-and-swap of its own PID,
+// without the lock; the start time stays), and any process may take it
+// again. A side whose holder died is taken over without that.
 //
 // Every error starts with "shm: " and wraps a sentinel (ErrExists,
 // ErrNotFound, ErrMismatch, ErrFault …) for errors.Is.

@@ -323,7 +323,7 @@ func (r *Ring) Files() ([]*os.File, error) {
 }
 
 // Close closes the sides taken in this process (see Producer.Close and
-// Consumer.Close), unmaps the ring, closes its files and, in the creator of
+// Consumer.Close) and gives them up, unmaps the ring, closes its files and, in the creator of
 // a named ring, unlinks the segment. A second Close is ErrRingClosed.
 func (r *Ring) Close() error {
 	r.mu.Lock()
@@ -332,11 +332,15 @@ func (r *Ring) Close() error {
 		return fmt.Errorf("shm: close ring %q: %w", r.name, ErrRingClosed)
 	}
 	r.closed = true
+	// No goroutine uses the sides any more: they are given up even if a
+	// slot or a frame is held.
 	if r.prod != nil {
 		r.prod.Close()
+		r.prod.giveUp()
 	}
 	if r.cons != nil {
 		r.cons.Close()
+		r.cons.giveUp()
 	}
 	var err error
 	if r.owner {
@@ -372,8 +376,7 @@ func (r *Ring) release() {
 		sides = append(sides, &r.cons.side)
 	}
 	for _, s := range sides {
-		s.peer.close()
-		unix.Close(s.cancelFD)
+		s.retire()
 	}
 	closeFDs([]int{r.segFD, r.dataFD, r.spaceFD})
 }

@@ -23,29 +23,33 @@ type Consumer struct {
 	pos       uint64 // the position of the next frame to read
 	published uint64 // the position last published as the tail
 	batch     uint64 // releases published at once (see Release)
-	held      bool   // the frame at pos is being read (Next returned it)
 	short     bool   // the policy and the ring let Next and Release take their short way
-	// ended: Next returned io.EOF for the producer whose PID and start
-	// time are endedBy (see ended).
+	// ended: Next returned io.EOF for the producer whose take (the
+	// header's count of them) is endedBy (see stillEnded).
 	ended   bool
-	endedBy [2]uint64
+	endedBy uint32
 }
 
 // Consumer takes the consuming side of the ring for this process. The
 // producer, if it waits for somebody to consume, is woken. A consumer that
 // takes over from one that died starts at the last tail it published: it
 // may read again up to an eighth of the ring that the dead one had
-// released (see Release). A consumer that takes the side over from a
-// process that had closed it opens it again: the producer's Reserve no
-// longer fails with io.ErrClosedPipe. It fails with
-// ErrBusy when another live process consumes, or this process already
-// does, with ErrRingClosed after Close, and with the error of the check
-// when whether the process that consumed is alive cannot be told.
+// released (see Release). A consumer that takes the side from one that
+// closed it (this process's included: see Consumer.Close) starts after
+// the last frame released, and opens the side again: the producer's
+// Reserve no longer fails with io.ErrClosedPipe. It fails with ErrBusy
+// while a live process (this one included) holds the side, with
+// ErrRingClosed after Close, and with the error of the check when whether
+// the process that consumed is alive cannot be told.
 func (r *Ring) Consumer() (*Consumer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cons != nil {
-		return nil, fmt.Errorf("shm: ring %q consumer: %w: %w", r.name, ErrBusy, errTaken)
+		if !r.cons.gaveUp.Load() {
+			return nil, fmt.Errorf("shm: ring %q consumer: %w: %w", r.name, ErrBusy, errTaken)
+		}
+		r.cons.retire()
+		r.cons = nil
 	}
 	c := &Consumer{}
 	if err := r.initSide(&c.side, "consumer", r.dataFD, r.spaceFD); err != nil {
@@ -56,6 +60,9 @@ func (r *Ring) Consumer() (*Consumer, error) {
 	c.ownFenceless, c.peerFenceless = w.consFenceless, w.prodFenceless
 	c.peer = newPeer(w.prodPID, w.prodStart)
 	c.batch = releaseBatch(r.RingConfig)
+	// A consumer that gives the side up publishes what it released, so
+	// that the next one does not read it again.
+	c.settle = c.flush
 	c.short = r.Policy != DropOldest && !c.guarded
 	if _, err := protectSide(&c.side, "take", func() (struct{}, error) { return struct{}{}, c.takeSide() }); err != nil {
 		c.peer.close()
@@ -102,11 +109,15 @@ func (c *Consumer) resume() error {
 // shrank (the view it returns is the caller's to read, unguarded: see
 // ErrFault).
 func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
-	if !c.held && c.short && !c.ended && !c.closed.Load() {
+	if c.held == 0 && c.short && !c.ended {
 		seq, length, payload := c.w.slot(c.pos)
 		if seq.Load() == c.pos+1 {
 			if n := *length; n <= uint64(len(payload)) {
-				c.held = true
+				// Held before the look at closed: see side.close.
+				c.setHeld(1)
+				if c.closed.Load() {
+					return nil, c.closedError("next")
+				}
 				return payload[:n:n], nil
 			}
 		}
@@ -117,18 +128,21 @@ func (c *Consumer) Next(ctx context.Context) ([]byte, error) {
 // next is Next when the frame is held already, the side is closed, the
 // frame is not there or its length is wrong, or the policy is DropOldest.
 func (c *Consumer) next(ctx context.Context) ([]byte, error) {
-	if c.held {
-		return c.view()
-	}
+	c.slow.Lock()
+	defer c.slow.Unlock()
 	if c.closed.Load() {
-		return nil, c.errorf("next: %w", ErrRingClosed)
+		return nil, c.closedError("next")
+	}
+	if c.held != 0 {
+		return c.view()
 	}
 	if c.stillEnded() {
 		return nil, io.EOF
 	}
-	// The producer that the end will be of: read before the look, since
-	// a producer that takes the side over after it reopens the stream.
-	by := [2]uint64{c.w.prodPID.Load(), c.w.prodStart.Load()}
+	// The producer's take that the end will be of: read before the look,
+	// since a producer that takes the side over after it reopens the
+	// stream.
+	by := c.w.prodTakes.Load()
 	ok, err := c.ready()
 	if !ok && err == nil {
 		c.flush()
@@ -144,11 +158,13 @@ func (c *Consumer) next(ctx context.Context) ([]byte, error) {
 }
 
 // stillEnded reports whether the stream Next said io.EOF for is still
-// over: its producer has not reopened it by taking the side again. A frame
-// published after that io.EOF is one whose Commit Close overtook, and
-// failed (see Producer.closedDuringCommit): it is not read.
+// over: no producer has reopened it by taking the side again (each take
+// counts one in the header: the same process may take it again once it
+// gave it up). A frame published after that io.EOF is one whose Commit
+// Close overtook, and failed (see Producer.closedDuringCommit): it is not
+// read.
 func (c *Consumer) stillEnded() bool {
-	if c.ended && c.w.closed.Load() != 0 && c.endedBy == [2]uint64{c.w.prodPID.Load(), c.w.prodStart.Load()} {
+	if c.ended && c.w.closed.Load() != 0 && c.endedBy == c.w.prodTakes.Load() {
 		return true
 	}
 	c.ended = false
@@ -207,7 +223,7 @@ var afterSeqLoad func()
 // take holds the frame at pos and returns its view. A frame whose length
 // is larger than a slot is released at once, and ErrCorrupt.
 func (c *Consumer) take() ([]byte, error) {
-	c.held = true
+	c.setHeld(1)
 	v, err := c.view()
 	if err != nil {
 		c.Release()
@@ -236,24 +252,45 @@ func (c *Consumer) view() ([]byte, error) {
 // taking each one from under it. Under DropOldest every release is
 // published at once.
 func (c *Consumer) Release() error {
-	if !c.held || !c.short {
+	if c.held == 0 || !c.short {
 		_, err := protectSide(&c.side, "release", func() (struct{}, error) { return struct{}{}, c.release() })
 		return err
 	}
-	c.held = false
 	c.pos++
 	if c.pos-c.published >= c.batch || c.peerWaiting.Load() != 0 {
 		c.flush()
 	}
+	// released, written out: a call costs a nanosecond or two here.
+	c.setHeld(0)
+	if c.closed.Load() {
+		c.giveUp()
+	}
 	return nil
+}
+
+// released ends the hold, after the release's last store, and gives the
+// side up if a Close came meanwhile (see side.close).
+func (c *Consumer) released() {
+	c.setHeld(0)
+	if c.closed.Load() {
+		c.giveUp()
+	}
+}
+
+// closedError is the error of a call that finds the side closed: the
+// frame it held, if any, is left unreleased, and the side given up (see
+// side.close).
+func (c *Consumer) closedError(op string) error {
+	c.setHeld(0)
+	c.giveUp()
+	return c.errorf("%s: %w", op, ErrRingClosed)
 }
 
 // release is Release under DropOldest, or without a frame held.
 func (c *Consumer) release() error {
-	if !c.held {
+	if c.held == 0 {
 		return c.errorf("release: no frame held: %w", errInvalid)
 	}
-	c.held = false
 	c.pos++
 	if c.r.Policy == DropOldest {
 		// The tail is marked (holdBit), so the producer leaves it
@@ -263,6 +300,7 @@ func (c *Consumer) release() error {
 	} else if c.pos-c.published >= c.batch || c.peerWaiting.Load() != 0 {
 		c.flush()
 	}
+	c.released()
 	return nil
 }
 
@@ -312,6 +350,15 @@ func (c *Consumer) Drops() uint64 { return c.r.drops() }
 // on a full ring, and every later one, fails with io.ErrClosedPipe. Close
 // interrupts a Next waiting in another goroutine (which then fails with
 // ErrRingClosed). A second Close is ErrRingClosed.
+//
+// Close gives the side up, as closing a pipe's end does: Consumer, in this
+// process or another, then takes it again (and the producer's Reserve
+// stops failing). While a frame is held (between Next and Release, in
+// this goroutine or another), the side is given up by the Release, which
+// still releases it (or by another call, which fails with ErrRingClosed),
+// or by Ring.Close, so that no release of the old side moves the next
+// consumer's position. What was released is published first: the next
+// consumer starts after it.
 func (c *Consumer) Close() error {
 	return c.close(func() { c.w.consClosed.Store(1) })
 }

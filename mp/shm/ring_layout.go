@@ -51,6 +51,7 @@ const (
 	// own cache.
 	offProdWaiting = 384
 	offClosed      = 388 // uint32: the producer closed (end of stream)
+	offProdTakes   = 392 // uint32: how many times a producer took its side
 	offConsWaiting = 512
 	offConsClosed  = 516 // uint32: the consumer closed
 
@@ -225,6 +226,7 @@ type words struct {
 	head                         *uint64 // a plain word: see Producer.Commit
 	drops, tail                  *atomic.Uint64
 	closed, consClosed           *atomic.Uint32
+	prodTakes                    *atomic.Uint32
 	prodWaiting, consWaiting     *atomic.Uint32
 	prodFenceless, consFenceless *atomic.Uint32
 	prodPID, prodStart           *atomic.Uint64
@@ -240,7 +242,7 @@ func newWords(mem []byte, l layout) *words {
 	u32 := func(off uintptr) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(base, off)) }
 	return &words{
 		head: (*uint64)(unsafe.Add(base, offHead)), drops: u64(offDrops), tail: u64(offTail),
-		closed: u32(offClosed), consClosed: u32(offConsClosed),
+		closed: u32(offClosed), consClosed: u32(offConsClosed), prodTakes: u32(offProdTakes),
 		prodWaiting: u32(offProdWaiting), consWaiting: u32(offConsWaiting),
 		prodFenceless: u32(offProdFenceless), consFenceless: u32(offConsFenceless),
 		prodPID: u64(offProdPID), prodStart: u64(offProdStart),

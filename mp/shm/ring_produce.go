@@ -18,23 +18,26 @@ type Producer struct {
 	side
 	pos  uint64 // the position of the next frame: private, never read back
 	tail uint64 // the consumer's position, as last read
-	held bool   // the slot at pos is reserved
 }
 
 // Producer takes the producing side of the ring for this process. The
 // consumer, if it waits for somebody to produce, is woken. A producer that
-// takes the side over from a process that is gone goes on after the last
-// frame committed; if that process had closed its side, the stream is open
-// again: the consumer reads the new frames (after the io.EOF it may have
-// had). It fails with
-// ErrBusy when another live process produces, or this process already
-// does, with ErrRingClosed after Close, and with the error of the check
+// takes the side from one that closed it (this process's included: see
+// Producer.Close) or from a process that is gone goes on after the last
+// frame committed; if the side was closed, the stream is open again: the
+// consumer reads the new frames (after the io.EOF it may have had). It
+// fails with ErrBusy while a live process (this one included) holds the
+// side, with ErrRingClosed after Close, and with the error of the check
 // when whether the process that produced is alive cannot be told.
 func (r *Ring) Producer() (*Producer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.prod != nil {
-		return nil, fmt.Errorf("shm: ring %q producer: %w: %w", r.name, ErrBusy, errTaken)
+		if !r.prod.gaveUp.Load() {
+			return nil, fmt.Errorf("shm: ring %q producer: %w: %w", r.name, ErrBusy, errTaken)
+		}
+		r.prod.retire()
+		r.prod = nil
 	}
 	p := &Producer{}
 	if err := r.initSide(&p.side, "producer", r.spaceFD, r.dataFD); err != nil {
@@ -44,6 +47,7 @@ func (r *Ring) Producer() (*Producer, error) {
 	p.waiting, p.peerWaiting, p.ownClosed = w.prodWaiting, w.consWaiting, w.closed
 	p.ownFenceless, p.peerFenceless = w.prodFenceless, w.consFenceless
 	p.peer = newPeer(w.consPID, w.consStart)
+	p.takes = w.prodTakes
 	if _, err := protectSide(&p.side, "take", func() (struct{}, error) { return struct{}{}, p.takeSide() }); err != nil {
 		p.peer.close()
 		unix.Close(p.cancelFD)
@@ -97,21 +101,35 @@ func (p *Producer) resume() error {
 // ErrFault; the slot it returns is the caller's to write, unguarded (see
 // ErrFault).
 func (p *Producer) Reserve(ctx context.Context) ([]byte, error) {
-	if p.held || p.guarded || p.pos-p.tail >= uint64(p.r.Slots) || p.closed.Load() || p.w.consClosed.Load() != 0 {
+	if p.held != 0 || p.guarded || p.pos-p.tail >= uint64(p.r.Slots) || p.w.consClosed.Load() != 0 {
 		return protectSide(&p.side, "reserve", func() ([]byte, error) { return p.reserve(ctx) })
 	}
-	p.held = true
+	// Held before the look at closed: see side.close.
+	p.setHeld(1)
+	if p.closed.Load() {
+		return nil, p.closedError("reserve")
+	}
 	_, _, payload := p.w.slot(p.pos)
 	return payload, nil
+}
+
+// closedError is the error of a call that finds the side closed: the slot
+// it held, if any, is abandoned, and the side given up (see side.close).
+func (p *Producer) closedError(op string) error {
+	p.setHeld(0)
+	p.giveUp()
+	return p.errorf("%s: %w", op, ErrRingClosed)
 }
 
 // reserve is Reserve when a slot is reserved already, a side closed, the
 // cached tail says full, or the memory may shrink.
 func (p *Producer) reserve(ctx context.Context) ([]byte, error) {
-	if !p.held {
-		if p.closed.Load() {
-			return nil, p.errorf("reserve: %w", ErrRingClosed)
-		}
+	p.slow.Lock()
+	defer p.slow.Unlock()
+	if p.closed.Load() {
+		return nil, p.closedError("reserve")
+	}
+	if p.held == 0 {
 		if p.w.consClosed.Load() != 0 {
 			return nil, p.errorf("reserve: %w: the consumer closed its side", io.ErrClosedPipe)
 		}
@@ -120,7 +138,10 @@ func (p *Producer) reserve(ctx context.Context) ([]byte, error) {
 				return nil, err
 			}
 		}
-		p.held = true
+		p.setHeld(1)
+		if p.closed.Load() {
+			return nil, p.closedError("reserve")
+		}
 	}
 	_, _, payload := p.w.slot(p.pos)
 	return payload, nil
@@ -186,7 +207,7 @@ func (p *Producer) dropOldest() error {
 // before io.EOF, even against a Close in another goroutine; one that Close
 // overtook fails with ErrRingClosed (see closedDuringCommit).
 func (p *Producer) Commit(n int) error {
-	if !p.held || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || p.guarded || beforePublish != nil {
+	if p.held == 0 || uint(n) > uint(p.r.SlotSize) || p.closed.Load() || p.guarded || beforePublish != nil {
 		return p.commit(n)
 	}
 	// publishFrame's body, written out: a call costs a nanosecond here.
@@ -195,10 +216,11 @@ func (p *Producer) Commit(n int) error {
 	p.publish(seq, p.pos+1)
 	p.pos++
 	*p.w.head = p.pos
-	p.held = false
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
+	// The last of the frame's accesses to the ring: see side.close.
+	p.setHeld(0)
 	if p.closed.Load() {
 		return p.closedDuringCommit()
 	}
@@ -242,7 +264,11 @@ var beforePublish func()
 // fences, a membarrier that runs a full fence on the committing thread's
 // CPU (as a side about to sleep does: see ring_fence.go). So either the
 // look sees the flag, or the sequence number is visible before the end.
+//
+// Close left the giving up of the side to this Commit (the slot was held
+// when it looked): it happens here, after the frame's last store.
 func (p *Producer) closedDuringCommit() error {
+	p.giveUp()
 	return p.errorf("commit: %w by another goroutine meanwhile: the frame may not be read", ErrRingClosed)
 }
 
@@ -258,10 +284,11 @@ func (p *Producer) publishFrame(n int) {
 	p.publish(seq, p.pos+1)
 	p.pos++
 	*p.w.head = p.pos
-	p.held = false
 	if beforeLook != nil || p.peerWaiting.Load() != 0 {
 		p.wake()
 	}
+	// The last of the frame's accesses to the ring: see side.close.
+	p.setHeld(0)
 }
 
 // commitError is why Commit(n) does not publish: nothing reserved, the
@@ -269,11 +296,10 @@ func (p *Producer) publishFrame(n int) {
 // stays reserved); nil if none of them.
 func (p *Producer) commitError(n int) error {
 	switch {
-	case !p.held:
+	case p.held == 0:
 		return p.errorf("commit: nothing reserved: %w", errInvalid)
 	case p.closed.Load():
-		p.held = false
-		return p.errorf("commit: %w", ErrRingClosed)
+		return p.closedError("commit")
 	case uint(n) > uint(p.r.SlotSize):
 		return p.errorf("commit %d bytes: %w of %d bytes", n, ErrFrameTooLarge, p.r.SlotSize)
 	}
@@ -314,13 +340,15 @@ func (p *Producer) write(b []byte) (int, error) {
 // ErrRingClosed); a Commit running in another goroutine either has its
 // frame read before io.EOF or fails with ErrRingClosed. A second Close is
 // ErrRingClosed.
+//
+// Close gives the side up, as closing a pipe's end does: Producer, in this
+// process or another, then takes it again (and reopens the stream). While
+// a slot is reserved (between Reserve and Commit, in this goroutine or
+// another), the side is given up by the next call instead (Commit, which
+// then fails with ErrRingClosed), or by Ring.Close, so that no write into
+// that slot lands in a frame of the next producer's.
 func (p *Producer) Close() error {
 	// Close may run beside the producing goroutine: it touches only the
 	// shared flags, and Commit checks them (see closedDuringCommit).
-	return p.close(func() {
-		if p.fenceless {
-			fenceOthers()
-		}
-		p.w.closed.Store(1)
-	})
+	return p.close(func() { p.w.closed.Store(1) })
 }

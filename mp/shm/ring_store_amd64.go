@@ -12,3 +12,9 @@ package shm
 //
 //go:noescape
 func storeRelease(p *uint64, v uint64)
+
+// storeFlag stores v at p with a plain MOV (a Go store, which the compiler
+// keeps before the sync/atomic loads that follow it, and which x86 never
+// moves before earlier stores): for a flag whose reader runs a membarrier
+// before it looks (see side.close).
+func storeFlag(p *uint32, v uint32) { *p = v }

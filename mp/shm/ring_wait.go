@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,24 @@ type side struct {
 	closed        atomic.Bool
 	guarded       bool   // the ring's memory may shrink: see ring_guard.go
 	what          string // "producer" or "consumer", for errors
+
+	// held is 1 while this side's goroutine has a slot reserved (from
+	// Reserve to Commit) or a frame taken (from Next to Release), set
+	// before its look at closed: a Close beside it leaves the giving up
+	// of the side to it (see giveUp). Written by that goroutine only.
+	held uint32
+	// slow is held by the calls that may wait (reserve, next), so that
+	// Close, once it has interrupted them, waits for them to return.
+	slow sync.Mutex
+	// The side's PID word and what attach stored there; takes counts the
+	// producer's takes (nil for the consumer). gaveUp: giveUp has cleared
+	// the holder; the Ring may hand the side out again.
+	ownPID *atomic.Uint64
+	self   uint64
+	takes  *atomic.Uint32
+	settle func() // run by giveUp before the PID goes (the consumer's flush)
+	giving sync.Once
+	gaveUp atomic.Bool
 }
 
 func (s *side) errorf(format string, args ...any) error {
@@ -265,22 +284,104 @@ func (s *side) attach(pid, start *atomic.Uint64, resume func() error) error {
 		fl = 1
 	}
 	s.ownFenceless.Store(fl)
+	if s.takes != nil {
+		s.takes.Add(1)
+	}
 	s.ownClosed.Store(0)
 	start.Store(st)
 	pid.Store(self)
+	s.ownPID, s.self = pid, self
 	signal(s.wakeFD)
 	return nil
 }
 
 // close closes this side once: it interrupts a sleep, runs mark (which
-// tells the other side, in the header), and wakes the other side. A fault
-// in mark is its error; the side is closed all the same.
+// tells the other side, in the header), wakes the other side, and gives
+// the side up (giveUp) unless another goroutine holds a slot or a frame of
+// it: then that goroutine's next call gives it up. A fault in mark is its
+// error; the side is closed all the same.
+//
+// The swap of closed below and the look at held that follows it pair with
+// the side's goroutine's store of held and its look at closed (Reserve,
+// Commit, Next, Release): one of the two sees the other's store, as with
+// the waiting flags (ring_fence.go): the swap is a full fence, and when
+// this process stores held without one (setHeld), the membarrier here runs
+// one on that goroutine's CPU. So either this sees held set, or that
+// goroutine sees the side closed before it touches the ring again.
 func (s *side) close(mark func()) error {
 	if s.closed.Swap(true) {
 		return s.errorf("%w", ErrRingClosed)
 	}
 	s.interrupt()
+	if s.fenceless {
+		fenceOthers()
+	}
 	_, err := protectSide(s, "close", func() (struct{}, error) { mark(); return struct{}{}, nil })
 	signal(s.wakeFD)
+	// A wait that the interrupt ended has returned once this lock is ours.
+	if closeAwaitsSlow != nil {
+		closeAwaitsSlow(s)
+	}
+	s.slow.Lock()
+	held := atomic.LoadUint32(&s.held)
+	s.slow.Unlock()
+	if held == 0 {
+		s.giveUp()
+	}
 	return err
+}
+
+// retire closes what this side holds in this process (its cancel eventfd
+// and its watch on the other process): at Ring.Close, or when the Ring
+// hands out the side again once it was given up, when no goroutine waits
+// on them any more.
+func (s *side) retire() {
+	s.peer.close()
+	unix.Close(s.cancelFD)
+}
+
+// closeAwaitsSlow and beforeGiveUp, if set, run in close before it waits
+// for the side's slow calls, and in giveUp before it clears the PID: a
+// test's way to see in which order a Close and an interrupted wait go.
+var (
+	closeAwaitsSlow func(s *side)
+	beforeGiveUp    func(s *side)
+)
+
+// setHeld stores held: a plain store when this process publishes without
+// fences (close's membarrier orders it), a sequentially consistent one
+// otherwise.
+func (s *side) setHeld(v uint32) {
+	if s.fenceless {
+		storeFlag(&s.held, v)
+	} else {
+		atomic.StoreUint32(&s.held, v)
+	}
+}
+
+// giveUp clears this side's PID in the header, once, if it is still this
+// process's: the side is then free for any process to take, this one
+// included (Ring.Producer, Ring.Consumer). Only the PID word is cleared,
+// with a compare-and-swap: a taker that read this PID is told the side is
+// busy (the holder's check then finds no PID, or this live process), one
+// that read 0 stores its start time and then its PID, which nothing here
+// overwrites. The side's goroutine calls it too, when it finds the side
+// closed while it held a slot or a frame (close left the giving up to it),
+// and it touches the ring no more afterwards.
+func (s *side) giveUp() {
+	s.giving.Do(func() {
+		if beforeGiveUp != nil {
+			beforeGiveUp(s)
+		}
+		if s.ownPID != nil {
+			protectSide(s, "close", func() (struct{}, error) {
+				if s.settle != nil {
+					s.settle()
+				}
+				s.ownPID.CompareAndSwap(s.self, 0)
+				return struct{}{}, nil
+			})
+		}
+		s.gaveUp.Store(true)
+	})
 }
