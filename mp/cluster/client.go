@@ -310,43 +310,58 @@ func (c *Client) WaitHosts(ctx context.Context, n int, command string, more ...s
 			return nil, fmt.Errorf("cluster: %w: WaitHosts: command: %v", ErrConfig, err)
 		}
 	}
+	// Every host answers each request at once: the answers are counted as
+	// they come, on the subscription's own goroutine, whose queue holds
+	// them all (a channel of its own would drop those past its room).
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var hosts []Host
+	enough := make(chan struct{})
 	inbox := c.nc.NewRespInbox()
-	answers := make(chan *nats.Msg, 64)
-	sub, err := c.nc.ChanSubscribe(inbox, answers)
+	sub, err := c.nc.Subscribe(inbox, func(msg *nats.Msg) {
+		var h Host
+		if json.Unmarshal(msg.Data, &h) != nil || !h.serves(commands) {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen[h.Name] && len(hosts) < n {
+			seen[h.Name] = true
+			if hosts = append(hosts, h); len(hosts) == n {
+				close(enough)
+			}
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: hosts: %w", err)
 	}
 	defer sub.Unsubscribe()
-	seen := map[string]Host{}
-	var hosts []Host
+	answered := func() []Host {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(hosts)
+	}
 	ask := time.NewTicker(100 * time.Millisecond)
 	defer ask.Stop()
-	for len(hosts) < n {
+	for n > 0 {
 		if err := c.nc.PublishRequest(c.cfg.Prefix+".hosts", inbox, nil); err != nil {
-			return hosts, fmt.Errorf("cluster: hosts: %w", err)
+			return answered(), fmt.Errorf("cluster: hosts: %w", err)
 		}
-	wait:
-		for {
+		select {
+		case <-enough:
+			return answered(), nil
+		case <-ask.C:
+		case <-ctx.Done():
 			select {
-			case msg := <-answers:
-				var h Host
-				if json.Unmarshal(msg.Data, &h) == nil && h.serves(commands) {
-					if _, dup := seen[h.Name]; !dup {
-						seen[h.Name] = h
-						hosts = append(hosts, h)
-					}
-				}
-				if len(hosts) >= n {
-					break wait
-				}
-			case <-ask.C:
-				break wait
-			case <-ctx.Done():
-				return hosts, fmt.Errorf("cluster: waiting for %d worker hosts serving %s, %d answered: %w", n, strings.Join(commands, ", "), len(hosts), context.Cause(ctx))
+			case <-enough: // there too: select picks either, the hosts win
+				return answered(), nil
+			default:
 			}
+			got := answered()
+			return got, fmt.Errorf("cluster: waiting for %d worker hosts serving %s, %d answered: %w", n, strings.Join(commands, ", "), len(got), context.Cause(ctx))
 		}
 	}
-	return hosts, nil
+	return nil, nil
 }
 
 // serves says whether h serves every command named.

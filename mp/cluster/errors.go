@@ -40,9 +40,11 @@ var (
 	// ErrLost is wrapped by the error of a Wait whose result the server
 	// may have lost: its results stream was made again (the server came
 	// back without its storage, or someone deleted the stream) while the
-	// task was pending. The task may have run, or may still run (one
-	// submitted just as the server came back): submit it again if it must
-	// run, handlers being idempotent.
+	// task was pending. The task may have run, or may still run, its
+	// result then dropped by the client: every task still queued runs
+	// when the results stream alone was deleted, and one submitted just
+	// as the server came back may. Submit it again if it must run,
+	// handlers being idempotent.
 	ErrLost = errors.New("result lost by the server")
 )
 
