@@ -15,7 +15,7 @@ import (
 // Every process this package starts carries a name that tools can find:
 //
 //	argv[0] = "mp:<program>/<name>"   e.g. "mp:ping/my-process"
-//	comm    = "mp:<name>", cut to 15 bytes by the kernel
+//	comm    = "mp:<name>", cut to the 15 bytes the kernel keeps, between characters
 //
 // ps, htop and smem show argv[0]; pgrep -f '^mp:' and aux/cleanup.bash find
 // exactly our processes by it, and never anybody else's.
@@ -51,9 +51,15 @@ func checkProcessName(name string) error {
 	return nil
 }
 
-// setThreadName sets the calling thread's name (comm), cut to 15 bytes.
+// setThreadName sets the calling thread's name (comm), cut to the 15
+// bytes the kernel keeps (prctl(2), PR_SET_NAME), before a character that
+// would not fit whole.
 func setThreadName(name string) {
+	for len(name) > 15 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
 	b := make([]byte, 16)
-	copy(b[:15], name)
+	copy(b, name)
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
 }

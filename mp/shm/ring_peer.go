@@ -62,7 +62,10 @@ func (p *peer) fd() (int, error) {
 	}
 	fd, err := unix.PidfdOpen(int(pid), 0)
 	if errors.Is(err, unix.ESRCH) {
-		return -1, p.died(pid, "no such process")
+		// It took its side, so it ran: it has exited and been reaped
+		// since, before or after our first look, which is a matter of
+		// timing the words must not depend on.
+		return -1, p.died(pid, "exited")
 	}
 	if err != nil {
 		return -1, fmt.Errorf("watch the other side, process %d: pidfd_open: %w", pid, err)

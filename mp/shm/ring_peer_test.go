@@ -34,3 +34,26 @@ func TestPeerReapedWhileLookedAtExited(t *testing.T) {
 	require.ErrorIs(t, err, ErrPeerDied)
 	assert.Contains(t, err.Error(), "exited without closing its side")
 }
+
+// Fault (stream_producer_killed failed 3 times in 150 since the ring's
+// calls run under the fault guard, which moved the consumer's first look
+// at its peer later): the peer is killed and reaped before the consumer
+// first watches it, so that pidfd_open finds no such process. That is the
+// same exit as one seen a moment earlier, and is told in the same words.
+func TestPeerReapedBeforeItIsWatchedExited(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	pid := cmd.Process.Pid
+	start, err := startTime(pid)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait() // reaped: its PID names no process now
+	var pidw, startw atomic.Uint64
+	pidw.Store(uint64(pid))
+	startw.Store(start)
+	p := newPeer(&pidw, &startw)
+	defer p.close()
+	_, err = p.fd()
+	require.ErrorIs(t, err, ErrPeerDied)
+	assert.Contains(t, err.Error(), "exited without closing its side")
+}
