@@ -37,7 +37,8 @@ type Consumer struct {
 // released (see Release). A consumer that takes the side from one that
 // closed it (this process's included: see Consumer.Close) starts after
 // the last frame released, and opens the side again: the producer's
-// Reserve no longer fails with io.ErrClosedPipe. It fails with ErrBusy
+// Reserve, which failed with io.ErrClosedPipe while the side was closed,
+// succeeds again. Consumer fails with ErrBusy
 // while a live process (this one included) holds the side, with
 // ErrRingClosed after Close, and with the error of the check when whether
 // the process that consumed is alive cannot be told.
