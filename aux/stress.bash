@@ -7,10 +7,52 @@
 #
 #   bash aux/stress.bash [COUNT]     (make stress, STRESS_COUNT=20)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
-count=${1:-20}
-[[ $count =~ ^[1-9][0-9]*$ ]] || { echo "stress.bash: COUNT must be a positive number, got '$count'" >&2; exit 2; }
+usage() {
+	cat <<'EOF'
+Usage: aux/stress.bash [COUNT]
+
+Runs the whole suite COUNT times (go test -count=COUNT ./..., COUNT 20 by
+default) while another go test ./... runs beside it, again and again,
+until the first ends: the flakes that only a loaded machine shows. It
+keeps both cores busy for about COUNT minutes. make stress runs it, with
+COUNT from STRESS_COUNT.
+
+Environment:
+  STRESS_DIR   where both runs' logs go (default: a new directory
+               /tmp/mp-stress.XXXXXX)
+
+At the end it removes what the killed load runs left behind
+(aux/cleanup.bash), then prints the counted run's results and each load
+run's status. Exit status: the counted run's (0 when every package
+passed), 2 for a usage error.
+EOF
+}
+
+die_usage() {
+	echo "stress.bash: $*" >&2
+	echo "Try 'aux/stress.bash --help'." >&2
+	exit 2
+}
+
+count=
+while (($#)); do
+	case $1 in
+		-h | --help) usage; exit 0 ;;
+		# A negative COUNT is no option: the check below names it.
+		-[!0-9]*) die_usage "unknown option '$1'" ;;
+		*)
+			[[ -z $count ]] || die_usage "unexpected argument '$1' after COUNT $count"
+			count=$1
+			;;
+	esac
+	shift
+done
+count=${count:-20}
+[[ $count =~ ^[1-9][0-9]*$ ]] || die_usage "COUNT must be a positive number, got '$count'"
+
+# From here on, paths are the repository root's.
+cd "$(dirname "$0")/.."
 dir=${STRESS_DIR:-$(mktemp -d /tmp/mp-stress.XXXXXX)}
 mkdir -p "$dir"
 echo "stress: go test -count=$count -timeout $((count * 2))m ./... with a go test ./... loop beside it; logs in $dir"
@@ -50,7 +92,7 @@ stop_load
 trap - EXIT
 # The load's test binaries were killed mid-test: what they had made in
 # /dev/shm (or started) is left, stale; remove that, and only that.
-bash "$(dirname "$0")/cleanup.bash" | sed 's/^/stress: after the load: /'
+bash aux/cleanup.bash | sed 's/^/stress: after the load: /'
 
 grep -E '^(ok|FAIL|---)' "$dir/counted.log" || true
 echo "stress: go test -count=$count -timeout $timeout ./...: status $status after $((end - start)) s"

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -43,12 +44,17 @@ func main() {
 	// First, always: in the child this runs the backend and exits.
 	mp.Init()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	names := os.Args[1:]
+	// The command line, with the flag package: -h prints the usage and
+	// exits 0, an unknown flag exits 2; "--" lets a name start with "-".
+	flag.Usage = func() { fmt.Fprintln(flag.CommandLine.Output(), "usage: greeter [name ...]") }
+	flag.Parse()
+	names := flag.Args()
 	if len(names) == 0 {
 		names = []string{"world"}
 	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	err := run(ctx, names)
 	if ctx.Err() != nil {
 		// Ctrl-C or SIGTERM: run has stopped the backend, and its error

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +35,18 @@ func init() { mp.HandleCommand(squarers, square, (*worker).square) }
 
 func main() {
 	mp.Init() // a worker runs its loop here and never returns
+
+	// The command line, with the flag package: -h prints the usage and
+	// exits 0; an unknown flag, or any argument, exits 2 before anything
+	// has started.
+	flag.Usage = func() { fmt.Fprintln(flag.CommandLine.Output(), "usage: pool") }
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "pool: unexpected arguments %q: pool takes no arguments\n", flag.Args())
+		flag.Usage()
+		os.Exit(2)
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Stdout, 3, 8)

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -113,6 +114,18 @@ var (
 
 func main() {
 	mp.Init()
+
+	// The command line, with the flag package: -h prints the usage and
+	// exits 0; an unknown flag, or any argument, exits 2 before anything
+	// has started.
+	flag.Usage = func() { fmt.Fprintln(flag.CommandLine.Output(), "usage: squares") }
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "squares: unexpected arguments %q: squares takes no arguments\n", flag.Args())
+		flag.Usage()
+		os.Exit(2)
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Stdout)
