@@ -39,7 +39,7 @@ type Client struct {
 
 	reviving sync.Mutex     // one revive at a time
 	made     time.Time      // when the results stream was made (under reviving, after NewClient)
-	revives  sync.WaitGroup // revives running; Close waits for them
+	revives  sync.WaitGroup // revives and watchTasks running; Close waits for them
 	stop     chan struct{}  // closed by Close
 
 	mu      sync.Mutex
@@ -54,6 +54,17 @@ type waiting struct {
 	done chan struct{}
 	msg  jetstream.Msg
 	err  error
+	seq  uint64 // its sequence in the task stream, once stored (under c.mu)
+}
+
+// settled says whether w's wait has ended. c.mu must be held.
+func (w *waiting) settled() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // settle ends w's wait with msg, or err if msg is nil, unless it ended
@@ -93,12 +104,17 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 	}
 	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}, stop: make(chan struct{})}
 	c.cons = cfg.resultConsumer(c.id)
-	if c.made, err = c.resultsMade(ctx); err != nil {
+	if c.made, err = c.streamMade(ctx, cfg.resultStream()); err != nil {
+		return nil, err
+	}
+	tasksMade, err := c.streamMade(ctx, cfg.taskStream())
+	if err != nil {
 		return nil, err
 	}
 	if err := c.readResults(ctx); err != nil {
 		return nil, err
 	}
+	c.revives.Go(func() { c.watchTasks(taskWatchEvery, tasksMade) })
 	return c, nil
 }
 
@@ -232,13 +248,17 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	}
 	c.pending[id] = w
 	c.mu.Unlock()
-	if err := c.publish(ctx, msg, id); err != nil {
+	seq, err := c.publish(ctx, msg, id)
+	if err != nil {
 		c.forget(id)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: %w", ErrTooLarge, err)
 		}
 		return nil, fmt.Errorf("cluster: submit %q: %w", cmd.Name(), err)
 	}
+	c.mu.Lock()
+	w.seq = seq
+	c.mu.Unlock()
 	t := &Task[Resp]{c: c, id: id, command: cmd.Name(), w: w}
 	// A task nobody can wait for any more (submitted and forgotten) must
 	// not keep its entry, and its result once it comes, for the client's
@@ -247,18 +267,22 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	return t, nil
 }
 
-// publish stores task msg of ID id in the task stream. A publish that no
-// stream answers stored nothing: the streams are made again, and msg
-// published once more.
-func (c *Client) publish(ctx context.Context, msg *nats.Msg, id string) error {
-	_, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+// publish stores task msg of ID id in the task stream and returns its
+// sequence there (the first store's, for a retry the server found a
+// duplicate of). A publish that no stream answers stored nothing: the
+// streams are made again, and msg published once more.
+func (c *Client) publish(ctx context.Context, msg *nats.Msg, id string) (uint64, error) {
+	ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		if err = ensureStreams(ctx, c.js, c.cfg); err != nil {
-			return unprefixed{err}
+			return 0, unprefixed{err}
 		}
-		_, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+		ack, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
 	}
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
 }
 
 // forget drops the pending entry of task id.
