@@ -37,10 +37,12 @@ type Client struct {
 	id   string
 	cons string // the results consumer's name
 
-	reviving sync.Mutex     // one revive at a time
-	made     time.Time      // when the results stream was made (under reviving, after NewClient)
-	revives  sync.WaitGroup // revives and watchTasks running; Close waits for them
-	stop     chan struct{}  // closed by Close
+	reviving sync.Mutex      // one revive at a time
+	made     time.Time       // when the results stream was made (under reviving, after NewClient)
+	revives  sync.WaitGroup  // revives and watchTasks running; Close waits for them
+	stop     chan struct{}   // closed by Close
+	stopped  context.Context // ended by Close
+	cancel   context.CancelFunc
 
 	mu      sync.Mutex
 	pending map[string]*waiting // by task ID; removed when its result arrives
@@ -104,6 +106,7 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 	}
 	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}, stop: make(chan struct{})}
 	c.cons = cfg.resultConsumer(c.id)
+	c.stopped, c.cancel = context.WithCancel(context.Background())
 	if c.made, err = c.streamMade(ctx, cfg.resultStream()); err != nil {
 		return nil, err
 	}
@@ -138,6 +141,7 @@ func (c *Client) Close() {
 		return
 	}
 	close(c.stop)
+	c.cancel()
 	c.revives.Wait() // a revive in progress could make the consumer again
 	c.mu.Lock()
 	cc := c.cc
@@ -173,7 +177,8 @@ func (t *Task[Resp]) ID() string { return t.id }
 // Wait waits for the task's result and returns the reply, or the task's
 // *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
 // wrapping ErrBadReply, ErrClosed if the client was closed before the
-// result came, ErrLost if the server lost its results stream meanwhile,
+// result came, ErrLost if the server holds neither the task nor its
+// result any more (its stream was deleted, purged or lost: see ErrLost),
 // ErrConfig if a stream of another Config took that stream's place,
 // nats.ErrConnectionClosed if its connection was, or ctx's
 // error if ctx ends first (a result already there is returned, whatever
@@ -306,18 +311,6 @@ func Call[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Re
 		c.forget(t.id)
 	}
 	return resp, err
-}
-
-// headerSize is the size of h on the wire: "NATS/1.0\r\n", a line per
-// value, and an empty line.
-func headerSize(h nats.Header) int {
-	n := len("NATS/1.0\r\n\r\n")
-	for k, vs := range h {
-		for _, v := range vs {
-			n += len(k) + len(": ") + len(v) + len("\r\n")
-		}
-	}
-	return n
 }
 
 // WaitHosts asks which worker hosts serve the client's Config.Prefix, again

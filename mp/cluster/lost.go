@@ -36,36 +36,30 @@ func (c *Client) streamMade(ctx context.Context, name string) (time.Time, error)
 func (c *Client) watchTasks(every time.Duration, made time.Time) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	closed, cancel := context.WithCancel(context.Background()) // Close need not wait for a round
-	defer cancel()
-	go func() {
-		select {
-		case <-c.stop:
-			cancel()
-		case <-closed.Done():
-		}
-	}()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-tick.C:
 		}
-		ctx, end := context.WithTimeout(closed, c.cfg.Timeout)
-		made, _ = c.checkTasks(ctx, made)
-		end()
+		made, _ = c.checkTasks(c.stopped, made)
 	}
 }
 
 // checkTasks is a round of watchTasks; made is when the task stream seen
 // last was made, and the stream's creation time is returned. An error
-// (the server away) leaves the check to the next round.
+// (the server away, or ctx ended: Close) leaves the check to the next
+// round. Each request to the server is bounded by Config.Timeout.
 func (c *Client) checkTasks(ctx context.Context, made time.Time) (time.Time, error) {
 	low := c.lowestPending()
 	if low == 0 {
 		return made, nil
 	}
-	st, err := c.js.Stream(ctx, c.cfg.taskStream())
+	var st jetstream.Stream
+	err := c.within(ctx, func(ctx context.Context) (err error) {
+		st, err = c.js.Stream(ctx, c.cfg.taskStream())
+		return err
+	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return made, c.sweep(ctx, "the task stream "+c.cfg.taskStream()+" is gone (deleted, or lost by the server)", nil)
 	}
@@ -106,7 +100,8 @@ func (c *Client) lowestPending() uint64 {
 // in the results stream (one there reaches the client). A worker stores a
 // result before it removes the task: a task looked up between the two is
 // found in one or the other. A Submit whose acknowledgement comes during
-// a sweep is not looked up by it. It costs a request or two per task, and
+// a sweep is not looked up by it. It costs a request or two per task, each
+// bounded by Config.Timeout (not the sweep: there may be many), and
 // returns the first error that leaves a task's whereabouts unknown.
 func (c *Client) sweep(ctx context.Context, why string, only func(seq uint64) bool) error {
 	type task struct {
@@ -135,7 +130,11 @@ func (c *Client) sweep(ctx context.Context, why string, only func(seq uint64) bo
 	}
 	for _, t := range tasks {
 		if queue != nil {
-			msg, err := queue.GetMsg(ctx, t.seq)
+			var msg *jetstream.RawStreamMsg
+			err := c.within(ctx, func(ctx context.Context) (err error) {
+				msg, err = queue.GetMsg(ctx, t.seq)
+				return err
+			})
 			if err == nil && msg.Header.Get(nats.MsgIdHdr) == t.id {
 				continue // queued or running
 			}
@@ -144,7 +143,10 @@ func (c *Client) sweep(ctx context.Context, why string, only func(seq uint64) bo
 			}
 		}
 		if results != nil {
-			_, err := results.GetLastMsgForSubject(ctx, c.cfg.resultSubject(c.id, t.id))
+			err := c.within(ctx, func(ctx context.Context) error {
+				_, err := results.GetLastMsgForSubject(ctx, c.cfg.resultSubject(c.id, t.id))
+				return err
+			})
 			if err == nil {
 				continue // the results consumer brings it
 			}
@@ -159,9 +161,21 @@ func (c *Client) sweep(ctx context.Context, why string, only func(seq uint64) bo
 	return nil
 }
 
+// within calls f with a context that ends with ctx or after
+// Config.Timeout.
+func (c *Client) within(ctx context.Context, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	return f(ctx)
+}
+
 // stream returns stream name, nil if there is none.
 func (c *Client) stream(ctx context.Context, name string) (jetstream.Stream, error) {
-	st, err := c.js.Stream(ctx, name)
+	var st jetstream.Stream
+	err := c.within(ctx, func(ctx context.Context) (err error) {
+		st, err = c.js.Stream(ctx, name)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, nil
 	}

@@ -155,13 +155,13 @@ func (c *Client) remake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !made.Equal(c.made) {
-		if err := c.sweep(ctx, "the server's results stream "+c.cfg.resultStream()+" was made again (the server lost its storage, or someone deleted the stream)", nil); err != nil {
+	if !made.Equal(c.made) { // each lookup timed, not the sweep (see sweep); Close ends it
+		if err := c.sweep(c.stopped, "the server's results stream "+c.cfg.resultStream()+" was made again (the server lost its storage, or someone deleted the stream)", nil); err != nil {
 			return err
 		}
 		c.made = made
 	}
-	return c.readResults(ctx)
+	return c.timed(c.readResults) // the sweep may have taken ctx's time
 }
 
 // unprefixed is an error of this package without its "cluster: ", to be
