@@ -89,3 +89,42 @@ func mustEncode(t *testing.T, v any) []byte {
 	require.NoError(t, err)
 	return data
 }
+
+// A pending task that has left the task stream (here purged past it) but
+// whose result is stored, as when its worker stored the result and
+// acknowledged the task before the client took the result, is not failed
+// by the watch: the results consumer brings the result. The test stops
+// the client's reading of results (as a client slow to take them) and
+// makes the pending entries by hand: the lookup alone decides.
+func TestTaskGoneWithItsResultStoredIsNotLost(t *testing.T) {
+	_, nc := serverConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := NewClient(ctx, nc, Config{})
+	require.NoError(t, err)
+	defer c.Close()
+	c.mu.Lock()
+	c.cc.Stop()
+	c.mu.Unlock()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "MP_TASKS")
+	require.NoError(t, err)
+	require.NoError(t, st.Purge(ctx, jetstream.WithPurgeSequence(10))) // first sequence 10
+	require.NoError(t, publishResult(ctx, nc, c.cfg, c.id, "done", "sq", statusOK, mustEncode(t, 1), "", 1))
+	gone := &waiting{done: make(chan struct{}), seq: 3}
+	lost := &waiting{done: make(chan struct{}), seq: 4}
+	c.mu.Lock()
+	c.pending["done"], c.pending["lost"] = gone, lost
+	c.mu.Unlock()
+
+	made, err := c.streamMade(ctx, "MP_TASKS")
+	require.NoError(t, err)
+	_, err = c.checkTasks(ctx, made)
+	require.NoError(t, err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	assert.False(t, gone.settled(), "the task whose result is stored was failed: %v", gone.err)
+	require.True(t, lost.settled(), "the task without a result was not failed")
+	assert.ErrorIs(t, lost.err, ErrLost)
+}
