@@ -37,10 +37,12 @@ type Client struct {
 	id   string
 	cons string // the results consumer's name
 
-	reviving sync.Mutex     // one revive at a time
-	made     time.Time      // when the results stream was made (under reviving, after NewClient)
-	revives  sync.WaitGroup // revives running; Close waits for them
-	stop     chan struct{}  // closed by Close
+	reviving sync.Mutex      // one revive at a time
+	made     time.Time       // when the results stream was made (under reviving, after NewClient)
+	revives  sync.WaitGroup  // revives and watchTasks running; Close waits for them
+	stop     chan struct{}   // closed by Close
+	stopped  context.Context // ended by Close
+	cancel   context.CancelFunc
 
 	mu      sync.Mutex
 	pending map[string]*waiting // by task ID; removed when its result arrives
@@ -54,6 +56,17 @@ type waiting struct {
 	done chan struct{}
 	msg  jetstream.Msg
 	err  error
+	seq  uint64 // its sequence in the task stream, once stored (under c.mu)
+}
+
+// settled says whether w's wait has ended. c.mu must be held.
+func (w *waiting) settled() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // settle ends w's wait with msg, or err if msg is nil, unless it ended
@@ -93,12 +106,18 @@ func NewClient(ctx context.Context, nc *nats.Conn, cfg Config) (*Client, error) 
 	}
 	c := &Client{nc: nc, js: js, cfg: cfg, id: nuid.Next(), pending: map[string]*waiting{}, stop: make(chan struct{})}
 	c.cons = cfg.resultConsumer(c.id)
-	if c.made, err = c.resultsMade(ctx); err != nil {
+	c.stopped, c.cancel = context.WithCancel(context.Background())
+	if c.made, err = c.streamMade(ctx, cfg.resultStream()); err != nil {
+		return nil, err
+	}
+	tasksMade, err := c.streamMade(ctx, cfg.taskStream())
+	if err != nil {
 		return nil, err
 	}
 	if err := c.readResults(ctx); err != nil {
 		return nil, err
 	}
+	c.revives.Go(func() { c.watchTasks(taskWatchEvery, tasksMade) })
 	return c, nil
 }
 
@@ -122,6 +141,7 @@ func (c *Client) Close() {
 		return
 	}
 	close(c.stop)
+	c.cancel()
 	c.revives.Wait() // a revive in progress could make the consumer again
 	c.mu.Lock()
 	cc := c.cc
@@ -157,7 +177,8 @@ func (t *Task[Resp]) ID() string { return t.id }
 // Wait waits for the task's result and returns the reply, or the task's
 // *TaskError (wrapping ErrHandler, ErrFailed or ErrBadRequest), an error
 // wrapping ErrBadReply, ErrClosed if the client was closed before the
-// result came, ErrLost if the server lost its results stream meanwhile,
+// result came, ErrLost if the server holds neither the task nor its
+// result any more (its stream was deleted, purged or lost: see ErrLost),
 // ErrConfig if a stream of another Config took that stream's place,
 // nats.ErrConnectionClosed if its connection was, or ctx's
 // error if ctx ends first (a result already there is returned, whatever
@@ -232,13 +253,17 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	}
 	c.pending[id] = w
 	c.mu.Unlock()
-	if err := c.publish(ctx, msg, id); err != nil {
+	seq, err := c.publish(ctx, msg, id)
+	if err != nil {
 		c.forget(id)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: %w", ErrTooLarge, err)
 		}
 		return nil, fmt.Errorf("cluster: submit %q: %w", cmd.Name(), err)
 	}
+	c.mu.Lock()
+	w.seq = seq
+	c.mu.Unlock()
 	t := &Task[Resp]{c: c, id: id, command: cmd.Name(), w: w}
 	// A task nobody can wait for any more (submitted and forgotten) must
 	// not keep its entry, and its result once it comes, for the client's
@@ -247,18 +272,22 @@ func Submit[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, 
 	return t, nil
 }
 
-// publish stores task msg of ID id in the task stream. A publish that no
-// stream answers stored nothing: the streams are made again, and msg
-// published once more.
-func (c *Client) publish(ctx context.Context, msg *nats.Msg, id string) error {
-	_, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+// publish stores task msg of ID id in the task stream and returns its
+// sequence there (the first store's, for a retry the server found a
+// duplicate of). A publish that no stream answers stored nothing: the
+// streams are made again, and msg published once more.
+func (c *Client) publish(ctx context.Context, msg *nats.Msg, id string) (uint64, error) {
+	ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		if err = ensureStreams(ctx, c.js, c.cfg); err != nil {
-			return unprefixed{err}
+			return 0, unprefixed{err}
 		}
-		_, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
+		ack, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(3))
 	}
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
 }
 
 // forget drops the pending entry of task id.
@@ -282,18 +311,6 @@ func Call[Req, Resp any](ctx context.Context, c *Client, cmd *mp.Command[Req, Re
 		c.forget(t.id)
 	}
 	return resp, err
-}
-
-// headerSize is the size of h on the wire: "NATS/1.0\r\n", a line per
-// value, and an empty line.
-func headerSize(h nats.Header) int {
-	n := len("NATS/1.0\r\n\r\n")
-	for k, vs := range h {
-		for _, v := range vs {
-			n += len(k) + len(": ") + len(v) + len("\r\n")
-		}
-	}
-	return n
 }
 
 // WaitHosts asks which worker hosts serve the client's Config.Prefix, again

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/nats-io/nats.go"
 )
 
 // Requests and replies travel as CBOR, the encoding of mp's typed commands,
@@ -96,4 +97,16 @@ func mapKey(data []byte, i int) (string, bool) {
 			return "", false
 		}
 	}
+}
+
+// headerSize is the size of h on the wire: "NATS/1.0\r\n", a line per
+// value, and an empty line.
+func headerSize(h nats.Header) int {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": ") + len(v) + len("\r\n")
+		}
+	}
+	return n
 }

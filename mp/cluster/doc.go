@@ -49,8 +49,12 @@
 // that comes back without its storage, or an operator who deletes a stream
 // or a consumer, is met the same way: the workers make the streams and
 // their task consumers again, a Submit the streams, a client its results
-// consumer; a Wait pending while its results stream was lost ends with
-// ErrLost.
+// consumer. A client looks its pending tasks up when it finds that a
+// stream was made again, or the task stream deleted or purged (it asks
+// about the task stream every 2 s while a task is pending; one request,
+// whatever the number of tasks): a Wait whose task is still queued or
+// running, or whose result is stored, goes on; one whose task and result
+// are both gone ends with ErrLost.
 //
 // After Config.MaxDeliver attempts a task fails with an error wrapping
 // ErrFailed: the worker that saw the last attempt fail reports it. A task

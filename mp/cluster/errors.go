@@ -37,14 +37,23 @@ var (
 	// ErrClosed is wrapped by the error of a Submit after Client.Close,
 	// and of a Wait whose client was closed before its result came.
 	ErrClosed = errors.New("client closed")
-	// ErrLost is wrapped by the error of a Wait whose result the server
-	// may have lost: its results stream was made again (the server came
-	// back without its storage, or someone deleted the stream) while the
-	// task was pending. The task may have run, or may still run, its
-	// result then dropped by the client: every task still queued runs
-	// when the results stream alone was deleted, and one submitted just
-	// as the server came back may. Submit it again if it must run,
-	// handlers being idempotent.
+	// ErrLost is wrapped by the error of a Wait whose task the server
+	// holds no more, nor its result: the task stream was deleted, purged
+	// or made again (by an operator, or a server back without its
+	// storage) before the task's result was stored, or the results
+	// stream was made again after it was stored and before the client
+	// took it. The client asks about the task stream every 2 s while a
+	// task is pending, and notices a results stream made again when its
+	// consumer goes (at once when the stream is deleted, after two
+	// missed heartbeats, about 4 s, when the server came back). It then
+	// looks each pending task up: one still in the task stream (queued or
+	// running, whenever it was submitted) or whose result is in the
+	// results stream goes on waiting; only the others end with ErrLost.
+	// A task that a worker was running when its stream went may still
+	// store its result, which the client then drops. A purge of some
+	// subjects or sequences of the task stream is noticed only once the
+	// tasks stored before the purged ones have left the stream. Submit
+	// the task again if it must run, handlers being idempotent.
 	ErrLost = errors.New("result lost by the server")
 )
 

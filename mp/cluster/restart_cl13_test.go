@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,11 @@ func TestTaskConsumerDeletedIsMadeAgain(t *testing.T) {
 // response from stream" until someone made the streams, the client never
 // made its results consumer again (it looked only for a missing consumer,
 // not a missing stream), and the Wait lasted until its ctx.
+//
+// Fault (cl13b): a task submitted after the server came back, before the
+// client noticed (here in revive, just before the client makes its
+// consumer again), ended with ErrLost too, though it was stored in the
+// new task stream and ran. It now gets its result.
 func TestServerBackWithoutItsStreams(t *testing.T) {
 	s, err := embedded.Start(embedded.Config{})
 	require.NoError(t, err)
@@ -64,6 +70,15 @@ func TestServerBackWithoutItsStreams(t *testing.T) {
 	assert.Equal(t, 4, r.Square)
 	lost, err := cluster.Submit(ctx, c, mp.NewCommand[int, int]("unserved"), 1)
 	require.NoError(t, err)
+	meanwhile := make(chan *cluster.Task[Result], 1)
+	var once sync.Once
+	cluster.SetBeforeRecreate(t, func() {
+		once.Do(func() {
+			task, err := cluster.Submit(ctx, c, square, Job{N: 6})
+			assert.NoError(t, err, "the Submit after the server came back")
+			meanwhile <- task
+		})
+	})
 
 	s.Shutdown()
 	s, err = embedded.Start(embedded.Config{Port: port})
@@ -71,7 +86,20 @@ func TestServerBackWithoutItsStreams(t *testing.T) {
 	_, err = lost.Wait(ctx)
 	require.ErrorIs(t, err, cluster.ErrLost)
 	require.NoError(t, ctx.Err(), "the Wait ended with its ctx")
-	assert.Contains(t, err.Error(), "results stream MP_RESULTS was made again")
+	// The client's watch of the task stream or its revive, whichever
+	// noticed first, says which stream is gone or was made again.
+	assert.Contains(t, err.Error(), "and the server holds neither the task nor its result")
+
+	var task *cluster.Task[Result]
+	select {
+	case task = <-meanwhile:
+		require.NotNil(t, task)
+	case <-ctx.Done():
+		t.Fatal("the client did not make its results consumer again")
+	}
+	r, err = task.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 36, r.Square)
 
 	r, err = cluster.Call(ctx, c, square, Job{N: 3})
 	require.NoError(t, err)

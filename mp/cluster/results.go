@@ -141,30 +141,27 @@ func (c *Client) revive() {
 
 // remake makes the results consumer again, and the streams first if the
 // server lost them. A results stream made again (by remake, a Submit or a
-// worker host) holds none of the results stored before: the Waits pending
-// then end with ErrLost rather than last until their ctx.
+// worker host) holds none of the results stored before: each task pending
+// then is looked up (sweep). One still in the task stream (queued, or
+// running; submitted before the results stream went, or after the server
+// came back) stores its result in the new stream, which the new consumer
+// reads: its Wait goes on. One whose result is in neither ends with
+// ErrLost rather than last until its ctx.
 func (c *Client) remake(ctx context.Context) error {
 	if err := ensureStreams(ctx, c.js, c.cfg); err != nil {
 		return err
 	}
-	made, err := c.resultsMade(ctx)
+	made, err := c.streamMade(ctx, c.cfg.resultStream())
 	if err != nil {
 		return err
 	}
-	if !made.Equal(c.made) {
+	if !made.Equal(c.made) { // each lookup timed, not the sweep (see sweep); Close ends it
+		if err := c.sweep(c.stopped, "the server's results stream "+c.cfg.resultStream()+" was made again (the server lost its storage, or someone deleted the stream)", nil); err != nil {
+			return err
+		}
 		c.made = made
-		c.fail(fmt.Errorf("%w: the server's results stream %s was made again (the server lost its storage, or someone deleted the stream)", ErrLost, c.cfg.resultStream()))
 	}
-	return c.readResults(ctx)
-}
-
-// resultsMade returns when the results stream was made.
-func (c *Client) resultsMade(ctx context.Context) (time.Time, error) {
-	st, err := c.js.Stream(ctx, c.cfg.resultStream())
-	if err != nil {
-		return time.Time{}, fmt.Errorf("cluster: stream %s: %w", c.cfg.resultStream(), err)
-	}
-	return st.CachedInfo().Created, nil
+	return c.timed(c.readResults) // the sweep may have taken ctx's time
 }
 
 // unprefixed is an error of this package without its "cluster: ", to be

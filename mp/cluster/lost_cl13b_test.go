@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/mpgo/mp/mp"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// SetBeforeRecreate sets beforeRecreate until the end of test t: package
+// cluster_test's way to it.
+func SetBeforeRecreate(t testing.TB, f func()) {
+	beforeRecreate = f
+	t.Cleanup(func() { beforeRecreate = nil })
+}
+
+// Fault: an operator deletes or purges the task stream alone while a task
+// is queued. The task is gone, and no result can come; nothing in the
+// client watched the task stream (revive follows the results consumer,
+// which is untouched), so the Wait lasted until its ctx without an error.
+// The client now notices (watchTasks) and the Wait ends with ErrLost. A
+// task submitted after the purge is still queued: it is not failed.
+func TestTaskStreamDeletedOrPurgedEndsTheWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lose func(ctx context.Context, js jetstream.JetStream) error
+		why  string
+	}{
+		{"deleted", func(ctx context.Context, js jetstream.JetStream) error { return js.DeleteStream(ctx, "MP_TASKS") }, "MP_TASKS is gone"},
+		{"purged", func(ctx context.Context, js jetstream.JetStream) error {
+			st, err := js.Stream(ctx, "MP_TASKS")
+			if err == nil {
+				err = st.Purge(ctx)
+			}
+			return err
+		}, "the task left the task stream MP_TASKS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			every := taskWatchEvery
+			taskWatchEvery = 20 * time.Millisecond // read by NewClient
+			t.Cleanup(func() { taskWatchEvery = every })
+			s, nc := serverConn(t)
+			admin, err := Connect(s.URL(), 0)
+			require.NoError(t, err)
+			defer admin.Close()
+			js, err := jetstream.New(admin)
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := NewClient(ctx, nc, Config{})
+			require.NoError(t, err)
+			defer c.Close()
+			unserved := mp.NewCommand[int, int]("unserved")
+			task, err := Submit(ctx, c, unserved, 1)
+			require.NoError(t, err)
+
+			require.NoError(t, tc.lose(ctx, js))
+			wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+			defer wcancel()
+			_, err = task.Wait(wctx)
+			require.ErrorIs(t, err, ErrLost)
+			require.NoError(t, wctx.Err(), "the Wait ended with its ctx")
+			assert.Contains(t, err.Error(), tc.why)
+			assert.Contains(t, err.Error(), "neither the task nor its result")
+
+			// A task queued afterwards stays, and its result comes.
+			later, err := Submit(ctx, c, unserved, 2)
+			require.NoError(t, err)
+			for range 3 { // three rounds of the watch see it queued
+				_, err := c.checkTasks(ctx, time.Time{})
+				require.NoError(t, err)
+			}
+			require.NoError(t, publishResult(ctx, nc, c.cfg, c.id, later.ID(), "unserved", statusOK, mustEncode(t, 4), "", 1))
+			r, err := later.Wait(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, 4, r)
+		})
+	}
+}
+
+// mustEncode encodes v as a reply.
+func mustEncode(t *testing.T, v any) []byte {
+	t.Helper()
+	data, err := encode(v)
+	require.NoError(t, err)
+	return data
+}
+
+// A pending task that has left the task stream (here purged past it) but
+// whose result is stored, as when its worker stored the result and
+// acknowledged the task before the client took the result, is not failed
+// by the watch: the results consumer brings the result. The test stops
+// the client's reading of results (as a client slow to take them) and
+// makes the pending entries by hand: the lookup alone decides.
+func TestTaskGoneWithItsResultStoredIsNotLost(t *testing.T) {
+	_, nc := serverConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := NewClient(ctx, nc, Config{})
+	require.NoError(t, err)
+	defer c.Close()
+	c.mu.Lock()
+	c.cc.Stop()
+	c.mu.Unlock()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "MP_TASKS")
+	require.NoError(t, err)
+	require.NoError(t, st.Purge(ctx, jetstream.WithPurgeSequence(10))) // first sequence 10
+	require.NoError(t, publishResult(ctx, nc, c.cfg, c.id, "done", "sq", statusOK, mustEncode(t, 1), "", 1))
+	gone := &waiting{done: make(chan struct{}), seq: 3}
+	lost := &waiting{done: make(chan struct{}), seq: 4}
+	c.mu.Lock()
+	c.pending["done"], c.pending["lost"] = gone, lost
+	c.mu.Unlock()
+
+	made, err := c.streamMade(ctx, "MP_TASKS")
+	require.NoError(t, err)
+	_, err = c.checkTasks(ctx, made)
+	require.NoError(t, err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	assert.False(t, gone.settled(), "the task whose result is stored was failed: %v", gone.err)
+	require.True(t, lost.settled(), "the task without a result was not failed")
+	assert.ErrorIs(t, lost.err, ErrLost)
+}
