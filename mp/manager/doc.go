@@ -80,8 +80,8 @@
 //
 // When Run's context ends, every worker is stopped in parallel, each with
 // Process.Shutdown bounded by Config.ShutdownTimeout; a worker running a
-// task gets SIGTERM at once, which cancels its handler's context, instead
-// of being waited for. A worker that failed on its own just before (its
+// task, or a call its last task gave up on, gets SIGTERM at once, which
+// cancels its handler's context, instead of being waited for. A worker that failed on its own just before (its
 // handler panicked) was not stopped: its task fails with ErrWorkerDied,
 // and the log and OnExit report the failure, without a restart. When
 // Config.Force is closed (a second Ctrl-C, see Signals), the workers still

@@ -113,3 +113,48 @@ func TestFaultNextTaskWaitsForTheCallGivenUp(t *testing.T) {
 	require.NoError(t, wait())
 	assert.NotContains(t, logs.String(), "stopping it")
 }
+
+// Fault: during the manager's stop, a worker whose process still ran a call
+// its last task had given up on (see settle) was stopped like an idle one:
+// the stop ladder closed its command pipe and waited Options.StopTimeout
+// for the handler before SIGTERM, though nobody waits for that call; here
+// the handler returns on SIGTERM alone, and StopTimeout (30 s) is beyond
+// ShutdownTimeout (5 s), so it was killed at the stop's deadline without
+// ever seeing SIGTERM. It must get SIGTERM at once, as a worker running a
+// task does: the handler says so ("term") and the worker exits by itself,
+// well within ShutdownTimeout.
+func TestFaultStopTerminatesAWorkerFinishingAGivenUpCall(t *testing.T) {
+	cfg, _ := config(1)
+	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.Start = func(ctx context.Context, w *manager.Worker) (*mp.Process, error) {
+		return testWorkers.Start(ctx, mp.Options{Name: w.Name(), StopTimeout: 30 * time.Second})
+	}
+	started := make(chan struct{}, 1)
+	term := make(chan struct{}, 1)
+	cfg.OnMessage = func(w *manager.Worker, msg mp.Message) {
+		switch msg.Command {
+		case "started":
+			started <- struct{}{}
+		case "term":
+			term <- struct{}{}
+		}
+	}
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 1)
+	require.NoError(t, m.Submit(givingUp("first", job{Notify: true, Term: true}, started, out)))
+	cancel, wait := runManager(t, m)
+	first := recv(t, out)
+	require.ErrorIs(t, first.err, context.Canceled)
+	// The loop has put the worker in its wait for the call given up in the
+	// same turn as it ran Done: the stop comes after.
+	stopped := time.Now()
+	cancel()
+	require.NoError(t, wait())
+	select {
+	case <-term:
+	default:
+		t.Fatal("the worker's handler never got SIGTERM: it was stopped like an idle worker")
+	}
+	assert.Less(t, time.Since(stopped), cfg.ShutdownTimeout, "the stop took its whole deadline")
+}

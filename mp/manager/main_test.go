@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,6 +45,7 @@ type job struct {
 	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
 	Fail   string        // return an error with this text instead of the PID
 	Deaf   time.Duration // sleep this long first, deaf to ctx and SIGTERM
+	Term   bool          // deaf to ctx: wait for SIGTERM itself, send "term", then go on
 }
 
 var (
@@ -76,6 +79,11 @@ func (w *testWorker) PostRun() error {
 }
 
 func (w *testWorker) job(ctx context.Context, j job) (int, error) {
+	term := make(chan os.Signal, 1)
+	if j.Term {
+		signal.Notify(term, syscall.SIGTERM) // before "started": none is missed
+		defer signal.Stop(term)
+	}
 	if j.Notify {
 		if err := w.Send(ctx, "started", mp.Params{"pid": os.Getpid()}); err != nil {
 			return 0, err
@@ -88,6 +96,16 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	}
 	time.Sleep(j.Deaf)
 	switch {
+	case j.Term:
+		<-term
+		// Not ctx, which SIGTERM ended: this Send may have to wait a
+		// moment for the pipe (the backend's announcement of its end).
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := w.Send(sctx, "term", nil)
+		cancel()
+		if err != nil {
+			return 0, err
+		}
 	case j.Tool:
 		c := exec.Command("sleep", "300")
 		if err := c.Start(); err != nil {

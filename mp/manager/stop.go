@@ -33,8 +33,12 @@ func (m *Manager) stop(err error) {
 	for _, w := range m.workers {
 		if p := w.proc; p != nil {
 			m.stopWorker(w, p, "the manager stops")
-			if r := w.task; r != nil && r.proc == p && !r.returned {
-				terminate(p) // a running task is cancelled, not awaited
+			r := w.task
+			if (r != nil && r.proc == p && !r.returned) || p.WaitAbandoned(ended) != nil {
+				// A running task is cancelled, not awaited; so is a
+				// call a task gave up on (see settle), which nobody
+				// waits for.
+				terminate(p)
 			}
 		}
 	}
