@@ -2,6 +2,8 @@ package manager_test
 
 import (
 	"context"
+	"log/slog"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,4 +159,84 @@ func TestFaultStopTerminatesAWorkerFinishingAGivenUpCall(t *testing.T) {
 		t.Fatal("the worker's handler never got SIGTERM: it was stopped like an idle worker")
 	}
 	assert.Less(t, time.Since(stopped), cfg.ShutdownTimeout, "the stop took its whole deadline")
+}
+
+// onRecord is a log handler that signals on ch each time the manager logs
+// msg (at any level, debug too), and passes the lines next takes to next.
+type onRecord struct {
+	msg  string
+	ch   chan<- struct{}
+	next slog.Handler
+}
+
+func (h *onRecord) Enabled(context.Context, slog.Level) bool { return true }
+func (h *onRecord) WithAttrs(a []slog.Attr) slog.Handler {
+	return &onRecord{h.msg, h.ch, h.next.WithAttrs(a)}
+}
+func (h *onRecord) WithGroup(g string) slog.Handler {
+	return &onRecord{h.msg, h.ch, h.next.WithGroup(g)}
+}
+func (h *onRecord) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	if !h.next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+// Fault: a worker whose process died while it was still running a call
+// its last task had given up on (the task had ended; the worker waited
+// for the answer, see settle) was reported "while idle", as if it had
+// been doing nothing. Here the handler given up on waits, deaf to its ctx,
+// for a tool the test kills once the manager waits for the answer, and
+// then panics. The report (OnExit, the log) must say that the worker was
+// finishing a call that task gave up on, not that it was idle.
+func TestFaultDeathFinishingAGivenUpCallIsNotIdle(t *testing.T) {
+	cfg, logs := config(1)
+	cfg.ShutdownTimeout = 10 * time.Second // the wait for the answer outlasts the test
+	waiting := make(chan struct{}, 1)
+	cfg.Log = slog.New(&onRecord{msg: "worker runs a call its task gave up on", ch: waiting, next: cfg.Log.Handler()})
+	tools := make(chan int, 1)
+	started := make(chan struct{}, 1)
+	cfg.OnMessage = func(w *manager.Worker, msg mp.Message) {
+		if msg.Command == "tool" {
+			pid, _ := msg.Params.Int("pid")
+			tools <- pid
+			started <- struct{}{}
+		}
+	}
+	reports := make(chan *manager.ExitReport, 1)
+	cfg.OnExit = func(w *manager.Worker, e *manager.ExitReport) { reports <- e }
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 1)
+	require.NoError(t, m.Submit(givingUp("first", job{Tool: true, Panic: true}, started, out)))
+	cancel, wait := runManager(t, m)
+	tool := <-tools
+	require.ErrorIs(t, recv(t, out).err, context.Canceled)
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the manager does not wait for the call given up")
+	}
+	require.NoError(t, syscall.Kill(tool, syscall.SIGKILL)) // the handler goes on, and panics
+	var e *manager.ExitReport
+	select {
+	case e = <-reports:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnExit was not called")
+	}
+	assert.True(t, e.Failure)
+	assert.Empty(t, e.Task, "the task had ended")
+	want := `died: exit status 7 (mp: a handler panicked), finishing a call that task "first" gave up on; restarting it`
+	assert.Contains(t, e.String(), want)
+	assert.NotContains(t, e.String(), "while idle")
+	cancel()
+	require.NoError(t, wait())
+	assert.Contains(t, logs.String(), want)
 }

@@ -42,7 +42,7 @@ type job struct {
 	Notify bool          // send "started" first
 	Ticks  int           // send this many "tick" messages first
 	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
-	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
+	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first; crash after it if Panic
 	Fail   string        // return an error with this text instead of the PID
 	Deaf   time.Duration // sleep this long first, deaf to ctx and SIGTERM
 	Term   bool          // deaf to ctx: wait for SIGTERM itself, send "term", then go on
@@ -115,6 +115,9 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 			return 0, err
 		}
 		c.Wait()
+		if j.Panic {
+			panic("injected crash after the tool")
+		}
 	case j.Quit:
 		w.Stop()
 	case j.Panic:

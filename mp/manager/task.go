@@ -207,7 +207,7 @@ func (m *Manager) taskDone(r *running, err error) {
 		m.ending(w, p) // done its last task; its exit follows
 		return
 	}
-	m.settle(w, p)
+	m.settle(w, p, r.task.Name)
 }
 
 // failed fails r because its worker's process ended while it ran; Done
