@@ -124,7 +124,7 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 	m.watch(w, p)
 	switch {
 	case m.stopping:
-		m.stopWorker(w, p, "the manager stops")
+		m.stopWorker(w, p, stopAll)
 		return
 	case isClosed(p.Ending()):
 		// It announced its end already: it takes no task, and its
@@ -196,9 +196,11 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 	m.live--
 	asked, gaveUp := w.stopWhy, w.gaveUp
 	w.stopWhy, w.gaveUp = "", ""
-	if w.failedFirst {
+	if w.failedFirst || (asked == stopAll && crashed(p)) {
 		// It had failed when the manager decided to stop it (a handler
-		// panicked just before the stop began): a crash, not a stop.
+		// panicked just before the stop began), or failed during the
+		// manager's stop (a handler that panics on the stop's
+		// SIGTERM): a crash, not a stop.
 		asked, w.failedFirst = "", false
 	}
 	m.removeIdle(w)
@@ -240,7 +242,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 // it ran; asked is why the manager stopped p ("" if it did not).
 func exitError(r *running, p *mp.Process, asked string) *TaskError {
 	exit := p.DescribeExit()
-	reason := p.EndReason()
+	reason := endReason(p)
 	var cause error
 	switch {
 	case r.timedOut && asked == "" && reason == mp.EndSelf:
@@ -263,7 +265,7 @@ func exitError(r *running, p *mp.Process, asked string) *TaskError {
 // the task whose given-up call it was finishing (see settle).
 func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName, gaveUp string) {
 	exit := p.DescribeExit()
-	reason := p.EndReason()
+	reason := endReason(p)
 	if m.stopping {
 		m.failedDuringStop(w, p, asked, taskName, gaveUp)
 		return
@@ -332,7 +334,7 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName, gaveUp st
 // restarted, but the log and OnExit say so.
 func (m *Manager) failedDuringStop(w *Worker, p *mp.Process, asked, taskName, gaveUp string) {
 	clean := p.ProcessState().Success()
-	reason := p.EndReason()
+	reason := endReason(p)
 	if asked != "" || (clean && (reason == mp.EndSelf || reason == mp.EndTerminated)) {
 		return
 	}
@@ -360,4 +362,22 @@ func isClosed(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// crashed reports whether the backend of p, which has exited, reported a
+// fatal error (a handler panicked), whatever came first: the manager's
+// request to stop, a SIGTERM, Backend.Stop.
+func crashed(p *mp.Process) bool {
+	var re *mp.RemoteError
+	return errors.As(p.Err(), &re)
+}
+
+// endReason is why p, which has exited, ended, as the manager reports it:
+// mp.EndFatal if its backend reported a fatal error, even after it was
+// asked to stop (p.EndReason keeps the first reason known: EndRequested).
+func endReason(p *mp.Process) mp.EndReason {
+	if crashed(p) {
+		return mp.EndFatal
+	}
+	return p.EndReason()
 }

@@ -45,7 +45,7 @@ type job struct {
 	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first; crash after it if Panic
 	Fail   string        // return an error with this text instead of the PID
 	Deaf   time.Duration // sleep this long first, deaf to ctx and SIGTERM
-	Term   bool          // deaf to ctx: wait for SIGTERM itself, send "term", then go on
+	Term   bool          // deaf to ctx: wait for SIGTERM itself, send "term", then go on (crash if Panic)
 }
 
 var (
@@ -105,6 +105,9 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 		cancel()
 		if err != nil {
 			return 0, err
+		}
+		if j.Panic {
+			panic("injected crash on SIGTERM")
 		}
 	case j.Tool:
 		c := exec.Command("sleep", "300")

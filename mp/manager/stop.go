@@ -10,6 +10,9 @@ import (
 // the loop goes on until all have exited and the Do functions still
 // running have returned (or the bounds on them have passed).
 
+// stopAll is why the manager stops a worker when it stops (Worker.stopWhy).
+const stopAll = "the manager stops"
+
 // stop begins the shutdown: no more starts or tasks; every worker is
 // stopped in parallel within ShutdownTimeout. err becomes Run's result.
 func (m *Manager) stop(err error) {
@@ -32,7 +35,7 @@ func (m *Manager) stop(err error) {
 	m.log.Info(fmt.Sprintf("stopping %s", workers(m.live+m.starting)))
 	for _, w := range m.workers {
 		if p := w.proc; p != nil {
-			m.stopWorker(w, p, "the manager stops")
+			m.stopWorker(w, p, stopAll)
 			r := w.task
 			if (r != nil && r.proc == p && !r.returned) || p.WaitAbandoned(ended) != nil {
 				// A running task is cancelled, not awaited; so is a

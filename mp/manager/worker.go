@@ -112,7 +112,7 @@ type ExitReport struct {
 	Worker string       // the worker's name
 	Pid    int          // the process ID of the process that ended
 	Exit   string       // how the process ended, from mp.Process.DescribeExit
-	Reason mp.EndReason // what the process said, or mp.EndDied
+	Reason mp.EndReason // what the process said (EndFatal if it reported a fatal error, even once asked to stop), or mp.EndDied
 	Err    error        // the process's error (Process.Err), nil for a clean exit
 	Task   string       // the task it was running, "" if idle
 	// Failure reports whether the exit counts as a failure: a crash, a
