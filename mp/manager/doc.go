@@ -42,7 +42,10 @@
 // (SIGTERM, then the stop ladder) and replaced, and fails with
 // ErrTaskTimeout. Once no worker is left and none will be started again
 // (transient or temporary workers), queued tasks fail with ErrNoWorkers
-// instead of waiting for ever, and Submit refuses new ones with it.
+// instead of waiting for ever, and Submit refuses new ones with it. A
+// panic in Do is recovered, as net/http recovers a handler's: its task
+// ends with a *PanicError, and the worker goes on. A panic in Done or in a
+// callback, which run on the loop, is not: it ends the program.
 //
 // # Exits and restarts
 //

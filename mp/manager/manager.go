@@ -70,7 +70,12 @@ type Config struct {
 	// loop takes no worker's messages. A callback must not wait for a
 	// worker (a Call): if that worker sends meanwhile, its Send waits for
 	// the loop and the Call waits forever. Call from a goroutine of your
-	// own and bring the answer back with Watch.
+	// own and bring the answer back with Watch. A panic in a callback
+	// (or in a Task's Done, or a Watch function) is not recovered, unlike
+	// one in a Task's Do: it ends the program, as a panic in any goroutine
+	// does, since the state the callbacks share with the program can no
+	// longer be trusted; the workers then stop on the parent-death signal
+	// (see package mp).
 
 	// OnReady runs when worker w has started (or restarted) and joined
 	// the idle pool.
