@@ -242,7 +242,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 // it ran; asked is why the manager stopped p ("" if it did not).
 func exitError(r *running, p *mp.Process, asked string) *TaskError {
 	exit := p.DescribeExit()
-	reason := endReason(p)
+	reason := p.EndReason()
 	var cause error
 	switch {
 	case r.timedOut && asked == "" && reason == mp.EndSelf:
@@ -252,7 +252,7 @@ func exitError(r *running, p *mp.Process, asked string) *TaskError {
 	case asked != "":
 		cause = fmt.Errorf("%w while the task ran: %s (%s)", mp.ErrStopped, asked, exit)
 	case p.Err() != nil:
-		cause = workerDied(reason, exit, p.Err())
+		cause = workerDied(endReason(p), exit, p.Err())
 	default:
 		cause = fmt.Errorf("%w: %s (%s)", ErrWorkerDied, reason, exit)
 	}
