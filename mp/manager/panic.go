@@ -18,8 +18,10 @@ import (
 // the value and the stack; the worker, whose process is not at fault, goes
 // back to the pool. The program's own callbacks (Done, OnMessage, OnReady,
 // OnExit, Watch functions) run on the loop and are not recovered: a panic
-// there ends the program, as in most pools (errgroup, conc), since the
-// program's state they share is no longer known to be sound.
+// there ends the program, since the state they share with the program is
+// no longer known to be sound. (x/sync/errgroup leaves a panic in its Go
+// functions alone too: propagating it to Wait was tried and reverted in
+// v0.16.0, golang/go#53757; sourcegraph/conc re-panics in Wait.)
 
 // do runs r's Do on worker w's process p, and returns its error, or a
 // *PanicError if it panicked.
