@@ -22,15 +22,16 @@ var ended = func() context.Context {
 	return ctx
 }()
 
-// settle puts w, whose process p has just ended a task, back in the idle
-// pool; or, if a call that task gave up on still runs in p, keeps it busy
-// until the backend has answered it (settled).
-func (m *Manager) settle(w *Worker, p *mp.Process) {
+// settle puts w, whose process p has just ended the task named task, back
+// in the idle pool; or, if a call that task gave up on still runs in p,
+// keeps it busy until the backend has answered it (settled).
+func (m *Manager) settle(w *Worker, p *mp.Process, task string) {
 	if p.WaitAbandoned(ended) == nil {
 		m.setState(w, Idle, p)
 		m.idle = append(m.idle, w)
 		return
 	}
+	w.gaveUp = task // for the report of an exit meanwhile
 	m.log.Debug("worker runs a call its task gave up on", "worker", w.name, "pid", p.Pid())
 	m.wg.Add(1)
 	go func() {
@@ -50,8 +51,12 @@ func (m *Manager) settled(w *Worker, p *mp.Process, err error) {
 	}
 	switch {
 	case isClosed(p.Ending()):
-		m.ending(w, p) // it answered, and announced its end: its exit follows
+		// It answered, or failed (a fatal error ends the calls too),
+		// and announced its end: its exit follows, and its report says
+		// what the worker was doing (gaveUp).
+		m.ending(w, p)
 	case err == nil:
+		w.gaveUp = ""
 		m.setState(w, Idle, p)
 		m.idle = append(m.idle, w)
 	default:

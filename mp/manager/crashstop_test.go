@@ -60,3 +60,42 @@ func TestFaultCrashJustBeforeTheStopIsACrash(t *testing.T) {
 	}
 	assert.Contains(t, logs.String(), `died: exit status 7 (mp: a handler panicked), running task "crash"`)
 }
+
+// Fault: a worker that failed during the manager's orderly stop, after the
+// manager had asked it to stop (its handler panics on the stop's SIGTERM),
+// was reported as stopped: its task failed with mp.ErrStopped, OnExit was
+// not called and the log said nothing of the crash. As for a crash just
+// before the stop (above), the task must fail with ErrWorkerDied and the
+// panic, OnExit report the failure (not restarted: the manager stops), and
+// the log say the worker died; Run's result stays nil.
+func TestFaultCrashDuringTheStopIsACrash(t *testing.T) {
+	cfg, logs := config(1)
+	started := make(chan struct{}, 1)
+	cfg.OnMessage = notified(started)
+	reports := make(chan *manager.ExitReport, 1)
+	cfg.OnExit = func(w *manager.Worker, e *manager.ExitReport) { reports <- e }
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 1)
+	require.NoError(t, m.Submit(jobTask("crash", job{Notify: true, Term: true, Panic: true}, 0, out)))
+	cancel, wait := runManager(t, m)
+	<-started
+	cancel() // the stop's SIGTERM makes the handler panic
+	r := recv(t, out)
+	assert.ErrorIs(t, r.err, manager.ErrWorkerDied)
+	assert.ErrorIs(t, r.err, mp.ErrHandlerPanic)
+	assert.NotErrorIs(t, r.err, mp.ErrStopped)
+	assert.ErrorContains(t, r.err, "worker died: failed (exit status 7 (mp: a handler panicked))")
+	require.NoError(t, wait())
+	select {
+	case e := <-reports:
+		assert.True(t, e.Failure)
+		assert.False(t, e.Restart)
+		assert.Equal(t, "crash", e.Task)
+		assert.Equal(t, mp.EndFatal, e.Reason)
+		assert.Contains(t, e.String(), "not restarted (the manager stops)")
+	default:
+		t.Error("OnExit was not called")
+	}
+	assert.Contains(t, logs.String(), `died: exit status 7 (mp: a handler panicked), running task "crash"; not restarted (the manager stops)`)
+}

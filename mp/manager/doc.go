@@ -42,7 +42,10 @@
 // (SIGTERM, then the stop ladder) and replaced, and fails with
 // ErrTaskTimeout. Once no worker is left and none will be started again
 // (transient or temporary workers), queued tasks fail with ErrNoWorkers
-// instead of waiting for ever, and Submit refuses new ones with it.
+// instead of waiting for ever, and Submit refuses new ones with it. A
+// panic in Do is recovered, as net/http recovers a handler's: its task
+// ends with a *PanicError, and the worker goes on. A panic in Done or in a
+// callback, which run on the loop, is not: it ends the program.
 //
 // # Exits and restarts
 //
@@ -80,17 +83,18 @@
 //
 // When Run's context ends, every worker is stopped in parallel, each with
 // Process.Shutdown bounded by Config.ShutdownTimeout; a worker running a
-// task gets SIGTERM at once, which cancels its handler's context, instead
-// of being waited for. A worker that failed on its own just before (its
-// handler panicked) was not stopped: its task fails with ErrWorkerDied,
-// and the log and OnExit report the failure, without a restart. When
-// Config.Force is closed (a second Ctrl-C, see Signals), the workers still
-// running are killed at once. Run returns once every worker it started has
-// exited: none is left behind. It waits for
-// the Do functions of running tasks up to ShutdownTimeout after that,
-// saying which, and not at all once Force is closed. Workers run in process
-// groups of their own, so a Ctrl-C in a terminal reaches the manager alone,
-// and the manager alone decides.
+// task, or a call its last task gave up on, gets SIGTERM at once, which
+// cancels its handler's context, instead of being waited for. A worker that
+// fails on its own, just before the stop or during it (its handler
+// panicked, on the stop's SIGTERM too), is not taken for stopped: its task
+// fails with ErrWorkerDied, and the log and OnExit report the failure,
+// without a restart. When Config.Force is closed (a second Ctrl-C, see
+// Signals), the workers still running are killed at once. Run returns once
+// every worker it started has exited: none is left behind. It waits for the
+// Do functions of running tasks up to ShutdownTimeout after that, saying
+// which, and not at all once Force is closed. Workers run in process groups
+// of their own, so a Ctrl-C in a terminal reaches the manager alone, and
+// the manager alone decides.
 //
 // Messages the workers sent still reach OnMessage during the stop, and
 // values of watched channels their function, until ShutdownTimeout has

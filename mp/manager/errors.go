@@ -33,6 +33,9 @@ var (
 	// ErrConfig is wrapped by New's error for an invalid Config, and by
 	// Submit's for a Task without Do.
 	ErrConfig = errors.New("invalid configuration")
+	// ErrTaskPanic is wrapped by the error of a task whose Do panicked: a
+	// *PanicError.
+	ErrTaskPanic = errors.New("task panicked")
 )
 
 // TaskError is the error of a task that ended because its worker's process
@@ -81,3 +84,32 @@ type diedError struct {
 
 func (e *diedError) Error() string   { return e.text }
 func (e *diedError) Unwrap() []error { return []error{ErrWorkerDied, e.err} }
+
+// PanicError is the error of a task whose Do panicked. The manager
+// recovers the panic (see Task.Do) and logs it; the task ends with this
+// error, whatever else happened to it, and the worker is not stopped for
+// it. It wraps ErrTaskPanic, and the value if that is an error.
+type PanicError struct {
+	Task   string // Task.Name
+	Worker string // the worker's name
+	Pid    int    // the worker's process ID
+	Value  any    // the value Do panicked with
+	Site   string // where Do panicked: "function (file.go:line)"
+	Stack  []byte // the stack of Do's goroutine when it panicked (runtime/debug.Stack)
+}
+
+// Error says which task panicked, with what and where, on one line, e.g.
+// `manager: task "fill-7" on worker "worker-3" (pid 4242): task panicked
+// in Do: runtime error: index out of range [3] with length 3, at
+// main.fill (main.go:42)`. The stack is in Stack.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("manager: task %q on worker %q (pid %d): %v in Do: %v, at %s", e.Task, e.Worker, e.Pid, ErrTaskPanic, e.Value, e.Site)
+}
+
+// Unwrap returns ErrTaskPanic, and the panic's value if it is an error.
+func (e *PanicError) Unwrap() []error {
+	if err, ok := e.Value.(error); ok {
+		return []error{ErrTaskPanic, err}
+	}
+	return []error{ErrTaskPanic}
+}

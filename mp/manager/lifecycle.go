@@ -124,7 +124,7 @@ func (m *Manager) started(w *Worker, p *mp.Process, err error) {
 	m.watch(w, p)
 	switch {
 	case m.stopping:
-		m.stopWorker(w, p, "the manager stops")
+		m.stopWorker(w, p, stopAll)
 		return
 	case isClosed(p.Ending()):
 		// It announced its end already: it takes no task, and its
@@ -194,11 +194,13 @@ func (m *Manager) stopWorker(w *Worker, p *mp.Process, why string) {
 // and the restart intensity allow.
 func (m *Manager) exited(w *Worker, p *mp.Process) {
 	m.live--
-	asked := w.stopWhy
-	w.stopWhy = ""
-	if w.failedFirst {
+	asked, gaveUp := w.stopWhy, w.gaveUp
+	w.stopWhy, w.gaveUp = "", ""
+	if w.failedFirst || (asked == stopAll && crashed(p)) {
 		// It had failed when the manager decided to stop it (a handler
-		// panicked just before the stop began): a crash, not a stop.
+		// panicked just before the stop began), or failed during the
+		// manager's stop (a handler that panics on the stop's
+		// SIGTERM): a crash, not a stop.
 		asked, w.failedFirst = "", false
 	}
 	m.removeIdle(w)
@@ -217,7 +219,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		// (taskDone), so that the task's end comes first, whatever the
 		// goroutines' timing; or after ShutdownTimeout, for a Do that
 		// does not return.
-		r.selfExit, r.afterDo = true, func() { m.afterExit(w, p, "", "") }
+		r.selfExit, r.afterDo = true, func() { m.afterExit(w, p, "", "", "") }
 		time.AfterFunc(m.cfg.ShutdownTimeout, func() {
 			m.send(event{kind: evFunc, fn: func() {
 				if f := r.afterDo; f != nil {
@@ -233,7 +235,7 @@ func (m *Manager) exited(w *Worker, p *mp.Process) {
 		taskName = r.task.Name
 		m.failed(r, exitError(r, p, asked))
 	}
-	m.afterExit(w, p, asked, taskName)
+	m.afterExit(w, p, asked, taskName, gaveUp)
 }
 
 // exitError is the error of task r, whose worker's process p ended while
@@ -250,7 +252,7 @@ func exitError(r *running, p *mp.Process, asked string) *TaskError {
 	case asked != "":
 		cause = fmt.Errorf("%w while the task ran: %s (%s)", mp.ErrStopped, asked, exit)
 	case p.Err() != nil:
-		cause = workerDied(reason, exit, p.Err())
+		cause = workerDied(endReason(p), exit, p.Err())
 	default:
 		cause = fmt.Errorf("%w: %s (%s)", ErrWorkerDied, reason, exit)
 	}
@@ -259,12 +261,13 @@ func exitError(r *running, p *mp.Process, asked string) *TaskError {
 
 // afterExit says what a worker's exit was and replaces the worker as its
 // restart type and the restart intensity allow. asked is why the manager
-// stopped it ("" if it did not); taskName the task it was running.
-func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
+// stopped it ("" if it did not); taskName the task it was running, gaveUp
+// the task whose given-up call it was finishing (see settle).
+func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName, gaveUp string) {
 	exit := p.DescribeExit()
-	reason := p.EndReason()
+	reason := endReason(p)
 	if m.stopping {
-		m.failedDuringStop(w, p, asked, taskName)
+		m.failedDuringStop(w, p, asked, taskName, gaveUp)
 		return
 	}
 	if asked != "" {
@@ -277,7 +280,7 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 		m.start(w)
 		return
 	}
-	report := &ExitReport{Worker: w.name, Pid: p.Pid(), Exit: exit, Reason: reason, Err: p.Err(), Task: taskName, policy: w.policy}
+	report := &ExitReport{Worker: w.name, Pid: p.Pid(), Exit: exit, Reason: reason, Err: p.Err(), Task: taskName, policy: w.policy, gaveUp: gaveUp}
 	clean := p.ProcessState().Success()
 	report.Failure = !(clean && (reason == mp.EndSelf || reason == mp.EndTerminated))
 	report.Restart = w.policy == Permanent || (w.policy == Transient && report.Failure)
@@ -329,14 +332,14 @@ func (m *Manager) afterExit(w *Worker, p *mp.Process, asked, taskName string) {
 // failedDuringStop reports the exit of w's process p during the manager's
 // stop if p failed on its own (a crash, not the stop): it is not
 // restarted, but the log and OnExit say so.
-func (m *Manager) failedDuringStop(w *Worker, p *mp.Process, asked, taskName string) {
+func (m *Manager) failedDuringStop(w *Worker, p *mp.Process, asked, taskName, gaveUp string) {
 	clean := p.ProcessState().Success()
-	reason := p.EndReason()
+	reason := endReason(p)
 	if asked != "" || (clean && (reason == mp.EndSelf || reason == mp.EndTerminated)) {
 		return
 	}
 	report := &ExitReport{Worker: w.name, Pid: p.Pid(), Exit: p.DescribeExit(), Reason: reason, Err: p.Err(),
-		Task: taskName, Failure: true, policy: w.policy, stopping: true}
+		Task: taskName, Failure: true, policy: w.policy, stopping: true, gaveUp: gaveUp}
 	m.log.Error(report.String())
 	if m.cfg.OnExit != nil {
 		m.callback(func() { m.cfg.OnExit(w, report) })
@@ -359,4 +362,22 @@ func isClosed(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// crashed reports whether the backend of p, which has exited, reported a
+// fatal error (a handler panicked), whatever came first: the manager's
+// request to stop, a SIGTERM, Backend.Stop.
+func crashed(p *mp.Process) bool {
+	var re *mp.RemoteError
+	return errors.As(p.Err(), &re)
+}
+
+// endReason is why p, which has exited, ended, as the manager reports it:
+// mp.EndFatal if its backend reported a fatal error, even after it was
+// asked to stop (p.EndReason keeps the first reason known: EndRequested).
+func endReason(p *mp.Process) mp.EndReason {
+	if crashed(p) {
+		return mp.EndFatal
+	}
+	return p.EndReason()
 }

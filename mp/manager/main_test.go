@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,9 +42,10 @@ type job struct {
 	Notify bool          // send "started" first
 	Ticks  int           // send this many "tick" messages first
 	Quit   bool          // end the worker after replying (Backend.Stop): a normal exit
-	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first
+	Tool   bool          // run "sleep 300" and wait for it, deaf to ctx; send "tool" with its pid first; crash after it if Panic
 	Fail   string        // return an error with this text instead of the PID
 	Deaf   time.Duration // sleep this long first, deaf to ctx and SIGTERM
+	Term   bool          // deaf to ctx: wait for SIGTERM itself, send "term", then go on (crash if Panic)
 }
 
 var (
@@ -76,6 +79,11 @@ func (w *testWorker) PostRun() error {
 }
 
 func (w *testWorker) job(ctx context.Context, j job) (int, error) {
+	term := make(chan os.Signal, 1)
+	if j.Term {
+		signal.Notify(term, syscall.SIGTERM) // before "started": none is missed
+		defer signal.Stop(term)
+	}
 	if j.Notify {
 		if err := w.Send(ctx, "started", mp.Params{"pid": os.Getpid()}); err != nil {
 			return 0, err
@@ -88,6 +96,19 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 	}
 	time.Sleep(j.Deaf)
 	switch {
+	case j.Term:
+		<-term
+		// Not ctx, which SIGTERM ended: this Send may have to wait a
+		// moment for the pipe (the backend's announcement of its end).
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := w.Send(sctx, "term", nil)
+		cancel()
+		if err != nil {
+			return 0, err
+		}
+		if j.Panic {
+			panic("injected crash on SIGTERM")
+		}
 	case j.Tool:
 		c := exec.Command("sleep", "300")
 		if err := c.Start(); err != nil {
@@ -97,6 +118,9 @@ func (w *testWorker) job(ctx context.Context, j job) (int, error) {
 			return 0, err
 		}
 		c.Wait()
+		if j.Panic {
+			panic("injected crash after the tool")
+		}
 	case j.Quit:
 		w.Stop()
 	case j.Panic:

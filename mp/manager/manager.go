@@ -70,7 +70,12 @@ type Config struct {
 	// loop takes no worker's messages. A callback must not wait for a
 	// worker (a Call): if that worker sends meanwhile, its Send waits for
 	// the loop and the Call waits forever. Call from a goroutine of your
-	// own and bring the answer back with Watch.
+	// own and bring the answer back with Watch. A panic in a callback
+	// (or in a Task's Done, or a Watch function) is not recovered, unlike
+	// one in a Task's Do: it ends the program, as a panic in any goroutine
+	// does, since the state the callbacks share with the program can no
+	// longer be trusted; the workers then stop on the parent-death signal
+	// (see package mp).
 
 	// OnReady runs when worker w has started (or restarted) and joined
 	// the idle pool.
@@ -313,27 +318,6 @@ func (m *Manager) Run(ctx context.Context) error {
 	return m.err
 }
 
-// forceStop kills the workers still running and stops waiting for tasks:
-// Config.Force was closed.
-func (m *Manager) forceStop() {
-	m.log.Warn("forced stop: killing the workers still running, not waiting for tasks")
-	m.killAll()
-	m.cfg.Force, m.forced = nil, true
-	m.giveUp()
-}
-
-// giveUp stops waiting for the Do functions still running, once the
-// workers are gone: Run returns without them.
-func (m *Manager) giveUp() {
-	if m.abandon || len(m.doing) == 0 {
-		return
-	}
-	m.abandon = true
-	if m.live == 0 && m.starting == 0 {
-		m.log.Warn(fmt.Sprintf("all workers stopped; not waiting any longer for the Do of %s, which ignored its ctx: their Done will not run", m.waitingFor()))
-	}
-}
-
 func (m *Manager) stillAlive() string {
 	s := fmt.Sprintf("still alive: %s running, %d idle, %d busy, %d tasks queued",
 		workers(m.live), m.Idle(), m.Busy(), m.Queued())
@@ -350,37 +334,6 @@ func (m *Manager) stillAlive() string {
 		s += "; starting: " + strings.Join(slow, ", ")
 	}
 	return s
-}
-
-// stop begins the shutdown: no more starts or tasks; every worker is
-// stopped in parallel within ShutdownTimeout. err becomes Run's result.
-func (m *Manager) stop(err error) {
-	if m.stopping {
-		return
-	}
-	m.stopping, m.err = true, err
-	m.mu.Lock()
-	m.closed = true
-	m.mu.Unlock()
-	m.endWork()
-	m.cancelRestarts()
-	m.starting -= len(m.queued) // never to run
-	for _, w := range m.queued {
-		m.setState(w, Exited, nil)
-	}
-	m.queued = nil
-	m.stopCtx, m.endStop = context.WithTimeout(m.killCtx, m.cfg.ShutdownTimeout)
-	// A replacement still starting is stopped too, so it counts.
-	m.log.Info(fmt.Sprintf("stopping %s", workers(m.live+m.starting)))
-	for _, w := range m.workers {
-		if p := w.proc; p != nil {
-			m.stopWorker(w, p, "the manager stops")
-			if r := w.task; r != nil && r.proc == p && !r.returned {
-				terminate(p) // a running task is cancelled, not awaited
-			}
-		}
-	}
-	m.idle = nil
 }
 
 // workers says "1 worker" or "n workers", for the log.

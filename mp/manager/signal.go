@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -14,7 +15,10 @@ import (
 // the second, the signals act as by default again: a third Ctrl-C ends the
 // program at once, whatever it waits for (what its deferred clean-up would
 // have removed is then left to aux/cleanup.bash). stop releases the
-// signals.
+// signals and ends the context; it may be called more than once, from any
+// goroutine, at the same time too (a deferred stop and one on an error
+// path, say): the first call does it, and every call returns once it is
+// done.
 //
 // Only the manager acts on SIGINT: mp's workers run in process groups of
 // their own, so a Ctrl-C in a terminal reaches the manager alone, and a
@@ -46,14 +50,13 @@ func Signals(parent context.Context) (ctx context.Context, force <-chan struct{}
 			}
 		}
 	}()
+	var once sync.Once
 	return ctx, forced, func() {
-		signal.Stop(ch)
-		select {
-		case <-end:
-		default:
+		once.Do(func() {
+			signal.Stop(ch)
 			close(end)
-		}
-		cancel(context.Canceled)
+			cancel(context.Canceled)
+		})
 	}
 }
 

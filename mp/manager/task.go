@@ -31,7 +31,10 @@ type Task struct {
 	// backend has answered that call (Process.WaitAbandoned). A handler
 	// that ignores its ctx and does not return within ShutdownTimeout of
 	// Do's return has its worker stopped and replaced, without failing
-	// the task, whose result is Do's.
+	// the task, whose result is Do's. A panic in Do is recovered, as
+	// net/http recovers a handler's: the manager logs it, and the task
+	// ends with a *PanicError (wrapping ErrTaskPanic) that carries the
+	// value and the stack; the worker goes back to the pool.
 	Do func(ctx context.Context, w *Worker, p *mp.Process) error
 	// Done, if not nil, runs on the loop once the task has ended, after
 	// Do has returned (so it sees what Do wrote). err is nil when Do
@@ -43,10 +46,12 @@ type Task struct {
 	// Do's own error otherwise; and, with w nil, an error wrapping
 	// mp.ErrStopped for a task still queued when the manager stopped, or
 	// ErrNoWorkers for one that no worker will take (every worker has
-	// exited, and none will be started again). Done may Submit the next
-	// task. If Do does not return within ShutdownTimeout of the manager's
-	// stop (or Config.Force is closed), Run returns without it, and Done
-	// never runs.
+	// exited, and none will be started again); a *PanicError if Do
+	// panicked, whatever else happened. Done may Submit the next task. If
+	// Do does not return within ShutdownTimeout of the manager's stop (or
+	// Config.Force is closed), Run returns without it, and Done never runs.
+	// Done runs on the loop, as the callbacks of Config do, and a panic in
+	// it is not recovered: it ends the program (see Config's callbacks).
 	Done func(w *Worker, err error)
 }
 
@@ -152,7 +157,7 @@ func (m *Manager) run(w *Worker, r *running) {
 	// Not in m.wg: Run does not wait for ever for a Do that ignores its
 	// ctx (see Task.Done).
 	go func() {
-		err := r.task.Do(ctx, w, p)
+		err := m.do(ctx, r, w, p)
 		m.send(event{kind: evTaskDone, task: r, err: err})
 	}()
 }
@@ -163,13 +168,15 @@ func (m *Manager) run(w *Worker, r *running) {
 func (m *Manager) taskDone(r *running, err error) {
 	delete(m.doing, r)
 	r.returned = true
+	var pe *PanicError
+	panicked := errors.As(err, &pe) // Do's panic stands, whatever else happened
 	if r.selfExit {
 		// Its worker ended itself, and its exit has been seen (see
 		// exited): the task ends with Do's result, unless a call of Do
 		// never got its answer or Do failed past its Timeout; then the
 		// exit is reported, unless it was already (Do took longer than
 		// ShutdownTimeout).
-		if err != nil && (r.timedOut || errors.Is(err, mp.ErrBackendDied)) {
+		if err != nil && !panicked && (r.timedOut || errors.Is(err, mp.ErrBackendDied)) {
 			err = exitError(r, r.proc, "")
 		}
 		m.finish(r, err)
@@ -180,7 +187,7 @@ func (m *Manager) taskDone(r *running, err error) {
 		return
 	}
 	if r.failure != nil { // its worker's exit came first
-		if err != nil {
+		if err != nil && !panicked {
 			err = r.failure
 		}
 		m.finish(r, err)
@@ -189,7 +196,7 @@ func (m *Manager) taskDone(r *running, err error) {
 	w, p := r.w, r.proc
 	ending := r.timedOut || w.stopWhy != "" || isClosed(p.Ending())
 	self := !r.timedOut && w.stopWhy == "" && p.EndReason() == mp.EndSelf
-	if err != nil && ending && !(self && !errors.Is(err, mp.ErrBackendDied)) {
+	if err != nil && !panicked && ending && !(self && !errors.Is(err, mp.ErrBackendDied)) {
 		// Do failed because its worker is ending: the exit, which
 		// follows, says how the task ended. (A worker that ends
 		// itself, recycling, answered first: the answer is the
@@ -207,7 +214,7 @@ func (m *Manager) taskDone(r *running, err error) {
 		m.ending(w, p) // done its last task; its exit follows
 		return
 	}
-	m.settle(w, p)
+	m.settle(w, p, r.task.Name)
 }
 
 // failed fails r because its worker's process ended while it ran; Done

@@ -22,7 +22,9 @@ import (
 // and dropped if Run returns first: a sender cannot tell which from its
 // send alone. A goroutine that sends on ch and then waits for f to answer
 // must also stop waiting once Run has returned (select on a channel or
-// context that ends then), or it may wait forever.
+// context that ends then), or it may wait forever. f runs on the loop, as
+// the callbacks of Config do: a panic in it is not recovered, and ends the
+// program.
 func Watch[T any](m *Manager, ch <-chan T, f func(T)) error {
 	watch := func(ctx context.Context) {
 		for {

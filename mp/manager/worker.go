@@ -62,6 +62,7 @@ type Worker struct {
 	upSince     time.Time   // when its process became ready
 	consecutive int         // failures (and ends before any task) since it last stayed up for a Period
 	tasks       int         // tasks handed to its current process
+	gaveUp      string      // the task whose given-up call its process still runs (settle), if any
 	restart     *time.Timer // the backoff before its restart
 	pending     *ExitReport // an exit reported when the backoff ends (afterExit)
 }
@@ -111,7 +112,7 @@ type ExitReport struct {
 	Worker string       // the worker's name
 	Pid    int          // the process ID of the process that ended
 	Exit   string       // how the process ended, from mp.Process.DescribeExit
-	Reason mp.EndReason // what the process said, or mp.EndDied
+	Reason mp.EndReason // what the process said (EndFatal if it reported a fatal error, even once asked to stop), or mp.EndDied
 	Err    error        // the process's error (Process.Err), nil for a clean exit
 	Task   string       // the task it was running, "" if idle
 	// Failure reports whether the exit counts as a failure: a crash, a
@@ -124,12 +125,14 @@ type ExitReport struct {
 	Delay   time.Duration
 
 	policy   Restart
-	stopping bool // the manager was stopping: no restart
+	stopping bool   // the manager was stopping: no restart
+	gaveUp   string // the task whose given-up call the process was still running (see Task.Do), if any
 }
 
 // String reads as the manager's log line, e.g. `worker "worker-3" (pid
 // 4242) died: signal: killed, running task "fill-7"; restarting it in
-// 100ms`.
+// 100ms`. A worker with no task says what it was doing: "while idle", or
+// `finishing a call that task "fill-7" gave up on` (see Task.Do).
 func (e *ExitReport) String() string {
 	s := e.what()
 	switch {
@@ -152,9 +155,12 @@ func (e *ExitReport) what() string {
 	default:
 		s = fmt.Sprintf("worker %q (pid %d) %s: %s", e.Worker, e.Pid, e.Reason, e.Exit)
 	}
-	if e.Task != "" {
+	switch {
+	case e.Task != "":
 		s += fmt.Sprintf(", running task %q", e.Task)
-	} else if e.Failure {
+	case e.gaveUp != "":
+		s += fmt.Sprintf(", finishing a call that task %q gave up on", e.gaveUp)
+	case e.Failure:
 		s += ", while idle"
 	}
 	return s

@@ -1,0 +1,62 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/mpgo/mp/mp"
+)
+
+// A task's Do runs on a goroutine of the manager's, far from the code that
+// submitted it: a panic there would end the program, with every other task
+// and worker, for one task's bug. The manager recovers it, as net/http
+// recovers a handler's, and ends the task with a *PanicError that carries
+// the value and the stack; the worker, whose process is not at fault, goes
+// back to the pool. The program's own callbacks (Done, OnMessage, OnReady,
+// OnExit, Watch functions) run on the loop and are not recovered: a panic
+// there ends the program, since the state they share with the program is
+// no longer known to be sound. (x/sync/errgroup leaves a panic in its Go
+// functions alone too: propagating it to Wait was tried and reverted in
+// v0.16.0, golang/go#53757; sourcegraph/conc re-panics in Wait.)
+
+// do runs r's Do on worker w's process p, and returns its error, or a
+// *PanicError if it panicked.
+func (m *Manager) do(ctx context.Context, r *running, w *Worker, p *mp.Process) (err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		pe := &PanicError{Task: r.task.Name, Worker: w.name, Pid: p.Pid(), Value: v, Site: panicSite(), Stack: debug.Stack()}
+		m.log.Error(pe.Error())
+		m.log.Debug(fmt.Sprintf("stack of the panic of task %q:\n%s", r.task.Name, pe.Stack))
+		err = pe
+	}()
+	return r.task.Do(ctx, w, p)
+}
+
+// panicSite names the frame that panicked, as "function (file.go:line)":
+// the first frame below runtime.gopanic that is not the runtime's own (a
+// nil dereference panics through runtime.sigpanic). Called from the
+// deferred function that recovered.
+func panicSite() string {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	inPanic := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			inPanic = true
+		case inPanic && !strings.HasPrefix(f.Function, "runtime."):
+			return fmt.Sprintf("%s (%s:%d)", f.Function, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "an unknown place"
+		}
+	}
+}
