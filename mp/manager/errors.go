@@ -85,7 +85,8 @@ type diedError struct {
 func (e *diedError) Error() string   { return e.text }
 func (e *diedError) Unwrap() []error { return []error{ErrWorkerDied, e.err} }
 
-// PanicError is the error of a task whose Do panicked. The manager
+// PanicError is the error of a task whose Do panicked (or called
+// runtime.Goexit: Value is then "runtime.Goexit called"). The manager
 // recovers the panic (see Task.Do) and logs it; the task ends with this
 // error, whatever else happened to it, and the worker is not stopped for
 // it. It wraps ErrTaskPanic, and the value if that is an error.

@@ -23,26 +23,39 @@ import (
 // functions alone too: propagating it to Wait was tried and reverted in
 // v0.16.0, golang/go#53757; sourcegraph/conc re-panics in Wait.)
 
-// do runs r's Do on worker w's process p, and returns its error, or a
-// *PanicError if it panicked.
-func (m *Manager) do(ctx context.Context, r *running, w *Worker, p *mp.Process) (err error) {
+// do runs r's Do on worker w's process p, and sends the evTaskDone event
+// with its error, or a *PanicError if it panicked or called
+// runtime.Goexit (t.FailNow in a test's Do does): a Goexit is no panic,
+// recover sees nothing, and the goroutine ends after its deferred calls,
+// so the event is sent from one of them, or the task would never end.
+func (m *Manager) do(ctx context.Context, r *running, w *Worker, p *mp.Process) {
+	var err error
+	returned := false
 	defer func() {
 		v := recover()
-		if v == nil {
-			return
+		if v == nil && !returned {
+			v = goexit
 		}
-		pe := &PanicError{Task: r.task.Name, Worker: w.name, Pid: p.Pid(), Value: v, Site: panicSite(), Stack: debug.Stack()}
-		m.log.Error(pe.Error())
-		m.log.Debug(fmt.Sprintf("stack of the panic of task %q:\n%s", r.task.Name, pe.Stack))
-		err = pe
+		if v != nil {
+			pe := &PanicError{Task: r.task.Name, Worker: w.name, Pid: p.Pid(), Value: v, Site: panicSite(), Stack: debug.Stack()}
+			m.log.Error(pe.Error())
+			m.log.Debug(fmt.Sprintf("stack of the panic of task %q:\n%s", r.task.Name, pe.Stack))
+			err = pe
+		}
+		m.send(event{kind: evTaskDone, task: r, err: err})
 	}()
-	return r.task.Do(ctx, w, p)
+	err = r.task.Do(ctx, w, p)
+	returned = true
 }
 
+// goexit is the value of the *PanicError of a Do that called
+// runtime.Goexit.
+const goexit = "runtime.Goexit called"
+
 // panicSite names the frame that panicked, as "function (file.go:line)":
-// the first frame below runtime.gopanic that is not the runtime's own (a
-// nil dereference panics through runtime.sigpanic). Called from the
-// deferred function that recovered.
+// the first frame below runtime.gopanic (or runtime.Goexit) that is not
+// the runtime's own (a nil dereference panics through runtime.sigpanic).
+// Called from the deferred function that recovered.
 func panicSite() string {
 	pcs := make([]uintptr, 64)
 	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
@@ -50,7 +63,7 @@ func panicSite() string {
 	for {
 		f, more := frames.Next()
 		switch {
-		case f.Function == "runtime.gopanic":
+		case f.Function == "runtime.gopanic" || f.Function == "runtime.Goexit":
 			inPanic = true
 		case inPanic && !strings.HasPrefix(f.Function, "runtime."):
 			return fmt.Sprintf("%s (%s:%d)", f.Function, filepath.Base(f.File), f.Line)

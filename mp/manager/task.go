@@ -34,7 +34,9 @@ type Task struct {
 	// the task, whose result is Do's. A panic in Do is recovered, as
 	// net/http recovers a handler's: the manager logs it, and the task
 	// ends with a *PanicError (wrapping ErrTaskPanic) that carries the
-	// value and the stack; the worker goes back to the pool.
+	// value and the stack; the worker goes back to the pool. So does a
+	// Do that calls runtime.Goexit (t.FailNow in a test's Do): its
+	// PanicError's Value is "runtime.Goexit called".
 	Do func(ctx context.Context, w *Worker, p *mp.Process) error
 	// Done, if not nil, runs on the loop once the task has ended, after
 	// Do has returned (so it sees what Do wrote). err is nil when Do
@@ -156,10 +158,7 @@ func (m *Manager) run(w *Worker, r *running) {
 	}
 	// Not in m.wg: Run does not wait for ever for a Do that ignores its
 	// ctx (see Task.Done).
-	go func() {
-		err := m.do(ctx, r, w, p)
-		m.send(event{kind: evTaskDone, task: r, err: err})
-	}()
+	go m.do(ctx, r, w, p) // sends evTaskDone
 }
 
 // taskDone handles the return of a task's Do. Whether the worker goes back
