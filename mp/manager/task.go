@@ -67,6 +67,7 @@ type running struct {
 	timedOut bool   // past its Timeout: its worker is being stopped
 	returned bool   // Do has returned
 	failure  error  // set when its worker's process ended while it ran
+	panicked error  // Do's *PanicError, kept for the exit that ends the task (see taskDone)
 	finished bool   // Done has run (or is about to)
 	afterDo  func() // the exit of its worker, reported once Do returned (see exited)
 	selfExit bool   // its worker ended itself, and the exit was seen before Do returned
@@ -195,11 +196,16 @@ func (m *Manager) taskDone(r *running, err error) {
 	w, p := r.w, r.proc
 	ending := r.timedOut || w.stopWhy != "" || isClosed(p.Ending())
 	self := !r.timedOut && w.stopWhy == "" && p.EndReason() == mp.EndSelf
-	if err != nil && !panicked && ending && !(self && !errors.Is(err, mp.ErrBackendDied)) {
+	if err != nil && ending && !(self && !errors.Is(err, mp.ErrBackendDied)) {
 		// Do failed because its worker is ending: the exit, which
-		// follows, says how the task ended. (A worker that ends
-		// itself, recycling, answered first: the answer is the
-		// task's, unless a call never got one.)
+		// follows, says how the task ended, and names it (a Do that
+		// panicked on its call's error too: its panic is the task's
+		// error, see failed). (A worker that ends itself, recycling,
+		// answered first: the answer is the task's, unless a call
+		// never got one.)
+		if panicked {
+			r.panicked = err
+		}
 		if w.proc == p && w.State() == Busy {
 			m.ending(w, p)
 		}
@@ -225,6 +231,10 @@ func (m *Manager) failed(r *running, err *TaskError) {
 		r.w.task = nil
 	}
 	if r.returned {
+		if r.panicked != nil { // Do's panic stands (see taskDone)
+			m.finish(r, r.panicked)
+			return
+		}
 		m.finish(r, err)
 	}
 }

@@ -42,10 +42,38 @@ func TestFaultGoexitInDoEndsTheTask(t *testing.T) {
 	require.ErrorAs(t, first.err, &pe)
 	assert.ErrorIs(t, first.err, manager.ErrTaskPanic)
 	assert.Contains(t, first.err.Error(), "runtime.Goexit")
-	assert.Contains(t, pe.Site, "goexit_rev13b_test.go:", "the site is the Do that called Goexit")
+	assert.Contains(t, pe.Site, "panic_rev13b_test.go:", "the site is the Do that called Goexit")
 	next := recv(t, out)
 	require.NoError(t, next.err)
 	assert.Equal(t, pe.Pid, next.pid, "the worker took the next task")
 	cancel()
 	require.NoError(t, wait())
+}
+
+// Fault: a Do that panicked on the error of a call whose worker had just
+// crashed ended its task at once, which cleared the worker's task before
+// its exit was seen: the exit was reported as a death "while idle"
+// (ExitReport.Task empty, in the log and OnExit), though the worker died
+// running that task. The exit must name the task, and the task's error
+// stay the *PanicError.
+func TestFaultPanicOnAWorkerDeathNamesTheTask(t *testing.T) {
+	cfg, logs := config(1)
+	reports := make(chan *manager.ExitReport, 4)
+	cfg.OnExit = func(w *manager.Worker, r *manager.ExitReport) { reports <- r }
+	m, err := manager.New(cfg)
+	require.NoError(t, err)
+	out := make(chan result, 1)
+	require.NoError(t, m.Submit(panicking("doomed", job{Panic: true}, nil, out)))
+	cancel, wait := runManager(t, m)
+
+	r := recv(t, out)
+	assert.ErrorIs(t, r.err, manager.ErrTaskPanic, "the panic stands")
+	assert.ErrorIs(t, r.err, mp.ErrHandlerPanic, "its value is the call's error")
+	rep := <-reports
+	assert.True(t, rep.Failure)
+	assert.Equal(t, "doomed", rep.Task, "the worker died running the task")
+	assert.NotContains(t, rep.String(), "while idle")
+	cancel()
+	require.NoError(t, wait())
+	assert.Contains(t, logs.String(), `running task "doomed"`)
 }
