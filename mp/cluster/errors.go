@@ -50,8 +50,9 @@ var (
 	// running, whenever it was submitted) or whose result is in the
 	// results stream goes on waiting; only the others end with ErrLost.
 	// A task that a worker was running when its stream went may still
-	// store its result, which the client then drops. A purge of some
-	// subjects or sequences of the task stream is noticed only once the
+	// store its result, which the client then drops. A purge is noticed a
+	// round (2 s) after the stream's first sequence passes the task, and a
+	// purge of some subjects or sequences of the task stream only once the
 	// tasks stored before the purged ones have left the stream. Submit
 	// the task again if it must run, handlers being idempotent.
 	ErrLost = errors.New("result lost by the server")

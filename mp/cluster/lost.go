@@ -29,31 +29,38 @@ func (c *Client) streamMade(ctx context.Context, name string) (time.Time, error)
 // operator, or a server back without its storage), or purged. Every
 // taskWatchEvery, if a task is pending, it reads the stream's info: if the
 // stream is gone or was made again, every pending task is looked up
-// (sweep); if its first sequence has passed a pending task's, that task
-// is (its worker acknowledged it, its result stored first, or it was
-// purged). A purge of some subjects or sequences that leaves an earlier
-// message in place is not noticed.
+// (sweep); if its first sequence has passed a pending task's for a whole
+// round, that task is (its worker acknowledged it, its result stored
+// first, or it was purged): a task that a worker has just done has its
+// result read by then, and costs no lookup. A purge of some subjects or
+// sequences that leaves an earlier message in place is not noticed.
 func (c *Client) watchTasks(every time.Duration, made time.Time) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	tw := &taskWatch{made: made}
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-tick.C:
 		}
-		made, _ = c.checkTasks(c.stopped, made)
+		c.checkTasks(c.stopped, tw)
 	}
 }
 
-// checkTasks is a round of watchTasks; made is when the task stream seen
-// last was made, and the stream's creation time is returned. An error
-// (the server away, or ctx ended: Close) leaves the check to the next
-// round. Each request to the server is bounded by Config.Timeout.
-func (c *Client) checkTasks(ctx context.Context, made time.Time) (time.Time, error) {
+// taskWatch is what a round of watchTasks leaves to the next.
+type taskWatch struct {
+	made  time.Time // when the task stream seen last was made
+	first uint64    // its first sequence then; 0 if not known
+}
+
+// checkTasks is a round of watchTasks, which updates tw. An error (the
+// server away, or ctx ended: Close) leaves the check to the next round.
+// Each request to the server is bounded by Config.Timeout.
+func (c *Client) checkTasks(ctx context.Context, tw *taskWatch) error {
 	low := c.lowestPending()
 	if low == 0 {
-		return made, nil
+		return nil
 	}
 	var st jetstream.Stream
 	err := c.within(ctx, func(ctx context.Context) (err error) {
@@ -61,22 +68,29 @@ func (c *Client) checkTasks(ctx context.Context, made time.Time) (time.Time, err
 		return err
 	})
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return made, c.sweep(ctx, "the task stream "+c.cfg.taskStream()+" is gone (deleted, or lost by the server)", nil)
+		tw.first = 0
+		return c.sweep(ctx, "the task stream "+c.cfg.taskStream()+" is gone (deleted, or lost by the server)", nil)
 	}
 	if err != nil {
-		return made, err
+		return err
 	}
 	info := st.CachedInfo()
-	if !info.Created.Equal(made) {
+	if !info.Created.Equal(tw.made) {
+		tw.first = 0
 		if err := c.sweep(ctx, "the task stream "+c.cfg.taskStream()+" was made again", nil); err != nil {
-			return made, err
+			return err
 		}
-		return info.Created, nil
+		tw.made = info.Created
+		return nil
 	}
-	if first := info.State.FirstSeq; low < first {
-		return made, c.sweep(ctx, "the task left the task stream "+c.cfg.taskStream()+" (purged?)", func(seq uint64) bool { return seq < first })
+	// Tasks below the first sequence of the round before have been out of
+	// the stream for a round without their results.
+	before := tw.first
+	tw.first = info.State.FirstSeq
+	if low < before {
+		return c.sweep(ctx, "the task left the task stream "+c.cfg.taskStream()+" (purged?)", func(seq uint64) bool { return seq < before })
 	}
-	return made, nil
+	return nil
 }
 
 // lowestPending returns the lowest task stream sequence of a pending task,

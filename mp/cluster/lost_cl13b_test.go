@@ -71,8 +71,7 @@ func TestTaskStreamDeletedOrPurgedEndsTheWaits(t *testing.T) {
 			later, err := Submit(ctx, c, unserved, 2)
 			require.NoError(t, err)
 			for range 3 { // three rounds of the watch see it queued
-				_, err := c.checkTasks(ctx, time.Time{})
-				require.NoError(t, err)
+				require.NoError(t, c.checkTasks(ctx, &taskWatch{}))
 			}
 			require.NoError(t, publishResult(ctx, nc, c.cfg, c.id, later.ID(), "unserved", statusOK, mustEncode(t, 4), "", 1))
 			r, err := later.Wait(ctx)
@@ -120,11 +119,53 @@ func TestTaskGoneWithItsResultStoredIsNotLost(t *testing.T) {
 
 	made, err := c.streamMade(ctx, "MP_TASKS")
 	require.NoError(t, err)
-	_, err = c.checkTasks(ctx, made)
-	require.NoError(t, err)
+	tw := &taskWatch{made: made}
+	require.NoError(t, c.checkTasks(ctx, tw)) // sees the first sequence pass them
+	require.NoError(t, c.checkTasks(ctx, tw)) // a round later: looks them up
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	assert.False(t, gone.settled(), "the task whose result is stored was failed: %v", gone.err)
 	require.True(t, lost.settled(), "the task without a result was not failed")
 	assert.ErrorIs(t, lost.err, ErrLost)
+}
+
+// Fault (rev13b, from the code): a task that the first sequence of the
+// task stream had just passed was looked up at once, with a request or two
+// to the server each, though a task a worker has just done has its result
+// on the way to the client: a large batch whose results the client reads
+// a little behind cost thousands of requests every round. A task is looked
+// up only once the first sequence has passed it for a whole round.
+func TestTaskJustDoneIsNotLookedUp(t *testing.T) {
+	_, nc := serverConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := NewClient(ctx, nc, Config{})
+	require.NoError(t, err)
+	defer c.Close()
+	c.mu.Lock()
+	c.cc.Stop() // the result of "done" is on its way: not read yet
+	c.mu.Unlock()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "MP_TASKS")
+	require.NoError(t, err)
+	made, err := c.streamMade(ctx, "MP_TASKS")
+	require.NoError(t, err)
+	tw := &taskWatch{made: made}
+	done := &waiting{done: make(chan struct{}), seq: 3}
+	c.mu.Lock()
+	c.pending["done"] = done
+	c.mu.Unlock()
+	require.NoError(t, c.checkTasks(ctx, tw)) // the first sequence is 1: below no task
+	require.NoError(t, st.Purge(ctx, jetstream.WithPurgeSequence(10)))
+	require.NoError(t, c.checkTasks(ctx, tw)) // now 10: passed "done" this round
+	c.mu.Lock()
+	settled := done.settled()
+	c.mu.Unlock()
+	assert.False(t, settled, "a task the first sequence passed this round was looked up (and, with no result, failed)")
+	require.NoError(t, c.checkTasks(ctx, tw)) // a round later
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	require.True(t, done.settled(), "a task passed a round ago, with no result, was not looked up")
+	assert.ErrorIs(t, done.err, ErrLost)
 }
