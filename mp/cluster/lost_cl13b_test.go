@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mpgo/mp/mp"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,19 +97,7 @@ func mustEncode(t *testing.T, v any) []byte {
 // the client's reading of results (as a client slow to take them) and
 // makes the pending entries by hand: the lookup alone decides.
 func TestTaskGoneWithItsResultStoredIsNotLost(t *testing.T) {
-	_, nc := serverConn(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := NewClient(ctx, nc, Config{})
-	require.NoError(t, err)
-	defer c.Close()
-	c.mu.Lock()
-	c.cc.Stop()
-	c.mu.Unlock()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	st, err := js.Stream(ctx, "MP_TASKS")
-	require.NoError(t, err)
+	ctx, nc, c, st := clientNotReading(t)
 	require.NoError(t, st.Purge(ctx, jetstream.WithPurgeSequence(10))) // first sequence 10
 	require.NoError(t, publishResult(ctx, nc, c.cfg, c.id, "done", "sq", statusOK, mustEncode(t, 1), "", 1))
 	gone := &waiting{done: make(chan struct{}), seq: 3}
@@ -136,19 +125,7 @@ func TestTaskGoneWithItsResultStoredIsNotLost(t *testing.T) {
 // a little behind cost thousands of requests every round. A task is looked
 // up only once the first sequence has passed it for a whole round.
 func TestTaskJustDoneIsNotLookedUp(t *testing.T) {
-	_, nc := serverConn(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := NewClient(ctx, nc, Config{})
-	require.NoError(t, err)
-	defer c.Close()
-	c.mu.Lock()
-	c.cc.Stop() // the result of "done" is on its way: not read yet
-	c.mu.Unlock()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	st, err := js.Stream(ctx, "MP_TASKS")
-	require.NoError(t, err)
+	ctx, _, c, st := clientNotReading(t) // the result of "done" is on its way: not read yet
 	made, err := c.streamMade(ctx, "MP_TASKS")
 	require.NoError(t, err)
 	tw := &taskWatch{made: made}
@@ -168,4 +145,24 @@ func TestTaskJustDoneIsNotLookedUp(t *testing.T) {
 	defer c.mu.Unlock()
 	require.True(t, done.settled(), "a task passed a round ago, with no result, was not looked up")
 	assert.ErrorIs(t, done.err, ErrLost)
+}
+
+// clientNotReading returns a client of a server of its own that does not
+// read its results (as one slow to take them: the lookups alone decide),
+// its connection, the task stream, and a ctx for the test's calls.
+func clientNotReading(t *testing.T) (context.Context, *nats.Conn, *Client, jetstream.Stream) {
+	_, nc := serverConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	c, err := NewClient(ctx, nc, Config{})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	c.mu.Lock()
+	c.cc.Stop()
+	c.mu.Unlock()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "MP_TASKS")
+	require.NoError(t, err)
+	return ctx, nc, c, st
 }
